@@ -1,0 +1,374 @@
+//! The contract between the kernel programs (`perf-ebpf`) and the loader (`perf-user`):
+//! `#[repr(C)]` map values with explicit widths and padding, map names, limits and the histogram bucket layout.
+#![no_std]
+
+use core::mem::size_of;
+
+// ---------------------------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------------------------
+
+/// Default number of traceable functions (entries of the per-function maps); the loader may raise it.
+pub const MAX_FUNCS: u32 = 1024;
+/// Traced frames kept per thread; deeper calls are counted in `COUNTER_DEPTH_OVERFLOW`, never guessed.
+pub const MAX_DEPTH: u32 = 32;
+const _: () = assert!(MAX_DEPTH.is_power_of_two(), "the kernel masks frame indexes with MAX_DEPTH - 1");
+/// Syscall numbers below this get their own statistics; x86-64 has fewer than 512.
+pub const MAX_SYSCALLS: u32 = 512;
+/// Threads of the target tracked at once.
+pub const MAX_THREADS: u32 = 4096;
+/// Distinct (function, syscall) pairs attributed.
+pub const MAX_FUNC_SYSCALLS: u32 = 8192;
+/// Distinct (thread, function) pairs kept with `--per-thread`.
+pub const MAX_THREAD_FUNCS: u32 = 8192;
+/// Syscalls remembered per frame for its exemplar, by wall time.
+pub const FRAME_TOP_SYSCALLS: usize = 4;
+/// Ring buffer for slow-call exemplars, in bytes (a power of two, multiple of the page size).
+pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
+/// x86-64 `uretprobe` syscall: the kernel enters it on every uretprobe return, so it is ours, not the target's.
+pub const SYSCALL_NR_URETPROBE: u32 = 335;
+
+// ---------------------------------------------------------------------------------------------
+// Map and global names (the strings both sides use)
+// ---------------------------------------------------------------------------------------------
+
+pub mod names {
+    pub const FUNC_STATS: &str = "FUNC_STATS";
+    pub const FUNC_HIST: &str = "FUNC_HIST";
+    pub const FUNC_SYSCALLS: &str = "FUNC_SYSCALLS";
+    pub const FUNC_SLOW: &str = "FUNC_SLOW";
+    pub const THREAD_FUNC_STATS: &str = "THREAD_FUNC_STATS";
+    pub const SYSCALL_STATS: &str = "SYSCALL_STATS";
+    pub const SYSCALL_HIST: &str = "SYSCALL_HIST";
+    pub const THREADS: &str = "THREADS";
+    pub const COUNTERS: &str = "COUNTERS";
+    pub const CONFIG: &str = "CONFIG";
+    pub const EXEMPLARS: &str = "EXEMPLARS";
+
+    pub const GLOBAL_TARGET_TGID: &str = "TARGET_TGID";
+    pub const GLOBAL_TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
+    pub const GLOBAL_TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
+
+    pub const PROG_FUNC_ENTRY: &str = "func_entry";
+    pub const PROG_FUNC_EXIT: &str = "func_exit";
+    pub const PROG_SYS_ENTER: &str = "sys_enter";
+    pub const PROG_SYS_EXIT: &str = "sys_exit";
+    pub const PROG_SCHED_SWITCH: &str = "sched_switch";
+    pub const PROG_PROCESS_EXIT: &str = "sched_process_exit";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters: indexes into the per-CPU `COUNTERS` array
+// ---------------------------------------------------------------------------------------------
+
+/// uprobe and uretprobe hits of the target (the overhead estimate's numerator).
+pub const COUNTER_PROBE_HITS: u32 = 0;
+/// Exemplars dropped because the ring buffer was full.
+pub const COUNTER_RINGBUF_FULL: u32 = 1;
+/// Events dropped because the per-thread map was full.
+pub const COUNTER_THREAD_MAP_FULL: u32 = 2;
+/// Calls deeper than `MAX_DEPTH`: counted, not timed.
+pub const COUNTER_DEPTH_OVERFLOW: u32 = 3;
+/// Returns without a matching entry.
+pub const COUNTER_ORPHAN_RETURN: u32 = 4;
+/// Entries that never returned (thread exit, longjmp, unwinding).
+pub const COUNTER_ORPHAN_ENTRY: u32 = 5;
+/// (function, syscall) or (thread, function) attributions dropped because their map was full.
+pub const COUNTER_ATTR_MAP_FULL: u32 = 6;
+/// Exemplars sent.
+pub const COUNTER_EXEMPLARS: u32 = 7;
+/// Syscalls of the target seen (excluding `uretprobe`).
+pub const COUNTER_SYSCALLS: u32 = 8;
+/// Context switches of the target's threads seen.
+pub const COUNTER_SWITCHES: u32 = 9;
+pub const COUNTER_COUNT: u32 = 10;
+
+// ---------------------------------------------------------------------------------------------
+// Histogram layout: log-linear, 32 sub-buckets per power of two
+// ---------------------------------------------------------------------------------------------
+
+/// log2 of the sub-buckets per power of two: each bucket is at most 1/32 of its lower bound wide,
+/// so a percentile read at the bucket midpoint is within ±1.6 % of the true value.
+pub const HIST_SUB_BITS: u32 = 5;
+pub const HIST_SUB_COUNT: u32 = 1 << HIST_SUB_BITS;
+/// Highest power of two with its own buckets: 2^40 ns ≈ 18 min; longer values land in the last bucket.
+pub const HIST_MAX_EXP: u32 = 40;
+pub const HIST_BUCKETS: usize = (HIST_SUB_COUNT + (HIST_MAX_EXP - HIST_SUB_BITS + 1) * HIST_SUB_COUNT) as usize;
+
+/// Bucket of a value in nanoseconds. Values below 32 have exact buckets.
+#[inline(always)]
+pub const fn hist_bucket(value: u64) -> u32 {
+    if value < HIST_SUB_COUNT as u64 {
+        return value as u32;
+    }
+    let exp = log2(value);
+    if exp > HIST_MAX_EXP {
+        return HIST_BUCKETS as u32 - 1;
+    }
+    let shift = exp - HIST_SUB_BITS;
+    let sub = ((value >> shift) as u32) & (HIST_SUB_COUNT - 1);
+    HIST_SUB_COUNT + shift * HIST_SUB_COUNT + sub
+}
+
+/// Lowest value (inclusive) and highest value (inclusive) of a bucket, in nanoseconds.
+pub const fn hist_bucket_bounds(bucket: u32) -> (u64, u64) {
+    if bucket < HIST_SUB_COUNT {
+        return (bucket as u64, bucket as u64);
+    }
+    let group = (bucket - HIST_SUB_COUNT) / HIST_SUB_COUNT;
+    let sub = (bucket - HIST_SUB_COUNT) % HIST_SUB_COUNT;
+    let low = ((HIST_SUB_COUNT + sub) as u64) << group;
+    let high = low + (1u64 << group) - 1;
+    if bucket as usize == HIST_BUCKETS - 1 { (low, u64::MAX) } else { (low, high) }
+}
+
+/// floor(log2(v)) for v > 0, by binary search: BPF has no count-leading-zeros instruction.
+#[inline(always)]
+const fn log2(mut v: u64) -> u32 {
+    let mut r = 0;
+    if v >= 1 << 32 {
+        v >>= 32;
+        r += 32;
+    }
+    if v >= 1 << 16 {
+        v >>= 16;
+        r += 16;
+    }
+    if v >= 1 << 8 {
+        v >>= 8;
+        r += 8;
+    }
+    if v >= 1 << 4 {
+        v >>= 4;
+        r += 4;
+    }
+    if v >= 1 << 2 {
+        v >>= 2;
+        r += 2;
+    }
+    if v >= 1 << 1 {
+        r += 1;
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Map values
+// ---------------------------------------------------------------------------------------------
+
+/// One latency histogram: `FUNC_HIST[2 * fn_id + HIST_KIND_*]`, `SYSCALL_HIST[nr]`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Hist {
+    pub buckets: [u64; HIST_BUCKETS],
+}
+const _: () = assert!(size_of::<Hist>() == HIST_BUCKETS * 8);
+
+/// Index offset of a function's wall-time histogram in `FUNC_HIST`.
+pub const HIST_KIND_TOTAL: u32 = 0;
+/// Index offset of a function's self-on-CPU-time histogram in `FUNC_HIST`.
+pub const HIST_KIND_SELF: u32 = 1;
+
+/// Per-function totals (`FUNC_STATS[fn_id]`, per CPU), and per (thread, function) with `--per-thread`.
+/// The five attribution parts of every completed call sum to its wall time.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct FuncStats {
+    pub count: u64,
+    pub total_ns: u64,
+    /// Valid only when `count > 0`.
+    pub min_ns: u64,
+    pub max_ns: u64,
+    pub self_oncpu_ns: u64,
+    pub callees_ns: u64,
+    pub syscalls_ns: u64,
+    pub offcpu_blocked_ns: u64,
+    pub offcpu_runqueue_ns: u64,
+    /// Syscalls made while this function was the innermost traced frame.
+    pub syscall_count: u64,
+}
+const _: () = assert!(size_of::<FuncStats>() == 80);
+
+/// Key of `FUNC_SYSCALLS`: which syscall, made while which function was innermost.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
+pub struct FuncSyscallKey {
+    pub fn_id: u32,
+    pub nr: u32,
+}
+const _: () = assert!(size_of::<FuncSyscallKey>() == 8);
+
+/// Value of `FUNC_SYSCALLS`: count and wall time (off-CPU included) per (function, syscall).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct SyscallTotals {
+    pub count: u64,
+    pub total_ns: u64,
+}
+const _: () = assert!(size_of::<SyscallTotals>() == 16);
+
+/// Key of `THREAD_FUNC_STATS`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
+pub struct ThreadFuncKey {
+    pub tid: u32,
+    pub fn_id: u32,
+}
+const _: () = assert!(size_of::<ThreadFuncKey>() == 8);
+
+/// `SYSCALL_STATS[nr]`, per CPU: every syscall of the target, whatever was on its stack.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct SyscallStats {
+    pub count: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub max_ns: u64,
+}
+const _: () = assert!(size_of::<SyscallStats>() == 32);
+
+/// One syscall number's share of a single call, kept for its exemplar.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct SyscallSlot {
+    pub nr: u32,
+    /// 0 when the slot is empty.
+    pub count: u32,
+    pub total_ns: u64,
+}
+const _: () = assert!(size_of::<SyscallSlot>() == 16);
+
+/// One active traced call on a thread's shadow stack.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Frame {
+    pub fn_id: u32,
+    pub _pad: u32,
+    /// The stack pointer at entry (pointing at the return address). It identifies the call: the
+    /// return of this call sees `sp == stack_ptr + 8`, and a frame whose `stack_ptr` is at or below
+    /// a new entry's stack pointer can no longer be live (its call ended unseen).
+    pub stack_ptr: u64,
+    pub entry_ts_ns: u64,
+    pub callees_ns: u64,
+    pub syscalls_ns: u64,
+    pub offcpu_blocked_ns: u64,
+    pub offcpu_runqueue_ns: u64,
+    pub syscall_count: u64,
+    pub top_syscalls: [SyscallSlot; FRAME_TOP_SYSCALLS],
+}
+const _: () = assert!(size_of::<Frame>() == 64 + 16 * FRAME_TOP_SYSCALLS);
+
+/// `offcpu_kind` values.
+pub const OFFCPU_NONE: u32 = 0;
+pub const OFFCPU_BLOCKED: u32 = 1;
+pub const OFFCPU_RUNQUEUE: u32 = 2;
+
+/// `THREADS[tid]`: the per-thread bookkeeping of the attribution model.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ThreadState {
+    /// Active traced calls, including those deeper than `MAX_DEPTH` (which have no frame).
+    pub depth: u32,
+    /// Non-zero while the thread is inside a syscall of number `sys_nr`. All fields start at zero
+    /// because new entries are copied from a zeroed template.
+    pub in_syscall: u32,
+    pub sys_nr: u32,
+    pub _pad0: u32,
+    pub sys_entry_ts_ns: u64,
+    /// Off-CPU time inside the current syscall (subtracted from its attributed time).
+    pub sys_offcpu_ns: u64,
+    /// When the thread was switched out, or 0 while it runs.
+    pub offcpu_start_ns: u64,
+    pub offcpu_kind: u32,
+    pub _pad: u32,
+    pub frames: [Frame; MAX_DEPTH as usize],
+}
+const _: () = assert!(size_of::<ThreadState>() == 48 + size_of::<Frame>() * MAX_DEPTH as usize);
+
+/// `CONFIG[0]`: knobs userspace may change while attached (globals are frozen at load).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Calls at least this long are sent as exemplars, unless `FUNC_SLOW[fn_id]` sets the
+    /// function's own threshold (`--slow auto`); 0 in both sends none.
+    pub slow_ns: u64,
+    /// Non-zero: keep `THREAD_FUNC_STATS`.
+    pub per_thread: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<Config>() == 16);
+
+/// A slow call, sent whole through the `EXEMPLARS` ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exemplar {
+    pub fn_id: u32,
+    pub tid: u32,
+    pub entry_ts_ns: u64,
+    pub duration_ns: u64,
+    pub self_oncpu_ns: u64,
+    pub callees_ns: u64,
+    pub syscalls_ns: u64,
+    pub offcpu_blocked_ns: u64,
+    pub offcpu_runqueue_ns: u64,
+    pub syscall_count: u64,
+    pub top_syscalls: [SyscallSlot; FRAME_TOP_SYSCALLS],
+    pub comm: [u8; 16],
+}
+const _: () = assert!(size_of::<Exemplar>() == 72 + 16 * FRAME_TOP_SYSCALLS + 16);
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: every type below is #[repr(C)], made only of integers and arrays of them, with all
+    // padding written out as fields, so any bit pattern is a valid value and none has uninit bytes.
+    unsafe impl aya::Pod for Hist {}
+    unsafe impl aya::Pod for FuncStats {}
+    unsafe impl aya::Pod for FuncSyscallKey {}
+    unsafe impl aya::Pod for SyscallTotals {}
+    unsafe impl aya::Pod for ThreadFuncKey {}
+    unsafe impl aya::Pod for SyscallStats {}
+    unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for Exemplar {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_values_have_exact_buckets() {
+        for v in 0..32u64 {
+            assert_eq!(hist_bucket_bounds(hist_bucket(v)), (v, v));
+        }
+    }
+
+    #[test]
+    fn every_value_lies_within_its_bucket_and_buckets_are_narrow() {
+        let mut v = 1u64;
+        while v < (1u64 << 41) {
+            for probe in [v, v + 1, v + v / 3, v * 2 - 1] {
+                let b = hist_bucket(probe);
+                let (lo, hi) = hist_bucket_bounds(b);
+                assert!(lo <= probe && probe <= hi, "{probe} not in bucket {b} [{lo},{hi}]");
+                // The last bucket also takes everything above 2^41 ns.
+                if b as usize != HIST_BUCKETS - 1 {
+                    assert!((hi - lo) as f64 <= lo as f64 / 32.0 + 1.0, "bucket {b} too wide");
+                }
+            }
+            v *= 2;
+        }
+    }
+
+    #[test]
+    fn buckets_are_contiguous_and_cover_u64() {
+        let mut next = 0u64;
+        for b in 0..HIST_BUCKETS as u32 {
+            let (lo, hi) = hist_bucket_bounds(b);
+            assert_eq!(lo, next, "gap before bucket {b}");
+            next = hi.wrapping_add(1);
+        }
+        assert_eq!(next, 0, "last bucket ends at u64::MAX");
+        assert_eq!(hist_bucket(u64::MAX), HIST_BUCKETS as u32 - 1);
+    }
+}

@@ -1,0 +1,594 @@
+//! Kernel side of perf-ebpf: times every call of the traced functions of one process and splits it
+//! into own CPU, callees, syscalls and off-CPU time (see ATTRIBUTION.md), aggregating in per-CPU maps.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    bindings::BPF_NOEXIST,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        generated::bpf_get_attach_cookie,
+    },
+    macros::{map, raw_tracepoint, uprobe, uretprobe},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    programs::{ProbeContext, RawTracePointContext, RetProbeContext},
+};
+use perf_ebpf_common::{
+    COUNTER_ATTR_MAP_FULL, COUNTER_COUNT, COUNTER_DEPTH_OVERFLOW, COUNTER_EXEMPLARS, COUNTER_ORPHAN_ENTRY,
+    COUNTER_ORPHAN_RETURN, COUNTER_PROBE_HITS, COUNTER_RINGBUF_FULL, COUNTER_SWITCHES, COUNTER_SYSCALLS,
+    COUNTER_THREAD_MAP_FULL, Config, EXEMPLAR_RING_BYTES, Exemplar, FRAME_TOP_SYSCALLS, Frame, FuncStats,
+    FuncSyscallKey, HIST_BUCKETS, HIST_KIND_SELF, HIST_KIND_TOTAL, Hist, MAX_DEPTH, MAX_FUNC_SYSCALLS, MAX_FUNCS,
+    MAX_SYSCALLS, MAX_THREAD_FUNCS, MAX_THREADS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, SYSCALL_NR_URETPROBE,
+    SyscallSlot, SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState, hist_bucket,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Globals, set by the loader before load (read-only afterwards, so the verifier sees constants)
+// ---------------------------------------------------------------------------------------------
+
+#[unsafe(no_mangle)]
+static TARGET_TGID: u32 = 0;
+/// Byte offsets of `pid` and `tgid` in `struct task_struct`, read by the loader from the kernel's BTF.
+#[unsafe(no_mangle)]
+static TASK_PID_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+static TASK_TGID_OFFSET: u32 = 0;
+
+#[inline(always)]
+fn target_tgid() -> u32 {
+    // SAFETY: a plain read of a global the loader wrote before load; volatile so the compiler does
+    // not fold the zero initialiser.
+    unsafe { core::ptr::read_volatile(&TARGET_TGID) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maps (names and value types from perf-ebpf-common)
+// ---------------------------------------------------------------------------------------------
+
+#[map(name = "FUNC_STATS")]
+static FUNC_STATS: PerCpuArray<FuncStats> = PerCpuArray::with_max_entries(MAX_FUNCS, 0);
+/// Two histograms per function: `2 * fn_id + HIST_KIND_{TOTAL,SELF}`.
+#[map(name = "FUNC_HIST")]
+static FUNC_HIST: PerCpuArray<Hist> = PerCpuArray::with_max_entries(2 * MAX_FUNCS, 0);
+/// Per-function exemplar threshold in ns (0: use `Config::slow_ns`), kept at p99.9 by `--slow auto`.
+#[map(name = "FUNC_SLOW")]
+static FUNC_SLOW: Array<u64> = Array::with_max_entries(MAX_FUNCS, 0);
+#[map(name = "FUNC_SYSCALLS")]
+static FUNC_SYSCALLS: PerCpuHashMap<FuncSyscallKey, SyscallTotals> =
+    PerCpuHashMap::with_max_entries(MAX_FUNC_SYSCALLS, 0);
+#[map(name = "THREAD_FUNC_STATS")]
+static THREAD_FUNC_STATS: PerCpuHashMap<ThreadFuncKey, FuncStats> =
+    PerCpuHashMap::with_max_entries(MAX_THREAD_FUNCS, 0);
+#[map(name = "SYSCALL_STATS")]
+static SYSCALL_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(MAX_SYSCALLS, 0);
+#[map(name = "SYSCALL_HIST")]
+static SYSCALL_HIST: PerCpuArray<Hist> = PerCpuArray::with_max_entries(MAX_SYSCALLS, 0);
+#[map(name = "THREADS")]
+static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_THREADS, 0);
+/// One zeroed `ThreadState`, never written: the template new threads are copied from (a
+/// `ThreadState` is far larger than the 512-byte BPF stack).
+#[map(name = "ZERO_THREAD")]
+static ZERO_THREAD: Array<ThreadState> = Array::with_max_entries(1, 0);
+#[map(name = "COUNTERS")]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
+#[map(name = "CONFIG")]
+static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+#[map(name = "EXEMPLARS")]
+static EXEMPLARS: RingBuf = RingBuf::with_byte_size(EXEMPLAR_RING_BYTES, 0);
+
+/// `bpf_ringbuf_submit` flag: do not wake the reader; userspace drains on a timer.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+/// `-MAX_ERRNO`: syscall return values in [-4095, -1] are errors.
+const MAX_ERRNO: i64 = 4095;
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------------
+
+#[inline(always)]
+fn now_ns() -> u64 {
+    // SAFETY: reads CLOCK_MONOTONIC; no pointers involved.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+#[inline(always)]
+fn bump(counter: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(counter) {
+        // SAFETY: a valid per-CPU slot; only this CPU writes it and we are not preempted in BPF.
+        unsafe { *c += 1 };
+    }
+}
+
+/// A frame index the verifier can bound: callers already know `i < MAX_DEPTH`, but after loop
+/// arithmetic LLVM may drop that knowledge, so hide the value from the optimiser and mask it
+/// (MAX_DEPTH is a power of two, so the mask never changes a valid index).
+#[inline(always)]
+fn frame_index(i: u32) -> usize {
+    // SAFETY: a volatile read of a local.
+    let i = unsafe { core::ptr::read_volatile(&i) };
+    (i & (MAX_DEPTH - 1)) as usize
+}
+
+/// The current thread's id if it belongs to the target, else `None` (the cheap first filter of every program).
+#[inline(always)]
+fn target_tid() -> Option<u32> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if (pid_tgid >> 32) as u32 != target_tgid() {
+        return None;
+    }
+    Some(pid_tgid as u32)
+}
+
+#[inline(always)]
+fn thread_state(tid: u32) -> Option<*mut ThreadState> {
+    THREADS.get_ptr_mut(tid)
+}
+
+/// The thread's state, created from the zeroed template on first use.
+#[inline(always)]
+fn thread_state_or_new(tid: u32) -> Option<*mut ThreadState> {
+    if let Some(st) = THREADS.get_ptr_mut(tid) {
+        return Some(st);
+    }
+    let zero = ZERO_THREAD.get(0)?;
+    if THREADS.insert(tid, zero, BPF_NOEXIST as u64).is_err() {
+        // Either the map is full, or another CPU inserted it first (then the lookup below finds it).
+        if THREADS.get_ptr_mut(tid).is_none() {
+            bump(COUNTER_THREAD_MAP_FULL);
+            return None;
+        }
+    }
+    THREADS.get_ptr_mut(tid)
+}
+
+#[inline(always)]
+fn hist_add(map: &PerCpuArray<Hist>, index: u32, value_ns: u64) {
+    let bucket = hist_bucket(value_ns) as usize;
+    if let Some(h) = map.get_ptr_mut(index) {
+        if bucket < HIST_BUCKETS {
+            // SAFETY: valid per-CPU map value, bucket bounds-checked above.
+            unsafe { (*h).buckets[bucket] += 1 };
+        }
+    }
+}
+
+/// The attribution of one completed call.
+struct Call {
+    wall_ns: u64,
+    self_oncpu_ns: u64,
+    callees_ns: u64,
+    syscalls_ns: u64,
+    offcpu_blocked_ns: u64,
+    offcpu_runqueue_ns: u64,
+    syscall_count: u64,
+}
+
+#[inline(always)]
+fn stats_add(s: *mut FuncStats, c: &Call) {
+    // SAFETY: `s` points to a valid per-CPU (or hash) map value owned by this CPU for this program run.
+    unsafe {
+        if (*s).count == 0 || c.wall_ns < (*s).min_ns {
+            (*s).min_ns = c.wall_ns;
+        }
+        if c.wall_ns > (*s).max_ns {
+            (*s).max_ns = c.wall_ns;
+        }
+        (*s).count += 1;
+        (*s).total_ns += c.wall_ns;
+        (*s).self_oncpu_ns += c.self_oncpu_ns;
+        (*s).callees_ns += c.callees_ns;
+        (*s).syscalls_ns += c.syscalls_ns;
+        (*s).offcpu_blocked_ns += c.offcpu_blocked_ns;
+        (*s).offcpu_runqueue_ns += c.offcpu_runqueue_ns;
+        (*s).syscall_count += c.syscall_count;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Function entry / return
+// ---------------------------------------------------------------------------------------------
+
+#[uprobe]
+pub fn func_entry(ctx: ProbeContext) -> u32 {
+    match try_func_entry(&ctx) {
+        Ok(ret) => ret,
+        Err(ret) => ret as u32,
+    }
+}
+
+#[inline(always)]
+fn try_func_entry(ctx: &ProbeContext) -> Result<u32, i64> {
+    let Some(tid) = target_tid() else {
+        return Ok(0);
+    };
+    let now = now_ns();
+    bump(COUNTER_PROBE_HITS);
+    // SAFETY: the helper only reads the attach cookie of the running program's link.
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
+    // SAFETY: a kprobe-type program's context is the trapped task's pt_regs.
+    let sp = unsafe { (*ctx.regs).rsp };
+    let st = thread_state_or_new(tid).ok_or(0i64)?;
+    // SAFETY: `st` is a valid THREADS value; a thread's entry is only touched by that thread's
+    // programs (and sched_switch on its CPU), which never run concurrently with each other.
+    let st = unsafe { &mut *st };
+    drop_dead_frames(st, sp);
+    let depth = st.depth;
+    st.depth = depth.saturating_add(1);
+    if depth >= MAX_DEPTH {
+        bump(COUNTER_DEPTH_OVERFLOW);
+        return Ok(0);
+    }
+    let f = &mut st.frames[frame_index(depth)];
+    f.fn_id = fn_id;
+    f.stack_ptr = sp;
+    f.entry_ts_ns = now;
+    f.callees_ns = 0;
+    f.syscalls_ns = 0;
+    f.offcpu_blocked_ns = 0;
+    f.offcpu_runqueue_ns = 0;
+    f.syscall_count = 0;
+    for slot in f.top_syscalls.iter_mut() {
+        slot.count = 0;
+    }
+    Ok(0)
+}
+
+/// Pops frames whose call must have ended without a return we saw (longjmp, unwinding, a
+/// uretprobe that was not yet attached when the call began): a live caller's frame always lies
+/// above (at a higher address than) `sp`. Counted as orphaned entries, never timed.
+#[inline(always)]
+fn drop_dead_frames(st: &mut ThreadState, sp: u64) {
+    if st.depth > MAX_DEPTH {
+        return;
+    }
+    for _ in 0..MAX_DEPTH {
+        if st.depth == 0 || st.frames[frame_index(st.depth - 1)].stack_ptr > sp {
+            return;
+        }
+        st.depth -= 1;
+        bump(COUNTER_ORPHAN_ENTRY);
+    }
+}
+
+#[uretprobe]
+pub fn func_exit(ctx: RetProbeContext) -> u32 {
+    match try_func_exit(&ctx) {
+        Ok(ret) => ret,
+        Err(ret) => ret as u32,
+    }
+}
+
+#[inline(always)]
+fn try_func_exit(ctx: &RetProbeContext) -> Result<u32, i64> {
+    let Some(tid) = target_tid() else {
+        return Ok(0);
+    };
+    let now = now_ns();
+    bump(COUNTER_PROBE_HITS);
+    // SAFETY: as in `try_func_entry`.
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
+    // SAFETY: as in `try_func_entry`. After `ret` popped the return address, sp is 8 above the
+    // entry's stack pointer.
+    let entry_sp = unsafe { (*ctx.regs).rsp }.wrapping_sub(8);
+    let Some(st) = thread_state(tid) else {
+        bump(COUNTER_ORPHAN_RETURN);
+        return Ok(0);
+    };
+    // SAFETY: as in `try_func_entry`.
+    let st = unsafe { &mut *st };
+    if st.depth > MAX_DEPTH {
+        // The returning call was one of those counted in COUNTER_DEPTH_OVERFLOW.
+        st.depth -= 1;
+        return Ok(0);
+    }
+    // The returning call's frame is the one entered at this stack pointer; frames above it
+    // (deeper) belong to calls that ended unseen.
+    let mut found = None;
+    for i in 0..MAX_DEPTH {
+        if i >= st.depth {
+            break;
+        }
+        let idx = frame_index(st.depth - 1 - i);
+        let f = &st.frames[idx];
+        if f.stack_ptr == entry_sp && f.fn_id == fn_id {
+            found = Some(idx as u32);
+            break;
+        }
+        if f.stack_ptr > entry_sp {
+            break;
+        }
+    }
+    let Some(idx) = found else {
+        bump(COUNTER_ORPHAN_RETURN);
+        return Ok(0);
+    };
+    for _ in 0..(st.depth - 1 - idx).min(MAX_DEPTH) {
+        bump(COUNTER_ORPHAN_ENTRY);
+    }
+    st.depth = idx;
+    let frame = &st.frames[frame_index(idx)];
+    let wall_ns = now.saturating_sub(frame.entry_ts_ns);
+    let accounted = frame
+        .callees_ns
+        .saturating_add(frame.syscalls_ns)
+        .saturating_add(frame.offcpu_blocked_ns)
+        .saturating_add(frame.offcpu_runqueue_ns);
+    let call = Call {
+        wall_ns,
+        self_oncpu_ns: wall_ns.saturating_sub(accounted),
+        callees_ns: frame.callees_ns,
+        syscalls_ns: frame.syscalls_ns,
+        offcpu_blocked_ns: frame.offcpu_blocked_ns,
+        offcpu_runqueue_ns: frame.offcpu_runqueue_ns,
+        syscall_count: frame.syscall_count,
+    };
+    record_call(fn_id, tid, &call, frame);
+    if idx > 0 {
+        st.frames[frame_index(idx - 1)].callees_ns += wall_ns;
+    }
+    Ok(0)
+}
+
+#[inline(always)]
+fn record_call(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
+    if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
+        stats_add(s, call);
+    }
+    hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_TOTAL, call.wall_ns);
+    hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_SELF, call.self_oncpu_ns);
+    let Some(cfg) = CONFIG.get(0) else { return };
+    if cfg.per_thread != 0 {
+        let key = ThreadFuncKey { tid, fn_id };
+        let mut s = THREAD_FUNC_STATS.get_ptr_mut(key);
+        if s.is_none() {
+            if THREAD_FUNC_STATS.insert(key, FuncStats::default(), 0).is_err() {
+                bump(COUNTER_ATTR_MAP_FULL);
+            }
+            s = THREAD_FUNC_STATS.get_ptr_mut(key);
+        }
+        if let Some(s) = s {
+            stats_add(s, call);
+        }
+    }
+    let slow_ns = match FUNC_SLOW.get(fn_id) {
+        Some(&t) if t != 0 => t,
+        _ => cfg.slow_ns,
+    };
+    if slow_ns != 0 && call.wall_ns >= slow_ns {
+        send_exemplar(fn_id, tid, call, frame);
+    }
+}
+
+#[inline(always)]
+fn send_exemplar(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
+    let Some(mut entry) = EXEMPLARS.reserve::<Exemplar>(0) else {
+        bump(COUNTER_RINGBUF_FULL);
+        return;
+    };
+    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    entry.write(Exemplar {
+        fn_id,
+        tid,
+        entry_ts_ns: frame.entry_ts_ns,
+        duration_ns: call.wall_ns,
+        self_oncpu_ns: call.self_oncpu_ns,
+        callees_ns: call.callees_ns,
+        syscalls_ns: call.syscalls_ns,
+        offcpu_blocked_ns: call.offcpu_blocked_ns,
+        offcpu_runqueue_ns: call.offcpu_runqueue_ns,
+        syscall_count: call.syscall_count,
+        top_syscalls: frame.top_syscalls,
+        comm,
+    });
+    entry.submit(BPF_RB_NO_WAKEUP);
+    bump(COUNTER_EXEMPLARS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syscalls
+// ---------------------------------------------------------------------------------------------
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+    let Some(tid) = target_tid() else { return 0 };
+    // raw_syscalls:sys_enter(struct pt_regs *regs, long id)
+    let nr: u64 = ctx.arg(1);
+    if nr == SYSCALL_NR_URETPROBE as u64 {
+        return 0;
+    }
+    let now = now_ns();
+    let Some(st) = thread_state_or_new(tid) else {
+        return 0;
+    };
+    // SAFETY: see `try_func_entry`.
+    let st = unsafe { &mut *st };
+    st.in_syscall = 1;
+    st.sys_nr = nr as u32;
+    st.sys_entry_ts_ns = now;
+    st.sys_offcpu_ns = 0;
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    let Some(tid) = target_tid() else { return 0 };
+    let Some(st) = thread_state(tid) else {
+        return 0;
+    };
+    // SAFETY: see `try_func_entry`.
+    let st = unsafe { &mut *st };
+    if st.in_syscall == 0 {
+        return 0;
+    }
+    st.in_syscall = 0;
+    let now = now_ns();
+    // raw_syscalls:sys_exit(struct pt_regs *regs, long ret)
+    let ret: i64 = ctx.arg(1);
+    let nr = st.sys_nr;
+    let wall_ns = now.saturating_sub(st.sys_entry_ts_ns);
+    bump(COUNTER_SYSCALLS);
+    if let Some(s) = SYSCALL_STATS.get_ptr_mut(nr) {
+        // SAFETY: valid per-CPU map value.
+        unsafe {
+            (*s).count += 1;
+            (*s).total_ns += wall_ns;
+            if (-MAX_ERRNO..0).contains(&ret) {
+                (*s).errors += 1;
+            }
+            if wall_ns > (*s).max_ns {
+                (*s).max_ns = wall_ns;
+            }
+        }
+    }
+    hist_add(&SYSCALL_HIST, nr, wall_ns);
+
+    // Attribute to the innermost traced frame, if any.
+    let depth = st.depth;
+    if depth == 0 || depth > MAX_DEPTH {
+        return 0;
+    }
+    let frame = &mut st.frames[frame_index(depth - 1)];
+    // Off-CPU time inside the syscall is already in the frame's off-CPU parts.
+    frame.syscalls_ns += wall_ns.saturating_sub(st.sys_offcpu_ns);
+    frame.syscall_count += 1;
+    note_top_syscall(&mut frame.top_syscalls, nr, wall_ns);
+    let key = FuncSyscallKey { fn_id: frame.fn_id, nr };
+    match FUNC_SYSCALLS.get_ptr_mut(key) {
+        // SAFETY: valid per-CPU map value.
+        Some(t) => unsafe {
+            (*t).count += 1;
+            (*t).total_ns += wall_ns;
+        },
+        None => {
+            let t = SyscallTotals { count: 1, total_ns: wall_ns };
+            if FUNC_SYSCALLS.insert(key, t, 0).is_err() {
+                bump(COUNTER_ATTR_MAP_FULL);
+            }
+        }
+    }
+    0
+}
+
+/// Keeps the `FRAME_TOP_SYSCALLS` syscall numbers with the most wall time of one call.
+#[inline(always)]
+fn note_top_syscall(slots: &mut [SyscallSlot; FRAME_TOP_SYSCALLS], nr: u32, wall_ns: u64) {
+    for slot in slots.iter_mut() {
+        if slot.count != 0 && slot.nr == nr {
+            slot.count += 1;
+            slot.total_ns += wall_ns;
+            return;
+        }
+    }
+    let mut victim = 0;
+    let mut victim_ns = u64::MAX;
+    for (i, slot) in slots.iter().enumerate() {
+        let ns = if slot.count == 0 { 0 } else { slot.total_ns };
+        if ns < victim_ns {
+            victim = i;
+            victim_ns = ns;
+        }
+    }
+    if let Some(slot) = slots.get_mut(victim) {
+        if slot.count == 0 || wall_ns > slot.total_ns {
+            *slot = SyscallSlot { nr, count: 1, total_ns: wall_ns };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduler
+// ---------------------------------------------------------------------------------------------
+
+/// `TASK_RUNNING`: a thread switched out in this state was preempted, not blocked.
+const TASK_RUNNING: u64 = 0;
+
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
+    // sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)
+    let now = now_ns();
+    let target = target_tgid();
+
+    // The outgoing thread is still `current` here.
+    if let Some(tid) = target_tid() {
+        if let Some(st) = thread_state(tid) {
+            let preempt: u64 = ctx.arg(0);
+            let prev_state: u64 = ctx.arg(3);
+            // SAFETY: see `try_func_entry`.
+            let st = unsafe { &mut *st };
+            st.offcpu_start_ns = now;
+            st.offcpu_kind = if preempt & 0xff != 0 || prev_state & 0xffff_ffff == TASK_RUNNING {
+                OFFCPU_RUNQUEUE
+            } else {
+                OFFCPU_BLOCKED
+            };
+            bump(COUNTER_SWITCHES);
+        }
+    }
+
+    let next: u64 = ctx.arg(2);
+    // SAFETY: globals written by the loader before load.
+    let (pid_off, tgid_off) =
+        unsafe { (core::ptr::read_volatile(&TASK_PID_OFFSET), core::ptr::read_volatile(&TASK_TGID_OFFSET)) };
+    // SAFETY: bpf_probe_read_kernel checks the address; a bad read returns an error, never faults.
+    let next_tgid = unsafe { bpf_probe_read_kernel((next + tgid_off as u64) as *const i32) };
+    if next_tgid.map(|t| t as u32) != Ok(target) {
+        return 0;
+    }
+    // SAFETY: as above.
+    let Ok(next_tid) = (unsafe { bpf_probe_read_kernel((next + pid_off as u64) as *const i32) }) else {
+        return 0;
+    };
+    let Some(st) = thread_state(next_tid as u32) else {
+        return 0;
+    };
+    // SAFETY: the incoming thread is not running anywhere, so nothing else touches its state now.
+    let st = unsafe { &mut *st };
+    if st.offcpu_start_ns == 0 {
+        return 0;
+    }
+    let off_ns = now.saturating_sub(st.offcpu_start_ns);
+    let kind = st.offcpu_kind;
+    st.offcpu_start_ns = 0;
+    st.offcpu_kind = OFFCPU_NONE;
+    if st.in_syscall != 0 {
+        st.sys_offcpu_ns += off_ns;
+    }
+    let depth = st.depth;
+    if depth == 0 || depth > MAX_DEPTH {
+        return 0;
+    }
+    let frame = &mut st.frames[frame_index(depth - 1)];
+    if kind == OFFCPU_BLOCKED {
+        frame.offcpu_blocked_ns += off_ns;
+    } else {
+        frame.offcpu_runqueue_ns += off_ns;
+    }
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
+    // Fires in do_exit() with the exiting thread as `current`.
+    let Some(tid) = target_tid() else { return 0 };
+    let Some(st) = thread_state(tid) else {
+        return 0;
+    };
+    // SAFETY: see `try_func_entry`.
+    let depth = unsafe { (*st).depth };
+    for _ in 0..depth.min(MAX_DEPTH) {
+        bump(COUNTER_ORPHAN_ENTRY);
+    }
+    let _ = THREADS.remove(tid);
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
