@@ -1,0 +1,409 @@
+//! Fault injection: parses `--inject STAGE=SPEC` once at start-up and gives
+//! each stage an `Injector` whose per-call check is a counter, not string work.
+
+use std::time::{Duration, Instant};
+
+use crate::stage::Stage;
+
+/// What to do inside a stage function on the calls that are due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Every `every`-th call sleeps (off-CPU, clock_nanosleep).
+    Sleep { dur: Duration, every: u64 },
+    /// Every `every`-th call busy-waits on the monotonic clock (on-CPU).
+    Spin { dur: Duration, every: u64 },
+    /// Every call makes exactly `count` getppid(2) syscalls.
+    Syscalls { count: u32 },
+    /// Every `every`-th call fsyncs the journal file (journal stage only).
+    Fsync { every: u64 },
+}
+
+/// One parsed `--inject STAGE=SPEC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InjectSpec {
+    pub stage: Stage,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("expected STAGE=SPEC, got '{0}'")]
+    MissingEquals(String),
+    #[error("unknown stage '{stage}' (expected one of: {expected})")]
+    UnknownStage { stage: String, expected: String },
+    #[error("unknown action '{0}' (expected sleep:DUR:every:N, spin:DUR:every:N, syscalls:K or fsync:every:N)")]
+    UnknownAction(String),
+    #[error("'{spec}' is malformed: expected {expected}")]
+    Shape { spec: String, expected: &'static str },
+    #[error("bad duration '{text}': {reason}")]
+    Duration { text: String, reason: DurationError },
+    #[error("bad count '{text}' in '{spec}': expected an integer >= 1")]
+    Count { text: String, spec: String },
+    #[error("fsync is only supported for the journal stage, not '{0}'")]
+    FsyncStage(Stage),
+    #[error("stage '{0}' is injected more than once")]
+    Duplicate(Stage),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("missing unit (use ns, us, µs, ms or s)")]
+    MissingUnit,
+    #[error("unknown unit '{0}' (use ns, us, µs, ms or s)")]
+    UnknownUnit(String),
+    #[error("'{0}' is not a number")]
+    NotANumber(String),
+    #[error("must be greater than zero")]
+    Zero,
+    #[error("too large")]
+    TooLarge,
+}
+
+/// Parses `500ns`, `50us`, `50µs`, `1.5ms`, `2s`.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or(DurationError::MissingUnit)?;
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() {
+        return Err(DurationError::NotANumber(text.to_owned()));
+    }
+    let ns_per_unit: f64 = match unit {
+        "ns" => 1.0,
+        // Accept both the micro sign (U+00B5) and the Greek mu (U+03BC).
+        "us" | "µs" | "μs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        other => return Err(DurationError::UnknownUnit(other.to_owned())),
+    };
+    let value: f64 = number.parse().map_err(|_| DurationError::NotANumber(number.to_owned()))?;
+    let ns = (value * ns_per_unit).round();
+    if !ns.is_finite() || ns > 3_600e9 {
+        return Err(DurationError::TooLarge);
+    }
+    if ns < 1.0 {
+        return Err(DurationError::Zero);
+    }
+    // ns is finite and within [1, 3.6e12], so the cast is exact.
+    Ok(Duration::from_nanos(ns as u64))
+}
+
+fn parse_count(text: &str, spec: &str) -> Result<u64, SpecError> {
+    match text.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(SpecError::Count { text: text.to_owned(), spec: spec.to_owned() }),
+    }
+}
+
+fn parse_dur_in(text: &str) -> Result<Duration, SpecError> {
+    parse_duration(text).map_err(|reason| SpecError::Duration { text: text.to_owned(), reason })
+}
+
+impl std::str::FromStr for InjectSpec {
+    type Err = SpecError;
+
+    fn from_str(arg: &str) -> Result<Self, SpecError> {
+        let (stage_name, spec) = arg.split_once('=').ok_or_else(|| SpecError::MissingEquals(arg.to_owned()))?;
+        let stage = Stage::from_short_name(stage_name)
+            .ok_or_else(|| SpecError::UnknownStage { stage: stage_name.to_owned(), expected: Stage::short_names() })?;
+        let parts: Vec<&str> = spec.split(':').collect();
+        let shape = |expected| SpecError::Shape { spec: spec.to_owned(), expected };
+        let action = match parts.first().copied().unwrap_or_default() {
+            "sleep" | "spin" => {
+                let [kind, dur, "every", n] = parts.as_slice() else {
+                    return Err(shape("sleep:DUR:every:N or spin:DUR:every:N"));
+                };
+                let dur = parse_dur_in(dur)?;
+                let every = parse_count(n, spec)?;
+                if *kind == "sleep" { Action::Sleep { dur, every } } else { Action::Spin { dur, every } }
+            }
+            "syscalls" => {
+                let ["syscalls", k] = parts.as_slice() else {
+                    return Err(shape("syscalls:K"));
+                };
+                let count = parse_count(k, spec)?;
+                let count = u32::try_from(count)
+                    .map_err(|_| SpecError::Count { text: (*k).to_owned(), spec: spec.to_owned() })?;
+                Action::Syscalls { count }
+            }
+            "fsync" => {
+                let ["fsync", "every", n] = parts.as_slice() else {
+                    return Err(shape("fsync:every:N"));
+                };
+                if stage != Stage::Journal {
+                    return Err(SpecError::FsyncStage(stage));
+                }
+                Action::Fsync { every: parse_count(n, spec)? }
+            }
+            other => return Err(SpecError::UnknownAction(other.to_owned())),
+        };
+        Ok(InjectSpec { stage, action })
+    }
+}
+
+/// All injections of one run, at most one per stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InjectPlan {
+    by_stage: [Option<Action>; Stage::COUNT],
+}
+
+impl InjectPlan {
+    pub fn new(specs: &[InjectSpec]) -> Result<Self, SpecError> {
+        let mut plan = InjectPlan::default();
+        for spec in specs {
+            let slot = &mut plan.by_stage[spec.stage.index()];
+            if slot.is_some() {
+                return Err(SpecError::Duplicate(spec.stage));
+            }
+            *slot = Some(spec.action);
+        }
+        Ok(plan)
+    }
+
+    pub fn action(&self, stage: Stage) -> Option<Action> {
+        self.by_stage[stage.index()]
+    }
+
+    pub fn injector(&self, stage: Stage) -> Injector {
+        Injector::new(self.action(stage))
+    }
+}
+
+/// What `Injector::fire` did on this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    No,
+    Yes,
+    /// The caller owns the file, so it does the fsync itself.
+    FsyncDue,
+}
+
+/// Per-stage injection state, owned by the stage's struct so the check in
+/// the stage body touches only its own cache line.
+#[derive(Debug, Clone)]
+pub struct Injector {
+    action: Option<Action>,
+    /// Calls left until the next due one; a countdown avoids a division per call.
+    countdown: u64,
+    injected: u64,
+}
+
+impl Injector {
+    pub fn new(action: Option<Action>) -> Self {
+        let countdown = match action {
+            Some(Action::Sleep { every, .. } | Action::Spin { every, .. } | Action::Fsync { every }) => every,
+            Some(Action::Syscalls { .. }) | None => 1,
+        };
+        Injector { action, countdown, injected: 0 }
+    }
+
+    pub fn none() -> Self {
+        Injector::new(None)
+    }
+
+    /// Calls on which an injection fired so far.
+    pub fn injected_count(&self) -> u64 {
+        self.injected
+    }
+
+    /// Called first thing in a stage body. Inlined so the injected work runs
+    /// inside the probed function's frame; the slow parts are cold helpers.
+    #[inline(always)]
+    pub fn fire(&mut self) -> Fired {
+        let Some(action) = self.action else {
+            return Fired::No;
+        };
+        match action {
+            Action::Syscalls { count } => {
+                self.injected += 1;
+                extra_syscalls(count);
+                Fired::Yes
+            }
+            Action::Sleep { dur, every } => {
+                if self.due(every) {
+                    sleep_for(dur);
+                    Fired::Yes
+                } else {
+                    Fired::No
+                }
+            }
+            Action::Spin { dur, every } => {
+                if self.due(every) {
+                    spin_for(dur);
+                    Fired::Yes
+                } else {
+                    Fired::No
+                }
+            }
+            Action::Fsync { every } => {
+                if self.due(every) {
+                    Fired::FsyncDue
+                } else {
+                    Fired::No
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn due(&mut self, every: u64) -> bool {
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.countdown = every;
+            self.injected += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn sleep_for(dur: Duration) {
+    std::thread::sleep(dur);
+}
+
+#[cold]
+#[inline(never)]
+fn spin_for(dur: Duration) {
+    let t0 = Instant::now();
+    while t0.elapsed() < dur {
+        std::hint::spin_loop();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn extra_syscalls(count: u32) {
+    for _ in 0..count {
+        // SAFETY: getppid(2) takes no arguments, touches no memory and cannot
+        // fail; calling it through syscall(2) bypasses any libc caching, so
+        // each iteration is exactly one kernel entry.
+        let ppid = unsafe { libc::syscall(libc::SYS_getppid) };
+        std::hint::black_box(ppid);
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests panic with context")]
+mod tests {
+    use super::*;
+
+    fn spec(s: &str) -> Result<InjectSpec, SpecError> {
+        s.parse()
+    }
+
+    #[test]
+    fn durations_in_every_unit() {
+        assert_eq!(parse_duration("500ns"), Ok(Duration::from_nanos(500)));
+        assert_eq!(parse_duration("200us"), Ok(Duration::from_micros(200)));
+        assert_eq!(parse_duration("50µs"), Ok(Duration::from_micros(50)));
+        assert_eq!(parse_duration("50μs"), Ok(Duration::from_micros(50)));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_duration("1.5ms"), Ok(Duration::from_micros(1500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn bad_durations_say_why() {
+        assert_eq!(parse_duration("200"), Err(DurationError::MissingUnit));
+        assert_eq!(parse_duration("200m"), Err(DurationError::UnknownUnit("m".into())));
+        assert_eq!(parse_duration("ms"), Err(DurationError::NotANumber("ms".into())));
+        assert_eq!(parse_duration("1.2.3ms"), Err(DurationError::NotANumber("1.2.3".into())));
+        assert_eq!(parse_duration("0ms"), Err(DurationError::Zero));
+        assert_eq!(parse_duration("-1ms"), Err(DurationError::NotANumber("-1ms".into())));
+        assert_eq!(parse_duration("99999999s"), Err(DurationError::TooLarge));
+    }
+
+    #[test]
+    fn good_specs() {
+        assert_eq!(
+            spec("risk_check=sleep:200us:every:100"),
+            Ok(InjectSpec {
+                stage: Stage::RiskCheck,
+                action: Action::Sleep { dur: Duration::from_micros(200), every: 100 }
+            })
+        );
+        assert_eq!(
+            spec("signal=spin:50µs:every:1000").map(|s| s.action),
+            Ok(Action::Spin { dur: Duration::from_micros(50), every: 1000 })
+        );
+        assert_eq!(spec("gateway=syscalls:5").map(|s| s.action), Ok(Action::Syscalls { count: 5 }));
+        assert_eq!(spec("journal=fsync:every:10").map(|s| s.action), Ok(Action::Fsync { every: 10 }));
+    }
+
+    #[test]
+    fn bad_specs_name_the_bad_part() {
+        let err = |s: &str| spec(s).map(|_| ()).unwrap_err_string();
+        assert!(err("risk=sleep:1ms:every:1").contains("unknown stage 'risk'"));
+        assert!(err("book").contains("STAGE=SPEC"));
+        assert!(err("book=nap:1ms:every:1").contains("unknown action 'nap'"));
+        assert!(err("book=sleep:1xs:every:1").contains("bad duration '1xs'"));
+        assert!(err("book=sleep:1ms:every:0").contains("bad count '0'"));
+        assert!(err("book=sleep:1ms:each:3").contains("sleep:DUR:every:N"));
+        assert!(err("book=sleep:1ms").contains("sleep:DUR:every:N"));
+        assert!(err("book=syscalls:x").contains("bad count 'x'"));
+        assert!(err("book=syscalls:1:2").contains("syscalls:K"));
+        assert!(err("book=fsync:every:3").contains("only supported for the journal"));
+        for s in ["book", "book=sleep:1xs:every:1", "=spin:1ms:every:2"] {
+            assert!(!err(s).contains('\n'), "multi-line error for {s}");
+        }
+    }
+
+    #[test]
+    fn duplicate_stage_rejected() {
+        let a = spec("book=syscalls:1").expect("valid");
+        let b = spec("book=spin:1us:every:2").expect("valid");
+        assert_eq!(InjectPlan::new(&[a, b]), Err(SpecError::Duplicate(Stage::Book)));
+        let plan = InjectPlan::new(&[a]).expect("one per stage");
+        assert_eq!(plan.action(Stage::Book), Some(Action::Syscalls { count: 1 }));
+        assert_eq!(plan.action(Stage::Journal), None);
+    }
+
+    #[test]
+    fn every_nth_call_fires() {
+        let mut inj = Injector::new(Some(Action::Spin { dur: Duration::from_nanos(1), every: 3 }));
+        let fired: Vec<Fired> = (0..7).map(|_| inj.fire()).collect();
+        use Fired::{No, Yes};
+        assert_eq!(fired, [No, No, Yes, No, No, Yes, No]);
+        assert_eq!(inj.injected_count(), 2);
+
+        let mut fsync = Injector::new(Some(Action::Fsync { every: 2 }));
+        assert_eq!([fsync.fire(), fsync.fire()], [Fired::No, Fired::FsyncDue]);
+
+        let mut sys = Injector::new(Some(Action::Syscalls { count: 2 }));
+        for _ in 0..4 {
+            assert_eq!(sys.fire(), Fired::Yes);
+        }
+        assert_eq!(sys.injected_count(), 4);
+
+        let mut none = Injector::none();
+        assert_eq!(none.fire(), Fired::No);
+        assert_eq!(none.injected_count(), 0);
+    }
+
+    #[test]
+    fn sleep_and_spin_take_at_least_the_duration() {
+        for action in [
+            Action::Sleep { dur: Duration::from_micros(300), every: 1 },
+            Action::Spin { dur: Duration::from_micros(300), every: 1 },
+        ] {
+            let mut inj = Injector::new(Some(action));
+            let t0 = Instant::now();
+            assert_eq!(inj.fire(), Fired::Yes);
+            assert!(t0.elapsed() >= Duration::from_micros(300));
+        }
+    }
+
+    trait ErrString {
+        fn unwrap_err_string(self) -> String;
+    }
+
+    impl ErrString for Result<(), SpecError> {
+        fn unwrap_err_string(self) -> String {
+            match self {
+                Ok(()) => panic!("expected an error"),
+                Err(e) => e.to_string(),
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The eight traced stages: their short names, their exact demangled symbols,
+//! and the per-thread latency recorder that is the ground truth for each.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// One traced stage function. The order is pipeline order, which is also the
+/// order of `functions` in the truth file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Decode,
+    Book,
+    Signal,
+    RiskCheck,
+    Matching,
+    OnMessage,
+    Gateway,
+    Journal,
+}
+
+impl Stage {
+    pub const COUNT: usize = 8;
+    pub const ALL: [Stage; Stage::COUNT] = [
+        Stage::Decode,
+        Stage::Book,
+        Stage::Signal,
+        Stage::RiskCheck,
+        Stage::Matching,
+        Stage::OnMessage,
+        Stage::Gateway,
+        Stage::Journal,
+    ];
+
+    /// The name used by `--inject STAGE=…` and by `stage` in the truth file.
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::Book => "book",
+            Stage::Signal => "signal",
+            Stage::RiskCheck => "risk_check",
+            Stage::Matching => "matching",
+            Stage::OnMessage => "on_message",
+            Stage::Gateway => "gateway",
+            Stage::Journal => "journal",
+        }
+    }
+
+    /// The demangled symbol (`{:#}` of rustc-demangle, no hash) that a user
+    /// attaches a uprobe to. `tests/symbols.rs` checks each one against the
+    /// built binary, so renaming a stage function fails a test, not a user.
+    pub const fn symbol(self) -> &'static str {
+        match self {
+            Stage::Decode => "target_app::feed::decode",
+            Stage::Book => "target_app::book::OrderBook::apply",
+            Stage::Signal => "target_app::signal::Signal::update",
+            Stage::RiskCheck => "target_app::risk::RiskEngine::check",
+            Stage::Matching => "target_app::matching::MatchingEngine::submit",
+            Stage::OnMessage => "target_app::engine::Engine::on_message",
+            Stage::Gateway => "target_app::gateway::Gateway::send",
+            Stage::Journal => "target_app::journal::Journal::append",
+        }
+    }
+
+    pub fn from_short_name(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.short_name() == name)
+    }
+
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// All short names, comma separated, for error messages and `--help`.
+    pub fn short_names() -> String {
+        Stage::ALL.map(Stage::short_name).join(", ")
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.short_name())
+    }
+}
+
+/// Highest latency the histogram resolves; anything longer is clamped (a
+/// stage that takes a minute is a hang, not a latency).
+const HIST_MAX_NS: u64 = 60_000_000_000;
+
+/// Latency record for one stage, owned by the one thread that calls it, so
+/// recording takes no lock.
+#[derive(Debug, Clone)]
+pub struct StageStats {
+    stage: Stage,
+    hist: Histogram<u64>,
+    count: u64,
+    min_ns: u64,
+    max_ns: u64,
+    sum_ns: u128,
+}
+
+impl StageStats {
+    pub fn new(stage: Stage) -> Result<Self, StatsError> {
+        // Fixed bounds so recording never allocates or resizes on a hot path.
+        let hist = Histogram::new_with_bounds(1, HIST_MAX_NS, 3).map_err(|source| StatsError { stage, source })?;
+        Ok(StageStats { stage, hist, count: 0, min_ns: u64::MAX, max_ns: 0, sum_ns: 0 })
+    }
+
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    #[inline(always)]
+    pub fn record(&mut self, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.hist.saturating_record(ns);
+        self.count += 1;
+        self.min_ns = self.min_ns.min(ns);
+        self.max_ns = self.max_ns.max(ns);
+        self.sum_ns += u128::from(ns);
+    }
+
+    /// Times `f` at the call site: the same interval a uprobe/uretprobe pair
+    /// around the stage function sees, plus two clock reads.
+    #[inline(always)]
+    pub fn time<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let t0 = Instant::now();
+        let out = f();
+        self.record(t0.elapsed());
+        out
+    }
+
+    pub fn summary(&self, injected_count: u64) -> StageSummary {
+        if self.count == 0 {
+            return StageSummary { stage: self.stage, injected_count, ..StageSummary::empty(self.stage) };
+        }
+        // Quantiles come from hdrhistogram buckets (0.1 % resolution); clamp
+        // them into the exact [min, max] so p999 never exceeds max.
+        let q = |quantile: f64| self.hist.value_at_quantile(quantile).clamp(self.min_ns, self.max_ns);
+        let mean = self.sum_ns / u128::from(self.count);
+        StageSummary {
+            stage: self.stage,
+            count: self.count,
+            min_ns: self.min_ns,
+            mean_ns: u64::try_from(mean).unwrap_or(u64::MAX),
+            p50_ns: q(0.50),
+            p90_ns: q(0.90),
+            p99_ns: q(0.99),
+            p999_ns: q(0.999),
+            max_ns: self.max_ns,
+            sum_ns: u64::try_from(self.sum_ns).unwrap_or(u64::MAX),
+            injected_count,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the latency histogram for stage {stage}")]
+pub struct StatsError {
+    pub stage: Stage,
+    #[source]
+    pub source: hdrhistogram::CreationError,
+}
+
+/// The numbers one stage contributes to the truth file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageSummary {
+    pub stage: Stage,
+    pub count: u64,
+    pub min_ns: u64,
+    pub mean_ns: u64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    pub sum_ns: u64,
+    pub injected_count: u64,
+}
+
+impl StageSummary {
+    pub fn empty(stage: Stage) -> Self {
+        StageSummary {
+            stage,
+            count: 0,
+            min_ns: 0,
+            mean_ns: 0,
+            p50_ns: 0,
+            p90_ns: 0,
+            p99_ns: 0,
+            p999_ns: 0,
+            max_ns: 0,
+            sum_ns: 0,
+            injected_count: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests panic with context")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_round_trip() {
+        for stage in Stage::ALL {
+            assert_eq!(Stage::from_short_name(stage.short_name()), Some(stage));
+            assert_eq!(Stage::ALL[stage.index()], stage);
+        }
+        assert_eq!(Stage::from_short_name("risk"), None);
+    }
+
+    fn stats(stage: Stage) -> StageStats {
+        StageStats::new(stage).expect("constant histogram bounds are valid")
+    }
+
+    #[test]
+    fn summary_is_exact_for_min_max_count_and_clamped_quantiles() {
+        let mut stats = stats(Stage::Book);
+        for ns in [100u64, 200, 300, 400, 1_000_000] {
+            stats.record(Duration::from_nanos(ns));
+        }
+        let s = stats.summary(1);
+        assert_eq!(s.count, 5);
+        assert_eq!(s.min_ns, 100);
+        assert_eq!(s.max_ns, 1_000_000);
+        assert_eq!(s.sum_ns, 1_001_000);
+        assert_eq!(s.mean_ns, 200_200);
+        assert_eq!(s.injected_count, 1);
+        assert!(s.p50_ns >= 300 && s.p50_ns <= 301, "{}", s.p50_ns);
+        assert_eq!(s.p999_ns, 1_000_000);
+    }
+
+    #[test]
+    fn empty_summary_is_all_zero() {
+        let s = stats(Stage::Journal).summary(0);
+        assert_eq!(s, StageSummary::empty(Stage::Journal));
+    }
+}
