@@ -1,0 +1,118 @@
+//! Reads member offsets of kernel structs from the running kernel's BTF (`/sys/kernel/btf/vmlinux`),
+//! so the scheduler program can find `pid`/`tgid` of the incoming task on any kernel build.
+
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    #[error("cannot read {path}: {source} (perf-user needs a kernel with BTF, CONFIG_DEBUG_INFO_BTF=y)")]
+    Read { path: String, source: std::io::Error },
+    #[error("kernel BTF is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("kernel BTF has no member {member} in struct {strukt}")]
+    NoMember { strukt: String, member: String },
+}
+
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// Byte offsets of `members` in struct `strukt`, in the order asked.
+pub fn member_offsets(path: &Path, strukt: &str, members: &[&str]) -> Result<Vec<u32>, BtfError> {
+    let data = std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
+    parse_member_offsets(&data, strukt, members)
+}
+
+const BTF_MAGIC: u16 = 0xeb9f;
+const KIND_INT: u32 = 1;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+const KIND_DECL_TAG: u32 = 17;
+const KIND_ENUM64: u32 = 19;
+
+fn u32_at(d: &[u8], off: usize) -> Result<u32, BtfError> {
+    d.get(off..off + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).ok_or(BtfError::Malformed("truncated"))
+}
+
+fn name_at(strings: &[u8], off: u32) -> &[u8] {
+    let s = strings.get(off as usize..).unwrap_or(&[]);
+    &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
+}
+
+pub fn parse_member_offsets(data: &[u8], strukt: &str, members: &[&str]) -> Result<Vec<u32>, BtfError> {
+    if data.get(0..2) != Some(&BTF_MAGIC.to_le_bytes()) {
+        return Err(BtfError::Malformed("bad magic (big-endian or not BTF)"));
+    }
+    let hdr_len = u32_at(data, 4)? as usize;
+    let (type_off, type_len) = (u32_at(data, 8)? as usize, u32_at(data, 12)? as usize);
+    let (str_off, str_len) = (u32_at(data, 16)? as usize, u32_at(data, 20)? as usize);
+    let types = data
+        .get(hdr_len + type_off..hdr_len + type_off + type_len)
+        .ok_or(BtfError::Malformed("type section out of bounds"))?;
+    let strings = data
+        .get(hdr_len + str_off..hdr_len + str_off + str_len)
+        .ok_or(BtfError::Malformed("string section out of bounds"))?;
+    let mut pos = 0;
+    while pos + 12 <= types.len() {
+        let name_off = u32_at(types, pos)?;
+        let info = u32_at(types, pos + 4)?;
+        let kind = (info >> 24) & 0x1f;
+        let vlen = (info & 0xffff) as usize;
+        let kflag = info >> 31 == 1;
+        pos += 12;
+        let extra = match kind {
+            KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+            KIND_ARRAY => 12,
+            KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => vlen * 12,
+            KIND_ENUM | KIND_FUNC_PROTO => vlen * 8,
+            _ => 0,
+        };
+        if kind == KIND_STRUCT && name_at(strings, name_off) == strukt.as_bytes() {
+            let mut found = vec![None; members.len()];
+            for m in 0..vlen {
+                let at = pos + m * 12;
+                let m_name = name_at(strings, u32_at(types, at)?);
+                let raw = u32_at(types, at + 8)?;
+                let bits = if kflag { raw & 0x00ff_ffff } else { raw };
+                if let Some(i) = members.iter().position(|want| want.as_bytes() == m_name) {
+                    found[i] = Some(bits / 8);
+                }
+            }
+            return found
+                .into_iter()
+                .zip(members)
+                .map(|(o, m)| o.ok_or_else(|| BtfError::NoMember { strukt: strukt.into(), member: (*m).into() }))
+                .collect();
+        }
+        pos += extra;
+    }
+    Err(BtfError::NoMember { strukt: strukt.into(), member: "(struct not found)".into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_task_struct_pid_and_tgid_in_the_running_kernel() {
+        if !Path::new(VMLINUX).exists() {
+            assert!(std::env::var_os("CI").is_none(), "CI must have kernel BTF at {VMLINUX}");
+            eprintln!("skipping: no {VMLINUX}");
+            return;
+        }
+        let offs =
+            member_offsets(Path::new(VMLINUX), "task_struct", &["pid", "tgid"]).unwrap_or_else(|e| panic!("{e}"));
+        // pid_t pid; pid_t tgid; are adjacent 4-byte members.
+        assert_eq!(offs[1], offs[0] + 4, "{offs:?}");
+        assert!(offs[0] > 0 && offs[0] < 16384);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_member_offsets(b"nope", "task_struct", &["pid"]).is_err());
+        assert!(parse_member_offsets(&[0x9f, 0xeb, 1, 0, 24, 0, 0, 0], "x", &["y"]).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! Command-line arguments: clap's raw view (`Cli`), validated into what the rest of the program
+//! runs on (`AttachConfig`), so every bad input is caught here with one clear line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{export::Format, units::parse_duration_ns};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "perf-user",
+    version,
+    about = "Where does the time go? Per-function latency and its attribution (own CPU, callees, syscalls, off-CPU) for a running process, with eBPF.",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Attach to a running process and trace functions (and its syscalls) live.
+    Attach(AttachArgs),
+    /// Print a saved JSON report as tables.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and uprobes.\n\
+Syscall counts never include syscall 335 (uretprobe): the kernel enters it on every traced return.\n\
+Examples:\n  sudo perf-user attach --pid 1234 --func 'target_app::book::*' --func '*::submit'\n  \
+sudo perf-user attach --pid 1234 --func 'target_app::*' --no-tui --duration 10s --export run.json")]
+pub struct AttachArgs {
+    /// Process to trace.
+    #[arg(long, short)]
+    pub pid: i64,
+    /// Functions to trace: glob on demangled names (`*` spans `::`), a raw symbol name, or 0xADDR. Repeatable.
+    #[arg(long = "func", short = 'f', value_name = "GLOB")]
+    pub funcs: Vec<String>,
+    /// Also show the target's syscalls (count, errors, latency). Attribution uses them either way.
+    #[arg(long)]
+    pub syscalls: bool,
+    /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C, `q` or the target exits.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Print text instead of the terminal UI (also used when stdout is not a terminal).
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Write the JSON report here at the end (atomically; also on Ctrl-C, SIGTERM and target exit).
+    #[arg(long, value_name = "FILE.json")]
+    pub export: Option<PathBuf>,
+    /// Send calls at least this long as exemplars with their breakdown (e.g. 1ms), or `auto`
+    /// (above the running p99.9), or `off`.
+    #[arg(long, value_name = "DURATION|auto|off", default_value = "auto")]
+    pub slow: String,
+    /// Slow-call exemplars kept in memory (the newest).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub exemplars: usize,
+    /// Keep statistics per thread as well.
+    #[arg(long)]
+    pub per_thread: bool,
+    /// How often to read the kernel's maps and refresh (e.g. 250ms).
+    #[arg(long, default_value = "250ms", value_name = "DURATION")]
+    pub interval: String,
+    /// Read symbols from this file instead of the target's executable (for stripped binaries).
+    #[arg(long, value_name = "FILE")]
+    pub symbols: Option<PathBuf>,
+    /// Most functions one run may trace.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_funcs: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A report written by `perf-user attach --export`.
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slow {
+    Off,
+    Auto,
+    Fixed(u64),
+}
+
+/// A validated `attach` request.
+#[derive(Clone, Debug)]
+pub struct AttachConfig {
+    pub pid: u32,
+    pub funcs: Vec<String>,
+    pub syscalls: bool,
+    pub duration_ns: Option<u64>,
+    pub tui: bool,
+    pub export: Option<PathBuf>,
+    pub slow: Slow,
+    pub exemplars: usize,
+    pub per_thread: bool,
+    pub interval_ns: u64,
+    pub symbols: Option<PathBuf>,
+    pub max_funcs: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--pid {0}: not a valid process id")]
+    BadPid(i64),
+    #[error("--pid {0}: no such process")]
+    NoProcess(u32),
+    #[error("nothing to trace: give --func GLOB and/or --syscalls")]
+    NothingToTrace,
+    #[error("--{flag}: {source}")]
+    Duration { flag: &'static str, source: crate::units::DurationError },
+    #[error("--{flag} must be greater than zero")]
+    Zero { flag: &'static str },
+    #[error("--func '': empty pattern")]
+    EmptyPattern,
+}
+
+impl AttachArgs {
+    pub fn validate(self, stdout_is_tty: bool) -> Result<AttachConfig, ConfigError> {
+        let pid = u32::try_from(self.pid).ok().filter(|&p| p > 0).ok_or(ConfigError::BadPid(self.pid))?;
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(ConfigError::NoProcess(pid));
+        }
+        if self.funcs.is_empty() && !self.syscalls {
+            return Err(ConfigError::NothingToTrace);
+        }
+        if self.funcs.iter().any(|f| f.trim().is_empty()) {
+            return Err(ConfigError::EmptyPattern);
+        }
+        let dur =
+            |flag: &'static str, s: &str| parse_duration_ns(s).map_err(|source| ConfigError::Duration { flag, source });
+        let duration_ns = self.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+        if duration_ns == Some(0) {
+            return Err(ConfigError::Zero { flag: "duration" });
+        }
+        let interval_ns = dur("interval", &self.interval)?;
+        if interval_ns == 0 {
+            return Err(ConfigError::Zero { flag: "interval" });
+        }
+        let slow = match self.slow.as_str() {
+            "auto" => Slow::Auto,
+            "off" | "0" => Slow::Off,
+            s => Slow::Fixed(dur("slow", s)?),
+        };
+        if self.exemplars == 0 && slow != Slow::Off {
+            return Err(ConfigError::Zero { flag: "exemplars" });
+        }
+        Ok(AttachConfig {
+            pid,
+            funcs: self.funcs,
+            syscalls: self.syscalls,
+            duration_ns,
+            tui: !self.no_tui && stdout_is_tty,
+            export: self.export,
+            slow,
+            exemplars: self.exemplars,
+            per_thread: self.per_thread,
+            interval_ns,
+            symbols: self.symbols,
+            max_funcs: self.max_funcs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<AttachConfig, String> {
+        let me = std::process::id().to_string();
+        let mut argv = vec!["perf-user", "attach", "--pid", &me];
+        argv.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let Cmd::Attach(a) = cli.cmd else {
+            return Err("not attach".into());
+        };
+        a.validate(false).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn valid_arguments() {
+        let c = args(&["--func", "a::*", "--duration", "2s", "--slow", "1ms"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.duration_ns, Some(2_000_000_000));
+        assert_eq!(c.slow, Slow::Fixed(1_000_000));
+        assert!(!c.tui, "no TTY means headless");
+    }
+
+    #[test]
+    fn bad_arguments_have_clear_errors() {
+        assert!(args(&[]).unwrap_err().contains("nothing to trace"));
+        assert!(args(&["--func", "x", "--duration", "soon"]).unwrap_err().contains("--duration"));
+        assert!(args(&["--func", "x", "--duration", "0s"]).unwrap_err().contains("greater than zero"));
+        assert!(args(&["--func", "x", "--slow", "fast"]).unwrap_err().contains("--slow"));
+        assert!(args(&["--func", ""]).unwrap_err().contains("empty pattern"));
+        let cli = Cli::try_parse_from(["perf-user", "attach", "--pid=-5", "--func", "x"]);
+        let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
+        assert!(a.validate(false).unwrap_err().to_string().contains("not a valid process id"));
+        let cli = Cli::try_parse_from(["perf-user", "attach", "--pid", "999999999", "--func", "x"]);
+        let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
+        assert!(a.validate(false).unwrap_err().to_string().contains("no such process"));
+    }
+}

@@ -1,0 +1,282 @@
+//! Reads the kernel's maps and ring buffer and turns kernel types into owned model types, in
+//! exactly one place: nothing after this module sees aya or perf-ebpf-common.
+
+use std::time::Instant;
+
+use aya::maps::{MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf};
+use perf_ebpf_common::{
+    self as common, COUNTER_ATTR_MAP_FULL, COUNTER_DEPTH_OVERFLOW, COUNTER_EXEMPLARS, COUNTER_ORPHAN_ENTRY,
+    COUNTER_ORPHAN_RETURN, COUNTER_PROBE_HITS, COUNTER_RINGBUF_FULL, COUNTER_SWITCHES, COUNTER_SYSCALLS,
+    COUNTER_THREAD_MAP_FULL, FuncStats, FuncSyscallKey, Hist, SyscallStats, SyscallTotals, ThreadFuncKey,
+    hist_bucket_bounds, names,
+};
+
+use crate::{
+    loader::{LoadError, Tracer},
+    model::{
+        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, Lost, Sample, SyscallSample,
+        SyscallUse, ThreadFuncSample,
+    },
+    syscalls,
+};
+
+pub struct Collector {
+    func_stats: PerCpuArray<MapData, FuncStats>,
+    func_hist: PerCpuArray<MapData, Hist>,
+    func_syscalls: PerCpuHashMap<MapData, FuncSyscallKey, SyscallTotals>,
+    thread_funcs: PerCpuHashMap<MapData, ThreadFuncKey, FuncStats>,
+    syscall_stats: PerCpuArray<MapData, SyscallStats>,
+    syscall_hist: PerCpuArray<MapData, Hist>,
+    counters: PerCpuArray<MapData, u64>,
+    exemplars: RingBuf<MapData>,
+    symbols: Vec<String>,
+    started: Instant,
+    /// Histograms last read, reused while a function's count has not moved (most ticks for most
+    /// functions), which keeps a tick cheap with many functions.
+    cache: Vec<FuncSample>,
+    syscall_cache: Vec<SyscallSample>,
+    pub per_thread: bool,
+}
+
+fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
+where
+    T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = tracer.ebpf.take_map(name).ok_or_else(|| LoadError::Load(format!("no map {name} in the object")))?;
+    T::try_from(map).map_err(|e| LoadError::Load(format!("map {name}: {e}")))
+}
+
+fn sum_stats(v: &PerCpuValues<FuncStats>) -> FuncStats {
+    let mut s = FuncStats::default();
+    for c in v.iter().filter(|c| c.count > 0) {
+        s.min_ns = if s.count == 0 { c.min_ns } else { s.min_ns.min(c.min_ns) };
+        s.count += c.count;
+        s.total_ns += c.total_ns;
+        s.max_ns = s.max_ns.max(c.max_ns);
+        s.self_oncpu_ns += c.self_oncpu_ns;
+        s.callees_ns += c.callees_ns;
+        s.syscalls_ns += c.syscalls_ns;
+        s.offcpu_blocked_ns += c.offcpu_blocked_ns;
+        s.offcpu_runqueue_ns += c.offcpu_runqueue_ns;
+        s.syscall_count += c.syscall_count;
+    }
+    s
+}
+
+fn attribution(s: &FuncStats) -> Attribution {
+    Attribution {
+        self_oncpu_ns: s.self_oncpu_ns,
+        callees_ns: s.callees_ns,
+        syscalls_ns: s.syscalls_ns,
+        offcpu_blocked_ns: s.offcpu_blocked_ns,
+        offcpu_runqueue_ns: s.offcpu_runqueue_ns,
+    }
+}
+
+/// Sums a histogram over CPUs into sorted non-empty buckets.
+pub fn merge_hist(per_cpu: &[Hist]) -> BucketHist {
+    let mut buckets = Vec::new();
+    for i in 0..common::HIST_BUCKETS {
+        let count: u64 = per_cpu.iter().map(|h| h.buckets[i]).sum();
+        if count > 0 {
+            let (low_ns, high_ns) = hist_bucket_bounds(i as u32);
+            buckets.push(Bucket { low_ns, high_ns, count });
+        }
+    }
+    BucketHist { buckets }
+}
+
+fn comm(raw: &[u8; 16]) -> String {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+impl Collector {
+    /// Takes the maps out of the loaded object; `symbols[fn_id]` names the traced functions.
+    pub fn new(tracer: &mut Tracer, symbols: Vec<String>) -> Result<Self, LoadError> {
+        Ok(Collector {
+            func_stats: take(tracer, names::FUNC_STATS)?,
+            func_hist: take(tracer, names::FUNC_HIST)?,
+            func_syscalls: take(tracer, names::FUNC_SYSCALLS)?,
+            thread_funcs: take(tracer, names::THREAD_FUNC_STATS)?,
+            syscall_stats: take(tracer, names::SYSCALL_STATS)?,
+            syscall_hist: take(tracer, names::SYSCALL_HIST)?,
+            counters: take(tracer, names::COUNTERS)?,
+            exemplars: take(tracer, names::EXEMPLARS)?,
+            cache: Vec::new(),
+            syscall_cache: Vec::new(),
+            symbols,
+            started: Instant::now(),
+            per_thread: false,
+        })
+    }
+
+    fn hist(map: &PerCpuArray<MapData, Hist>, index: u32) -> BucketHist {
+        map.get(&index, 0).map(|v| merge_hist(&v)).unwrap_or_default()
+    }
+
+    /// Reads every map once: a cumulative sample since attach.
+    pub fn sample(&mut self) -> Sample {
+        let at_ns = self.started.elapsed().as_nanos() as u64;
+        let mut functions = Vec::with_capacity(self.symbols.len());
+        for id in 0..self.symbols.len() as u32 {
+            let stats = self.func_stats.get(&id, 0).map(|v| sum_stats(&v)).unwrap_or_default();
+            let cached = self.cache.get(id as usize).filter(|c| c.count == stats.count);
+            let (total_hist, self_hist) = match cached {
+                Some(c) => (c.total_hist.clone(), c.self_hist.clone()),
+                None => (
+                    Self::hist(&self.func_hist, 2 * id + common::HIST_KIND_TOTAL),
+                    Self::hist(&self.func_hist, 2 * id + common::HIST_KIND_SELF),
+                ),
+            };
+            functions.push(FuncSample {
+                id,
+                count: stats.count,
+                total_ns: stats.total_ns,
+                min_ns: stats.min_ns,
+                max_ns: stats.max_ns,
+                syscall_count: stats.syscall_count,
+                attribution: attribution(&stats),
+                total_hist,
+                self_hist,
+            });
+        }
+        self.cache.clone_from(&functions);
+
+        let mut syscalls = Vec::new();
+        for nr in 0..common::MAX_SYSCALLS {
+            let Ok(v) = self.syscall_stats.get(&nr, 0) else {
+                continue;
+            };
+            let (count, errors, total_ns, max_ns) = v
+                .iter()
+                .fold((0, 0, 0, 0), |a, s| (a.0 + s.count, a.1 + s.errors, a.2 + s.total_ns, a.3.max(s.max_ns)));
+            if count == 0 {
+                continue;
+            }
+            let hist = match self.syscall_cache.iter().find(|s| s.nr == nr && s.count == count) {
+                Some(c) => c.hist.clone(),
+                None => Self::hist(&self.syscall_hist, nr),
+            };
+            syscalls.push(SyscallSample { nr, count, errors, total_ns, max_ns, hist });
+        }
+        self.syscall_cache.clone_from(&syscalls);
+
+        let func_syscalls = self
+            .func_syscalls
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(k, v)| FuncSyscall {
+                fn_id: k.fn_id,
+                nr: k.nr,
+                count: v.iter().map(|t| t.count).sum(),
+                total_ns: v.iter().map(|t| t.total_ns).sum(),
+            })
+            .collect();
+
+        let threads = if self.per_thread {
+            self.thread_funcs
+                .iter()
+                .filter_map(Result::ok)
+                .map(|(k, v)| {
+                    let s = sum_stats(&v);
+                    ThreadFuncSample {
+                        tid: k.tid,
+                        fn_id: k.fn_id,
+                        count: s.count,
+                        total_ns: s.total_ns,
+                        min_ns: s.min_ns,
+                        max_ns: s.max_ns,
+                        attribution: attribution(&s),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+
+        let c = |i: u32| self.counters.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0u64);
+        let counters = Counters {
+            probe_hits: c(COUNTER_PROBE_HITS),
+            exemplars: c(COUNTER_EXEMPLARS),
+            syscalls: c(COUNTER_SYSCALLS),
+            switches: c(COUNTER_SWITCHES),
+            lost: Lost {
+                ringbuf_full: c(COUNTER_RINGBUF_FULL),
+                thread_map_full: c(COUNTER_THREAD_MAP_FULL),
+                depth_overflow: c(COUNTER_DEPTH_OVERFLOW),
+                orphan_return: c(COUNTER_ORPHAN_RETURN),
+                orphan_entry: c(COUNTER_ORPHAN_ENTRY),
+                attr_map_full: c(COUNTER_ATTR_MAP_FULL),
+                exemplars_evicted: 0,
+            },
+        };
+        Sample { at_ns, functions, syscalls, func_syscalls, threads, counters }
+    }
+
+    /// Everything the ring buffer holds now (the kernel never wakes us; we drain on a timer).
+    pub fn drain_exemplars(&mut self) -> Vec<Exemplar> {
+        let mut out = Vec::new();
+        while let Some(item) = self.exemplars.next() {
+            if item.len() < size_of::<common::Exemplar>() {
+                continue;
+            }
+            // SAFETY: the kernel wrote a whole `common::Exemplar` (size checked above); it is
+            // #[repr(C)] plain data, and read_unaligned copes with any alignment of the item.
+            let e: common::Exemplar = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+            let mut top: Vec<SyscallUse> = e
+                .top_syscalls
+                .iter()
+                .filter(|s| s.count > 0)
+                .map(|s| SyscallUse { name: syscalls::display(s.nr), count: u64::from(s.count), total_ns: s.total_ns })
+                .collect();
+            top.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+            out.push(Exemplar {
+                fn_id: e.fn_id,
+                symbol: self.symbols.get(e.fn_id as usize).cloned().unwrap_or_default(),
+                tid: e.tid,
+                thread: comm(&e.comm),
+                start_ns: e.entry_ts_ns,
+                duration_ns: e.duration_ns,
+                attribution: Attribution {
+                    self_oncpu_ns: e.self_oncpu_ns,
+                    callees_ns: e.callees_ns,
+                    syscalls_ns: e.syscalls_ns,
+                    offcpu_blocked_ns: e.offcpu_blocked_ns,
+                    offcpu_runqueue_ns: e.offcpu_runqueue_ns,
+                },
+                syscall_count: e.syscall_count,
+                syscalls: top,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_hist_sums_cpus_and_keeps_bounds() {
+        let mut a = Hist { buckets: [0; common::HIST_BUCKETS] };
+        let mut b = a;
+        let i = common::hist_bucket(1000) as usize;
+        a.buckets[i] = 3;
+        b.buckets[i] = 4;
+        b.buckets[5] = 1;
+        let m = merge_hist(&[a, b]);
+        assert_eq!(m.count(), 8);
+        assert_eq!(m.buckets[0], Bucket { low_ns: 5, high_ns: 5, count: 1 });
+        assert!(m.buckets[1].low_ns <= 1000 && 1000 <= m.buckets[1].high_ns);
+    }
+
+    #[test]
+    fn stats_merge_min_ignores_idle_cpus() {
+        let busy = FuncStats { count: 2, min_ns: 50, max_ns: 90, total_ns: 140, ..FuncStats::default() };
+        let idle = FuncStats::default();
+        let v = PerCpuValues::try_from(vec![idle, busy]).unwrap_or_else(|e| panic!("{e}"));
+        let s = sum_stats(&v);
+        assert_eq!((s.count, s.min_ns, s.max_ns, s.total_ns), (2, 50, 90, 140));
+    }
+}

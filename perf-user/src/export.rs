@@ -1,0 +1,392 @@
+//! Turns a `Report` into bytes (JSON, text tables, CSV, Markdown) and puts bytes in files
+//! atomically. Serialisers are pure; where the bytes go is the caller's business.
+
+use std::{
+    fmt::Write as _,
+    fs,
+    io::Write as _,
+    path::{Path, PathBuf},
+};
+
+use crate::{
+    report::{Report, SCHEMA},
+    units::{fmt_count, fmt_ns},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a perf-ebpf report: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("{path} has schema '{found}', expected '{SCHEMA}'")]
+    Schema { path: PathBuf, found: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+    Markdown,
+}
+
+pub fn serialize(report: &Report, format: Format) -> Vec<u8> {
+    match format {
+        Format::Json => json(report),
+        Format::Text => text(report).into_bytes(),
+        Format::Csv => csv(report).into_bytes(),
+        Format::Markdown => markdown(report).into_bytes(),
+    }
+}
+
+pub fn json(report: &Report) -> Vec<u8> {
+    // Serialising plain structs of numbers and strings cannot fail.
+    let mut v = serde_json::to_vec_pretty(report).unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+/// Reads a report back, checking its schema.
+pub fn read_report(path: &Path) -> Result<Report, ExportError> {
+    let data = fs::read(path).map_err(|source| ExportError::Read { path: path.into(), source })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&data).map_err(|e| ExportError::Parse { path: path.into(), reason: e.to_string() })?;
+    let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
+    if schema != SCHEMA {
+        return Err(ExportError::Schema { path: path.into(), found: schema.to_string() });
+    }
+    serde_json::from_value(value).map_err(|e| ExportError::Parse { path: path.into(), reason: e.to_string() })
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees half a file and a crash never leaves one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let err = |source| ExportError::Write { path: path.into(), source };
+    let tmp = tmp_path(path);
+    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        err(e)
+    })
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Fails now, before any tracing, if `path` could not be written at the end.
+pub fn check_writable(path: &Path) -> Result<(), ExportError> {
+    let err = |source| ExportError::Write { path: path.into(), source };
+    if path.is_dir() {
+        return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory")));
+    }
+    let tmp = tmp_path(path);
+    fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(err)?;
+    fs::remove_file(&tmp).map_err(err)
+}
+
+fn pct(part: u64, total: u64) -> String {
+    if total == 0 { "-".into() } else { format!("{:.0}%", part as f64 * 100.0 / total as f64) }
+}
+
+/// The human tables: functions with percentiles and attribution, then syscalls, exemplars and losses.
+pub fn text(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "pid {} {} — {} traced, {} probe hits",
+        r.target.pid,
+        r.target.exe,
+        fmt_ns(r.duration_ns),
+        fmt_count(r.probe_hits)
+    );
+    let width = r.functions.iter().map(|f| f.symbol.len()).max().unwrap_or(8).clamp(8, 60);
+    let _ = writeln!(
+        o,
+        "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>5} {:>5} {:>5}",
+        "FUNCTION", "CALLS", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "SELF", "CALLS", "SYS", "OFF"
+    );
+    for f in &r.functions {
+        let l = &f.latency;
+        let a = &f.attribution.parts;
+        let total = a.total_ns();
+        let _ = writeln!(
+            o,
+            "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>5} {:>5} {:>5}",
+            truncate(&f.symbol, width),
+            l.count,
+            fmt_ns(l.min_ns),
+            fmt_ns(l.p50_ns),
+            fmt_ns(l.p90_ns),
+            fmt_ns(l.p99_ns),
+            fmt_ns(l.p999_ns),
+            fmt_ns(l.max_ns),
+            pct(a.self_oncpu_ns, total),
+            pct(a.callees_ns, total),
+            pct(a.syscalls_ns, total),
+            pct(a.offcpu_blocked_ns + a.offcpu_runqueue_ns, total),
+        );
+    }
+    if !r.syscalls.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{:<20} {:>9} {:>7} {:>8} {:>8} {:>8} {:>10}",
+            "SYSCALL", "COUNT", "ERRORS", "P50", "P99", "MAX", "TOTAL"
+        );
+        for s in &r.syscalls {
+            let _ = writeln!(
+                o,
+                "{:<20} {:>9} {:>7} {:>8} {:>8} {:>8} {:>10}",
+                s.name,
+                s.latency.count,
+                s.errors,
+                fmt_ns(s.latency.p50_ns),
+                fmt_ns(s.latency.p99_ns),
+                fmt_ns(s.latency.max_ns),
+                fmt_ns(s.total_ns)
+            );
+        }
+    }
+    if !r.exemplars.is_empty() {
+        let _ = writeln!(o, "\nslowest calls ({} kept):", r.exemplars.len());
+        let mut ex: Vec<_> = r.exemplars.iter().collect();
+        ex.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns));
+        for e in ex.iter().take(5) {
+            let a = &e.attribution;
+            let top = e.syscalls.first().map(|s| format!(", mostly {}", s.name)).unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  {} {} tid {} ({}): self {} callees {} sys {} off-cpu {}{}",
+                fmt_ns(e.duration_ns),
+                e.symbol,
+                e.tid,
+                e.thread,
+                fmt_ns(a.self_oncpu_ns),
+                fmt_ns(a.callees_ns),
+                fmt_ns(a.syscalls_ns),
+                fmt_ns(a.offcpu_ns()),
+                top
+            );
+        }
+    }
+    if r.lost.total() > 0 || r.lost.exemplars_evicted > 0 {
+        let l = &r.lost;
+        let _ = writeln!(
+            o,
+            "\nlost: ringbuf_full {} thread_map_full {} depth_overflow {} orphan_return {} orphan_entry {} attr_map_full {} exemplars_evicted {}",
+            l.ringbuf_full,
+            l.thread_map_full,
+            l.depth_overflow,
+            l.orphan_return,
+            l.orphan_entry,
+            l.attr_map_full,
+            l.exemplars_evicted
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    o
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let tail: String = s.chars().rev().take(width - 1).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("…{tail}")
+    }
+}
+
+const CSV_HEADER: &str = "kind,name,count,min_ns,mean_ns,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,self_oncpu_ns,callees_ns,syscalls_ns,offcpu_blocked_ns,offcpu_runqueue_ns,errors";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+pub fn csv(r: &Report) -> String {
+    let mut o = String::from(CSV_HEADER);
+    o.push('\n');
+    for f in &r.functions {
+        let l = &f.latency;
+        let a = &f.attribution.parts;
+        let _ = writeln!(
+            o,
+            "function,{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
+            csv_field(&f.symbol),
+            l.count,
+            l.min_ns,
+            l.mean_ns,
+            l.p50_ns,
+            l.p90_ns,
+            l.p99_ns,
+            l.p999_ns,
+            l.max_ns,
+            a.self_oncpu_ns,
+            a.callees_ns,
+            a.syscalls_ns,
+            a.offcpu_blocked_ns,
+            a.offcpu_runqueue_ns
+        );
+    }
+    for s in &r.syscalls {
+        let l = &s.latency;
+        let _ = writeln!(
+            o,
+            "syscall,{},{},{},{},{},{},{},{},{},,,,,,{}",
+            csv_field(&s.name),
+            l.count,
+            l.min_ns,
+            l.mean_ns,
+            l.p50_ns,
+            l.p90_ns,
+            l.p99_ns,
+            l.p999_ns,
+            l.max_ns,
+            s.errors
+        );
+    }
+    o
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "### pid {} `{}` ({} traced)\n", r.target.pid, r.target.exe, fmt_ns(r.duration_ns));
+    let _ = writeln!(o, "| function | calls | p50 | p90 | p99 | p99.9 | max | self | callees | syscalls | off-CPU |");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for f in &r.functions {
+        let l = &f.latency;
+        let a = &f.attribution.parts;
+        let t = a.total_ns();
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            f.symbol.replace('|', "\\|"),
+            l.count,
+            fmt_ns(l.p50_ns),
+            fmt_ns(l.p90_ns),
+            fmt_ns(l.p99_ns),
+            fmt_ns(l.p999_ns),
+            fmt_ns(l.max_ns),
+            pct(a.self_oncpu_ns, t),
+            pct(a.callees_ns, t),
+            pct(a.syscalls_ns, t),
+            pct(a.offcpu_ns(), t)
+        );
+    }
+    if !r.syscalls.is_empty() {
+        let _ = writeln!(o, "\n| syscall | count | errors | p50 | p99 | max | total |");
+        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
+        for s in &r.syscalls {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                s.name,
+                s.latency.count,
+                s.errors,
+                fmt_ns(s.latency.p50_ns),
+                fmt_ns(s.latency.p99_ns),
+                fmt_ns(s.latency.max_ns),
+                fmt_ns(s.total_ns)
+            );
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::{Attribution, LatencySummary},
+        report::{AttributionReport, FunctionReport, Target},
+    };
+
+    fn sample_report() -> Report {
+        Report {
+            schema: SCHEMA.into(),
+            target: Target { pid: 42, exe: "/bin/app".into(), comm: "app".into() },
+            duration_ns: 5_000_000_000,
+            functions: vec![FunctionReport {
+                symbol: "app::f".into(),
+                latency: LatencySummary {
+                    count: 10,
+                    min_ns: 5,
+                    mean_ns: 7,
+                    p50_ns: 6,
+                    p90_ns: 9,
+                    p99_ns: 10,
+                    p999_ns: 10,
+                    max_ns: 11,
+                },
+                attribution: AttributionReport {
+                    parts: Attribution { self_oncpu_ns: 50, callees_ns: 20, ..Attribution::default() },
+                    syscalls: vec![],
+                },
+                ..FunctionReport::default()
+            }],
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let r = sample_report();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("r.json");
+        write_atomic(&p, &json(&r)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_report(&p).unwrap_or_else(|e| panic!("{e}")), r);
+        // No temp file left behind.
+        assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1);
+    }
+
+    #[test]
+    fn json_has_the_v1_field_names() {
+        let v: serde_json::Value = serde_json::from_slice(&json(&sample_report())).unwrap_or_default();
+        let f = &v["functions"][0];
+        for k in ["symbol", "count", "min_ns", "mean_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "buckets"]
+        {
+            assert!(!f[k].is_null(), "missing functions[].{k}");
+        }
+        assert_eq!(f["attribution"]["self_oncpu_ns"], 50);
+        assert_eq!(v["schema"], SCHEMA);
+        assert_eq!(v["target"]["pid"], 42);
+    }
+
+    #[test]
+    fn wrong_schema_and_garbage_are_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("x.json");
+        fs::write(&p, b"{\"schema\":\"other\"}").unwrap_or_default();
+        assert!(matches!(read_report(&p), Err(ExportError::Schema { .. })));
+        fs::write(&p, b"not json").unwrap_or_default();
+        assert!(matches!(read_report(&p), Err(ExportError::Parse { .. })));
+    }
+
+    #[test]
+    fn unwritable_paths_are_caught_early() {
+        assert!(check_writable(Path::new("/nonexistent-dir/x.json")).is_err());
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        assert!(check_writable(dir.path()).is_err());
+        assert!(check_writable(&dir.path().join("ok.json")).is_ok());
+        assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(9), 0);
+    }
+
+    #[test]
+    fn text_csv_markdown_name_the_function() {
+        let r = sample_report();
+        for f in [Format::Text, Format::Csv, Format::Markdown] {
+            let s = String::from_utf8(serialize(&r, f)).unwrap_or_default();
+            assert!(s.contains("app::f"), "{f:?}: {s}");
+        }
+        assert!(csv(&r).lines().nth(1).unwrap_or("").starts_with("function,app::f,10,5,7,6,9,10,10,11,50,20"));
+    }
+}

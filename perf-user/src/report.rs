@@ -1,0 +1,230 @@
+//! The `perf-ebpf/v1` report: what a run found, built from a `Session`, and read back from JSON by
+//! `report` and `diff`. Field meanings are documented in docs/EXPORT.md; units are in the names.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    model::{Attribution, Exemplar, LatencySummary, Lost, Sample, Session, SyscallUse, Window},
+    syscalls,
+};
+
+pub const SCHEMA: &str = "perf-ebpf/v1";
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    #[serde(default)]
+    pub tool: Tool,
+    pub target: Target,
+    #[serde(default)]
+    pub started_unix_ns: u64,
+    pub duration_ns: u64,
+    /// Why the run ended: `running` (a snapshot), `duration`, `signal`, `quit`, `target-exited`.
+    #[serde(default)]
+    pub end_reason: String,
+    pub functions: Vec<FunctionReport>,
+    #[serde(default)]
+    pub syscalls: Vec<SyscallReport>,
+    #[serde(default)]
+    pub exemplars: Vec<Exemplar>,
+    #[serde(default)]
+    pub lost: Lost,
+    #[serde(default)]
+    pub probe_hits: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threads: Vec<ThreadReport>,
+    /// Notes the user must see with the numbers (probes removed by the overhead guard, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub pid: u32,
+    pub exe: String,
+    #[serde(default)]
+    pub comm: String,
+}
+
+/// A histogram bucket: `count` values `<= le_ns` and above the previous bucket's `le_ns`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketCount {
+    pub le_ns: u64,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionReport {
+    /// Demangled name without hash.
+    pub symbol: String,
+    #[serde(default)]
+    pub raw_symbol: String,
+    #[serde(default)]
+    pub address: u64,
+    /// Wall time per call: count, min_ns, mean_ns, p50_ns, p90_ns, p99_ns, p999_ns, max_ns.
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+    /// Non-empty buckets of the wall-time histogram.
+    pub buckets: Vec<BucketCount>,
+    /// Own on-CPU time per call (wall minus callees, syscalls and off-CPU).
+    #[serde(default)]
+    pub self_oncpu: LatencySummary,
+    #[serde(default)]
+    pub attribution: AttributionReport,
+    #[serde(default)]
+    pub probe: ProbeReport,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributionReport {
+    #[serde(flatten)]
+    pub parts: Attribution,
+    /// Syscalls made while this function was innermost: count and wall time each.
+    pub syscalls: Vec<SyscallUse>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// First instruction at the probe site, as disassembled.
+    pub entry_insn: String,
+    /// True when the kernel single-steps it on every hit (~10x the cost of an emulated probe).
+    pub single_step: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyscallReport {
+    pub name: String,
+    pub nr: u32,
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub buckets: Vec<BucketCount>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadReport {
+    pub tid: u32,
+    pub thread: String,
+    pub symbol: String,
+    pub count: u64,
+    pub total_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+    pub attribution: Attribution,
+}
+
+/// Facts about the run that the session does not hold.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    pub target: Target,
+    pub started_unix_ns: u64,
+    pub end_reason: String,
+    pub thread_names: Vec<(u32, String)>,
+    pub warnings: Vec<String>,
+}
+
+fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
+    h.buckets.iter().map(|b| BucketCount { le_ns: b.high_ns, count: b.count }).collect()
+}
+
+impl Report {
+    /// The whole run so far (since attach, or since the last reset).
+    pub fn build(session: &Session, info: &RunInfo) -> Report {
+        let sample = session.window(Window::AllTime).unwrap_or_default();
+        Self::from_sample(session, &sample, info)
+    }
+
+    fn from_sample(session: &Session, sample: &Sample, info: &RunInfo) -> Report {
+        let functions = session
+            .functions
+            .iter()
+            .map(|fi| {
+                let f = sample.functions.iter().find(|f| f.id == fi.id).cloned().unwrap_or_default();
+                let exact = (f.count > 0 && f.max_ns > 0).then(|| f.exact());
+                let mut sys: Vec<SyscallUse> = sample
+                    .func_syscalls
+                    .iter()
+                    .filter(|s| s.fn_id == fi.id)
+                    .map(|s| SyscallUse { name: syscalls::display(s.nr), count: s.count, total_ns: s.total_ns })
+                    .collect();
+                sys.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+                let mut latency = f.total_hist.summary(exact);
+                // The kernel's exact counters beat the histogram's (read a moment apart).
+                latency.count = f.count;
+                latency.mean_ns = f.total_ns.checked_div(f.count).unwrap_or(0);
+                FunctionReport {
+                    symbol: fi.symbol.clone(),
+                    raw_symbol: fi.raw_symbol.clone(),
+                    address: fi.address,
+                    latency,
+                    buckets: buckets(&f.total_hist),
+                    self_oncpu: f.self_hist.summary(None),
+                    attribution: AttributionReport { parts: f.attribution, syscalls: sys },
+                    probe: ProbeReport { entry_insn: fi.entry_insn.clone(), single_step: fi.single_step },
+                }
+            })
+            .collect();
+        let mut syscalls: Vec<SyscallReport> = sample
+            .syscalls
+            .iter()
+            .filter(|s| s.count > 0)
+            .map(|s| {
+                let mut latency = s.hist.summary(None);
+                latency.count = s.count;
+                latency.mean_ns = s.total_ns.checked_div(s.count).unwrap_or(0);
+                if s.max_ns > 0 {
+                    latency.max_ns = s.max_ns;
+                }
+                SyscallReport {
+                    name: syscalls::display(s.nr),
+                    nr: s.nr,
+                    latency,
+                    errors: s.errors,
+                    total_ns: s.total_ns,
+                    buckets: buckets(&s.hist),
+                }
+            })
+            .collect();
+        syscalls.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+        let name_of =
+            |tid: u32| info.thread_names.iter().find(|(t, _)| *t == tid).map(|(_, n)| n.clone()).unwrap_or_default();
+        let threads = sample
+            .threads
+            .iter()
+            .map(|t| ThreadReport {
+                tid: t.tid,
+                thread: name_of(t.tid),
+                symbol: session.functions.get(t.fn_id as usize).map(|f| f.symbol.clone()).unwrap_or_default(),
+                count: t.count,
+                total_ns: t.total_ns,
+                min_ns: t.min_ns,
+                max_ns: t.max_ns,
+                attribution: t.attribution,
+            })
+            .collect();
+        let mut lost = sample.counters.lost;
+        lost.exemplars_evicted = session.exemplars_evicted;
+        Report {
+            schema: SCHEMA.to_string(),
+            tool: Tool { name: "perf-user".into(), version: env!("CARGO_PKG_VERSION").into() },
+            target: info.target.clone(),
+            started_unix_ns: info.started_unix_ns,
+            duration_ns: sample.at_ns,
+            end_reason: info.end_reason.clone(),
+            functions,
+            syscalls,
+            exemplars: session.exemplars.iter().cloned().collect(),
+            lost,
+            probe_hits: sample.counters.probe_hits,
+            threads,
+            warnings: info.warnings.clone(),
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! ELF function symbols of the target: read with `object`, demangled (Rust legacy and v0, C++),
+//! matched against the user's globs, and located as file offsets for uprobes.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SymbolError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not an ELF binary perf-user can read: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error(
+        "{binary} has no function symbols (stripped?); pass --symbols FILE with an unstripped copy, or --func 0xADDR"
+    )]
+    Stripped { binary: PathBuf },
+    #[error("--func '{pattern}' matches no function in {binary}{}", suggest(.suggestions))]
+    NoMatch { pattern: String, binary: PathBuf, suggestions: Vec<String> },
+    #[error("--func {address:#x} is not the start of a function in {binary}")]
+    BadAddress { address: u64, binary: PathBuf },
+}
+
+fn suggest(suggestions: &[String]) -> String {
+    if suggestions.is_empty() { String::new() } else { format!("; close matches: {}", suggestions.join(", ")) }
+}
+
+/// One function of the binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Function {
+    /// The name as stored in the binary (mangled); what aya and the kernel know.
+    pub raw: String,
+    /// Demangled without hashes (`target_app::book::OrderBook::apply`); what users match and read.
+    pub name: String,
+    /// ELF virtual address.
+    pub address: u64,
+    pub size: u64,
+    /// Offset of the first instruction in the file: where the uprobe goes.
+    pub file_offset: u64,
+}
+
+#[derive(Debug)]
+pub struct SymbolTable {
+    pub binary: PathBuf,
+    /// Sorted by address, one entry per address (aliases keep the first name).
+    pub functions: Vec<Function>,
+}
+
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} @ {:#x}", self.name, self.address)
+    }
+}
+
+/// Demangles Rust (legacy and v0) and C++ names; anything else is returned as is.
+pub fn demangle(raw: &str) -> String {
+    if raw.starts_with("_R") || is_rust_legacy(raw) {
+        if let Ok(d) = rustc_demangle::try_demangle(raw) {
+            return format!("{d:#}");
+        }
+    }
+    if raw.starts_with("_Z") {
+        if let Ok(sym) = cpp_demangle::Symbol::new(raw) {
+            if let Ok(d) = sym.demangle() {
+                return d;
+            }
+        }
+    }
+    raw.to_string()
+}
+
+/// Legacy Rust symbols are Itanium-style `_ZN…E` whose last path segment is `17h<16 hex>`.
+fn is_rust_legacy(raw: &str) -> bool {
+    let Some(body) = raw.strip_prefix("_ZN").and_then(|r| r.strip_suffix('E')) else {
+        return false;
+    };
+    // "17h" + 16 hex digits = 19 bytes.
+    body.len() > 19
+        && body.is_char_boundary(body.len() - 19)
+        && body[body.len() - 19..].starts_with("17h")
+        && body[body.len() - 16..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl SymbolTable {
+    pub fn read(path: &Path) -> Result<Self, SymbolError> {
+        let data = std::fs::read(path).map_err(|source| SymbolError::Read { path: path.into(), source })?;
+        Self::parse(path, &data)
+    }
+
+    /// Parses an ELF image already in memory (`path` is for messages).
+    pub fn parse(path: &Path, data: &[u8]) -> Result<Self, SymbolError> {
+        let file =
+            object::File::parse(data).map_err(|e| SymbolError::Parse { path: path.into(), reason: e.to_string() })?;
+        if file.format() != object::BinaryFormat::Elf {
+            return Err(SymbolError::Parse { path: path.into(), reason: "not ELF".into() });
+        }
+        // Loadable segments map virtual addresses to file offsets.
+        let segments: Vec<(u64, u64, u64)> = file
+            .segments()
+            .map(|s| (s.address(), s.size(), s.file_range().0))
+            .filter(|&(_, size, _)| size > 0)
+            .collect();
+        let mut by_addr: BTreeMap<u64, Function> = BTreeMap::new();
+        for sym in file.symbols().chain(file.dynamic_symbols()) {
+            if sym.kind() != SymbolKind::Text || sym.is_undefined() || sym.address() == 0 {
+                continue;
+            }
+            let Ok(raw) = sym.name() else { continue };
+            if raw.is_empty() || by_addr.contains_key(&sym.address()) {
+                continue;
+            }
+            let address = sym.address();
+            let Some(&(seg_addr, _, seg_off)) =
+                segments.iter().find(|&&(a, size, _)| address >= a && address < a.saturating_add(size))
+            else {
+                continue;
+            };
+            by_addr.insert(
+                address,
+                Function {
+                    raw: raw.to_string(),
+                    name: demangle(raw),
+                    address,
+                    size: sym.size(),
+                    file_offset: address - seg_addr + seg_off,
+                },
+            );
+        }
+        if by_addr.is_empty() {
+            return Err(SymbolError::Stripped { binary: path.into() });
+        }
+        Ok(Self { binary: path.into(), functions: by_addr.into_values().collect() })
+    }
+
+    /// The functions matching any of `patterns` (globs on the demangled or the raw name, or a
+    /// `0x…` start address), in pattern order without duplicates. Every pattern must match.
+    pub fn select(&self, patterns: &[String]) -> Result<Vec<Function>, SymbolError> {
+        let mut chosen: Vec<Function> = Vec::new();
+        for pattern in patterns {
+            if let Some(address) = parse_address(pattern) {
+                let f = self
+                    .functions
+                    .iter()
+                    .find(|f| f.address == address)
+                    .ok_or(SymbolError::BadAddress { address, binary: self.binary.clone() })?;
+                if !chosen.iter().any(|c| c.address == f.address) {
+                    chosen.push(f.clone());
+                }
+                continue;
+            }
+            let mut matched = false;
+            for f in &self.functions {
+                if glob_match(pattern, &f.name) || glob_match(pattern, &f.raw) {
+                    matched = true;
+                    if !chosen.iter().any(|c| c.address == f.address) {
+                        chosen.push(f.clone());
+                    }
+                }
+            }
+            if !matched {
+                return Err(SymbolError::NoMatch {
+                    pattern: pattern.clone(),
+                    binary: self.binary.clone(),
+                    suggestions: self.close_matches(pattern, 5),
+                });
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Names resembling `pattern`: those containing its longest literal piece, else those whose
+    /// last path segment is nearest by edit distance.
+    pub fn close_matches(&self, pattern: &str, limit: usize) -> Vec<String> {
+        let piece =
+            pattern.split(['*', '?']).flat_map(|p| p.split("::")).max_by_key(|p| p.len()).unwrap_or("").to_lowercase();
+        let mut out: Vec<String> = Vec::new();
+        if piece.len() >= 3 {
+            for f in &self.functions {
+                if f.name.to_lowercase().contains(&piece) && !out.contains(&f.name) {
+                    out.push(f.name.clone());
+                    if out.len() == limit {
+                        return out;
+                    }
+                }
+            }
+        }
+        if !out.is_empty() {
+            return out;
+        }
+        let last = pattern.rsplit("::").next().unwrap_or(pattern).replace(['*', '?'], "");
+        let mut scored: Vec<(usize, &str)> = self
+            .functions
+            .iter()
+            .map(|f| (edit_distance(&last, f.name.rsplit("::").next().unwrap_or(&f.name)), f.name.as_str()))
+            .filter(|&(d, _)| d <= last.len().max(3) / 2)
+            .collect();
+        scored.sort();
+        scored.dedup_by(|a, b| a.1 == b.1);
+        scored.into_iter().take(limit).map(|(_, n)| n.to_string()).collect()
+    }
+}
+
+fn parse_address(s: &str) -> Option<u64> {
+    let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Shell-style glob: `*` matches any run of characters (`::` included), `?` exactly one.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_semantics() {
+        assert!(glob_match("target_app::book::*", "target_app::book::OrderBook::apply"));
+        assert!(glob_match("*::apply", "target_app::book::OrderBook::apply"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("target_app::risk::*", "target_app::book::OrderBook::apply"));
+        assert!(glob_match("*book*apply", "target_app::book::OrderBook::apply"));
+        assert!(!glob_match("book", "target_app::book"));
+    }
+
+    #[test]
+    fn demangles_rust_legacy_v0_and_cpp() {
+        assert_eq!(
+            demangle("_ZN10target_app4book9OrderBook5apply17h0123456789abcdefE"),
+            "target_app::book::OrderBook::apply"
+        );
+        assert_eq!(demangle("_RNvCs1234_7mycrate3foo"), "mycrate::foo");
+        assert_eq!(demangle("_ZN3foo3barEv"), "foo::bar()");
+        assert_eq!(demangle("main"), "main");
+    }
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("apply", "apply"), 0);
+        assert_eq!(edit_distance("aply", "apply"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn reads_this_test_binary_and_finds_own_function() {
+        // The running test executable is a real ELF with Rust symbols.
+        let exe = std::env::current_exe().unwrap_or_default();
+        let table = SymbolTable::read(&exe).unwrap_or_else(|e| panic!("reading {exe:?}: {e}"));
+        let found = table.select(&["*symbols::glob_match".to_string()]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = &found[0];
+        assert!(f.file_offset > 0 && f.size > 0);
+        // The file offset points at the same bytes the address does.
+        let data = std::fs::read(&exe).unwrap_or_default();
+        let file = object::File::parse(&*data).unwrap_or_else(|e| panic!("{e}"));
+        let text = file
+            .sections()
+            .find(|s| object::ObjectSection::name(s) == Ok(".text"))
+            .unwrap_or_else(|| panic!("no .text"));
+        let (text_off, _) = object::ObjectSection::file_range(&text).unwrap_or_default();
+        let text_addr = object::ObjectSection::address(&text);
+        assert_eq!(f.file_offset - text_off, f.address - text_addr);
+    }
+
+    #[test]
+    fn no_match_lists_close_names() {
+        let exe = std::env::current_exe().unwrap_or_default();
+        let table = SymbolTable::read(&exe).unwrap_or_else(|e| panic!("{e}"));
+        let err = table.select(&["*symbols::glob_mach".to_string()]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("matches no function") && msg.contains("glob_match"), "{msg}");
+    }
+
+    #[test]
+    fn garbage_is_a_parse_error_not_a_panic() {
+        let err = SymbolTable::parse(Path::new("junk"), b"\x7fELF garbage").unwrap_err();
+        assert!(matches!(err, SymbolError::Parse { .. }), "{err}");
+    }
+}
