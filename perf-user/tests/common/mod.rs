@@ -1,0 +1,264 @@
+//! Shared by perf-user's integration tests: the real binaries, a real target-app, and the rule for
+//! tests that need BPF (skip with a reason outside CI, fail loudly in CI).
+#![allow(dead_code, reason = "each test crate uses a different subset")]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests panic with context")]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+pub const PERF_USER: &str = env!("CARGO_BIN_EXE_perf-user");
+
+/// The eight pipeline stages of target-app, by their demangled names.
+pub const STAGES: [&str; 8] = [
+    "target_app::feed::decode",
+    "target_app::book::OrderBook::apply",
+    "target_app::signal::Signal::update",
+    "target_app::risk::RiskEngine::check",
+    "target_app::matching::MatchingEngine::submit",
+    "target_app::engine::Engine::on_message",
+    "target_app::gateway::Gateway::send",
+    "target_app::journal::Journal::append",
+];
+
+/// True when this process can load BPF. Without it: outside CI the test is skipped with a printed
+/// reason; in CI (`CI` set) that is a failure, because CI runs as root.
+pub fn bpf_available(test: &str) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or(0);
+    let ok = cap_eff & (1 << 21) != 0 || (cap_eff & (1 << 39) != 0 && cap_eff & (1 << 38) != 0);
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "{test}: CI must run as root with BPF (CapEff={cap_eff:x})");
+        eprintln!("SKIPPED {test}: needs root or CAP_BPF+CAP_PERFMON (CI runs it)");
+    }
+    ok
+}
+
+/// target-app built by the same `cargo test` (it is a workspace member, so its binary sits next to ours).
+pub fn target_app_bin() -> PathBuf {
+    let dir = Path::new(PERF_USER).parent().expect("bin dir");
+    let p = dir.join("target-app");
+    assert!(p.exists(), "{} missing: run `cargo xtask test` (or cargo build -p target-app)", p.display());
+    p
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("perf-user-it-{}-{name}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Lines of a child's stdout, read on a thread so a test can wait for one with a timeout.
+pub struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    pub fn new(out: ChildStdout) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// Waits for a line containing `needle`; returns it, or panics with what was seen.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.0.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(l) => seen.push(l),
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("no line containing {needle:?} within {timeout:?}; saw: {seen:#?}");
+    }
+
+    /// Everything printed until the stream closes.
+    pub fn rest(&self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.0.recv_timeout(left) {
+                Ok(l) => out.push(l),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+/// A running target-app; killed on drop if still alive.
+pub struct TargetApp {
+    pub child: Child,
+    pub pid: u32,
+    pub truth: PathBuf,
+    pub stdout: Lines,
+}
+
+impl TargetApp {
+    /// Starts target-app with `args` plus `--truth` in `dir`, and waits for its `ready` line.
+    pub fn start(dir: &TempDir, args: &[&str]) -> TargetApp {
+        let truth = dir.join("truth.json");
+        let mut child = Command::new(target_app_bin())
+            .args(args)
+            .arg("--truth")
+            .arg(&truth)
+            .arg("--journal")
+            .arg(dir.join("journal"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn target-app");
+        let stdout = Lines::new(child.stdout.take().expect("stdout"));
+        stdout.wait_for("ready pid=", Duration::from_secs(20));
+        let pid = child.id();
+        TargetApp { child, pid, truth, stdout }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid as i32, sig) };
+        assert_eq!(rc, 0, "kill({}, {sig})", self.pid);
+    }
+
+    /// Waits for exit (success required) and returns the final truth file.
+    pub fn wait_truth(&mut self, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                assert!(status.success(), "target-app exited with {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "target-app did not exit within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        read_json(&self.truth)
+    }
+}
+
+impl Drop for TargetApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// `perf-user attach` headless against `pid`, stdout captured line by line.
+pub struct PerfUser {
+    pub child: Child,
+    pub stdout: Lines,
+}
+
+impl PerfUser {
+    pub fn attach(pid: u32, extra: &[&str]) -> PerfUser {
+        let mut child = Command::new(PERF_USER)
+            .args(["attach", "--no-tui", "--pid", &pid.to_string()])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn perf-user");
+        let stdout = Lines::new(child.stdout.take().expect("stdout"));
+        stdout.wait_for("attached ", Duration::from_secs(30));
+        PerfUser { child, stdout }
+    }
+
+    /// Waits for perf-user to end by itself and requires success.
+    pub fn wait(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                assert!(status.success(), "perf-user exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "perf-user did not end within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0);
+    }
+}
+
+impl Drop for PerfUser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `functions[]` entry of a report or truth file by symbol.
+pub fn function<'a>(doc: &'a Value, symbol: &str) -> &'a Value {
+    doc["functions"].as_array().and_then(|fs| fs.iter().find(|f| f["symbol"] == symbol)).unwrap_or_else(|| {
+        panic!("no function {symbol} in {}", serde_json::to_string_pretty(&doc["functions"]).unwrap())
+    })
+}
+
+pub fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not an unsigned number: {v}"))
+}
+
+/// Runs one traced target-app from --hold to its exit: perf-user sees every call.
+/// Returns (perf-user's report, target-app's truth).
+pub fn traced_run(name: &str, app_args: &[&str], funcs: &[&str], extra: &[&str]) -> (Value, Value) {
+    let dir = TempDir::new(name);
+    let mut args = vec!["--hold"];
+    args.extend_from_slice(app_args);
+    let mut app = TargetApp::start(&dir, &args);
+    let export = dir.join("report.json");
+    let mut pu_args: Vec<String> = vec!["--export".into(), export.display().to_string()];
+    for f in funcs {
+        pu_args.push("--func".into());
+        pu_args.push((*f).into());
+    }
+    pu_args.extend(extra.iter().map(|s| s.to_string()));
+    let pu_ref: Vec<&str> = pu_args.iter().map(String::as_str).collect();
+    let mut pu = PerfUser::attach(app.pid, &pu_ref);
+    app.signal(libc::SIGUSR2);
+    let truth = app.wait_truth(Duration::from_secs(120));
+    // perf-user notices the exit on its next tick, takes a last reading and writes the export.
+    pu.wait(Duration::from_secs(30));
+    let report = read_json(&export);
+    (report, truth)
+}

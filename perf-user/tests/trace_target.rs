@@ -1,0 +1,51 @@
+//! End to end: the real eBPF object attached to a real target-app, compared with the app's own
+//! measurements of the same calls.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests panic with context")]
+
+mod common;
+
+use common::*;
+
+/// Latency tolerance against target-app's own clock. target-app times each stage around the call,
+/// so its numbers include the entry probe's trap, which ours (taken inside that trap) do not; and
+/// ours are read at ±1.6 % bucket resolution. Hence relative + absolute slack.
+fn close(ours: u64, truth: u64, rel: f64, abs_ns: u64) -> bool {
+    ours.abs_diff(truth) as f64 <= truth as f64 * rel + abs_ns as f64
+}
+
+#[test]
+fn stage_counts_and_percentiles_match_target_app_truth() {
+    if !bpf_available("stage_counts_and_percentiles_match_target_app_truth") {
+        return;
+    }
+    let funcs: Vec<&str> = STAGES.to_vec();
+    let (report, truth) = traced_run(
+        "truth",
+        &["--rate", "20000", "--messages", "40000", "--seed", "7"],
+        &funcs,
+        &["--interval", "100ms"],
+    );
+    assert_eq!(report["schema"], "perf-ebpf/v1");
+    assert_eq!(u(&report["target"]["pid"]), u(&truth["target"]["pid"]));
+    assert_eq!(report["end_reason"], "target-exited");
+    for stage in STAGES {
+        let ours = function(&report, stage);
+        let theirs = function(&truth, stage);
+        // perf-user attached before the first message and stayed past the last: every call seen.
+        assert_eq!(u(&ours["count"]), u(&theirs["count"]), "{stage}: call count");
+        assert!(u(&ours["count"]) > 0, "{stage}: never called");
+        let (p50, p50t) = (u(&ours["p50_ns"]), u(&theirs["p50_ns"]));
+        let (p99, p99t) = (u(&ours["p99_ns"]), u(&theirs["p99_ns"]));
+        assert!(close(p50, p50t, 0.25, 1_500), "{stage}: p50 {p50} ns vs truth {p50t} ns");
+        assert!(close(p99, p99t, 0.50, 5_000), "{stage}: p99 {p99} ns vs truth {p99t} ns");
+        // Buckets add up to the count and are ordered.
+        let buckets = ours["buckets"].as_array().unwrap();
+        let sum: u64 = buckets.iter().map(|b| u(&b["count"])).sum();
+        assert_eq!(sum, u(&ours["count"]), "{stage}: bucket counts");
+        assert!(buckets.windows(2).all(|w| u(&w[0]["le_ns"]) < u(&w[1]["le_ns"])));
+    }
+    let lost = &report["lost"];
+    for k in ["ringbuf_full", "thread_map_full", "depth_overflow", "orphan_return", "orphan_entry"] {
+        assert_eq!(u(&lost[k]), 0, "lost.{k}");
+    }
+}
