@@ -220,12 +220,15 @@ const _: () = assert!(size_of::<ThreadFuncKey>() == 8);
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct SyscallStats {
+    /// Syscalls entered.
     pub count: u64,
+    /// Syscalls that returned (the latency fields cover these).
+    pub completed: u64,
     pub errors: u64,
     pub total_ns: u64,
     pub max_ns: u64,
 }
-const _: () = assert!(size_of::<SyscallStats>() == 32);
+const _: () = assert!(size_of::<SyscallStats>() == 40);
 
 /// One syscall number's share of a single call, kept for its exemplar.
 #[repr(C)]

@@ -398,6 +398,12 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let now = now_ns();
+    // Counted at entry, like `strace -c` and bpftrace on sys_enter: a syscall that never returns
+    // (exit_group, a thread killed in futex) still happened.
+    if let Some(s) = SYSCALL_STATS.get_ptr_mut(nr as u32) {
+        // SAFETY: valid per-CPU map value.
+        unsafe { (*s).count += 1 };
+    }
     let Some(st) = thread_state_or_new(tid) else {
         return 0;
     };
@@ -431,7 +437,7 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     if let Some(s) = SYSCALL_STATS.get_ptr_mut(nr) {
         // SAFETY: valid per-CPU map value.
         unsafe {
-            (*s).count += 1;
+            (*s).completed += 1;
             (*s).total_ns += wall_ns;
             if (-MAX_ERRNO..0).contains(&ret) {
                 (*s).errors += 1;

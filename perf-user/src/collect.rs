@@ -148,17 +148,23 @@ impl Collector {
             let Ok(v) = self.syscall_stats.get(&nr, 0) else {
                 continue;
             };
-            let (count, errors, total_ns, max_ns) = v
-                .iter()
-                .fold((0, 0, 0, 0), |a, s| (a.0 + s.count, a.1 + s.errors, a.2 + s.total_ns, a.3.max(s.max_ns)));
+            let mut t = SyscallStats::default();
+            for c in v.iter() {
+                t.count += c.count;
+                t.completed += c.completed;
+                t.errors += c.errors;
+                t.total_ns += c.total_ns;
+                t.max_ns = t.max_ns.max(c.max_ns);
+            }
+            let SyscallStats { count, completed, errors, total_ns, max_ns } = t;
             if count == 0 {
                 continue;
             }
-            let hist = match self.syscall_cache.iter().find(|s| s.nr == nr && s.count == count) {
+            let hist = match self.syscall_cache.iter().find(|s| s.nr == nr && s.completed == completed) {
                 Some(c) => c.hist.clone(),
                 None => Self::hist(&self.syscall_hist, nr),
             };
-            syscalls.push(SyscallSample { nr, count, errors, total_ns, max_ns, hist });
+            syscalls.push(SyscallSample { nr, count, completed, errors, total_ns, max_ns, hist });
         }
         self.syscall_cache.clone_from(&syscalls);
 

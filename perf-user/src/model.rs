@@ -249,7 +249,10 @@ impl FuncSample {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyscallSample {
     pub nr: u32,
+    /// Entered (what strace and bpftrace count).
     pub count: u64,
+    /// Returned: the latency fields and the histogram cover these.
+    pub completed: u64,
     pub errors: u64,
     pub total_ns: u64,
     pub max_ns: u64,
@@ -261,6 +264,7 @@ impl SyscallSample {
         SyscallSample {
             nr: self.nr,
             count: self.count.saturating_sub(base.count),
+            completed: self.completed.saturating_sub(base.completed),
             errors: self.errors.saturating_sub(base.errors),
             total_ns: self.total_ns.saturating_sub(base.total_ns),
             max_ns: 0,

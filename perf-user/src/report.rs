@@ -70,6 +70,9 @@ pub struct FunctionReport {
     /// Wall time per call: count, min_ns, mean_ns, p50_ns, p90_ns, p99_ns, p999_ns, max_ns.
     #[serde(flatten)]
     pub latency: LatencySummary,
+    /// Sum of the wall time of all calls (equals the sum of the attribution parts).
+    #[serde(default)]
+    pub total_ns: u64,
     /// Non-empty buckets of the wall-time histogram.
     pub buckets: Vec<BucketCount>,
     /// Own on-CPU time per call (wall minus callees, syscalls and off-CPU).
@@ -164,6 +167,7 @@ impl Report {
                     raw_symbol: fi.raw_symbol.clone(),
                     address: fi.address,
                     latency,
+                    total_ns: f.total_ns,
                     buckets: buckets(&f.total_hist),
                     self_oncpu: f.self_hist.summary(None),
                     attribution: AttributionReport { parts: f.attribution, syscalls: sys },
@@ -178,7 +182,7 @@ impl Report {
             .map(|s| {
                 let mut latency = s.hist.summary(None);
                 latency.count = s.count;
-                latency.mean_ns = s.total_ns.checked_div(s.count).unwrap_or(0);
+                latency.mean_ns = s.total_ns.checked_div(s.completed).unwrap_or(0);
                 if s.max_ns > 0 {
                     latency.max_ns = s.max_ns;
                 }

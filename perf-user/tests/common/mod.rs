@@ -262,3 +262,15 @@ pub fn traced_run(name: &str, app_args: &[&str], funcs: &[&str], extra: &[&str])
     let report = read_json(&export);
     (report, truth)
 }
+
+/// bpftrace's classic tracepoints need tracefs; mount it where the machine has not (as root).
+pub fn ensure_tracefs() {
+    if Path::new("/sys/kernel/tracing/events").exists() {
+        return;
+    }
+    let ok = Command::new("mount")
+        .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cannot mount tracefs at /sys/kernel/tracing");
+}
