@@ -91,6 +91,25 @@ fn thread_names(pid: u32) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// Names threads seen in per-thread statistics while they still exist (a report written after
+/// the target exited can no longer ask /proc).
+fn learn_thread_names(app: &mut App) {
+    let Some(latest) = app.session.latest() else { return };
+    let pid = app.info.target.pid;
+    let unknown: Vec<u32> = latest
+        .threads
+        .iter()
+        .map(|t| t.tid)
+        .filter(|tid| !app.info.thread_names.iter().any(|(t, _)| t == tid))
+        .collect();
+    for tid in unknown {
+        let name = read_comm(&format!("/proc/{pid}/task/{tid}/comm"));
+        if !name.is_empty() {
+            app.info.thread_names.push((tid, name));
+        }
+    }
+}
+
 fn unix_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
@@ -238,6 +257,9 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             if cfg.slow == Slow::Auto {
                 update_auto_thresholds(&app, &mut tracer);
             }
+            if cfg.per_thread {
+                learn_thread_names(&mut app);
+            }
             if exited && ui.is_none() {
                 break EndReason::TargetExited;
             }
@@ -256,7 +278,9 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         if !app.target_exited {
             app.handle(Event::Tick { sample: collector.sample(), exemplars: collector.drain_exemplars() });
         }
-        app.info.thread_names = thread_names(pid);
+        if cfg.per_thread {
+            learn_thread_names(&mut app);
+        }
         drop(collector);
         drop(tracer);
         if let Some(ui) = ui.take() {
