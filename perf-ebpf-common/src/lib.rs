@@ -51,6 +51,9 @@ pub mod names {
 
     pub const PROG_FUNC_ENTRY: &str = "func_entry";
     pub const PROG_FUNC_EXIT: &str = "func_exit";
+    pub const PROG_FUNC_COUNT: &str = "func_count";
+    pub const PROG_FUNC_ENTRY_EMPTY: &str = "func_entry_empty";
+    pub const PROG_FUNC_EXIT_EMPTY: &str = "func_exit_empty";
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
     pub const PROG_SCHED_SWITCH: &str = "sched_switch";

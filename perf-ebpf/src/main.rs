@@ -189,6 +189,34 @@ fn stats_add(s: *mut FuncStats, c: &Call) {
 // Function entry / return
 // ---------------------------------------------------------------------------------------------
 
+/// Entry-only mode (binaries that may unwind through a probed frame, where a uretprobe would
+/// abort the process): counts calls, times nothing.
+#[uprobe]
+pub fn func_count(ctx: ProbeContext) -> u32 {
+    if target_tid().is_none() {
+        return 0;
+    }
+    bump(COUNTER_PROBE_HITS);
+    // SAFETY: the helper only reads the attach cookie of the running program's link.
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
+    if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
+        // SAFETY: valid per-CPU map value.
+        unsafe { (*s).count += 1 };
+    }
+    0
+}
+
+/// The floor for benchmarks: the same attach points with programs that do nothing.
+#[uprobe]
+pub fn func_entry_empty(_ctx: ProbeContext) -> u32 {
+    0
+}
+
+#[uretprobe]
+pub fn func_exit_empty(_ctx: RetProbeContext) -> u32 {
+    0
+}
+
 #[uprobe]
 pub fn func_entry(ctx: ProbeContext) -> u32 {
     match try_func_entry(&ctx) {
