@@ -60,7 +60,9 @@ pub struct Args {
     ///   sleep:DUR:every:N  every Nth call sleeps DUR (off-CPU);
     ///   spin:DUR:every:N   every Nth call busy-waits DUR (on-CPU);
     ///   syscalls:K         every call makes exactly K getppid(2) syscalls;
-    ///   fsync:every:N      every Nth call fsyncs the journal (journal only).
+    ///   fsync:every:N      every Nth call fsyncs the journal (journal only);
+    ///   panic:every:N      every Nth call panics, caught above on_message
+    ///                      (needs a panic=unwind build: --profile release-unwind).
     /// DUR: 500ns, 50us, 50µs, 1.5ms, 2s.
     #[arg(long, value_name = "STAGE=SPEC", verbatim_doc_comment)]
     pub inject: Vec<InjectSpec>,

@@ -16,6 +16,10 @@ pub enum Action {
     Syscalls { count: u32 },
     /// Every `every`-th call fsyncs the journal file (journal stage only).
     Fsync { every: u64 },
+    /// Every `every`-th call panics; the engine catches it above `on_message` and goes on. Only
+    /// meaningful in a `panic = "unwind"` build (profile `release-unwind`): it exists to show that
+    /// an unwind through a traced function is survived under perf-user's default behaviour.
+    Panic { every: u64 },
 }
 
 /// One parsed `--inject STAGE=SPEC`.
@@ -31,7 +35,9 @@ pub enum SpecError {
     MissingEquals(String),
     #[error("unknown stage '{stage}' (expected one of: {expected})")]
     UnknownStage { stage: String, expected: String },
-    #[error("unknown action '{0}' (expected sleep:DUR:every:N, spin:DUR:every:N, syscalls:K or fsync:every:N)")]
+    #[error(
+        "unknown action '{0}' (expected sleep:DUR:every:N, spin:DUR:every:N, syscalls:K, fsync:every:N or panic:every:N)"
+    )]
     UnknownAction(String),
     #[error("'{spec}' is malformed: expected {expected}")]
     Shape { spec: String, expected: &'static str },
@@ -133,6 +139,12 @@ impl std::str::FromStr for InjectSpec {
                 }
                 Action::Fsync { every: parse_count(n, spec)? }
             }
+            "panic" => {
+                let ["panic", "every", n] = parts.as_slice() else {
+                    return Err(shape("panic:every:N"));
+                };
+                Action::Panic { every: parse_count(n, spec)? }
+            }
             other => return Err(SpecError::UnknownAction(other.to_owned())),
         };
         Ok(InjectSpec { stage, action })
@@ -189,7 +201,12 @@ pub struct Injector {
 impl Injector {
     pub fn new(action: Option<Action>) -> Self {
         let countdown = match action {
-            Some(Action::Sleep { every, .. } | Action::Spin { every, .. } | Action::Fsync { every }) => every,
+            Some(
+                Action::Sleep { every, .. }
+                | Action::Spin { every, .. }
+                | Action::Fsync { every }
+                | Action::Panic { every },
+            ) => every,
             Some(Action::Syscalls { .. }) | None => 1,
         };
         Injector { action, countdown, injected: 0 }
@@ -240,6 +257,12 @@ impl Injector {
                     Fired::No
                 }
             }
+            Action::Panic { every } => {
+                if self.due(every) {
+                    injected_panic();
+                }
+                Fired::No
+            }
         }
     }
 
@@ -254,6 +277,15 @@ impl Injector {
             false
         }
     }
+}
+
+/// The payload of an injected panic, so the panic hook can stay quiet about it.
+pub const INJECTED_PANIC: &str = "target-app: injected panic";
+
+#[cold]
+#[inline(never)]
+fn injected_panic() {
+    std::panic::panic_any(INJECTED_PANIC);
 }
 
 #[cold]

@@ -11,6 +11,13 @@ use target_app::cli::Args;
 const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    // Injected panics are expected and caught; say nothing about them, keep every other message.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&target_app::inject::INJECTED_PANIC) {
+            default_hook(info);
+        }
+    }));
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => return clap_exit(&e),

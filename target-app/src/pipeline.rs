@@ -218,6 +218,7 @@ fn run_engine(plan: &InjectPlan, data: &Receiver<EngineInput>, out: &SyncSender<
     let mut decode_inject = plan.injector(Stage::Decode);
     let mut decoded = 0u64;
     let mut decode_errors = 0u64;
+    let mut panics_caught = 0u64;
     let mut outbound = Vec::with_capacity(64);
     let gone = |_| anyhow!("the gateway thread is gone");
     loop {
@@ -231,7 +232,14 @@ fn run_engine(plan: &InjectPlan, data: &Receiver<EngineInput>, out: &SyncSender<
                         continue;
                     };
                     decoded += 1;
-                    on_message_stats.time(|| engine.on_message(&msg, &mut outbound));
+                    // Unwinding from a stage stops here (panic=unwind builds); the message is dropped.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        on_message_stats.time(|| engine.on_message(&msg, &mut outbound))
+                    }));
+                    if handled.is_err() {
+                        panics_caught += 1;
+                        outbound.clear();
+                    }
                     for o in outbound.drain(..) {
                         out.send(GatewayInput::Out(o)).map_err(gone)?;
                     }
@@ -241,7 +249,8 @@ fn run_engine(plan: &InjectPlan, data: &Receiver<EngineInput>, out: &SyncSender<
                 let mut stages = vec![decode_stats.summary(decode_inject.injected_count())];
                 stages.extend(engine.callee_summaries());
                 stages.push(on_message_stats.summary(engine.on_message_injected()));
-                marker.report.engine = EngineReport { decoded, decode_errors, counts: engine.counts(), stages };
+                marker.report.engine =
+                    EngineReport { decoded, decode_errors, panics_caught, counts: engine.counts(), stages };
                 let is_final = marker.is_final;
                 out.send(GatewayInput::Marker(marker)).map_err(gone)?;
                 if is_final {

@@ -46,6 +46,8 @@ pub struct FeedReport {
 pub struct EngineReport {
     pub decoded: u64,
     pub decode_errors: u64,
+    /// Injected panics caught above `on_message` (profile `release-unwind` only).
+    pub panics_caught: u64,
     pub counts: EngineCounts,
     pub stages: Vec<StageSummary>,
 }
@@ -113,6 +115,7 @@ pub struct Window {
 pub struct Pipeline {
     pub decoded: u64,
     pub decode_errors: u64,
+    pub panics_caught: u64,
     pub book_updates: u64,
     pub signals_fired: u64,
     pub risk_checked: u64,
@@ -205,6 +208,7 @@ impl Truth {
             pipeline: Pipeline {
                 decoded: report.engine.decoded,
                 decode_errors: report.engine.decode_errors,
+                panics_caught: report.engine.panics_caught,
                 book_updates: c.book_updates,
                 signals_fired: c.signals_fired,
                 risk_checked: c.risk_checked,
