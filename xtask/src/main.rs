@@ -288,8 +288,14 @@ fn build_host_release() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     let tc = setup()?;
     build_ebpf(&tc)?;
-    // The integration tests run the release binaries (traced code should look like production).
+    // The integration tests run the release binaries (traced code should look like production),
+    // and a panic=unwind target-app for the unwind-safety test.
     build_host_release()?;
+    status(
+        Command::new(cargo())
+            .args(["build", "--profile", "release-unwind", "-p", "target-app"])
+            .current_dir(workspace_root()),
+    )?;
     status(
         Command::new(cargo())
             .args(["test", "--workspace", "--exclude", "perf-ebpf", "--release"])
