@@ -1,9 +1,12 @@
 //! The single owner of a tracing session's state. The main loop turns everything that happens
 //! (ticks, keys, signals, the target exiting) into `Event`s; `App::handle` decides, I/O happens outside.
 
+use std::{cmp::Ordering, collections::VecDeque};
+
 use crate::{
-    model::{Exemplar, Sample, Session},
+    model::{Exemplar, LatencySummary, Lost, Sample, Session, Shares, Window},
     report::{Report, RunInfo},
+    syscalls,
 };
 
 /// Why a run ended; exported as `end_reason`.
@@ -38,6 +41,11 @@ pub enum Event {
     Signal,
     DurationElapsed,
     TargetExited,
+    /// The overhead guard removed a function's probes; `note` says why, for the UI and export.
+    ProbesDetached {
+        fn_id: u32,
+        note: String,
+    },
 }
 
 /// Keys the app understands, decoupled from the terminal library.
@@ -56,6 +64,8 @@ pub enum Key {
     Esc,
     Backspace,
     CtrlC,
+    /// The terminal changed size: nothing changes in the state, the UI just redraws.
+    Resize,
 }
 
 /// What the main loop must do after an event.
@@ -76,11 +86,29 @@ pub struct App {
     pub target_exited: bool,
     /// One-line message shown in the footer (export written, reset done, …).
     pub status: String,
+    /// What one probe hit costs the target (entry or return, ns of CPU); hits/s × this is the
+    /// overhead estimate in the header.
+    pub cost_per_hit_ns: f64,
+    /// What the UI looks at: view, sort, filter, selection, window.
+    pub ui: ViewState,
+    /// What the UI shows, derived from `session` once per tick (not again while paused).
+    pub derived: Derived,
 }
 
 impl App {
     pub fn new(session: Session, info: RunInfo) -> Self {
-        App { session, info, paused: false, target_exited: false, status: String::new() }
+        let mut app = App {
+            session,
+            info,
+            paused: false,
+            target_exited: false,
+            status: String::new(),
+            cost_per_hit_ns: 1000.0,
+            ui: ViewState::default(),
+            derived: Derived::default(),
+        };
+        app.rebuild();
+        app
     }
 
     pub fn handle(&mut self, event: Event) -> Action {
@@ -89,6 +117,9 @@ impl App {
                 if !self.target_exited {
                     self.session.push(sample);
                     self.session.add_exemplars(exemplars);
+                    if !self.paused {
+                        self.rebuild();
+                    }
                 }
                 Action::Continue
             }
@@ -99,28 +130,234 @@ impl App {
                 self.status = "target exited: numbers frozen; q to quit".into();
                 Action::Continue
             }
+            Event::ProbesDetached { fn_id, note } => {
+                if let Some(f) = self.session.functions.get_mut(fn_id as usize) {
+                    f.detached = true;
+                }
+                self.status.clone_from(&note);
+                self.info.warnings.push(note);
+                Action::Continue
+            }
             Event::Key(key) => self.key(key),
         }
     }
 
     fn key(&mut self, key: Key) -> Action {
+        let quit = Action::Exit(if self.target_exited { EndReason::TargetExited } else { EndReason::Quit });
+        if key == Key::CtrlC {
+            return quit;
+        }
+        if self.ui.filter_editing {
+            self.filter_key(key);
+            return Action::Continue;
+        }
+        if self.ui.help {
+            // Any key closes the help; `q` still quits from it.
+            self.ui.help = false;
+            return if key == Key::Char('q') { quit } else { Action::Continue };
+        }
         match key {
-            Key::Char('q') | Key::CtrlC => {
-                Action::Exit(if self.target_exited { EndReason::TargetExited } else { EndReason::Quit })
-            }
+            Key::Char('q') => return quit,
             Key::Char('p') => {
                 self.paused = !self.paused;
-                self.status = if self.paused { "paused".into() } else { String::new() };
-                Action::Continue
+                self.status =
+                    if self.paused { "paused: numbers frozen, collection goes on".into() } else { String::new() };
+                // Freeze (or unfreeze) exactly what is on screen now.
+                self.rebuild();
             }
             Key::Char('r') => {
                 self.session.reset();
                 self.status = "reset".into();
-                Action::Continue
+                self.rebuild();
             }
-            Key::Char('e') => Action::ExportSnapshot,
-            _ => Action::Continue,
+            Key::Char('e') => return Action::ExportSnapshot,
+            Key::Char('s') => {
+                self.ui.sort = self.ui.sort.next();
+                self.ui.descending = self.ui.sort.descending_by_default();
+                self.refresh();
+            }
+            Key::Char('S') => {
+                self.ui.descending = !self.ui.descending;
+                self.refresh();
+            }
+            Key::Char('/') => self.ui.filter_editing = true,
+            Key::Char('?') => self.ui.help = true,
+            Key::Char('w') => {
+                self.ui.window = self.ui.window.next();
+                self.rebuild();
+            }
+            Key::Tab => self.ui.view = self.ui.view.next(),
+            Key::BackTab => self.ui.view = self.ui.view.prev(),
+            Key::Esc if !self.ui.filter.is_empty() => {
+                self.ui.filter.clear();
+                self.refresh();
+            }
+            Key::Up | Key::Down | Key::PageUp | Key::PageDown | Key::Home | Key::End => self.navigate(key),
+            _ => {}
         }
+        Action::Continue
+    }
+
+    /// Keys while typing a filter: text goes into the filter, Enter keeps it, Esc drops it.
+    fn filter_key(&mut self, key: Key) {
+        match key {
+            Key::Char(c) => self.ui.filter.push(c),
+            Key::Backspace => {
+                self.ui.filter.pop();
+            }
+            Key::Enter => self.ui.filter_editing = false,
+            Key::Esc => {
+                self.ui.filter_editing = false;
+                self.ui.filter.clear();
+            }
+            Key::Up | Key::Down | Key::PageUp | Key::PageDown | Key::Home | Key::End => self.navigate(key),
+            _ => return,
+        }
+        self.refresh();
+    }
+
+    fn navigate(&mut self, key: Key) {
+        let len = match self.ui.view {
+            View::Functions => self.ui.visible.len(),
+            View::Syscalls => self.ui.visible_syscalls.len(),
+            View::Exemplars => self.ui.visible_exemplars.len(),
+        };
+        let sel = &mut self.ui.selected[self.ui.view as usize];
+        let last = len.saturating_sub(1);
+        *sel = match key {
+            Key::Up => sel.saturating_sub(1),
+            Key::Down => (*sel + 1).min(last),
+            Key::PageUp => sel.saturating_sub(PAGE_ROWS),
+            Key::PageDown => (*sel + PAGE_ROWS).min(last),
+            Key::Home => 0,
+            Key::End => last,
+            _ => *sel,
+        };
+        if self.ui.view == View::Functions {
+            self.ui.selected_id = self.ui.visible.get(self.ui.selected[0]).map(|&i| self.derived.functions[i].id);
+        }
+    }
+
+    /// Recomputes what the UI shows from the session: the window's sample, the per-function
+    /// summaries (hdrhistogram percentiles), syscall rows. Once per tick, on reset and window
+    /// change; never on draw.
+    fn rebuild(&mut self) {
+        let d = &mut self.derived;
+        d.window = self.ui.window;
+        d.sample = self.session.window(self.ui.window).unwrap_or_default();
+        let exact_totals = self.ui.window == Window::AllTime;
+        d.functions.clear();
+        for (i, fi) in self.session.functions.iter().enumerate() {
+            let index = d
+                .sample
+                .functions
+                .get(i)
+                .filter(|f| f.id == fi.id)
+                .map(|_| i)
+                .or_else(|| d.sample.functions.iter().position(|f| f.id == fi.id));
+            let row = match index.map(|j| (j, &d.sample.functions[j])) {
+                None => FunctionRow { id: fi.id, ..FunctionRow::default() },
+                Some((j, f)) => {
+                    let exact = (exact_totals && f.count > 0 && f.max_ns > 0).then(|| f.exact());
+                    let mut latency = f.total_hist.summary(exact);
+                    latency.count = f.count;
+                    latency.mean_ns = f.total_ns.checked_div(f.count).unwrap_or(0);
+                    FunctionRow {
+                        id: fi.id,
+                        sample: Some(j),
+                        calls: f.count,
+                        calls_per_s: crate::model::rate_per_s(f.count, d.sample.at_ns),
+                        latency,
+                        shares: f.attribution.shares(),
+                    }
+                }
+            };
+            d.functions.push(row);
+        }
+        d.syscalls.clear();
+        d.syscalls.extend(d.sample.syscalls.iter().filter(|s| s.count > 0).map(|s| {
+            let lat = s.hist.summary(None);
+            // The kernel's exact maximum when it has one; bucket midpoints must not exceed it.
+            let max_ns = if s.max_ns > 0 { s.max_ns } else { lat.max_ns };
+            SyscallRow {
+                nr: s.nr,
+                name: syscalls::display(s.nr),
+                count: s.count,
+                errors: s.errors,
+                p50_ns: lat.p50_ns.min(max_ns),
+                p99_ns: lat.p99_ns.min(max_ns),
+                max_ns,
+                total_ns: s.total_ns,
+            }
+        }));
+        d.syscalls.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.nr.cmp(&b.nr)));
+        d.hits_per_s = self.session.hits_per_s();
+        d.elapsed_ns = self.session.elapsed_ns();
+        d.lost = self.session.latest().map(|s| s.counters.lost).unwrap_or_default();
+        d.lost.exemplars_evicted = self.session.exemplars_evicted;
+        d.frozen = self.paused.then(|| Frozen {
+            exemplars: self.session.exemplars.clone(),
+            p99_history: self.session.p99_history.clone(),
+        });
+        self.refresh();
+    }
+
+    /// Re-applies filter and sort and keeps the selection on the same function. Cheap: no
+    /// percentiles, no allocation beyond the index vectors' capacity.
+    fn refresh(&mut self) {
+        let ui = &mut self.ui;
+        let d = &self.derived;
+        let names = &self.session.functions;
+        let symbol = |id: u32| names.get(id as usize).map_or("", |f| f.symbol.as_str());
+        ui.visible.clear();
+        ui.visible.extend((0..d.functions.len()).filter(|&i| matches_filter(symbol(d.functions[i].id), &ui.filter)));
+        let (key, descending) = (ui.sort, ui.descending);
+        ui.visible.sort_by(|&a, &b| {
+            let (a, b) = (&d.functions[a], &d.functions[b]);
+            let ord = key.compare(a, b, symbol(a.id), symbol(b.id));
+            let ord = if descending { ord.reverse() } else { ord };
+            ord.then(a.id.cmp(&b.id))
+        });
+        // Once the user picked a function, the selection follows it through re-sorting (if it is
+        // filtered out, the cursor keeps its position). Before that the cursor stays on the top row.
+        let pos = ui.selected_id.and_then(|id| ui.visible.iter().position(|&i| d.functions[i].id == id));
+        ui.selected[0] = pos.unwrap_or(ui.selected[0]).min(ui.visible.len().saturating_sub(1));
+
+        // Syscalls are not filtered: the filter is about functions (their rows and exemplars).
+        ui.visible_syscalls.clear();
+        ui.visible_syscalls.extend(0..d.syscalls.len());
+        ui.selected[1] = ui.selected[1].min(ui.visible_syscalls.len().saturating_sub(1));
+
+        let exemplars = d.frozen.as_ref().map_or(&self.session.exemplars, |f| &f.exemplars);
+        ui.visible_exemplars.clear();
+        ui.visible_exemplars
+            .extend((0..exemplars.len()).rev().filter(|&i| matches_filter(&exemplars[i].symbol, &ui.filter)));
+        ui.selected[2] = ui.selected[2].min(ui.visible_exemplars.len().saturating_sub(1));
+    }
+
+    /// The function row under the cursor in the functions view.
+    pub fn selected_function(&self) -> Option<&FunctionRow> {
+        self.ui.visible.get(self.ui.selected[0]).and_then(|&i| self.derived.functions.get(i))
+    }
+
+    /// Exemplars as displayed (the frozen copy while paused).
+    pub fn exemplars(&self) -> &VecDeque<Exemplar> {
+        self.derived.frozen.as_ref().map_or(&self.session.exemplars, |f| &f.exemplars)
+    }
+
+    /// p99 over time of function `id` as displayed (the frozen copy while paused).
+    pub fn p99_history(&self, id: u32) -> Option<&VecDeque<u64>> {
+        self.derived.frozen.as_ref().map_or(&self.session.p99_history, |f| &f.p99_history).get(id as usize)
+    }
+
+    /// Demangled name of function `id`.
+    pub fn symbol(&self, id: u32) -> &str {
+        self.session.functions.get(id as usize).map_or("?", |f| f.symbol.as_str())
+    }
+
+    /// Estimated CPU the probes cost the target, as a fraction of one CPU.
+    pub fn overhead_cpus(&self) -> f64 {
+        self.derived.hits_per_s * self.cost_per_hit_ns / 1e9
     }
 
     /// The report of everything so far, as it would be exported now.
@@ -129,6 +366,225 @@ impl App {
         info.end_reason = end.map_or("running", EndReason::as_str).to_string();
         Report::build(&self.session, &info)
     }
+}
+
+/// Rows moved by PageUp/PageDown.
+const PAGE_ROWS: usize = 10;
+
+/// The three tables, switched with Tab / BackTab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum View {
+    #[default]
+    Functions = 0,
+    Syscalls = 1,
+    Exemplars = 2,
+}
+
+impl View {
+    pub const ALL: [View; 3] = [View::Functions, View::Syscalls, View::Exemplars];
+
+    pub fn next(self) -> View {
+        Self::ALL[(self as usize + 1) % 3]
+    }
+
+    pub fn prev(self) -> View {
+        Self::ALL[(self as usize + 2) % 3]
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            View::Functions => "Functions",
+            View::Syscalls => "Syscalls",
+            View::Exemplars => "Exemplars",
+        }
+    }
+}
+
+/// Columns of the functions table that it can be sorted by, in the order `s` cycles them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SortKey {
+    Name,
+    Calls,
+    Rate,
+    P50,
+    P90,
+    #[default]
+    P99,
+    P999,
+    Max,
+    OwnCpu,
+    Callees,
+    Syscalls,
+    OffCpu,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 12] = [
+        SortKey::Name,
+        SortKey::Calls,
+        SortKey::Rate,
+        SortKey::P50,
+        SortKey::P90,
+        SortKey::P99,
+        SortKey::P999,
+        SortKey::Max,
+        SortKey::OwnCpu,
+        SortKey::Callees,
+        SortKey::Syscalls,
+        SortKey::OffCpu,
+    ];
+
+    pub fn next(self) -> SortKey {
+        let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+
+    /// Names sort A→Z, numbers biggest first.
+    pub fn descending_by_default(self) -> bool {
+        self != SortKey::Name
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Calls => "calls",
+            SortKey::Rate => "calls/s",
+            SortKey::P50 => "p50",
+            SortKey::P90 => "p90",
+            SortKey::P99 => "p99",
+            SortKey::P999 => "p99.9",
+            SortKey::Max => "max",
+            SortKey::OwnCpu => "own CPU",
+            SortKey::Callees => "callees",
+            SortKey::Syscalls => "syscalls",
+            SortKey::OffCpu => "off-CPU",
+        }
+    }
+
+    /// Ascending order of two rows by this key.
+    pub fn compare(self, a: &FunctionRow, b: &FunctionRow, a_name: &str, b_name: &str) -> Ordering {
+        let (la, lb) = (&a.latency, &b.latency);
+        match self {
+            SortKey::Name => a_name.cmp(b_name),
+            SortKey::Calls => a.calls.cmp(&b.calls),
+            SortKey::Rate => a.calls_per_s.total_cmp(&b.calls_per_s),
+            SortKey::P50 => la.p50_ns.cmp(&lb.p50_ns),
+            SortKey::P90 => la.p90_ns.cmp(&lb.p90_ns),
+            SortKey::P99 => la.p99_ns.cmp(&lb.p99_ns),
+            SortKey::P999 => la.p999_ns.cmp(&lb.p999_ns),
+            SortKey::Max => la.max_ns.cmp(&lb.max_ns),
+            SortKey::OwnCpu => a.shares.self_oncpu.total_cmp(&b.shares.self_oncpu),
+            SortKey::Callees => a.shares.callees.total_cmp(&b.shares.callees),
+            SortKey::Syscalls => a.shares.syscalls.total_cmp(&b.shares.syscalls),
+            SortKey::OffCpu => a.shares.offcpu.total_cmp(&b.shares.offcpu),
+        }
+    }
+}
+
+/// What the user is looking at; changed only by keys.
+#[derive(Clone, Debug)]
+pub struct ViewState {
+    pub view: View,
+    pub window: Window,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub filter: String,
+    /// Typing goes into `filter` (entered with `/`, left with Enter or Esc).
+    pub filter_editing: bool,
+    pub help: bool,
+    /// Cursor position per view, an index into that view's visible rows.
+    pub selected: [usize; 3],
+    /// The function the user moved the cursor to, so that it stays selected when rows re-sort.
+    pub selected_id: Option<u32>,
+    /// Functions shown, filtered and sorted: indices into `Derived::functions`.
+    pub visible: Vec<usize>,
+    /// Syscalls shown: indices into `Derived::syscalls` (sorted by total time).
+    pub visible_syscalls: Vec<usize>,
+    /// Exemplars shown, newest first: indices into `App::exemplars()`.
+    pub visible_exemplars: Vec<usize>,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        ViewState {
+            view: View::default(),
+            window: Window::default(),
+            sort: SortKey::default(),
+            descending: true,
+            filter: String::new(),
+            filter_editing: false,
+            help: false,
+            selected: [0; 3],
+            selected_id: None,
+            visible: Vec::new(),
+            visible_syscalls: Vec::new(),
+            visible_exemplars: Vec::new(),
+        }
+    }
+}
+
+/// One function's numbers in the active window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FunctionRow {
+    pub id: u32,
+    /// Index of its `FuncSample` in `Derived::sample.functions` (histograms for the detail pane).
+    pub sample: Option<usize>,
+    pub calls: u64,
+    pub calls_per_s: f64,
+    pub latency: LatencySummary,
+    pub shares: Shares,
+}
+
+/// One syscall's numbers in the active window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyscallRow {
+    pub nr: u32,
+    pub name: String,
+    pub count: u64,
+    pub errors: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+    pub total_ns: u64,
+}
+
+/// Copies of what the session keeps changing in place, taken when the UI is paused.
+#[derive(Clone, Debug, Default)]
+pub struct Frozen {
+    pub exemplars: VecDeque<Exemplar>,
+    pub p99_history: Vec<VecDeque<u64>>,
+}
+
+/// Everything the UI renders that costs something to compute, computed in `App::rebuild`.
+#[derive(Clone, Debug, Default)]
+pub struct Derived {
+    /// The window these numbers cover.
+    pub window: Window,
+    /// The window's sample; `sample.at_ns` is its span.
+    pub sample: Sample,
+    /// One row per traced function, in session order.
+    pub functions: Vec<FunctionRow>,
+    /// Syscalls by total time, biggest first.
+    pub syscalls: Vec<SyscallRow>,
+    pub hits_per_s: f64,
+    /// Since attach.
+    pub elapsed_ns: u64,
+    /// Cumulative, from the latest sample (plus exemplars evicted from memory).
+    pub lost: Lost,
+    /// Set while paused.
+    pub frozen: Option<Frozen>,
+}
+
+/// Case-insensitive substring match without allocating (filters run every tick).
+fn matches_filter(hay: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if !needle.is_ascii() {
+        return hay.to_lowercase().contains(&needle.to_lowercase());
+    }
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 #[cfg(test)]
@@ -176,5 +632,274 @@ mod tests {
         a.handle(Event::Key(Key::Char('r')));
         a.handle(tick(7));
         assert_eq!(a.report(None).functions[0].latency.count, 2);
+    }
+    fn named_app(names: &[&str]) -> App {
+        let functions = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| FuncInfo { id: i as u32, symbol: (*n).to_string(), ..FuncInfo::default() })
+            .collect();
+        App::new(Session::new(functions, 100), RunInfo::default())
+    }
+
+    /// A cumulative sample at `at_s` where function i made `counts[i]` calls of `(i + 1) µs`.
+    fn sample_at(at_s: u64, counts: &[u64]) -> Sample {
+        use crate::model::{Bucket, BucketHist};
+        Sample {
+            at_ns: at_s * 1_000_000_000,
+            functions: counts
+                .iter()
+                .enumerate()
+                .map(|(i, &count)| {
+                    let v = (i as u64 + 1) * 1000;
+                    FuncSample {
+                        id: i as u32,
+                        count,
+                        total_ns: count * v,
+                        min_ns: v,
+                        max_ns: v,
+                        total_hist: BucketHist { buckets: vec![Bucket { low_ns: v, high_ns: v, count }] },
+                        ..FuncSample::default()
+                    }
+                })
+                .collect(),
+            ..Sample::default()
+        }
+    }
+
+    fn key(a: &mut App, k: Key) -> Action {
+        a.handle(Event::Key(k))
+    }
+
+    fn type_text(a: &mut App, text: &str) {
+        for c in text.chars() {
+            key(a, Key::Char(c));
+        }
+    }
+
+    fn visible_ids(a: &App) -> Vec<u32> {
+        a.ui.visible.iter().map(|&i| a.derived.functions[i].id).collect()
+    }
+
+    #[test]
+    fn sort_cycles_through_every_column_and_flips() {
+        let mut a = named_app(&["b", "a", "c"]);
+        a.handle(Event::Tick { sample: sample_at(1, &[10, 30, 20]), exemplars: vec![] });
+        // Default: p99, biggest first (function i takes (i + 1) µs).
+        assert_eq!((a.ui.sort, a.ui.descending), (SortKey::P99, true));
+        assert_eq!(visible_ids(&a), vec![2, 1, 0]);
+        let mut seen = vec![a.ui.sort];
+        for _ in 0..SortKey::ALL.len() - 1 {
+            key(&mut a, Key::Char('s'));
+            seen.push(a.ui.sort);
+        }
+        seen.sort_by_key(|k| SortKey::ALL.iter().position(|x| x == k));
+        assert_eq!(seen, SortKey::ALL.to_vec(), "s visits every column once");
+        key(&mut a, Key::Char('s'));
+        assert_eq!(a.ui.sort, SortKey::P99, "and comes back");
+
+        // Calls, descending by default.
+        while a.ui.sort != SortKey::Calls {
+            key(&mut a, Key::Char('s'));
+        }
+        assert!(a.ui.descending);
+        assert_eq!(visible_ids(&a), vec![1, 2, 0]);
+        key(&mut a, Key::Char('S'));
+        assert_eq!(visible_ids(&a), vec![0, 2, 1]);
+        // Names sort A→Z by default.
+        while a.ui.sort != SortKey::Name {
+            key(&mut a, Key::Char('s'));
+        }
+        assert!(!a.ui.descending);
+        assert_eq!(visible_ids(&a), vec![1, 0, 2]);
+    }
+
+    #[test]
+    fn filter_is_typed_edited_and_cleared() {
+        let mut a = named_app(&["app::book::apply", "app::risk::check", "app::Book::cancel"]);
+        a.handle(Event::Tick { sample: sample_at(1, &[1, 1, 1]), exemplars: vec![] });
+        key(&mut a, Key::Char('/'));
+        assert!(a.ui.filter_editing);
+        type_text(&mut a, "bookx");
+        assert_eq!(a.ui.filter, "bookx");
+        assert!(a.ui.visible.is_empty());
+        key(&mut a, Key::Backspace);
+        // Case-insensitive; `q` and `s` typed into a filter are text, not commands.
+        assert_eq!(visible_ids(&a), vec![2, 0]);
+        assert_eq!(key(&mut a, Key::Char('q')), Action::Continue);
+        assert_eq!(a.ui.filter, "bookq");
+        key(&mut a, Key::Backspace);
+        key(&mut a, Key::Enter);
+        assert!(!a.ui.filter_editing);
+        assert_eq!(a.ui.filter, "book");
+        assert_eq!(visible_ids(&a).len(), 2);
+        // Esc outside the editor clears it; Esc inside drops what was typed.
+        key(&mut a, Key::Esc);
+        assert_eq!(a.ui.filter, "");
+        assert_eq!(visible_ids(&a).len(), 3);
+        key(&mut a, Key::Char('/'));
+        type_text(&mut a, "risk");
+        key(&mut a, Key::Esc);
+        assert_eq!((a.ui.filter.as_str(), a.ui.filter_editing, a.ui.visible.len()), ("", false, 3));
+        assert_eq!(key(&mut a, Key::Char('q')), Action::Exit(EndReason::Quit));
+    }
+
+    #[test]
+    fn selection_stays_in_bounds_with_a_filter_and_follows_its_function() {
+        let names: Vec<String> = (0..25).map(|i| format!("f{i:02}{}", if i % 5 == 0 { "_hot" } else { "" })).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut a = named_app(&refs);
+        a.handle(Event::Tick { sample: sample_at(1, &[1; 25]), exemplars: vec![] });
+        key(&mut a, Key::Up);
+        assert_eq!(a.ui.selected[0], 0);
+        key(&mut a, Key::PageDown);
+        assert_eq!(a.ui.selected[0], 10);
+        key(&mut a, Key::End);
+        assert_eq!(a.ui.selected[0], 24);
+        key(&mut a, Key::Down);
+        assert_eq!(a.ui.selected[0], 24);
+        key(&mut a, Key::PageUp);
+        key(&mut a, Key::PageUp);
+        key(&mut a, Key::PageUp);
+        assert_eq!(a.ui.selected[0], 0);
+        key(&mut a, Key::End);
+        // Filtered down to 5 rows: the cursor moves onto the last of them.
+        key(&mut a, Key::Char('/'));
+        type_text(&mut a, "hot");
+        key(&mut a, Key::Enter);
+        assert_eq!(a.ui.visible.len(), 5);
+        assert_eq!(a.ui.selected[0], 4);
+        key(&mut a, Key::PageDown);
+        assert_eq!(a.ui.selected[0], 4);
+        key(&mut a, Key::Home);
+        let id = a.selected_function().map(|r| r.id);
+        assert_eq!(id, Some(20), "p99 descending: the slowest hot function first");
+        // Re-sorting keeps the same function selected.
+        key(&mut a, Key::Char('S'));
+        assert_eq!(a.selected_function().map(|r| r.id), Some(20));
+        assert_eq!(a.ui.selected[0], 4);
+        // A filter matching nothing leaves no selection, and keys do not panic.
+        key(&mut a, Key::Char('/'));
+        type_text(&mut a, "zzz");
+        for k in [Key::Down, Key::Up, Key::End, Key::PageDown, Key::Home] {
+            key(&mut a, k);
+        }
+        assert!(a.selected_function().is_none());
+    }
+
+    #[test]
+    fn window_cycles_and_rows_follow_it() {
+        let mut a = named_app(&["f"]);
+        for t in 0..=12 {
+            a.handle(Event::Tick { sample: sample_at(t, &[t * 100]), exemplars: vec![] });
+        }
+        assert_eq!(a.derived.window, Window::AllTime);
+        assert_eq!(a.derived.functions[0].calls, 1200);
+        key(&mut a, Key::Char('w'));
+        assert_eq!(a.derived.window, Window::Last1s);
+        assert_eq!(a.derived.functions[0].calls, 100);
+        assert!((a.derived.functions[0].calls_per_s - 100.0).abs() < 1e-9);
+        key(&mut a, Key::Char('w'));
+        assert_eq!(a.derived.window, Window::Last10s);
+        assert_eq!(a.derived.functions[0].calls, 1000);
+        key(&mut a, Key::Char('w'));
+        assert_eq!(a.derived.window, Window::AllTime);
+    }
+
+    #[test]
+    fn pause_freezes_the_rows_while_collection_goes_on() {
+        let mut a = named_app(&["f"]);
+        a.handle(Event::Tick { sample: sample_at(1, &[10]), exemplars: vec![] });
+        key(&mut a, Key::Char('p'));
+        let frozen = a.derived.functions.clone();
+        a.handle(Event::Tick {
+            sample: sample_at(2, &[50]),
+            exemplars: vec![Exemplar { fn_id: 0, duration_ns: 5, ..Exemplar::default() }],
+        });
+        assert_eq!(a.derived.functions, frozen, "rows frozen");
+        assert!(a.exemplars().is_empty(), "exemplars frozen");
+        assert_eq!(a.session.latest().map(|s| s.functions[0].count), Some(50), "collection continues");
+        key(&mut a, Key::Char('p'));
+        assert_eq!(a.derived.functions[0].calls, 50);
+        assert_eq!(a.exemplars().len(), 1);
+    }
+
+    #[test]
+    fn help_toggles_and_swallows_the_next_key() {
+        let mut a = named_app(&["f"]);
+        key(&mut a, Key::Char('?'));
+        assert!(a.ui.help);
+        assert_eq!(key(&mut a, Key::Char('r')), Action::Continue);
+        assert!(!a.ui.help);
+        assert!(a.status.is_empty(), "the key that closed the help did not reset");
+        key(&mut a, Key::Char('?'));
+        assert_eq!(key(&mut a, Key::Char('q')), Action::Exit(EndReason::Quit), "q quits from the help");
+    }
+
+    #[test]
+    fn tab_and_backtab_switch_views() {
+        let mut a = named_app(&["f"]);
+        assert_eq!(a.ui.view, View::Functions);
+        key(&mut a, Key::Tab);
+        assert_eq!(a.ui.view, View::Syscalls);
+        key(&mut a, Key::Tab);
+        assert_eq!(a.ui.view, View::Exemplars);
+        key(&mut a, Key::Tab);
+        assert_eq!(a.ui.view, View::Functions);
+        key(&mut a, Key::BackTab);
+        assert_eq!(a.ui.view, View::Exemplars);
+        // Each view keeps its own cursor.
+        a.handle(Event::Tick {
+            sample: sample_at(1, &[1]),
+            exemplars: (0..3).map(|i| Exemplar { fn_id: 0, tid: i, ..Exemplar::default() }).collect(),
+        });
+        key(&mut a, Key::End);
+        assert_eq!(a.ui.selected, [0, 0, 2]);
+        assert_eq!(a.ui.visible_exemplars, vec![2, 1, 0], "newest first");
+    }
+
+    #[test]
+    fn reset_restarts_rows_from_now() {
+        let mut a = named_app(&["f"]);
+        a.handle(Event::Tick { sample: sample_at(1, &[10]), exemplars: vec![Exemplar::default()] });
+        key(&mut a, Key::Char('r'));
+        assert_eq!(a.status, "reset");
+        assert_eq!(a.derived.functions[0].calls, 0);
+        assert!(a.exemplars().is_empty());
+        a.handle(Event::Tick { sample: sample_at(2, &[15]), exemplars: vec![] });
+        assert_eq!(a.derived.functions[0].calls, 5);
+    }
+
+    #[test]
+    fn rows_exist_before_the_first_sample_and_after_the_target_exits() {
+        let mut a = named_app(&["f", "g"]);
+        assert_eq!(a.derived.functions.len(), 2);
+        assert!(a.derived.functions.iter().all(|r| r.calls == 0 && r.sample.is_none()));
+        a.handle(Event::Tick { sample: sample_at(1, &[3, 4]), exemplars: vec![] });
+        a.handle(Event::TargetExited);
+        a.handle(Event::Tick { sample: sample_at(2, &[9, 9]), exemplars: vec![] });
+        assert_eq!(a.derived.functions[1].calls, 4, "last numbers kept");
+        assert_eq!(key(&mut a, Key::Resize), Action::Continue);
+        assert_eq!(key(&mut a, Key::CtrlC), Action::Exit(EndReason::TargetExited));
+    }
+
+    #[test]
+    fn overhead_is_hits_per_second_times_cost_per_hit() {
+        let mut a = named_app(&["f"]);
+        for t in 0..=2 {
+            let mut s = sample_at(t, &[0]);
+            s.counters.probe_hits = t * 200_000;
+            a.handle(Event::Tick { sample: s, exemplars: vec![] });
+        }
+        assert!((a.derived.hits_per_s - 200_000.0).abs() < 1e-6);
+        assert!((a.overhead_cpus() - 0.2).abs() < 1e-9, "200k hits/s × 1 µs = 20 % of a CPU");
+    }
+
+    #[test]
+    fn filter_matching_ignores_ascii_case_and_handles_unicode() {
+        assert!(matches_filter("target_app::Book::apply", "book::AP"));
+        assert!(matches_filter("anything", ""));
+        assert!(!matches_filter("ab", "abc"));
+        assert!(matches_filter("Größe::new", "grö"));
     }
 }

@@ -1,0 +1,261 @@
+//! Synthetic sessions for the UI's tests and render benchmark: deterministic `Sample`s shaped like
+//! target-app's pipeline (no kernel), fed through `App::handle` like the main loop does.
+
+use perf_ebpf_common::{hist_bucket, hist_bucket_bounds};
+
+use crate::{
+    app::{App, Event},
+    model::{
+        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncInfo, FuncSample, FuncSyscall, Sample, Session,
+        SyscallSample, SyscallUse,
+    },
+    report::{RunInfo, Target},
+};
+
+/// target-app's stage names, then generated ones.
+pub fn names(n: usize) -> Vec<FuncInfo> {
+    const STAGES: [&str; 8] = [
+        "target_app::feed::decode",
+        "target_app::book::OrderBook::apply",
+        "target_app::signal::Signal::update",
+        "target_app::risk::RiskEngine::check",
+        "target_app::matching::MatchingEngine::submit",
+        "target_app::engine::Engine::on_message",
+        "target_app::gateway::Gateway::send",
+        "target_app::journal::Journal::append",
+    ];
+    (0..n)
+        .map(|i| FuncInfo {
+            id: i as u32,
+            symbol: STAGES
+                .get(i)
+                .map_or_else(|| format!("target_app::strategy::Handler{i:02}::on_tick"), |s| s.to_string()),
+            ..FuncInfo::default()
+        })
+        .collect()
+}
+
+pub fn run_info() -> RunInfo {
+    RunInfo {
+        target: Target { pid: 4242, exe: "/opt/demo/bin/target-app".into(), comm: "target-app".into() },
+        ..RunInfo::default()
+    }
+}
+
+/// A histogram in the kernel's log-linear buckets from (value, count) pairs (test-only use of the
+/// common crate: the bucket layout must be exactly the kernel's).
+pub fn hist(points: &[(u64, u64)]) -> BucketHist {
+    let mut h = BucketHist::default();
+    for &(v, count) in points {
+        let (low_ns, high_ns) = hist_bucket_bounds(hist_bucket(v));
+        h.merge(&BucketHist { buckets: vec![Bucket { low_ns, high_ns, count }] });
+    }
+    h
+}
+
+/// The app before any sample.
+pub fn empty_app(n: usize) -> App {
+    App::new(Session::new(names(n), 200), run_info())
+}
+
+/// `n` functions after `ticks` one-second ticks: function i makes `(i % 6 + 1) * 500` calls/s of
+/// about `base_i` ns with a tail that grows and shrinks over time (the sparkline moves), and
+/// splits its time differently between own CPU, callees, syscalls and off-CPU.
+pub fn app(n: usize, ticks: u64) -> App {
+    let mut app = empty_app(n);
+    let mut cumulative: Vec<FuncSample> =
+        (0..n).map(|i| FuncSample { id: i as u32, ..FuncSample::default() }).collect();
+    let mut func_syscalls: Vec<FuncSyscall> = Vec::new();
+    let mut syscalls: Vec<SyscallSample> = Vec::new();
+    let mut hits = 0u64;
+    for t in 1..=ticks {
+        let mut exemplars = Vec::new();
+        for (i, f) in cumulative.iter_mut().enumerate() {
+            let calls = (i as u64 % 6 + 1) * 500;
+            let base = 800 * (1 + i as u64 % 7) * [2, 3, 5, 7, 11][i % 5] / 2;
+            let tail = 3 + (t + i as u64) % 5;
+            let points = [
+                (base, calls * 60 / 100),
+                (base * 6 / 5, calls * 30 / 100),
+                (base * tail, calls * 9 / 100),
+                (base * tail * 4, calls / 100),
+            ];
+            let tick_hist = hist(&points);
+            let wall: u64 = points.iter().map(|(v, c)| v * c).sum();
+            let parts = [(i % 4) as u64 + 2, (i % 3) as u64, (i % 5 == 1) as u64 * 3, (i % 2) as u64 * 2];
+            let sum: u64 = parts.iter().sum();
+            let share = |k: usize| wall * parts[k] / sum;
+            let attribution = Attribution {
+                self_oncpu_ns: wall - share(1) - share(2) - share(3),
+                callees_ns: share(1),
+                syscalls_ns: share(2),
+                offcpu_blocked_ns: share(3) * 3 / 4,
+                offcpu_runqueue_ns: share(3) - share(3) * 3 / 4,
+            };
+            f.count += calls;
+            f.total_ns += wall;
+            f.min_ns = base;
+            f.max_ns = f.max_ns.max(base * tail * 4 + 17);
+            f.total_hist.merge(&tick_hist);
+            f.self_hist.merge(&tick_hist);
+            f.attribution = add(&f.attribution, &attribution);
+            hits += 2 * calls;
+            if parts[2] > 0 || parts[3] > 0 {
+                for (nr, per_call) in [(230u32, 1u64), (202, 2), (1, 1)] {
+                    let count = calls * per_call;
+                    match func_syscalls.iter_mut().find(|s| s.fn_id == i as u32 && s.nr == nr) {
+                        Some(s) => {
+                            s.count += count;
+                            s.total_ns += count * 2_000 * u64::from(nr % 7 + 1);
+                        }
+                        None => func_syscalls.push(FuncSyscall {
+                            fn_id: i as u32,
+                            nr,
+                            count,
+                            total_ns: count * 2_000 * u64::from(nr % 7 + 1),
+                        }),
+                    }
+                }
+            }
+            if i % 3 == 0 {
+                exemplars.push(Exemplar {
+                    fn_id: i as u32,
+                    symbol: app.symbol(i as u32).to_string(),
+                    tid: 4243 + (i as u32 % 3),
+                    thread: ["engine", "gateway", ""][i % 3].to_string(),
+                    start_ns: t * 1_000_000_000 + i as u64,
+                    duration_ns: base * tail * 4 + t * 1000,
+                    attribution: scale(&attribution, base * tail * 4 + t * 1000, wall),
+                    syscall_count: 3,
+                    syscalls: if parts[2] > 0 || parts[3] > 0 {
+                        vec![
+                            SyscallUse { name: "clock_nanosleep".into(), count: 1, total_ns: base * tail * 2 },
+                            SyscallUse { name: "write".into(), count: 2, total_ns: 4_000 },
+                        ]
+                    } else {
+                        vec![]
+                    },
+                });
+            }
+        }
+        for (nr, count, errors, v) in [(230u32, 900u64, 0u64, 60_000u64), (202, 2400, 40, 3_000), (1, 700, 0, 9_000)] {
+            let tick = SyscallSample {
+                nr,
+                count,
+                errors,
+                total_ns: count * v,
+                max_ns: v * 20,
+                hist: hist(&[(v, count * 95 / 100), (v * 20, count - count * 95 / 100)]),
+                ..SyscallSample::default()
+            };
+            match syscalls.iter_mut().find(|s| s.nr == nr) {
+                Some(s) => {
+                    s.count += tick.count;
+                    s.errors += tick.errors;
+                    s.total_ns += tick.total_ns;
+                    s.max_ns = tick.max_ns;
+                    s.hist.merge(&tick.hist);
+                }
+                None => syscalls.push(tick),
+            }
+        }
+        let sample = Sample {
+            at_ns: t * 1_000_000_000,
+            functions: cumulative.clone(),
+            syscalls: syscalls.clone(),
+            func_syscalls: func_syscalls.clone(),
+            counters: Counters { probe_hits: hits, ..Counters::default() },
+            ..Sample::default()
+        };
+        app.handle(Event::Tick { sample, exemplars });
+    }
+    app
+}
+
+fn add(a: &Attribution, b: &Attribution) -> Attribution {
+    Attribution {
+        self_oncpu_ns: a.self_oncpu_ns + b.self_oncpu_ns,
+        callees_ns: a.callees_ns + b.callees_ns,
+        syscalls_ns: a.syscalls_ns + b.syscalls_ns,
+        offcpu_blocked_ns: a.offcpu_blocked_ns + b.offcpu_blocked_ns,
+        offcpu_runqueue_ns: a.offcpu_runqueue_ns + b.offcpu_runqueue_ns,
+    }
+}
+
+/// `a` rescaled to sum to `to` (from `from`).
+fn scale(a: &Attribution, to: u64, from: u64) -> Attribution {
+    let s = |v: u64| (u128::from(v) * u128::from(to) / u128::from(from.max(1))) as u64;
+    Attribution {
+        self_oncpu_ns: s(a.self_oncpu_ns),
+        callees_ns: s(a.callees_ns),
+        syscalls_ns: s(a.syscalls_ns),
+        offcpu_blocked_ns: s(a.offcpu_blocked_ns),
+        offcpu_runqueue_ns: s(a.offcpu_runqueue_ns),
+    }
+}
+
+/// Extremes: calls in the last (unbounded) bucket, counts near the top of u64, values under 32 ns,
+/// everything lost that can be.
+pub fn saturated_app() -> App {
+    let mut app = empty_app(3);
+    let top = hist_bucket_bounds(hist_bucket(u64::MAX)).0;
+    let huge = u64::MAX / 16;
+    let quarter = u64::MAX / 8;
+    let functions = vec![
+        FuncSample {
+            id: 0,
+            count: huge,
+            total_ns: u64::MAX / 2,
+            min_ns: top,
+            max_ns: u64::MAX / 2,
+            attribution: Attribution {
+                self_oncpu_ns: quarter,
+                callees_ns: quarter,
+                syscalls_ns: quarter,
+                offcpu_blocked_ns: quarter,
+                offcpu_runqueue_ns: 0,
+            },
+            total_hist: hist(&[(u64::MAX, huge)]),
+            ..FuncSample::default()
+        },
+        FuncSample {
+            id: 1,
+            count: 2_000_000_000_000,
+            total_ns: u64::MAX / 4,
+            min_ns: 900,
+            max_ns: u64::MAX / 4,
+            attribution: Attribution { offcpu_blocked_ns: quarter, ..Attribution::default() },
+            total_hist: hist(&[(1_000, 1_999_000_000_000), (u64::MAX, 1_000_000_000)]),
+            ..FuncSample::default()
+        },
+        FuncSample {
+            id: 2,
+            count: 40,
+            total_ns: 200,
+            min_ns: 3,
+            max_ns: 7,
+            attribution: Attribution { self_oncpu_ns: 200, ..Attribution::default() },
+            total_hist: hist(&[(3, 10), (5, 20), (7, 10)]),
+            ..FuncSample::default()
+        },
+    ];
+    let lost = crate::model::Lost {
+        ringbuf_full: u64::MAX / 1000,
+        thread_map_full: 12,
+        depth_overflow: 3_456_789,
+        orphan_return: 5,
+        orphan_entry: 6,
+        attr_map_full: 7,
+        exemplars_evicted: 0,
+    };
+    for t in 1..=2u64 {
+        let sample = Sample {
+            at_ns: t * 1_000_000_000,
+            functions: functions.clone(),
+            counters: Counters { probe_hits: t * 4_000_000_000, lost, ..Counters::default() },
+            ..Sample::default()
+        };
+        app.handle(Event::Tick { sample, exemplars: vec![] });
+    }
+    app
+}

@@ -1,0 +1,130 @@
+//! End to end: the real binary's terminal UI inside tmux, attached to a running target-app. It
+//! must draw the traced functions with their percentiles, quit on `q`, and give the terminal back.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests panic with context")]
+
+mod common;
+
+use std::{
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+/// A tmux server of our own (`-L`, no config): nothing of the user's tmux is touched, and
+/// dropping it kills the server with everything in it, also when the test fails.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Tmux {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Tmux { socket: format!("perf-user-{name}-{}-{nanos}", std::process::id()) }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run tmux {args:?}: {e}"))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.ok(&["capture-pane", "-p", "-t", "ui"])
+    }
+
+    fn display(&self, format: &str) -> String {
+        self.ok(&["display-message", "-p", "-t", "ui", format]).trim().to_string()
+    }
+
+    /// Polls until `done` holds for the value of `probe`, or panics with the last value and the screen.
+    fn wait<T: std::fmt::Debug>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        probe: impl Fn(&Tmux) -> T,
+        done: impl Fn(&T) -> bool,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = probe(self);
+            if done(&v) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("{what}: not within {timeout:?}; last {v:?}; screen:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn tui_shows_functions_quits_on_q_and_restores_the_terminal() {
+    if !bpf_available("tui_shows_functions_quits_on_q_and_restores_the_terminal") {
+        return;
+    }
+    let dir = TempDir::new("tui-tmux");
+    let app = TargetApp::start(&dir, &["--rate", "5000"]);
+    let tmux = Tmux::new("tui");
+    // The shell line after perf-user shows its exit status in the pane once the UI is gone.
+    let cmd = format!(
+        "'{PERF_USER}' attach --pid {} --func 'target_app::book::*' --func 'target_app::risk::*'; echo \"perf-user exited with $?\"",
+        app.pid
+    );
+    // remain-on-exit in the same command list: set before the pane can possibly exit.
+    tmux.ok(&[
+        "new-session",
+        "-d",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "-s",
+        "ui",
+        &cmd,
+        ";",
+        "set-option",
+        "-t",
+        "ui",
+        "remain-on-exit",
+        "on",
+    ]);
+
+    // The UI: header, both traced modules, and latencies in µs once the first calls are counted.
+    let screen = tmux.wait(
+        "the UI showing book and risk functions with µs percentiles",
+        Duration::from_secs(20),
+        Tmux::screen,
+        |s| s.contains("pid ") && s.contains("OrderBook") && s.contains("RiskEngine") && s.contains("µs"),
+    );
+    assert!(screen.contains("p99"), "percentile columns:\n{screen}");
+    assert!(screen.contains("? help"), "key hints in the footer:\n{screen}");
+    assert_eq!(tmux.display("#{alternate_on}"), "1", "the UI runs on the alternate screen");
+
+    tmux.ok(&["send-keys", "-t", "ui", "q"]);
+    tmux.wait("perf-user to exit after q", Duration::from_secs(15), |t| t.display("#{pane_dead}"), |d| d == "1");
+    let after = tmux.screen();
+    assert!(after.contains("perf-user exited with 0"), "exit status:\n{after}");
+    assert_eq!(tmux.display("#{alternate_on}"), "0", "alternate screen left:\n{after}");
+    assert!(!after.contains("? help"), "the UI is gone from the restored screen:\n{after}");
+    // What is left is the text report, printed after the terminal was restored.
+    assert!(after.contains("OrderBook"), "the final report:\n{after}");
+
+    // Detached cleanly: the target keeps running.
+    assert!(std::path::Path::new(&format!("/proc/{}", app.pid)).exists(), "target-app still alive");
+}
