@@ -1,0 +1,500 @@
+//! `attach --prometheus ADDR:PORT`: the report as Prometheus text exposition (format 0.0.4) and a
+//! minimal HTTP/1.1 server for `GET /metrics`. The main loop renders; the server only copies the
+//! latest text out of a `watch` channel, so it shares no state with the tracer.
+
+use std::{fmt::Write as _, net::SocketAddr, path::Path, time::Duration};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::watch,
+};
+
+use crate::report::{BucketCount, Report};
+
+/// Fixed `le` ladder (ns) of every latency histogram: 1-2-5 steps from 100 ns to 100 s, 28 bounds
+/// plus `+Inf`. Our own buckets are 1/32 of a power of two wide; each lands in the first bound at
+/// or above its upper end, so a value may be counted up to 1/32 above its true ladder bucket.
+pub const LADDER_NS: [u64; 28] = {
+    let mut l = [0u64; 28];
+    let mut decade = 100u64;
+    let mut i = 0;
+    while i < 27 {
+        l[i] = decade;
+        l[i + 1] = 2 * decade;
+        l[i + 2] = 5 * decade;
+        decade *= 10;
+        i += 3;
+    }
+    l[27] = decade;
+    l
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromError {
+    #[error("--prometheus {addr}: cannot listen")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Kernel statistics of one of our BPF programs, from `/proc/self/fdinfo`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgStats {
+    pub prog_id: u32,
+    pub prog_type: u32,
+    /// Both stay 0 unless `kernel.bpf_stats_enabled` is 1.
+    pub run_time_ns: u64,
+    pub run_cnt: u64,
+}
+
+/// The tool's own health that the report does not hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    pub programs: Vec<ProgStats>,
+    /// `/proc/sys/kernel/bpf_stats_enabled`, when readable.
+    pub bpf_stats_enabled: Option<bool>,
+}
+
+/// Reads our BPF programs' run counts and times (what `bpftool prog show` prints) from the
+/// fdinfo of this process's program fds.
+pub fn health() -> Health {
+    let mut programs = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for entry in dir.filter_map(Result::ok) {
+            let is_prog = std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().contains("bpf-prog"));
+            if !is_prog {
+                continue;
+            }
+            let fdinfo = Path::new("/proc/self/fdinfo").join(entry.file_name());
+            if let Ok(text) = std::fs::read_to_string(fdinfo) {
+                let p = parse_fdinfo(&text);
+                if p.prog_id != 0 && !programs.iter().any(|q: &ProgStats| q.prog_id == p.prog_id) {
+                    programs.push(p);
+                }
+            }
+        }
+    }
+    programs.sort_by_key(|p| p.prog_id);
+    let bpf_stats_enabled = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").ok().map(|s| s.trim() != "0");
+    Health { programs, bpf_stats_enabled }
+}
+
+fn parse_fdinfo(text: &str) -> ProgStats {
+    let mut p = ProgStats::default();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(':') else { continue };
+        let v = v.trim();
+        match k {
+            "prog_id" => p.prog_id = v.parse().unwrap_or(0),
+            "prog_type" => p.prog_type = v.parse().unwrap_or(0),
+            "run_time_ns" => p.run_time_ns = v.parse().unwrap_or(0),
+            "run_cnt" => p.run_cnt = v.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    p
+}
+
+fn prog_type_name(t: u32) -> String {
+    match t {
+        2 => "kprobe".into(),
+        5 => "tracepoint".into(),
+        7 => "perf_event".into(),
+        17 => "raw_tracepoint".into(),
+        26 => "tracing".into(),
+        t => t.to_string(),
+    }
+}
+
+/// Label values escape `\`, `"` and newlines (exposition format 0.0.4).
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn secs(ns: u64) -> String {
+    format!("{}", ns as f64 / 1e9)
+}
+
+fn header(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Cumulative counts at each ladder bound, then the total for `+Inf`.
+pub fn ladder_counts(buckets: &[BucketCount]) -> ([u64; LADDER_NS.len()], u64) {
+    let mut per = [0u64; LADDER_NS.len()];
+    let mut total = 0u64;
+    for b in buckets {
+        total += b.count;
+        if let Some(i) = LADDER_NS.iter().position(|&bound| b.le_ns <= bound) {
+            per[i] += b.count;
+        }
+    }
+    let mut cum = 0;
+    for c in &mut per {
+        cum += *c;
+        *c = cum;
+    }
+    (per, total)
+}
+
+fn histogram(o: &mut String, name: &str, labels: &str, buckets: &[BucketCount], sum_ns: u64) {
+    let (cum, total) = ladder_counts(buckets);
+    for (bound, c) in LADDER_NS.iter().zip(cum) {
+        let _ = writeln!(o, "{name}_bucket{{{labels},le=\"{}\"}} {c}", secs(*bound));
+    }
+    let _ = writeln!(o, "{name}_bucket{{{labels},le=\"+Inf\"}} {total}");
+    let _ = writeln!(o, "{name}_sum{{{labels}}} {}", secs(sum_ns));
+    let _ = writeln!(o, "{name}_count{{{labels}}} {total}");
+}
+
+/// The whole exposition: per function a latency histogram, attribution counters and syscalls made
+/// while innermost; per syscall a latency histogram and counts; then the tool's health.
+pub fn render(r: &Report, h: &Health) -> String {
+    let mut o = String::with_capacity(4096 + r.functions.len() * 4096);
+    let target = format!("pid=\"{}\",comm=\"{}\"", r.target.pid, esc(&r.target.comm));
+
+    header(&mut o, "perf_ebpf_info", "gauge", "Always 1; labels describe the traced process and the tool.");
+    let _ =
+        writeln!(o, "perf_ebpf_info{{{target},exe=\"{}\",version=\"{}\"}} 1", esc(&r.target.exe), esc(&r.tool.version));
+    header(&mut o, "perf_ebpf_traced_seconds", "gauge", "Time since attach (or since the last reset).");
+    let _ = writeln!(o, "perf_ebpf_traced_seconds{{{target}}} {}", secs(r.duration_ns));
+
+    let fn_labels = |symbol: &str| format!("function=\"{}\",{target}", esc(symbol));
+    header(&mut o, "perf_ebpf_function_latency_seconds", "histogram", "Wall time per call of a traced function.");
+    for f in &r.functions {
+        histogram(
+            &mut o,
+            "perf_ebpf_function_latency_seconds",
+            &fn_labels(&f.symbol),
+            &f.buckets,
+            f.attribution.parts.total_ns(),
+        );
+    }
+    header(
+        &mut o,
+        "perf_ebpf_function_attribution_seconds_total",
+        "counter",
+        "Where the calls' wall time went; the five parts sum to the wall time (docs/EXPORT.md).",
+    );
+    for f in &r.functions {
+        let a = &f.attribution.parts;
+        let l = fn_labels(&f.symbol);
+        for (part, ns) in [
+            ("self_oncpu", a.self_oncpu_ns),
+            ("callees", a.callees_ns),
+            ("syscalls", a.syscalls_ns),
+            ("offcpu_blocked", a.offcpu_blocked_ns),
+            ("offcpu_runqueue", a.offcpu_runqueue_ns),
+        ] {
+            let _ = writeln!(o, "perf_ebpf_function_attribution_seconds_total{{{l},part=\"{part}\"}} {}", secs(ns));
+        }
+    }
+    header(
+        &mut o,
+        "perf_ebpf_function_syscalls_total",
+        "counter",
+        "Syscalls made while the function was the innermost traced frame.",
+    );
+    for f in &r.functions {
+        for s in &f.attribution.syscalls {
+            let _ = writeln!(
+                o,
+                "perf_ebpf_function_syscalls_total{{{},syscall=\"{}\"}} {}",
+                fn_labels(&f.symbol),
+                esc(&s.name),
+                s.count
+            );
+        }
+    }
+    header(
+        &mut o,
+        "perf_ebpf_function_syscall_seconds_total",
+        "counter",
+        "Wall time of those syscalls (off-CPU time inside them included).",
+    );
+    for f in &r.functions {
+        for s in &f.attribution.syscalls {
+            let _ = writeln!(
+                o,
+                "perf_ebpf_function_syscall_seconds_total{{{},syscall=\"{}\"}} {}",
+                fn_labels(&f.symbol),
+                esc(&s.name),
+                secs(s.total_ns)
+            );
+        }
+    }
+
+    let sys_labels = |name: &str| format!("syscall=\"{}\",{target}", esc(name));
+    header(&mut o, "perf_ebpf_syscall_latency_seconds", "histogram", "Latency of the target's completed syscalls.");
+    for s in &r.syscalls {
+        histogram(&mut o, "perf_ebpf_syscall_latency_seconds", &sys_labels(&s.name), &s.buckets, s.total_ns);
+    }
+    header(&mut o, "perf_ebpf_syscalls_total", "counter", "Syscalls entered by the target.");
+    for s in &r.syscalls {
+        let _ = writeln!(o, "perf_ebpf_syscalls_total{{{}}} {}", sys_labels(&s.name), s.latency.count);
+    }
+    header(&mut o, "perf_ebpf_syscall_errors_total", "counter", "Syscalls that returned an error.");
+    for s in &r.syscalls {
+        let _ = writeln!(o, "perf_ebpf_syscall_errors_total{{{}}} {}", sys_labels(&s.name), s.errors);
+    }
+
+    header(&mut o, "perf_ebpf_probe_hits_total", "counter", "Probe hits (function entries and returns).");
+    let _ = writeln!(o, "perf_ebpf_probe_hits_total{{{target}}} {}", r.probe_hits);
+    header(&mut o, "perf_ebpf_lost_events_total", "counter", "What could not be seen or kept, by kind.");
+    let l = &r.lost;
+    for (kind, n) in [
+        ("ringbuf_full", l.ringbuf_full),
+        ("thread_map_full", l.thread_map_full),
+        ("depth_overflow", l.depth_overflow),
+        ("orphan_return", l.orphan_return),
+        ("orphan_entry", l.orphan_entry),
+        ("attr_map_full", l.attr_map_full),
+        ("exemplars_evicted", l.exemplars_evicted),
+    ] {
+        let _ = writeln!(o, "perf_ebpf_lost_events_total{{{target},kind=\"{kind}\"}} {n}");
+    }
+    header(&mut o, "perf_ebpf_warnings", "gauge", "Warnings the report carries (see the JSON export).");
+    let _ = writeln!(o, "perf_ebpf_warnings{{{target}}} {}", r.warnings.len());
+
+    if let Some(on) = h.bpf_stats_enabled {
+        header(
+            &mut o,
+            "perf_ebpf_bpf_stats_enabled",
+            "gauge",
+            "kernel.bpf_stats_enabled: program run time and count below stay 0 while it is 0.",
+        );
+        let _ = writeln!(o, "perf_ebpf_bpf_stats_enabled {}", u8::from(on));
+    }
+    header(&mut o, "perf_ebpf_bpf_program_runs_total", "counter", "Runs of each of our BPF programs (kernel stats).");
+    for p in &h.programs {
+        let _ = writeln!(
+            o,
+            "perf_ebpf_bpf_program_runs_total{{prog_id=\"{}\",prog_type=\"{}\"}} {}",
+            p.prog_id,
+            prog_type_name(p.prog_type),
+            p.run_cnt
+        );
+    }
+    header(
+        &mut o,
+        "perf_ebpf_bpf_program_run_seconds_total",
+        "counter",
+        "CPU time spent in each of our BPF programs (kernel stats).",
+    );
+    for p in &h.programs {
+        let _ = writeln!(
+            o,
+            "perf_ebpf_bpf_program_run_seconds_total{{prog_id=\"{}\",prog_type=\"{}\"}} {}",
+            p.prog_id,
+            prog_type_name(p.prog_type),
+            secs(p.run_time_ns)
+        );
+    }
+    o
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------------------------
+
+/// Binds now (before attaching), so a bad or busy address is reported before any probe is placed.
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, PromError> {
+    let l = std::net::TcpListener::bind(addr).map_err(|source| PromError::Bind { addr, source })?;
+    l.set_nonblocking(true).map_err(|source| PromError::Bind { addr, source })?;
+    Ok(l)
+}
+
+/// Serves `GET /metrics` from `rx` until the runtime ends. Must run inside a tokio runtime.
+pub fn spawn(listener: std::net::TcpListener, rx: watch::Receiver<String>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let rx = rx.clone();
+                    tokio::spawn(async move {
+                        // A client that neither sends nor reads is dropped, not waited for.
+                        let _ = tokio::time::timeout(Duration::from_secs(10), respond(stream, rx)).await;
+                    });
+                }
+                // Out of fds or similar: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    Ok(())
+}
+
+const MAX_REQUEST: usize = 8192;
+
+async fn respond(mut stream: TcpStream, rx: watch::Receiver<String>) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_REQUEST {
+            return write_response(&mut stream, "431 Request Header Fields Too Large", "text/plain", b"", false).await;
+        }
+    }
+    let request = String::from_utf8_lossy(&buf);
+    let mut parts = request.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let head = method == "HEAD";
+    match (method, path) {
+        ("GET" | "HEAD", "/metrics") => {
+            let body = rx.borrow().clone();
+            write_response(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body.as_bytes(), head)
+                .await
+        }
+        ("GET" | "HEAD", "/") => {
+            write_response(&mut stream, "200 OK", "text/plain; charset=utf-8", b"perf-user: see /metrics\n", head).await
+        }
+        (_, "/metrics" | "/") => write_response(&mut stream, "405 Method Not Allowed", "text/plain", b"", false).await,
+        _ => write_response(&mut stream, "404 Not Found", "text/plain", b"not found\n", head).await,
+    }
+}
+
+async fn write_response(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+    head_only: bool,
+) -> std::io::Result<()> {
+    let header = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(header.as_bytes()).await?;
+    if !head_only {
+        stream.write_all(body).await?;
+    }
+    stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::{Attribution, LatencySummary, Lost, SyscallUse},
+        report::{AttributionReport, FunctionReport, SCHEMA, SyscallReport, Target},
+    };
+
+    fn report() -> Report {
+        Report {
+            schema: SCHEMA.into(),
+            target: Target { pid: 7, exe: "/bin/a\"b".into(), comm: "app".into() },
+            duration_ns: 2_000_000_000,
+            functions: vec![FunctionReport {
+                symbol: "app::f".into(),
+                latency: LatencySummary { count: 6, ..LatencySummary::default() },
+                // 1 call ≤ 150 ns, 2 ≤ 1007 ns (lands in 2 µs), 3 beyond the ladder.
+                buckets: vec![
+                    BucketCount { le_ns: 150, count: 1 },
+                    BucketCount { le_ns: 1007, count: 2 },
+                    BucketCount { le_ns: 200_000_000_000, count: 3 },
+                ],
+                attribution: AttributionReport {
+                    parts: Attribution {
+                        self_oncpu_ns: 1_500_000_000,
+                        callees_ns: 500_000_000,
+                        ..Attribution::default()
+                    },
+                    syscalls: vec![SyscallUse { name: "futex".into(), count: 4, total_ns: 1000 }],
+                },
+                ..FunctionReport::default()
+            }],
+            syscalls: vec![SyscallReport {
+                name: "read".into(),
+                latency: LatencySummary { count: 3, ..LatencySummary::default() },
+                total_ns: 3000,
+                buckets: vec![BucketCount { le_ns: 1000, count: 3 }],
+                ..SyscallReport::default()
+            }],
+            lost: Lost { orphan_entry: 2, ..Lost::default() },
+            probe_hits: 12,
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn ladder_is_1_2_5_from_100ns_to_100s() {
+        assert_eq!(&LADDER_NS[..4], &[100, 200, 500, 1000]);
+        assert_eq!(LADDER_NS[LADDER_NS.len() - 1], 100_000_000_000);
+        assert!(LADDER_NS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn histograms_are_cumulative_and_consistent() {
+        let text = render(&report(), &Health::default());
+        let l = "function=\"app::f\",pid=\"7\",comm=\"app\"";
+        for (le, n) in [("0.0000001", 0), ("0.0000002", 1), ("0.000001", 1), ("0.000002", 3), ("100", 3), ("+Inf", 6)] {
+            let line = format!("perf_ebpf_function_latency_seconds_bucket{{{l},le=\"{le}\"}} {n}\n");
+            assert!(text.contains(&line), "missing {line}in\n{text}");
+        }
+        assert!(text.contains(&format!("perf_ebpf_function_latency_seconds_count{{{l}}} 6\n")));
+        assert!(text.contains(&format!("perf_ebpf_function_latency_seconds_sum{{{l}}} 2\n")));
+        assert!(
+            text.contains(&format!("perf_ebpf_function_attribution_seconds_total{{{l},part=\"self_oncpu\"}} 1.5\n"))
+        );
+        assert!(text.contains(&format!("perf_ebpf_function_syscalls_total{{{l},syscall=\"futex\"}} 4\n")));
+        assert!(text.contains(
+            "perf_ebpf_syscall_latency_seconds_bucket{syscall=\"read\",pid=\"7\",comm=\"app\",le=\"0.000001\"} 3\n"
+        ));
+        assert!(text.contains("perf_ebpf_lost_events_total{pid=\"7\",comm=\"app\",kind=\"orphan_entry\"} 2\n"));
+        assert!(text.contains("exe=\"/bin/a\\\"b\""), "quotes are escaped");
+        // Every series line is `name{labels} value` or `name value`, and each metric has one TYPE.
+        let mut types = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                assert!(types.insert(rest.split(' ').next().unwrap_or("").to_string()), "duplicate TYPE {line}");
+            } else if !line.starts_with('#') {
+                let value = line.rsplit(' ').next().unwrap_or("");
+                assert!(value.parse::<f64>().is_ok(), "bad value in {line}");
+            }
+        }
+        let series_per_fn = text.lines().filter(|l| l.starts_with("perf_ebpf_function_latency_seconds_bucket")).count();
+        assert!(series_per_fn <= 40);
+    }
+
+    #[test]
+    fn fdinfo_of_a_bpf_program_parses() {
+        let p = parse_fdinfo("pos:\t0\nprog_type:\t17\nprog_id:\t42\nrun_time_ns:\t1500\nrun_cnt:\t3\n");
+        assert_eq!(p, ProgStats { prog_id: 42, prog_type: 17, run_time_ns: 1500, run_cnt: 3 });
+        let text = render(&Report::default(), &Health { programs: vec![p], bpf_stats_enabled: Some(true) });
+        assert!(text.contains(
+            "perf_ebpf_bpf_program_run_seconds_total{prog_id=\"42\",prog_type=\"raw_tracepoint\"} 0.0000015"
+        ));
+        assert!(text.contains("perf_ebpf_bpf_stats_enabled 1"));
+    }
+
+    #[test]
+    fn serves_metrics_over_http() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async {
+            let l = bind("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+            let addr = l.local_addr().unwrap_or_else(|e| panic!("{e}"));
+            let (tx, rx) = watch::channel("a 1\n".to_string());
+            spawn(l, rx).unwrap_or_else(|e| panic!("{e}"));
+            tx.send_replace("perf_ebpf_up 1\n".into());
+            let get = |path: &'static str| async move {
+                let mut s = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
+                s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap_or_default();
+                let mut out = String::new();
+                s.read_to_string(&mut out).await.unwrap_or_default();
+                out
+            };
+            let ok = get("/metrics").await;
+            assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+            assert!(ok.contains("version=0.0.4") && ok.ends_with("\r\n\r\nperf_ebpf_up 1\n"), "{ok}");
+            assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
+            // The address is taken now: a second bind fails with one line.
+            let e = bind(addr).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("cannot listen") && !e.contains('\n'), "{e}");
+        });
+    }
+}
