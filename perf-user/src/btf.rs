@@ -5,7 +5,7 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
-    #[error("cannot read {path}: {source} (perf-user needs a kernel with BTF, CONFIG_DEBUG_INFO_BTF=y)")]
+    #[error("cannot read {path} (perf-user needs a kernel with BTF, CONFIG_DEBUG_INFO_BTF=y)")]
     Read { path: String, source: std::io::Error },
     #[error("kernel BTF is malformed: {0}")]
     Malformed(&'static str),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{export::Format, units::parse_duration_ns};
+use crate::{export::Format, loader::ProbeMode, units::parse_duration_ns};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,6 +25,10 @@ pub enum Cmd {
     Attach(AttachArgs),
     /// Print a saved JSON report as tables.
     Report(ReportArgs),
+    /// Compare two reports; exit 1 when a function regressed significantly beyond --fail-above.
+    Diff(DiffArgs),
+    /// Draw a report's attribution as a flame graph (SVG).
+    Flamegraph(FlameArgs),
 }
 
 #[derive(Args, Debug)]
@@ -51,6 +55,13 @@ pub struct AttachArgs {
     /// Write the JSON report here at the end (atomically; also on Ctrl-C, SIGTERM and target exit).
     #[arg(long, value_name = "FILE.json")]
     pub export: Option<PathBuf>,
+    /// Also append a snapshot of the report every DURATION to FILE.ndjson (next to --export
+    /// FILE.json; one JSON report a line).
+    #[arg(long, value_name = "DURATION")]
+    pub export_interval: Option<String>,
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics while attached (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub prometheus: Option<String>,
     /// Send calls at least this long as exemplars with their breakdown (e.g. 1ms), or `auto`
     /// (above the running p99.9), or `off`.
     #[arg(long, value_name = "DURATION|auto|off", default_value = "auto")]
@@ -70,6 +81,23 @@ pub struct AttachArgs {
     /// Most functions one run may trace.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub max_funcs: usize,
+    /// Count calls only (entry probes, no return probes): safe on any binary, times nothing.
+    #[arg(long)]
+    pub entry_only: bool,
+    /// Attach return probes even to a binary that can unwind (Rust panic=unwind, C++ exceptions);
+    /// an unwind through a traced function then aborts the target.
+    #[arg(long)]
+    pub allow_unwind_risk: bool,
+    /// Overhead guard: when the estimated probe cost (probe hits/s × measured cost per hit) exceeds
+    /// this share of one CPU, the hottest functions' probes are detached, and the UI and export say so.
+    #[arg(long, default_value = "25", value_name = "PCT")]
+    pub max_overhead: f64,
+    /// Report raw latencies: do not subtract the probes' own cost, measured at start-up on this host.
+    #[arg(long)]
+    pub no_calibrate: bool,
+    /// Programs on the functions (benchmarks: `empty` measures the kernel's floor).
+    #[arg(long, value_enum, default_value = "full", hide = true)]
+    pub probe_mode: ProbeMode,
 }
 
 #[derive(Args, Debug)]
@@ -78,6 +106,71 @@ pub struct ReportArgs {
     pub file: PathBuf,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Exit status: 0 no regression, 1 a function regressed beyond --fail-above \
+(significantly), 2 bad input.\n\
+A change counts only if it is beyond the threshold and statistically significant (95 %) given \
+the calls on each side; see docs/EXPORT.md.")]
+pub struct DiffArgs {
+    /// The reference report (JSON from `attach --export`, NDJSON snapshots, or bpftrace -f json).
+    pub base: PathBuf,
+    /// The report to judge against it.
+    pub new: PathBuf,
+    /// Fail (exit 1) when a function's metric grew by more than PCT percent, significantly.
+    #[arg(long, value_name = "PCT", default_value = "20", allow_hyphen_values = true)]
+    pub fail_above: String,
+    /// Flag as slower when the metric grew by more than PCT percent, significantly.
+    #[arg(long, value_name = "PCT", default_value = "5", allow_hyphen_values = true)]
+    pub warn_above: String,
+    /// What to judge by.
+    #[arg(long, value_enum, default_value = "p99")]
+    pub metric: crate::diff::Metric,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct FlameArgs {
+    /// A report written by `perf-user attach --export`.
+    pub file: PathBuf,
+    /// Where to write the SVG.
+    #[arg(long, short, value_name = "OUT.svg")]
+    pub output: PathBuf,
+    /// Write the folded stacks (`frame;frame ns` lines) instead of the SVG.
+    #[arg(long)]
+    pub folded: bool,
+}
+
+/// Parses `--fail-above`/`--warn-above`: a finite percentage ≥ 0, with or without `%`.
+pub fn parse_pct(flag: &str, s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("--{flag} '{s}': expected a percentage such as 20 or 7.5%"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("--{flag} '{s}': must be a percentage of 0 or more"));
+    }
+    Ok(v)
+}
+
+impl DiffArgs {
+    pub fn thresholds(&self) -> Result<crate::diff::Thresholds, String> {
+        let fail_pct = parse_pct("fail-above", &self.fail_above)?;
+        let warn_pct = parse_pct("warn-above", &self.warn_above)?;
+        if warn_pct > fail_pct {
+            return Err(format!("--warn-above {warn_pct} is above --fail-above {fail_pct}"));
+        }
+        Ok(crate::diff::Thresholds { warn_pct, fail_pct })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,12 +189,20 @@ pub struct AttachConfig {
     pub duration_ns: Option<u64>,
     pub tui: bool,
     pub export: Option<PathBuf>,
+    /// `--export-interval`: snapshot period.
+    pub export_interval_ns: Option<u64>,
+    pub prometheus: Option<std::net::SocketAddr>,
     pub slow: Slow,
     pub exemplars: usize,
     pub per_thread: bool,
     pub interval_ns: u64,
     pub symbols: Option<PathBuf>,
     pub max_funcs: usize,
+    pub probe_mode: ProbeMode,
+    pub allow_unwind_risk: bool,
+    pub calibrate: bool,
+    /// Percent of one CPU.
+    pub max_overhead_pct: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,12 +213,30 @@ pub enum ConfigError {
     NoProcess(u32),
     #[error("nothing to trace: give --func GLOB and/or --syscalls")]
     NothingToTrace,
-    #[error("--{flag}: {source}")]
-    Duration { flag: &'static str, source: crate::units::DurationError },
+    #[error("--{flag}: {error}")]
+    Duration { flag: &'static str, error: crate::units::DurationError },
     #[error("--{flag} must be greater than zero")]
     Zero { flag: &'static str },
+    #[error("--max-overhead {0}: expected a percentage of one CPU above 0 (e.g. 25)")]
+    Overhead(f64),
     #[error("--func '': empty pattern")]
     EmptyPattern,
+    #[error("--prometheus '{0}': expected ADDR:PORT, e.g. 127.0.0.1:9464")]
+    BadListenAddr(String),
+    #[error("--export-interval needs --export FILE.json (snapshots go to FILE.ndjson)")]
+    IntervalNeedsExport,
+    #[error("--export {0}: snapshots would go to the same file; name the export FILE.json")]
+    SnapshotCollision(PathBuf),
+}
+
+/// `--prometheus`: an IP address and port (`[::1]:9464` for IPv6), or `localhost:PORT`. No DNS.
+fn parse_listen_addr(s: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    let bad = || ConfigError::BadListenAddr(s.to_string());
+    if let Some(port) = s.strip_prefix("localhost:") {
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| bad())
 }
 
 impl AttachArgs {
@@ -133,7 +252,7 @@ impl AttachArgs {
             return Err(ConfigError::EmptyPattern);
         }
         let dur =
-            |flag: &'static str, s: &str| parse_duration_ns(s).map_err(|source| ConfigError::Duration { flag, source });
+            |flag: &'static str, s: &str| parse_duration_ns(s).map_err(|error| ConfigError::Duration { flag, error });
         let duration_ns = self.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
         if duration_ns == Some(0) {
             return Err(ConfigError::Zero { flag: "duration" });
@@ -147,6 +266,22 @@ impl AttachArgs {
             "off" | "0" => Slow::Off,
             s => Slow::Fixed(dur("slow", s)?),
         };
+        let export_interval_ns = self.export_interval.as_deref().map(|d| dur("export-interval", d)).transpose()?;
+        if export_interval_ns == Some(0) {
+            return Err(ConfigError::Zero { flag: "export-interval" });
+        }
+        if let (Some(_), Some(e)) = (export_interval_ns, &self.export)
+            && crate::export::snapshot_path(e) == *e
+        {
+            return Err(ConfigError::SnapshotCollision(e.clone()));
+        }
+        if export_interval_ns.is_some() && self.export.is_none() {
+            return Err(ConfigError::IntervalNeedsExport);
+        }
+        let prometheus = self.prometheus.as_deref().map(parse_listen_addr).transpose()?;
+        if !(self.max_overhead > 0.0 && self.max_overhead <= 10_000.0) {
+            return Err(ConfigError::Overhead(self.max_overhead));
+        }
         if self.exemplars == 0 && slow != Slow::Off {
             return Err(ConfigError::Zero { flag: "exemplars" });
         }
@@ -157,12 +292,18 @@ impl AttachArgs {
             duration_ns,
             tui: !self.no_tui && stdout_is_tty,
             export: self.export,
+            export_interval_ns,
+            prometheus,
             slow,
             exemplars: self.exemplars,
             per_thread: self.per_thread,
             interval_ns,
             symbols: self.symbols,
             max_funcs: self.max_funcs,
+            probe_mode: if self.entry_only { ProbeMode::EntryOnly } else { self.probe_mode },
+            allow_unwind_risk: self.allow_unwind_risk,
+            calibrate: !self.no_calibrate,
+            max_overhead_pct: self.max_overhead,
         })
     }
 }

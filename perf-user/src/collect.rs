@@ -36,6 +36,8 @@ pub struct Collector {
     cache: Vec<FuncSample>,
     syscall_cache: Vec<SyscallSample>,
     pub per_thread: bool,
+    /// Probe cost per call subtracted from every function's wall and own time (0: raw numbers).
+    calibration_ns: u64,
 }
 
 fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
@@ -93,7 +95,7 @@ fn comm(raw: &[u8; 16]) -> String {
 
 impl Collector {
     /// Takes the maps out of the loaded object; `symbols[fn_id]` names the traced functions.
-    pub fn new(tracer: &mut Tracer, symbols: Vec<String>) -> Result<Self, LoadError> {
+    pub fn new(tracer: &mut Tracer, symbols: Vec<String>, calibration_ns: u64) -> Result<Self, LoadError> {
         Ok(Collector {
             func_stats: take(tracer, names::FUNC_STATS)?,
             func_hist: take(tracer, names::FUNC_HIST)?,
@@ -108,6 +110,7 @@ impl Collector {
             symbols,
             started: Instant::now(),
             per_thread: false,
+            calibration_ns,
         })
     }
 
@@ -142,6 +145,7 @@ impl Collector {
             });
         }
         self.cache.clone_from(&functions);
+        let functions = functions.into_iter().map(|f| f.without_probe_cost(self.calibration_ns)).collect();
 
         let mut syscalls = Vec::new();
         for nr in 0..common::MAX_SYSCALLS {
@@ -243,9 +247,9 @@ impl Collector {
                 tid: e.tid,
                 thread: comm(&e.comm),
                 start_ns: e.entry_ts_ns,
-                duration_ns: e.duration_ns,
+                duration_ns: e.duration_ns.saturating_sub(self.calibration_ns),
                 attribution: Attribution {
-                    self_oncpu_ns: e.self_oncpu_ns,
+                    self_oncpu_ns: e.self_oncpu_ns.saturating_sub(self.calibration_ns),
                     callees_ns: e.callees_ns,
                     syscalls_ns: e.syscalls_ns,
                     offcpu_blocked_ns: e.offcpu_blocked_ns,

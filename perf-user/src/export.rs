@@ -15,10 +15,11 @@ use crate::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    // `cause`, not `source`: the message already says it, and `{:#}` would print it twice.
+    #[error("cannot write {path}: {cause}")]
+    Write { path: PathBuf, cause: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{path} is not a perf-ebpf report: {reason}")]
     Parse { path: PathBuf, reason: String },
     #[error("{path} has schema '{found}', expected '{SCHEMA}'")]
@@ -49,22 +50,10 @@ pub fn json(report: &Report) -> Vec<u8> {
     v
 }
 
-/// Reads a report back, checking its schema.
-pub fn read_report(path: &Path) -> Result<Report, ExportError> {
-    let data = fs::read(path).map_err(|source| ExportError::Read { path: path.into(), source })?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&data).map_err(|e| ExportError::Parse { path: path.into(), reason: e.to_string() })?;
-    let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
-    if schema != SCHEMA {
-        return Err(ExportError::Schema { path: path.into(), found: schema.to_string() });
-    }
-    serde_json::from_value(value).map_err(|e| ExportError::Parse { path: path.into(), reason: e.to_string() })
-}
-
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees half a file and a crash never leaves one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let err = |source| ExportError::Write { path: path.into(), source };
+    let err = |cause| ExportError::Write { path: path.into(), cause };
     let tmp = tmp_path(path);
     let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(err)?;
     f.write_all(bytes).map_err(err)?;
@@ -82,9 +71,95 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Reads a report back, checking its schema. Accepts a `perf-ebpf/v1` JSON file, an
+/// `--export-interval` NDJSON file (its last snapshot), or bpftrace `-f json` output with
+/// histograms (see docs/EXPORT.md).
+pub fn read_report(path: &Path) -> Result<Report, ExportError> {
+    let data = fs::read(path).map_err(|cause| ExportError::Read { path: path.into(), cause })?;
+    let parse_err = |reason: String| ExportError::Parse { path: path.into(), reason };
+    let whole = serde_json::from_slice::<serde_json::Value>(&data);
+    let value = match whole {
+        Ok(v) => v,
+        Err(e) => {
+            // Several JSON documents, one a line: NDJSON snapshots or bpftrace output.
+            let text = String::from_utf8_lossy(&data);
+            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            let first: Option<serde_json::Value> = lines.next().and_then(|l| serde_json::from_str(l).ok());
+            match first {
+                Some(v) if v.get("type").is_some() => {
+                    return crate::bpftrace_import::import(&text, &path.display().to_string()).map_err(parse_err);
+                }
+                Some(v) if v.get("schema").is_some() => {
+                    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                    serde_json::from_str(last).map_err(|e| parse_err(format!("last line: {e}")))?
+                }
+                _ => return Err(parse_err(e.to_string())),
+            }
+        }
+    };
+    if value.get("schema").is_none() && value.get("type").is_some() {
+        return crate::bpftrace_import::import(&String::from_utf8_lossy(&data), &path.display().to_string())
+            .map_err(parse_err);
+    }
+    let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
+    if schema != SCHEMA {
+        return Err(ExportError::Schema { path: path.into(), found: schema.to_string() });
+    }
+    serde_json::from_value(value).map_err(|e| parse_err(e.to_string()))
+}
+
+/// Where `--export-interval` appends its snapshots: the export path with extension `.ndjson`.
+pub fn snapshot_path(export: &Path) -> PathBuf {
+    export.with_extension("ndjson")
+}
+
+/// `--export-interval`: one compact JSON report a line, appended to an NDJSON file created at
+/// attach. A snapshot is a single `write`, never an fsync, so a slow disk delays the loop by
+/// one write at most.
+pub struct Snapshots {
+    pub path: PathBuf,
+    file: fs::File,
+    every: std::time::Duration,
+    next: std::time::Instant,
+}
+
+impl Snapshots {
+    /// Creates (truncates) the file now, so an unwritable path fails before attaching.
+    pub fn create(path: &Path, every: std::time::Duration) -> Result<Snapshots, ExportError> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|cause| ExportError::Write { path: path.into(), cause })?;
+        Ok(Snapshots { path: path.into(), file, every, next: std::time::Instant::now() + every })
+    }
+
+    /// True when the next snapshot is due.
+    pub fn due(&self) -> bool {
+        std::time::Instant::now() >= self.next
+    }
+
+    /// Appends `report` as one line and schedules the next snapshot.
+    pub fn write(&mut self, report: &Report) -> Result<(), ExportError> {
+        let now = std::time::Instant::now();
+        while self.next <= now {
+            self.next += self.every;
+        }
+        self.file.write_all(&ndjson_line(report)).map_err(|cause| ExportError::Write { path: self.path.clone(), cause })
+    }
+}
+
+/// A report as one NDJSON line (compact JSON and `\n`).
+pub fn ndjson_line(report: &Report) -> Vec<u8> {
+    let mut v = serde_json::to_vec(report).unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
 /// Fails now, before any tracing, if `path` could not be written at the end.
 pub fn check_writable(path: &Path) -> Result<(), ExportError> {
-    let err = |source| ExportError::Write { path: path.into(), source };
+    let err = |cause| ExportError::Write { path: path.into(), cause };
     if path.is_dir() {
         return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory")));
     }
@@ -153,6 +228,22 @@ pub fn text(r: &Report) -> String {
                 fmt_ns(s.latency.max_ns),
                 fmt_ns(s.total_ns)
             );
+        }
+    }
+    let with_sys: Vec<_> = r.functions.iter().filter(|f| !f.attribution.syscalls.is_empty()).collect();
+    if !with_sys.is_empty() {
+        let _ = writeln!(o, "\nsyscalls while innermost (count, wall time):");
+        for f in with_sys {
+            let list: Vec<String> = f
+                .attribution
+                .syscalls
+                .iter()
+                .take(6)
+                .map(|s| format!("{} {}× {}", s.name, fmt_count(s.count), fmt_ns(s.total_ns)))
+                .collect();
+            let more = f.attribution.syscalls.len().saturating_sub(6);
+            let more = if more > 0 { format!(", +{more} more") } else { String::new() };
+            let _ = writeln!(o, "  {}: {}{more}", f.symbol, list.join(", "));
         }
     }
     if !r.exemplars.is_empty() {
@@ -388,5 +479,104 @@ mod tests {
             assert!(s.contains("app::f"), "{f:?}: {s}");
         }
         assert!(csv(&r).lines().nth(1).unwrap_or("").starts_with("function,app::f,10,5,7,6,9,10,10,11,50,20"));
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::{
+        model::{Attribution, Bucket, BucketHist, FuncInfo, FuncSample, FuncSyscall, Sample, Session, SyscallSample},
+        report::RunInfo,
+    };
+
+    /// A report built from the model the way `attach` builds it.
+    fn built() -> Report {
+        let mut session = Session::new(
+            vec![FuncInfo { id: 0, symbol: "app::f".into(), raw_symbol: "_ZN3app1fE".into(), ..FuncInfo::default() }],
+            10,
+        );
+        let hist = |v: &[(u64, u64, u64)]| BucketHist {
+            buckets: v.iter().map(|&(low_ns, high_ns, count)| Bucket { low_ns, high_ns, count }).collect(),
+        };
+        session.push(Sample {
+            at_ns: 2_000_000_000,
+            functions: vec![FuncSample {
+                id: 0,
+                count: 30,
+                total_ns: 33_000,
+                min_ns: 900,
+                max_ns: 2_040,
+                attribution: Attribution { self_oncpu_ns: 20_000, syscalls_ns: 13_000, ..Attribution::default() },
+                total_hist: hist(&[(896, 903, 10), (992, 1007, 15), (2016, 2047, 5)]),
+                self_hist: hist(&[(640, 647, 30)]),
+                ..FuncSample::default()
+            }],
+            func_syscalls: vec![FuncSyscall { fn_id: 0, nr: 1, count: 30, total_ns: 13_500 }],
+            syscalls: vec![SyscallSample {
+                nr: 1,
+                count: 31,
+                completed: 30,
+                total_ns: 13_500,
+                max_ns: 700,
+                hist: hist(&[(448, 455, 30)]),
+                ..SyscallSample::default()
+            }],
+            ..Sample::default()
+        });
+        Report::build(&session, &RunInfo { end_reason: "duration".into(), ..RunInfo::default() })
+    }
+
+    #[test]
+    fn a_built_report_round_trips_with_the_same_numbers() {
+        let r = built();
+        assert_eq!(r.functions[0].latency.count, 30);
+        assert_eq!(r.functions[0].buckets.iter().map(|b| b.count).sum::<u64>(), 30);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("r.json");
+        write_atomic(&p, &json(&r)).unwrap_or_else(|e| panic!("{e}"));
+        let back = read_report(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, r);
+        assert_eq!(json(&back), json(&r), "byte for byte");
+    }
+
+    #[test]
+    fn snapshots_append_one_line_each_and_read_back_the_last() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let export = dir.path().join("run.json");
+        let path = snapshot_path(&export);
+        assert_eq!(path, dir.path().join("run.ndjson"));
+        let mut s = Snapshots::create(&path, std::time::Duration::from_millis(10)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.due(), "the first snapshot waits one period");
+        let mut r = built();
+        r.end_reason = "running".into();
+        s.write(&r).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.due());
+        let mut last = built();
+        last.duration_ns += 1;
+        s.write(&last).unwrap_or_else(|e| panic!("{e}"));
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().all(|l| l.starts_with("{\"schema\":\"perf-ebpf/v1\"")), "compact, one a line");
+        assert_eq!(read_report(&path).unwrap_or_else(|e| panic!("{e}")), last);
+        // A new run starts a new file.
+        drop(s);
+        Snapshots::create(&path, std::time::Duration::from_secs(1)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fs::read_to_string(&path).unwrap_or_default(), "");
+        assert!(Snapshots::create(&dir.path().join("no/such/dir.ndjson"), std::time::Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn bpftrace_output_reads_as_a_report() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("bt.json");
+        let bt = "{\"type\": \"attached_probes\", \"data\": {\"probes\": 1}}\n\
+                  {\"type\": \"hist\", \"data\": {\"@ns\": [{\"min\": 1024, \"max\": 2047, \"count\": 3}]}}\n";
+        fs::write(&p, bt).unwrap_or_default();
+        let r = read_report(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.functions[0].symbol, "@ns");
+        assert_eq!(r.tool.name, "bpftrace");
+        fs::write(&p, "{\"type\": \"printf\", \"data\": \"hi\"}\n").unwrap_or_default();
+        assert!(matches!(read_report(&p), Err(ExportError::Parse { .. })));
     }
 }

@@ -11,7 +11,7 @@ use aya::{
     maps::{Array, MapData},
     programs::{
         RawTracePoint, UProbe,
-        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeScope},
+        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
     },
 };
 use perf_ebpf_common::{Config, names};
@@ -57,18 +57,32 @@ pub struct LoadSpec {
     /// `/proc/PID/exe`: the inode the process runs, even if the path on disk was replaced.
     pub exe: PathBuf,
     pub probes: Vec<Probe>,
-    /// Also attach to function returns (needed for latency; entry-only just counts).
-    pub returns: bool,
+    pub mode: ProbeMode,
+    /// Attach the syscall and scheduler tracepoints (attribution, `--syscalls`).
+    pub tracepoints: bool,
     pub config: Config,
     pub max_funcs: usize,
+}
+
+/// Which programs go on the traced functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProbeMode {
+    /// Entry and return: latency, attribution, exemplars.
+    #[default]
+    Full,
+    /// Entry only: call counts, nothing timed. Safe on binaries that unwind (panics, exceptions).
+    EntryOnly,
+    /// Entry and return programs that do nothing: the kernel's floor, for benchmarks.
+    Empty,
 }
 
 /// Loaded programs and their links. Dropping it detaches every probe and unloads the programs.
 pub struct Tracer {
     pub ebpf: Ebpf,
-    config: Array<MapData, Config>,
     func_slow: Array<MapData, u64>,
     pub attached: usize,
+    /// Every uprobe link by function, so one function's probes can be removed (overhead guard).
+    links: Vec<(u32, &'static str, UProbeLinkId)>,
 }
 
 fn is_eperm(s: &str) -> bool {
@@ -120,7 +134,9 @@ impl Tracer {
         if spec.probes.len() > spec.max_funcs {
             return Err(LoadError::TooManyFunctions { count: spec.probes.len(), max: spec.max_funcs });
         }
-        let offsets = btf::member_offsets(Path::new(btf::VMLINUX), "task_struct", &["pid", "tgid"])?;
+        // PERF_USER_BTF points at another BTF file (a kernel whose BTF lives elsewhere).
+        let btf_path = std::env::var_os("PERF_USER_BTF").map_or_else(|| PathBuf::from(btf::VMLINUX), PathBuf::from);
+        let offsets = btf::member_offsets(&btf_path, "task_struct", &["pid", "tgid"])?;
         let funcs = u32::try_from(spec.probes.len().max(1)).unwrap_or(u32::MAX);
         let mut ebpf = EbpfLoader::new()
             .override_global(names::GLOBAL_TARGET_TGID, &spec.pid, true)
@@ -132,6 +148,7 @@ impl Tracer {
             .load(EBPF_OBJECT)
             .map_err(load_error)?;
 
+        // The programs keep the map alive; this handle only writes the initial knobs.
         let mut config: Array<MapData, Config> = ebpf
             .take_map(names::CONFIG)
             .ok_or_else(|| LoadError::Load("no CONFIG map in the object".into()))
@@ -143,12 +160,17 @@ impl Tracer {
             .and_then(|m| Array::try_from(m).map_err(load_error))?;
 
         let mut attached = 0;
-        for (name, tp) in [
-            (names::PROG_SYS_ENTER, "sys_enter"),
-            (names::PROG_SYS_EXIT, "sys_exit"),
-            (names::PROG_SCHED_SWITCH, "sched_switch"),
-            (names::PROG_PROCESS_EXIT, "sched_process_exit"),
-        ] {
+        let tracepoints: &[(&str, &str)] = if spec.tracepoints {
+            &[
+                (names::PROG_SYS_ENTER, "sys_enter"),
+                (names::PROG_SYS_EXIT, "sys_exit"),
+                (names::PROG_SCHED_SWITCH, "sched_switch"),
+                (names::PROG_PROCESS_EXIT, "sched_process_exit"),
+            ]
+        } else {
+            &[]
+        };
+        for &(name, tp) in tracepoints {
             let prog: &mut RawTracePoint = ebpf
                 .program_mut(name)
                 .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
@@ -162,12 +184,13 @@ impl Tracer {
         let pid = NonZeroU32::new(spec.pid).ok_or_else(|| LoadError::Load("pid 0".into()))?;
         // Returns first: a call that starts between the two attaches then has a return without an
         // entry (counted as orphaned) rather than an entry that never returns.
-        let mut progs = vec![];
-        if spec.returns {
-            progs.push(names::PROG_FUNC_EXIT);
-        }
-        progs.push(names::PROG_FUNC_ENTRY);
-        for name in progs {
+        let progs: &[&str] = match spec.mode {
+            ProbeMode::Full => &[names::PROG_FUNC_EXIT, names::PROG_FUNC_ENTRY],
+            ProbeMode::EntryOnly => &[names::PROG_FUNC_COUNT],
+            ProbeMode::Empty => &[names::PROG_FUNC_EXIT_EMPTY, names::PROG_FUNC_ENTRY_EMPTY],
+        };
+        let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
+        for &name in progs {
             let prog: &mut UProbe = ebpf
                 .program_mut(name)
                 .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
@@ -179,17 +202,38 @@ impl Tracer {
                     location: UProbeAttachLocation::AbsoluteOffset(p.file_offset),
                     cookie: Some(u64::from(p.fn_id)),
                 };
-                prog.attach(point, &spec.exe, UProbeScope::OneProcess(pid))
+                let link = prog
+                    .attach(point, &spec.exe, UProbeScope::OneProcess(pid))
                     .map_err(|e| attach_error(format!("{name} to {}", p.symbol), e))?;
+                links.push((p.fn_id, name, link));
                 attached += 1;
             }
         }
-        Ok(Tracer { ebpf, config, func_slow, attached })
+        Ok(Tracer { ebpf, func_slow, attached, links })
     }
 
-    /// Changes the knobs the kernel reads on every call (slow threshold, per-thread stats).
-    pub fn set_config(&mut self, config: Config) -> Result<(), LoadError> {
-        self.config.set(0, config, 0).map_err(load_error)
+    /// Removes every probe of one function; the rest keep running. Its frames still on a thread's
+    /// shadow stack are dropped as orphans by the next entry below them.
+    pub fn detach_function(&mut self, fn_id: u32) -> Result<usize, LoadError> {
+        let mut detached = 0;
+        let mut i = 0;
+        while i < self.links.len() {
+            if self.links[i].0 != fn_id {
+                i += 1;
+                continue;
+            }
+            let (_, name, link) = self.links.swap_remove(i);
+            let prog: &mut UProbe = self
+                .ebpf
+                .program_mut(name)
+                .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
+                .try_into()
+                .map_err(load_error)?;
+            prog.detach(link).map_err(|e| attach_error(format!("detaching {name}"), e))?;
+            detached += 1;
+        }
+        self.attached -= detached;
+        Ok(detached)
     }
 
     /// Sets one function's own exemplar threshold (0: the global one).

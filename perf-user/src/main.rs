@@ -2,12 +2,18 @@
 //! This file wires the pieces: arguments → symbols → loader → (collect → app → tui/text) → export.
 
 mod app;
+mod bpftrace_import;
 mod btf;
+mod calibrate;
 mod cli;
 mod collect;
+mod diff;
 mod export;
+mod flame;
 mod loader;
 mod model;
+mod probe_site;
+mod prometheus;
 mod report;
 mod symbols;
 mod syscalls;
@@ -29,7 +35,7 @@ use crate::{
     app::{Action, App, EndReason, Event},
     cli::{AttachConfig, Cli, Cmd, Slow},
     collect::Collector,
-    loader::{LoadSpec, Probe, Tracer},
+    loader::{LoadSpec, Probe, ProbeMode, Tracer},
     model::{FuncInfo, Session},
     report::{RunInfo, Target},
     symbols::SymbolTable,
@@ -46,6 +52,8 @@ fn main() {
             }
         }
         Cmd::Report(args) => report_cmd(&args),
+        Cmd::Diff(args) => std::process::exit(diff_cmd(&args)),
+        Cmd::Flamegraph(args) => flame_cmd(&args),
     };
     if let Err(e) = result {
         eprintln!("perf-user: error: {e:#}");
@@ -57,6 +65,43 @@ fn main() {
 fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// `perf-user diff`: 0 no regression, 1 a function regressed beyond --fail-above, 2 bad input
+/// (one line on stderr), so CI can tell a regression from a broken pipeline.
+fn diff_cmd(args: &cli::DiffArgs) -> i32 {
+    let run = || -> Result<diff::Diff> {
+        let t = args.thresholds().map_err(anyhow::Error::msg)?;
+        let base = export::read_report(&args.base)?;
+        let new = export::read_report(&args.new)?;
+        let (bf, nf) = (args.base.display().to_string(), args.new.display().to_string());
+        Ok(diff::compare(&base, &bf, &new, &nf, args.metric, t))
+    };
+    match run() {
+        Ok(d) => {
+            match args.format {
+                cli::DiffFormat::Text => out(&diff::text(&d)),
+                cli::DiffFormat::Json => out(&String::from_utf8_lossy(&diff::json(&d))),
+            }
+            i32::from(d.failed)
+        }
+        Err(e) => {
+            eprintln!("perf-user: error: {e:#}");
+            2
+        }
+    }
+}
+
+fn flame_cmd(args: &cli::FlameArgs) -> Result<()> {
+    let report = export::read_report(&args.file)?;
+    let bytes = if args.folded {
+        flame::folded(&report).into_bytes()
+    } else {
+        let title = format!("perf-ebpf: pid {} {}", report.target.pid, report.target.exe);
+        flame::svg(&report, &title).with_context(|| args.file.display().to_string())?
+    };
+    export::write_atomic(&args.output, &bytes)?;
+    Ok(())
 }
 
 fn report_cmd(args: &cli::ReportArgs) -> Result<()> {
@@ -119,6 +164,9 @@ fn snapshot_path(pid: u32) -> PathBuf {
 }
 
 fn attach(cfg: AttachConfig) -> Result<()> {
+    if !loader::has_bpf_privileges() {
+        return Err(loader::LoadError::NotPermitted.into());
+    }
     let pid = cfg.pid;
     let start = process_start(pid);
     let exe_link = PathBuf::from(format!("/proc/{pid}/exe"));
@@ -127,17 +175,21 @@ fn attach(cfg: AttachConfig) -> Result<()> {
     if let Some(path) = &cfg.export {
         export::check_writable(path)?;
     }
-
-    // Symbols come from the file the process runs (through /proc, so a replaced binary on disk
-    // does not matter) unless the user gave an unstripped copy.
-    let symbol_file = cfg.symbols.clone().unwrap_or_else(|| exe_link.clone());
-    let functions = if cfg.funcs.is_empty() {
-        Vec::new()
-    } else {
-        let mut table = SymbolTable::read(&symbol_file)?;
-        table.binary = if cfg.symbols.is_some() { symbol_file.clone() } else { exe.clone() };
-        table.select(&cfg.funcs)?
+    // Listen and create the snapshot file now: a busy port or an unwritable path fails before attaching.
+    let metrics_listener = cfg.prometheus.map(prometheus::bind).transpose()?;
+    let mut snapshots = match (cfg.export_interval_ns, &cfg.export) {
+        (Some(ns), Some(path)) => {
+            Some(export::Snapshots::create(&export::snapshot_path(path), Duration::from_nanos(ns))?)
+        }
+        _ => None,
     };
+
+    let mut warnings = Vec::new();
+    if let Some(note) = namespace_note(pid) {
+        eprintln!("perf-user: {note}");
+        warnings.push(note);
+    }
+    let functions = if cfg.funcs.is_empty() { Vec::new() } else { resolve_functions(&cfg, &exe_link, &exe)? };
     if functions.len() > cfg.max_funcs {
         bail!(
             "{} functions match but --max-funcs is {}; narrow the globs or raise --max-funcs",
@@ -145,18 +197,35 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             cfg.max_funcs
         );
     }
+    let mode = probe_mode(&cfg, &exe_link, &mut warnings)?;
 
     let infos: Vec<FuncInfo> = functions
         .iter()
         .enumerate()
-        .map(|(i, f)| FuncInfo {
-            id: i as u32,
-            symbol: f.name.clone(),
-            raw_symbol: f.raw.clone(),
-            address: f.address,
-            ..FuncInfo::default()
+        .map(|(i, f)| {
+            let site = probe_site::classify(&f.entry_bytes, f.address);
+            FuncInfo {
+                id: i as u32,
+                symbol: f.name.clone(),
+                raw_symbol: f.raw.clone(),
+                address: f.address,
+                entry_insn: site.insn,
+                single_step: site.single_step,
+                detached: false,
+            }
         })
         .collect();
+    let stepped: Vec<&str> = infos.iter().filter(|f| f.single_step).map(|f| f.symbol.as_str()).collect();
+    if !stepped.is_empty() {
+        let note = format!(
+            "{} of {} probes start on an instruction the kernel single-steps (~10x the cost per hit): {}",
+            stepped.len(),
+            infos.len(),
+            stepped.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+        );
+        eprintln!("perf-user: {note}");
+        warnings.push(note);
+    }
     let kernel_config = KernelConfig {
         slow_ns: match cfg.slow {
             Slow::Fixed(ns) => ns,
@@ -173,7 +242,8 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             .enumerate()
             .map(|(i, f)| Probe { fn_id: i as u32, file_offset: f.file_offset, symbol: f.name.clone() })
             .collect(),
-        returns: true,
+        mode,
+        tracepoints: true,
         config: kernel_config,
         max_funcs: cfg.max_funcs,
     };
@@ -183,19 +253,53 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         // Handlers first: a Ctrl-C during attach is then seen right after it, not lost.
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                let (tx, rx) = tokio::sync::watch::channel(String::new());
+                prometheus::spawn(listener, rx)?;
+                out(&format!("serving Prometheus metrics on http://{addr}/metrics\n"));
+                Some(tx)
+            }
+            None => None,
+        };
+        let mut metrics_at: Option<tokio::time::Instant> = None;
 
+        // If the target dies during attach, the loop below notices on its first tick and the run
+        // ends like any other target exit: export written, saying so.
         let mut tracer = Tracer::load(&spec)?;
-        if !alive(pid, start) {
-            bail!("pid {pid} exited while attaching");
-        }
-        let mut collector = Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect())?;
+        // Calibrate once the target's probes are in (a bad setup fails there first). The
+        // calibration probes stay until the end: removing a uprobe stalls every other uprobe
+        // operation for a grace period, and they cost nothing once their function is not called.
+        let mut calibration = None;
+        let probe_cost = if cfg.calibrate && mode == ProbeMode::Full && !spec.probes.is_empty() {
+            match calibrate::probe_cost_ns() {
+                Ok((cost, probes)) => {
+                    calibration = Some(probes);
+                    cost
+                }
+                Err(e) => {
+                    let note = format!("{e}; latencies include the probes' own cost");
+                    eprintln!("perf-user: warning: {note}");
+                    warnings.push(note);
+                    calibrate::ProbeCost::default()
+                }
+            }
+        } else {
+            calibrate::ProbeCost::default()
+        };
+        let calibration_ns = probe_cost.in_window_ns;
+        let mut collector =
+            Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), calibration_ns)?;
         collector.per_thread = cfg.per_thread;
         let info = RunInfo {
             target: Target { pid, exe: exe.display().to_string(), comm: read_comm(&format!("/proc/{pid}/comm")) },
             started_unix_ns: unix_ns(),
             end_reason: String::new(),
             thread_names: Vec::new(),
-            warnings: Vec::new(),
+            warnings,
+            calibration_ns,
+            probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
         };
         let attached_line = format!(
             "attached {} probes to pid {pid} ({}): {} functions{}\n",
@@ -205,6 +309,10 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             if cfg.syscalls { ", syscalls" } else { "" }
         );
         let mut app = App::new(Session::new(infos, cfg.exemplars), info);
+        if probe_cost.per_call_ns > 0 {
+            // A call is two probe hits (entry and return).
+            app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
+        }
 
         let mut ui = if cfg.tui {
             match tui::Tui::start() {
@@ -257,6 +365,15 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             if cfg.slow == Slow::Auto {
                 update_auto_thresholds(&app, &mut tracer);
             }
+            for (fn_id, note) in overhead_guard(&app, mode, cfg.max_overhead_pct) {
+                match tracer.detach_function(fn_id) {
+                    Ok(_) => {
+                        app.handle(Event::ProbesDetached { fn_id, note });
+                    }
+                    Err(e) => eprintln!("perf-user: overhead guard: {e}"),
+                }
+            }
+            publish_periodic(&mut app, metrics.as_ref(), &mut metrics_at, snapshots.as_mut());
             if cfg.per_thread {
                 learn_thread_names(&mut app);
             }
@@ -274,28 +391,117 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             }
         };
 
-        // Final reading, then detach before writing anything (the target runs untraced again).
+        // Final reading; the numbers end here. Results first (terminal, export, tables), then the
+        // detach, which is slow with many probes: the kernel waits out a grace period per uprobe,
+        // serially (~0.1 s each here), and nobody should wait for that to see their numbers.
         if !app.target_exited {
             app.handle(Event::Tick { sample: collector.sample(), exemplars: collector.drain_exemplars() });
         }
         if cfg.per_thread {
             learn_thread_names(&mut app);
         }
-        drop(collector);
-        drop(tracer);
         if let Some(ui) = ui.take() {
             ui.stop();
         }
+        drop(collector);
         let report = app.report(Some(end));
-        if let Some(path) = &cfg.export {
-            write_export(&app, Some(end), path)?;
+        if let Some(s) = &mut snapshots {
+            // The stream ends with the final report, like the --export file.
+            if let Err(e) = s.write(&report) {
+                eprintln!("perf-user: {e}");
+            }
         }
+        let exported = cfg.export.as_ref().map(|path| write_export(&app, Some(end), path)).transpose();
         out(&export::text(&report));
         if end == EndReason::TargetExited {
             out(&format!("target pid {pid} exited; report covers it up to its exit\n"));
         }
+        drop(tracer);
+        drop(calibration);
+        exported?;
         Ok(())
     })
+}
+
+/// The traced functions: from the binary the process runs, or for a stripped one from `--symbols`
+/// or its separate debug file (build id / .gnu_debuglink).
+fn resolve_functions(cfg: &AttachConfig, exe_link: &Path, exe: &Path) -> Result<Vec<symbols::Function>> {
+    let mut table = match &cfg.symbols {
+        Some(file) => SymbolTable::read_split(file, exe_link)?,
+        None => SymbolTable::read(exe_link)?,
+    };
+    table.binary = cfg.symbols.clone().unwrap_or_else(|| exe.to_path_buf());
+    let only_addresses = cfg.funcs.iter().all(|f| f.starts_with("0x"));
+    if table.functions.is_empty() && cfg.symbols.is_none() && !only_addresses {
+        let dir = exe.parent().unwrap_or(Path::new("/"));
+        if let Some(debug) = symbols::find_debug_file(exe_link, dir) {
+            eprintln!("perf-user: {} is stripped; symbols from {}", exe.display(), debug.display());
+            table = SymbolTable::read_split(&debug, exe_link)?;
+            table.binary = exe.to_path_buf();
+        }
+    }
+    Ok(table.select(&cfg.funcs)?)
+}
+
+/// Full tracing, unless a return probe could abort the target: then entry-only (counts), said
+/// loudly, unless the user accepted the risk.
+fn probe_mode(cfg: &AttachConfig, exe_link: &Path, warnings: &mut Vec<String>) -> Result<ProbeMode> {
+    if cfg.probe_mode != ProbeMode::Full || cfg.funcs.is_empty() {
+        return Ok(cfg.probe_mode);
+    }
+    let risk = SymbolTable::read(exe_link).ok().and_then(|t| t.unwind_risk);
+    let Some(reason) = risk else { return Ok(ProbeMode::Full) };
+    if cfg.allow_unwind_risk {
+        let note = format!(
+            "unwind risk accepted ({reason}): a panic or exception crossing a traced function aborts the target"
+        );
+        eprintln!("perf-user: warning: {note}");
+        warnings.push(note);
+        return Ok(ProbeMode::Full);
+    }
+    let note = format!(
+        "the target can unwind through traced functions ({reason}), which a return probe turns into an abort: \
+         counting calls only (entry probes); pass --allow-unwind-risk for latencies"
+    );
+    eprintln!("perf-user: warning: {note}");
+    warnings.push(note);
+    Ok(ProbeMode::EntryOnly)
+}
+
+/// A target in another mount namespace (a container) is traced through /proc/PID/exe, which is
+/// right, but the user should know paths in the report are the container's.
+fn namespace_note(pid: u32) -> Option<String> {
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+    (ours != theirs).then(|| {
+        format!("pid {pid} is in another mount namespace ({}); its binary is read through /proc/{pid}/exe and paths are the container's", theirs.display())
+    })
+}
+
+/// `--prometheus` and `--export-interval`: what the loop publishes on a schedule, from one report.
+/// Metrics are rendered at most once a second (scrapes read the latest text from the channel).
+fn publish_periodic(
+    app: &mut App,
+    metrics: Option<&tokio::sync::watch::Sender<String>>,
+    metrics_at: &mut Option<tokio::time::Instant>,
+    snapshots: Option<&mut export::Snapshots>,
+) {
+    let metrics_due = metrics.is_some() && metrics_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+    let snapshot_due = snapshots.as_ref().is_some_and(|s| s.due());
+    if !metrics_due && !snapshot_due {
+        return;
+    }
+    let report = app.report(None);
+    if let Some(tx) = metrics.filter(|_| metrics_due) {
+        tx.send_replace(prometheus::render(&report, &prometheus::health()));
+        *metrics_at = Some(tokio::time::Instant::now());
+    }
+    if let Some(s) = snapshots.filter(|_| snapshot_due)
+        && let Err(e) = s.write(&report)
+    {
+        eprintln!("perf-user: {e}");
+        app.status = format!("snapshot failed: {e}");
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -317,6 +523,35 @@ fn write_export(app: &App, end: Option<EndReason>, path: &Path) -> Result<()> {
     }
     export::write_atomic(path, &export::json(&app_report))?;
     Ok(())
+}
+
+/// `--max-overhead`: when the probes' estimated cost over the last second exceeds the budget,
+/// the hottest functions are given up, one by one, until it fits. Never silently: each one comes
+/// back with the note for the UI and the export.
+fn overhead_guard(app: &App, mode: ProbeMode, max_pct: f64) -> Vec<(u32, String)> {
+    if app.target_exited || app.session.elapsed_ns() < 2_000_000_000 {
+        return Vec::new();
+    }
+    let Some(window) = app.session.window(model::Window::Last1s) else { return Vec::new() };
+    let hits_per_call = if mode == ProbeMode::EntryOnly { 1.0 } else { 2.0 };
+    let mut costs = model::probe_overhead_pct(&window, &app.session.functions, app.cost_per_hit_ns, hits_per_call);
+    let mut total: f64 = costs.iter().map(|c| c.1).sum();
+    costs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut out = Vec::new();
+    for (fn_id, pct) in costs {
+        if total <= max_pct {
+            break;
+        }
+        let name = app.session.functions.get(fn_id as usize).map_or("?", |f| f.symbol.as_str());
+        out.push((
+            fn_id,
+            format!(
+                "overhead guard: detached {name} (probes cost ~{total:.1}% of a CPU > --max-overhead {max_pct}%; it alone ~{pct:.1}%)"
+            ),
+        ));
+        total -= pct;
+    }
+    out
 }
 
 /// `--slow auto`: each function's exemplar threshold follows its own running p99.9.

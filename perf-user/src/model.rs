@@ -53,6 +53,24 @@ impl BucketHist {
         BucketHist { buckets: out }
     }
 
+    /// Every value lowered by `ns` (floored at zero): the probe-cost correction. Buckets that
+    /// land on the same range are merged.
+    pub fn shifted_down(&self, ns: u64) -> BucketHist {
+        let mut out: Vec<Bucket> = Vec::with_capacity(self.buckets.len());
+        for b in &self.buckets {
+            let low_ns = b.low_ns.saturating_sub(ns);
+            let high_ns = if b.high_ns == u64::MAX { u64::MAX } else { b.high_ns.saturating_sub(ns) };
+            match out.last_mut() {
+                Some(last) if last.low_ns == low_ns => {
+                    last.count += b.count;
+                    last.high_ns = last.high_ns.max(high_ns);
+                }
+                _ => out.push(Bucket { low_ns, high_ns, count: b.count }),
+            }
+        }
+        BucketHist { buckets: out }
+    }
+
     /// Adds `other` bucket by bucket.
     pub fn merge(&mut self, other: &BucketHist) {
         let mut merged = Vec::with_capacity(self.buckets.len() + other.buckets.len());
@@ -226,6 +244,22 @@ pub struct FuncSample {
 }
 
 impl FuncSample {
+    /// Removes the probes' own cost (`ns` per call, measured by calibration) from the wall time,
+    /// where it sits, and so from own CPU time.
+    pub fn without_probe_cost(mut self, ns: u64) -> FuncSample {
+        if ns == 0 {
+            return self;
+        }
+        let total = ns.saturating_mul(self.count);
+        self.total_ns = self.total_ns.saturating_sub(total);
+        self.attribution.self_oncpu_ns = self.attribution.self_oncpu_ns.saturating_sub(total);
+        self.min_ns = self.min_ns.saturating_sub(ns);
+        self.max_ns = self.max_ns.saturating_sub(ns);
+        self.total_hist = self.total_hist.shifted_down(ns);
+        self.self_hist = self.self_hist.shifted_down(ns);
+        self
+    }
+
     pub fn exact(&self) -> ExactTotals {
         ExactTotals { count: self.count, total_ns: self.total_ns, min_ns: self.min_ns, max_ns: self.max_ns }
     }
@@ -436,6 +470,35 @@ pub struct FuncInfo {
     /// First instruction at the probe site, and whether the kernel must single-step it (slow).
     pub entry_insn: String,
     pub single_step: bool,
+    /// Its probes were removed by the overhead guard; its numbers stop there.
+    pub detached: bool,
+}
+
+/// A single-stepped probe hit costs about this many times an emulated one (measured here: ~10 µs
+/// against ~1 µs).
+pub const SINGLE_STEP_FACTOR: f64 = 10.0;
+
+/// Estimated share of one CPU (in %) each attached function's probes cost the target, from a
+/// window: calls/s × probe hits per call × cost per hit (× `SINGLE_STEP_FACTOR` when stepped).
+pub fn probe_overhead_pct(
+    window: &Sample,
+    functions: &[FuncInfo],
+    cost_per_hit_ns: f64,
+    hits_per_call: f64,
+) -> Vec<(u32, f64)> {
+    if window.at_ns == 0 {
+        return Vec::new();
+    }
+    window
+        .functions
+        .iter()
+        .filter_map(|f| {
+            let info = functions.get(f.id as usize).filter(|i| !i.detached)?;
+            let factor = if info.single_step { SINGLE_STEP_FACTOR } else { 1.0 };
+            let per_s = rate_per_s(f.count, window.at_ns);
+            Some((f.id, per_s * hits_per_call * cost_per_hit_ns * factor / 1e9 * 100.0))
+        })
+        .collect()
 }
 
 /// Time windows the UI and export can show.
@@ -609,6 +672,51 @@ mod tests {
         assert!((s.p99_ns as f64 - 100_000.0).abs() < 100.0, "{s:?}");
         let exact = h.summary(Some(ExactTotals { count: 100, total_ns: 298_000, min_ns: 990, max_ns: 100_010 }));
         assert_eq!((exact.min_ns, exact.max_ns, exact.mean_ns), (990, 100_010, 2980));
+    }
+
+    #[test]
+    fn probe_cost_correction_shifts_and_merges() {
+        let h = BucketHist {
+            buckets: vec![
+                Bucket { low_ns: 100, high_ns: 103, count: 1 },
+                Bucket { low_ns: 500, high_ns: 515, count: 2 },
+                Bucket { low_ns: 520, high_ns: 535, count: 3 },
+            ],
+        };
+        let s = h.shifted_down(510);
+        assert_eq!(s.count(), 6);
+        assert_eq!(s.buckets[0], Bucket { low_ns: 0, high_ns: 5, count: 3 });
+        assert_eq!(s.buckets[1], Bucket { low_ns: 10, high_ns: 25, count: 3 });
+        let f = FuncSample {
+            count: 6,
+            total_ns: 3000,
+            min_ns: 100,
+            max_ns: 535,
+            attribution: Attribution { self_oncpu_ns: 2000, callees_ns: 1000, ..Attribution::default() },
+            total_hist: h,
+            ..FuncSample::default()
+        }
+        .without_probe_cost(100);
+        assert_eq!((f.total_ns, f.attribution.self_oncpu_ns, f.min_ns, f.max_ns), (2400, 1400, 0, 435));
+        assert_eq!(f.total_ns, f.attribution.total_ns(), "parts still sum to the wall time");
+    }
+
+    #[test]
+    fn overhead_estimate_weighs_rate_and_single_steps() {
+        let infos = vec![
+            FuncInfo { id: 0, ..FuncInfo::default() },
+            FuncInfo { id: 1, single_step: true, ..FuncInfo::default() },
+            FuncInfo { id: 2, detached: true, ..FuncInfo::default() },
+        ];
+        let w = Sample {
+            at_ns: 1_000_000_000,
+            functions: (0..3).map(|id| FuncSample { id, count: 100_000, ..FuncSample::default() }).collect(),
+            ..Sample::default()
+        };
+        // 100k calls/s × 2 hits × 1 µs = 20 % of a CPU; single-stepped ×10; detached not counted.
+        let o = probe_overhead_pct(&w, &infos, 1000.0, 2.0);
+        assert_eq!(o.len(), 2);
+        assert!((o[0].1 - 20.0).abs() < 1e-9 && (o[1].1 - 200.0).abs() < 1e-9, "{o:?}");
     }
 
     #[test]

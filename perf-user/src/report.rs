@@ -31,6 +31,13 @@ pub struct Report {
     pub lost: Lost,
     #[serde(default)]
     pub probe_hits: u64,
+    /// Probe cost per call measured at start-up and subtracted from wall and own times (0: raw).
+    #[serde(default)]
+    pub calibration_ns: u64,
+    /// What one probe hit costs the target, measured at start-up (0 when not calibrated): the
+    /// overhead estimate is `probe_hits × probe_cost_per_hit_ns`.
+    #[serde(default)]
+    pub probe_cost_per_hit_ns: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadReport>,
     /// Notes the user must see with the numbers (probes removed by the overhead guard, …).
@@ -98,6 +105,9 @@ pub struct ProbeReport {
     pub entry_insn: String,
     /// True when the kernel single-steps it on every hit (~10x the cost of an emulated probe).
     pub single_step: bool,
+    /// True when the overhead guard removed its probes during the run (see `warnings`).
+    #[serde(default)]
+    pub detached: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -131,6 +141,8 @@ pub struct RunInfo {
     pub end_reason: String,
     pub thread_names: Vec<(u32, String)>,
     pub warnings: Vec<String>,
+    pub calibration_ns: u64,
+    pub probe_cost_per_hit_ns: u64,
 }
 
 fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
@@ -171,7 +183,11 @@ impl Report {
                     buckets: buckets(&f.total_hist),
                     self_oncpu: f.self_hist.summary(None),
                     attribution: AttributionReport { parts: f.attribution, syscalls: sys },
-                    probe: ProbeReport { entry_insn: fi.entry_insn.clone(), single_step: fi.single_step },
+                    probe: ProbeReport {
+                        entry_insn: fi.entry_insn.clone(),
+                        single_step: fi.single_step,
+                        detached: fi.detached,
+                    },
                 }
             })
             .collect();
@@ -227,6 +243,8 @@ impl Report {
             exemplars: session.exemplars.iter().cloned().collect(),
             lost,
             probe_hits: sample.counters.probe_hits,
+            calibration_ns: info.calibration_ns,
+            probe_cost_per_hit_ns: info.probe_cost_per_hit_ns,
             threads,
             warnings: info.warnings.clone(),
         }

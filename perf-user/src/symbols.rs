@@ -11,7 +11,7 @@ use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SymbolError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not an ELF binary perf-user can read: {reason}")]
     Parse { path: PathBuf, reason: String },
@@ -21,6 +21,8 @@ pub enum SymbolError {
     Stripped { binary: PathBuf },
     #[error("--func '{pattern}' matches no function in {binary}{}", suggest(.suggestions))]
     NoMatch { pattern: String, binary: PathBuf, suggestions: Vec<String> },
+    #[error("--symbols {symbols} does not belong to {binary} (their build ids differ)")]
+    Mismatch { symbols: PathBuf, binary: PathBuf },
     #[error("--func {address:#x} is not the start of a function in {binary}")]
     BadAddress { address: u64, binary: PathBuf },
 }
@@ -41,6 +43,8 @@ pub struct Function {
     pub size: u64,
     /// Offset of the first instruction in the file: where the uprobe goes.
     pub file_offset: u64,
+    /// The first bytes of the function (up to 16), to see what the kernel will do at the probe.
+    pub entry_bytes: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -48,6 +52,13 @@ pub struct SymbolTable {
     pub binary: PathBuf,
     /// Sorted by address, one entry per address (aliases keep the first name).
     pub functions: Vec<Function>,
+    /// Why an unwind (Rust panic=unwind, C++ exception) may cross a probed frame, if it may:
+    /// a uretprobe on such a frame aborts the process.
+    pub unwind_risk: Option<String>,
+    /// GNU build id, to check that a `--symbols` file matches the running binary.
+    pub build_id: Option<Vec<u8>>,
+    /// Executable segments of the running binary: (address, size, file offset).
+    exec_segments: Vec<(u64, u64, u64)>,
 }
 
 impl fmt::Display for Function {
@@ -87,20 +98,50 @@ fn is_rust_legacy(raw: &str) -> bool {
 
 impl SymbolTable {
     pub fn read(path: &Path) -> Result<Self, SymbolError> {
-        let data = std::fs::read(path).map_err(|source| SymbolError::Read { path: path.into(), source })?;
+        let data = read_file(path)?;
         Self::parse(path, &data)
+    }
+
+    /// Symbols from `symbol_file` (an unstripped copy or a separate debug file) for the code of
+    /// `binary` (the stripped file that runs): names and addresses come from the first, file
+    /// offsets and instruction bytes from the second. Their build ids must agree.
+    pub fn read_split(symbol_file: &Path, binary: &Path) -> Result<Self, SymbolError> {
+        let (sym_data, bin_data) = (read_file(symbol_file)?, read_file(binary)?);
+        let bin = parse_elf(binary, &bin_data)?;
+        let mut table = Self::parse_with_layout(symbol_file, &sym_data, &bin, &bin_data)?;
+        let bin_id = bin.build_id().ok().flatten();
+        if let (Some(a), Some(b)) = (bin_id, table.build_id.as_deref()) {
+            if a != b {
+                return Err(SymbolError::Mismatch { symbols: symbol_file.into(), binary: binary.into() });
+            }
+        }
+        table.unwind_risk = table.unwind_risk.or_else(|| unwind_risk(&bin));
+        Ok(table)
     }
 
     /// Parses an ELF image already in memory (`path` is for messages).
     pub fn parse(path: &Path, data: &[u8]) -> Result<Self, SymbolError> {
-        let file =
-            object::File::parse(data).map_err(|e| SymbolError::Parse { path: path.into(), reason: e.to_string() })?;
-        if file.format() != object::BinaryFormat::Elf {
-            return Err(SymbolError::Parse { path: path.into(), reason: "not ELF".into() });
-        }
-        // Loadable segments map virtual addresses to file offsets.
-        let segments: Vec<(u64, u64, u64)> = file
+        let file = parse_elf(path, data)?;
+        Self::parse_with_layout(path, data, &file, data)
+    }
+
+    fn parse_with_layout(
+        path: &Path,
+        data: &[u8],
+        layout: &object::File<'_>,
+        layout_data: &[u8],
+    ) -> Result<Self, SymbolError> {
+        let file = parse_elf(path, data)?;
+        // Loadable segments of the running binary map virtual addresses to file offsets.
+        let segments: Vec<(u64, u64, u64)> = layout
             .segments()
+            .map(|s| (s.address(), s.size(), s.file_range().0))
+            .filter(|&(_, size, _)| size > 0)
+            .collect();
+        // Code can only start in executable segments (PF_X).
+        let exec_segments: Vec<(u64, u64, u64)> = layout
+            .segments()
+            .filter(|s| matches!(s.flags(), object::SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0))
             .map(|s| (s.address(), s.size(), s.file_range().0))
             .filter(|&(_, size, _)| size > 0)
             .collect();
@@ -127,13 +168,21 @@ impl SymbolTable {
                     address,
                     size: sym.size(),
                     file_offset: address - seg_addr + seg_off,
+                    entry_bytes: {
+                        let off = (address - seg_addr + seg_off) as usize;
+                        layout_data.get(off..(off + 16).min(layout_data.len())).unwrap_or(&[]).to_vec()
+                    },
                 },
             );
         }
-        if by_addr.is_empty() {
-            return Err(SymbolError::Stripped { binary: path.into() });
-        }
-        Ok(Self { binary: path.into(), functions: by_addr.into_values().collect() })
+        let build_id = file.build_id().ok().flatten().map(<[u8]>::to_vec);
+        Ok(Self {
+            binary: path.into(),
+            functions: by_addr.into_values().collect(),
+            unwind_risk: unwind_risk(&file),
+            build_id,
+            exec_segments,
+        })
     }
 
     /// The functions matching any of `patterns` (globs on the demangled or the raw name, or a
@@ -142,15 +191,14 @@ impl SymbolTable {
         let mut chosen: Vec<Function> = Vec::new();
         for pattern in patterns {
             if let Some(address) = parse_address(pattern) {
-                let f = self
-                    .functions
-                    .iter()
-                    .find(|f| f.address == address)
-                    .ok_or(SymbolError::BadAddress { address, binary: self.binary.clone() })?;
+                let f = self.at_address(address)?;
                 if !chosen.iter().any(|c| c.address == f.address) {
-                    chosen.push(f.clone());
+                    chosen.push(f);
                 }
                 continue;
+            }
+            if self.functions.is_empty() {
+                return Err(SymbolError::Stripped { binary: self.binary.clone() });
             }
             let mut matched = false;
             for f in &self.functions {
@@ -170,6 +218,28 @@ impl SymbolTable {
             }
         }
         Ok(chosen)
+    }
+
+    /// The function starting at `address`: a known symbol, or (stripped binaries) any address
+    /// inside a loadable segment, named by its address.
+    fn at_address(&self, address: u64) -> Result<Function, SymbolError> {
+        if let Some(f) = self.functions.iter().find(|f| f.address == address) {
+            return Ok(f.clone());
+        }
+        let bad = || SymbolError::BadAddress { address, binary: self.binary.clone() };
+        if self.functions.iter().any(|f| address > f.address && address < f.address + f.size) {
+            return Err(bad());
+        }
+        let &(seg_addr, _, seg_off) =
+            self.exec_segments.iter().find(|&&(a, size, _)| address >= a && address < a + size).ok_or_else(bad)?;
+        Ok(Function {
+            raw: format!("{address:#x}"),
+            name: format!("{address:#x}"),
+            address,
+            size: 0,
+            file_offset: address - seg_addr + seg_off,
+            entry_bytes: Vec::new(),
+        })
     }
 
     /// Names resembling `pattern`: those containing its longest literal piece, else those whose
@@ -202,6 +272,55 @@ impl SymbolTable {
         scored.dedup_by(|a, b| a.1 == b.1);
         scored.into_iter().take(limit).map(|(_, n)| n.to_string()).collect()
     }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, SymbolError> {
+    std::fs::read(path).map_err(|source| SymbolError::Read { path: path.into(), source })
+}
+
+fn parse_elf<'d>(path: &Path, data: &'d [u8]) -> Result<object::File<'d>, SymbolError> {
+    let file =
+        object::File::parse(data).map_err(|e| SymbolError::Parse { path: path.into(), reason: e.to_string() })?;
+    if file.format() != object::BinaryFormat::Elf {
+        return Err(SymbolError::Parse { path: path.into(), reason: "not ELF".into() });
+    }
+    Ok(file)
+}
+
+/// Where the separate debug file of a stripped `binary` can be, by its build id and its
+/// `.gnu_debuglink` (the places gdb looks). `dir` is the directory the binary was run from.
+pub fn find_debug_file(binary: &Path, dir: &Path) -> Option<PathBuf> {
+    let data = std::fs::read(binary).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    let mut candidates = Vec::new();
+    if let Some(id) = file.build_id().ok().flatten().filter(|id| id.len() > 1) {
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        candidates.push(PathBuf::from(format!("/usr/lib/debug/.build-id/{}/{}.debug", &hex[..2], &hex[2..])));
+    }
+    if let Some((name, _crc)) = file.gnu_debuglink().ok().flatten() {
+        let name = String::from_utf8_lossy(name).into_owned();
+        candidates.push(dir.join(&name));
+        candidates.push(dir.join(".debug").join(&name));
+        let rel = dir.strip_prefix("/").unwrap_or(dir);
+        candidates.push(Path::new("/usr/lib/debug").join(rel).join(&name));
+    }
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// A binary can start an unwind when it links the unwinding panic runtime or raises C++
+/// exceptions; either then imports `_Unwind_RaiseException` or `__cxa_throw` (or, statically
+/// linked, defines the Rust `panic_unwind` runtime). panic=abort Rust binaries do neither.
+fn unwind_risk(file: &object::File<'_>) -> Option<String> {
+    for sym in file.dynamic_symbols().chain(file.symbols()) {
+        let Ok(name) = sym.name() else { continue };
+        if sym.is_undefined() && (name.starts_with("_Unwind_RaiseException") || name.starts_with("__cxa_throw")) {
+            return Some(format!("it imports {}", name.split('@').next().unwrap_or(name)));
+        }
+        if !sym.is_undefined() && name.contains("12panic_unwind") {
+            return Some("it is built with panic=unwind".into());
+        }
+    }
+    None
 }
 
 fn parse_address(s: &str) -> Option<u64> {
@@ -279,15 +398,25 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
     }
 
+    /// A real function of this test binary, kept by calling it through `black_box`.
+    #[unsafe(no_mangle)]
+    #[inline(never)]
+    extern "C" fn symbols_test_target(x: u64) -> u64 {
+        std::hint::black_box(x)
+    }
+
     #[test]
     fn reads_this_test_binary_and_finds_own_function() {
         // The running test executable is a real ELF with Rust symbols.
         let exe = std::env::current_exe().unwrap_or_default();
         let table = SymbolTable::read(&exe).unwrap_or_else(|e| panic!("reading {exe:?}: {e}"));
-        let found = table.select(&["*symbols::glob_match".to_string()]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(std::hint::black_box(symbols_test_target)(7), 7);
+        let found = table.select(&["symbols_test_t*get".to_string()]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(found.len(), 1, "{found:?}");
         let f = &found[0];
         assert!(f.file_offset > 0 && f.size > 0);
+        // Built with frame pointers, it starts with `push rbp` (0x55), which the kernel emulates.
+        assert_eq!(f.entry_bytes.first(), Some(&0x55), "{:x?}", f.entry_bytes);
         // The file offset points at the same bytes the address does.
         let data = std::fs::read(&exe).unwrap_or_default();
         let file = object::File::parse(&*data).unwrap_or_else(|e| panic!("{e}"));
@@ -304,9 +433,10 @@ mod tests {
     fn no_match_lists_close_names() {
         let exe = std::env::current_exe().unwrap_or_default();
         let table = SymbolTable::read(&exe).unwrap_or_else(|e| panic!("{e}"));
-        let err = table.select(&["*symbols::glob_mach".to_string()]).unwrap_err();
+        assert_eq!(std::hint::black_box(symbols_test_target)(7), 7);
+        let err = table.select(&["symbols_test_targt".to_string()]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("matches no function") && msg.contains("glob_match"), "{msg}");
+        assert!(msg.contains("matches no function") && msg.contains("symbols_test_target"), "{msg}");
     }
 
     #[test]

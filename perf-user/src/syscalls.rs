@@ -6,11 +6,6 @@ pub fn name(nr: u32) -> Option<&'static str> {
     NAMES.get(nr as usize).copied().filter(|n| !n.is_empty())
 }
 
-/// Number of a syscall by name.
-pub fn number(name: &str) -> Option<u32> {
-    NAMES.iter().position(|n| *n == name).map(|i| i as u32)
-}
-
 /// Display name: the table's, or `syscall_<nr>`.
 pub fn display(nr: u32) -> String {
     name(nr).map_or_else(|| format!("syscall_{nr}"), str::to_string)
@@ -499,7 +494,7 @@ mod tests {
         assert_eq!(name(1), Some("write"));
         assert_eq!(name(230), Some("clock_nanosleep"));
         assert_eq!(name(335), Some("uretprobe"));
-        assert_eq!(number("futex"), Some(202));
+        assert_eq!(name(202), Some("futex"));
         assert_eq!(name(100_000), None);
         assert_eq!(display(100_000), "syscall_100000");
     }

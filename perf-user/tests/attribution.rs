@@ -121,7 +121,8 @@ fn caller_callee_time_equals_sum_of_callees() {
     let callees = ["target_app::book::OrderBook::apply", SIGNAL, RISK, "target_app::matching::MatchingEngine::submit"];
     let mut funcs = vec![ON_MESSAGE];
     funcs.extend(callees);
-    let (report, _) = traced_run("callees", &["--rate", "20000", "--messages", "20000"], &funcs, &[]);
+    // Raw kernel numbers: calibration lowers each callee's own wall time, not its caller's share.
+    let (report, _) = traced_run("callees", &["--rate", "20000", "--messages", "20000"], &funcs, &["--no-calibrate"]);
     let caller = function(&report, ON_MESSAGE);
     let sum: u64 = callees.iter().map(|c| u(&function(&report, c)["total_ns"])).sum();
     let got = part(caller, "callees_ns");
@@ -193,7 +194,7 @@ fn syscall_counts_equal_bpftrace_except_uretprobe() {
         assert!(theirs.contains_key(nr) || o <= 3, "syscall {nr}: perf-user {o}, bpftrace none");
     }
     let total: u64 = ours.values().sum();
-    assert!(total > 10_000, "too few syscalls to compare: {total}");
+    assert!(total > 1_000, "too few syscalls to compare: {total}");
 }
 
 #[test]

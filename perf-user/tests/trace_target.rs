@@ -23,7 +23,7 @@ fn stage_counts_and_percentiles_match_target_app_truth() {
         "truth",
         &["--rate", "20000", "--messages", "40000", "--seed", "7"],
         &funcs,
-        &["--interval", "100ms"],
+        &["--interval", "100ms", "--no-calibrate"],
     );
     assert_eq!(report["schema"], "perf-ebpf/v1");
     assert_eq!(u(&report["target"]["pid"]), u(&truth["target"]["pid"]));
