@@ -8,6 +8,18 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::engine::EngineCounts;
+
+/// User + system CPU time of this process (all threads), from getrusage(2).
+fn process_cpu_ns() -> u64 {
+    // SAFETY: getrusage writes a plain struct we own; an all-zero rusage is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to `ru`; RUSAGE_SELF covers every thread of the process.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0;
+    }
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    ns(ru.ru_utime) + ns(ru.ru_stime)
+}
 use crate::stage::{Stage, StageSummary};
 
 pub const SCHEMA: &str = "perf-ebpf-truth/v1";
@@ -83,6 +95,8 @@ pub struct Truth {
     /// false for a SIGUSR1 snapshot, true for the file written at exit.
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// CPU time (user + system) the whole process used so far: what a tracer's overhead costs it.
+    pub cpu_ns: u64,
     pub pipeline: Pipeline,
     pub functions: Vec<FunctionTruth>,
 }
@@ -205,6 +219,7 @@ impl Truth {
             messages_fed: feed.messages_fed,
             rate_achieved_per_s: rate,
             is_final,
+            cpu_ns: process_cpu_ns(),
             pipeline: Pipeline {
                 decoded: report.engine.decoded,
                 decode_errors: report.engine.decode_errors,
