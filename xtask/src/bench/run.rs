@@ -1,0 +1,339 @@
+//! One measurement: bench-target under one tracer, driven in lock step over pipes (target ready →
+//! tracer attached → go → result → tracer stopped → target released); every process is killed on
+//! any error, so a failed run never leaves probes or targets behind.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
+    sync::mpsc::{self, Receiver, RecvTimeoutError, Sender},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+use super::sys;
+
+/// How long a tracer may take to attach (bpftrace compiles its script first; 1,000 functions).
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a tracer may take to stop and write its report once interrupted.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest measured loop (strace's ptrace stops are the slowest case).
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Paths of the binaries a run may start.
+pub struct Bins {
+    pub perf_user: PathBuf,
+    pub bench_target: PathBuf,
+    pub bpftrace: Option<PathBuf>,
+    pub strace: Option<PathBuf>,
+}
+
+/// What traces the target during a run.
+#[derive(Clone, Debug)]
+pub enum Tracer {
+    None,
+    /// `perf-user attach --pid P --no-tui --export FILE` followed by these arguments.
+    PerfUser(Vec<String>),
+    /// `bpftrace -B line -p P -e SCRIPT`; `{pid}` in the script becomes the target's pid. A
+    /// `BEGIN` probe printing `READY` is added: bpftrace fires it after every probe is attached.
+    Bpftrace(String),
+    /// `strace -c -f -p P -o FILE`.
+    Strace,
+}
+
+/// The target's own result line: `calls=… elapsed_ns=… ns_per_call=… calls_per_sec=…`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TargetResult {
+    pub calls: u64,
+    pub ns_per_call: f64,
+    pub calls_per_sec: f64,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// `None` when the run only attached (no go).
+    pub target: Option<TargetResult>,
+    /// Tracer start to its "attached"/"READY" line.
+    pub attach_s: Option<f64>,
+    /// SIGINT to the tracer's exit.
+    pub detach_s: Option<f64>,
+    /// Set instead of `detach_s` when the tracer was still detaching after the run's cap: it was
+    /// left to finish in the background.
+    pub detach_over_s: Option<f64>,
+    /// The `N` of perf-user's `attached N probes` line.
+    pub probes: Option<u64>,
+    /// The tracer's utime+stime during the measured loop, in % of one core.
+    pub tracer_cpu_pct: Option<f64>,
+    /// The tracer's peak RSS (VmHWM) at the end of the loop.
+    pub tracer_vmhwm_kb: Option<u64>,
+    /// perf-user's `--export` report.
+    pub export: Option<serde_json::Value>,
+    /// The tracer's stdout and stderr, interleaved.
+    pub tracer_output: Vec<String>,
+}
+
+/// Runs `bench-target TARGET_ARGS --wait-stdin` under `tracer`. With `go == false` the loop never
+/// starts: the run measures attach and detach only. With `detach_cap`, a tracer still detaching
+/// after that long is left to finish in the background (the kernel unregisters uprobes one grace
+/// period at a time). `label` names the files left in `scratch`.
+pub fn run_once(
+    bins: &Bins,
+    target_args: &[String],
+    tracer: &Tracer,
+    go: bool,
+    detach_cap: Option<Duration>,
+    scratch: &Path,
+    label: &str,
+) -> Result<Outcome> {
+    let mut target_cmd = Command::new(&bins.bench_target);
+    target_cmd.args(target_args).arg("--wait-stdin");
+    let mut target = Proc::spawn("bench-target", &mut target_cmd)?;
+    target.wait_for(|l| l.starts_with("ready pid="), Duration::from_secs(20))?;
+    let pid = target.pid();
+
+    let export_path = scratch.join(format!("{label}.json"));
+    let _ = std::fs::remove_file(&export_path);
+    let (mut cmd, ready): (Command, fn(&str) -> bool) = match tracer {
+        Tracer::None => {
+            let result = if go { Some(target.go_and_wait()?) } else { None };
+            target.release()?;
+            return Ok(Outcome { target: result, ..Outcome::default() });
+        }
+        Tracer::PerfUser(args) => {
+            let mut c = Command::new(&bins.perf_user);
+            c.args(["attach", "--pid", &pid.to_string(), "--no-tui", "--export"]).arg(&export_path).args(args);
+            (c, |l| l.starts_with("attached "))
+        }
+        Tracer::Bpftrace(script) => {
+            let bin = bins.bpftrace.as_ref().context("bpftrace is not installed")?;
+            let script = format!("BEGIN {{ printf(\"READY\\n\"); }}\n{}", script.replace("{pid}", &pid.to_string()));
+            let mut c = Command::new(bin);
+            c.args(["-B", "line", "-p", &pid.to_string(), "-e", &script]);
+            (c, |l| l.trim() == "READY")
+        }
+        Tracer::Strace => {
+            let bin = bins.strace.as_ref().context("strace is not installed")?;
+            let mut c = Command::new(bin);
+            c.args(["-c", "-f", "-p", &pid.to_string(), "-o"]).arg(scratch.join(format!("{label}.strace")));
+            (c, |l| l.contains("attached"))
+        }
+    };
+    let started = Instant::now();
+    let mut tracer_proc = Proc::spawn(&format!("{tracer:?}").chars().take(60).collect::<String>(), &mut cmd)?;
+    let ready_line = tracer_proc.wait_for(ready, ATTACH_TIMEOUT)?;
+    let mut outcome = Outcome {
+        attach_s: Some(started.elapsed().as_secs_f64()),
+        probes: ready_line.strip_prefix("attached ").and_then(|r| r.split_whitespace().next()?.parse().ok()),
+        ..Outcome::default()
+    };
+    let tracer_pid = tracer_proc.pid();
+
+    if go {
+        let cpu_before = sys::cpu_time_s(tracer_pid);
+        let t0 = Instant::now();
+        let result = target.go_and_wait()?;
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu_after = sys::cpu_time_s(tracer_pid);
+        outcome.tracer_cpu_pct = match (cpu_before, cpu_after) {
+            (Some(a), Some(b)) if wall > 0.0 => Some((b - a).max(0.0) / wall * 100.0),
+            _ => None,
+        };
+        outcome.tracer_vmhwm_kb = sys::vmhwm_kb(tracer_pid);
+        outcome.target = Some(result);
+    }
+
+    let stop = Instant::now();
+    sys::interrupt(tracer_pid);
+    if let Some(cap) = detach_cap
+        && !tracer_proc.exited_within(cap)?
+    {
+        outcome.detach_over_s = Some(cap.as_secs_f64());
+        eprintln!(
+            "bench: the tracer (pid {tracer_pid}) is still detaching after {cap:?}; it finishes in the background"
+        );
+        // Dropping it kills and reaps it; the kernel may take minutes to unregister its probes.
+        thread::spawn(move || drop(tracer_proc));
+        target.release()?;
+        return Ok(outcome);
+    }
+    let status = tracer_proc.finish(STOP_TIMEOUT)?;
+    outcome.detach_s = Some(stop.elapsed().as_secs_f64());
+    tracer_proc.drain(Duration::from_secs(5));
+    outcome.tracer_output = std::mem::take(&mut tracer_proc.log);
+    target.release()?;
+
+    if let Tracer::PerfUser(_) = tracer {
+        let text = std::fs::read_to_string(&export_path).with_context(|| {
+            format!(
+                "perf-user ({status}) wrote no report {}; its output:\n{}",
+                export_path.display(),
+                tail(&outcome.tracer_output)
+            )
+        })?;
+        outcome.export =
+            Some(serde_json::from_str(&text).with_context(|| format!("parsing {}", export_path.display()))?);
+    }
+    Ok(outcome)
+}
+
+fn tail(lines: &[String]) -> String {
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// A child process whose stdout and stderr arrive as lines on one channel; killed when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command) -> Result<Proc> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {cmd:?}"))?;
+        let (tx, rx) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            forward_lines(out, tx.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            forward_lines(err, tx);
+        }
+        Ok(Proc { name: name.to_string(), stdin: child.stdin.take(), child, lines: rx, log: Vec::new() })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a line satisfying `pred`, keeping every line seen in `log`.
+    fn wait_for(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if pred(&line) {
+                        return Ok(line);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("{}: nothing expected after {timeout:?}; output so far:\n{}", self.name, tail(&self.log))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    bail!("{} exited ({status}) early; its output:\n{}", self.name, tail(&self.log))
+                }
+            }
+        }
+    }
+
+    /// bench-target: start the loop and wait for its result line.
+    fn go_and_wait(&mut self) -> Result<TargetResult> {
+        let stdin = self.stdin.as_mut().context("bench-target's stdin is closed")?;
+        stdin.write_all(b"go\n").and_then(|()| stdin.flush()).context("starting bench-target")?;
+        let line = self.wait_for(|l| l.starts_with("calls="), RUN_TIMEOUT)?;
+        parse_target_line(&line).with_context(|| format!("bench-target printed {line:?}"))
+    }
+
+    /// bench-target: close its stdin so it exits, and check it did.
+    fn release(&mut self) -> Result<()> {
+        self.stdin = None;
+        let status = self.finish(Duration::from_secs(10))?;
+        if !status.success() {
+            bail!("bench-target failed ({status}):\n{}", tail(&self.log));
+        }
+        Ok(())
+    }
+
+    /// Whether the process exits within `timeout` (it is left running otherwise).
+    fn exited_within(&mut self, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(true);
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        Ok(self.child.try_wait()?.is_some())
+    }
+
+    /// Waits for the process to exit, killing it after `timeout`.
+    fn finish(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let status = self.child.wait()?;
+                bail!("{} did not exit within {timeout:?} and was killed ({status})", self.name);
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Collects the lines still in flight after exit.
+    fn drain(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.log.push(line);
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn forward_lines(stream: impl Read + Send + 'static, tx: Sender<String>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+fn parse_target_line(line: &str) -> Option<TargetResult> {
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    Some(TargetResult {
+        calls: field("calls")? as u64,
+        ns_per_call: field("ns_per_call")?,
+        calls_per_sec: field("calls_per_sec")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_target_result_line() {
+        let r = parse_target_line("calls=300000 elapsed_ns=787897699 ns_per_call=2626.33 calls_per_sec=380760")
+            .unwrap_or_else(|| panic!("unparsed"));
+        assert_eq!(r.calls, 300_000);
+        assert!((r.ns_per_call - 2626.33).abs() < 1e-9);
+        assert!(parse_target_line("ready pid=5").is_none());
+    }
+}

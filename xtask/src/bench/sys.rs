@@ -1,0 +1,243 @@
+//! What the bench reads from the machine: /proc counters of a process, the machine's description,
+//! which external tools exist, symbol names (nm) and first instructions (objdump).
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, Result, bail};
+
+/// utime + stime of a process (all its threads, exited ones included), in seconds.
+pub fn cpu_time_s(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = parse_stat_ticks(&stat)?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks as f64 / hz as f64)
+}
+
+/// utime + stime, in clock ticks, from the text of /proc/PID/stat.
+fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the line are 12 and 13 after the ')' (field 3, state, is first).
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Peak resident set size of a process (VmHWM), in KiB.
+pub fn vmhwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+}
+
+/// Sends SIGINT (a tracer's "stop and report").
+pub fn interrupt(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) on a pid we started and have not reaped yet; no memory is involved.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    }
+}
+
+/// perf-user, bpftrace and strace processes already running (`pid comm` list): their probes
+/// and detaches compete with the measurements.
+pub fn other_tracers() -> String {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return String::new() };
+    let mut found: Vec<String> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            let comm = comm.trim();
+            ["perf-user", "bpftrace", "strace"].contains(&comm).then(|| format!("{comm} ({pid})"))
+        })
+        .collect();
+    found.sort();
+    found.join(", ")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The machine the numbers come from.
+#[derive(Debug, Default)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub kernel: String,
+    pub date_utc: String,
+    pub loadavg: String,
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| Some(l.strip_prefix("model name")?.trim_start().strip_prefix(':')?.trim().to_string()))
+            .unwrap_or_else(|| "unknown".into());
+        let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string());
+        Machine {
+            cpu,
+            cores: if cores > 0 { cores } else { std::thread::available_parallelism().map_or(0, |n| n.get()) },
+            kernel: kernel.unwrap_or_else(|_| "unknown".into()),
+            date_utc: utc_now(),
+            loadavg: loadavg(),
+        }
+    }
+}
+
+/// The 1-minute load average: how busy the machine was around the measurements.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `YYYY-MM-DD HH:MM UTC`, without a date crate.
+fn utc_now() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+/// An external tool on PATH and its version line, or why it cannot be used.
+pub fn tool(name: &str, version_arg: &str) -> Result<(PathBuf, String), String> {
+    let path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
+        .unwrap_or_default()
+        .ok_or_else(|| format!("{name} not found on PATH"))?;
+    let out = Command::new(&path)
+        .arg(version_arg)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{name} does not run: {e}"))?;
+    let text = String::from_utf8_lossy(if out.stdout.is_empty() { &out.stderr } else { &out.stdout }).into_owned();
+    Ok((path, text.lines().next().unwrap_or("").trim().to_string()))
+}
+
+/// The commit the measured perf-user was built from, `+ local changes` when its sources differ.
+pub fn revision(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown (no git)".into();
+    };
+    let dirty = git(&["status", "--porcelain", "--", "perf-user", "perf-ebpf", "perf-ebpf-common", "bench-target"])
+        .is_some_and(|s| !s.is_empty());
+    if dirty { format!("{head} + local changes") } else { head }
+}
+
+/// Makes sure tracefs is mounted (bpftrace's classic tracepoints need it); says why not otherwise.
+pub fn ensure_tracefs() -> Result<(), String> {
+    let events = Path::new("/sys/kernel/tracing/events/raw_syscalls");
+    if events.exists() {
+        return Ok(());
+    }
+    let st = Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
+    if events.exists() {
+        return Ok(());
+    }
+    Err(format!("tracefs is not mounted at /sys/kernel/tracing and mounting it failed ({st:?})"))
+}
+
+/// Legacy-mangled Rust symbol for `path` (`["bench_target", "funcs", "nop5"]`) in `binary`, from
+/// `nm`: bpftrace wants the raw name, perf-user's glob the demangled one.
+pub fn mangled_symbol(binary: &Path, path: &[&str]) -> Result<String> {
+    let out = Command::new("nm")
+        .arg("--defined-only")
+        .arg(binary)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running nm (binutils)")?;
+    if !out.status.success() {
+        bail!("nm {} failed with {}", binary.display(), out.status);
+    }
+    let prefix: String =
+        std::iter::once("_ZN".to_string()).chain(path.iter().map(|p| format!("{}{p}", p.len()))).collect();
+    let want = format!("{prefix}17h");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut found = text.lines().filter_map(|l| l.split_whitespace().nth(2)).filter(|s| s.starts_with(&want));
+    let sym = found.next().with_context(|| format!("no symbol {} in {}", path.join("::"), binary.display()))?;
+    Ok(sym.to_string())
+}
+
+/// Address of a symbol, from `nm`.
+fn symbol_address(binary: &Path, symbol: &str) -> Result<u64> {
+    let out = Command::new("nm").arg("--defined-only").arg(binary).output().context("running nm")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = f.next()?;
+            (f.nth(1)? == symbol).then(|| u64::from_str_radix(addr, 16).ok())?
+        })
+        .with_context(|| format!("{symbol} not in nm's output"))
+}
+
+/// The first instruction of `symbol` as objdump prints it: `0f 1f 44 00 00  nopl 0x0(%rax,%rax,1)`.
+pub fn first_instruction(binary: &Path, symbol: &str) -> Result<String> {
+    let addr = symbol_address(binary, symbol)?;
+    let out = Command::new("objdump")
+        .arg("-d")
+        .arg(format!("--start-address={addr:#x}"))
+        .arg(format!("--stop-address={:#x}", addr + 16))
+        .arg(binary)
+        .output()
+        .context("running objdump (binutils)")?;
+    if !out.status.success() {
+        bail!("objdump failed with {}", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The instruction line is `  addr:\tBYTES \tMNEMONIC OPERANDS`.
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{addr:x}:")))
+        .with_context(|| format!("objdump printed no instruction at {addr:#x}"))?;
+    let parts: Vec<&str> = line.split('\t').map(str::trim).filter(|s| !s.is_empty()).collect();
+    Ok(parts.get(1..).map(|p| p.join("  ")).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_ticks_survive_a_command_name_with_spaces_and_parens() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 150 25 0 0 20 0 1 0 100 0 0";
+        assert_eq!(parse_stat_ticks(stat), Some(175));
+    }
+
+    #[test]
+    fn utc_date_has_the_expected_shape() {
+        let d = utc_now();
+        assert_eq!(d.len(), "2026-05-20 12:00 UTC".len(), "{d}");
+        assert!(d.starts_with("20"), "{d}");
+    }
+}
