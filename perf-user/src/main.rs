@@ -1,25 +1,6 @@
 //! perf-user: attach eBPF probes to a running process and show where each function's time goes.
 //! This file wires the pieces: arguments → symbols → loader → (collect → app → tui/text) → export.
 
-mod app;
-mod bpftrace_import;
-mod btf;
-mod calibrate;
-mod cli;
-mod collect;
-mod diff;
-mod export;
-mod flame;
-mod loader;
-mod model;
-mod probe_site;
-mod prometheus;
-mod report;
-mod symbols;
-mod syscalls;
-mod tui;
-mod units;
-
 use std::{
     io::{IsTerminal, Write},
     path::{Path, PathBuf},
@@ -31,14 +12,20 @@ use clap::Parser;
 use perf_ebpf_common::Config as KernelConfig;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::{
+use perf_user::{
     app::{Action, App, EndReason, Event},
+    calibrate, cli,
     cli::{AttachConfig, Cli, Cmd, Slow},
     collect::Collector,
+    diff, export, flame, loader,
     loader::{LoadSpec, Probe, ProbeMode, Tracer},
+    model,
     model::{FuncInfo, Session},
+    probe_site, prometheus,
     report::{RunInfo, Target},
+    symbols,
     symbols::SymbolTable,
+    tui, units,
 };
 
 fn main() {
@@ -157,10 +144,6 @@ fn learn_thread_names(app: &mut App) {
 
 fn unix_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn snapshot_path(pid: u32) -> PathBuf {
-    PathBuf::from(format!("perf-ebpf-{pid}-{}.json", unix_ns() / 1_000_000_000))
 }
 
 fn attach(cfg: AttachConfig) -> Result<()> {
@@ -354,10 +337,13 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             match app.handle(event) {
                 Action::Continue => {}
                 Action::ExportSnapshot => {
-                    let path = cfg.export.clone().unwrap_or_else(|| snapshot_path(pid));
-                    app.status = match write_export(&app, None, &path) {
-                        Ok(()) => format!("exported {}", path.display()),
-                        Err(e) => format!("export failed: {e:#}"),
+                    // Only ever the path the user gave: perf-user writes nowhere else.
+                    app.status = match &cfg.export {
+                        None => "no --export FILE.json given: nothing written".to_string(),
+                        Some(path) => match write_export(&app, None, path) {
+                            Ok(()) => format!("exported {}", path.display()),
+                            Err(e) => format!("export failed: {e:#}"),
+                        },
                     };
                 }
                 Action::Exit(reason) => break reason,
@@ -580,11 +566,12 @@ fn progress_line(app: &App) -> String {
         })
         .unwrap_or_default();
     format!(
-        "[{:>6}] {} calls/s, {} probe hits/s, {} lost{}\n",
+        "[{:>6}] {} calls, {} probe hits, {} dropped, {} untimed{}\n",
         units::fmt_ns(s.elapsed_ns()),
         units::fmt_rate(model::rate_per_s(calls, w.at_ns)),
         units::fmt_rate(s.hits_per_s()),
-        w.counters.lost.total(),
+        w.counters.lost.dropped(),
+        w.counters.lost.total() - w.counters.lost.dropped(),
         top
     )
 }
