@@ -5,6 +5,7 @@ use std::{
     fmt::Write as _,
     fs,
     io::Write as _,
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
 
@@ -55,7 +56,8 @@ pub fn json(report: &Report) -> Vec<u8> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let err = |cause| ExportError::Write { path: path.into(), cause };
     let tmp = tmp_path(path);
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(err)?;
+    // Never group- or world-writable, whatever the umask: reports may be read by others, not edited.
+    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp).map_err(err)?;
     f.write_all(bytes).map_err(err)?;
     f.sync_all().map_err(err)?;
     drop(f);
@@ -76,6 +78,12 @@ fn tmp_path(path: &Path) -> PathBuf {
 /// histograms (see docs/EXPORT.md).
 pub fn read_report(path: &Path) -> Result<Report, ExportError> {
     let data = fs::read(path).map_err(|cause| ExportError::Read { path: path.into(), cause })?;
+    parse_report(path, &data)
+}
+
+/// `read_report` on bytes already read (`path` names them in errors); fuzzed by perf-user/fuzz.
+pub fn parse_report(path: &Path, data: &[u8]) -> Result<Report, ExportError> {
+    let data = data;
     let parse_err = |reason: String| ExportError::Parse { path: path.into(), reason };
     let whole = serde_json::from_slice::<serde_json::Value>(&data);
     let value = match whole {
@@ -130,6 +138,7 @@ impl Snapshots {
             .create(true)
             .write(true)
             .truncate(true)
+            .mode(0o644)
             .open(path)
             .map_err(|cause| ExportError::Write { path: path.into(), cause })?;
         Ok(Snapshots { path: path.into(), file, every, next: std::time::Instant::now() + every })
@@ -184,11 +193,13 @@ pub fn text(r: &Report) -> String {
         fmt_count(r.probe_hits)
     );
     let width = r.functions.iter().map(|f| f.symbol.len()).max().unwrap_or(8).clamp(8, 60);
-    let _ = writeln!(
-        o,
-        "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>5} {:>5} {:>5}",
-        "FUNCTION", "CALLS", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "SELF", "CALLS", "SYS", "OFF"
-    );
+    let _ = (!r.functions.is_empty()).then(|| {
+        writeln!(
+            o,
+            "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>5} {:>5} {:>5}",
+            "FUNCTION", "CALLS", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "SELF", "CALLS", "SYS", "OFF"
+        )
+    });
     for f in &r.functions {
         let l = &f.latency;
         let a = &f.attribution.parts;
@@ -400,6 +411,7 @@ mod tests {
         model::{Attribution, LatencySummary},
         report::{AttributionReport, FunctionReport, Target},
     };
+    use std::os::unix::fs::PermissionsExt;
 
     fn sample_report() -> Report {
         Report {
@@ -435,6 +447,8 @@ mod tests {
         let p = dir.path().join("r.json");
         write_atomic(&p, &json(&r)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read_report(&p).unwrap_or_else(|e| panic!("{e}")), r);
+        let mode = fs::metadata(&p).map(|m| m.permissions().mode()).unwrap_or(0o777);
+        assert_eq!(mode & 0o022, 0, "export must not be group/world-writable: {mode:o}");
         // No temp file left behind.
         assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1);
     }

@@ -1,0 +1,21 @@
+//! Arbitrary bytes as the target's binary: parsing, selecting and demangling must never panic.
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use perf_user::{probe_site, symbols::SymbolTable};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(table) = SymbolTable::parse(Path::new("fuzz.elf"), data) {
+        let _ = table.select(&["*".to_string(), "0x1000".to_string()]);
+        let _ = table.close_matches("abc::*::apply", 5);
+        for f in table.functions.iter().take(64) {
+            let _ = probe_site::classify(&f.entry_bytes, f.address);
+        }
+    }
+    if let Ok(name) = std::str::from_utf8(data) {
+        let _ = perf_user::symbols::demangle(name);
+        let _ = perf_user::symbols::glob_match(name, "target_app::book::OrderBook::apply");
+    }
+});
