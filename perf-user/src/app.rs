@@ -355,6 +355,19 @@ impl App {
         self.session.functions.get(id as usize).map_or("?", |f| f.symbol.as_str())
     }
 
+    /// What is special about a function's probes, for the UI: removed by the overhead guard, or
+    /// single-stepped by the kernel (about ten times the cost per hit). `None` when neither.
+    pub fn probe_note(&self, id: u32) -> Option<String> {
+        let f = self.session.functions.get(id as usize)?;
+        if f.detached {
+            Some("detached by the overhead guard".into())
+        } else if f.single_step {
+            Some(format!("probe single-stepped ({}): ~10x cost per hit", f.entry_insn))
+        } else {
+            None
+        }
+    }
+
     /// Estimated CPU the probes cost the target, as a fraction of one CPU.
     pub fn overhead_cpus(&self) -> f64 {
         self.derived.hits_per_s * self.cost_per_hit_ns / 1e9
@@ -601,6 +614,21 @@ mod tests {
             sample: Sample { functions: vec![FuncSample { count, ..FuncSample::default() }], ..Sample::default() },
             exemplars: vec![],
         }
+    }
+
+    #[test]
+    fn overhead_guard_detach_is_shown_and_exported() {
+        let stepped = FuncInfo { id: 1, single_step: true, entry_insn: "sub rsp,28h".into(), ..FuncInfo::default() };
+        let mut a = App::new(Session::new(vec![FuncInfo::default(), stepped], 10), RunInfo::default());
+        assert_eq!(a.probe_note(0), None);
+        assert!(a.probe_note(1).is_some_and(|n| n.contains("single-stepped") && n.contains("sub rsp")));
+        let note = "overhead guard: detached f".to_string();
+        assert_eq!(a.handle(Event::ProbesDetached { fn_id: 0, note: note.clone() }), Action::Continue);
+        assert!(a.probe_note(0).is_some_and(|n| n.contains("detached")));
+        assert_eq!(a.status, note);
+        let r = a.report(None);
+        assert!(r.functions[0].probe.detached && r.functions[1].probe.single_step);
+        assert_eq!(r.warnings, vec![note]);
     }
 
     #[test]

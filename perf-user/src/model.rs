@@ -348,6 +348,13 @@ pub struct Lost {
 }
 
 impl Lost {
+    /// Data the kernel had but could not keep for lack of room (ring buffer, maps).
+    pub fn dropped(&self) -> u64 {
+        self.ringbuf_full + self.thread_map_full + self.attr_map_full
+    }
+
+    /// Everything not timed or kept: `dropped()` plus calls deeper than the stack and calls whose
+    /// entry or return was not seen (e.g. in flight while attaching).
     pub fn total(&self) -> u64 {
         self.ringbuf_full
             + self.thread_map_full

@@ -515,10 +515,19 @@ impl Widget for &FunctionTable<'_> {
             .iter()
             .map(|&i| {
                 let r = &app.derived.functions[i];
-                let mut cells = vec![Cell::from(ellipsize_left(app.symbol(r.id), usize::from(name_w)))];
+                // Functions whose probes are special are marked in the table: `!` single-stepped
+                // (expensive), `x` detached by the overhead guard; the detail pane says more.
+                let info = app.session.functions.get(r.id as usize);
+                let mark = match info {
+                    Some(f) if f.detached => "x ",
+                    Some(f) if f.single_step => "! ",
+                    _ => "",
+                };
+                let name = format!("{mark}{}", app.symbol(r.id));
+                let mut cells = vec![Cell::from(ellipsize_left(&name, usize::from(name_w)))];
                 cells.extend(cols.iter().map(|c| right(fn_cell(c.0, r))));
                 let row = Row::new(cells);
-                if r.calls == 0 { row.style(Style::default().dim()) } else { row }
+                if r.calls == 0 || info.is_some_and(|f| f.detached) { row.style(Style::default().dim()) } else { row }
             })
             .collect();
         let block = table_block(app, Line::from(note)).title_bottom(position_note(offset, shown, ui.visible.len()));
@@ -560,6 +569,10 @@ impl Widget for &Detail<'_> {
                     Style::default().add_modifier(Modifier::BOLD),
                 ),
                 Span::raw(format!(" · window {window} ")),
+                Span::styled(
+                    app.probe_note(row.id).map(|n| format!("· {n} ")).unwrap_or_default(),
+                    Style::default().fg(Color::Yellow),
+                ),
             ]))
             .title(
                 Line::from(format!(" {} calls · mean {} ", fit_count(row.calls), lat(row.latency.mean_ns, row.calls)))
