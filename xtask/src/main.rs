@@ -43,7 +43,7 @@ enum Cmd {
     /// Build everything, start target-app and trace it live with perf-user.
     Demo {
         /// Messages per second target-app generates.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 10_000)]
         rate: u64,
         /// Stop after this many seconds (default: until you quit).
         #[arg(long)]
@@ -54,6 +54,18 @@ enum Cmd {
     },
     /// Measure perf-user against the kernel's floor and bpftrace; writes docs/BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Fuzz the readers of untrusted input (ELF symbols, JSON reports) for a bounded time each.
+    Fuzz {
+        /// Seconds per fuzz target.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+    },
+    /// The long soak: target-app at 20k msgs/s under full tracing (default 10 minutes; CI runs 20 s).
+    Soak {
+        /// Seconds of feeding.
+        #[arg(long, default_value_t = 600)]
+        secs: u64,
+    },
 }
 
 fn main() {
@@ -70,6 +82,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Test { args } => test(&args),
         Cmd::Demo { rate, duration, no_tui } => demo(rate, duration, no_tui),
         Cmd::Bench(args) => bench::run(&args),
+        Cmd::Soak { secs } => soak(secs),
+        Cmd::Fuzz { secs } => fuzz(secs),
     }
 }
 
@@ -305,13 +319,97 @@ fn test(extra: &[String]) -> Result<()> {
     .context("tests failed")
 }
 
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+const FUZZ_TARGETS: [&str; 2] = ["symbols", "report_json"];
+
+fn fuzz(secs: u64) -> Result<()> {
+    let tc = setup()?;
+    // perf-user embeds the eBPF object, so the fuzz build needs it too.
+    build_ebpf(&tc)?;
+    let tools = tools_dir();
+    let cargo_fuzz = tools.join("bin/cargo-fuzz");
+    let have = Command::new(&cargo_fuzz).arg("--version").output().ok().filter(|o| o.status.success());
+    if !have.is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains(CARGO_FUZZ_VERSION)) {
+        eprintln!("xtask: installing cargo-fuzz {CARGO_FUZZ_VERSION}");
+        status(
+            Command::new(cargo())
+                .args(["install", "--locked", "--force"])
+                .arg(format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"))
+                .arg("--root")
+                .arg(&tools)
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_TARGET_DIR")
+                .current_dir(env::temp_dir()),
+        )
+        .context("installing cargo-fuzz from crates.io")?;
+    }
+    let path = env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![tools.join("bin")];
+    paths.extend(env::split_paths(&path));
+    let corpus_root = workspace_root().join("target/fuzz-corpus");
+    for target in FUZZ_TARGETS {
+        // A fresh corpus dir under target/: nothing fuzzed is ever committed.
+        let corpus = corpus_root.join(target);
+        fs::create_dir_all(&corpus)?;
+        eprintln!("xtask: fuzzing {target} for {secs} s");
+        status(
+            Command::new("rustup")
+                .args(["run", &tc.nightly, "cargo", "fuzz", "run", target])
+                .arg(&corpus)
+                .arg("--")
+                .arg(format!("-max_total_time={secs}"))
+                .arg("-rss_limit_mb=4096")
+                .env("PATH", env::join_paths(&paths)?)
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO")
+                .env_remove("RUSTC")
+                .current_dir(workspace_root().join("perf-user")),
+        )
+        .with_context(|| format!("fuzz target {target} found a crash (see perf-user/fuzz/artifacts/{target})"))?;
+    }
+    Ok(())
+}
+
+fn soak(secs: u64) -> Result<()> {
+    let tc = setup()?;
+    build_ebpf(&tc)?;
+    build_host_release()?;
+    status(
+        Command::new(cargo())
+            .args(["test", "--release", "-p", "perf-user", "--test", "soak", "--", "--nocapture"])
+            .env("PERF_EBPF_SOAK_SECS", secs.to_string())
+            .current_dir(workspace_root()),
+    )
+    .context("soak failed")
+}
+
+/// The pipeline stages the demo traces (the engine's caller and its callees, the I/O stages).
+const DEMO_FUNCS: [&str; 8] = [
+    "target_app::feed::decode",
+    "target_app::engine::Engine::on_message",
+    "target_app::book::OrderBook::apply",
+    "target_app::signal::Signal::update",
+    "target_app::risk::RiskEngine::check",
+    "target_app::matching::MatchingEngine::submit",
+    "target_app::gateway::Gateway::send",
+    "target_app::journal::Journal::append",
+];
+
 fn demo(rate: u64, duration: Option<f64>, no_tui: bool) -> Result<()> {
     let tc = setup()?;
     build_ebpf(&tc)?;
     build_host_release()?;
     let bin = workspace_root().join("target/release");
     let mut app = Command::new(bin.join("target-app"));
-    app.args(["--rate", &rate.to_string()]).stdout(Stdio::null());
+    // A few known causes of slowness, so the attribution has something to show: a sleeping risk
+    // check (off-CPU), a spinning signal (own CPU), a chatty gateway (syscalls), journal fsyncs.
+    app.args(["--rate", &rate.to_string()])
+        .args(["--inject", "risk_check=sleep:200us:every:500"])
+        .args(["--inject", "signal=spin:30us:every:2000"])
+        .args(["--inject", "gateway=syscalls:2"])
+        .args(["--inject", "journal=fsync:every:200"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     if let Some(d) = duration {
         app.args(["--duration", &(d + 1.0).to_string()]);
     }
@@ -319,8 +417,10 @@ fn demo(rate: u64, duration: Option<f64>, no_tui: bool) -> Result<()> {
     let pid = app.id();
     eprintln!("xtask: target-app running as pid {pid}");
     let mut tracer = Command::new(bin.join("perf-user"));
-    tracer.args(["attach", "--pid", &pid.to_string(), "--func", "target_app::*", "--syscalls"]);
-    tracer.args(["--slow", "auto"]);
+    tracer.args(["attach", "--pid", &pid.to_string(), "--syscalls", "--slow", "auto"]);
+    for f in DEMO_FUNCS {
+        tracer.args(["--func", f]);
+    }
     if let Some(d) = duration {
         tracer.args(["--duration", &d.to_string()]);
     }
