@@ -240,7 +240,7 @@ impl Collector {
                 .filter(|s| s.count > 0)
                 .map(|s| SyscallUse { name: syscalls::display(s.nr), count: u64::from(s.count), total_ns: s.total_ns })
                 .collect();
-            top.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+            top.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
             out.push(Exemplar {
                 fn_id: e.fn_id,
                 symbol: self.symbols.get(e.fn_id as usize).cloned().unwrap_or_default(),

@@ -83,14 +83,13 @@ pub fn read_report(path: &Path) -> Result<Report, ExportError> {
 
 /// `read_report` on bytes already read (`path` names them in errors); fuzzed by perf-user/fuzz.
 pub fn parse_report(path: &Path, data: &[u8]) -> Result<Report, ExportError> {
-    let data = data;
     let parse_err = |reason: String| ExportError::Parse { path: path.into(), reason };
-    let whole = serde_json::from_slice::<serde_json::Value>(&data);
+    let whole = serde_json::from_slice::<serde_json::Value>(data);
     let value = match whole {
         Ok(v) => v,
         Err(e) => {
             // Several JSON documents, one a line: NDJSON snapshots or bpftrace output.
-            let text = String::from_utf8_lossy(&data);
+            let text = String::from_utf8_lossy(data);
             let mut lines = text.lines().filter(|l| !l.trim().is_empty());
             let first: Option<serde_json::Value> = lines.next().and_then(|l| serde_json::from_str(l).ok());
             match first {
@@ -106,7 +105,7 @@ pub fn parse_report(path: &Path, data: &[u8]) -> Result<Report, ExportError> {
         }
     };
     if value.get("schema").is_none() && value.get("type").is_some() {
-        return crate::bpftrace_import::import(&String::from_utf8_lossy(&data), &path.display().to_string())
+        return crate::bpftrace_import::import(&String::from_utf8_lossy(data), &path.display().to_string())
             .map_err(parse_err);
     }
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
@@ -260,7 +259,7 @@ pub fn text(r: &Report) -> String {
     if !r.exemplars.is_empty() {
         let _ = writeln!(o, "\nslowest calls ({} kept):", r.exemplars.len());
         let mut ex: Vec<_> = r.exemplars.iter().collect();
-        ex.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns));
+        ex.sort_by_key(|e| std::cmp::Reverse(e.duration_ns));
         for e in ex.iter().take(5) {
             let a = &e.attribution;
             let top = e.syscalls.first().map(|s| format!(", mostly {}", s.name)).unwrap_or_default();

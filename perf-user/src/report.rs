@@ -169,7 +169,7 @@ impl Report {
                     .filter(|s| s.fn_id == fi.id)
                     .map(|s| SyscallUse { name: syscalls::display(s.nr), count: s.count, total_ns: s.total_ns })
                     .collect();
-                sys.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+                sys.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
                 let mut latency = f.total_hist.summary(exact);
                 // The kernel's exact counters beat the histogram's (read a moment apart).
                 latency.count = f.count;
@@ -212,7 +212,7 @@ impl Report {
                 }
             })
             .collect();
-        syscalls.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+        syscalls.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
         let name_of =
             |tid: u32| info.thread_names.iter().find(|(t, _)| *t == tid).map(|(_, n)| n.clone()).unwrap_or_default();
         let threads = sample

@@ -69,17 +69,16 @@ impl fmt::Display for Function {
 
 /// Demangles Rust (legacy and v0) and C++ names; anything else is returned as is.
 pub fn demangle(raw: &str) -> String {
-    if raw.starts_with("_R") || is_rust_legacy(raw) {
-        if let Ok(d) = rustc_demangle::try_demangle(raw) {
-            return format!("{d:#}");
-        }
+    if (raw.starts_with("_R") || is_rust_legacy(raw))
+        && let Ok(d) = rustc_demangle::try_demangle(raw)
+    {
+        return format!("{d:#}");
     }
-    if raw.starts_with("_Z") {
-        if let Ok(sym) = cpp_demangle::Symbol::new(raw) {
-            if let Ok(d) = sym.demangle() {
-                return d;
-            }
-        }
+    if raw.starts_with("_Z")
+        && let Ok(sym) = cpp_demangle::Symbol::new(raw)
+        && let Ok(d) = sym.demangle()
+    {
+        return d;
     }
     raw.to_string()
 }
@@ -110,10 +109,10 @@ impl SymbolTable {
         let bin = parse_elf(binary, &bin_data)?;
         let mut table = Self::parse_with_layout(symbol_file, &sym_data, &bin, &bin_data)?;
         let bin_id = bin.build_id().ok().flatten();
-        if let (Some(a), Some(b)) = (bin_id, table.build_id.as_deref()) {
-            if a != b {
-                return Err(SymbolError::Mismatch { symbols: symbol_file.into(), binary: binary.into() });
-            }
+        if let (Some(a), Some(b)) = (bin_id, table.build_id.as_deref())
+            && a != b
+        {
+            return Err(SymbolError::Mismatch { symbols: symbol_file.into(), binary: binary.into() });
         }
         table.unwind_risk = table.unwind_risk.or_else(|| unwind_risk(&bin));
         Ok(table)

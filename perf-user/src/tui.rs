@@ -179,5 +179,4 @@ pub(crate) mod fixtures;
 
 #[cfg(test)]
 #[path = "tui/tests.rs"]
-#[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests panic with context")]
 mod tests;

@@ -140,7 +140,6 @@ impl Args {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "tests panic with context")]
 mod tests {
     use super::*;
     use crate::inject::Action;

@@ -168,7 +168,6 @@ impl Engine {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "tests panic with context")]
 mod tests {
     use super::*;
     use crate::feed::Generator;

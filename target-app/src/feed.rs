@@ -278,7 +278,6 @@ impl Generator {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "tests panic with context")]
 mod tests {
     use super::*;
 

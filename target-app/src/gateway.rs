@@ -133,7 +133,6 @@ pub fn drain(mut stream: UnixStream) -> io::Result<Drained> {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "tests panic with context")]
 mod tests {
     use super::*;
     use crate::matching::{Fill, Order, Owner};

@@ -316,7 +316,6 @@ fn extra_syscalls(count: u32) {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "tests panic with context")]
 mod tests {
     use super::*;
 

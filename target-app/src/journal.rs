@@ -110,7 +110,6 @@ impl Journal {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "tests panic with context")]
 mod tests {
     use super::*;
     use crate::inject::Action;

@@ -203,7 +203,6 @@ impl StageSummary {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "tests panic with context")]
 mod tests {
     use super::*;
 

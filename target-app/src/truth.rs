@@ -277,7 +277,6 @@ pub fn write_atomic(path: &Path, truth: &Truth) -> Result<(), WriteError> {
 }
 
 #[cfg(test)]
-#[expect(clippy::expect_used, reason = "tests panic with context")]
 mod tests {
     use super::*;
     use std::time::Duration;
