@@ -174,3 +174,43 @@ fn overhead_guard_detaches_the_hottest_probes_and_says_so() {
     // SAFETY: signal 0 only checks the process exists.
     assert_eq!(unsafe { libc::kill(app.pid as i32, 0) }, 0, "the target must be unharmed");
 }
+
+#[test]
+fn target_exiting_during_attach_ends_cleanly_either_way() {
+    if !bpf_available("target_exiting_during_attach_ends_cleanly_either_way") {
+        return;
+    }
+    // The target lives ~150 ms; perf-user starts at various points of its life. Whatever the
+    // timing: a clean run with the export saying the target exited, or one clear error line.
+    for delay_ms in [0u64, 30, 80, 140] {
+        let dir = TempDir::new("exit-attach");
+        let mut app = Command::new(target_app_bin())
+            .args(["--rate", "20000", "--duration", "0.15", "--journal"])
+            .arg(dir.join("journal"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = app.id();
+        // Reap it the moment it exits, as a real parent would: a zombie left around keeps the
+        // kernel's uprobe teardown waiting.
+        let reaper = std::thread::spawn(move || app.wait());
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let export = dir.join("r.json");
+        let mut cmd = Command::new(PERF_USER);
+        cmd.args(["attach", "--no-tui", "--pid", &pid.to_string()]);
+        for s in STAGES {
+            cmd.args(["--func", s]);
+        }
+        let out = cmd.arg("--export").arg(&export).stdin(std::process::Stdio::null()).output().unwrap();
+        let _ = reaper.join();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "delay {delay_ms} ms: {stderr}");
+        if out.status.success() {
+            let report = read_json(&export);
+            assert_eq!(report["end_reason"], "target-exited", "delay {delay_ms} ms");
+        } else {
+            let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+            assert_eq!(errors.len(), 1, "delay {delay_ms} ms: one clear error expected: {stderr}");
+        }
+    }
+}
