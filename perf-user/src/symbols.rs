@@ -69,7 +69,9 @@ impl fmt::Display for Function {
 
 /// Demangles Rust (legacy and v0) and C++ names; anything else is returned as is.
 pub fn demangle(raw: &str) -> String {
-    if (raw.starts_with("_R") || is_rust_legacy(raw))
+    // Compiler-added suffixes (ThinLTO's `.llvm.123`, `.cold`, …) follow the mangled name.
+    let base = raw.split_once('.').map_or(raw, |(b, _)| b);
+    if (raw.starts_with("_R") || is_rust_legacy(base))
         && let Ok(d) = rustc_demangle::try_demangle(raw)
     {
         return format!("{d:#}");
@@ -388,6 +390,11 @@ mod tests {
         assert_eq!(demangle("_RNvCs1234_7mycrate3foo"), "mycrate::foo");
         assert_eq!(demangle("_ZN3foo3barEv"), "foo::bar()");
         assert_eq!(demangle("main"), "main");
+        // Regression: ThinLTO-suffixed Rust names went to the C++ demangler and kept their hash.
+        assert_eq!(
+            demangle("_ZN12bench_target4many5f000017h0123456789abcdefE.llvm.1234567"),
+            "bench_target::many::f0000"
+        );
     }
 
     #[test]
