@@ -17,10 +17,11 @@ use run::{Bins, Outcome, Tracer, run_once};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Smoke test: one repetition of short loops (about a minute); writes target/bench/BENCHMARKS-quick.md.
+    /// Smoke test: one repetition of short loops, no 100/1,000-function attach (under a minute);
+    /// writes target/bench/BENCHMARKS-quick.md.
     #[arg(long)]
     quick: bool,
-    /// Repetitions per number (the median is reported); default 3, or 1 with --quick.
+    /// Repetitions per number (the median is reported); default 5 (attach: at most 3), or 1 with --quick.
     #[arg(long, value_name = "N")]
     reps: Option<usize>,
     /// Where to write the markdown (default: docs/BENCHMARKS.md, or target/bench/ with --quick).
@@ -45,7 +46,7 @@ struct Plan {
 }
 
 const FULL: Plan = Plan {
-    reps: 3,
+    reps: 5,
     traced_calls: 300_000,
     untraced_calls: 20_000_000,
     syscalls: 100_000,
@@ -117,12 +118,27 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let binutils = tool("nm", "--version").and(tool("objdump", "--version"));
     let bin = root.join("target/release");
     let mut ctx = Ctx {
-        bins: Bins { perf_user: bin.join("perf-user"), bench_target: bin.join("bench-target"), bpftrace, strace },
+        bins: Bins {
+            perf_user: bin.join("perf-user"),
+            perf_user_args: Vec::new(),
+            bench_target: bin.join("bench-target"),
+            bpftrace,
+            strace,
+        },
         scratch,
         plan,
         notes: Vec::new(),
     };
-    let sampling = sampling_support(&ctx.bins.perf_user);
+    let help = perf_user_help(&ctx.bins.perf_user)?;
+    let sampling = if help.contains("--sample") {
+        Ok(())
+    } else {
+        Err("not implemented: perf-user attach has no --sample flag".to_string())
+    };
+    if help.contains("--max-overhead") {
+        // The overhead guard would detach the very probes whose cost is being measured.
+        ctx.bins.perf_user_args = strings(&["--max-overhead", "1000"]);
+    }
     let others = sys::other_tracers();
     if !others.is_empty() {
         let note = format!("other tracers were running when the bench started (numbers may be disturbed): {others}");
@@ -137,8 +153,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let syscalls = syscall_rows(&mut ctx);
     let (ceiling, loads) = load_rows(&mut ctx);
     let spin = spin_accuracy(&mut ctx);
-    // Last: the 1,000-function run leaves the kernel detaching for minutes.
-    let attach = ATTACH_COUNTS.iter().map(|&n| attach_row(&mut ctx, n)).collect();
+    // Last: the 1,000-function run leaves the kernel detaching for minutes, so --quick skips it
+    // (and the 100-function run, whose detach alone takes ~20 s).
+    let attach = ATTACH_COUNTS
+        .iter()
+        .map(|&n| match n {
+            100.. if args.quick => AttachRow { functions: n, result: Err("skipped with --quick".into()) },
+            _ => attach_row(&mut ctx, n),
+        })
+        .collect();
 
     let results = Results {
         machine,
@@ -155,6 +178,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             report::thousands(plan.spin_calls as f64)
         ),
         tools,
+        perf_user_flags: ctx.bins.perf_user_args.join(" "),
         calls,
         sampling,
         syscalls,
@@ -189,14 +213,13 @@ fn build() -> Result<()> {
     .context("building perf-user and bench-target (release)")
 }
 
-/// Whether perf-user can sample (`attach --sample N`); the goal is reported unmeasured otherwise.
-fn sampling_support(perf_user: &Path) -> Result<(), String> {
-    let help = Command::new(perf_user).args(["attach", "--help"]).output().map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&help.stdout).contains("--sample") {
-        Ok(())
-    } else {
-        Err("not implemented: perf-user attach has no --sample flag".into())
-    }
+/// `perf-user attach --help`: which optional flags (`--sample`, `--max-overhead`) this build has.
+fn perf_user_help(perf_user: &Path) -> Result<String> {
+    let help = Command::new(perf_user)
+        .args(["attach", "--help"])
+        .output()
+        .with_context(|| format!("running {} attach --help", perf_user.display()))?;
+    Ok(String::from_utf8_lossy(&help.stdout).into_owned())
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -211,11 +234,44 @@ struct Config {
     tracer: Result<Tracer, String>,
     go: bool,
     detach_cap: Option<Duration>,
+    /// Rejects a run whose probes did not see what the target did (it then counts as failed).
+    check: Option<Check>,
 }
+
+type Check = Box<dyn Fn(&Outcome) -> Result<(), String>>;
 
 impl Config {
     fn new(label: impl Into<String>, target: Vec<String>, tracer: Result<Tracer, String>) -> Config {
-        Config { label: label.into(), target, tracer, go: true, detach_cap: None }
+        Config { label: label.into(), target, tracer, go: true, detach_cap: None, check: None }
+    }
+
+    fn checked(mut self, check: Check) -> Config {
+        self.check = Some(check);
+        self
+    }
+}
+
+/// perf-user's kernel counter for `symbol` must equal the calls the target made.
+fn counted_every_call(symbol: String) -> Check {
+    Box::new(move |o| {
+        let calls = o.target.map_or(0, |t| t.calls);
+        let counted = export_field(o, &symbol, "count").ok_or_else(|| format!("no {symbol} in the report"))?;
+        if counted as u64 == calls {
+            Ok(())
+        } else {
+            Err(format!("perf-user counted {counted} of {calls} calls of {symbol}"))
+        }
+    })
+}
+
+/// bpftrace's histogram must hold (nearly) every call.
+fn bpftrace_saw_every_call(o: &Outcome) -> Result<(), String> {
+    let calls = o.target.map_or(0, |t| t.calls);
+    let seen = bpftrace_hist(o).iter().map(|(count, _)| count).sum::<u64>();
+    if seen as f64 >= calls as f64 * 0.99 {
+        Ok(())
+    } else {
+        Err(format!("bpftrace's histogram holds {seen} of {calls} calls: its probes did not fire"))
     }
 }
 
@@ -233,7 +289,15 @@ fn repeated(ctx: &mut Ctx, configs: &[Config], reps: usize) -> Vec<Vec<Result<Ou
                 Err(why) => Err(why.clone()),
                 Ok(tracer) => {
                     let label = format!("{}-{rep}", c.label.replace([' ', '/', '(', ')'], "_"));
-                    let r = run_once(&ctx.bins, &c.target, tracer, c.go, c.detach_cap, &ctx.scratch, &label);
+                    let r = run_once(&ctx.bins, &c.target, tracer, c.go, c.detach_cap, &ctx.scratch, &label).and_then(
+                        |o| match &c.check {
+                            Some(check) => check(&o).map(|()| o).map_err(anyhow::Error::msg),
+                            None => Ok(o),
+                        },
+                    );
+                    if let Ok(o) = &r {
+                        note_warnings(ctx, o);
+                    }
                     match &r {
                         Ok(o) => eprintln!("bench: [{}/{reps}] {:<32} {}", rep + 1, c.label, summary(o)),
                         Err(e) => {
@@ -248,6 +312,17 @@ fn repeated(ctx: &mut Ctx, configs: &[Config], reps: usize) -> Vec<Vec<Result<Ou
         }
     }
     all
+}
+
+/// perf-user's report warnings (single-stepped probes, the overhead guard, …), once each.
+fn note_warnings(ctx: &mut Ctx, o: &Outcome) {
+    let warnings = o.export.as_ref().and_then(|e| e.get("warnings")).and_then(|w| w.as_array());
+    for w in warnings.into_iter().flatten().filter_map(|w| w.as_str()) {
+        let note = format!("perf-user warned: {w}");
+        if !ctx.notes.contains(&note) {
+            ctx.notes.push(note);
+        }
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -303,8 +378,8 @@ fn export_field(o: &Outcome, symbol: &str, field: &str) -> Option<f64> {
     export_function(o, symbol)?.get(field)?.as_f64()
 }
 
-/// bpftrace's fullest `@h` bucket, e.g. `[512, 1K)`.
-fn bpftrace_mode_bucket(o: &Outcome) -> Option<String> {
+/// bpftrace's `@h` histogram as (count, bucket) pairs, e.g. `(296418, "[512, 1K)")`.
+fn bpftrace_hist(o: &Outcome) -> Vec<(u64, String)> {
     o.tracer_output
         .iter()
         .skip_while(|l| !l.starts_with("@h:"))
@@ -313,8 +388,12 @@ fn bpftrace_mode_bucket(o: &Outcome) -> Option<String> {
             let count: u64 = rest.split_whitespace().next()?.parse().ok()?;
             Some((count, format!("{bucket})")))
         })
-        .max_by_key(|(count, _)| *count)
-        .map(|(_, b)| b)
+        .collect()
+}
+
+/// bpftrace's fullest `@h` bucket.
+fn bpftrace_mode_bucket(o: &Outcome) -> Option<String> {
+    bpftrace_hist(o).into_iter().max_by_key(|(count, _)| *count).map(|(_, b)| b)
 }
 
 /// Section 1 (and the empty-function half of 6): one function untraced, at the floor, under
@@ -360,20 +439,14 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
     let mut configs = vec![
         Config::new(format!("{name} untraced"), untraced, Ok(Tracer::None)),
         Config::new(format!("{name} floor (empty)"), traced.clone(), perf_user(&["--probe-mode", "empty"])),
-        Config::new(format!("{name} perf-user"), traced.clone(), perf_user(&[])),
-        Config::new(format!("{name} bpftrace"), traced.clone(), bpftrace),
+        Config::new(format!("{name} perf-user"), traced.clone(), perf_user(&[]))
+            .checked(counted_every_call(glob.clone())),
+        Config::new(format!("{name} bpftrace"), traced.clone(), bpftrace).checked(Box::new(bpftrace_saw_every_call)),
     ];
     if sampling {
         configs.push(Config::new(format!("{name} perf-user sampled"), traced, perf_user(&["--sample", "10"])));
     }
     let out = interleaved(ctx, &configs);
-    let calls_match = |o: &Outcome| {
-        let counted = export_field(o, &glob, "count")?;
-        Some((counted - o.target?.calls as f64).abs() < 0.5)
-    };
-    if out[2].iter().flatten().any(|o| calls_match(o) == Some(false)) {
-        ctx.notes.push(format!("perf-user counted a different number of {name} calls than bench-target made"));
-    }
     CallRow {
         func: name,
         first_insn,
@@ -383,6 +456,7 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         bpftrace: median_of(&out[3], ns_per_call),
         sampled: out.get(4).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
         p50_ns: median_of(&out[2], |o| export_field(o, &glob, "p50_ns")),
+        p99_ns: median_of(&out[2], |o| export_field(o, &glob, "p99_ns")),
         bpftrace_bucket: out[3].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {
             out[3].iter().find_map(|o| o.as_ref().err().cloned()).unwrap_or_else(|| "no histogram printed".into())
         }),
@@ -501,7 +575,8 @@ fn attach_row(ctx: &mut Ctx, n: u32) -> AttachRow {
     );
     config.go = false;
     config.detach_cap = Some(if n >= 1000 { DETACH_CAP_1000 } else { DETACH_CAP });
-    let reps = if n >= 1000 { 1 } else { ctx.plan.reps };
+    // Detaching 100 functions takes ~20 s: three runs are enough for attach times.
+    let reps = if n >= 1000 { 1 } else { ctx.plan.reps.min(3) };
     let out = repeated(ctx, &[config], reps).remove(0);
     let result = (|| {
         let probes = out.iter().flatten().find_map(|o| o.probes).ok_or("no `attached N probes` line")?;

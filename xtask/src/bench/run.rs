@@ -25,6 +25,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Paths of the binaries a run may start.
 pub struct Bins {
     pub perf_user: PathBuf,
+    /// Appended to every `perf-user attach` (e.g. turning its overhead guard off).
+    pub perf_user_args: Vec<String>,
     pub bench_target: PathBuf,
     pub bpftrace: Option<PathBuf>,
     pub strace: Option<PathBuf>,
@@ -104,7 +106,8 @@ pub fn run_once(
         }
         Tracer::PerfUser(args) => {
             let mut c = Command::new(&bins.perf_user);
-            c.args(["attach", "--pid", &pid.to_string(), "--no-tui", "--export"]).arg(&export_path).args(args);
+            c.args(["attach", "--pid", &pid.to_string(), "--no-tui", "--export"]).arg(&export_path);
+            c.args(args).args(&bins.perf_user_args);
             (c, |l| l.starts_with("attached "))
         }
         Tracer::Bpftrace(script) => {
@@ -163,6 +166,8 @@ pub fn run_once(
     outcome.detach_s = Some(stop.elapsed().as_secs_f64());
     tracer_proc.drain(Duration::from_secs(5));
     outcome.tracer_output = std::mem::take(&mut tracer_proc.log);
+    // Kept next to the reports, for reading a surprising number later.
+    let _ = std::fs::write(scratch.join(format!("{label}.log")), outcome.tracer_output.join("\n"));
     target.release()?;
 
     if let Tracer::PerfUser(_) = tracer {
