@@ -349,7 +349,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
                 Action::Exit(reason) => break reason,
             }
             if cfg.slow == Slow::Auto {
-                update_auto_thresholds(&app, &mut tracer);
+                update_auto_thresholds(&app, &mut tracer, calibration_ns);
             }
             for (fn_id, note) in overhead_guard(&app, mode, cfg.max_overhead_pct) {
                 match tracer.detach_function(fn_id) {
@@ -541,14 +541,16 @@ fn overhead_guard(app: &App, mode: ProbeMode, max_pct: f64) -> Vec<(u32, String)
 }
 
 /// `--slow auto`: each function's exemplar threshold follows its own running p99.9.
-fn update_auto_thresholds(app: &App, tracer: &mut Tracer) {
+/// The kernel compares raw wall times (probe cost included) with the threshold, while the
+/// session's histograms are calibrated: the probe cost is added back.
+fn update_auto_thresholds(app: &App, tracer: &mut Tracer, calibration_ns: u64) {
     let Some(latest) = app.session.latest() else {
         return;
     };
     for f in &latest.functions {
         if f.count >= 100 {
             let p999 = f.total_hist.summary(None).p999_ns.max(1);
-            let _ = tracer.set_slow_threshold(f.id, p999);
+            let _ = tracer.set_slow_threshold(f.id, p999.saturating_add(calibration_ns));
         }
     }
 }

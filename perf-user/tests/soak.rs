@@ -76,6 +76,12 @@ fn soak_memory_flat_counts_exact_nothing_lost_overhead_as_estimated() {
         assert_eq!(u(v), 0, "lost.{k}");
     }
 
+    // Regression (--slow auto compared raw kernel times with calibrated percentiles, so nearly
+    // every call became an exemplar): about 0.1 % of calls are above their function's p99.9.
+    let calls: u64 = STAGES.iter().map(|s| u(&function(&report, s)["count"])).sum();
+    let sent = report["exemplars"].as_array().unwrap().len() as u64 + u(&report["lost"]["exemplars_evicted"]);
+    assert!(sent * 100 <= calls, "{sent} exemplars for {calls} calls: --slow auto is not at p99.9");
+
     // Memory: after a few seconds of warm-up, flat (allow 20 % + 2 MiB of allocator noise).
     let warm = rss.len().min(5);
     let (after_warmup, last) = (rss[warm - 1].max(1), *rss.last().unwrap());
