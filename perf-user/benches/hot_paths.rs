@@ -1,0 +1,46 @@
+//! Userspace work done on every tick, per function: merging a per-CPU histogram read from the
+//! kernel, turning it into percentiles through hdrhistogram, windowing, and the one-off symbol
+//! resolution of a real binary at attach.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use perf_ebpf_common::{HIST_BUCKETS, Hist, hist_bucket};
+use perf_user::{collect::merge_hist, model::BucketHist, symbols::SymbolTable};
+
+/// A realistic latency distribution spread over two CPUs: ~300 non-empty buckets.
+fn per_cpu_hists() -> Vec<Hist> {
+    let mut cpus = vec![Hist { buckets: [0; HIST_BUCKETS] }; 2];
+    let mut v = 300u64;
+    for i in 0..20_000u64 {
+        v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let ns = 500 + (v >> 40) % 200_000;
+        cpus[(i % 2) as usize].buckets[hist_bucket(ns) as usize] += 1;
+    }
+    cpus
+}
+
+fn benches(c: &mut Criterion) {
+    let cpus = per_cpu_hists();
+    c.bench_function("merge_hist: 2 CPUs x 1184 buckets -> sparse", |b| b.iter(|| merge_hist(black_box(&cpus))));
+    let merged: BucketHist = merge_hist(&cpus);
+    c.bench_function("summary: sparse buckets -> hdrhistogram percentiles", |b| {
+        b.iter(|| black_box(&merged).summary(None))
+    });
+    let half = BucketHist {
+        buckets: merged.buckets.iter().map(|b| perf_user::model::Bucket { count: b.count / 2, ..*b }).collect(),
+    };
+    c.bench_function("window: cumulative histogram difference", |b| b.iter(|| black_box(&merged).since(&half)));
+    let exe = std::env::current_exe().unwrap_or_default();
+    c.bench_function("symbols: read and demangle this benchmark binary", |b| {
+        b.iter(|| SymbolTable::read(black_box(&exe)).map(|t| t.functions.len()))
+    });
+    if let Ok(table) = SymbolTable::read(&exe) {
+        c.bench_function("symbols: glob over every function", |b| {
+            b.iter(|| table.select(&["*merge_hist*".to_string()]).map(|f| f.len()))
+        });
+    }
+}
+
+criterion_group!(hot_paths, benches);
+criterion_main!(hot_paths);
