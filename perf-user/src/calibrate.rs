@@ -32,55 +32,85 @@ pub enum CalibrationError {
     NoSamples,
 }
 
+/// The same empty function entered through a 5-byte nop, the cheap probe site of recent kernels
+/// (the trap becomes a call), whose in-window cost differs from a `push rbp` site.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub extern "C" fn perf_user_calibration_target_nop5(x: u64) -> u64 {
+    core::arch::naked_asm!(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "mov rax, rdi", "ret")
+}
+
+/// First bytes of a function whose probe site is a 5-byte nop.
+pub const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+
 /// What probes cost on this host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProbeCost {
     /// The median wall time the probes report for an empty function: their own cost inside a
     /// measured call (subtracted from reported latencies).
     pub in_window_ns: u64,
+    /// The same for a function entered through a 5-byte nop.
+    pub in_window_nop5_ns: u64,
     /// What a probed call costs the traced thread in all (entry and return traps and programs),
     /// from timing the same calls with and without probes: the overhead estimate's unit.
     pub per_call_ns: u64,
+}
+
+impl ProbeCost {
+    /// The in-window cost to subtract for a function starting with `entry` bytes.
+    pub fn in_window_for(&self, entry: &[u8]) -> u64 {
+        if entry.starts_with(&NOP5) { self.in_window_nop5_ns } else { self.in_window_ns }
+    }
 }
 
 /// Calibrates, and returns the probes themselves for the caller to drop when convenient.
 pub fn probe_cost_ns() -> Result<(ProbeCost, Tracer), CalibrationError> {
     let exe = Path::new("/proc/self/exe");
     let table = SymbolTable::read(exe)?;
-    let f = table.select(&["perf_user_calibration_target".to_string()])?;
-    let Some(f) = f.first() else { return Err(CalibrationError::NoSamples) };
+    let targets =
+        table.select(&["perf_user_calibration_target".to_string(), "perf_user_calibration_target_nop5".to_string()])?;
+    let [push, nop5] = targets.as_slice() else { return Err(CalibrationError::NoSamples) };
     let spec = LoadSpec {
         pid: std::process::id(),
         exe: exe.to_path_buf(),
-        probes: vec![Probe { fn_id: 0, file_offset: f.file_offset, symbol: f.name.clone() }],
+        probes: vec![
+            Probe { fn_id: 0, file_offset: push.file_offset, symbol: push.name.clone() },
+            Probe { fn_id: 1, file_offset: nop5.file_offset, symbol: nop5.name.clone() },
+        ],
         mode: ProbeMode::Full,
         tracepoints: false,
         config: perf_ebpf_common::Config::default(),
-        max_funcs: 1,
+        max_funcs: 2,
     };
-    let plain_ns = time_calls();
+    let plain_ns = time_calls(perf_user_calibration_target);
     let mut tracer = Tracer::load(&spec)?;
-    let mut collector = Collector::new(&mut tracer, vec![f.name.clone()], 0)?;
-    let probed_ns = time_calls();
+    let mut collector = Collector::new(&mut tracer, vec![push.name.clone(), nop5.name.clone()], vec![0, 0])?;
+    let probed_ns = time_calls(perf_user_calibration_target);
+    time_calls(perf_user_calibration_target_nop5);
     let sample = collector.sample();
-    let func = sample.functions.first().ok_or(CalibrationError::NoSamples)?;
-    if func.count < u64::from(CALLS) / 2 {
-        return Err(CalibrationError::NoSamples);
-    }
+    let p50 = |id: usize| -> Result<u64, CalibrationError> {
+        let f = sample.functions.get(id).ok_or(CalibrationError::NoSamples)?;
+        if f.count < u64::from(CALLS) / 2 {
+            return Err(CalibrationError::NoSamples);
+        }
+        Ok(f.total_hist.summary(None).p50_ns)
+    };
     let cost = ProbeCost {
-        in_window_ns: func.total_hist.summary(None).p50_ns,
+        in_window_ns: p50(0)?,
+        in_window_nop5_ns: p50(1)?,
         per_call_ns: probed_ns.saturating_sub(plain_ns) / u64::from(CALLS),
     };
     drop(collector);
     Ok((cost, tracer))
 }
 
-/// Wall time of `CALLS` calls of the calibration target.
-fn time_calls() -> u64 {
+/// Wall time of `CALLS` calls of a calibration target.
+fn time_calls(target: extern "C" fn(u64) -> u64) -> u64 {
+    let target = std::hint::black_box(target);
     let start = std::time::Instant::now();
     let mut acc = 0u64;
     for i in 0..u64::from(CALLS) {
-        acc = acc.wrapping_add(perf_user_calibration_target(i));
+        acc = acc.wrapping_add(target(i));
     }
     std::hint::black_box(acc);
     start.elapsed().as_nanos() as u64

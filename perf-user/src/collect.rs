@@ -37,7 +37,7 @@ pub struct Collector {
     syscall_cache: Vec<SyscallSample>,
     pub per_thread: bool,
     /// Probe cost per call subtracted from every function's wall and own time (0: raw numbers).
-    calibration_ns: u64,
+    calibration_ns: Vec<u64>,
 }
 
 fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
@@ -95,7 +95,8 @@ fn comm(raw: &[u8; 16]) -> String {
 
 impl Collector {
     /// Takes the maps out of the loaded object; `symbols[fn_id]` names the traced functions.
-    pub fn new(tracer: &mut Tracer, symbols: Vec<String>, calibration_ns: u64) -> Result<Self, LoadError> {
+    /// `calibration_ns[fn_id]`: the probe cost subtracted from that function (empty: none).
+    pub fn new(tracer: &mut Tracer, symbols: Vec<String>, calibration_ns: Vec<u64>) -> Result<Self, LoadError> {
         Ok(Collector {
             func_stats: take(tracer, names::FUNC_STATS)?,
             func_hist: take(tracer, names::FUNC_HIST)?,
@@ -112,6 +113,10 @@ impl Collector {
             per_thread: false,
             calibration_ns,
         })
+    }
+
+    fn calibration(&self, fn_id: u32) -> u64 {
+        self.calibration_ns.get(fn_id as usize).copied().unwrap_or(0)
     }
 
     fn hist(map: &PerCpuArray<MapData, Hist>, index: u32) -> BucketHist {
@@ -145,7 +150,13 @@ impl Collector {
             });
         }
         self.cache.clone_from(&functions);
-        let functions = functions.into_iter().map(|f| f.without_probe_cost(self.calibration_ns)).collect();
+        let functions = functions
+            .into_iter()
+            .map(|f| {
+                let cost = self.calibration(f.id);
+                f.without_probe_cost(cost)
+            })
+            .collect();
 
         let mut syscalls = Vec::new();
         for nr in 0..common::MAX_SYSCALLS {
@@ -227,6 +238,7 @@ impl Collector {
     /// Everything the ring buffer holds now (the kernel never wakes us; we drain on a timer).
     pub fn drain_exemplars(&mut self) -> Vec<Exemplar> {
         let mut out = Vec::new();
+        let calibration = &self.calibration_ns;
         while let Some(item) = self.exemplars.next() {
             if item.len() < size_of::<common::Exemplar>() {
                 continue;
@@ -247,9 +259,11 @@ impl Collector {
                 tid: e.tid,
                 thread: comm(&e.comm),
                 start_ns: e.entry_ts_ns,
-                duration_ns: e.duration_ns.saturating_sub(self.calibration_ns),
+                duration_ns: e.duration_ns.saturating_sub(calibration.get(e.fn_id as usize).copied().unwrap_or(0)),
                 attribution: Attribution {
-                    self_oncpu_ns: e.self_oncpu_ns.saturating_sub(self.calibration_ns),
+                    self_oncpu_ns: e
+                        .self_oncpu_ns
+                        .saturating_sub(calibration.get(e.fn_id as usize).copied().unwrap_or(0)),
                     callees_ns: e.callees_ns,
                     syscalls_ns: e.syscalls_ns,
                     offcpu_blocked_ns: e.offcpu_blocked_ns,

@@ -195,6 +195,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
                 entry_insn: site.insn,
                 single_step: site.single_step,
                 detached: false,
+                calibration_ns: 0,
             }
         })
         .collect();
@@ -272,8 +273,14 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             calibrate::ProbeCost::default()
         };
         let calibration_ns = probe_cost.in_window_ns;
+        // Each function gets the cost of its kind of probe site.
+        let per_fn_calibration: Vec<u64> = functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
+        let mut infos = infos;
+        for (info, &ns) in infos.iter_mut().zip(&per_fn_calibration) {
+            info.calibration_ns = ns;
+        }
         let mut collector =
-            Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), calibration_ns)?;
+            Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn_calibration.clone())?;
         collector.per_thread = cfg.per_thread;
         let info = RunInfo {
             target: Target { pid, exe: exe.display().to_string(), comm: read_comm(&format!("/proc/{pid}/comm")) },
@@ -349,7 +356,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
                 Action::Exit(reason) => break reason,
             }
             if cfg.slow == Slow::Auto {
-                update_auto_thresholds(&app, &mut tracer, calibration_ns);
+                update_auto_thresholds(&app, &mut tracer, &per_fn_calibration);
             }
             for (fn_id, note) in overhead_guard(&app, mode, cfg.max_overhead_pct) {
                 match tracer.detach_function(fn_id) {
@@ -543,14 +550,15 @@ fn overhead_guard(app: &App, mode: ProbeMode, max_pct: f64) -> Vec<(u32, String)
 /// `--slow auto`: each function's exemplar threshold follows its own running p99.9.
 /// The kernel compares raw wall times (probe cost included) with the threshold, while the
 /// session's histograms are calibrated: the probe cost is added back.
-fn update_auto_thresholds(app: &App, tracer: &mut Tracer, calibration_ns: u64) {
+fn update_auto_thresholds(app: &App, tracer: &mut Tracer, calibration_ns: &[u64]) {
     let Some(latest) = app.session.latest() else {
         return;
     };
     for f in &latest.functions {
         if f.count >= 100 {
             let p999 = f.total_hist.summary(None).p999_ns.max(1);
-            let _ = tracer.set_slow_threshold(f.id, p999.saturating_add(calibration_ns));
+            let probe_cost = calibration_ns.get(f.id as usize).copied().unwrap_or(0);
+            let _ = tracer.set_slow_threshold(f.id, p999.saturating_add(probe_cost));
         }
     }
 }

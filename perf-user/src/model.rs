@@ -479,6 +479,8 @@ pub struct FuncInfo {
     pub single_step: bool,
     /// Its probes were removed by the overhead guard; its numbers stop there.
     pub detached: bool,
+    /// Probe cost subtracted from each of its calls (depends on the kind of probe site).
+    pub calibration_ns: u64,
 }
 
 /// A single-stepped probe hit costs about this many times an emulated one (measured here: ~10 µs

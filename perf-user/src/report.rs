@@ -108,6 +108,9 @@ pub struct ProbeReport {
     /// True when the overhead guard removed its probes during the run (see `warnings`).
     #[serde(default)]
     pub detached: bool,
+    /// Probe cost subtracted from each call, measured for this kind of probe site (0: raw).
+    #[serde(default)]
+    pub calibration_ns: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -187,6 +190,7 @@ impl Report {
                         entry_insn: fi.entry_insn.clone(),
                         single_step: fi.single_step,
                         detached: fi.detached,
+                        calibration_ns: fi.calibration_ns,
                     },
                 }
             })
