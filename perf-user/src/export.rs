@@ -313,24 +313,21 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
+/// The latency columns shared by function and syscall rows.
+fn csv_latency(l: &crate::model::LatencySummary) -> String {
+    format!("{},{},{},{},{},{},{},{}", l.count, l.min_ns, l.mean_ns, l.p50_ns, l.p90_ns, l.p99_ns, l.p999_ns, l.max_ns)
+}
+
 pub fn csv(r: &Report) -> String {
     let mut o = String::from(CSV_HEADER);
     o.push('\n');
     for f in &r.functions {
-        let l = &f.latency;
         let a = &f.attribution.parts;
         let _ = writeln!(
             o,
-            "function,{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
+            "function,{},{},{},{},{},{},{},",
             csv_field(&f.symbol),
-            l.count,
-            l.min_ns,
-            l.mean_ns,
-            l.p50_ns,
-            l.p90_ns,
-            l.p99_ns,
-            l.p999_ns,
-            l.max_ns,
+            csv_latency(&f.latency),
             a.self_oncpu_ns,
             a.callees_ns,
             a.syscalls_ns,
@@ -339,21 +336,7 @@ pub fn csv(r: &Report) -> String {
         );
     }
     for s in &r.syscalls {
-        let l = &s.latency;
-        let _ = writeln!(
-            o,
-            "syscall,{},{},{},{},{},{},{},{},{},,,,,,{}",
-            csv_field(&s.name),
-            l.count,
-            l.min_ns,
-            l.mean_ns,
-            l.p50_ns,
-            l.p90_ns,
-            l.p99_ns,
-            l.p999_ns,
-            l.max_ns,
-            s.errors
-        );
+        let _ = writeln!(o, "syscall,{},{},,,,,,{}", csv_field(&s.name), csv_latency(&s.latency), s.errors);
     }
     o
 }
