@@ -45,6 +45,16 @@ pub struct Function {
     pub file_offset: u64,
     /// The first bytes of the function (up to 16), to see what the kernel will do at the probe.
     pub entry_bytes: Vec<u8>,
+    /// Other names of the same code (identical code folding, aliases), raw; a glob may match any.
+    pub aliases: Vec<String>,
+}
+
+impl Function {
+    fn matches(&self, pattern: &str) -> bool {
+        glob_match(pattern, &self.name)
+            || glob_match(pattern, &self.raw)
+            || self.aliases.iter().any(|a| glob_match(pattern, a) || glob_match(pattern, &demangle(a)))
+    }
 }
 
 #[derive(Debug)]
@@ -152,7 +162,15 @@ impl SymbolTable {
                 continue;
             }
             let Ok(raw) = sym.name() else { continue };
-            if raw.is_empty() || by_addr.contains_key(&sym.address()) {
+            if raw.is_empty() {
+                continue;
+            }
+            if let Some(f) = by_addr.get_mut(&sym.address()) {
+                // The linker folded identical functions (or this is an alias): one probe site,
+                // reported under the first name, found by any.
+                if f.raw != raw && !f.aliases.iter().any(|a| a == raw) {
+                    f.aliases.push(raw.to_string());
+                }
                 continue;
             }
             let address = sym.address();
@@ -169,6 +187,7 @@ impl SymbolTable {
                     address,
                     size: sym.size(),
                     file_offset: address - seg_addr + seg_off,
+                    aliases: Vec::new(),
                     entry_bytes: {
                         let off = (address - seg_addr + seg_off) as usize;
                         layout_data.get(off..(off + 16).min(layout_data.len())).unwrap_or(&[]).to_vec()
@@ -203,7 +222,7 @@ impl SymbolTable {
             }
             let mut matched = false;
             for f in &self.functions {
-                if glob_match(pattern, &f.name) || glob_match(pattern, &f.raw) {
+                if f.matches(pattern) {
                     matched = true;
                     if !chosen.iter().any(|c| c.address == f.address) {
                         chosen.push(f.clone());
@@ -240,19 +259,26 @@ impl SymbolTable {
             size: 0,
             file_offset: address - seg_addr + seg_off,
             entry_bytes: Vec::new(),
+            aliases: Vec::new(),
         })
     }
 
     /// Names resembling `pattern`: those containing its longest literal piece, else those whose
     /// last path segment is nearest by edit distance.
     pub fn close_matches(&self, pattern: &str, limit: usize) -> Vec<String> {
+        // Every name a function is known by, aliases included.
+        let names: Vec<String> = self
+            .functions
+            .iter()
+            .flat_map(|f| std::iter::once(f.name.clone()).chain(f.aliases.iter().map(|a| demangle(a))))
+            .collect();
         let piece =
             pattern.split(['*', '?']).flat_map(|p| p.split("::")).max_by_key(|p| p.len()).unwrap_or("").to_lowercase();
         let mut out: Vec<String> = Vec::new();
         if piece.len() >= 3 {
-            for f in &self.functions {
-                if f.name.to_lowercase().contains(&piece) && !out.contains(&f.name) {
-                    out.push(f.name.clone());
+            for n in &names {
+                if n.to_lowercase().contains(&piece) && !out.contains(n) {
+                    out.push(n.clone());
                     if out.len() == limit {
                         return out;
                     }
@@ -263,10 +289,9 @@ impl SymbolTable {
             return out;
         }
         let last = pattern.rsplit("::").next().unwrap_or(pattern).replace(['*', '?'], "");
-        let mut scored: Vec<(usize, &str)> = self
-            .functions
+        let mut scored: Vec<(usize, &str)> = names
             .iter()
-            .map(|f| (edit_distance(&last, f.name.rsplit("::").next().unwrap_or(&f.name)), f.name.as_str()))
+            .map(|n| (edit_distance(&last, n.rsplit("::").next().unwrap_or(n)), n.as_str()))
             .filter(|&(d, _)| d <= last.len().max(3) / 2)
             .collect();
         scored.sort();
@@ -404,7 +429,9 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
     }
 
-    /// A real function of this test binary, kept by calling it through `black_box`.
+    /// A real function of this test binary, kept by calling it through `black_box`. Regression:
+    /// in a clean release build the linker folds it with perf-user's identical calibration
+    /// target (same address), and the second name used to be dropped, so no glob found it.
     #[unsafe(no_mangle)]
     #[inline(never)]
     extern "C" fn symbols_test_target(x: u64) -> u64 {
