@@ -227,17 +227,8 @@ pub fn text(r: &Report) -> String {
             "SYSCALL", "COUNT", "ERRORS", "P50", "P99", "MAX", "TOTAL"
         );
         for s in &r.syscalls {
-            let _ = writeln!(
-                o,
-                "{:<20} {:>9} {:>7} {:>8} {:>8} {:>8} {:>10}",
-                s.name,
-                s.latency.count,
-                s.errors,
-                fmt_ns(s.latency.p50_ns),
-                fmt_ns(s.latency.p99_ns),
-                fmt_ns(s.latency.max_ns),
-                fmt_ns(s.total_ns)
-            );
+            let [name, count, errors, p50, p99, max, total] = syscall_cells(s);
+            let _ = writeln!(o, "{name:<20} {count:>9} {errors:>7} {p50:>8} {p99:>8} {max:>8} {total:>10}");
         }
     }
     let with_sys: Vec<_> = r.functions.iter().filter(|f| !f.attribution.syscalls.is_empty()).collect();
@@ -296,6 +287,19 @@ pub fn text(r: &Report) -> String {
         let _ = writeln!(o, "warning: {w}");
     }
     o
+}
+
+/// One syscall row's cells, the same in the text and Markdown tables.
+fn syscall_cells(s: &crate::report::SyscallReport) -> [String; 7] {
+    [
+        s.name.clone(),
+        s.latency.count.to_string(),
+        s.errors.to_string(),
+        fmt_ns(s.latency.p50_ns),
+        fmt_ns(s.latency.p99_ns),
+        fmt_ns(s.latency.max_ns),
+        fmt_ns(s.total_ns),
+    ]
 }
 
 fn truncate(s: &str, width: usize) -> String {
@@ -370,17 +374,7 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o, "\n| syscall | count | errors | p50 | p99 | max | total |");
         let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
         for s in &r.syscalls {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                s.name,
-                s.latency.count,
-                s.errors,
-                fmt_ns(s.latency.p50_ns),
-                fmt_ns(s.latency.p99_ns),
-                fmt_ns(s.latency.max_ns),
-                fmt_ns(s.total_ns)
-            );
+            let _ = writeln!(o, "| {} |", syscall_cells(s).join(" | "));
         }
     }
     o
