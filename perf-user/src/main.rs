@@ -525,9 +525,9 @@ fn overhead_guard(app: &App, mode: ProbeMode, max_pct: f64) -> Vec<(u32, String)
     if app.target_exited || app.session.elapsed_ns() < 2_000_000_000 {
         return Vec::new();
     }
-    let Some(window) = app.session.window(model::Window::Last1s) else { return Vec::new() };
+    let Some(window) = app.session.last_second() else { return Vec::new() };
     let hits_per_call = if mode == ProbeMode::EntryOnly { 1.0 } else { 2.0 };
-    let mut costs = model::probe_overhead_pct(&window, &app.session.functions, app.cost_per_hit_ns, hits_per_call);
+    let mut costs = model::probe_overhead_pct(window, &app.session.functions, app.cost_per_hit_ns, hits_per_call);
     let mut total: f64 = costs.iter().map(|c| c.1).sum();
     costs.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut out = Vec::new();
@@ -565,7 +565,7 @@ fn update_auto_thresholds(app: &App, tracer: &mut Tracer, calibration_ns: &[u64]
 
 fn progress_line(app: &App) -> String {
     let s = &app.session;
-    let Some(w) = s.window(model::Window::Last1s) else {
+    let Some(w) = s.last_second() else {
         return String::new();
     };
     let calls: u64 = w.functions.iter().map(|f| f.count).sum();

@@ -560,6 +560,9 @@ pub struct Session {
     pub exemplars: VecDeque<Exemplar>,
     pub exemplar_capacity: usize,
     pub exemplars_evicted: u64,
+    /// The last-second window, computed once per sample: the sparkline, the rates, the UI and the
+    /// overhead guard all read it every tick.
+    last_second: Option<Sample>,
 }
 
 const HISTORY_SPAN_NS: u64 = 61_000_000_000;
@@ -583,10 +586,11 @@ impl Session {
         {
             self.history.pop_front();
         }
+        self.last_second = self.compute_window(Window::Last1s);
         // Sparkline: p99 of the last second, per function.
-        let window = self.window(Window::Last1s);
         for (i, hist) in self.p99_history.iter_mut().enumerate() {
-            let p99 = window
+            let p99 = self
+                .last_second
                 .as_ref()
                 .and_then(|w| w.functions.iter().find(|f| f.id as usize == i))
                 .map_or(0, |f| f.total_hist.summary(None).p99_ns);
@@ -610,6 +614,7 @@ impl Session {
     /// Forget everything so far: numbers restart from the latest sample.
     pub fn reset(&mut self) {
         self.baseline = self.history.back().cloned();
+        self.last_second = self.compute_window(Window::Last1s);
         self.exemplars.clear();
         for h in &mut self.p99_history {
             h.clear();
@@ -619,6 +624,18 @@ impl Session {
     /// The sample for a window: everything since attach (or reset), or the difference between the
     /// latest sample and the newest one at least `span` older.
     pub fn window(&self, w: Window) -> Option<Sample> {
+        match w {
+            Window::Last1s => self.last_second.clone(),
+            _ => self.compute_window(w),
+        }
+    }
+
+    /// The last second, borrowed (see `last_second`).
+    pub fn last_second(&self) -> Option<&Sample> {
+        self.last_second.as_ref()
+    }
+
+    fn compute_window(&self, w: Window) -> Option<Sample> {
         let latest = self.history.back()?;
         let base = match w.span_ns() {
             None => self.baseline.as_ref(),
@@ -648,9 +665,7 @@ impl Session {
 
     /// Probe hits per second over the last second.
     pub fn hits_per_s(&self) -> f64 {
-        self.window(Window::Last1s)
-            .filter(|w| w.at_ns > 0)
-            .map_or(0.0, |w| w.counters.probe_hits as f64 * 1e9 / w.at_ns as f64)
+        self.last_second().filter(|w| w.at_ns > 0).map_or(0.0, |w| w.counters.probe_hits as f64 * 1e9 / w.at_ns as f64)
     }
 
     pub fn elapsed_ns(&self) -> u64 {
