@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::{
     collect::Collector,
-    loader::{LoadError, LoadSpec, Probe, ProbeMode, Tracer},
+    loader::{AttachMode, LoadError, LoadSpec, Probe, ProbeMode, Tracer},
     symbols::SymbolTable,
 };
 
@@ -81,6 +81,7 @@ pub fn probe_cost_ns() -> Result<(ProbeCost, Tracer), CalibrationError> {
         tracepoints: false,
         config: perf_ebpf_common::Config::default(),
         max_funcs: 2,
+        attach: AttachMode::Auto,
     };
     let plain_ns = time_calls(perf_user_calibration_target);
     let mut tracer = Tracer::load(&spec)?;

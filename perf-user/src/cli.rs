@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{export::Format, loader::ProbeMode, units::parse_duration_ns};
+use crate::{
+    export::Format,
+    loader::{AttachMode, ProbeMode},
+    units::parse_duration_ns,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -98,6 +102,9 @@ pub struct AttachArgs {
     /// Programs on the functions (benchmarks: `empty` measures the kernel's floor).
     #[arg(long, value_enum, default_value = "full", hide = true)]
     pub probe_mode: ProbeMode,
+    /// How probes are attached: `uprobe_multi` links (kernel 6.6+) or one perf event per probe.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub attach_mode: AttachMode,
 }
 
 #[derive(Args, Debug)]
@@ -199,6 +206,7 @@ pub struct AttachConfig {
     pub symbols: Option<PathBuf>,
     pub max_funcs: usize,
     pub probe_mode: ProbeMode,
+    pub attach_mode: AttachMode,
     pub allow_unwind_risk: bool,
     pub calibrate: bool,
     /// Percent of one CPU.
@@ -301,6 +309,7 @@ impl AttachArgs {
             symbols: self.symbols,
             max_funcs: self.max_funcs,
             probe_mode: if self.entry_only { ProbeMode::EntryOnly } else { self.probe_mode },
+            attach_mode: self.attach_mode,
             allow_unwind_risk: self.allow_unwind_risk,
             calibrate: !self.no_calibrate,
             max_overhead_pct: self.max_overhead,

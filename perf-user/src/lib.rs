@@ -20,3 +20,4 @@ pub mod symbols;
 pub mod syscalls;
 pub mod tui;
 pub mod units;
+pub mod uprobe_multi;

@@ -3,6 +3,7 @@
 
 use std::{
     num::NonZeroU32,
+    os::fd::{AsFd, OwnedFd},
     path::{Path, PathBuf},
 };
 
@@ -16,7 +17,7 @@ use aya::{
 };
 use perf_ebpf_common::{Config, names};
 
-use crate::btf;
+use crate::{btf, uprobe_multi};
 
 #[cfg(perf_ebpf_object_missing)]
 compile_error!("the eBPF object is not built: run `cargo xtask build-ebpf` (or `cargo xtask test`) first");
@@ -62,6 +63,19 @@ pub struct LoadSpec {
     pub tracepoints: bool,
     pub config: Config,
     pub max_funcs: usize,
+    pub attach: AttachMode,
+}
+
+/// How the function probes are attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AttachMode {
+    /// `uprobe_multi` links where the kernel has them (6.6+), else one perf event per probe.
+    #[default]
+    Auto,
+    /// One `uprobe_multi` link per program for all functions; fails on older kernels.
+    Multi,
+    /// One perf-event uprobe per function and program (any kernel with uprobes).
+    Single,
 }
 
 /// Which programs go on the traced functions.
@@ -78,11 +92,26 @@ pub enum ProbeMode {
 
 /// Loaded programs and their links. Dropping it detaches every probe and unloads the programs.
 pub struct Tracer {
+    /// Dropped first: closing the multi links detaches all their probes at once.
+    links: Links,
     pub ebpf: Ebpf,
     func_slow: Array<MapData, u64>,
     pub attached: usize,
+}
+
+/// The function probes, by how they were attached.
+enum Links {
     /// Every uprobe link by function, so one function's probes can be removed (overhead guard).
-    links: Vec<(u32, &'static str, UProbeLinkId)>,
+    Single(Vec<(u32, &'static str, UProbeLinkId)>),
+    /// One link per program over all `probes`; removing a function re-creates the links.
+    Multi { progs: Vec<MultiProgram>, probes: Vec<Probe>, exe: PathBuf, pid: u32 },
+}
+
+struct MultiProgram {
+    name: &'static str,
+    prog: OwnedFd,
+    ret: bool,
+    link: Option<OwnedFd>,
 }
 
 fn is_eperm(s: &str) -> bool {
@@ -148,6 +177,13 @@ impl Tracer {
             .load(EBPF_OBJECT)
             .map_err(load_error)?;
 
+        // A second copy of the object for the uprobe_multi programs, pointed at aya's maps before
+        // any map handle is taken out of `ebpf`.
+        let raw = match spec.attach {
+            AttachMode::Single => Err("not needed".to_owned()),
+            AttachMode::Multi | AttachMode::Auto => uprobe_multi::RawObject::new(EBPF_OBJECT, &ebpf),
+        };
+
         // The programs keep the map alive; this handle only writes the initial knobs.
         let mut config: Array<MapData, Config> = ebpf
             .take_map(names::CONFIG)
@@ -181,57 +217,82 @@ impl Tracer {
             attached += 1;
         }
 
-        let pid = NonZeroU32::new(spec.pid).ok_or_else(|| LoadError::Load("pid 0".into()))?;
         // Returns first: a call that starts between the two attaches then has a return without an
         // entry (counted as orphaned) rather than an entry that never returns.
-        let progs: &[&str] = match spec.mode {
-            ProbeMode::Full => &[names::PROG_FUNC_EXIT, names::PROG_FUNC_ENTRY],
-            ProbeMode::EntryOnly => &[names::PROG_FUNC_COUNT],
-            ProbeMode::Empty => &[names::PROG_FUNC_EXIT_EMPTY, names::PROG_FUNC_ENTRY_EMPTY],
+        let progs: &[(&'static str, bool)] = match spec.mode {
+            ProbeMode::Full => &[(names::PROG_FUNC_EXIT, true), (names::PROG_FUNC_ENTRY, false)],
+            ProbeMode::EntryOnly => &[(names::PROG_FUNC_COUNT, false)],
+            ProbeMode::Empty => &[(names::PROG_FUNC_EXIT_EMPTY, true), (names::PROG_FUNC_ENTRY_EMPTY, false)],
         };
-        let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
-        for &name in progs {
-            let prog: &mut UProbe = ebpf
-                .program_mut(name)
-                .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
-                .try_into()
-                .map_err(load_error)?;
-            prog.load().map_err(|e| attach_error(name, e))?;
-            for p in &spec.probes {
-                let point = UProbeAttachPoint {
-                    location: UProbeAttachLocation::AbsoluteOffset(p.file_offset),
-                    cookie: Some(u64::from(p.fn_id)),
-                };
-                let link = prog
-                    .attach(point, &spec.exe, UProbeScope::OneProcess(pid))
-                    .map_err(|e| attach_error(format!("{name} to {}", p.symbol), e))?;
-                links.push((p.fn_id, name, link));
-                attached += 1;
-            }
+        let links = match spec.attach {
+            AttachMode::Single => attach_single(&mut ebpf, spec, progs)?,
+            AttachMode::Multi => attach_multi(raw, spec, progs)?,
+            // Older kernels reject the attach type at load or at link time: fall back.
+            AttachMode::Auto => match attach_multi(raw, spec, progs) {
+                Ok(links) => links,
+                Err(LoadError::NotPermitted) => return Err(LoadError::NotPermitted),
+                Err(_) => attach_single(&mut ebpf, spec, progs)?,
+            },
+        };
+        attached += match &links {
+            Links::Single(l) => l.len(),
+            Links::Multi { progs, probes, .. } => progs.len() * probes.len(),
+        };
+        Ok(Tracer { links, ebpf, func_slow, attached })
+    }
+
+    /// How the function probes were attached: `uprobe_multi` or `perf_event`.
+    pub fn attach_kind(&self) -> &'static str {
+        match self.links {
+            Links::Single(_) => "perf_event",
+            Links::Multi { .. } => "uprobe_multi",
         }
-        Ok(Tracer { ebpf, func_slow, attached, links })
     }
 
     /// Removes every probe of one function; the rest keep running. Its frames still on a thread's
     /// shadow stack are dropped as orphans by the next entry below them.
     pub fn detach_function(&mut self, fn_id: u32) -> Result<usize, LoadError> {
-        let mut detached = 0;
-        let mut i = 0;
-        while i < self.links.len() {
-            if self.links[i].0 != fn_id {
-                i += 1;
-                continue;
+        let detached = match &mut self.links {
+            Links::Single(links) => {
+                let mut detached = 0;
+                let mut i = 0;
+                while i < links.len() {
+                    if links[i].0 != fn_id {
+                        i += 1;
+                        continue;
+                    }
+                    let (_, name, link) = links.swap_remove(i);
+                    let prog: &mut UProbe = self
+                        .ebpf
+                        .program_mut(name)
+                        .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
+                        .try_into()
+                        .map_err(load_error)?;
+                    prog.detach(link).map_err(|e| attach_error(format!("detaching {name}"), e))?;
+                    detached += 1;
+                }
+                detached
             }
-            let (_, name, link) = self.links.swap_remove(i);
-            let prog: &mut UProbe = self
-                .ebpf
-                .program_mut(name)
-                .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
-                .try_into()
-                .map_err(load_error)?;
-            prog.detach(link).map_err(|e| attach_error(format!("detaching {name}"), e))?;
-            detached += 1;
-        }
+            Links::Multi { progs, probes, exe, pid } => {
+                let before = probes.len();
+                probes.retain(|p| p.fn_id != fn_id);
+                if probes.len() == before {
+                    return Ok(0);
+                }
+                // A link's function set is fixed: close them all (entries first, so no new frame
+                // waits for a return that is no longer probed), then link the rest again, returns
+                // first. Calls in flight meanwhile end up counted as orphans.
+                for p in progs.iter_mut().rev() {
+                    p.link = None;
+                }
+                for p in progs.iter_mut() {
+                    if !probes.is_empty() {
+                        p.link = Some(link_multi(p, probes, exe, *pid)?);
+                    }
+                }
+                progs.len() * (before - probes.len())
+            }
+        };
         self.attached -= detached;
         Ok(detached)
     }
@@ -240,4 +301,61 @@ impl Tracer {
     pub fn set_slow_threshold(&mut self, fn_id: u32, slow_ns: u64) -> Result<(), LoadError> {
         self.func_slow.set(fn_id, slow_ns, 0).map_err(load_error)
     }
+}
+
+fn attach_single(ebpf: &mut Ebpf, spec: &LoadSpec, progs: &[(&'static str, bool)]) -> Result<Links, LoadError> {
+    let pid = NonZeroU32::new(spec.pid).ok_or_else(|| LoadError::Load("pid 0".into()))?;
+    let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
+    for &(name, _) in progs {
+        let prog: &mut UProbe = ebpf
+            .program_mut(name)
+            .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
+            .try_into()
+            .map_err(load_error)?;
+        prog.load().map_err(|e| attach_error(name, e))?;
+        for p in &spec.probes {
+            let point = UProbeAttachPoint {
+                location: UProbeAttachLocation::AbsoluteOffset(p.file_offset),
+                cookie: Some(u64::from(p.fn_id)),
+            };
+            let link = prog
+                .attach(point, &spec.exe, UProbeScope::OneProcess(pid))
+                .map_err(|e| attach_error(format!("{name} to {}", p.symbol), e))?;
+            links.push((p.fn_id, name, link));
+        }
+    }
+    Ok(Links::Single(links))
+}
+
+/// Loads each program again with the `uprobe_multi` attach type and links it to every function.
+/// All or nothing: on error, whatever was linked is closed again.
+fn attach_multi(
+    raw: Result<uprobe_multi::RawObject, String>,
+    spec: &LoadSpec,
+    progs: &[(&'static str, bool)],
+) -> Result<Links, LoadError> {
+    let raw = raw.map_err(LoadError::Load)?;
+    let mut loaded = Vec::with_capacity(progs.len());
+    for &(name, ret) in progs {
+        let prog = raw.load(name, uprobe_multi::BPF_TRACE_UPROBE_MULTI).map_err(load_error)?;
+        loaded.push(MultiProgram { name, prog, ret, link: None });
+    }
+    for p in &mut loaded {
+        if !spec.probes.is_empty() {
+            p.link = Some(link_multi(p, &spec.probes, &spec.exe, spec.pid)?);
+        }
+    }
+    Ok(Links::Multi { progs: loaded, probes: spec.probes.clone(), exe: spec.exe.clone(), pid: spec.pid })
+}
+
+fn link_multi(p: &MultiProgram, probes: &[Probe], exe: &Path, pid: u32) -> Result<OwnedFd, LoadError> {
+    let offsets: Vec<u64> = probes.iter().map(|p| p.file_offset).collect();
+    let cookies: Vec<u64> = probes.iter().map(|p| u64::from(p.fn_id)).collect();
+    uprobe_multi::attach(p.prog.as_fd(), exe, &offsets, &cookies, pid, p.ret).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EPERM) {
+            LoadError::NotPermitted
+        } else {
+            LoadError::Attach { what: format!("{} to {} functions", p.name, probes.len()), reason: e.to_string() }
+        }
+    })
 }

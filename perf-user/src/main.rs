@@ -230,6 +230,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         tracepoints: true,
         config: kernel_config,
         max_funcs: cfg.max_funcs,
+        attach: cfg.attach_mode,
     };
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -290,10 +291,12 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             warnings,
             calibration_ns,
             probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
+            attach: tracer.attach_kind().to_owned(),
         };
         let attached_line = format!(
-            "attached {} probes to pid {pid} ({}): {} functions{}\n",
+            "attached {} probes ({}) to pid {pid} ({}): {} functions{}\n",
             tracer.attached,
+            tracer.attach_kind(),
             exe.display(),
             infos.len(),
             if cfg.syscalls { ", syscalls" } else { "" }

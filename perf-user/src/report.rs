@@ -38,6 +38,10 @@ pub struct Report {
     /// overhead estimate is `probe_hits × probe_cost_per_hit_ns`.
     #[serde(default)]
     pub probe_cost_per_hit_ns: u64,
+    /// How the function probes were attached: `uprobe_multi` (one link for all functions) or
+    /// `perf_event` (one per probe; kernels before 6.6).
+    #[serde(default)]
+    pub attach: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadReport>,
     /// Notes the user must see with the numbers (probes removed by the overhead guard, …).
@@ -146,6 +150,7 @@ pub struct RunInfo {
     pub warnings: Vec<String>,
     pub calibration_ns: u64,
     pub probe_cost_per_hit_ns: u64,
+    pub attach: String,
 }
 
 fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
@@ -249,6 +254,7 @@ impl Report {
             probe_hits: sample.counters.probe_hits,
             calibration_ns: info.calibration_ns,
             probe_cost_per_hit_ns: info.probe_cost_per_hit_ns,
+            attach: info.attach.clone(),
             threads,
             warnings: info.warnings.clone(),
         }
