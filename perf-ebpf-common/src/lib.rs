@@ -42,18 +42,22 @@ pub mod names {
     pub const SYSCALL_HIST: &str = "SYSCALL_HIST";
     pub const THREADS: &str = "THREADS";
     pub const COUNTERS: &str = "COUNTERS";
-    pub const CONFIG: &str = "CONFIG";
     pub const EXEMPLARS: &str = "EXEMPLARS";
 
     pub const GLOBAL_TARGET_TGID: &str = "TARGET_TGID";
     pub const GLOBAL_TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const GLOBAL_TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
+    /// A [`super::Config`].
+    pub const GLOBAL_CONFIG: &str = "CONFIG";
 
     pub const PROG_FUNC_ENTRY: &str = "func_entry";
     pub const PROG_FUNC_EXIT: &str = "func_exit";
     pub const PROG_FUNC_COUNT: &str = "func_count";
     pub const PROG_FUNC_ENTRY_EMPTY: &str = "func_entry_empty";
     pub const PROG_FUNC_EXIT_EMPTY: &str = "func_exit_empty";
+    /// One program for entry and return (`uprobe_multi` session, kernel 6.13+).
+    pub const PROG_FUNC_SESSION: &str = "func_session";
+    pub const PROG_FUNC_SESSION_EMPTY: &str = "func_session_empty";
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
     pub const PROG_SCHED_SWITCH: &str = "sched_switch";
@@ -177,6 +181,9 @@ pub const HIST_KIND_SELF: u32 = 1;
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct FuncStats {
+    /// Every call that entered (timed or not).
+    pub calls: u64,
+    /// Timed calls: those that returned through our probe, which the other fields describe.
     pub count: u64,
     pub total_ns: u64,
     /// Valid only when `count > 0`.
@@ -190,7 +197,7 @@ pub struct FuncStats {
     /// Syscalls made while this function was the innermost traced frame.
     pub syscall_count: u64,
 }
-const _: () = assert!(size_of::<FuncStats>() == 80);
+const _: () = assert!(size_of::<FuncStats>() == 88);
 
 /// Key of `FUNC_SYSCALLS`: which syscall, made while which function was innermost.
 #[repr(C)]
@@ -287,11 +294,17 @@ pub struct ThreadState {
     pub offcpu_start_ns: u64,
     pub offcpu_kind: u32,
     pub _pad: u32,
+    /// Sampling: the stack pointer at entry of the outermost call left untimed, so the calls
+    /// nested in it (lower addresses) stay untimed too; 0 when none is open.
+    pub untimed_root_sp: u64,
+    /// Its return address, as found at `untimed_root_sp` at entry: while the call runs the slot
+    /// keeps it; once the call has returned (unseen) the caller's next calls overwrite it.
+    pub untimed_root_ret: u64,
     pub frames: [Frame; MAX_DEPTH as usize],
 }
-const _: () = assert!(size_of::<ThreadState>() == 48 + size_of::<Frame>() * MAX_DEPTH as usize);
+const _: () = assert!(size_of::<ThreadState>() == 64 + size_of::<Frame>() * MAX_DEPTH as usize);
 
-/// `CONFIG[0]`: knobs userspace may change while attached (globals are frozen at load).
+/// The `CONFIG` global: knobs fixed at load (read-only, so the verifier prunes what they turn off).
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -300,7 +313,9 @@ pub struct Config {
     pub slow_ns: u64,
     /// Non-zero: keep `THREAD_FUNC_STATS`.
     pub per_thread: u32,
-    pub _pad: u32,
+    /// Session programs time one outermost call in this many (with everything nested in it) and
+    /// only count the others; 0 or 1 times every call.
+    pub sample_every: u32,
 }
 const _: () = assert!(size_of::<Config>() == 16);
 

@@ -7,13 +7,14 @@ use aya_ebpf::{
     EbpfContext,
     bindings::BPF_NOEXIST,
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
-        generated::bpf_get_attach_cookie,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
+        generated::{bpf_get_attach_cookie, bpf_get_func_ip, bpf_get_prandom_u32},
     },
     macros::{map, raw_tracepoint, uprobe, uretprobe},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{ProbeContext, RawTracePointContext, RetProbeContext},
 };
+use core::ffi::c_void;
 use perf_ebpf_common::{
     COUNTER_ATTR_MAP_FULL, COUNTER_COUNT, COUNTER_DEPTH_OVERFLOW, COUNTER_EXEMPLARS, COUNTER_ORPHAN_ENTRY,
     COUNTER_ORPHAN_RETURN, COUNTER_PROBE_HITS, COUNTER_RINGBUF_FULL, COUNTER_SWITCHES, COUNTER_SYSCALLS,
@@ -35,11 +36,21 @@ static TASK_PID_OFFSET: u32 = 0;
 #[unsafe(no_mangle)]
 static TASK_TGID_OFFSET: u32 = 0;
 
+/// Load-time knobs (see `Config`).
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config { slow_ns: 0, per_thread: 0, sample_every: 0 };
+
 #[inline(always)]
 fn target_tgid() -> u32 {
     // SAFETY: a plain read of a global the loader wrote before load; volatile so the compiler does
     // not fold the zero initialiser.
     unsafe { core::ptr::read_volatile(&TARGET_TGID) }
+}
+
+#[inline(always)]
+fn config() -> Config {
+    // SAFETY: as in `target_tgid`.
+    unsafe { core::ptr::read_volatile(&CONFIG) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -72,8 +83,6 @@ static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_THREAD
 static ZERO_THREAD: Array<ThreadState> = Array::with_max_entries(1, 0);
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
-#[map(name = "CONFIG")]
-static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 #[map(name = "EXEMPLARS")]
 static EXEMPLARS: RingBuf = RingBuf::with_byte_size(EXEMPLAR_RING_BYTES, 0);
 
@@ -199,11 +208,16 @@ pub fn func_count(ctx: ProbeContext) -> u32 {
     bump(COUNTER_PROBE_HITS);
     // SAFETY: the helper only reads the attach cookie of the running program's link.
     let fn_id = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
+    count_call(fn_id);
+    0
+}
+
+#[inline(always)]
+fn count_call(fn_id: u32) {
     if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
         // SAFETY: valid per-CPU map value.
-        unsafe { (*s).count += 1 };
+        unsafe { (*s).calls += 1 };
     }
-    0
 }
 
 /// The floor for benchmarks: the same attach points with programs that do nothing.
@@ -217,35 +231,121 @@ pub fn func_exit_empty(_ctx: RetProbeContext) -> u32 {
     0
 }
 
+/// The floor of session attachment: runs at entry and, returning 0, at return too.
+#[uprobe]
+pub fn func_session_empty(_ctx: ProbeContext) -> u32 {
+    0
+}
+
+/// Entry and return in one program, attached as a `uprobe_multi` session. At entry it returns 0
+/// to be called again at the return, or 1 to skip the return probe (an untimed, sampled-out call).
+/// Written without `#[uprobe]`, whose wrapper always returns 0.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "uprobe")]
+extern "C" fn func_session(ctx_ptr: *mut c_void) -> u32 {
+    let ctx = ProbeContext::new(ctx_ptr);
+    // SAFETY: a kprobe-type program's context is the trapped task's pt_regs.
+    let (ip, sp) = unsafe { ((*ctx.regs).rip, (*ctx.regs).rsp) };
+    // At entry the kernel points ip at the probed address, which is what bpf_get_func_ip returns;
+    // at return ip is the return address in the caller. (bpf_session_is_return says the same, but
+    // is a kfunc, which aya 0.14 cannot relocate.)
+    // SAFETY: the helper reads the running program's attach context only.
+    let is_return = ip != unsafe { bpf_get_func_ip(ctx_ptr) };
+    if is_return {
+        return match try_func_exit(ctx_ptr, sp) {
+            Ok(ret) => ret,
+            Err(ret) => ret as u32,
+        };
+    }
+    let every = config().sample_every;
+    let ret = if every > 1 { try_sampled_entry(ctx_ptr, sp, every) } else { try_func_entry(ctx_ptr, sp) };
+    // An error (no thread slot) skips the return: nothing to match it with.
+    ret.unwrap_or(1)
+}
+
+/// Whether the untimed outermost call is still running. A deeper entry alone does not say so: the
+/// call may have returned unseen (its return probe was skipped) and the thread since gone deeper
+/// through another path; then its return-address slot has been overwritten.
+#[inline(always)]
+fn untimed_root_running(st: &ThreadState) -> bool {
+    // SAFETY: as above.
+    let ret = unsafe { bpf_probe_read_user(st.untimed_root_sp as *const u64) };
+    ret == Ok(st.untimed_root_ret) && st.untimed_root_ret != 0
+}
+
+/// Session entry with sampling: counts every call; times one outermost call in `every`, and every
+/// call nested in a timed one, so attribution inside a timed call stays exact.
+#[inline(always)]
+fn try_sampled_entry(ctx: *mut c_void, sp: u64, every: u32) -> Result<u32, i64> {
+    let Some(tid) = target_tid() else {
+        return Ok(1);
+    };
+    bump(COUNTER_PROBE_HITS);
+    // SAFETY: the helper only reads the attach cookie of the running program's link.
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
+    count_call(fn_id);
+    let st = thread_state_or_new(tid).ok_or(0i64)?;
+    // SAFETY: see `try_func_entry`.
+    let st = unsafe { &mut *st };
+    drop_dead_frames(st, sp);
+    if st.depth == 0 {
+        if st.untimed_root_sp != 0 && sp < st.untimed_root_sp && untimed_root_running(st) {
+            // Nested in an untimed outermost call that is still running.
+            return Ok(1);
+        }
+        // Random, not a counter: a counter aliases with the order of roots (with two roots per
+        // message, one of them would never be picked by an even N).
+        // SAFETY: no arguments.
+        let r = unsafe { bpf_get_prandom_u32() };
+        if r % every != 0 {
+            st.untimed_root_sp = sp;
+            // SAFETY: bpf_probe_read_user checks the address; a failed read gives an error.
+            st.untimed_root_ret = unsafe { bpf_probe_read_user(sp as *const u64) }.unwrap_or(0);
+            return Ok(1);
+        }
+        st.untimed_root_sp = 0;
+    }
+    push_frame(st, fn_id, sp, now_ns());
+    Ok(0)
+}
+
 #[uprobe]
 pub fn func_entry(ctx: ProbeContext) -> u32 {
-    match try_func_entry(&ctx) {
+    // SAFETY: a kprobe-type program's context is the trapped task's pt_regs.
+    let sp = unsafe { (*ctx.regs).rsp };
+    match try_func_entry(ctx.as_ptr(), sp) {
         Ok(ret) => ret,
         Err(ret) => ret as u32,
     }
 }
 
+/// A call's entry at stack pointer `sp`; returns 0 (a session program then sees the return).
 #[inline(always)]
-fn try_func_entry(ctx: &ProbeContext) -> Result<u32, i64> {
+fn try_func_entry(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
     let Some(tid) = target_tid() else {
         return Ok(0);
     };
     let now = now_ns();
     bump(COUNTER_PROBE_HITS);
     // SAFETY: the helper only reads the attach cookie of the running program's link.
-    let fn_id = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
-    // SAFETY: a kprobe-type program's context is the trapped task's pt_regs.
-    let sp = unsafe { (*ctx.regs).rsp };
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
+    count_call(fn_id);
     let st = thread_state_or_new(tid).ok_or(0i64)?;
     // SAFETY: `st` is a valid THREADS value; a thread's entry is only touched by that thread's
     // programs (and sched_switch on its CPU), which never run concurrently with each other.
     let st = unsafe { &mut *st };
     drop_dead_frames(st, sp);
+    push_frame(st, fn_id, sp, now);
+    Ok(0)
+}
+
+#[inline(always)]
+fn push_frame(st: &mut ThreadState, fn_id: u32, sp: u64, now: u64) {
     let depth = st.depth;
     st.depth = depth.saturating_add(1);
     if depth >= MAX_DEPTH {
         bump(COUNTER_DEPTH_OVERFLOW);
-        return Ok(0);
+        return;
     }
     let f = &mut st.frames[frame_index(depth)];
     f.fn_id = fn_id;
@@ -259,7 +359,6 @@ fn try_func_entry(ctx: &ProbeContext) -> Result<u32, i64> {
     for slot in f.top_syscalls.iter_mut() {
         slot.count = 0;
     }
-    Ok(0)
 }
 
 /// Pops frames whose call must have ended without a return we saw (longjmp, unwinding, a
@@ -281,24 +380,26 @@ fn drop_dead_frames(st: &mut ThreadState, sp: u64) {
 
 #[uretprobe]
 pub fn func_exit(ctx: RetProbeContext) -> u32 {
-    match try_func_exit(&ctx) {
+    // SAFETY: as in `func_entry`.
+    let sp = unsafe { (*ctx.regs).rsp };
+    match try_func_exit(ctx.as_ptr(), sp) {
         Ok(ret) => ret,
         Err(ret) => ret as u32,
     }
 }
 
+/// A call's return, `sp` being the stack pointer after `ret`.
 #[inline(always)]
-fn try_func_exit(ctx: &RetProbeContext) -> Result<u32, i64> {
+fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
     let Some(tid) = target_tid() else {
         return Ok(0);
     };
     let now = now_ns();
     bump(COUNTER_PROBE_HITS);
     // SAFETY: as in `try_func_entry`.
-    let fn_id = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
-    // SAFETY: as in `try_func_entry`. After `ret` popped the return address, sp is 8 above the
-    // entry's stack pointer.
-    let entry_sp = unsafe { (*ctx.regs).rsp }.wrapping_sub(8);
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
+    // After `ret` popped the return address, sp is 8 above the entry's stack pointer.
+    let entry_sp = sp.wrapping_sub(8);
     let Some(st) = thread_state(tid) else {
         bump(COUNTER_ORPHAN_RETURN);
         return Ok(0);
@@ -365,7 +466,7 @@ fn record_call(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
     }
     hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_TOTAL, call.wall_ns);
     hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_SELF, call.self_oncpu_ns);
-    let Some(cfg) = CONFIG.get(0) else { return };
+    let cfg = config();
     if cfg.per_thread != 0 {
         let key = ThreadFuncKey { tid, fn_id };
         let mut s = THREAD_FUNC_STATS.get_ptr_mut(key);

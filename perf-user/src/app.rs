@@ -265,8 +265,8 @@ impl App {
                     FunctionRow {
                         id: fi.id,
                         sample: Some(j),
-                        calls: f.count,
-                        calls_per_s: crate::model::rate_per_s(f.count, d.sample.at_ns),
+                        calls: f.calls(),
+                        calls_per_s: crate::model::rate_per_s(f.calls(), d.sample.at_ns),
                         latency,
                         shares: f.attribution.shares(),
                     }

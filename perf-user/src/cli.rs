@@ -88,6 +88,11 @@ pub struct AttachArgs {
     /// Count calls only (entry probes, no return probes): safe on any binary, times nothing.
     #[arg(long)]
     pub entry_only: bool,
+    /// Count every call but time one outermost call in N (and all calls nested in it, so their
+    /// attribution stays exact); the others skip the return probe. Needs kernel 6.13+ (uprobe
+    /// sessions).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub sample: u32,
     /// Attach return probes even to a binary that can unwind (Rust panic=unwind, C++ exceptions);
     /// an unwind through a traced function then aborts the target.
     #[arg(long)]
@@ -207,6 +212,8 @@ pub struct AttachConfig {
     pub max_funcs: usize,
     pub probe_mode: ProbeMode,
     pub attach_mode: AttachMode,
+    /// Time one outermost call in this many (1: all).
+    pub sample_every: u32,
     pub allow_unwind_risk: bool,
     pub calibrate: bool,
     /// Percent of one CPU.
@@ -235,6 +242,8 @@ pub enum ConfigError {
     IntervalNeedsExport,
     #[error("--export {0}: snapshots would go to the same file; name the export FILE.json")]
     SnapshotCollision(PathBuf),
+    #[error("--sample needs a uprobe session: it cannot be combined with {0}")]
+    SampleConflict(&'static str),
 }
 
 /// `--prometheus`: an IP address and port (`[::1]:9464` for IPv6), or `localhost:PORT`. No DNS.
@@ -293,6 +302,19 @@ impl AttachArgs {
         if self.exemplars == 0 && slow != Slow::Off {
             return Err(ConfigError::Zero { flag: "exemplars" });
         }
+        if self.sample == 0 {
+            return Err(ConfigError::Zero { flag: "sample" });
+        }
+        if self.sample > 1 {
+            if self.entry_only {
+                return Err(ConfigError::SampleConflict("--entry-only"));
+            }
+            match self.attach_mode {
+                AttachMode::Multi => return Err(ConfigError::SampleConflict("--attach-mode multi")),
+                AttachMode::Single => return Err(ConfigError::SampleConflict("--attach-mode single")),
+                AttachMode::Auto | AttachMode::Session => {}
+            }
+        }
         Ok(AttachConfig {
             pid,
             funcs: self.funcs,
@@ -310,6 +332,7 @@ impl AttachArgs {
             max_funcs: self.max_funcs,
             probe_mode: if self.entry_only { ProbeMode::EntryOnly } else { self.probe_mode },
             attach_mode: self.attach_mode,
+            sample_every: self.sample,
             allow_unwind_risk: self.allow_unwind_risk,
             calibrate: !self.no_calibrate,
             max_overhead_pct: self.max_overhead,

@@ -49,7 +49,7 @@ where
 }
 
 fn sum_stats(v: &PerCpuValues<FuncStats>) -> FuncStats {
-    let mut s = FuncStats::default();
+    let mut s = FuncStats { calls: v.iter().map(|c| c.calls).sum(), ..FuncStats::default() };
     for c in v.iter().filter(|c| c.count > 0) {
         s.min_ns = if s.count == 0 { c.min_ns } else { s.min_ns.min(c.min_ns) };
         s.count += c.count;
@@ -139,6 +139,7 @@ impl Collector {
             };
             functions.push(FuncSample {
                 id,
+                calls: stats.calls,
                 count: stats.count,
                 total_ns: stats.total_ns,
                 min_ns: stats.min_ns,

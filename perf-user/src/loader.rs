@@ -72,6 +72,9 @@ pub enum AttachMode {
     /// `uprobe_multi` links where the kernel has them (6.6+), else one perf event per probe.
     #[default]
     Auto,
+    /// One program for entry and return through a `uprobe_multi` session link (kernel 6.13+); the
+    /// only mode in which sampled-out calls skip the return probe.
+    Session,
     /// One `uprobe_multi` link per program for all functions; fails on older kernels.
     Multi,
     /// One perf-event uprobe per function and program (any kernel with uprobes).
@@ -110,8 +113,31 @@ enum Links {
 struct MultiProgram {
     name: &'static str,
     prog: OwnedFd,
-    ret: bool,
+    hook: Hook,
     link: Option<OwnedFd>,
+}
+
+/// Where a function program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hook {
+    Entry,
+    Return,
+    /// At entry, and at return unless the entry returned non-zero.
+    Session,
+}
+
+/// The programs to attach, returns first: a call that starts between the two attaches then has a
+/// return without an entry (counted as orphaned) rather than an entry that never returns.
+fn programs(mode: ProbeMode, session: bool) -> &'static [(&'static str, Hook)] {
+    match (mode, session) {
+        (ProbeMode::Full, false) => &[(names::PROG_FUNC_EXIT, Hook::Return), (names::PROG_FUNC_ENTRY, Hook::Entry)],
+        (ProbeMode::Full, true) => &[(names::PROG_FUNC_SESSION, Hook::Session)],
+        (ProbeMode::EntryOnly, _) => &[(names::PROG_FUNC_COUNT, Hook::Entry)],
+        (ProbeMode::Empty, false) => {
+            &[(names::PROG_FUNC_EXIT_EMPTY, Hook::Return), (names::PROG_FUNC_ENTRY_EMPTY, Hook::Entry)]
+        }
+        (ProbeMode::Empty, true) => &[(names::PROG_FUNC_SESSION_EMPTY, Hook::Session)],
+    }
 }
 
 fn is_eperm(s: &str) -> bool {
@@ -171,6 +197,7 @@ impl Tracer {
             .override_global(names::GLOBAL_TARGET_TGID, &spec.pid, true)
             .override_global(names::GLOBAL_TASK_PID_OFFSET, &offsets[0], true)
             .override_global(names::GLOBAL_TASK_TGID_OFFSET, &offsets[1], true)
+            .override_global(names::GLOBAL_CONFIG, &spec.config, true)
             .map_max_entries(names::FUNC_STATS, funcs)
             .map_max_entries(names::FUNC_HIST, 2 * funcs)
             .map_max_entries(names::FUNC_SLOW, funcs)
@@ -181,15 +208,11 @@ impl Tracer {
         // any map handle is taken out of `ebpf`.
         let raw = match spec.attach {
             AttachMode::Single => Err("not needed".to_owned()),
-            AttachMode::Multi | AttachMode::Auto => uprobe_multi::RawObject::new(EBPF_OBJECT, &ebpf),
+            AttachMode::Multi | AttachMode::Session | AttachMode::Auto => {
+                uprobe_multi::RawObject::new(EBPF_OBJECT, &ebpf)
+            }
         };
 
-        // The programs keep the map alive; this handle only writes the initial knobs.
-        let mut config: Array<MapData, Config> = ebpf
-            .take_map(names::CONFIG)
-            .ok_or_else(|| LoadError::Load("no CONFIG map in the object".into()))
-            .and_then(|m| Array::try_from(m).map_err(load_error))?;
-        config.set(0, spec.config, 0).map_err(load_error)?;
         let func_slow: Array<MapData, u64> = ebpf
             .take_map(names::FUNC_SLOW)
             .ok_or_else(|| LoadError::Load("no FUNC_SLOW map in the object".into()))
@@ -217,17 +240,17 @@ impl Tracer {
             attached += 1;
         }
 
-        // Returns first: a call that starts between the two attaches then has a return without an
-        // entry (counted as orphaned) rather than an entry that never returns.
-        let progs: &[(&'static str, bool)] = match spec.mode {
-            ProbeMode::Full => &[(names::PROG_FUNC_EXIT, true), (names::PROG_FUNC_ENTRY, false)],
-            ProbeMode::EntryOnly => &[(names::PROG_FUNC_COUNT, false)],
-            ProbeMode::Empty => &[(names::PROG_FUNC_EXIT_EMPTY, true), (names::PROG_FUNC_ENTRY_EMPTY, false)],
-        };
+        let session = spec.attach == AttachMode::Session || spec.config.sample_every > 1;
+        if session && spec.attach == AttachMode::Single {
+            return Err(LoadError::Load("sampling needs session attachment, not --attach-mode single".into()));
+        }
+        let progs = programs(spec.mode, session);
         let links = match spec.attach {
             AttachMode::Single => attach_single(&mut ebpf, spec, progs)?,
-            AttachMode::Multi => attach_multi(raw, spec, progs)?,
-            // Older kernels reject the attach type at load or at link time: fall back.
+            AttachMode::Multi | AttachMode::Session => attach_multi(raw, spec, progs)?,
+            // Older kernels reject the attach type at load or at link time: fall back (sampling
+            // has no fallback: it needs the session's skipped returns).
+            AttachMode::Auto if session => attach_multi(raw, spec, progs)?,
             AttachMode::Auto => match attach_multi(raw, spec, progs) {
                 Ok(links) => links,
                 Err(LoadError::NotPermitted) => return Err(LoadError::NotPermitted),
@@ -241,10 +264,11 @@ impl Tracer {
         Ok(Tracer { links, ebpf, func_slow, attached })
     }
 
-    /// How the function probes were attached: `uprobe_multi` or `perf_event`.
+    /// How the function probes were attached: `uprobe_session`, `uprobe_multi` or `perf_event`.
     pub fn attach_kind(&self) -> &'static str {
-        match self.links {
+        match &self.links {
             Links::Single(_) => "perf_event",
+            Links::Multi { progs, .. } if progs.iter().any(|p| p.hook == Hook::Session) => "uprobe_session",
             Links::Multi { .. } => "uprobe_multi",
         }
     }
@@ -303,7 +327,7 @@ impl Tracer {
     }
 }
 
-fn attach_single(ebpf: &mut Ebpf, spec: &LoadSpec, progs: &[(&'static str, bool)]) -> Result<Links, LoadError> {
+fn attach_single(ebpf: &mut Ebpf, spec: &LoadSpec, progs: &[(&'static str, Hook)]) -> Result<Links, LoadError> {
     let pid = NonZeroU32::new(spec.pid).ok_or_else(|| LoadError::Load("pid 0".into()))?;
     let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
     for &(name, _) in progs {
@@ -332,13 +356,18 @@ fn attach_single(ebpf: &mut Ebpf, spec: &LoadSpec, progs: &[(&'static str, bool)
 fn attach_multi(
     raw: Result<uprobe_multi::RawObject, String>,
     spec: &LoadSpec,
-    progs: &[(&'static str, bool)],
+    progs: &[(&'static str, Hook)],
 ) -> Result<Links, LoadError> {
     let raw = raw.map_err(LoadError::Load)?;
     let mut loaded = Vec::with_capacity(progs.len());
-    for &(name, ret) in progs {
-        let prog = raw.load(name, uprobe_multi::BPF_TRACE_UPROBE_MULTI).map_err(load_error)?;
-        loaded.push(MultiProgram { name, prog, ret, link: None });
+    for &(name, hook) in progs {
+        let attach_type = if hook == Hook::Session {
+            uprobe_multi::BPF_TRACE_UPROBE_SESSION
+        } else {
+            uprobe_multi::BPF_TRACE_UPROBE_MULTI
+        };
+        let prog = raw.load(name, attach_type).map_err(load_error)?;
+        loaded.push(MultiProgram { name, prog, hook, link: None });
     }
     for p in &mut loaded {
         if !spec.probes.is_empty() {
@@ -351,7 +380,12 @@ fn attach_multi(
 fn link_multi(p: &MultiProgram, probes: &[Probe], exe: &Path, pid: u32) -> Result<OwnedFd, LoadError> {
     let offsets: Vec<u64> = probes.iter().map(|p| p.file_offset).collect();
     let cookies: Vec<u64> = probes.iter().map(|p| u64::from(p.fn_id)).collect();
-    uprobe_multi::attach(p.prog.as_fd(), exe, &offsets, &cookies, pid, p.ret).map_err(|e| {
+    let how = match p.hook {
+        Hook::Entry => uprobe_multi::Link::Entry,
+        Hook::Return => uprobe_multi::Link::Return,
+        Hook::Session => uprobe_multi::Link::Session,
+    };
+    uprobe_multi::attach(p.prog.as_fd(), exe, &offsets, &cookies, pid, how).map_err(|e| {
         if e.raw_os_error() == Some(libc::EPERM) {
             LoadError::NotPermitted
         } else {

@@ -216,7 +216,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             Slow::Off | Slow::Auto => 0,
         },
         per_thread: u32::from(cfg.per_thread),
-        _pad: 0,
+        sample_every: cfg.sample_every,
     };
     let spec = LoadSpec {
         pid,

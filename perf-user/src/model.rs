@@ -233,6 +233,9 @@ pub struct Shares {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FuncSample {
     pub id: u32,
+    /// Calls that entered, timed or not (0 when only `count` is known).
+    pub calls: u64,
+    /// Timed calls: the histograms, totals and attribution describe these.
     pub count: u64,
     pub total_ns: u64,
     pub min_ns: u64,
@@ -244,6 +247,11 @@ pub struct FuncSample {
 }
 
 impl FuncSample {
+    /// Every call seen: more than `count` when sampling left some untimed.
+    pub fn calls(&self) -> u64 {
+        self.calls.max(self.count)
+    }
+
     /// Removes the probes' own cost (`ns` per call, measured by calibration) from the wall time,
     /// where it sits, and so from own CPU time.
     pub fn without_probe_cost(mut self, ns: u64) -> FuncSample {
@@ -268,6 +276,7 @@ impl FuncSample {
     pub fn since(&self, base: &FuncSample) -> FuncSample {
         FuncSample {
             id: self.id,
+            calls: self.calls.saturating_sub(base.calls),
             count: self.count.saturating_sub(base.count),
             total_ns: self.total_ns.saturating_sub(base.total_ns),
             min_ns: 0,

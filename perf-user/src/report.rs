@@ -78,7 +78,10 @@ pub struct FunctionReport {
     pub raw_symbol: String,
     #[serde(default)]
     pub address: u64,
-    /// Wall time per call: count, min_ns, mean_ns, p50_ns, p90_ns, p99_ns, p999_ns, max_ns.
+    /// Every call that entered, timed or not (`attach --sample N` times one outermost call in N).
+    #[serde(default)]
+    pub calls: u64,
+    /// Wall time per timed call: count, min_ns, mean_ns, p50_ns, p90_ns, p99_ns, p999_ns, max_ns.
     #[serde(flatten)]
     pub latency: LatencySummary,
     /// Sum of the wall time of all calls (equals the sum of the attribution parts).
@@ -93,6 +96,13 @@ pub struct FunctionReport {
     pub attribution: AttributionReport,
     #[serde(default)]
     pub probe: ProbeReport,
+}
+
+impl FunctionReport {
+    /// Every call seen (reports written before `calls` existed only have the timed count).
+    pub fn calls(&self) -> u64 {
+        self.calls.max(self.latency.count)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +196,7 @@ impl Report {
                     symbol: fi.symbol.clone(),
                     raw_symbol: fi.raw_symbol.clone(),
                     address: fi.address,
+                    calls: f.calls(),
                     latency,
                     total_ns: f.total_ns,
                     buckets: buckets(&f.total_hist),

@@ -23,7 +23,18 @@ const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_PROG_TYPE_KPROBE: u32 = 2;
 /// `enum bpf_attach_type` values (uapi/linux/bpf.h).
 pub const BPF_TRACE_UPROBE_MULTI: u32 = 48;
+/// Kernel 6.13+: one program at entry and return (the entry returning non-zero skips the return).
+pub const BPF_TRACE_UPROBE_SESSION: u32 = 57;
 const BPF_F_UPROBE_MULTI_RETURN: u32 = 1;
+
+/// What a link runs its program on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Entry,
+    Return,
+    /// Loaded with [`BPF_TRACE_UPROBE_SESSION`].
+    Session,
+}
 
 /// The prefix of `union bpf_attr` that `BPF_PROG_LOAD` reads, up to `expected_attach_type`; the
 /// kernel accepts a shorter attr and zero-fills the rest.
@@ -190,16 +201,16 @@ impl RawObject {
     }
 }
 
-/// Attaches `prog` (loaded with [`BPF_TRACE_UPROBE_MULTI`]) at every file offset of `binary`,
-/// each with its cookie, in process `pid` only; `ret` makes them return probes. The link detaches
-/// all of them when dropped.
+/// Attaches `prog` (loaded with [`BPF_TRACE_UPROBE_MULTI`], or [`BPF_TRACE_UPROBE_SESSION`] for
+/// [`Link::Session`]) at every file offset of `binary`, each with its cookie, in process `pid`
+/// only. The link detaches all of them when dropped.
 pub fn attach(
     prog: BorrowedFd<'_>,
     binary: &Path,
     offsets: &[u64],
     cookies: &[u64],
     pid: u32,
-    ret: bool,
+    how: Link,
 ) -> io::Result<OwnedFd> {
     if offsets.len() != cookies.len() || offsets.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "one cookie per offset, at least one offset"));
@@ -208,12 +219,12 @@ pub fn attach(
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
     let mut attr = UprobeMultiLinkAttr {
         prog_fd: u32::try_from(prog.as_raw_fd()).map_err(|_| io::Error::other("bad program fd"))?,
-        attach_type: BPF_TRACE_UPROBE_MULTI,
+        attach_type: if how == Link::Session { BPF_TRACE_UPROBE_SESSION } else { BPF_TRACE_UPROBE_MULTI },
         path: path.as_ptr() as u64,
         offsets: offsets.as_ptr() as u64,
         cookies: cookies.as_ptr() as u64,
         cnt: u32::try_from(offsets.len()).map_err(|_| io::Error::other("too many offsets"))?,
-        multi_flags: if ret { BPF_F_UPROBE_MULTI_RETURN } else { 0 },
+        multi_flags: if how == Link::Return { BPF_F_UPROBE_MULTI_RETURN } else { 0 },
         pid,
         ..UprobeMultiLinkAttr::default()
     };

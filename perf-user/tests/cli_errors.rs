@@ -81,6 +81,13 @@ fn invalid_durations_addresses_and_counts() {
     fails_with(&perf_user(&["attach", "--pid", &pid]), "nothing to trace");
     fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "0x1"]), "not the start of a function");
     fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "target_app::*", "--max-funcs", "2"]), "--max-funcs");
+    fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "x", "--sample", "0"]), "--sample");
+    fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "x", "--sample=-1"]), "--sample");
+    fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "x", "--sample", "10", "--entry-only"]), "--entry-only");
+    fails_with(
+        &perf_user(&["attach", "--pid", &pid, "--func", "x", "--sample", "10", "--attach-mode", "single"]),
+        "--attach-mode single",
+    );
 }
 
 #[test]
