@@ -63,8 +63,9 @@ impl ProbeCost {
     }
 }
 
-/// Calibrates, and returns the probes themselves for the caller to drop when convenient.
-pub fn probe_cost_ns() -> Result<(ProbeCost, Tracer), CalibrationError> {
+/// Calibrates with the run's attach mode (a session program's window differs from an entry and a
+/// return program's), and returns the probes themselves for the caller to drop when convenient.
+pub fn probe_cost_ns(attach: AttachMode) -> Result<(ProbeCost, Tracer), CalibrationError> {
     let exe = Path::new("/proc/self/exe");
     let table = SymbolTable::read(exe)?;
     let targets =
@@ -81,7 +82,7 @@ pub fn probe_cost_ns() -> Result<(ProbeCost, Tracer), CalibrationError> {
         tracepoints: false,
         config: perf_ebpf_common::Config::default(),
         max_funcs: 2,
-        attach: AttachMode::Auto,
+        attach,
     };
     let plain_ns = time_calls(perf_user_calibration_target);
     let mut tracer = Tracer::load(&spec)?;

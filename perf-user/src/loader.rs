@@ -11,7 +11,7 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData},
     programs::{
-        RawTracePoint, UProbe,
+        BtfTracePoint, RawTracePoint, UProbe,
         uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
     },
 };
@@ -219,25 +219,31 @@ impl Tracer {
             .and_then(|m| Array::try_from(m).map_err(load_error))?;
 
         let mut attached = 0;
-        let tracepoints: &[(&str, &str)] = if spec.tracepoints {
-            &[
-                (names::PROG_SYS_ENTER, "sys_enter"),
-                (names::PROG_SYS_EXIT, "sys_exit"),
-                (names::PROG_SCHED_SWITCH, "sched_switch"),
-                (names::PROG_PROCESS_EXIT, "sched_process_exit"),
-            ]
-        } else {
-            &[]
-        };
-        for &(name, tp) in tracepoints {
-            let prog: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
-                .try_into()
-                .map_err(load_error)?;
-            prog.load().map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
-            prog.attach(tp).map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
-            attached += 1;
+        if spec.tracepoints {
+            // Syscalls through BTF tracepoints (typed arguments), the scheduler through raw ones.
+            let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Load(format!("kernel BTF: {e}")))?;
+            for (name, tp) in [(names::PROG_SYS_ENTER, "sys_enter"), (names::PROG_SYS_EXIT, "sys_exit")] {
+                let prog: &mut BtfTracePoint = ebpf
+                    .program_mut(name)
+                    .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
+                    .try_into()
+                    .map_err(load_error)?;
+                prog.load(tp, &kernel_btf).map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
+                prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
+                attached += 1;
+            }
+            for (name, tp) in
+                [(names::PROG_SCHED_SWITCH, "sched_switch"), (names::PROG_PROCESS_EXIT, "sched_process_exit")]
+            {
+                let prog: &mut RawTracePoint = ebpf
+                    .program_mut(name)
+                    .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
+                    .try_into()
+                    .map_err(load_error)?;
+                prog.load().map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
+                prog.attach(tp).map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
+                attached += 1;
+            }
         }
 
         let session = spec.attach == AttachMode::Session || spec.config.sample_every > 1;

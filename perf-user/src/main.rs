@@ -18,7 +18,7 @@ use perf_user::{
     cli::{AttachConfig, Cli, Cmd, Slow},
     collect::Collector,
     diff, export, flame, loader,
-    loader::{LoadSpec, Probe, ProbeMode, Tracer},
+    loader::{AttachMode, LoadSpec, Probe, ProbeMode, Tracer},
     model,
     model::{FuncInfo, Session},
     probe_site, prometheus,
@@ -258,7 +258,9 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         // operation for a grace period, and they cost nothing once their function is not called.
         let mut calibration = None;
         let probe_cost = if cfg.calibrate && mode == ProbeMode::Full && !spec.probes.is_empty() {
-            match calibrate::probe_cost_ns() {
+            // Sampling attaches a session; the calibration times every call of its targets.
+            let attach = if cfg.sample_every > 1 { AttachMode::Session } else { cfg.attach_mode };
+            match calibrate::probe_cost_ns(attach) {
                 Ok((cost, probes)) => {
                     calibration = Some(probes);
                     cost
@@ -361,7 +363,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             if cfg.slow == Slow::Auto {
                 update_auto_thresholds(&app, &mut tracer, &per_fn_calibration);
             }
-            for (fn_id, note) in overhead_guard(&app, mode, cfg.max_overhead_pct) {
+            for (fn_id, note) in overhead_guard(&app, cfg.max_overhead_pct) {
                 match tracer.detach_function(fn_id) {
                     Ok(_) => {
                         app.handle(Event::ProbesDetached { fn_id, note });
@@ -524,13 +526,12 @@ fn write_export(app: &App, end: Option<EndReason>, path: &Path) -> Result<()> {
 /// `--max-overhead`: when the probes' estimated cost over the last second exceeds the budget,
 /// the hottest functions are given up, one by one, until it fits. Never silently: each one comes
 /// back with the note for the UI and the export.
-fn overhead_guard(app: &App, mode: ProbeMode, max_pct: f64) -> Vec<(u32, String)> {
+fn overhead_guard(app: &App, max_pct: f64) -> Vec<(u32, String)> {
     if app.target_exited || app.session.elapsed_ns() < 2_000_000_000 {
         return Vec::new();
     }
     let Some(window) = app.session.last_second() else { return Vec::new() };
-    let hits_per_call = if mode == ProbeMode::EntryOnly { 1.0 } else { 2.0 };
-    let mut costs = model::probe_overhead_pct(window, &app.session.functions, app.cost_per_hit_ns, hits_per_call);
+    let mut costs = model::probe_overhead_pct(window, &app.session.functions, app.cost_per_hit_ns);
     let mut total: f64 = costs.iter().map(|c| c.1).sum();
     costs.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut out = Vec::new();
@@ -571,7 +572,7 @@ fn progress_line(app: &App) -> String {
     let Some(w) = s.last_second() else {
         return String::new();
     };
-    let calls: u64 = w.functions.iter().map(|f| f.count).sum();
+    let calls: u64 = w.functions.iter().map(|f| f.calls()).sum();
     let slowest = w.functions.iter().filter(|f| f.count > 0).map(|f| (f.total_hist.summary(None).p99_ns, f.id)).max();
     let top = slowest
         .and_then(|(p99, id)| {

@@ -498,12 +498,7 @@ pub const SINGLE_STEP_FACTOR: f64 = 10.0;
 
 /// Estimated share of one CPU (in %) each attached function's probes cost the target, from a
 /// window: calls/s × probe hits per call × cost per hit (× `SINGLE_STEP_FACTOR` when stepped).
-pub fn probe_overhead_pct(
-    window: &Sample,
-    functions: &[FuncInfo],
-    cost_per_hit_ns: f64,
-    hits_per_call: f64,
-) -> Vec<(u32, f64)> {
+pub fn probe_overhead_pct(window: &Sample, functions: &[FuncInfo], cost_per_hit_ns: f64) -> Vec<(u32, f64)> {
     if window.at_ns == 0 {
         return Vec::new();
     }
@@ -513,8 +508,10 @@ pub fn probe_overhead_pct(
         .filter_map(|f| {
             let info = functions.get(f.id as usize).filter(|i| !i.detached)?;
             let factor = if info.single_step { SINGLE_STEP_FACTOR } else { 1.0 };
-            let per_s = rate_per_s(f.count, window.at_ns);
-            Some((f.id, per_s * hits_per_call * cost_per_hit_ns * factor / 1e9 * 100.0))
+            // An entry hit for every call, a return hit for every timed one (none in entry-only
+            // mode, one in N with --sample N).
+            let hits_per_s = rate_per_s(f.calls() + f.count, window.at_ns);
+            Some((f.id, hits_per_s * cost_per_hit_ns * factor / 1e9 * 100.0))
         })
         .collect()
 }
@@ -747,9 +744,17 @@ mod tests {
             ..Sample::default()
         };
         // 100k calls/s × 2 hits × 1 µs = 20 % of a CPU; single-stepped ×10; detached not counted.
-        let o = probe_overhead_pct(&w, &infos, 1000.0, 2.0);
+        let o = probe_overhead_pct(&w, &infos, 1000.0);
         assert_eq!(o.len(), 2);
         assert!((o[0].1 - 20.0).abs() < 1e-9 && (o[1].1 - 200.0).abs() < 1e-9, "{o:?}");
+        // Entry-only (nothing timed) or sampled: one hit per call, plus one per timed call.
+        let sampled = Sample {
+            at_ns: 1_000_000_000,
+            functions: vec![FuncSample { id: 0, calls: 100_000, count: 10_000, ..FuncSample::default() }],
+            ..Sample::default()
+        };
+        let o = probe_overhead_pct(&sampled, &infos, 1000.0);
+        assert!((o[0].1 - 11.0).abs() < 1e-9, "{o:?}");
     }
 
     #[test]

@@ -64,7 +64,8 @@ fn panic_unwind_target_survives_injected_panics_under_default_behaviour() {
     // timer never finished).
     let f = function(&report, RISK);
     let t = function(&truth, RISK);
-    assert_eq!(u(&f["count"]), u(&t["count"]) + u(&t["injected_count"]));
+    assert_eq!(u(&f["calls"]), u(&t["count"]) + u(&t["injected_count"]));
+    assert_eq!(u(&f["count"]), 0, "entry-only times nothing");
 }
 
 /// Program ids our perf-user process holds, from its fdinfo.

@@ -442,6 +442,13 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         Config::new(format!("{name} perf-user"), traced.clone(), perf_user(&[]))
             .checked(counted_every_call(glob.clone())),
         Config::new(format!("{name} bpftrace"), traced.clone(), bpftrace).checked(Box::new(bpftrace_saw_every_call)),
+        Config::new(
+            format!("{name} session floor (empty)"),
+            traced.clone(),
+            perf_user(&["--probe-mode", "empty", "--attach-mode", "session"]),
+        ),
+        Config::new(format!("{name} perf-user session"), traced.clone(), perf_user(&["--attach-mode", "session"]))
+            .checked(counted_every_call(glob.clone())),
     ];
     if sampling {
         configs.push(Config::new(format!("{name} perf-user sampled"), traced, perf_user(&["--sample", "10"])));
@@ -454,7 +461,9 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         floor: median_of(&out[1], ns_per_call),
         perf_user: median_of(&out[2], ns_per_call),
         bpftrace: median_of(&out[3], ns_per_call),
-        sampled: out.get(4).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
+        session_floor: median_of(&out[4], ns_per_call),
+        session: median_of(&out[5], ns_per_call),
+        sampled: out.get(6).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
         p50_ns: median_of(&out[2], |o| export_field(o, &glob, "p50_ns")),
         p99_ns: median_of(&out[2], |o| export_field(o, &glob, "p99_ns")),
         bpftrace_bucket: out[3].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {

@@ -18,6 +18,9 @@ pub struct CallRow {
     pub floor: Cell,
     pub perf_user: Cell,
     pub bpftrace: Cell,
+    /// The same with one program for entry and return (`--attach-mode session`).
+    pub session_floor: Cell,
+    pub session: Cell,
     pub sampled: Cell,
     /// perf-user's p50 and p99 for the function (`functions[].p50_ns`, `p99_ns` of the full runs).
     pub p50_ns: Cell,
@@ -342,6 +345,24 @@ pub fn markdown(r: &Results) -> String {
             cell(&times(&ratio(&pu, &bt))),
         );
     }
+    let _ = writeln!(
+        md,
+        "\nAttached as a uprobe session (`--attach-mode session`: one program for entry and return), \
+         against the empty session program:\n\n| function | session floor added | perf-user session added | \
+         perf-user / floor |\n|---|---|---|---|"
+    );
+    for c in &r.calls {
+        let pu = added(&c.session, &c.untraced);
+        let floor = added(&c.session_floor, &c.untraced);
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {} |",
+            c.func,
+            cell(&ns(&floor)),
+            cell(&ns(&pu)),
+            cell(&times(&ratio(&pu, &floor)))
+        );
+    }
     match &r.sampling {
         Ok(()) => {
             let _ = writeln!(md, "\nSampled (`--sample 10`), added ns/call:\n");
@@ -523,6 +544,8 @@ mod tests {
             floor: Ok(floor),
             perf_user: Ok(pu),
             bpftrace: Ok(bt),
+            session_floor: Err("not measured".into()),
+            session: Err("not measured".into()),
             sampled: Err("not implemented".into()),
             p50_ns: Ok(8.0),
             p99_ns: Ok(400.0),
