@@ -15,8 +15,6 @@ pub const MAX_DEPTH: u32 = 32;
 const _: () = assert!(MAX_DEPTH.is_power_of_two(), "the kernel masks frame indexes with MAX_DEPTH - 1");
 /// Syscall numbers below this get their own statistics; x86-64 has fewer than 512.
 pub const MAX_SYSCALLS: u32 = 512;
-/// Threads of the target tracked at once.
-pub const MAX_THREADS: u32 = 4096;
 /// Distinct (function, syscall) pairs attributed.
 pub const MAX_FUNC_SYSCALLS: u32 = 8192;
 /// Distinct (thread, function) pairs kept with `--per-thread`.
@@ -45,7 +43,6 @@ pub mod names {
     pub const EXEMPLARS: &str = "EXEMPLARS";
 
     pub const GLOBAL_TARGET_TGID: &str = "TARGET_TGID";
-    pub const GLOBAL_TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const GLOBAL_TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
     /// A [`super::Config`].
     pub const GLOBAL_CONFIG: &str = "CONFIG";
@@ -72,7 +69,7 @@ pub mod names {
 pub const COUNTER_PROBE_HITS: u32 = 0;
 /// Exemplars dropped because the ring buffer was full.
 pub const COUNTER_RINGBUF_FULL: u32 = 1;
-/// Events dropped because the per-thread map was full.
+/// Events dropped because a thread's state could not be allocated (task storage).
 pub const COUNTER_THREAD_MAP_FULL: u32 = 2;
 /// Calls deeper than `MAX_DEPTH`: counted, not timed.
 pub const COUNTER_DEPTH_OVERFLOW: u32 = 3;

@@ -5,13 +5,16 @@
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::{BPF_NOEXIST, pt_regs},
+    bindings::{pt_regs, task_struct},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
-        generated::{bpf_get_attach_cookie, bpf_get_func_ip, bpf_get_prandom_u32},
+        generated::{
+            bpf_get_attach_cookie, bpf_get_current_task_btf, bpf_get_func_ip, bpf_get_prandom_u32,
+            bpf_task_storage_delete, bpf_task_storage_get,
+        },
     },
     macros::{btf_tracepoint, map, raw_tracepoint, uprobe, uretprobe},
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{BtfTracePointContext, ProbeContext, RawTracePointContext, RetProbeContext},
 };
 use core::ffi::c_void;
@@ -20,8 +23,8 @@ use perf_ebpf_common::{
     COUNTER_ORPHAN_RETURN, COUNTER_PROBE_HITS, COUNTER_RINGBUF_FULL, COUNTER_SWITCHES, COUNTER_SYSCALLS,
     COUNTER_THREAD_MAP_FULL, Config, EXEMPLAR_RING_BYTES, Exemplar, FRAME_TOP_SYSCALLS, Frame, FuncStats,
     FuncSyscallKey, HIST_BUCKETS, HIST_KIND_SELF, HIST_KIND_TOTAL, Hist, MAX_DEPTH, MAX_FUNC_SYSCALLS, MAX_FUNCS,
-    MAX_SYSCALLS, MAX_THREAD_FUNCS, MAX_THREADS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, SYSCALL_NR_URETPROBE,
-    SyscallSlot, SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState, hist_bucket,
+    MAX_SYSCALLS, MAX_THREAD_FUNCS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, SYSCALL_NR_URETPROBE, SyscallSlot,
+    SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState, hist_bucket,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -30,9 +33,7 @@ use perf_ebpf_common::{
 
 #[unsafe(no_mangle)]
 static TARGET_TGID: u32 = 0;
-/// Byte offsets of `pid` and `tgid` in `struct task_struct`, read by the loader from the kernel's BTF.
-#[unsafe(no_mangle)]
-static TASK_PID_OFFSET: u32 = 0;
+/// Byte offset of `tgid` in `struct task_struct`, read by the loader from the kernel's BTF.
 #[unsafe(no_mangle)]
 static TASK_TGID_OFFSET: u32 = 0;
 
@@ -75,12 +76,33 @@ static THREAD_FUNC_STATS: PerCpuHashMap<ThreadFuncKey, FuncStats> =
 static SYSCALL_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(MAX_SYSCALLS, 0);
 #[map(name = "SYSCALL_HIST")]
 static SYSCALL_HIST: PerCpuArray<Hist> = PerCpuArray::with_max_entries(MAX_SYSCALLS, 0);
-#[map(name = "THREADS")]
-static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_THREADS, 0);
-/// One zeroed `ThreadState`, never written: the template new threads are copied from (a
-/// `ThreadState` is far larger than the 512-byte BPF stack).
-#[map(name = "ZERO_THREAD")]
-static ZERO_THREAD: Array<ThreadState> = Array::with_max_entries(1, 0);
+/// A BTF-defined task-local storage map (aya-ebpf 0.2 has no type for it): the fields only carry
+/// the map's type, key, value and flags in their BTF; the loader creates the map from that.
+#[repr(C)]
+struct TaskStorage<V> {
+    r#type: *const [i32; BPF_MAP_TYPE_TASK_STORAGE],
+    key: *const i32,
+    value: *const V,
+    max_entries: *const [i32; 0],
+    map_flags: *const [i32; BPF_F_NO_PREALLOC],
+}
+// SAFETY: never dereferenced; only its address is passed to helpers.
+unsafe impl<V> Sync for TaskStorage<V> {}
+const BPF_MAP_TYPE_TASK_STORAGE: usize = 29;
+const BPF_F_NO_PREALLOC: usize = 1;
+const BPF_LOCAL_STORAGE_GET_F_CREATE: u64 = 1;
+
+/// Each target thread's shadow stack and syscall/off-CPU state, stored on the task itself: found
+/// without hashing, created zeroed on first use, freed by the kernel with the thread.
+#[unsafe(link_section = ".maps")]
+#[unsafe(export_name = "THREADS")]
+static THREADS: TaskStorage<ThreadState> = TaskStorage {
+    r#type: core::ptr::null(),
+    key: core::ptr::null(),
+    value: core::ptr::null(),
+    max_entries: core::ptr::null(),
+    map_flags: core::ptr::null(),
+};
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
 #[map(name = "EXEMPLARS")]
@@ -130,25 +152,30 @@ fn target_tid() -> Option<u32> {
 }
 
 #[inline(always)]
-fn thread_state(tid: u32) -> Option<*mut ThreadState> {
-    THREADS.get_ptr_mut(tid)
+fn task_state(task: *mut task_struct, flags: u64) -> Option<*mut ThreadState> {
+    let map = core::ptr::from_ref(&THREADS).cast_mut().cast::<c_void>();
+    // SAFETY: `map` is the task storage map, `task` a task pointer the verifier has typed (the
+    // current task, or a BTF tracepoint's argument); a null value with F_CREATE zero-fills.
+    let st = unsafe { bpf_task_storage_get(map, task, core::ptr::null_mut(), flags) }.cast::<ThreadState>();
+    if st.is_null() { None } else { Some(st) }
 }
 
-/// The thread's state, created from the zeroed template on first use.
+/// The current thread's state, if it has one.
 #[inline(always)]
-fn thread_state_or_new(tid: u32) -> Option<*mut ThreadState> {
-    if let Some(st) = THREADS.get_ptr_mut(tid) {
-        return Some(st);
+fn thread_state() -> Option<*mut ThreadState> {
+    // SAFETY: no arguments; returns the running task.
+    task_state(unsafe { bpf_get_current_task_btf() }, 0)
+}
+
+/// The current thread's state, created zeroed on first use.
+#[inline(always)]
+fn thread_state_or_new() -> Option<*mut ThreadState> {
+    // SAFETY: as above.
+    let st = task_state(unsafe { bpf_get_current_task_btf() }, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if st.is_none() {
+        bump(COUNTER_THREAD_MAP_FULL);
     }
-    let zero = ZERO_THREAD.get(0)?;
-    if THREADS.insert(tid, zero, BPF_NOEXIST as u64).is_err() {
-        // Either the map is full, or another CPU inserted it first (then the lookup below finds it).
-        if THREADS.get_ptr_mut(tid).is_none() {
-            bump(COUNTER_THREAD_MAP_FULL);
-            return None;
-        }
-    }
-    THREADS.get_ptr_mut(tid)
+    st
 }
 
 #[inline(always)]
@@ -277,14 +304,14 @@ fn untimed_root_running(st: &ThreadState) -> bool {
 /// call nested in a timed one, so attribution inside a timed call stays exact.
 #[inline(always)]
 fn try_sampled_entry(ctx: *mut c_void, sp: u64, every: u32) -> Result<u32, i64> {
-    let Some(tid) = target_tid() else {
+    let Some(_) = target_tid() else {
         return Ok(1);
     };
     bump(COUNTER_PROBE_HITS);
     // SAFETY: the helper only reads the attach cookie of the running program's link.
     let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
     count_call(fn_id);
-    let st = thread_state_or_new(tid).ok_or(0i64)?;
+    let st = thread_state_or_new().ok_or(0i64)?;
     // SAFETY: see `try_func_entry`.
     let st = unsafe { &mut *st };
     drop_dead_frames(st, sp);
@@ -322,7 +349,7 @@ pub fn func_entry(ctx: ProbeContext) -> u32 {
 /// A call's entry at stack pointer `sp`; returns 0 (a session program then sees the return).
 #[inline(always)]
 fn try_func_entry(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
-    let Some(tid) = target_tid() else {
+    let Some(_) = target_tid() else {
         return Ok(0);
     };
     let now = now_ns();
@@ -330,7 +357,7 @@ fn try_func_entry(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
     // SAFETY: the helper only reads the attach cookie of the running program's link.
     let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
     count_call(fn_id);
-    let st = thread_state_or_new(tid).ok_or(0i64)?;
+    let st = thread_state_or_new().ok_or(0i64)?;
     // SAFETY: `st` is a valid THREADS value; a thread's entry is only touched by that thread's
     // programs (and sched_switch on its CPU), which never run concurrently with each other.
     let st = unsafe { &mut *st };
@@ -405,7 +432,7 @@ fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
     let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
     // After `ret` popped the return address, sp is 8 above the entry's stack pointer.
     let entry_sp = sp.wrapping_sub(8);
-    let Some(st) = thread_state(tid) else {
+    let Some(st) = thread_state() else {
         bump(COUNTER_ORPHAN_RETURN);
         return Ok(0);
     };
@@ -534,7 +561,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     if nr == SYSCALL_NR_URETPROBE as u64 {
         return 0;
     }
-    let Some(tid) = target_tid() else { return 0 };
+    let Some(_) = target_tid() else { return 0 };
     let now = now_ns();
     // Counted at entry, like `strace -c` and bpftrace on sys_enter: a syscall that never returns
     // (exit_group, a thread killed in futex) still happened.
@@ -542,7 +569,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         // SAFETY: valid per-CPU map value.
         unsafe { (*s).count += 1 };
     }
-    let Some(st) = thread_state_or_new(tid) else {
+    let Some(st) = thread_state_or_new() else {
         return 0;
     };
     // SAFETY: see `try_func_entry`.
@@ -559,11 +586,13 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // sys_exit(struct pt_regs *regs, long ret)
     let regs: *const pt_regs = ctx.arg(0);
     // SAFETY: a BTF-typed tracepoint argument: the verifier checks this load against struct pt_regs.
-    if unsafe { (*regs).orig_rax } == u64::from(SYSCALL_NR_URETPROBE) {
+    let nr = unsafe { (*regs).orig_rax };
+    // The uretprobe syscall leaves orig_ax at -1 (no syscall to restart) by the time it exits.
+    if nr == u64::from(SYSCALL_NR_URETPROBE) || nr >= u64::from(MAX_SYSCALLS) {
         return 0;
     }
-    let Some(tid) = target_tid() else { return 0 };
-    let Some(st) = thread_state(tid) else {
+    let Some(_) = target_tid() else { return 0 };
+    let Some(st) = thread_state() else {
         return 0;
     };
     // SAFETY: see `try_func_entry`.
@@ -652,15 +681,16 @@ fn note_top_syscall(slots: &mut [SyscallSlot; FRAME_TOP_SYSCALLS], nr: u32, wall
 /// `TASK_RUNNING`: a thread switched out in this state was preempted, not blocked.
 const TASK_RUNNING: u64 = 0;
 
-#[raw_tracepoint(tracepoint = "sched_switch")]
-pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
+/// A BTF tracepoint: `next` arrives as a typed task pointer, which task storage needs.
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     // sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)
     let now = now_ns();
     let target = target_tgid();
 
     // The outgoing thread is still `current` here.
-    if let Some(tid) = target_tid() {
-        if let Some(st) = thread_state(tid) {
+    if target_tid().is_some() {
+        if let Some(st) = thread_state() {
             let preempt: u64 = ctx.arg(0);
             let prev_state: u64 = ctx.arg(3);
             // SAFETY: see `try_func_entry`.
@@ -676,19 +706,14 @@ pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
     }
 
     let next: u64 = ctx.arg(2);
-    // SAFETY: globals written by the loader before load.
-    let (pid_off, tgid_off) =
-        unsafe { (core::ptr::read_volatile(&TASK_PID_OFFSET), core::ptr::read_volatile(&TASK_TGID_OFFSET)) };
+    // SAFETY: a global written by the loader before load.
+    let tgid_off = unsafe { core::ptr::read_volatile(&TASK_TGID_OFFSET) };
     // SAFETY: bpf_probe_read_kernel checks the address; a bad read returns an error, never faults.
     let next_tgid = unsafe { bpf_probe_read_kernel((next + tgid_off as u64) as *const i32) };
     if next_tgid.map(|t| t as u32) != Ok(target) {
         return 0;
     }
-    // SAFETY: as above.
-    let Ok(next_tid) = (unsafe { bpf_probe_read_kernel((next + pid_off as u64) as *const i32) }) else {
-        return 0;
-    };
-    let Some(st) = thread_state(next_tid as u32) else {
+    let Some(st) = task_state(next as *mut task_struct, 0) else {
         return 0;
     };
     // SAFETY: the incoming thread is not running anywhere, so nothing else touches its state now.
@@ -719,8 +744,8 @@ pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
     // Fires in do_exit() with the exiting thread as `current`.
-    let Some(tid) = target_tid() else { return 0 };
-    let Some(st) = thread_state(tid) else {
+    let Some(_) = target_tid() else { return 0 };
+    let Some(st) = thread_state() else {
         return 0;
     };
     // SAFETY: see `try_func_entry`.
@@ -728,7 +753,8 @@ pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
     for _ in 0..depth.min(MAX_DEPTH) {
         bump(COUNTER_ORPHAN_ENTRY);
     }
-    let _ = THREADS.remove(tid);
+    // SAFETY: the current task; its storage would also go when the task is freed.
+    unsafe { bpf_task_storage_delete(core::ptr::from_ref(&THREADS).cast_mut().cast(), bpf_get_current_task_btf()) };
     0
 }
 

@@ -31,8 +31,8 @@ static EBPF_OBJECT: &[u8] = &[];
 pub enum LoadError {
     #[error("permission denied loading BPF programs: run as root or with CAP_BPF and CAP_PERFMON")]
     NotPermitted,
-    #[error("this kernel has no uprobe support (no /sys/bus/event_source/devices/uprobe)")]
-    NoUprobes,
+    #[error("this kernel has no uprobe support (no uprobe_multi links, no {0}/bus/event_source/devices/uprobe)")]
+    NoUprobes(String),
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
     #[error("loading the eBPF object: {0}")]
@@ -183,24 +183,22 @@ impl Tracer {
         if !has_bpf_privileges() {
             return Err(LoadError::NotPermitted);
         }
-        if !Path::new("/sys/bus/event_source/devices/uprobe").exists() {
-            return Err(LoadError::NoUprobes);
-        }
         if spec.probes.len() > spec.max_funcs {
             return Err(LoadError::TooManyFunctions { count: spec.probes.len(), max: spec.max_funcs });
         }
         // PERF_USER_BTF points at another BTF file (a kernel whose BTF lives elsewhere).
         let btf_path = std::env::var_os("PERF_USER_BTF").map_or_else(|| PathBuf::from(btf::VMLINUX), PathBuf::from);
-        let offsets = btf::member_offsets(&btf_path, "task_struct", &["pid", "tgid"])?;
+        let offsets = btf::member_offsets(&btf_path, "task_struct", &["tgid"])?;
         let funcs = u32::try_from(spec.probes.len().max(1)).unwrap_or(u32::MAX);
         let mut ebpf = EbpfLoader::new()
             .override_global(names::GLOBAL_TARGET_TGID, &spec.pid, true)
-            .override_global(names::GLOBAL_TASK_PID_OFFSET, &offsets[0], true)
-            .override_global(names::GLOBAL_TASK_TGID_OFFSET, &offsets[1], true)
+            .override_global(names::GLOBAL_TASK_TGID_OFFSET, &offsets[0], true)
             .override_global(names::GLOBAL_CONFIG, &spec.config, true)
             .map_max_entries(names::FUNC_STATS, funcs)
             .map_max_entries(names::FUNC_HIST, 2 * funcs)
             .map_max_entries(names::FUNC_SLOW, funcs)
+            // THREADS is task storage, which aya 0.14 creates but has no type for.
+            .allow_unsupported_maps()
             .load(EBPF_OBJECT)
             .map_err(load_error)?;
 
@@ -220,26 +218,28 @@ impl Tracer {
 
         let mut attached = 0;
         if spec.tracepoints {
-            // Syscalls through BTF tracepoints (typed arguments), the scheduler through raw ones.
+            // BTF tracepoints where typed arguments help (the syscall number, the next task).
             let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Load(format!("kernel BTF: {e}")))?;
-            for (name, tp) in [(names::PROG_SYS_ENTER, "sys_enter"), (names::PROG_SYS_EXIT, "sys_exit")] {
+            for (name, tp) in [
+                (names::PROG_SYS_ENTER, "sys_enter"),
+                (names::PROG_SYS_EXIT, "sys_exit"),
+                (names::PROG_SCHED_SWITCH, "sched_switch"),
+            ] {
                 let prog: &mut BtfTracePoint = ebpf
                     .program_mut(name)
                     .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
                     .try_into()
-                    .map_err(load_error)?;
+                    .map_err(|e| LoadError::Load(format!("program {name}: {e}")))?;
                 prog.load(tp, &kernel_btf).map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
                 prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
                 attached += 1;
             }
-            for (name, tp) in
-                [(names::PROG_SCHED_SWITCH, "sched_switch"), (names::PROG_PROCESS_EXIT, "sched_process_exit")]
-            {
+            for (name, tp) in [(names::PROG_PROCESS_EXIT, "sched_process_exit")] {
                 let prog: &mut RawTracePoint = ebpf
                     .program_mut(name)
                     .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
                     .try_into()
-                    .map_err(load_error)?;
+                    .map_err(|e| LoadError::Load(format!("program {name}: {e}")))?;
                 prog.load().map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
                 prog.attach(tp).map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
                 attached += 1;
@@ -252,7 +252,10 @@ impl Tracer {
         }
         let progs = programs(spec.mode, session);
         let links = match spec.attach {
-            AttachMode::Single => attach_single(&mut ebpf, spec, progs)?,
+            AttachMode::Single => {
+                uprobe_pmu()?;
+                attach_single(&mut ebpf, spec, progs)?
+            }
             AttachMode::Multi | AttachMode::Session => attach_multi(raw, spec, progs)?,
             // Older kernels reject the attach type at load or at link time: fall back (sampling
             // has no fallback: it needs the session's skipped returns).
@@ -260,7 +263,10 @@ impl Tracer {
             AttachMode::Auto => match attach_multi(raw, spec, progs) {
                 Ok(links) => links,
                 Err(LoadError::NotPermitted) => return Err(LoadError::NotPermitted),
-                Err(_) => attach_single(&mut ebpf, spec, progs)?,
+                Err(_) => {
+                    uprobe_pmu()?;
+                    attach_single(&mut ebpf, spec, progs)?
+                }
             },
         };
         attached += match &links {
@@ -297,7 +303,7 @@ impl Tracer {
                         .program_mut(name)
                         .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
                         .try_into()
-                        .map_err(load_error)?;
+                        .map_err(|e| LoadError::Load(format!("program {name}: {e}")))?;
                     prog.detach(link).map_err(|e| attach_error(format!("detaching {name}"), e))?;
                     detached += 1;
                 }
@@ -330,6 +336,17 @@ impl Tracer {
     /// Sets one function's own exemplar threshold (0: the global one).
     pub fn set_slow_threshold(&mut self, fn_id: u32, slow_ns: u64) -> Result<(), LoadError> {
         self.func_slow.set(fn_id, slow_ns, 0).map_err(load_error)
+    }
+}
+
+/// Perf-event uprobes need the kernel's uprobe PMU. `PERF_USER_SYSFS` points at another sysfs
+/// root (tests simulate a kernel without uprobes with it).
+fn uprobe_pmu() -> Result<(), LoadError> {
+    let sysfs = std::env::var_os("PERF_USER_SYSFS").map_or_else(|| PathBuf::from("/sys"), PathBuf::from);
+    if sysfs.join("bus/event_source/devices/uprobe").exists() {
+        Ok(())
+    } else {
+        Err(LoadError::NoUprobes(sysfs.display().to_string()))
     }
 }
 

@@ -147,6 +147,27 @@ fn kernel_without_btf_is_one_line() {
     fails_with(&out, "BTF");
 }
 
+/// Without uprobe_multi (kernels before 6.6) perf-user needs the uprobe PMU; a kernel without
+/// uprobes has neither. Simulated with another sysfs root and the perf-event attach path.
+#[test]
+fn kernel_without_uprobes_is_one_line() {
+    if !bpf_available("kernel_without_uprobes_is_one_line") {
+        return;
+    }
+    let dir = TempDir::new("nouprobes");
+    let app = idle_target(&dir);
+    let out = run_bounded(Command::new(PERF_USER).env("PERF_USER_SYSFS", "/nonexistent").args([
+        "attach",
+        "--pid",
+        &app.pid.to_string(),
+        "--func",
+        "target_app::book::*",
+        "--attach-mode",
+        "single",
+    ]));
+    fails_with(&out, "no uprobe support");
+}
+
 #[test]
 fn stripped_binary_needs_symbols_and_works_with_them() {
     let dir = TempDir::new("stripped");
@@ -213,4 +234,52 @@ fn closed_stdout_pipe_is_success() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{:?}", out.status);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+/// A stripped binary whose `.gnu_debuglink` names a debug file beside it needs no `--symbols`.
+#[test]
+fn stripped_binary_finds_its_debug_file_by_debuglink() {
+    let dir = TempDir::new("debuglink");
+    let debug = dir.join("target-app.debug");
+    let stripped = dir.join("target-app-linked");
+    let run = |cmd: &mut Command| cmd.status().is_ok_and(|s| s.success());
+    assert!(run(Command::new("objcopy").arg("--only-keep-debug").arg(target_app_bin()).arg(&debug)), "objcopy");
+    assert!(run(Command::new("strip").arg("-o").arg(&stripped).arg(target_app_bin())), "strip");
+    // objcopy records the debug file's name (not its path) and its CRC in the stripped binary.
+    assert!(
+        run(Command::new("objcopy").current_dir(&dir.0).arg("--add-gnu-debuglink=target-app.debug").arg(&stripped)),
+        "objcopy --add-gnu-debuglink"
+    );
+    if !bpf_available("stripped_binary_finds_its_debug_file_by_debuglink") {
+        return;
+    }
+    let mut child = Command::new(&stripped)
+        .args(["--hold", "--journal"])
+        .arg(dir.join("journal"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::new(child.stdout.take().unwrap());
+    lines.wait_for("ready pid=", std::time::Duration::from_secs(20));
+    let pid = child.id().to_string();
+    let out = perf_user(&["attach", "--no-tui", "--pid", &pid, "--func", "target_app::book::*", "--duration", "300ms"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("target_app::book::OrderBook::apply"), "{stdout}");
+    // Moved away, the debug file is not found: the binary is stripped again.
+    std::fs::rename(&debug, dir.join("elsewhere.debug")).unwrap();
+    let mut child = Command::new(&stripped)
+        .args(["--hold", "--journal"])
+        .arg(dir.join("journal2"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::new(child.stdout.take().unwrap());
+    lines.wait_for("ready pid=", std::time::Duration::from_secs(20));
+    let out = perf_user(&["attach", "--pid", &child.id().to_string(), "--func", "target_app::book::*"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    fails_with(&out, "stripped");
 }

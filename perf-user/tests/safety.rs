@@ -215,3 +215,43 @@ fn target_exiting_during_attach_ends_cleanly_either_way() {
         }
     }
 }
+
+/// A target in another mount namespace (a container) is traced through /proc/PID/exe, and the
+/// run says so on stderr and in the export instead of silently following it.
+#[test]
+fn target_in_another_mount_namespace_is_named() {
+    if !bpf_available("target_in_another_mount_namespace_is_named") {
+        return;
+    }
+    let dir = TempDir::new("mntns");
+    // unshare(1) execs target-app in a new mount namespace: the child's pid is target-app's.
+    let mut child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(target_app_bin())
+        .args(["--hold", "--journal"])
+        .arg(dir.join("journal"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Lines::new(child.stdout.take().unwrap());
+    lines.wait_for("ready pid=", Duration::from_secs(20));
+    let pid = child.id();
+    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert_ne!(std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(), ours, "unshare gave no new namespace");
+    let export = dir.join("r.json");
+    let out = Command::new(PERF_USER)
+        .args(["attach", "--no-tui", "--pid", &pid.to_string(), "--func", "target_app::book::*", "--duration", "300ms"])
+        .arg("--export")
+        .arg(&export)
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("another mount namespace"), "{stderr}");
+    let report = read_json(&export);
+    let warnings = report["warnings"].as_array().expect("warnings[]");
+    assert!(warnings.iter().any(|w| w.as_str().unwrap_or("").contains("another mount namespace")), "{warnings:?}");
+}
