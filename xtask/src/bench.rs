@@ -153,6 +153,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let syscalls = syscall_rows(&mut ctx);
     let (ceiling, loads) = load_rows(&mut ctx);
     let spin = spin_accuracy(&mut ctx);
+    let programs = program_costs(&mut ctx);
     // Last: the 1,000-function run leaves the kernel detaching for minutes, so --quick skips it
     // (and the 100-function run, whose detach alone takes ~20 s).
     let attach = ATTACH_COUNTS
@@ -187,6 +188,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         attach,
         spin_ns: SPIN_NS,
         spin,
+        programs,
         notes: ctx.notes,
     };
     let md = report::markdown(&results);
@@ -629,4 +631,59 @@ fn spin_accuracy(ctx: &mut Ctx) -> Result<Spin, String> {
         p50_ns: median_of(&out, |o| export_field(o, glob, "p50_ns"))?,
         p99_ns: median_of(&out, |o| export_field(o, glob, "p99_ns"))?,
     })
+}
+
+/// Section 7: each BPF program's run time per configuration, with the kernel's BPF statistics on
+/// for these runs only (they slow every program down).
+fn program_costs(ctx: &mut Ctx) -> Result<Vec<report::ProgramCost>, String> {
+    if sys::tool("bpftool", "version").is_err() {
+        return Err("skipped: bpftool not installed".into());
+    }
+    let was_on = sys::bpf_stats_enabled();
+    sys::set_bpf_stats(true).map_err(|e| format!("skipped: {e:#}"))?;
+    let traced = strings(&["calls", "--func", "push-rbp", "--iterations", &ctx.plan.traced_calls.to_string()]);
+    let glob = "bench_target::funcs::push_rbp";
+    let perf_user = |extra: &[&str]| {
+        let mut args = strings(&["--func", glob]);
+        args.extend(strings(extra));
+        Ok(Tracer::PerfUser(args))
+    };
+    let labels = ["empty (floor)", "perf-user", "perf-user session", "perf-user --sample 10"];
+    let configs = [
+        Config::new("programs: floor", traced.clone(), perf_user(&["--probe-mode", "empty"])),
+        Config::new("programs: perf-user", traced.clone(), perf_user(&[])),
+        Config::new("programs: session", traced.clone(), perf_user(&["--attach-mode", "session"])),
+        Config::new("programs: sampled", traced, perf_user(&["--sample", "10"])),
+    ];
+    let out = interleaved(ctx, &configs);
+    if !was_on {
+        let _ = sys::set_bpf_stats(false);
+    }
+    let mut rows = Vec::new();
+    for (label, outcomes) in labels.into_iter().zip(&out) {
+        let mut names: Vec<String> =
+            outcomes.iter().flatten().flat_map(|o| o.prog_stats.iter().map(|p| p.0.clone())).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let ns = median_of(outcomes, |o| o.prog_stats.iter().find(|p| p.0 == name).map(|p| p.2));
+            let per_call = median_of(outcomes, |o| {
+                let calls = o.target?.calls as f64;
+                o.prog_stats.iter().find(|p| p.0 == name).map(|p| p.1 as f64 / calls)
+            });
+            if let (Ok(ns_per_run), Ok(runs_per_call)) = (ns, per_call)
+                && runs_per_call >= 0.01
+            {
+                rows.push(report::ProgramCost { config: label, program: name, runs_per_call, ns_per_run });
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(out
+            .iter()
+            .flatten()
+            .find_map(|o| o.as_ref().err().cloned())
+            .unwrap_or_else(|| "no program ran".into()));
+    }
+    Ok(rows)
 }

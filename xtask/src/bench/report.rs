@@ -106,7 +106,19 @@ pub struct Results {
     pub attach: Vec<AttachRow>,
     pub spin_ns: u64,
     pub spin: Result<Spin, String>,
+    /// Section 7: per-program run time with `kernel.bpf_stats_enabled`, by configuration.
+    pub programs: Result<Vec<ProgramCost>, String>,
     pub notes: Vec<String>,
+}
+
+/// One BPF program's median run time in one configuration (bpf_stats adds its own accounting,
+/// about as much as an empty program's whole run).
+#[derive(Debug)]
+pub struct ProgramCost {
+    pub config: &'static str,
+    pub program: String,
+    pub runs_per_call: f64,
+    pub ns_per_run: f64,
 }
 
 #[derive(Debug, PartialEq)]
@@ -497,6 +509,35 @@ pub fn markdown(r: &Results) -> String {
         }
     }
 
+    let _ = writeln!(md, "\n## 7. Where perf-user's cost goes: BPF program run time\n");
+    match &r.programs {
+        Ok(rows) => {
+            let empty = rows
+                .iter()
+                .filter(|p| p.program.starts_with("func_entry_empt") || p.program.starts_with("func_exit_empty"))
+                .map(|p| p.ns_per_run)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
+            let _ = writeln!(
+                md,
+                "`push_rbp` traced with `kernel.bpf_stats_enabled=1` (which adds its own clock reads to every \
+                 run: compare with the empty programs, {}). *Work* is ns/run minus the empty program's.\n\n\
+                 | configuration | program | runs per call | ns per run | work |\n|---|---|---|---|---|",
+                empty.map_or_else(|| "not measured".into(), |e| format!("{e:.0} ns/run"))
+            );
+            for p in rows {
+                let work = empty.map_or_else(String::new, |e| format!("{:.0}", p.ns_per_run - e));
+                let _ = writeln!(
+                    md,
+                    "| {} | `{}` | {:.2} | {:.0} | {work} |",
+                    p.config, p.program, p.runs_per_call, p.ns_per_run
+                );
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(md, "{e}");
+        }
+    }
+
     let _ = writeln!(md, "\n{HOW_TO_READ}");
     if !r.notes.is_empty() {
         let _ = writeln!(md, "\n## Notes from this run\n");
@@ -514,8 +555,9 @@ const HOW_TO_READ: &str = "## How to read this
   pointers), `nop5` with the 5-byte nop `0f 1f 44 00 00` (a naked function), `spin` busy-waits 20 µs.
   Untraced they cost a few ns, so **added** ns/call is what tracing costs per call.
 - **Floor** is the kernel's own price for an entry + return uprobe pair running empty programs on the
-  same addresses: no tracer can be cheaper with uprobes. *perf-user / floor* is how much perf-user's
-  programs add on top; *perf-user / bpftrace* compares with bpftrace's usual latency one-liner
+  same addresses, attached like perf-user's (with its syscall and scheduler tracepoints, which every
+  traced return passes through as the `uretprobe` syscall): no tracer can be cheaper with uprobes.
+  *perf-user / floor* is how much perf-user's programs add on top; *perf-user / bpftrace* compares with bpftrace's usual latency one-liner
   (`@s[tid] = nsecs` / `hist(nsecs - @s[tid])`, attached with `-p PID`).
 - Syscall overhead: the loop calls getppid(2); perf-user `--syscalls` and bpftrace's counting script
   use tracepoints, strace `-c -f` stops the process twice per syscall (ptrace).
@@ -523,9 +565,12 @@ const HOW_TO_READ: &str = "## How to read this
   loop only, as % of one core; **peak RSS** is VmHWM at the end of the loop. **Lost** lists non-zero
   counters of the report's `lost{}` and calls the target made that the kernel did not count.
 - Attach: from starting perf-user to its `attached N probes` line (reading symbols, calibrating,
-  loading and attaching: 4 tracepoints + 2 probes per function). Detach: SIGINT to exit; the kernel
-  unregisters perf-event uprobes one at a time, each waiting for an RCU grace period, so it grows
-  with the number of probes (the 1,000-function run is not waited for).
+  loading and attaching: 4 tracepoints + 2 probes per function, all functions of a program on one
+  `uprobe_multi` link). Detach: SIGINT to exit; closing a `uprobe_multi` link unregisters all its
+  uprobes behind one RCU grace period (perf-event uprobes, on kernels before 6.6, take one each).
+- Program run time (section 7): the kernel's own accounting (`kernel.bpf_stats_enabled`, on for
+  those runs only) of each program during the loop. It shows what perf-user adds to the floor:
+  two clock reads, the thread's state (task-local storage), the histogram and totals updates.
 - Accuracy: perf-user's p50 of an empty function should be ~0 (it subtracts the probes' own cost,
   calibrated at start-up); bpftrace's histogram includes that cost. The spin's truth is 20,000 ns
   (it exits on the first clock read past 20 µs, tens of ns later).
@@ -574,6 +619,7 @@ mod tests {
             }],
             spin_ns: 20_000,
             spin: Ok(Spin { p50_ns: 20_100.0, p99_ns: 30_000.0 }),
+            programs: Err("not measured".into()),
             notes: vec![],
         }
     }

@@ -73,6 +73,9 @@ pub struct Outcome {
     pub tracer_vmhwm_kb: Option<u64>,
     /// perf-user's `--export` report.
     pub export: Option<serde_json::Value>,
+    /// With `kernel.bpf_stats_enabled`: each of the tracer's BPF programs that ran during the
+    /// loop, as (name, runs, ns per run).
+    pub prog_stats: Vec<(String, u64, f64)>,
     /// The tracer's stdout and stderr, interleaved.
     pub tracer_output: Vec<String>,
 }
@@ -135,6 +138,8 @@ pub fn run_once(
     let tracer_pid = tracer_proc.pid();
 
     if go {
+        // Programs also run before the loop (perf-user's calibration): count the loop only.
+        let stats_before = if sys::bpf_stats_enabled() { sys::prog_stats(tracer_pid) } else { Vec::new() };
         let cpu_before = sys::cpu_time_s(tracer_pid);
         let t0 = Instant::now();
         let result = target.go_and_wait()?;
@@ -146,6 +151,21 @@ pub fn run_once(
         };
         outcome.tracer_vmhwm_kb = sys::vmhwm_kb(tracer_pid);
         outcome.target = Some(result);
+        if sys::bpf_stats_enabled() {
+            // By program id; perf-user's calibration holds copies of the same programs, so of
+            // each name the one that ran most in the loop is kept.
+            let mut stats: Vec<(String, u64, f64)> = Vec::new();
+            for (id, name, runs, ns) in sys::prog_stats(tracer_pid) {
+                let (runs0, ns0) = stats_before.iter().find(|b| b.0 == id).map_or((0, 0), |b| (b.2, b.3));
+                let Some(runs) = runs.checked_sub(runs0).filter(|&r| r > 0) else { continue };
+                if stats.iter().any(|s| s.0 == name && s.1 >= runs) {
+                    continue;
+                }
+                stats.retain(|s| s.0 != name);
+                stats.push((name, runs, ns.saturating_sub(ns0) as f64 / runs as f64));
+            }
+            outcome.prog_stats = stats;
+        }
     }
 
     let stop = Instant::now();

@@ -224,6 +224,44 @@ pub fn first_instruction(binary: &Path, symbol: &str) -> Result<String> {
     Ok(parts.get(1..).map(|p| p.join("  ")).unwrap_or_default())
 }
 
+/// Whether the kernel is counting BPF program run time (`kernel.bpf_stats_enabled`).
+pub fn bpf_stats_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|s| s.trim() == "1")
+}
+
+/// Turns the kernel's BPF run-time accounting on or off (it costs every program run tens of ns).
+pub fn set_bpf_stats(on: bool) -> Result<()> {
+    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", if on { "1" } else { "0" })
+        .context("writing /proc/sys/kernel/bpf_stats_enabled")
+}
+
+/// The BPF programs process `pid` holds open (from its fdinfo): id, name, run count and total run
+/// time in ns, via `bpftool prog show`.
+pub fn prog_stats(pid: u32) -> Vec<(u32, String, u64, u64)> {
+    let mut ids = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).into_iter().flatten().flatten() {
+        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
+        ids.extend(
+            info.lines().filter_map(|l| l.strip_prefix("prog_id:")).filter_map(|v| v.trim().parse::<u32>().ok()),
+        );
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = Vec::new();
+    for id in ids {
+        let Ok(o) = Command::new("bpftool").args(["-j", "prog", "show", "id", &id.to_string()]).output() else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout) else { continue };
+        let (Some(name), Some(runs), Some(ns)) = (v["name"].as_str(), v["run_cnt"].as_u64(), v["run_time_ns"].as_u64())
+        else {
+            continue;
+        };
+        out.push((id, name.to_string(), runs, ns));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
