@@ -285,9 +285,9 @@ extern "C" fn func_session(ctx_ptr: *mut c_void) -> u32 {
         };
     }
     let every = config().sample_every;
-    let ret = if every > 1 { try_sampled_entry(ctx_ptr, sp, every) } else { try_func_entry(ctx_ptr, sp) };
-    // An error (no thread slot) skips the return: nothing to match it with.
-    ret.unwrap_or(1)
+    let timed = if every > 1 { sampled_entry(ctx_ptr, sp, every) } else { func_entry_at(ctx_ptr, sp) };
+    // Untimed (sampled out, another process, no thread state): skip the return probe.
+    if timed { 0 } else { 1 }
 }
 
 /// Whether the untimed outermost call is still running. A deeper entry alone does not say so: the
@@ -301,24 +301,16 @@ fn untimed_root_running(st: &ThreadState) -> bool {
 }
 
 /// Session entry with sampling: counts every call; times one outermost call in `every`, and every
-/// call nested in a timed one, so attribution inside a timed call stays exact.
+/// call nested in a timed one, so attribution inside a timed call stays exact. True when timed.
 #[inline(always)]
-fn try_sampled_entry(ctx: *mut c_void, sp: u64, every: u32) -> Result<u32, i64> {
-    let Some(_) = target_tid() else {
-        return Ok(1);
+fn sampled_entry(ctx: *mut c_void, sp: u64, every: u32) -> bool {
+    let Some((fn_id, st)) = begin_entry(ctx, sp) else {
+        return false;
     };
-    bump(COUNTER_PROBE_HITS);
-    // SAFETY: the helper only reads the attach cookie of the running program's link.
-    let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
-    count_call(fn_id);
-    let st = thread_state_or_new().ok_or(0i64)?;
-    // SAFETY: see `try_func_entry`.
-    let st = unsafe { &mut *st };
-    drop_dead_frames(st, sp);
     if st.depth == 0 {
         if st.untimed_root_sp != 0 && sp < st.untimed_root_sp && untimed_root_running(st) {
             // Nested in an untimed outermost call that is still running.
-            return Ok(1);
+            return false;
         }
         // Random, not a counter: a counter aliases with the order of roots (with two roots per
         // message, one of them would never be picked by an even N).
@@ -328,42 +320,48 @@ fn try_sampled_entry(ctx: *mut c_void, sp: u64, every: u32) -> Result<u32, i64> 
             st.untimed_root_sp = sp;
             // SAFETY: bpf_probe_read_user checks the address; a failed read gives an error.
             st.untimed_root_ret = unsafe { bpf_probe_read_user(sp as *const u64) }.unwrap_or(0);
-            return Ok(1);
+            return false;
         }
         st.untimed_root_sp = 0;
     }
     push_frame(st, fn_id, sp, now_ns());
-    Ok(0)
+    true
+}
+
+/// What every entry does first: the target filter, the hit and call counts, and the thread's
+/// state with the frames of calls that ended unseen dropped. `None` for another process, or when
+/// the thread has no state (counted in `lost.thread_map_full`).
+#[inline(always)]
+fn begin_entry(ctx: *mut c_void, sp: u64) -> Option<(u32, &'static mut ThreadState)> {
+    target_tid()?;
+    bump(COUNTER_PROBE_HITS);
+    // SAFETY: the helper only reads the attach cookie of the running program's link.
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
+    count_call(fn_id);
+    let st = thread_state_or_new()?;
+    // SAFETY: `st` is the current thread's task storage; a thread's state is only touched by
+    // that thread's programs (and sched_switch on its CPU), which never run concurrently.
+    let st = unsafe { &mut *st };
+    drop_dead_frames(st, sp);
+    Some((fn_id, st))
 }
 
 #[uprobe]
 pub fn func_entry(ctx: ProbeContext) -> u32 {
     // SAFETY: a kprobe-type program's context is the trapped task's pt_regs.
     let sp = unsafe { (*ctx.regs).rsp };
-    match try_func_entry(ctx.as_ptr(), sp) {
-        Ok(ret) => ret,
-        Err(ret) => ret as u32,
-    }
+    func_entry_at(ctx.as_ptr(), sp);
+    0
 }
 
-/// A call's entry at stack pointer `sp`; returns 0 (a session program then sees the return).
+/// A call's entry at stack pointer `sp`; true when it is timed (has a frame to return to).
 #[inline(always)]
-fn try_func_entry(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
-    let Some(_) = target_tid() else {
-        return Ok(0);
+fn func_entry_at(ctx: *mut c_void, sp: u64) -> bool {
+    let Some((fn_id, st)) = begin_entry(ctx, sp) else {
+        return false;
     };
-    let now = now_ns();
-    bump(COUNTER_PROBE_HITS);
-    // SAFETY: the helper only reads the attach cookie of the running program's link.
-    let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
-    count_call(fn_id);
-    let st = thread_state_or_new().ok_or(0i64)?;
-    // SAFETY: `st` is a valid THREADS value; a thread's entry is only touched by that thread's
-    // programs (and sched_switch on its CPU), which never run concurrently with each other.
-    let st = unsafe { &mut *st };
-    drop_dead_frames(st, sp);
-    push_frame(st, fn_id, sp, now);
-    Ok(0)
+    push_frame(st, fn_id, sp, now_ns());
+    true
 }
 
 #[inline(always)]
@@ -428,7 +426,7 @@ fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
     };
     let now = now_ns();
     bump(COUNTER_PROBE_HITS);
-    // SAFETY: as in `try_func_entry`.
+    // SAFETY: as in `begin_entry`.
     let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
     // After `ret` popped the return address, sp is 8 above the entry's stack pointer.
     let entry_sp = sp.wrapping_sub(8);
@@ -436,7 +434,7 @@ fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
         bump(COUNTER_ORPHAN_RETURN);
         return Ok(0);
     };
-    // SAFETY: as in `try_func_entry`.
+    // SAFETY: as in `begin_entry`.
     let st = unsafe { &mut *st };
     if st.depth > MAX_DEPTH {
         // The returning call was one of those counted in COUNTER_DEPTH_OVERFLOW.
@@ -572,7 +570,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let Some(st) = thread_state_or_new() else {
         return 0;
     };
-    // SAFETY: see `try_func_entry`.
+    // SAFETY: see `begin_entry`.
     let st = unsafe { &mut *st };
     st.in_syscall = 1;
     st.sys_nr = nr as u32;
@@ -595,7 +593,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let Some(st) = thread_state() else {
         return 0;
     };
-    // SAFETY: see `try_func_entry`.
+    // SAFETY: see `begin_entry`.
     let st = unsafe { &mut *st };
     if st.in_syscall == 0 {
         return 0;
@@ -693,7 +691,7 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
         if let Some(st) = thread_state() {
             let preempt: u64 = ctx.arg(0);
             let prev_state: u64 = ctx.arg(3);
-            // SAFETY: see `try_func_entry`.
+            // SAFETY: see `begin_entry`.
             let st = unsafe { &mut *st };
             st.offcpu_start_ns = now;
             st.offcpu_kind = if preempt & 0xff != 0 || prev_state & 0xffff_ffff == TASK_RUNNING {
@@ -748,7 +746,7 @@ pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
     let Some(st) = thread_state() else {
         return 0;
     };
-    // SAFETY: see `try_func_entry`.
+    // SAFETY: see `begin_entry`.
     let depth = unsafe { (*st).depth };
     for _ in 0..depth.min(MAX_DEPTH) {
         bump(COUNTER_ORPHAN_ENTRY);

@@ -210,6 +210,13 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         eprintln!("perf-user: {note}");
         warnings.push(note);
     }
+    if cfg.sample_every > 1 && mode == ProbeMode::Full {
+        // Travels with the numbers: percentiles and attribution describe a sample.
+        warnings.push(format!(
+            "sampled: one outermost call in {} was timed, with every call nested in it; `calls` counts them all",
+            cfg.sample_every
+        ));
+    }
     let kernel_config = KernelConfig {
         slow_ns: match cfg.slow {
             Slow::Fixed(ns) => ns,
@@ -294,6 +301,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             calibration_ns,
             probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
             attach: tracer.attach_kind().to_owned(),
+            sample_every: cfg.sample_every.max(1),
         };
         let attached_line = format!(
             "attached {} probes ({}) to pid {pid} ({}): {} functions{}\n",

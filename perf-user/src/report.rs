@@ -42,6 +42,10 @@ pub struct Report {
     /// `perf_event` (one per probe; kernels before 6.6).
     #[serde(default)]
     pub attach: String,
+    /// `attach --sample N`: one outermost call in N was timed (1: every call; 0 in reports from
+    /// before sampling existed).
+    #[serde(default)]
+    pub sample_every: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadReport>,
     /// Notes the user must see with the numbers (probes removed by the overhead guard, …).
@@ -161,6 +165,7 @@ pub struct RunInfo {
     pub calibration_ns: u64,
     pub probe_cost_per_hit_ns: u64,
     pub attach: String,
+    pub sample_every: u32,
 }
 
 fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
@@ -266,6 +271,7 @@ impl Report {
             calibration_ns: info.calibration_ns,
             probe_cost_per_hit_ns: info.probe_cost_per_hit_ns,
             attach: info.attach.clone(),
+            sample_every: info.sample_every,
             threads,
             warnings: info.warnings.clone(),
         }

@@ -130,42 +130,35 @@ fn without_privileges_one_line_names_what_is_needed() {
     assert!(stderr.contains("root") || stderr.contains("ermission"), "{stderr}");
 }
 
-#[test]
-fn kernel_without_btf_is_one_line() {
-    if !bpf_available("kernel_without_btf_is_one_line") {
+/// perf-user run against an idle target with one environment variable pointing at a simulated
+/// kernel; it must fail with one line containing `needle`.
+fn fails_on_simulated_kernel(test: &str, env: (&str, &str), extra: &[&str], needle: &str) {
+    if !bpf_available(test) {
         return;
     }
-    let dir = TempDir::new("nobtf");
+    let dir = TempDir::new(test);
     let app = idle_target(&dir);
-    let out = run_bounded(Command::new(PERF_USER).env("PERF_USER_BTF", "/nonexistent/vmlinux").args([
-        "attach",
-        "--pid",
-        &app.pid.to_string(),
-        "--func",
-        "target_app::book::*",
-    ]));
-    fails_with(&out, "BTF");
+    let pid = app.pid.to_string();
+    let mut args = vec!["attach", "--pid", &pid, "--func", "target_app::book::*"];
+    args.extend_from_slice(extra);
+    fails_with(&run_bounded(Command::new(PERF_USER).env(env.0, env.1).args(args)), needle);
+}
+
+#[test]
+fn kernel_without_btf_is_one_line() {
+    fails_on_simulated_kernel("kernel_without_btf_is_one_line", ("PERF_USER_BTF", "/nonexistent/vmlinux"), &[], "BTF");
 }
 
 /// Without uprobe_multi (kernels before 6.6) perf-user needs the uprobe PMU; a kernel without
 /// uprobes has neither. Simulated with another sysfs root and the perf-event attach path.
 #[test]
 fn kernel_without_uprobes_is_one_line() {
-    if !bpf_available("kernel_without_uprobes_is_one_line") {
-        return;
-    }
-    let dir = TempDir::new("nouprobes");
-    let app = idle_target(&dir);
-    let out = run_bounded(Command::new(PERF_USER).env("PERF_USER_SYSFS", "/nonexistent").args([
-        "attach",
-        "--pid",
-        &app.pid.to_string(),
-        "--func",
-        "target_app::book::*",
-        "--attach-mode",
-        "single",
-    ]));
-    fails_with(&out, "no uprobe support");
+    fails_on_simulated_kernel(
+        "kernel_without_uprobes_is_one_line",
+        ("PERF_USER_SYSFS", "/nonexistent"),
+        &["--attach-mode", "single"],
+        "no uprobe support",
+    );
 }
 
 #[test]

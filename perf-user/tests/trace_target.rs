@@ -56,6 +56,9 @@ fn sampling_counts_every_call_and_times_one_in_n() {
         &["--interval", "100ms", "--sample", "10"],
     );
     assert_eq!(report["attach"], "uprobe_session");
+    assert_eq!(u(&report["sample_every"]), 10);
+    let warnings = report["warnings"].as_array().expect("warnings[]");
+    assert!(warnings.iter().any(|w| w.as_str().unwrap_or("").starts_with("sampled")), "{warnings:?}");
     for stage in STAGES {
         let ours = function(&report, stage);
         let calls = u(&ours["calls"]);
@@ -94,6 +97,7 @@ fn check_against_truth(name: &str, attach_mode: &str, expect_attach: &str) {
     );
     assert_eq!(report["schema"], "perf-ebpf/v1");
     assert_eq!(report["attach"], expect_attach);
+    assert_eq!(u(&report["sample_every"]), 1);
     assert_eq!(u(&report["target"]["pid"]), u(&truth["target"]["pid"]));
     assert_eq!(report["end_reason"], "target-exited");
     for stage in STAGES {
