@@ -234,16 +234,16 @@ impl Tracer {
                 prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
                 attached += 1;
             }
-            for (name, tp) in [(names::PROG_PROCESS_EXIT, "sched_process_exit")] {
-                let prog: &mut RawTracePoint = ebpf
-                    .program_mut(name)
-                    .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
-                    .try_into()
-                    .map_err(|e| LoadError::Load(format!("program {name}: {e}")))?;
-                prog.load().map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
-                prog.attach(tp).map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
-                attached += 1;
-            }
+            let name = names::PROG_PROCESS_EXIT;
+            let tp = "sched_process_exit";
+            let prog: &mut RawTracePoint = ebpf
+                .program_mut(name)
+                .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
+                .try_into()
+                .map_err(|e| LoadError::Load(format!("program {name}: {e}")))?;
+            prog.load().map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
+            prog.attach(tp).map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
+            attached += 1;
         }
 
         let session = spec.attach == AttachMode::Session || spec.config.sample_every > 1;
