@@ -25,6 +25,8 @@ pub const FRAME_TOP_SYSCALLS: usize = 4;
 pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
 /// x86-64 `uretprobe` syscall: the kernel enters it on every uretprobe return, so it is ours, not the target's.
 pub const SYSCALL_NR_URETPROBE: u32 = 335;
+/// x86-64 `uprobe` syscall: an optimised uprobe on a 5-byte nop enters it on every hit (6.18+).
+pub const SYSCALL_NR_UPROBE: u32 = 336;
 
 // ---------------------------------------------------------------------------------------------
 // Map and global names (the strings both sides use)

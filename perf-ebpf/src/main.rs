@@ -23,8 +23,8 @@ use perf_ebpf_common::{
     COUNTER_ORPHAN_RETURN, COUNTER_PROBE_HITS, COUNTER_RINGBUF_FULL, COUNTER_SWITCHES, COUNTER_SYSCALLS,
     COUNTER_THREAD_MAP_FULL, Config, EXEMPLAR_RING_BYTES, Exemplar, FRAME_TOP_SYSCALLS, Frame, FuncStats,
     FuncSyscallKey, HIST_BUCKETS, HIST_KIND_SELF, HIST_KIND_TOTAL, Hist, MAX_DEPTH, MAX_FUNC_SYSCALLS, MAX_FUNCS,
-    MAX_SYSCALLS, MAX_THREAD_FUNCS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, SYSCALL_NR_URETPROBE, SyscallSlot,
-    SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState, hist_bucket,
+    MAX_SYSCALLS, MAX_THREAD_FUNCS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, SYSCALL_NR_UPROBE,
+    SYSCALL_NR_URETPROBE, SyscallSlot, SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState, hist_bucket,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -556,7 +556,8 @@ fn send_exemplar(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     // sys_enter(struct pt_regs *regs, long id)
     let nr: u64 = ctx.arg(1);
-    if nr == SYSCALL_NR_URETPROBE as u64 {
+    // Our own probes' syscalls: every traced return, and every hit of an optimised nop5 probe.
+    if nr == u64::from(SYSCALL_NR_URETPROBE) || nr == u64::from(SYSCALL_NR_UPROBE) {
         return 0;
     }
     let Some(_) = target_tid() else { return 0 };
@@ -586,7 +587,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // SAFETY: a BTF-typed tracepoint argument: the verifier checks this load against struct pt_regs.
     let nr = unsafe { (*regs).orig_rax };
     // The uretprobe syscall leaves orig_ax at -1 (no syscall to restart) by the time it exits.
-    if nr == u64::from(SYSCALL_NR_URETPROBE) || nr >= u64::from(MAX_SYSCALLS) {
+    if nr == u64::from(SYSCALL_NR_URETPROBE) || nr == u64::from(SYSCALL_NR_UPROBE) || nr >= u64::from(MAX_SYSCALLS) {
         return 0;
     }
     let Some(_) = target_tid() else { return 0 };

@@ -6,6 +6,7 @@ mod common;
 
 use std::{
     collections::BTreeMap,
+    io::Write as _,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -223,4 +224,42 @@ fn per_thread_statistics_name_the_threads() {
     assert_eq!(om[0]["thread"], "engine");
     assert_eq!(u(&om[0]["count"]), u(&function(&truth, ON_MESSAGE)["count"]));
     assert_eq!(of(GATEWAY)[0]["thread"], "gateway");
+}
+
+/// A probe on a 5-byte nop is optimised by this kernel into a call that enters the `uprobe`
+/// syscall (336) on every hit, as every traced return enters `uretprobe` (335): both are the
+/// probes' own, never the target's syscalls.
+#[test]
+fn probe_syscalls_are_not_the_targets() {
+    if !bpf_available("probe_syscalls_are_not_the_targets") {
+        return;
+    }
+    let dir = TempDir::new("probe-syscalls");
+    let export = dir.join("r.json");
+    let mut target = Command::new(bench_target_bin())
+        .args(["calls", "--func", "nop5", "--iterations", "20000", "--wait-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Lines::new(target.stdout.take().unwrap());
+    lines.wait_for("ready pid=", Duration::from_secs(20));
+    let mut pu = PerfUser::attach(
+        target.id(),
+        &["--func", "bench_target::funcs::nop5", "--syscalls", "--export", export.to_str().unwrap()],
+    );
+    // A line on stdin starts the loop; after its result line the target waits for stdin to close.
+    let mut stdin = target.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    lines.wait_for("calls=", Duration::from_secs(60));
+    pu.signal(libc::SIGINT);
+    pu.wait(Duration::from_secs(30));
+    drop(stdin);
+    let _ = target.wait();
+    let report = read_json(&export);
+    let f = function(&report, "bench_target::funcs::nop5");
+    assert_eq!(u(&f["count"]), 20_000);
+    let names: Vec<&str> = report["syscalls"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(!names.iter().any(|n| *n == "uprobe" || *n == "uretprobe"), "probe syscalls reported: {names:?}");
+    assert!(f["attribution"]["syscalls"].as_array().unwrap().is_empty(), "{f}");
 }

@@ -294,7 +294,7 @@ fn build_ebpf(tc: &Toolchain) -> Result<()> {
 fn build_host_release() -> Result<()> {
     status(
         Command::new(cargo())
-            .args(["build", "--release", "-p", "perf-user", "-p", "target-app"])
+            .args(["build", "--release", "-p", "perf-user", "-p", "target-app", "-p", "bench-target"])
             .current_dir(workspace_root()),
     )
 }

@@ -52,6 +52,13 @@ pub fn target_app_bin() -> PathBuf {
     p
 }
 
+/// bench-target (its functions start with `push rbp` or a 5-byte nop), built by `cargo xtask test`.
+pub fn bench_target_bin() -> PathBuf {
+    let p = Path::new(PERF_USER).parent().expect("bin dir").join("bench-target");
+    assert!(p.exists(), "{} missing: run `cargo xtask test` (or cargo build --release -p bench-target)", p.display());
+    p
+}
+
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
