@@ -79,9 +79,7 @@ pub fn probe_cost_ns(attach: AttachMode) -> Result<(ProbeCost, Tracer), Calibrat
             Probe { fn_id: 1, file_offset: nop5.file_offset, symbol: nop5.name.clone() },
         ],
         mode: ProbeMode::Full,
-        // As in the real run: every traced return is a `uretprobe` syscall, which then passes
-        // the syscall tracepoints (and their programs) inside the measured window.
-        tracepoints: true,
+        tracepoints: false,
         config: perf_ebpf_common::Config::default(),
         max_funcs: 2,
         attach,
@@ -105,8 +103,6 @@ pub fn probe_cost_ns(attach: AttachMode) -> Result<(ProbeCost, Tracer), Calibrat
         per_call_ns: probed_ns.saturating_sub(plain_ns) / u64::from(CALLS),
     };
     drop(collector);
-    // The uprobes stay (see the caller); the tracepoints would run on every syscall for nothing.
-    tracer.detach_tracepoints();
     Ok((cost, tracer))
 }
 

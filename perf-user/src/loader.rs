@@ -333,19 +333,6 @@ impl Tracer {
         Ok(detached)
     }
 
-    /// Unloads the syscall and scheduler programs (detaching a tracepoint, unlike a uprobe, is
-    /// cheap and stalls nothing).
-    pub fn detach_tracepoints(&mut self) {
-        for name in [names::PROG_SYS_ENTER, names::PROG_SYS_EXIT, names::PROG_SCHED_SWITCH] {
-            if let Some(Ok(prog)) = self.ebpf.program_mut(name).map(<&mut BtfTracePoint>::try_from) {
-                let _ = prog.unload();
-            }
-        }
-        if let Some(Ok(prog)) = self.ebpf.program_mut(names::PROG_PROCESS_EXIT).map(<&mut RawTracePoint>::try_from) {
-            let _ = prog.unload();
-        }
-    }
-
     /// Sets one function's own exemplar threshold (0: the global one).
     pub fn set_slow_threshold(&mut self, fn_id: u32, slow_ns: u64) -> Result<(), LoadError> {
         self.func_slow.set(fn_id, slow_ns, 0).map_err(load_error)

@@ -88,13 +88,14 @@ fn soak_memory_flat_counts_exact_nothing_lost_overhead_as_estimated() {
     assert!(last <= after_warmup + after_warmup / 5 + 2048, "perf-user RSS grew: {rss:?} KiB");
 
     // The target's extra CPU stays within perf-user's estimate (probe hits × cost per hit measured
-    // at start-up with the same programs and tracepoints, the number the UI shows as overhead).
-    // Real code pays a little more per hit than the hot calibration loop (about 1.1× here).
+    // at start-up, the number the UI shows as overhead). That cost is measured on a hot loop and
+    // excludes the syscall/scheduler programs, so real code pays more per hit (about 1.6× here):
+    // the estimate must be right within a factor of two, never off by an order of magnitude.
     let added = u(&truth["cpu_ns"]).saturating_sub(u(&base["cpu_ns"])) as f64;
     let estimate = u(&report["probe_hits"]) as f64 * u(&report["probe_cost_per_hit_ns"]).max(250) as f64;
     let slack = 0.05 * u(&base["cpu_ns"]) as f64;
     assert!(
-        added <= 1.5 * estimate + slack,
+        added <= 2.0 * estimate + slack,
         "target lost {:.0} ms of CPU, perf-user estimated {:.0} ms",
         added / 1e6,
         estimate / 1e6
