@@ -161,6 +161,17 @@ fn attach_error(what: impl Into<String>, e: impl std::error::Error) -> LoadError
     if is_eperm(&reason) { LoadError::NotPermitted } else { LoadError::Attach { what: what.into(), reason } }
 }
 
+/// Program `name` of the object as aya's type `T` (`UProbe`, `RawTracePoint`, …).
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, LoadError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
+        .try_into()
+        .map_err(|e| LoadError::Load(format!("program {name}: {e}")))
+}
+
 /// Whether this process may load BPF at all (root, or CAP_BPF + CAP_PERFMON), from /proc/self/status.
 pub fn has_bpf_privileges() -> bool {
     const CAP_SYS_ADMIN: u32 = 21;
@@ -225,22 +236,14 @@ impl Tracer {
                 (names::PROG_SYS_EXIT, "sys_exit"),
                 (names::PROG_SCHED_SWITCH, "sched_switch"),
             ] {
-                let prog: &mut BtfTracePoint = ebpf
-                    .program_mut(name)
-                    .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
-                    .try_into()
-                    .map_err(|e| LoadError::Load(format!("program {name}: {e}")))?;
+                let prog: &mut BtfTracePoint = program(&mut ebpf, name)?;
                 prog.load(tp, &kernel_btf).map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
                 prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
                 attached += 1;
             }
             let name = names::PROG_PROCESS_EXIT;
             let tp = "sched_process_exit";
-            let prog: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
-                .try_into()
-                .map_err(|e| LoadError::Load(format!("program {name}: {e}")))?;
+            let prog: &mut RawTracePoint = program(&mut ebpf, name)?;
             prog.load().map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
             prog.attach(tp).map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
             attached += 1;
@@ -298,12 +301,7 @@ impl Tracer {
                         continue;
                     }
                     let (_, name, link) = links.swap_remove(i);
-                    let prog: &mut UProbe = self
-                        .ebpf
-                        .program_mut(name)
-                        .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
-                        .try_into()
-                        .map_err(|e| LoadError::Load(format!("program {name}: {e}")))?;
+                    let prog: &mut UProbe = program(&mut self.ebpf, name)?;
                     prog.detach(link).map_err(|e| attach_error(format!("detaching {name}"), e))?;
                     detached += 1;
                 }
@@ -354,11 +352,7 @@ fn attach_single(ebpf: &mut Ebpf, spec: &LoadSpec, progs: &[(&'static str, Hook)
     let pid = NonZeroU32::new(spec.pid).ok_or_else(|| LoadError::Load("pid 0".into()))?;
     let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
     for &(name, _) in progs {
-        let prog: &mut UProbe = ebpf
-            .program_mut(name)
-            .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
-            .try_into()
-            .map_err(load_error)?;
+        let prog: &mut UProbe = program(ebpf, name)?;
         prog.load().map_err(|e| attach_error(name, e))?;
         for p in &spec.probes {
             let point = UProbeAttachPoint {

@@ -161,20 +161,25 @@ fn kernel_without_uprobes_is_one_line() {
     );
 }
 
+/// A target-app binary (e.g. a stripped copy) started with `--hold`, once it is ready.
+fn spawn_held(binary: &std::path::Path, journal: &std::path::Path) -> std::process::Child {
+    let mut child = Command::new(binary)
+        .args(["--hold", "--journal"])
+        .arg(journal)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    Lines::new(child.stdout.take().unwrap()).wait_for("ready pid=", std::time::Duration::from_secs(20));
+    child
+}
+
 #[test]
 fn stripped_binary_needs_symbols_and_works_with_them() {
     let dir = TempDir::new("stripped");
     let stripped = dir.join("target-app-stripped");
     let ok = Command::new("strip").arg("-o").arg(&stripped).arg(target_app_bin()).status().is_ok_and(|s| s.success());
     assert!(ok, "strip(1) failed");
-    let mut child = Command::new(&stripped)
-        .args(["--hold", "--journal"])
-        .arg(dir.join("journal"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
-    lines.wait_for("ready pid=", std::time::Duration::from_secs(20));
+    let mut child = spawn_held(&stripped, &dir.join("journal"));
     let pid = child.id().to_string();
     fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "target_app::book::*"]), "stripped");
     if bpf_available("stripped_binary_needs_symbols_and_works_with_them") {
@@ -246,14 +251,7 @@ fn stripped_binary_finds_its_debug_file_by_debuglink() {
     if !bpf_available("stripped_binary_finds_its_debug_file_by_debuglink") {
         return;
     }
-    let mut child = Command::new(&stripped)
-        .args(["--hold", "--journal"])
-        .arg(dir.join("journal"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
-    lines.wait_for("ready pid=", std::time::Duration::from_secs(20));
+    let mut child = spawn_held(&stripped, &dir.join("journal"));
     let pid = child.id().to_string();
     let out = perf_user(&["attach", "--no-tui", "--pid", &pid, "--func", "target_app::book::*", "--duration", "300ms"]);
     let _ = child.kill();
@@ -263,14 +261,7 @@ fn stripped_binary_finds_its_debug_file_by_debuglink() {
     assert!(stdout.contains("target_app::book::OrderBook::apply"), "{stdout}");
     // Moved away, the debug file is not found: the binary is stripped again.
     std::fs::rename(&debug, dir.join("elsewhere.debug")).unwrap();
-    let mut child = Command::new(&stripped)
-        .args(["--hold", "--journal"])
-        .arg(dir.join("journal2"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
-    lines.wait_for("ready pid=", std::time::Duration::from_secs(20));
+    let mut child = spawn_held(&stripped, &dir.join("journal2"));
     let out = perf_user(&["attach", "--pid", &child.id().to_string(), "--func", "target_app::book::*"]);
     let _ = child.kill();
     let _ = child.wait();
