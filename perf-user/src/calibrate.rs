@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::{
     collect::Collector,
     loader::{AttachMode, LoadError, LoadSpec, Probe, ProbeMode, Tracer},
+    model::WindowCost,
     symbols::SymbolTable,
 };
 
@@ -46,11 +47,11 @@ pub const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
 /// What probes cost on this host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProbeCost {
-    /// The median wall time the probes report for an empty function: their own cost inside a
-    /// measured call (subtracted from reported latencies).
-    pub in_window_ns: u64,
+    /// What the probes add inside a measured call of an empty function: their own cost inside
+    /// every measured call (subtracted from reported latencies).
+    pub in_window: WindowCost,
     /// The same for a function entered through a 5-byte nop.
-    pub in_window_nop5_ns: u64,
+    pub in_window_nop5: WindowCost,
     /// What a probed call costs the traced thread in all (entry and return traps and programs),
     /// from timing the same calls with and without probes: the overhead estimate's unit.
     pub per_call_ns: u64,
@@ -58,8 +59,8 @@ pub struct ProbeCost {
 
 impl ProbeCost {
     /// The in-window cost to subtract for a function starting with `entry` bytes.
-    pub fn in_window_for(&self, entry: &[u8]) -> u64 {
-        if entry.starts_with(&NOP5) { self.in_window_nop5_ns } else { self.in_window_ns }
+    pub fn in_window_for(&self, entry: &[u8]) -> WindowCost {
+        if entry.starts_with(&NOP5) { self.in_window_nop5 } else { self.in_window }
     }
 }
 
@@ -86,20 +87,20 @@ pub fn probe_cost_ns(attach: AttachMode) -> Result<(ProbeCost, Tracer), Calibrat
     };
     let plain_ns = time_calls(perf_user_calibration_target);
     let mut tracer = Tracer::load(&spec)?;
-    let mut collector = Collector::new(&mut tracer, vec![push.name.clone(), nop5.name.clone()], vec![0, 0])?;
+    let mut collector = Collector::new(&mut tracer, vec![push.name.clone(), nop5.name.clone()], Vec::new())?;
     let probed_ns = time_calls(perf_user_calibration_target);
     time_calls(perf_user_calibration_target_nop5);
     let sample = collector.sample();
-    let p50 = |id: usize| -> Result<u64, CalibrationError> {
+    let window = |id: usize| -> Result<WindowCost, CalibrationError> {
         let f = sample.functions.get(id).ok_or(CalibrationError::NoSamples)?;
         if f.count < u64::from(CALLS) / 2 {
             return Err(CalibrationError::NoSamples);
         }
-        Ok(f.total_hist.summary(None).p50_ns)
+        Ok(WindowCost { median_ns: f.total_hist.summary(None).p50_ns, min_ns: f.min_ns })
     };
     let cost = ProbeCost {
-        in_window_ns: p50(0)?,
-        in_window_nop5_ns: p50(1)?,
+        in_window: window(0)?,
+        in_window_nop5: window(1)?,
         per_call_ns: probed_ns.saturating_sub(plain_ns) / u64::from(CALLS),
     };
     drop(collector);

@@ -15,7 +15,7 @@ use crate::{
     loader::{LoadError, Tracer},
     model::{
         Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, Lost, Sample, SyscallSample,
-        SyscallUse, ThreadFuncSample,
+        SyscallUse, ThreadFuncSample, WindowCost,
     },
     syscalls,
 };
@@ -36,8 +36,12 @@ pub struct Collector {
     cache: Vec<FuncSample>,
     syscall_cache: Vec<SyscallSample>,
     pub per_thread: bool,
-    /// Probe cost per call subtracted from every function's wall and own time (0: raw numbers).
-    calibration_ns: Vec<u64>,
+    /// Probe cost per call measured at start-up, per function (its kind of probe site; zero: raw
+    /// numbers).
+    calibration: Vec<WindowCost>,
+    /// What is subtracted from each function's wall and own time and its exemplars: the
+    /// calibration, bounded by the fastest call seen (`FuncSample::probe_cost`).
+    subtracted_ns: Vec<u64>,
 }
 
 fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
@@ -95,8 +99,8 @@ fn comm(raw: &[u8; 16]) -> String {
 
 impl Collector {
     /// Takes the maps out of the loaded object; `symbols[fn_id]` names the traced functions.
-    /// `calibration_ns[fn_id]`: the probe cost subtracted from that function (empty: none).
-    pub fn new(tracer: &mut Tracer, symbols: Vec<String>, calibration_ns: Vec<u64>) -> Result<Self, LoadError> {
+    /// `calibration[fn_id]`: the probe cost to subtract from that function (empty: none).
+    pub fn new(tracer: &mut Tracer, symbols: Vec<String>, calibration: Vec<WindowCost>) -> Result<Self, LoadError> {
         Ok(Collector {
             func_stats: take(tracer, names::FUNC_STATS)?,
             func_hist: take(tracer, names::FUNC_HIST)?,
@@ -111,12 +115,14 @@ impl Collector {
             symbols,
             started: Instant::now(),
             per_thread: false,
-            calibration_ns,
+            subtracted_ns: calibration.iter().map(|c| c.median_ns).collect(),
+            calibration,
         })
     }
 
-    fn calibration(&self, fn_id: u32) -> u64 {
-        self.calibration_ns.get(fn_id as usize).copied().unwrap_or(0)
+    /// The probe cost taken from `fn_id`'s calls now (see `subtracted_ns`).
+    pub fn subtracted_ns(&self, fn_id: u32) -> u64 {
+        self.subtracted_ns.get(fn_id as usize).copied().unwrap_or(0)
     }
 
     fn hist(map: &PerCpuArray<MapData, Hist>, index: u32) -> BucketHist {
@@ -154,7 +160,10 @@ impl Collector {
         let functions = functions
             .into_iter()
             .map(|f| {
-                let cost = self.calibration(f.id);
+                let cost = f.probe_cost(self.calibration.get(f.id as usize).copied().unwrap_or_default());
+                if let Some(s) = self.subtracted_ns.get_mut(f.id as usize) {
+                    *s = cost;
+                }
                 f.without_probe_cost(cost)
             })
             .collect();
@@ -239,7 +248,7 @@ impl Collector {
     /// Everything the ring buffer holds now (the kernel never wakes us; we drain on a timer).
     pub fn drain_exemplars(&mut self) -> Vec<Exemplar> {
         let mut out = Vec::new();
-        let calibration = &self.calibration_ns;
+        let calibration = &self.subtracted_ns;
         while let Some(item) = self.exemplars.next() {
             if item.len() < size_of::<common::Exemplar>() {
                 continue;

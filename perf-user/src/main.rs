@@ -20,7 +20,7 @@ use perf_user::{
     diff, export, flame, loader,
     loader::{AttachMode, LoadSpec, Probe, ProbeMode, Tracer},
     model,
-    model::{FuncInfo, Session},
+    model::{FuncInfo, Session, WindowCost},
     probe_site, prometheus,
     report::{RunInfo, Target},
     symbols,
@@ -282,15 +282,16 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         } else {
             calibrate::ProbeCost::default()
         };
-        let calibration_ns = probe_cost.in_window_ns;
+        let calibration_ns = probe_cost.in_window.median_ns;
         // Each function gets the cost of its kind of probe site.
-        let per_fn_calibration: Vec<u64> = functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
+        let per_fn_calibration: Vec<WindowCost> =
+            functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
         let mut infos = infos;
-        for (info, &ns) in infos.iter_mut().zip(&per_fn_calibration) {
-            info.calibration_ns = ns;
+        for (info, cost) in infos.iter_mut().zip(&per_fn_calibration) {
+            info.calibration_ns = cost.median_ns;
         }
         let mut collector =
-            Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn_calibration.clone())?;
+            Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn_calibration)?;
         collector.per_thread = cfg.per_thread;
         let info = RunInfo {
             target: Target { pid, exe: exe.display().to_string(), comm: read_comm(&format!("/proc/{pid}/comm")) },
@@ -354,6 +355,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
                 key = tui::next_key(&mut ui) => Event::Key(key),
             };
             let exited = matches!(event, Event::TargetExited);
+            sync_probe_costs(&mut app, &collector);
             match app.handle(event) {
                 Action::Continue => {}
                 Action::ExportSnapshot => {
@@ -369,7 +371,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
                 Action::Exit(reason) => break reason,
             }
             if cfg.slow == Slow::Auto {
-                update_auto_thresholds(&app, &mut tracer, &per_fn_calibration);
+                update_auto_thresholds(&app, &mut tracer);
             }
             for (fn_id, note) in overhead_guard(&app, cfg.max_overhead_pct) {
                 match tracer.detach_function(fn_id) {
@@ -402,6 +404,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         // serially (~0.1 s each here), and nobody should wait for that to see their numbers.
         if !app.target_exited {
             app.handle(Event::Tick { sample: collector.sample(), exemplars: collector.drain_exemplars() });
+            sync_probe_costs(&mut app, &collector);
         }
         if cfg.per_thread {
             learn_thread_names(&mut app);
@@ -559,17 +562,25 @@ fn overhead_guard(app: &App, max_pct: f64) -> Vec<(u32, String)> {
     out
 }
 
+/// The probe cost each function's numbers now have subtracted (the calibration, bounded by its
+/// fastest call), for the export and the `--slow auto` thresholds.
+fn sync_probe_costs(app: &mut App, collector: &Collector) {
+    for f in &mut app.session.functions {
+        f.calibration_ns = collector.subtracted_ns(f.id);
+    }
+}
+
 /// `--slow auto`: each function's exemplar threshold follows its own running p99.9.
 /// The kernel compares raw wall times (probe cost included) with the threshold, while the
 /// session's histograms are calibrated: the probe cost is added back.
-fn update_auto_thresholds(app: &App, tracer: &mut Tracer, calibration_ns: &[u64]) {
+fn update_auto_thresholds(app: &App, tracer: &mut Tracer) {
     let Some(latest) = app.session.latest() else {
         return;
     };
     for f in &latest.functions {
         if f.count >= 100 {
             let p999 = f.total_hist.summary(None).p999_ns.max(1);
-            let probe_cost = calibration_ns.get(f.id as usize).copied().unwrap_or(0);
+            let probe_cost = app.session.functions.get(f.id as usize).map_or(0, |fi| fi.calibration_ns);
             let _ = tracer.set_slow_threshold(f.id, p999.saturating_add(probe_cost));
         }
     }

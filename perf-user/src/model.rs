@@ -252,6 +252,21 @@ impl FuncSample {
         self.calls.max(self.count)
     }
 
+    /// The probe cost to take from each of this function's calls, given what calibration measured.
+    /// Every call carries a whole probe cost, so the fastest call seen (wall or own time) can
+    /// carry at most `fastest - cost.min_ns` of the target's own time: a calibration whose fastest
+    /// run is slower than the function's fastest call overestimates here (a busy host while
+    /// perf-user calibrated, a different CPU state than the target's) and is lowered by that much.
+    /// Without this, such a calibration zeroes small functions' latencies and own time.
+    pub fn probe_cost(&self, cost: WindowCost) -> u64 {
+        if self.count == 0 || cost.median_ns == 0 {
+            return cost.median_ns;
+        }
+        let self_low = self.self_hist.buckets.first().map_or(self.min_ns, |b| b.low_ns);
+        let fastest = self.min_ns.min(self_low);
+        cost.median_ns.saturating_sub(cost.min_ns.saturating_sub(fastest))
+    }
+
     /// Removes the probes' own cost (`ns` per call, measured by calibration) from the wall time,
     /// where it sits, and so from own CPU time.
     pub fn without_probe_cost(mut self, ns: u64) -> FuncSample {
@@ -490,6 +505,16 @@ pub struct FuncInfo {
     pub detached: bool,
     /// Probe cost subtracted from each of its calls (depends on the kind of probe site).
     pub calibration_ns: u64,
+}
+
+/// What a probe pair adds inside a measured call, from timing an empty function at start-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowCost {
+    /// The median: subtracted from every call.
+    pub median_ns: u64,
+    /// The fastest: how low a call's probe cost can be (bounds the subtraction, see
+    /// `FuncSample::probe_cost`).
+    pub min_ns: u64,
 }
 
 /// A single-stepped probe hit costs about this many times an emulated one (measured here: ~10 µs
@@ -749,6 +774,34 @@ mod tests {
         .without_probe_cost(100);
         assert_eq!((f.total_ns, f.attribution.self_oncpu_ns, f.min_ns, f.max_ns), (2400, 1400, 0, 435));
         assert_eq!(f.total_ns, f.attribution.total_ns(), "parts still sum to the wall time");
+    }
+
+    #[test]
+    fn probe_cost_is_bounded_by_the_fastest_call() {
+        let hist = |lows: &[u64]| BucketHist {
+            buckets: lows.iter().map(|&low_ns| Bucket { low_ns, high_ns: low_ns + 15, count: 1 }).collect(),
+        };
+        let f = FuncSample {
+            count: 3,
+            total_ns: 1800,
+            min_ns: 560,
+            max_ns: 640,
+            attribution: Attribution { self_oncpu_ns: 1700, callees_ns: 100, ..Attribution::default() },
+            total_hist: hist(&[560, 600, 640]),
+            self_hist: hist(&[520, 540, 640]),
+            ..FuncSample::default()
+        };
+        // A calibration that fits under every call is taken whole.
+        assert_eq!(f.probe_cost(WindowCost { median_ns: 500, min_ns: 480 }), 500);
+        // One whose fastest run (690) is slower than the fastest own time (520) is lowered by the
+        // difference; unbounded it would have zeroed the own time.
+        let cost = f.probe_cost(WindowCost { median_ns: 700, min_ns: 690 });
+        assert_eq!(cost, 530);
+        let g = f.without_probe_cost(cost);
+        assert_eq!(g.attribution.self_oncpu_ns, 1700 - 3 * 530);
+        assert!(g.total_hist.summary(None).p50_ns > 0);
+        let none = WindowCost { median_ns: 700, min_ns: 650 };
+        assert_eq!(FuncSample::default().probe_cost(none), 700, "no calls yet: the calibration as measured");
     }
 
     #[test]
