@@ -57,6 +57,7 @@ pub mod names {
     /// One program for entry and return (`uprobe_multi` session, kernel 6.13+).
     pub const PROG_FUNC_SESSION: &str = "func_session";
     pub const PROG_FUNC_SESSION_EMPTY: &str = "func_session_empty";
+    pub const PROG_FUNC_LATENCY: &str = "func_latency";
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
     pub const PROG_SCHED_SWITCH: &str = "sched_switch";

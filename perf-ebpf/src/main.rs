@@ -290,6 +290,67 @@ extern "C" fn func_session(ctx_ptr: *mut c_void) -> u32 {
     if timed { 0 } else { 1 }
 }
 
+unsafe extern "C" {
+    /// The 8 bytes a uprobe session keeps from a call's entry to its return (kfunc, 6.13+). The
+    /// call instruction is made a kfunc call by perf-user's loader (aya 0.14 cannot), which also
+    /// checks the kernel's prototype takes no argument.
+    fn bpf_session_cookie() -> *mut u64;
+}
+
+/// Latency only (`--latency-only`): a session program that keeps the entry timestamp in the
+/// session cookie, so a call costs two clock reads and three per-CPU array updates; no thread
+/// state, no attribution. With `--sample N` each call is timed with probability 1/N on its own.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "uprobe")]
+extern "C" fn func_latency(ctx_ptr: *mut c_void) -> u32 {
+    if target_tid().is_none() {
+        return 1;
+    }
+    bump(COUNTER_PROBE_HITS);
+    // SAFETY: as in `func_session`.
+    let ip = unsafe { (*(ctx_ptr as *const pt_regs)).rip };
+    // SAFETY: as in `func_session`.
+    let is_return = ip != unsafe { bpf_get_func_ip(ctx_ptr) };
+    // SAFETY: the kfunc returns this session's cookie slot, valid for the program run.
+    let cookie = unsafe { bpf_session_cookie() };
+    if cookie.is_null() {
+        return 1;
+    }
+    if !is_return {
+        // SAFETY: as in `begin_entry`.
+        let fn_id = unsafe { bpf_get_attach_cookie(ctx_ptr) } as u32;
+        count_call(fn_id);
+        let every = config().sample_every;
+        // SAFETY: no arguments.
+        if every > 1 && unsafe { bpf_get_prandom_u32() } % every != 0 {
+            return 1;
+        }
+        // SAFETY: see above.
+        unsafe { *cookie = now_ns() };
+        return 0;
+    }
+    let now = now_ns();
+    // SAFETY: as in `begin_entry`.
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx_ptr) } as u32;
+    // SAFETY: see above.
+    let wall_ns = now.saturating_sub(unsafe { *cookie });
+    if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
+        // SAFETY: valid per-CPU map value.
+        unsafe {
+            if (*s).count == 0 || wall_ns < (*s).min_ns {
+                (*s).min_ns = wall_ns;
+            }
+            if wall_ns > (*s).max_ns {
+                (*s).max_ns = wall_ns;
+            }
+            (*s).count += 1;
+            (*s).total_ns += wall_ns;
+        }
+    }
+    hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_TOTAL, wall_ns);
+    0
+}
+
 /// Whether the untimed outermost call is still running. A deeper entry alone does not say so: the
 /// call may have returned unseen (its return probe was skipped) and the thread since gone deeper
 /// through another path; then its return-address slot has been overwritten.

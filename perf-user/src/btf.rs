@@ -27,6 +27,7 @@ const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_ENUM: u32 = 6;
+const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -42,7 +43,22 @@ fn name_at(strings: &[u8], off: u32) -> &[u8] {
     &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
 }
 
-pub fn parse_member_offsets(data: &[u8], strukt: &str, members: &[&str]) -> Result<Vec<u32>, BtfError> {
+/// One BTF type as the walk sees it.
+struct Type<'a> {
+    kind: u32,
+    name: &'a [u8],
+    vlen: usize,
+    kflag: bool,
+    /// The header's size-or-type word (a FUNC's prototype id).
+    size_or_type: u32,
+    /// What follows the 12-byte header (members, parameters, ...).
+    body: &'a [u8],
+    /// The string section, for member names.
+    strings: &'a [u8],
+}
+
+/// Calls `visit` on every type in id order (ids start at 1) until it returns `Some`.
+fn walk<'a, T>(data: &'a [u8], mut visit: impl FnMut(u32, &Type<'a>) -> Option<T>) -> Result<Option<T>, BtfError> {
     if data.get(0..2) != Some(&BTF_MAGIC.to_le_bytes()) {
         return Err(BtfError::Malformed("bad magic (big-endian or not BTF)"));
     }
@@ -56,13 +72,11 @@ pub fn parse_member_offsets(data: &[u8], strukt: &str, members: &[&str]) -> Resu
         .get(hdr_len + str_off..hdr_len + str_off + str_len)
         .ok_or(BtfError::Malformed("string section out of bounds"))?;
     let mut pos = 0;
+    let mut id = 1;
     while pos + 12 <= types.len() {
-        let name_off = u32_at(types, pos)?;
         let info = u32_at(types, pos + 4)?;
         let kind = (info >> 24) & 0x1f;
         let vlen = (info & 0xffff) as usize;
-        let kflag = info >> 31 == 1;
-        pos += 12;
         let extra = match kind {
             KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
             KIND_ARRAY => 12,
@@ -70,26 +84,71 @@ pub fn parse_member_offsets(data: &[u8], strukt: &str, members: &[&str]) -> Resu
             KIND_ENUM | KIND_FUNC_PROTO => vlen * 8,
             _ => 0,
         };
-        if kind == KIND_STRUCT && name_at(strings, name_off) == strukt.as_bytes() {
+        let body = types.get(pos + 12..pos + 12 + extra).ok_or(BtfError::Malformed("truncated type"))?;
+        let ty = Type {
+            kind,
+            name: name_at(strings, u32_at(types, pos)?),
+            vlen,
+            kflag: info >> 31 == 1,
+            size_or_type: u32_at(types, pos + 8)?,
+            body,
+            strings,
+        };
+        if let Some(found) = visit(id, &ty) {
+            return Ok(Some(found));
+        }
+        pos += 12 + extra;
+        id += 1;
+    }
+    Ok(None)
+}
+
+pub fn parse_member_offsets(data: &[u8], strukt: &str, members: &[&str]) -> Result<Vec<u32>, BtfError> {
+    let found = walk(data, |_, ty| {
+        (ty.kind == KIND_STRUCT && ty.name == strukt.as_bytes()).then(|| {
             let mut found = vec![None; members.len()];
-            for m in 0..vlen {
-                let at = pos + m * 12;
-                let m_name = name_at(strings, u32_at(types, at)?);
-                let raw = u32_at(types, at + 8)?;
-                let bits = if kflag { raw & 0x00ff_ffff } else { raw };
+            for m in 0..ty.vlen {
+                let at = m * 12;
+                let m_name = name_at(ty.strings, u32_at(ty.body, at)?);
+                let raw = u32_at(ty.body, at + 8)?;
+                let bits = if ty.kflag { raw & 0x00ff_ffff } else { raw };
                 if let Some(i) = members.iter().position(|want| want.as_bytes() == m_name) {
                     found[i] = Some(bits / 8);
                 }
             }
-            return found
-                .into_iter()
-                .zip(members)
-                .map(|(o, m)| o.ok_or_else(|| BtfError::NoMember { strukt: strukt.into(), member: (*m).into() }))
-                .collect();
+            Ok(found)
+        })
+    })?;
+    let Some(found) = found else {
+        return Err(BtfError::NoMember { strukt: strukt.into(), member: "(struct not found)".into() });
+    };
+    found?
+        .into_iter()
+        .zip(members)
+        .map(|(o, m)| o.ok_or_else(|| BtfError::NoMember { strukt: strukt.into(), member: (*m).into() }))
+        .collect()
+}
+
+/// The id of function `name` in `data` and its prototype's parameter count; `None` when there is
+/// no such function (a kernel without that kfunc).
+pub fn func_id(data: &[u8], name: &str) -> Result<Option<(u32, u32)>, BtfError> {
+    let mut protos: Vec<(u32, u32)> = Vec::new();
+    let func = walk(data, |id, ty| {
+        if ty.kind == KIND_FUNC_PROTO {
+            protos.push((id, ty.vlen as u32));
         }
-        pos += extra;
-    }
-    Err(BtfError::NoMember { strukt: strukt.into(), member: "(struct not found)".into() })
+        (ty.kind == KIND_FUNC && ty.name == name.as_bytes()).then_some((id, ty.size_or_type))
+    })?;
+    let Some((id, proto)) = func else {
+        return Ok(None);
+    };
+    // Prototypes usually come first; a later one is found by walking on.
+    let params = match protos.iter().find(|(p, _)| *p == proto) {
+        Some(&(_, vlen)) => vlen,
+        None => walk(data, |pid, ty| (pid == proto && ty.kind == KIND_FUNC_PROTO).then_some(ty.vlen as u32))?
+            .ok_or(BtfError::Malformed("function without a prototype"))?,
+    };
+    Ok(Some((id, params)))
 }
 
 #[cfg(test)]
@@ -108,6 +167,21 @@ mod tests {
         // pid_t pid; pid_t tgid; are adjacent 4-byte members.
         assert_eq!(offs[1], offs[0] + 4, "{offs:?}");
         assert!(offs[0] > 0 && offs[0] < 16384);
+    }
+
+    #[test]
+    fn finds_a_kfunc_and_its_parameter_count() {
+        if !Path::new(VMLINUX).exists() {
+            assert!(std::env::var_os("CI").is_none(), "CI must have kernel BTF at {VMLINUX}");
+            eprintln!("skipping: no {VMLINUX}");
+            return;
+        }
+        let data = std::fs::read(VMLINUX).unwrap();
+        // A kernel function every BTF kernel has, with two parameters.
+        let (id, params) = func_id(&data, "vfs_fsync").unwrap().expect("vfs_fsync in BTF");
+        assert!(id > 0);
+        assert_eq!(params, 2);
+        assert_eq!(func_id(&data, "no_such_function_here").unwrap(), None);
     }
 
     #[test]

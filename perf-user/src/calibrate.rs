@@ -66,7 +66,7 @@ impl ProbeCost {
 
 /// Calibrates with the run's attach mode (a session program's window differs from an entry and a
 /// return program's), and returns the probes themselves for the caller to drop when convenient.
-pub fn probe_cost_ns(attach: AttachMode) -> Result<(ProbeCost, Tracer), CalibrationError> {
+pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, Tracer), CalibrationError> {
     let exe = Path::new("/proc/self/exe");
     let table = SymbolTable::read(exe)?;
     let targets =
@@ -79,7 +79,7 @@ pub fn probe_cost_ns(attach: AttachMode) -> Result<(ProbeCost, Tracer), Calibrat
             Probe { fn_id: 0, file_offset: push.file_offset, symbol: push.name.clone() },
             Probe { fn_id: 1, file_offset: nop5.file_offset, symbol: nop5.name.clone() },
         ],
-        mode: ProbeMode::Full,
+        mode,
         tracepoints: false,
         config: perf_ebpf_common::Config::default(),
         max_funcs: 2,

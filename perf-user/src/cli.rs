@@ -88,6 +88,11 @@ pub struct AttachArgs {
     /// Count calls only (entry probes, no return probes): safe on any binary, times nothing.
     #[arg(long)]
     pub entry_only: bool,
+    /// Time calls but skip attribution: one session program keeps the entry time in the session
+    /// cookie, no per-thread state (the cheapest timed mode; no own/callee/syscall/off-CPU split,
+    /// no exemplars). Needs kernel 6.13+; with --sample N each call is timed with chance 1/N.
+    #[arg(long, conflicts_with = "entry_only")]
+    pub latency_only: bool,
     /// Count every call but time one outermost call in N (and all calls nested in it, so their
     /// attribution stays exact); the others skip the return probe. Needs kernel 6.13+ (uprobe
     /// sessions).
@@ -244,6 +249,8 @@ pub enum ConfigError {
     SnapshotCollision(PathBuf),
     #[error("--sample needs a uprobe session: it cannot be combined with {0}")]
     SampleConflict(&'static str),
+    #[error("--latency-only needs a uprobe session: it cannot be combined with {0}")]
+    LatencyOnlyConflict(&'static str),
 }
 
 /// `--prometheus`: an IP address and port (`[::1]:9464` for IPv6), or `localhost:PORT`. No DNS.
@@ -305,6 +312,13 @@ impl AttachArgs {
         if self.sample == 0 {
             return Err(ConfigError::Zero { flag: "sample" });
         }
+        if self.latency_only {
+            match self.attach_mode {
+                AttachMode::Multi => return Err(ConfigError::LatencyOnlyConflict("--attach-mode multi")),
+                AttachMode::Single => return Err(ConfigError::LatencyOnlyConflict("--attach-mode single")),
+                AttachMode::Auto | AttachMode::Session => {}
+            }
+        }
         if self.sample > 1 {
             if self.entry_only {
                 return Err(ConfigError::SampleConflict("--entry-only"));
@@ -330,7 +344,13 @@ impl AttachArgs {
             interval_ns,
             symbols: self.symbols,
             max_funcs: self.max_funcs,
-            probe_mode: if self.entry_only { ProbeMode::EntryOnly } else { self.probe_mode },
+            probe_mode: if self.entry_only {
+                ProbeMode::EntryOnly
+            } else if self.latency_only {
+                ProbeMode::Latency
+            } else {
+                self.probe_mode
+            },
             attach_mode: self.attach_mode,
             sample_every: self.sample,
             allow_unwind_risk: self.allow_unwind_risk,

@@ -11,6 +11,7 @@ pub mod collect;
 pub mod diff;
 pub mod export;
 pub mod flame;
+pub mod kfunc;
 pub mod loader;
 pub mod model;
 pub mod probe_site;

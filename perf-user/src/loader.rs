@@ -5,6 +5,7 @@ use std::{
     num::NonZeroU32,
     os::fd::{AsFd, OwnedFd},
     path::{Path, PathBuf},
+    sync::OnceLock,
 };
 
 use aya::{
@@ -17,15 +18,15 @@ use aya::{
 };
 use perf_ebpf_common::{Config, names};
 
-use crate::{btf, uprobe_multi};
+use crate::{btf, kfunc, uprobe_multi};
 
 #[cfg(perf_ebpf_object_missing)]
 compile_error!("the eBPF object is not built: run `cargo xtask build-ebpf` (or `cargo xtask test`) first");
 
 #[cfg(not(perf_ebpf_object_missing))]
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("PERF_EBPF_OBJECT"));
+pub(crate) static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("PERF_EBPF_OBJECT"));
 #[cfg(perf_ebpf_object_missing)]
-static EBPF_OBJECT: &[u8] = &[];
+pub(crate) static EBPF_OBJECT: &[u8] = &[];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -91,6 +92,9 @@ pub enum ProbeMode {
     EntryOnly,
     /// Entry and return programs that do nothing: the kernel's floor, for benchmarks.
     Empty,
+    /// One session program keeping the entry time in the session cookie: wall-time latency and
+    /// counts only (no thread state, no attribution, no exemplars), the cheapest timed mode.
+    Latency,
 }
 
 /// Loaded programs and their links. Dropping it detaches every probe and unloads the programs.
@@ -137,7 +141,20 @@ fn programs(mode: ProbeMode, session: bool) -> &'static [(&'static str, Hook)] {
             &[(names::PROG_FUNC_EXIT_EMPTY, Hook::Return), (names::PROG_FUNC_ENTRY_EMPTY, Hook::Entry)]
         }
         (ProbeMode::Empty, true) => &[(names::PROG_FUNC_SESSION_EMPTY, Hook::Session)],
+        (ProbeMode::Latency, _) => &[(names::PROG_FUNC_LATENCY, Hook::Session)],
     }
+}
+
+/// The eBPF object with its kernel-function calls resolved against `btf_path` (once per process).
+fn object(btf_path: &Path) -> Result<&'static kfunc::Resolved, LoadError> {
+    static OBJECT: OnceLock<Result<kfunc::Resolved, String>> = OnceLock::new();
+    OBJECT
+        .get_or_init(|| {
+            let vmlinux = std::fs::read(btf_path).map_err(|e| format!("reading {}: {e}", btf_path.display()))?;
+            kfunc::resolve(EBPF_OBJECT, &vmlinux)
+        })
+        .as_ref()
+        .map_err(|e| LoadError::Load(e.clone()))
 }
 
 fn is_eperm(s: &str) -> bool {
@@ -200,6 +217,13 @@ impl Tracer {
         // PERF_USER_BTF points at another BTF file (a kernel whose BTF lives elsewhere).
         let btf_path = std::env::var_os("PERF_USER_BTF").map_or_else(|| PathBuf::from(btf::VMLINUX), PathBuf::from);
         let offsets = btf::member_offsets(&btf_path, "task_struct", &["tgid"])?;
+        let object = object(&btf_path)?;
+        if spec.mode == ProbeMode::Latency && !object.has(kfunc::SESSION_COOKIE) {
+            return Err(LoadError::Load(format!(
+                "--latency-only needs uprobe session cookies ({}, kernel 6.13+), which this kernel lacks",
+                kfunc::SESSION_COOKIE
+            )));
+        }
         let funcs = u32::try_from(spec.probes.len().max(1)).unwrap_or(u32::MAX);
         let mut ebpf = EbpfLoader::new()
             .override_global(names::GLOBAL_TARGET_TGID, &spec.pid, true)
@@ -210,7 +234,7 @@ impl Tracer {
             .map_max_entries(names::FUNC_SLOW, funcs)
             // THREADS is task storage, which aya 0.14 creates but has no type for.
             .allow_unsupported_maps()
-            .load(EBPF_OBJECT)
+            .load(object.bytes())
             .map_err(load_error)?;
 
         // A second copy of the object for the uprobe_multi programs, pointed at aya's maps before
@@ -218,7 +242,7 @@ impl Tracer {
         let raw = match spec.attach {
             AttachMode::Single => Err("not needed".to_owned()),
             AttachMode::Multi | AttachMode::Session | AttachMode::Auto => {
-                uprobe_multi::RawObject::new(EBPF_OBJECT, &ebpf)
+                uprobe_multi::RawObject::new(object.bytes(), &ebpf)
             }
         };
 
@@ -249,9 +273,11 @@ impl Tracer {
             attached += 1;
         }
 
-        let session = spec.attach == AttachMode::Session || spec.config.sample_every > 1;
+        let session =
+            spec.attach == AttachMode::Session || spec.config.sample_every > 1 || spec.mode == ProbeMode::Latency;
         if session && spec.attach == AttachMode::Single {
-            return Err(LoadError::Load("sampling needs session attachment, not --attach-mode single".into()));
+            let what = if spec.mode == ProbeMode::Latency { "--latency-only" } else { "sampling" };
+            return Err(LoadError::Load(format!("{what} needs session attachment, not --attach-mode single")));
         }
         let progs = programs(spec.mode, session);
         let links = match spec.attach {

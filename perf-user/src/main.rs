@@ -210,10 +210,23 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         eprintln!("perf-user: {note}");
         warnings.push(note);
     }
+    // Travels with the numbers: what the percentiles and the attribution describe.
+    if mode == ProbeMode::Latency {
+        warnings.push(
+            "latency only: wall time and counts; own CPU, callees, syscalls and off-CPU time were not split \
+             (0), no exemplars"
+                .to_string(),
+        );
+    }
     if cfg.sample_every > 1 && mode == ProbeMode::Full {
-        // Travels with the numbers: percentiles and attribution describe a sample.
         warnings.push(format!(
             "sampled: one outermost call in {} was timed, with every call nested in it; `calls` counts them all",
+            cfg.sample_every
+        ));
+    }
+    if cfg.sample_every > 1 && mode == ProbeMode::Latency {
+        warnings.push(format!(
+            "sampled: each call was timed with chance 1 in {}; `calls` counts them all",
             cfg.sample_every
         ));
     }
@@ -234,7 +247,8 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             .map(|(i, f)| Probe { fn_id: i as u32, file_offset: f.file_offset, symbol: f.name.clone() })
             .collect(),
         mode,
-        tracepoints: true,
+        // Attribution needs the syscall and scheduler tracepoints; latency-only only for --syscalls.
+        tracepoints: mode != ProbeMode::Latency || cfg.syscalls,
         config: kernel_config,
         max_funcs: cfg.max_funcs,
         attach: cfg.attach_mode,
@@ -264,10 +278,11 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         // calibration probes stay until the end: removing a uprobe stalls every other uprobe
         // operation for a grace period, and they cost nothing once their function is not called.
         let mut calibration = None;
-        let probe_cost = if cfg.calibrate && mode == ProbeMode::Full && !spec.probes.is_empty() {
+        let timed = matches!(mode, ProbeMode::Full | ProbeMode::Latency);
+        let probe_cost = if cfg.calibrate && timed && !spec.probes.is_empty() {
             // Sampling attaches a session; the calibration times every call of its targets.
             let attach = if cfg.sample_every > 1 { AttachMode::Session } else { cfg.attach_mode };
-            match calibrate::probe_cost_ns(attach) {
+            match calibrate::probe_cost_ns(attach, mode) {
                 Ok((cost, probes)) => {
                     calibration = Some(probes);
                     cost
@@ -303,6 +318,13 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
             attach: tracer.attach_kind().to_owned(),
             sample_every: cfg.sample_every.max(1),
+            probes: match mode {
+                ProbeMode::Full => "full",
+                ProbeMode::Latency => "latency",
+                ProbeMode::EntryOnly => "entry_only",
+                ProbeMode::Empty => "empty",
+            }
+            .to_string(),
         };
         let attached_line = format!(
             "attached {} probes ({}) to pid {pid} ({}): {} functions{}\n",
@@ -455,18 +477,18 @@ fn resolve_functions(cfg: &AttachConfig, exe_link: &Path, exe: &Path) -> Result<
 /// Full tracing, unless a return probe could abort the target: then entry-only (counts), said
 /// loudly, unless the user accepted the risk.
 fn probe_mode(cfg: &AttachConfig, exe_link: &Path, warnings: &mut Vec<String>) -> Result<ProbeMode> {
-    if cfg.probe_mode != ProbeMode::Full || cfg.funcs.is_empty() {
+    if !matches!(cfg.probe_mode, ProbeMode::Full | ProbeMode::Latency) || cfg.funcs.is_empty() {
         return Ok(cfg.probe_mode);
     }
     let risk = SymbolTable::read(exe_link).ok().and_then(|t| t.unwind_risk);
-    let Some(reason) = risk else { return Ok(ProbeMode::Full) };
+    let Some(reason) = risk else { return Ok(cfg.probe_mode) };
     if cfg.allow_unwind_risk {
         let note = format!(
             "unwind risk accepted ({reason}): a panic or exception crossing a traced function aborts the target"
         );
         eprintln!("perf-user: warning: {note}");
         warnings.push(note);
-        return Ok(ProbeMode::Full);
+        return Ok(cfg.probe_mode);
     }
     let note = format!(
         "the target can unwind through traced functions ({reason}), which a return probe turns into an abort: \

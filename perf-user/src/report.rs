@@ -46,6 +46,10 @@ pub struct Report {
     /// before sampling existed).
     #[serde(default)]
     pub sample_every: u32,
+    /// What the function probes measured: `full` (latency and attribution), `latency` (wall time
+    /// only, `--latency-only`) or `entry_only` (call counts); empty in older reports.
+    #[serde(default)]
+    pub probes: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadReport>,
     /// Notes the user must see with the numbers (probes removed by the overhead guard, …).
@@ -166,6 +170,7 @@ pub struct RunInfo {
     pub probe_cost_per_hit_ns: u64,
     pub attach: String,
     pub sample_every: u32,
+    pub probes: String,
 }
 
 fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
@@ -272,6 +277,7 @@ impl Report {
             probe_cost_per_hit_ns: info.probe_cost_per_hit_ns,
             attach: info.attach.clone(),
             sample_every: info.sample_every,
+            probes: info.probes.clone(),
             threads,
             warnings: info.warnings.clone(),
         }

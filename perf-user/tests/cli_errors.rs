@@ -88,6 +88,11 @@ fn invalid_durations_addresses_and_counts() {
         &perf_user(&["attach", "--pid", &pid, "--func", "x", "--sample", "10", "--attach-mode", "single"]),
         "--attach-mode single",
     );
+    fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "x", "--latency-only", "--entry-only"]), "--entry-only");
+    fails_with(
+        &perf_user(&["attach", "--pid", &pid, "--func", "x", "--latency-only", "--attach-mode", "multi"]),
+        "--attach-mode multi",
+    );
 }
 
 #[test]

@@ -19,7 +19,8 @@ fn stage_counts_and_percentiles_match_target_app_truth() {
         return;
     }
     // This kernel (6.18) has uprobe_multi: the default must use it.
-    check_against_truth("truth", "auto", "uprobe_multi");
+    let report = check_against_truth("truth", &["--attach-mode", "auto"], "uprobe_multi");
+    assert_eq!(report["probes"], "full");
 }
 
 /// The fallback for kernels before 6.6, one perf-event uprobe per probe, sees the same calls.
@@ -28,7 +29,7 @@ fn perf_event_attach_matches_target_app_truth() {
     if !bpf_available("perf_event_attach_matches_target_app_truth") {
         return;
     }
-    check_against_truth("truth-single", "single", "perf_event");
+    check_against_truth("truth-single", &["--attach-mode", "single"], "perf_event");
 }
 
 /// One program for entry and return (uprobe session) sees the same calls.
@@ -37,7 +38,54 @@ fn session_attach_matches_target_app_truth() {
     if !bpf_available("session_attach_matches_target_app_truth") {
         return;
     }
-    check_against_truth("truth-session", "session", "uprobe_session");
+    check_against_truth("truth-session", &["--attach-mode", "session"], "uprobe_session");
+}
+
+/// `--latency-only`: the session cookie carries the entry time; the same calls and latencies,
+/// nothing split, no exemplars.
+#[test]
+fn latency_only_matches_target_app_truth() {
+    if !bpf_available("latency_only_matches_target_app_truth") {
+        return;
+    }
+    let report = check_against_truth("truth-latency", &["--latency-only", "--slow", "1us"], "uprobe_session");
+    assert_eq!(report["probes"], "latency");
+    let warnings = report["warnings"].as_array().expect("warnings[]");
+    assert!(warnings.iter().any(|w| w.as_str().unwrap_or("").starts_with("latency only")), "{warnings:?}");
+    for stage in STAGES {
+        let a = &function(&report, stage)["attribution"];
+        for part in ["self_oncpu_ns", "callees_ns", "syscalls_ns", "offcpu_blocked_ns", "offcpu_runqueue_ns"] {
+            assert_eq!(u(&a[part]), 0, "{stage}: {part} is not measured in latency-only mode");
+        }
+    }
+    assert_eq!(report["exemplars"].as_array().map_or(0, Vec::len), 0, "no exemplars without attribution");
+}
+
+/// `--latency-only --sample 10`: every call counted, each timed with chance 1/10 on its own.
+#[test]
+fn latency_only_sampling_counts_every_call() {
+    if !bpf_available("latency_only_sampling_counts_every_call") {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (report, truth) = traced_run(
+        "latency-sample",
+        &["--rate", "20000", "--messages", "40000", "--seed", "7"],
+        &STAGES,
+        &["--interval", "100ms", "--latency-only", "--sample", "10"],
+    );
+    assert_eq!((report["probes"].as_str(), u(&report["sample_every"])), (Some("latency"), 10));
+    for stage in STAGES {
+        let ours = function(&report, stage);
+        let (calls, timed) = (u(&ours["calls"]), u(&ours["count"]));
+        assert_eq!(calls, u(&function(&truth, stage)["count"]), "{stage}: every call counted");
+        if calls >= 2_000 {
+            let share = timed as f64 / calls as f64;
+            assert!((0.05..=0.2).contains(&share), "{stage}: {timed} of {calls} timed, expected about 1 in 10");
+            let buckets: u64 = ours["buckets"].as_array().unwrap().iter().map(|b| u(&b["count"])).sum();
+            assert_eq!(buckets, timed, "{stage}: the histogram holds the timed calls");
+        }
+    }
 }
 
 /// `--sample 10`: every call counted exactly, about one in ten timed (whole outermost calls, so a
@@ -86,14 +134,15 @@ fn sampling_counts_every_call_and_times_one_in_n() {
 /// probe, which target-app's clock sees and ours (taken inside the probe) does not, skewing p99.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn check_against_truth(name: &str, attach_mode: &str, expect_attach: &str) {
+/// A run with `flags` checked call by call against target-app's own numbers; returns the report.
+fn check_against_truth(name: &str, flags: &[&str], expect_attach: &str) -> serde_json::Value {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let funcs: Vec<&str> = STAGES.to_vec();
     let (report, truth) = traced_run(
         name,
         &["--rate", "20000", "--messages", "40000", "--seed", "7"],
         &funcs,
-        &["--interval", "100ms", "--no-calibrate", "--attach-mode", attach_mode],
+        &[&["--interval", "100ms", "--no-calibrate"], flags].concat(),
     );
     assert_eq!(report["schema"], "perf-ebpf/v1");
     assert_eq!(report["attach"], expect_attach);
@@ -126,4 +175,5 @@ fn check_against_truth(name: &str, attach_mode: &str, expect_attach: &str) {
     for k in ["ringbuf_full", "thread_map_full", "depth_overflow", "orphan_return", "orphan_entry"] {
         assert_eq!(u(&lost[k]), 0, "lost.{k}");
     }
+    report
 }

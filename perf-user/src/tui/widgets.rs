@@ -472,7 +472,10 @@ const MIN_NAME: u16 = 20;
 fn fn_cell(col: FnCol, r: &FunctionRow) -> String {
     let l = &r.latency;
     let n = r.calls;
-    let share = |v: f64| if n == 0 { "-".to_string() } else { pct(v) };
+    // Nothing split (no calls, or `--latency-only`): a dash, not 0 %.
+    let s = &r.shares;
+    let split = s.self_oncpu + s.callees + s.syscalls + s.offcpu > 0.0;
+    let share = |v: f64| if n == 0 || !split { "-".to_string() } else { pct(v) };
     match col {
         FnCol::Calls => fit_count(n),
         FnCol::Rate => fit_rate(r.calls_per_s),
