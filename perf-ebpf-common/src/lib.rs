@@ -10,6 +10,28 @@ use core::mem::size_of;
 
 /// Default number of traceable functions (entries of the per-function maps); the loader may raise it.
 pub const MAX_FUNCS: u32 = 1024;
+/// `--latency-only` keeps a call's function id in 16 bits of the session cookie.
+pub const LATENCY_MAX_FUNCS: u32 = 1 << 16;
+const LATENCY_FN_MASK: u32 = LATENCY_MAX_FUNCS - 1;
+const LATENCY_TS_SHIFT: u32 = 17;
+const LATENCY_LOW_MASK: u64 = (1 << LATENCY_TS_SHIFT) - 1;
+
+/// A latency-only call's session cookie: its entry time and function, so the return needs no
+/// helper call for either. Bit 0 is always set (the kernel starts each cookie at 0, which is how
+/// the program tells an entry), bits 1..=16 hold the function id (at most `LATENCY_MAX_FUNCS`),
+/// the top 47 the low bits of the clock: calls up to 2^47 ns (39 hours) are timed exactly.
+#[inline(always)]
+pub const fn latency_cookie(now_ns: u64, fn_id: u32) -> u64 {
+    (now_ns << LATENCY_TS_SHIFT) | (((fn_id & LATENCY_FN_MASK) as u64) << 1) | 1
+}
+
+/// The function id and wall time of a call whose entry stored `cookie`, returning at `now_ns`.
+#[inline(always)]
+pub const fn latency_cookie_read(cookie: u64, now_ns: u64) -> (u32, u64) {
+    let fn_id = ((cookie >> 1) as u32) & LATENCY_FN_MASK;
+    let wall_ns = ((now_ns << LATENCY_TS_SHIFT).wrapping_sub(cookie & !LATENCY_LOW_MASK)) >> LATENCY_TS_SHIFT;
+    (fn_id, wall_ns)
+}
 /// Traced frames kept per thread; deeper calls are counted in `COUNTER_DEPTH_OVERFLOW`, never guessed.
 pub const MAX_DEPTH: u32 = 32;
 const _: () = assert!(MAX_DEPTH.is_power_of_two(), "the kernel masks frame indexes with MAX_DEPTH - 1");
@@ -356,6 +378,20 @@ mod pod {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_cookie_round_trips_and_is_never_zero() {
+        let boot = 3_600_000_000_000u64; // an hour after boot
+        for (entry, wall, fn_id) in [(boot, 0, 0), (boot, 537, 7), (1, 12_345, 65_535), (u64::MAX - 10, 20, 3)] {
+            let c = latency_cookie(entry, fn_id);
+            assert_ne!(c, 0, "a zero cookie would read as an entry");
+            assert_eq!(latency_cookie_read(c, entry.wrapping_add(wall)), (fn_id, wall));
+        }
+        // Calls up to 2^47 ns are exact, across the clock's low bits wrapping.
+        let long = (1u64 << 47) - 1;
+        let entry = (1u64 << 47) - 5;
+        assert_eq!(latency_cookie_read(latency_cookie(entry, 1), entry + long), (1, long));
+    }
 
     #[test]
     fn small_values_have_exact_buckets() {

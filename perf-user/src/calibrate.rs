@@ -31,6 +31,11 @@ pub enum CalibrationError {
     Load(#[from] LoadError),
     #[error("calibration: the probes on perf-user's own test function never fired")]
     NoSamples,
+    #[error(
+        "calibration: {expected} calls of perf-user's own test function were seen as {calls} calls, {timed} timed: \
+         this kernel's uprobe sessions do not work as --latency-only expects"
+    )]
+    Miscounted { calls: u64, timed: u64, expected: u32 },
 }
 
 /// The same empty function entered through a 5-byte nop, the cheap probe site of recent kernels
@@ -95,6 +100,11 @@ pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, 
         let f = sample.functions.get(id).ok_or(CalibrationError::NoSamples)?;
         if f.count < u64::from(CALLS) / 2 {
             return Err(CalibrationError::NoSamples);
+        }
+        // Latency-only tells entry from return by the session cookie the kernel zeroes at entry;
+        // on a kernel that did not, calls would go uncounted or be timed twice.
+        if mode == ProbeMode::Latency && (f.calls != u64::from(CALLS) || f.count != u64::from(CALLS)) {
+            return Err(CalibrationError::Miscounted { calls: f.calls, timed: f.count, expected: CALLS });
         }
         Ok(WindowCost { median_ns: f.total_hist.summary(None).p50_ns, min_ns: f.min_ns })
     };

@@ -36,6 +36,9 @@ pub struct Collector {
     cache: Vec<FuncSample>,
     syscall_cache: Vec<SyscallSample>,
     pub per_thread: bool,
+    /// `--latency-only`: its program counts no probe hits (one entry per call, one return per
+    /// timed call), so they are derived from the counts.
+    pub latency_only: bool,
     /// Probe cost per call measured at start-up, per function (its kind of probe site; zero: raw
     /// numbers).
     calibration: Vec<WindowCost>,
@@ -115,6 +118,7 @@ impl Collector {
             symbols,
             started: Instant::now(),
             per_thread: false,
+            latency_only: false,
             subtracted_ns: calibration.iter().map(|c| c.median_ns).collect(),
             calibration,
         })
@@ -157,7 +161,7 @@ impl Collector {
             });
         }
         self.cache.clone_from(&functions);
-        let functions = functions
+        let functions: Vec<FuncSample> = functions
             .into_iter()
             .map(|f| {
                 let cost = f.probe_cost(self.calibration.get(f.id as usize).copied().unwrap_or_default());
@@ -227,8 +231,10 @@ impl Collector {
         };
 
         let c = |i: u32| self.counters.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0u64);
+        let probe_hits =
+            if self.latency_only { functions.iter().map(|f| f.calls() + f.count).sum() } else { c(COUNTER_PROBE_HITS) };
         let counters = Counters {
-            probe_hits: c(COUNTER_PROBE_HITS),
+            probe_hits,
             exemplars: c(COUNTER_EXEMPLARS),
             syscalls: c(COUNTER_SYSCALLS),
             switches: c(COUNTER_SWITCHES),

@@ -218,6 +218,12 @@ impl Tracer {
         let btf_path = std::env::var_os("PERF_USER_BTF").map_or_else(|| PathBuf::from(btf::VMLINUX), PathBuf::from);
         let offsets = btf::member_offsets(&btf_path, "task_struct", &["tgid"])?;
         let object = object(&btf_path)?;
+        if spec.mode == ProbeMode::Latency && spec.probes.len() > perf_ebpf_common::LATENCY_MAX_FUNCS as usize {
+            return Err(LoadError::TooManyFunctions {
+                count: spec.probes.len(),
+                max: perf_ebpf_common::LATENCY_MAX_FUNCS as usize,
+            });
+        }
         if spec.mode == ProbeMode::Latency && !object.has(kfunc::SESSION_COOKIE) {
             return Err(LoadError::Load(format!(
                 "--latency-only needs uprobe session cookies ({}, kernel 6.13+), which this kernel lacks",

@@ -287,6 +287,8 @@ fn attach(cfg: AttachConfig) -> Result<()> {
                     calibration = Some(probes);
                     cost
                 }
+                // The mode itself does not work on this kernel: no numbers rather than wrong ones.
+                Err(e @ calibrate::CalibrationError::Miscounted { .. }) => return Err(e.into()),
                 Err(e) => {
                     let note = format!("{e}; latencies include the probes' own cost");
                     eprintln!("perf-user: warning: {note}");
@@ -308,6 +310,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         let mut collector =
             Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn_calibration)?;
         collector.per_thread = cfg.per_thread;
+        collector.latency_only = mode == ProbeMode::Latency;
         let info = RunInfo {
             target: Target { pid, exe: exe.display().to_string(), comm: read_comm(&format!("/proc/{pid}/comm")) },
             started_unix_ns: unix_ns(),

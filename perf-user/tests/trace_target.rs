@@ -59,6 +59,9 @@ fn latency_only_matches_target_app_truth() {
         }
     }
     assert_eq!(report["exemplars"].as_array().map_or(0, Vec::len), 0, "no exemplars without attribution");
+    // The program counts no hits; they are one entry per call and one return per timed call.
+    let hits: u64 = STAGES.iter().map(|s| function(&report, s)).map(|f| u(&f["calls"]) + u(&f["count"])).sum();
+    assert_eq!(u(&report["probe_hits"]), hits);
 }
 
 /// `--latency-only --sample 10`: every call counted, each timed with chance 1/10 on its own.

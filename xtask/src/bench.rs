@@ -452,6 +452,17 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         Config::new(format!("{name} perf-user session"), traced.clone(), perf_user(&["--attach-mode", "session"]))
             .checked(counted_every_call(glob.clone())),
     ];
+    // Latency only, with the tracepoints the session floor has (`--syscalls`), so it compares
+    // with that floor like for like; sampled as a user would run it (no tracepoints).
+    configs.push(
+        Config::new(format!("{name} latency-only"), traced.clone(), perf_user(&["--latency-only", "--syscalls"]))
+            .checked(counted_every_call(glob.clone())),
+    );
+    configs.push(Config::new(
+        format!("{name} latency-only sampled"),
+        traced.clone(),
+        perf_user(&["--latency-only", "--sample", "10"]),
+    ));
     if sampling {
         configs.push(Config::new(format!("{name} perf-user sampled"), traced, perf_user(&["--sample", "10"])));
     }
@@ -465,7 +476,9 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         bpftrace: median_of(&out[3], ns_per_call),
         session_floor: median_of(&out[4], ns_per_call),
         session: median_of(&out[5], ns_per_call),
-        sampled: out.get(6).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
+        latency: median_of(&out[6], ns_per_call),
+        latency_sampled: median_of(&out[7], ns_per_call),
+        sampled: out.get(8).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
         p50_ns: median_of(&out[2], |o| export_field(o, &glob, "p50_ns")),
         p99_ns: median_of(&out[2], |o| export_field(o, &glob, "p99_ns")),
         bpftrace_bucket: out[3].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {
@@ -648,12 +661,19 @@ fn program_costs(ctx: &mut Ctx) -> Result<Vec<report::ProgramCost>, String> {
         args.extend(strings(extra));
         Ok(Tracer::PerfUser(args))
     };
-    let labels = ["empty (floor)", "perf-user", "perf-user session", "perf-user --sample 10"];
+    let labels = [
+        "empty (floor)",
+        "perf-user",
+        "perf-user session",
+        "perf-user --sample 10",
+        "perf-user --latency-only --syscalls",
+    ];
     let configs = [
         Config::new("programs: floor", traced.clone(), perf_user(&["--probe-mode", "empty"])),
         Config::new("programs: perf-user", traced.clone(), perf_user(&[])),
         Config::new("programs: session", traced.clone(), perf_user(&["--attach-mode", "session"])),
-        Config::new("programs: sampled", traced, perf_user(&["--sample", "10"])),
+        Config::new("programs: sampled", traced.clone(), perf_user(&["--sample", "10"])),
+        Config::new("programs: latency-only", traced, perf_user(&["--latency-only", "--syscalls"])),
     ];
     let out = interleaved(ctx, &configs);
     if !was_on {
