@@ -142,7 +142,16 @@ fn frame_index(i: u32) -> usize {
     (i & (MAX_DEPTH - 1)) as usize
 }
 
-/// The current thread's id if it belongs to the target, else `None` (the cheap first filter of every program).
+/// The running thread's id. The function programs need no target check: every uprobe link is
+/// created for the target's pid, and the kernel runs its program for that process only (a
+/// `uprobe_multi` link checks the thread group, a perf-event uprobe the mm).
+#[inline(always)]
+fn current_tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+/// The current thread's id if it belongs to the target, else `None`: the first filter of the
+/// tracepoint programs, which see every process.
 #[inline(always)]
 fn target_tid() -> Option<u32> {
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -230,9 +239,6 @@ fn stats_add(s: *mut FuncStats, c: &Call) {
 /// abort the process): counts calls, times nothing.
 #[uprobe]
 pub fn func_count(ctx: ProbeContext) -> u32 {
-    if target_tid().is_none() {
-        return 0;
-    }
     bump(COUNTER_PROBE_HITS);
     // SAFETY: the helper only reads the attach cookie of the running program's link.
     let fn_id = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
@@ -387,12 +393,11 @@ fn sampled_entry(ctx: *mut c_void, sp: u64, every: u32) -> bool {
     true
 }
 
-/// What every entry does first: the target filter, the hit and call counts, and the thread's
-/// state with the frames of calls that ended unseen dropped. `None` for another process, or when
-/// the thread has no state (counted in `lost.thread_map_full`).
+/// What every entry does first: the hit and call counts, and the thread's state with the frames
+/// of calls that ended unseen dropped. `None` when the thread has no state (counted in
+/// `lost.thread_map_full`).
 #[inline(always)]
 fn begin_entry(ctx: *mut c_void, sp: u64) -> Option<(u32, &'static mut ThreadState)> {
-    target_tid()?;
     bump(COUNTER_PROBE_HITS);
     // SAFETY: the helper only reads the attach cookie of the running program's link.
     let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
@@ -480,9 +485,6 @@ pub fn func_exit(ctx: RetProbeContext) -> u32 {
 /// A call's return, `sp` being the stack pointer after `ret`.
 #[inline(always)]
 fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
-    let Some(tid) = target_tid() else {
-        return Ok(0);
-    };
     let now = now_ns();
     bump(COUNTER_PROBE_HITS);
     // SAFETY: as in `begin_entry`.
@@ -541,7 +543,7 @@ fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
         offcpu_runqueue_ns: frame.offcpu_runqueue_ns,
         syscall_count: frame.syscall_count,
     };
-    record_call(fn_id, tid, &call, frame);
+    record_call(fn_id, &call, frame);
     if idx > 0 {
         st.frames[frame_index(idx - 1)].callees_ns += wall_ns;
     }
@@ -549,7 +551,7 @@ fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
 }
 
 #[inline(always)]
-fn record_call(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
+fn record_call(fn_id: u32, call: &Call, frame: &Frame) {
     if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
         stats_add(s, call);
     }
@@ -557,7 +559,7 @@ fn record_call(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
     hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_SELF, call.self_oncpu_ns);
     let cfg = config();
     if cfg.per_thread != 0 {
-        let key = ThreadFuncKey { tid, fn_id };
+        let key = ThreadFuncKey { tid: current_tid(), fn_id };
         let mut s = THREAD_FUNC_STATS.get_ptr_mut(key);
         if s.is_none() {
             if THREAD_FUNC_STATS.insert(key, FuncStats::default(), 0).is_err() {
@@ -574,7 +576,7 @@ fn record_call(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
         _ => cfg.slow_ns,
     };
     if slow_ns != 0 && call.wall_ns >= slow_ns {
-        send_exemplar(fn_id, tid, call, frame);
+        send_exemplar(fn_id, current_tid(), call, frame);
     }
 }
 

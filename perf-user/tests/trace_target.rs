@@ -140,6 +140,11 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// A run with `flags` checked call by call against target-app's own numbers; returns the report.
 fn check_against_truth(name: &str, flags: &[&str], expect_attach: &str) -> serde_json::Value {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Another process of the same binary runs the same functions meanwhile: the kernel scopes
+    // each probe to the traced pid (the function programs do not check), so exact call counts
+    // below also prove none of its calls leaked in.
+    let bystander_dir = TempDir::new(&format!("{name}-bystander"));
+    let _bystander = TargetApp::start(&bystander_dir, &["--rate", "2000", "--seed", "3"]);
     let funcs: Vec<&str> = STAGES.to_vec();
     let (report, truth) = traced_run(
         name,
