@@ -338,8 +338,26 @@ pub struct Config {
     /// Session programs time one outermost call in this many (with everything nested in it) and
     /// only count the others; 0 or 1 times every call.
     pub sample_every: u32,
+    /// `sample_below(sample_every)`: a uniform 32-bit draw below it times the call.
+    pub sample_below: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<Config>() == 16);
+const _: () = assert!(size_of::<Config>() == 24);
+
+/// One step of the kernel's per-CPU sampling generator (xorshift64; `x` must not be 0).
+#[inline(always)]
+pub const fn xorshift64(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// The draw threshold for timing one call in `every`: a uniform u32 is below it with chance
+/// 1/`every` (to within 2^-32), so the kernel compares instead of dividing.
+pub const fn sample_below(every: u32) -> u32 {
+    if every <= 1 { u32::MAX } else { u32::MAX / every }
+}
 
 /// A slow call, sent whole through the `EXEMPLARS` ring buffer.
 #[repr(C)]
@@ -378,6 +396,22 @@ mod pod {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampling_draws_time_one_call_in_n() {
+        assert_eq!((sample_below(0), sample_below(1)), (u32::MAX, u32::MAX));
+        for n in [2u32, 10, 100] {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            let draws = 1_000_000;
+            let mut hits = 0;
+            for _ in 0..draws {
+                x = xorshift64(x);
+                hits += u32::from(((x >> 32) as u32) < sample_below(n));
+            }
+            let share = f64::from(hits) / f64::from(draws) * f64::from(n);
+            assert!((0.97..1.03).contains(&share), "1 in {n}: {hits} of {draws}");
+        }
+    }
 
     #[test]
     fn latency_cookie_round_trips_and_is_never_zero() {

@@ -25,7 +25,7 @@ use perf_ebpf_common::{
     FuncSyscallKey, HIST_BUCKETS, HIST_KIND_SELF, HIST_KIND_TOTAL, Hist, MAX_DEPTH, MAX_FUNC_SYSCALLS, MAX_FUNCS,
     MAX_SYSCALLS, MAX_THREAD_FUNCS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, SYSCALL_NR_UPROBE,
     SYSCALL_NR_URETPROBE, SyscallSlot, SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState, hist_bucket,
-    latency_cookie, latency_cookie_read,
+    latency_cookie, latency_cookie_read, xorshift64,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ static TASK_TGID_OFFSET: u32 = 0;
 
 /// Load-time knobs (see `Config`).
 #[unsafe(no_mangle)]
-static CONFIG: Config = Config { slow_ns: 0, per_thread: 0, sample_every: 0 };
+static CONFIG: Config = Config { slow_ns: 0, per_thread: 0, sample_every: 0, sample_below: 0, _pad: 0 };
 
 #[inline(always)]
 fn target_tgid() -> u32 {
@@ -106,6 +106,9 @@ static THREADS: TaskStorage<ThreadState> = TaskStorage {
 };
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
+/// Each CPU's sampling generator state (see `sample_draw`).
+#[map(name = "SAMPLE_RNG")]
+static SAMPLE_RNG: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map(name = "EXEMPLARS")]
 static EXEMPLARS: RingBuf = RingBuf::with_byte_size(EXEMPLAR_RING_BYTES, 0);
 
@@ -291,8 +294,7 @@ extern "C" fn func_session(ctx_ptr: *mut c_void) -> u32 {
             Err(ret) => ret as u32,
         };
     }
-    let every = config().sample_every;
-    let timed = if every > 1 { sampled_entry(ctx_ptr, sp, every) } else { func_entry_at(ctx_ptr, sp) };
+    let timed = if config().sample_every > 1 { sampled_entry(ctx_ptr, sp) } else { func_entry_at(ctx_ptr, sp) };
     // Untimed (sampled out, another process, no thread state): skip the return probe.
     if timed { 0 } else { 1 }
 }
@@ -326,9 +328,7 @@ extern "C" fn func_latency(ctx_ptr: *mut c_void) -> u32 {
         // SAFETY: as in `begin_entry`.
         let fn_id = unsafe { bpf_get_attach_cookie(ctx_ptr) } as u32;
         count_call(fn_id);
-        let every = config().sample_every;
-        // SAFETY: no arguments.
-        if every > 1 && unsafe { bpf_get_prandom_u32() } % every != 0 {
+        if config().sample_every > 1 && !sample_draw() {
             return 1;
         }
         // SAFETY: see above.
@@ -355,6 +355,27 @@ extern "C" fn func_latency(ctx_ptr: *mut c_void) -> u32 {
     0
 }
 
+/// True for about one draw in `sample_every`. A per-CPU xorshift64 generator (seeded once per CPU
+/// from `bpf_get_prandom_u32`) compared with the precomputed `sample_below`: no helper call and
+/// no division per draw, which a sampled-out call would otherwise pay for nothing. Two threads
+/// preempting each other mid-draw on one CPU at worst repeat a draw.
+#[inline(always)]
+fn sample_draw() -> bool {
+    let Some(state) = SAMPLE_RNG.get_ptr_mut(0) else {
+        return true;
+    };
+    // SAFETY: a valid per-CPU map value.
+    let mut x = unsafe { *state };
+    if x == 0 {
+        // SAFETY: no arguments.
+        x = (u64::from(unsafe { bpf_get_prandom_u32() }) << 1) | 1;
+    }
+    x = xorshift64(x);
+    // SAFETY: as above.
+    unsafe { *state = x };
+    ((x >> 32) as u32) < config().sample_below
+}
+
 /// Whether the untimed outermost call is still running. A deeper entry alone does not say so: the
 /// call may have returned unseen (its return probe was skipped) and the thread since gone deeper
 /// through another path; then its return-address slot has been overwritten.
@@ -365,10 +386,11 @@ fn untimed_root_running(st: &ThreadState) -> bool {
     ret == Ok(st.untimed_root_ret) && st.untimed_root_ret != 0
 }
 
-/// Session entry with sampling: counts every call; times one outermost call in `every`, and every
-/// call nested in a timed one, so attribution inside a timed call stays exact. True when timed.
+/// Session entry with sampling: counts every call; times one outermost call in `sample_every`, and
+/// every call nested in a timed one, so attribution inside a timed call stays exact. True when
+/// timed.
 #[inline(always)]
-fn sampled_entry(ctx: *mut c_void, sp: u64, every: u32) -> bool {
+fn sampled_entry(ctx: *mut c_void, sp: u64) -> bool {
     let Some((fn_id, st)) = begin_entry(ctx, sp) else {
         return false;
     };
@@ -379,9 +401,7 @@ fn sampled_entry(ctx: *mut c_void, sp: u64, every: u32) -> bool {
         }
         // Random, not a counter: a counter aliases with the order of roots (with two roots per
         // message, one of them would never be picked by an even N).
-        // SAFETY: no arguments.
-        let r = unsafe { bpf_get_prandom_u32() };
-        if r % every != 0 {
+        if !sample_draw() {
             st.untimed_root_sp = sp;
             // SAFETY: bpf_probe_read_user checks the address; a failed read gives an error.
             st.untimed_root_ret = unsafe { bpf_probe_read_user(sp as *const u64) }.unwrap_or(0);

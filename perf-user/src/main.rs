@@ -237,6 +237,8 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         },
         per_thread: u32::from(cfg.per_thread),
         sample_every: cfg.sample_every,
+        sample_below: perf_ebpf_common::sample_below(cfg.sample_every),
+        _pad: 0,
     };
     let spec = LoadSpec {
         pid,

@@ -259,7 +259,9 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         Some(Err(e)) => (e.clone(), Status::NotMeasured(e.clone())),
         None => ("no run".into(), Status::NotMeasured("no run".into())),
     };
-    goals.push(Goal { goal: "… counting every call, timing 1 in 10 (`--latency-only --sample 10`)", measured, status });
+    goals.push(Goal {
+        goal: "… counting every call, timing 1 in 10 (`--latency-only --sample 10`)", measured, status
+    });
 
     let thousand = r.attach.iter().find(|a| a.functions == 1000).map(|a| &a.result);
     let (measured, status) = match thousand {
