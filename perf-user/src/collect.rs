@@ -1,9 +1,12 @@
 //! Reads the kernel's maps and ring buffer and turns kernel types into owned model types, in
 //! exactly one place: nothing after this module sees aya or perf-ebpf-common.
 
-use std::time::Instant;
+use std::{
+    os::fd::{AsFd, AsRawFd},
+    time::Instant,
+};
 
-use aya::maps::{MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf};
+use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use perf_ebpf_common::{
     self as common, COUNTER_ATTR_MAP_FULL, COUNTER_DEPTH_OVERFLOW, COUNTER_EXEMPLARS, COUNTER_ORPHAN_ENTRY,
     COUNTER_ORPHAN_RETURN, COUNTER_PROBE_HITS, COUNTER_RINGBUF_FULL, COUNTER_SWITCHES, COUNTER_SYSCALLS,
@@ -36,6 +39,8 @@ pub struct Collector {
     cache: Vec<FuncSample>,
     syscall_cache: Vec<SyscallSample>,
     pub per_thread: bool,
+    /// Possible CPUs: the length of every per-CPU value.
+    cpus: usize,
     /// `--latency-only`: its program counts no probe hits (one entry per call, one return per
     /// timed call), so they are derived from the counts.
     pub latency_only: bool,
@@ -55,7 +60,7 @@ where
     T::try_from(map).map_err(|e| LoadError::Load(format!("map {name}: {e}")))
 }
 
-fn sum_stats(v: &PerCpuValues<FuncStats>) -> FuncStats {
+fn sum_stats(v: &[FuncStats]) -> FuncStats {
     let mut s = FuncStats { calls: v.iter().map(|c| c.calls).sum(), ..FuncStats::default() };
     for c in v.iter().filter(|c| c.count > 0) {
         s.min_ns = if s.count == 0 { c.min_ns } else { s.min_ns.min(c.min_ns) };
@@ -80,6 +85,67 @@ fn attribution(s: &FuncStats) -> Attribution {
         offcpu_blocked_ns: s.offcpu_blocked_ns,
         offcpu_runqueue_ns: s.offcpu_runqueue_ns,
     }
+}
+
+/// `BPF_MAP_LOOKUP_BATCH` (kernel 5.6+): many keys of a map in one bpf(2) call.
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// The `batch` member of `union bpf_attr`.
+#[repr(C)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// Keys `0..entries` of a per-CPU array, `[key][cpu]`, read with one bpf(2) call instead of one
+/// per key (the per-tick cost of reading 512 syscall slots and every function's totals). `None`
+/// when the kernel cannot (then the caller reads key by key).
+fn percpu_array_values<V: aya::Pod>(map: &MapData, entries: u32, cpus: usize) -> Option<Vec<Vec<V>>> {
+    if entries == 0 {
+        return Some(Vec::new());
+    }
+    // The kernel lays each key's values out per CPU, each rounded up to 8 bytes.
+    let stride = size_of::<V>().next_multiple_of(8);
+    let mut keys = vec![0u32; entries as usize];
+    let mut values = vec![0u64; (entries as usize * cpus * stride).div_ceil(8)];
+    let mut out_batch = 0u32;
+    let mut attr = BatchAttr {
+        in_batch: 0,
+        out_batch: std::ptr::from_mut(&mut out_batch) as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count: entries,
+        map_fd: map.fd().as_fd().as_raw_fd() as u32,
+        elem_flags: 0,
+        flags: 0,
+    };
+    // SAFETY: every pointer in `attr` is valid for the sizes the kernel writes (`count` keys and
+    // `count` × cpus × stride value bytes) and outlives the call.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_MAP_LOOKUP_BATCH, std::ptr::from_mut(&mut attr), size_of::<BatchAttr>())
+    };
+    // ENOENT: the batch reached the end of the map, with `count` filled.
+    let done = ret == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT);
+    if !done || attr.count != entries || keys.iter().enumerate().any(|(i, &k)| k != i as u32) {
+        return None;
+    }
+    let bytes = values.as_ptr().cast::<u8>();
+    Some(
+        (0..entries as usize)
+            .map(|k| {
+                (0..cpus)
+                    // SAFETY: in bounds of `values` (sized above); V is plain data, read unaligned.
+                    .map(|c| unsafe { std::ptr::read_unaligned(bytes.add((k * cpus + c) * stride).cast::<V>()) })
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 /// Sums a histogram over CPUs into sorted non-empty buckets.
@@ -118,6 +184,7 @@ impl Collector {
             symbols,
             started: Instant::now(),
             per_thread: false,
+            cpus: aya::util::nr_cpus().map_err(|(what, e)| LoadError::Load(format!("{what}: {e}")))?,
             latency_only: false,
             subtracted_ns: calibration.iter().map(|c| c.median_ns).collect(),
             calibration,
@@ -137,8 +204,13 @@ impl Collector {
     pub fn sample(&mut self) -> Sample {
         let at_ns = self.started.elapsed().as_nanos() as u64;
         let mut functions = Vec::with_capacity(self.symbols.len());
-        for id in 0..self.symbols.len() as u32 {
-            let stats = self.func_stats.get(&id, 0).map(|v| sum_stats(&v)).unwrap_or_default();
+        let n_funcs = self.symbols.len() as u32;
+        let all_stats = percpu_array_values::<FuncStats>(self.func_stats.map(), n_funcs, self.cpus);
+        for id in 0..n_funcs {
+            let stats = match &all_stats {
+                Some(all) => sum_stats(&all[id as usize]),
+                None => self.func_stats.get(&id, 0).map(|v| sum_stats(&v)).unwrap_or_default(),
+            };
             let cached = self.cache.get(id as usize).filter(|c| c.count == stats.count);
             let (total_hist, self_hist) = match cached {
                 Some(c) => (c.total_hist.clone(), c.self_hist.clone()),
@@ -173,9 +245,15 @@ impl Collector {
             .collect();
 
         let mut syscalls = Vec::new();
+        let all_syscalls =
+            percpu_array_values::<SyscallStats>(self.syscall_stats.map(), common::MAX_SYSCALLS, self.cpus);
         for nr in 0..common::MAX_SYSCALLS {
-            let Ok(v) = self.syscall_stats.get(&nr, 0) else {
-                continue;
+            let v: Vec<SyscallStats> = match &all_syscalls {
+                Some(all) => all[nr as usize].clone(),
+                None => match self.syscall_stats.get(&nr, 0) {
+                    Ok(v) => v.to_vec(),
+                    Err(_) => continue,
+                },
             };
             let mut t = SyscallStats::default();
             for c in v.iter() {
@@ -295,7 +373,55 @@ impl Collector {
 
 #[cfg(test)]
 mod tests {
+    use aya::maps::PerCpuValues;
+
     use super::*;
+    use crate::{
+        calibrate::perf_user_calibration_target,
+        loader::{AttachMode, LoadSpec, Probe, ProbeMode},
+        symbols::SymbolTable,
+    };
+
+    /// The batch read sees what key-by-key reads see, on real maps: this process traces its own
+    /// calibration function and its own syscalls.
+    #[test]
+    fn batch_reads_equal_key_by_key_reads() {
+        if !crate::loader::has_bpf_privileges() {
+            assert!(std::env::var_os("CI").is_none(), "CI runs as root: BPF must be available");
+            eprintln!("skipping batch_reads_equal_key_by_key_reads: no BPF privileges");
+            return;
+        }
+        let exe = std::path::Path::new("/proc/self/exe");
+        let target = SymbolTable::read(exe).unwrap().select(&["perf_user_calibration_target".to_string()]).unwrap();
+        let spec = LoadSpec {
+            pid: std::process::id(),
+            exe: exe.to_path_buf(),
+            probes: vec![Probe { fn_id: 0, file_offset: target[0].file_offset, symbol: target[0].name.clone() }],
+            mode: ProbeMode::Full,
+            tracepoints: true,
+            config: common::Config::default(),
+            max_funcs: 1,
+            attach: AttachMode::Auto,
+        };
+        let mut tracer = Tracer::load(&spec).unwrap();
+        let c = Collector::new(&mut tracer, vec![target[0].name.clone()], Vec::new()).unwrap();
+        for i in 0..1000 {
+            perf_user_calibration_target(i);
+        }
+        for _ in 0..100 {
+            // SAFETY: getppid(2) has no arguments and cannot fail.
+            unsafe { libc::getppid() };
+        }
+        let funcs = percpu_array_values::<FuncStats>(c.func_stats.map(), 1, c.cpus).expect("batch lookup");
+        let one_by_one = c.func_stats.get(&0, 0).unwrap();
+        assert_eq!(funcs[0], one_by_one.to_vec());
+        assert_eq!(sum_stats(&funcs[0]).count, 1000);
+        let sys = percpu_array_values::<SyscallStats>(c.syscall_stats.map(), common::MAX_SYSCALLS, c.cpus)
+            .expect("batch lookup");
+        assert_eq!(sys.len(), common::MAX_SYSCALLS as usize);
+        let getppid: u64 = sys[libc::SYS_getppid as usize].iter().map(|s| s.count).sum();
+        assert!(getppid >= 100, "{getppid} getppid calls seen");
+    }
 
     #[test]
     fn merge_hist_sums_cpus_and_keeps_bounds() {
