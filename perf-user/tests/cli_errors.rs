@@ -166,6 +166,43 @@ fn kernel_without_uprobes_is_one_line() {
     );
 }
 
+/// A kernel without `bpf_session_cookie` (before 6.13), simulated with a copy of this kernel's BTF
+/// in which the kfunc's name is changed: `--latency-only` is refused in one line, and the object
+/// (whose cookie call then becomes `r0 = 0`) still loads and traces in the default mode.
+#[test]
+fn kernel_without_session_cookie() {
+    if !bpf_available("kernel_without_session_cookie") {
+        return;
+    }
+    let dir = TempDir::new("no-cookie");
+    let mut btf = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    let name = b"\0bpf_session_cookie\0";
+    let at = btf.windows(name.len()).position(|w| w == name).expect("this kernel's BTF names bpf_session_cookie");
+    btf[at + name.len() - 2] = b'X';
+    let path = dir.join("vmlinux-without-cookie");
+    std::fs::write(&path, &btf).unwrap();
+    fails_on_simulated_kernel(
+        "kernel_without_session_cookie",
+        ("PERF_USER_BTF", path.to_str().unwrap()),
+        &["--latency-only"],
+        "--latency-only needs uprobe session cookies",
+    );
+    let app = idle_target(&dir);
+    let out = run_bounded(Command::new(PERF_USER).env("PERF_USER_BTF", &path).args([
+        "attach",
+        "--no-tui",
+        "--duration",
+        "1s",
+        "--pid",
+        &app.pid.to_string(),
+        "--func",
+        "target_app::book::*",
+    ]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("attached"), "{stdout}");
+}
+
 /// A target-app binary (e.g. a stripped copy) started with `--hold`, once it is ready.
 fn spawn_held(binary: &std::path::Path, journal: &std::path::Path) -> std::process::Child {
     let mut child = Command::new(binary)
