@@ -151,6 +151,20 @@ fn screen_no_data_yet() {
 }
 
 #[test]
+fn latency_only_and_sampling_are_named_and_not_split() {
+    let mut app = fixtures::app(3, 30);
+    app.info.probes = "latency".into();
+    app.info.sample_every = 10;
+    let s = screen(&app, 160, 45);
+    assert!(s.contains("latency only, 1 in 10 timed"), "{s}");
+    assert!(s.contains("not split: --latency-only"), "{s}");
+    assert!(!s.contains("own CPU"), "no attribution legend: {s}");
+    app.info.probes = "full".into();
+    let s = screen(&app, 160, 45);
+    assert!(s.contains("1 in 10 timed") && !s.contains("latency only") && s.contains("own CPU"), "{s}");
+}
+
+#[test]
 fn screen_one_function() {
     insta::assert_snapshot!(screen(&fixtures::app(1, 30), 160, 45));
 }

@@ -640,11 +640,16 @@ fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mut Buffer, f
     };
 
     line(buf, &mut y, &Line::styled("Where the time goes", bold));
-    if y < bottom {
-        (&AttributionBar { shares: row.shares }).render(Rect { x: area.x, y, width: w, height: 1 }, buf);
-        y += 1;
+    if app.info.probes == "latency" {
+        line(buf, &mut y, &Line::from("not split: --latency-only times calls but keeps no attribution").dim());
+        line(buf, &mut y, &Line::default());
+    } else {
+        if y < bottom {
+            (&AttributionBar { shares: row.shares }).render(Rect { x: area.x, y, width: w, height: 1 }, buf);
+            y += 1;
+        }
+        line(buf, &mut y, &legend(&row.shares));
     }
-    line(buf, &mut y, &legend(&row.shares));
 
     let history = app.p99_history(row.id);
     let (now, peak) =
@@ -909,6 +914,18 @@ impl Widget for &Header<'_> {
             Span::raw("window "),
             Span::styled(d.window.label(), Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan)),
         ];
+        // What the numbers are: attribution off, or a sample of the calls.
+        let mode = match (app.info.probes.as_str(), app.info.sample_every) {
+            ("latency", n) if n > 1 => format!("latency only, 1 in {n} timed"),
+            ("latency", _) => "latency only".to_string(),
+            ("entry_only", _) => "counts only".to_string(),
+            (_, n) if n > 1 => format!("1 in {n} timed"),
+            _ => String::new(),
+        };
+        if !mode.is_empty() {
+            first.push(sep());
+            first.push(Span::styled(mode, Style::default().fg(Color::Yellow)));
+        }
         if app.paused {
             first.push(sep());
             first.push(Span::styled(
