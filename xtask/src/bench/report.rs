@@ -616,6 +616,12 @@ const HOW_TO_READ: &str = "## How to read this
   traced return passes through as the `uretprobe` syscall): no tracer can be cheaper with uprobes.
   *perf-user / floor* is how much perf-user's programs add on top; *perf-user / bpftrace* compares with bpftrace's usual latency one-liner
   (`@s[tid] = nsecs` / `hist(nsecs - @s[tid])`, attached with `-p PID`).
+- **Modes.** The default keeps every call's attribution (a per-thread shadow stack: two task-storage
+  lookups and two clock reads per call above the floor). `--latency-only` keeps only the entry time,
+  in the uprobe session's cookie: two clock reads and a few ns. `--sample 10` times one call in ten
+  and skips the others' return probe; with `--latency-only` each call is drawn on its own, so a
+  sampled-out call costs its entry trap and a few ns, which is what makes 1M counted calls/s
+  possible on this VM.
 - Syscall overhead: the loop calls getppid(2); perf-user `--syscalls` and bpftrace's counting script
   use tracepoints, strace `-c -f` stops the process twice per syscall (ptrace).
 - **CPU** is the tracer's utime + stime (`/proc/PID/stat`, all threads, 10 ms ticks) over the measured
