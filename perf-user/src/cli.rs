@@ -249,7 +249,7 @@ pub enum ConfigError {
     SnapshotCollision(PathBuf),
     #[error("--sample needs a uprobe session: it cannot be combined with {0}")]
     SampleConflict(&'static str),
-    #[error("--latency-only needs a uprobe session: it cannot be combined with {0}")]
+    #[error("--latency-only keeps no per-thread state and needs a uprobe session: it cannot be combined with {0}")]
     LatencyOnlyConflict(&'static str),
 }
 
@@ -313,6 +313,9 @@ impl AttachArgs {
             return Err(ConfigError::Zero { flag: "sample" });
         }
         if self.latency_only {
+            if self.per_thread {
+                return Err(ConfigError::LatencyOnlyConflict("--per-thread"));
+            }
             match self.attach_mode {
                 AttachMode::Multi => return Err(ConfigError::LatencyOnlyConflict("--attach-mode multi")),
                 AttachMode::Single => return Err(ConfigError::LatencyOnlyConflict("--attach-mode single")),

@@ -93,6 +93,7 @@ fn invalid_durations_addresses_and_counts() {
         &perf_user(&["attach", "--pid", &pid, "--func", "x", "--latency-only", "--attach-mode", "multi"]),
         "--attach-mode multi",
     );
+    fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "x", "--latency-only", "--per-thread"]), "--per-thread");
 }
 
 #[test]
