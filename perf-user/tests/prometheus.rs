@@ -14,24 +14,10 @@ use std::{
 };
 
 use common::*;
+use perf_user::prometheus::LADDER_NS;
 use serde_json::Value;
 
 const FUNCTION: &str = "target_app::book::OrderBook::apply";
-/// The exposition's `le` ladder in ns (perf-user's `prometheus::LADDER_NS`): 1-2-5 from 100 ns to 100 s.
-const LADDER_NS: [u64; 28] = {
-    let mut l = [0u64; 28];
-    let mut decade = 100u64;
-    let mut i = 0;
-    while i < 27 {
-        l[i] = decade;
-        l[i + 1] = 2 * decade;
-        l[i + 2] = 5 * decade;
-        decade *= 10;
-        i += 3;
-    }
-    l[27] = decade;
-    l
-};
 
 /// A child killed and reaped on drop, whatever happens to the test.
 struct Guard(Child);

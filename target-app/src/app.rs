@@ -148,7 +148,7 @@ pub fn summary(truth: &Truth) -> String {
         "  {:<11} {:>10} {:>9} {:>10} {:>10} {:>12}\n",
         "stage", "calls", "injected", "p50_ns", "p99_ns", "max_ns"
     ));
-    for f in &truth.functions {
+    for f in truth.functions.iter().map(|f| &f.summary) {
         out.push_str(&format!(
             "  {:<11} {:>10} {:>9} {:>10} {:>10} {:>12}\n",
             f.stage.short_name(),

@@ -169,7 +169,7 @@ pub struct StatsError {
 }
 
 /// The numbers one stage contributes to the truth file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StageSummary {
     pub stage: Stage,
     pub count: u64,

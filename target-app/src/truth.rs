@@ -143,40 +143,19 @@ pub struct Pipeline {
     pub journaled: u64,
 }
 
+/// One stage's numbers in the truth file, keyed by the function a tracer would see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FunctionTruth {
     /// Demangled symbol, without hash: the key to join with a tracer export.
     pub symbol: &'static str,
-    pub stage: Stage,
-    pub count: u64,
-    pub min_ns: u64,
-    pub mean_ns: u64,
-    pub p50_ns: u64,
-    pub p90_ns: u64,
-    pub p99_ns: u64,
-    pub p999_ns: u64,
-    pub max_ns: u64,
-    pub sum_ns: u64,
-    /// Calls on which an `--inject` for this stage fired.
-    pub injected_count: u64,
+    /// `stage`, `count`, `min_ns` … `injected_count` (calls on which an `--inject` fired), inline.
+    #[serde(flatten)]
+    pub summary: StageSummary,
 }
 
 impl From<StageSummary> for FunctionTruth {
-    fn from(s: StageSummary) -> Self {
-        FunctionTruth {
-            symbol: s.stage.symbol(),
-            stage: s.stage,
-            count: s.count,
-            min_ns: s.min_ns,
-            mean_ns: s.mean_ns,
-            p50_ns: s.p50_ns,
-            p90_ns: s.p90_ns,
-            p99_ns: s.p99_ns,
-            p999_ns: s.p999_ns,
-            max_ns: s.max_ns,
-            sum_ns: s.sum_ns,
-            injected_count: s.injected_count,
-        }
+    fn from(summary: StageSummary) -> Self {
+        FunctionTruth { symbol: summary.stage.symbol(), summary }
     }
 }
 
@@ -292,7 +271,7 @@ mod tests {
         assert_eq!(truth.window, Window { start_unix_ns: 123, end_unix_ns: 123 });
         assert_eq!(truth.duration_ns, 0);
         assert_eq!(truth.functions.len(), Stage::COUNT);
-        assert!(truth.functions.iter().all(|f| f.count == 0));
+        assert!(truth.functions.iter().all(|f| f.summary.count == 0));
     }
 
     #[test]
