@@ -160,12 +160,8 @@ fn bpftrace_counts(pid: u32) -> (std::process::Child, Lines) {
 
 #[test]
 fn syscall_counts_equal_bpftrace_except_uretprobe() {
-    if !bpf_available("syscall_counts_equal_bpftrace_except_uretprobe") {
-        return;
-    }
-    if Command::new("bpftrace").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "CI must have bpftrace (.ci/run installs it)");
-        eprintln!("SKIPPED: bpftrace not installed");
+    let test = "syscall_counts_equal_bpftrace_except_uretprobe";
+    if !bpf_available(test) || !tool_available(test, "bpftrace", &["--version"]) {
         return;
     }
     let dir = TempDir::new("bpftrace");

@@ -88,12 +88,8 @@ fn prog_exists(id: u32) -> bool {
 
 #[test]
 fn sigkill_of_perf_user_leaves_no_program_and_the_target_running() {
-    if !bpf_available("sigkill_of_perf_user_leaves_no_program_and_the_target_running") {
-        return;
-    }
-    if Command::new("bpftool").arg("version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "CI must have bpftool");
-        eprintln!("SKIPPED: bpftool not installed");
+    let test = "sigkill_of_perf_user_leaves_no_program_and_the_target_running";
+    if !bpf_available(test) || !tool_available(test, "bpftool", &["version"]) {
         return;
     }
     let dir = TempDir::new("sigkill");

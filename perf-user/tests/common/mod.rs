@@ -44,6 +44,17 @@ pub fn bpf_available(test: &str) -> bool {
     ok
 }
 
+/// True when `tool args…` runs (a system tool a test drives: bpftrace, bpftool). Without it: a
+/// failure in CI, whose `.ci/run` installs it; outside CI a printed skip.
+pub fn tool_available(test: &str, tool: &str, args: &[&str]) -> bool {
+    if Command::new(tool).args(args).output().is_ok() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "{test}: CI must have {tool} (.ci/run installs it)");
+    eprintln!("SKIPPED {test}: {tool} not installed");
+    false
+}
+
 /// target-app built by the same `cargo test` (it is a workspace member, so its binary sits next to ours).
 pub fn target_app_bin() -> PathBuf {
     let dir = Path::new(PERF_USER).parent().expect("bin dir");
