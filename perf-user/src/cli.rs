@@ -316,20 +316,16 @@ impl AttachArgs {
             if self.per_thread {
                 return Err(ConfigError::LatencyOnlyConflict("--per-thread"));
             }
-            match self.attach_mode {
-                AttachMode::Multi => return Err(ConfigError::LatencyOnlyConflict("--attach-mode multi")),
-                AttachMode::Single => return Err(ConfigError::LatencyOnlyConflict("--attach-mode single")),
-                AttachMode::Auto | AttachMode::Session => {}
+            if let Some(flag) = without_sessions(self.attach_mode) {
+                return Err(ConfigError::LatencyOnlyConflict(flag));
             }
         }
         if self.sample > 1 {
             if self.entry_only {
                 return Err(ConfigError::SampleConflict("--entry-only"));
             }
-            match self.attach_mode {
-                AttachMode::Multi => return Err(ConfigError::SampleConflict("--attach-mode multi")),
-                AttachMode::Single => return Err(ConfigError::SampleConflict("--attach-mode single")),
-                AttachMode::Auto | AttachMode::Session => {}
+            if let Some(flag) = without_sessions(self.attach_mode) {
+                return Err(ConfigError::SampleConflict(flag));
             }
         }
         Ok(AttachConfig {
@@ -360,6 +356,16 @@ impl AttachArgs {
             calibrate: !self.no_calibrate,
             max_overhead_pct: self.max_overhead,
         })
+    }
+}
+
+/// The flag that asks for an attach mode without uprobe sessions, which `--sample` and
+/// `--latency-only` need.
+fn without_sessions(mode: AttachMode) -> Option<&'static str> {
+    match mode {
+        AttachMode::Multi => Some("--attach-mode multi"),
+        AttachMode::Single => Some("--attach-mode single"),
+        AttachMode::Auto | AttachMode::Session => None,
     }
 }
 
