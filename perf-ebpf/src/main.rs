@@ -164,9 +164,15 @@ fn target_tid() -> Option<u32> {
     Some(pid_tgid as u32)
 }
 
+/// `THREADS` as the task-storage helpers take it.
+#[inline(always)]
+fn threads_map() -> *mut c_void {
+    core::ptr::from_ref(&THREADS).cast_mut().cast()
+}
+
 #[inline(always)]
 fn task_state(task: *mut task_struct, flags: u64) -> Option<*mut ThreadState> {
-    let map = core::ptr::from_ref(&THREADS).cast_mut().cast::<c_void>();
+    let map = threads_map();
     // SAFETY: `map` is the task storage map, `task` a task pointer the verifier has typed (the
     // current task, or a BTF tracepoint's argument); a null value with F_CREATE zero-fills.
     let st = unsafe { bpf_task_storage_get(map, task, core::ptr::null_mut(), flags) }.cast::<ThreadState>();
@@ -211,6 +217,23 @@ struct Call {
     offcpu_blocked_ns: u64,
     offcpu_runqueue_ns: u64,
     syscall_count: u64,
+}
+
+impl Call {
+    /// A call timed without attribution (`--latency-only`): the parts stay 0, which `stats_add`'s
+    /// additions of them compile away.
+    #[inline(always)]
+    fn wall_only(wall_ns: u64) -> Call {
+        Call {
+            wall_ns,
+            self_oncpu_ns: 0,
+            callees_ns: 0,
+            syscalls_ns: 0,
+            offcpu_blocked_ns: 0,
+            offcpu_runqueue_ns: 0,
+            syscall_count: 0,
+        }
+    }
 }
 
 #[inline(always)]
@@ -339,17 +362,7 @@ extern "C" fn func_latency(ctx_ptr: *mut c_void) -> u32 {
     // SAFETY: see above.
     let (fn_id, wall_ns) = latency_cookie_read(unsafe { *cookie }, now);
     if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
-        // SAFETY: valid per-CPU map value.
-        unsafe {
-            if (*s).count == 0 || wall_ns < (*s).min_ns {
-                (*s).min_ns = wall_ns;
-            }
-            if wall_ns > (*s).max_ns {
-                (*s).max_ns = wall_ns;
-            }
-            (*s).count += 1;
-            (*s).total_ns += wall_ns;
-        }
+        stats_add(s, &Call::wall_only(wall_ns));
     }
     hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_TOTAL, wall_ns);
     0
@@ -834,7 +847,7 @@ pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
         bump(COUNTER_ORPHAN_ENTRY);
     }
     // SAFETY: the current task; its storage would also go when the task is freed.
-    unsafe { bpf_task_storage_delete(core::ptr::from_ref(&THREADS).cast_mut().cast(), bpf_get_current_task_btf()) };
+    unsafe { bpf_task_storage_delete(threads_map(), bpf_get_current_task_btf()) };
     0
 }
 
