@@ -148,6 +148,13 @@ fn percpu_array_values<V: aya::Pod>(map: &MapData, entries: u32, cpus: usize) ->
     )
 }
 
+/// Keys `0..entries` of a per-CPU array, `[key][cpu]`: one batch call where the kernel allows,
+/// else one lookup per key (a key that cannot be read has no values).
+fn read_percpu_array<V: aya::Pod>(map: &PerCpuArray<MapData, V>, entries: u32, cpus: usize) -> Vec<Vec<V>> {
+    percpu_array_values(map.map(), entries, cpus)
+        .unwrap_or_else(|| (0..entries).map(|k| map.get(&k, 0).map(|v| v.to_vec()).unwrap_or_default()).collect())
+}
+
 /// Sums a histogram over CPUs into sorted non-empty buckets.
 pub fn merge_hist(per_cpu: &[Hist]) -> BucketHist {
     let mut buckets = Vec::new();
@@ -204,13 +211,9 @@ impl Collector {
     pub fn sample(&mut self) -> Sample {
         let at_ns = self.started.elapsed().as_nanos() as u64;
         let mut functions = Vec::with_capacity(self.symbols.len());
-        let n_funcs = self.symbols.len() as u32;
-        let all_stats = percpu_array_values::<FuncStats>(self.func_stats.map(), n_funcs, self.cpus);
-        for id in 0..n_funcs {
-            let stats = match &all_stats {
-                Some(all) => sum_stats(&all[id as usize]),
-                None => self.func_stats.get(&id, 0).map(|v| sum_stats(&v)).unwrap_or_default(),
-            };
+        let all_stats = read_percpu_array(&self.func_stats, self.symbols.len() as u32, self.cpus);
+        for (id, per_cpu) in (0u32..).zip(&all_stats) {
+            let stats = sum_stats(per_cpu);
             let cached = self.cache.get(id as usize).filter(|c| c.count == stats.count);
             let (total_hist, self_hist) = match cached {
                 Some(c) => (c.total_hist.clone(), c.self_hist.clone()),
@@ -245,16 +248,8 @@ impl Collector {
             .collect();
 
         let mut syscalls = Vec::new();
-        let all_syscalls =
-            percpu_array_values::<SyscallStats>(self.syscall_stats.map(), common::MAX_SYSCALLS, self.cpus);
-        for nr in 0..common::MAX_SYSCALLS {
-            let v: Vec<SyscallStats> = match &all_syscalls {
-                Some(all) => all[nr as usize].clone(),
-                None => match self.syscall_stats.get(&nr, 0) {
-                    Ok(v) => v.to_vec(),
-                    Err(_) => continue,
-                },
-            };
+        let all_syscalls = read_percpu_array(&self.syscall_stats, common::MAX_SYSCALLS, self.cpus);
+        for (nr, v) in (0u32..).zip(&all_syscalls) {
             let mut t = SyscallStats::default();
             for c in v.iter() {
                 t.count += c.count;
