@@ -15,10 +15,9 @@ pub enum BtfError {
 
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
-/// Byte offsets of `members` in struct `strukt`, in the order asked.
-pub fn member_offsets(path: &Path, strukt: &str, members: &[&str]) -> Result<Vec<u32>, BtfError> {
-    let data = std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
-    parse_member_offsets(&data, strukt, members)
+/// The BTF blob at `path` (read once per load: struct offsets and kfunc ids both come from it).
+pub fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
+    std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })
 }
 
 const BTF_MAGIC: u16 = 0xeb9f;

@@ -145,16 +145,11 @@ fn programs(mode: ProbeMode, session: bool) -> &'static [(&'static str, Hook)] {
     }
 }
 
-/// The eBPF object with its kernel-function calls resolved against `btf_path` (once per process).
-fn object(btf_path: &Path) -> Result<&'static kfunc::Resolved, LoadError> {
+/// The eBPF object with its kernel-function calls resolved against the kernel BTF `vmlinux`
+/// (once per process).
+fn object(vmlinux: &[u8]) -> Result<&'static kfunc::Resolved, LoadError> {
     static OBJECT: OnceLock<Result<kfunc::Resolved, String>> = OnceLock::new();
-    OBJECT
-        .get_or_init(|| {
-            let vmlinux = std::fs::read(btf_path).map_err(|e| format!("reading {}: {e}", btf_path.display()))?;
-            kfunc::resolve(EBPF_OBJECT, &vmlinux)
-        })
-        .as_ref()
-        .map_err(|e| LoadError::Load(e.clone()))
+    OBJECT.get_or_init(|| kfunc::resolve(EBPF_OBJECT, vmlinux)).as_ref().map_err(|e| LoadError::Load(e.clone()))
 }
 
 fn is_eperm(s: &str) -> bool {
@@ -216,8 +211,9 @@ impl Tracer {
         }
         // PERF_USER_BTF points at another BTF file (a kernel whose BTF lives elsewhere).
         let btf_path = std::env::var_os("PERF_USER_BTF").map_or_else(|| PathBuf::from(btf::VMLINUX), PathBuf::from);
-        let offsets = btf::member_offsets(&btf_path, "task_struct", &["tgid"])?;
-        let object = object(&btf_path)?;
+        let vmlinux = btf::read(&btf_path)?;
+        let offsets = btf::parse_member_offsets(&vmlinux, "task_struct", &["tgid"])?;
+        let object = object(&vmlinux)?;
         if spec.mode == ProbeMode::Latency && spec.probes.len() > perf_ebpf_common::LATENCY_MAX_FUNCS as usize {
             return Err(LoadError::TooManyFunctions {
                 count: spec.probes.len(),
@@ -287,10 +283,7 @@ impl Tracer {
         }
         let progs = programs(spec.mode, session);
         let links = match spec.attach {
-            AttachMode::Single => {
-                uprobe_pmu()?;
-                attach_single(&mut ebpf, spec, progs)?
-            }
+            AttachMode::Single => attach_single(&mut ebpf, spec, progs)?,
             AttachMode::Multi | AttachMode::Session => attach_multi(raw, spec, progs)?,
             // Older kernels reject the attach type at load or at link time: fall back (sampling
             // has no fallback: it needs the session's skipped returns).
@@ -298,10 +291,7 @@ impl Tracer {
             AttachMode::Auto => match attach_multi(raw, spec, progs) {
                 Ok(links) => links,
                 Err(LoadError::NotPermitted) => return Err(LoadError::NotPermitted),
-                Err(_) => {
-                    uprobe_pmu()?;
-                    attach_single(&mut ebpf, spec, progs)?
-                }
+                Err(_) => attach_single(&mut ebpf, spec, progs)?,
             },
         };
         attached += match &links {
@@ -381,6 +371,7 @@ fn uprobe_pmu() -> Result<(), LoadError> {
 }
 
 fn attach_single(ebpf: &mut Ebpf, spec: &LoadSpec, progs: &[(&'static str, Hook)]) -> Result<Links, LoadError> {
+    uprobe_pmu()?;
     let pid = NonZeroU32::new(spec.pid).ok_or_else(|| LoadError::Load("pid 0".into()))?;
     let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
     for &(name, _) in progs {
