@@ -232,14 +232,11 @@ fn probe_syscalls_are_not_the_targets() {
     }
     let dir = TempDir::new("probe-syscalls");
     let export = dir.join("r.json");
-    let mut target = Command::new(bench_target_bin())
-        .args(["calls", "--func", "nop5", "--iterations", "20000", "--wait-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(target.stdout.take().unwrap());
-    lines.wait_for("ready pid=", Duration::from_secs(20));
+    let (mut target, lines) = spawn_ready(
+        Command::new(bench_target_bin())
+            .args(["calls", "--func", "nop5", "--iterations", "20000", "--wait-stdin"])
+            .stdin(std::process::Stdio::piped()),
+    );
     let mut pu = PerfUser::attach(
         target.id(),
         &["--func", "bench_target::funcs::nop5", "--syscalls", "--export", export.to_str().unwrap()],

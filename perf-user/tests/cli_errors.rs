@@ -206,14 +206,7 @@ fn kernel_without_session_cookie() {
 
 /// A target-app binary (e.g. a stripped copy) started with `--hold`, once it is ready.
 fn spawn_held(binary: &std::path::Path, journal: &std::path::Path) -> std::process::Child {
-    let mut child = Command::new(binary)
-        .args(["--hold", "--journal"])
-        .arg(journal)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    Lines::new(child.stdout.take().unwrap()).wait_for("ready pid=", std::time::Duration::from_secs(20));
-    child
+    spawn_ready(Command::new(binary).args(["--hold", "--journal"]).arg(journal)).0
 }
 
 #[test]

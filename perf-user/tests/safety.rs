@@ -27,18 +27,15 @@ fn panic_unwind_target_survives_injected_panics_under_default_behaviour() {
     }
     let dir = TempDir::new("unwind");
     let truth_path = dir.join("truth.json");
-    let mut child = Command::new(unwind_bin())
-        .args(["--hold", "--rate", "20000", "--messages", "20000", "--inject", "risk_check=panic:every:50"])
-        .arg("--truth")
-        .arg(&truth_path)
-        .arg("--journal")
-        .arg(dir.join("journal"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = Lines::new(child.stdout.take().unwrap());
-    out.wait_for("ready pid=", Duration::from_secs(20));
+    let (mut child, _out) = spawn_ready(
+        Command::new(unwind_bin())
+            .args(["--hold", "--rate", "20000", "--messages", "20000", "--inject", "risk_check=panic:every:50"])
+            .arg("--truth")
+            .arg(&truth_path)
+            .arg("--journal")
+            .arg(dir.join("journal"))
+            .stderr(std::process::Stdio::null()),
+    );
     let pid = child.id();
     let export = dir.join("r.json");
     let mut pu = PerfUser::attach(pid, &["--func", RISK, "--export", export.to_str().unwrap()]);
@@ -221,17 +218,14 @@ fn target_in_another_mount_namespace_is_named() {
     }
     let dir = TempDir::new("mntns");
     // unshare(1) execs target-app in a new mount namespace: the child's pid is target-app's.
-    let mut child = Command::new("unshare")
-        .args(["--mount", "--propagation", "private"])
-        .arg(target_app_bin())
-        .args(["--hold", "--journal"])
-        .arg(dir.join("journal"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
-    lines.wait_for("ready pid=", Duration::from_secs(20));
+    let (mut child, _lines) = spawn_ready(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private"])
+            .arg(target_app_bin())
+            .args(["--hold", "--journal"])
+            .arg(dir.join("journal"))
+            .stderr(std::process::Stdio::null()),
+    );
     let pid = child.id();
     let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
     assert_ne!(std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(), ours, "unshare gave no new namespace");

@@ -136,6 +136,15 @@ impl Lines {
     }
 }
 
+/// Spawns `cmd` with its stdout captured and waits for the `ready pid=` line target-app and
+/// bench-target print once they can be traced.
+pub fn spawn_ready(cmd: &mut Command) -> (Child, Lines) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
+    let lines = Lines::new(child.stdout.take().expect("stdout"));
+    lines.wait_for("ready pid=", Duration::from_secs(20));
+    (child, lines)
+}
+
 /// A running target-app; killed on drop if still alive.
 pub struct TargetApp {
     pub child: Child,
@@ -148,19 +157,16 @@ impl TargetApp {
     /// Starts target-app with `args` plus `--truth` in `dir`, and waits for its `ready` line.
     pub fn start(dir: &TempDir, args: &[&str]) -> TargetApp {
         let truth = dir.join("truth.json");
-        let mut child = Command::new(target_app_bin())
-            .args(args)
-            .arg("--truth")
-            .arg(&truth)
-            .arg("--journal")
-            .arg(dir.join("journal"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn target-app");
-        let stdout = Lines::new(child.stdout.take().expect("stdout"));
-        stdout.wait_for("ready pid=", Duration::from_secs(20));
+        let (child, stdout) = spawn_ready(
+            Command::new(target_app_bin())
+                .args(args)
+                .arg("--truth")
+                .arg(&truth)
+                .arg("--journal")
+                .arg(dir.join("journal"))
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
+        );
         let pid = child.id();
         TargetApp { child, pid, truth, stdout }
     }
