@@ -322,6 +322,12 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// One row of a per-function table: the function's name, then `cells` (escaped here).
+fn func_row(md: &mut String, func: &str, cells: &[String]) {
+    let cells: Vec<String> = cells.iter().map(|c| cell(c)).collect();
+    let _ = writeln!(md, "| `{func}` | {} |", cells.join(" | "));
+}
+
 pub fn markdown(r: &Results) -> String {
     let mut md = String::new();
     let m = &r.machine;
@@ -377,17 +383,18 @@ pub fn markdown(r: &Results) -> String {
         let pu = added(&c.perf_user, &c.untraced);
         let floor = added(&c.floor, &c.untraced);
         let bt = added(&c.bpftrace, &c.untraced);
-        let _ = writeln!(
-            md,
-            "| `{}` | `{}` | {} | {} | {} | {} | {} | {} |",
+        func_row(
+            &mut md,
             c.func,
-            cell(c.first_insn.as_ref().unwrap_or_else(|e| e)),
-            cell(&ns(&c.untraced)),
-            cell(&ns(&floor)),
-            cell(&ns(&pu)),
-            cell(&ns(&bt)),
-            cell(&times(&ratio(&pu, &floor))),
-            cell(&times(&ratio(&pu, &bt))),
+            &[
+                format!("`{}`", c.first_insn.as_ref().unwrap_or_else(|e| e)),
+                ns(&c.untraced),
+                ns(&floor),
+                ns(&pu),
+                ns(&bt),
+                times(&ratio(&pu, &floor)),
+                times(&ratio(&pu, &bt)),
+            ],
         );
     }
     let _ = writeln!(
@@ -399,14 +406,7 @@ pub fn markdown(r: &Results) -> String {
     for c in &r.calls {
         let pu = added(&c.session, &c.untraced);
         let floor = added(&c.session_floor, &c.untraced);
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | {} | {} |",
-            c.func,
-            cell(&ns(&floor)),
-            cell(&ns(&pu)),
-            cell(&times(&ratio(&pu, &floor)))
-        );
+        func_row(&mut md, c.func, &[ns(&floor), ns(&pu), times(&ratio(&pu, &floor))]);
     }
     let _ = writeln!(
         md,
@@ -420,15 +420,10 @@ pub fn markdown(r: &Results) -> String {
         let floor = added(&c.session_floor, &c.untraced);
         let sampled = added(&c.latency_sampled, &c.untraced);
         let bt = added(&c.bpftrace, &c.untraced);
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | {} | {} | {} | {} |",
+        func_row(
+            &mut md,
             c.func,
-            cell(&ns(&floor)),
-            cell(&ns(&lat)),
-            cell(&times(&ratio(&lat, &floor))),
-            cell(&ns(&sampled)),
-            cell(&times(&ratio(&sampled, &bt)))
+            &[ns(&floor), ns(&lat), times(&ratio(&lat, &floor)), ns(&sampled), times(&ratio(&sampled, &bt))],
         );
     }
     match &r.sampling {
