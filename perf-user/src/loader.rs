@@ -97,6 +97,18 @@ pub enum ProbeMode {
     Latency,
 }
 
+impl ProbeMode {
+    /// The export's `probes` field: what the function probes measured.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProbeMode::Full => "full",
+            ProbeMode::Latency => "latency",
+            ProbeMode::EntryOnly => "entry_only",
+            ProbeMode::Empty => "empty",
+        }
+    }
+}
+
 /// Loaded programs and their links. Dropping it detaches every probe and unloads the programs.
 pub struct Tracer {
     /// Dropped first: closing the multi links detaches all their probes at once.

@@ -323,13 +323,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
             attach: tracer.attach_kind().to_owned(),
             sample_every: cfg.sample_every.max(1),
-            probes: match mode {
-                ProbeMode::Full => "full",
-                ProbeMode::Latency => "latency",
-                ProbeMode::EntryOnly => "entry_only",
-                ProbeMode::Empty => "empty",
-            }
-            .to_string(),
+            probes: mode.label().to_string(),
         };
         let attached_line = format!(
             "attached {} probes ({}) to pid {pid} ({}): {} functions{}\n",
