@@ -408,8 +408,23 @@ fn diff_of_two_unchanged_real_runs_passes() {
         return;
     }
     let dir = TempDir::new("diff-same");
-    let (base, new) = traced_pair(&dir, "same", &[]);
-    let out = perf_user().args(["diff", "--format", "json"]).arg(&base).arg(&new).output().unwrap();
+    // The gate's confidence intervals cover sampling noise, not a neighbour stealing this 2-CPU
+    // VM's time during one run (once seen in CI: p50 equal, p99 of a 250 ns function doubled in
+    // the second run). Such a pair is taken again, once: a diff that flags unchanged code on
+    // its own fails both pairs.
+    let mut attempt = 0;
+    let (base, new, out) = loop {
+        attempt += 1;
+        let (base, new) = traced_pair(&dir, &format!("same{attempt}"), &[]);
+        let out = perf_user().args(["diff", "--format", "json"]).arg(&base).arg(&new).output().unwrap();
+        if out.status.code() == Some(0) || attempt == 2 {
+            break (base, new, out);
+        }
+        eprintln!(
+            "unchanged pair {attempt} judged regressed (noisy machine?); one more pair:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = serde_json::to_string_pretty(&v["functions"]).unwrap();
     assert_eq!(out.status.code(), Some(0), "no change must pass:\n{text}");
