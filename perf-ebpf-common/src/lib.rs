@@ -59,6 +59,7 @@ pub mod names {
     pub const FUNC_HIST: &str = "FUNC_HIST";
     pub const FUNC_SYSCALLS: &str = "FUNC_SYSCALLS";
     pub const FUNC_SLOW: &str = "FUNC_SLOW";
+    pub const FUNC_NESTS: &str = "FUNC_NESTS";
     pub const THREAD_FUNC_STATS: &str = "THREAD_FUNC_STATS";
     pub const SYSCALL_STATS: &str = "SYSCALL_STATS";
     pub const SYSCALL_HIST: &str = "SYSCALL_HIST";
@@ -320,11 +321,15 @@ pub struct ThreadState {
     /// nested in it (lower addresses) stay untimed too; 0 when none is open.
     pub untimed_root_sp: u64,
     /// Its return address, as found at `untimed_root_sp` at entry: while the call runs the slot
-    /// keeps it; once the call has returned (unseen) the caller's next calls overwrite it.
+    /// keeps it; once the call has returned (unseen) the caller's next calls overwrite it. 0 when
+    /// not read: the function was not yet known to enclose traced calls (`FUNC_NESTS`).
     pub untimed_root_ret: u64,
+    /// Its function id.
+    pub untimed_root_fn: u32,
+    pub _pad1: u32,
     pub frames: [Frame; MAX_DEPTH as usize],
 }
-const _: () = assert!(size_of::<ThreadState>() == 64 + size_of::<Frame>() * MAX_DEPTH as usize);
+const _: () = assert!(size_of::<ThreadState>() == 72 + size_of::<Frame>() * MAX_DEPTH as usize);
 
 /// The `CONFIG` global: knobs fixed at load (read-only, so the verifier prunes what they turn off).
 #[repr(C)]

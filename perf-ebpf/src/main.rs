@@ -67,6 +67,11 @@ static FUNC_HIST: PerCpuArray<Hist> = PerCpuArray::with_max_entries(2 * MAX_FUNC
 /// Per-function exemplar threshold in ns (0: use `Config::slow_ns`), kept at p99.9 by `--slow auto`.
 #[map(name = "FUNC_SLOW")]
 static FUNC_SLOW: Array<u64> = Array::with_max_entries(MAX_FUNCS, 0);
+/// Functions seen enclosing other traced calls (1), set by the kernel: only an untimed call of
+/// one of these needs its return address read (`bpf_probe_read_user`, ~65 ns here) to tell later
+/// whether the calls below it are nested in it (see `sampled_in`).
+#[map(name = "FUNC_NESTS")]
+static FUNC_NESTS: Array<u32> = Array::with_max_entries(MAX_FUNCS, 0);
 #[map(name = "FUNC_SYSCALLS")]
 static FUNC_SYSCALLS: PerCpuHashMap<FuncSyscallKey, SyscallTotals> =
     PerCpuHashMap::with_max_entries(MAX_FUNC_SYSCALLS, 0);
@@ -305,21 +310,59 @@ pub fn func_session_empty(_ctx: ProbeContext) -> u32 {
 extern "C" fn func_session(ctx_ptr: *mut c_void) -> u32 {
     let ctx = ProbeContext::new(ctx_ptr);
     // SAFETY: a kprobe-type program's context is the trapped task's pt_regs.
-    let (ip, sp) = unsafe { ((*ctx.regs).rip, (*ctx.regs).rsp) };
-    // At entry the kernel points ip at the probed address, which is what bpf_get_func_ip returns;
-    // at return ip is the return address in the caller. (bpf_session_is_return says the same, but
-    // is a kfunc, which aya 0.14 cannot relocate.)
-    // SAFETY: the helper reads the running program's attach context only.
-    let is_return = ip != unsafe { bpf_get_func_ip(ctx_ptr) };
-    if is_return {
-        return match try_func_exit(ctx_ptr, sp) {
-            Ok(ret) => ret,
-            Err(ret) => ret as u32,
-        };
+    let sp = unsafe { (*ctx.regs).rsp };
+    // SAFETY: the kfunc returns this session's cookie slot, valid for the program run; null only
+    // where the loader found no such kfunc in the kernel.
+    let cookie = unsafe { bpf_session_cookie() };
+    if cookie.is_null() {
+        return func_session_by_ip(ctx_ptr, sp);
     }
-    let timed = if config().sample_every > 1 { sampled_entry(ctx_ptr, sp) } else { func_entry_at(ctx_ptr, sp) };
-    // Untimed (sampled out, another process, no thread state): skip the return probe.
-    if timed { 0 } else { 1 }
+    // The kernel zeroes the cookie at every entry (see `func_latency`); a timed entry stores its
+    // function id + 1, so the return needs neither bpf_get_func_ip nor the attach cookie.
+    // SAFETY: see above.
+    let saved = unsafe { *cookie };
+    if saved != 0 {
+        func_return((saved - 1) as u32, sp, now_ns());
+        return 0;
+    }
+    match session_entry(ctx_ptr, sp) {
+        Some(fn_id) => {
+            // SAFETY: see above.
+            unsafe { *cookie = u64::from(fn_id) + 1 };
+            0
+        }
+        // Untimed (sampled out, no thread state): skip the return probe.
+        None => 1,
+    }
+}
+
+/// `func_session` on a kernel without `bpf_session_cookie`: at entry the kernel points ip at the
+/// probed address, which is what bpf_get_func_ip returns; at return ip is the return address in
+/// the caller.
+#[inline(always)]
+fn func_session_by_ip(ctx_ptr: *mut c_void, sp: u64) -> u32 {
+    let ctx = ProbeContext::new(ctx_ptr);
+    // SAFETY: as in `func_session`; the helper reads the running program's attach context only.
+    let is_return = unsafe { (*ctx.regs).rip != bpf_get_func_ip(ctx_ptr) };
+    if is_return {
+        let now = now_ns();
+        // SAFETY: as in `begin_entry`.
+        let fn_id = unsafe { bpf_get_attach_cookie(ctx_ptr) } as u32;
+        func_return(fn_id, sp, now);
+        return 0;
+    }
+    if session_entry(ctx_ptr, sp).is_some() { 0 } else { 1 }
+}
+
+/// A session's entry: the timed call's function id, or `None` when it is left untimed.
+#[inline(always)]
+fn session_entry(ctx_ptr: *mut c_void, sp: u64) -> Option<u32> {
+    let (fn_id, st) = begin_entry(ctx_ptr, sp)?;
+    if config().sample_every > 1 && !sampled_in(st, fn_id, sp) {
+        return None;
+    }
+    push_frame(st, fn_id, sp, now_ns());
+    Some(fn_id)
 }
 
 unsafe extern "C" {
@@ -389,41 +432,57 @@ fn sample_draw() -> bool {
     ((x >> 32) as u32) < config().sample_below
 }
 
-/// Whether the untimed outermost call is still running. A deeper entry alone does not say so: the
-/// call may have returned unseen (its return probe was skipped) and the thread since gone deeper
-/// through another path; then its return-address slot has been overwritten.
+/// Sampling: whether this call is timed. Every call nested in a timed one is, so attribution
+/// inside a timed call stays exact; an outermost call is drawn, one in `sample_every`, and the
+/// calls nested in an untimed one stay untimed (each function is then timed one call in N).
 #[inline(always)]
-fn untimed_root_running(st: &ThreadState) -> bool {
-    // SAFETY: as above.
-    let ret = unsafe { bpf_probe_read_user(st.untimed_root_sp as *const u64) };
-    ret == Ok(st.untimed_root_ret) && st.untimed_root_ret != 0
+fn sampled_in(st: &mut ThreadState, fn_id: u32, sp: u64) -> bool {
+    if st.depth != 0 {
+        return true;
+    }
+    if st.untimed_root_sp != 0 && sp < st.untimed_root_sp {
+        match untimed_root_running(st) {
+            Some(true) => return false,
+            Some(false) => {}
+            // Not known: this is the first call seen below one of that function's calls. From now
+            // on its untimed calls keep their return address; this call is drawn as a root.
+            None => {
+                if let Some(n) = FUNC_NESTS.get_ptr_mut(st.untimed_root_fn) {
+                    // SAFETY: a valid map value; racing writers all store 1.
+                    unsafe { *n = 1 };
+                }
+            }
+        }
+    }
+    // Random, not a counter: a counter aliases with the order of roots (with two roots per
+    // message, one of them would never be picked by an even N).
+    if sample_draw() {
+        st.untimed_root_sp = 0;
+        return true;
+    }
+    st.untimed_root_sp = sp;
+    st.untimed_root_fn = fn_id;
+    st.untimed_root_ret = match FUNC_NESTS.get(fn_id) {
+        // SAFETY: bpf_probe_read_user checks the address; a failed read gives an error.
+        Some(&n) if n != 0 => unsafe { bpf_probe_read_user(sp as *const u64) }.unwrap_or(0),
+        _ => 0,
+    };
+    false
 }
 
-/// Session entry with sampling: counts every call; times one outermost call in `sample_every`, and
-/// every call nested in a timed one, so attribution inside a timed call stays exact. True when
-/// timed.
+/// Whether the untimed outermost call is still running, if that can be told. A deeper entry alone
+/// does not say so: the call may have returned unseen (its return probe was skipped) and the
+/// thread since gone deeper through another path; then its return-address slot has been
+/// overwritten. Without the return address (a function not yet seen enclosing traced calls) it
+/// cannot be told.
 #[inline(always)]
-fn sampled_entry(ctx: *mut c_void, sp: u64) -> bool {
-    let Some((fn_id, st)) = begin_entry(ctx, sp) else {
-        return false;
-    };
-    if st.depth == 0 {
-        if st.untimed_root_sp != 0 && sp < st.untimed_root_sp && untimed_root_running(st) {
-            // Nested in an untimed outermost call that is still running.
-            return false;
-        }
-        // Random, not a counter: a counter aliases with the order of roots (with two roots per
-        // message, one of them would never be picked by an even N).
-        if !sample_draw() {
-            st.untimed_root_sp = sp;
-            // SAFETY: bpf_probe_read_user checks the address; a failed read gives an error.
-            st.untimed_root_ret = unsafe { bpf_probe_read_user(sp as *const u64) }.unwrap_or(0);
-            return false;
-        }
-        st.untimed_root_sp = 0;
+fn untimed_root_running(st: &ThreadState) -> Option<bool> {
+    if st.untimed_root_ret == 0 {
+        return None;
     }
-    push_frame(st, fn_id, sp, now_ns());
-    true
+    // SAFETY: bpf_probe_read_user checks the address; a failed read gives an error.
+    let ret = unsafe { bpf_probe_read_user(st.untimed_root_sp as *const u64) };
+    Some(ret == Ok(st.untimed_root_ret))
 }
 
 /// What every entry does first: the hit and call counts, and the thread's state with the frames
@@ -509,31 +568,29 @@ fn drop_dead_frames(st: &mut ThreadState, sp: u64) {
 pub fn func_exit(ctx: RetProbeContext) -> u32 {
     // SAFETY: as in `func_entry`.
     let sp = unsafe { (*ctx.regs).rsp };
-    match try_func_exit(ctx.as_ptr(), sp) {
-        Ok(ret) => ret,
-        Err(ret) => ret as u32,
-    }
+    let now = now_ns();
+    // SAFETY: as in `begin_entry`.
+    let fn_id = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
+    func_return(fn_id, sp, now);
+    0
 }
 
-/// A call's return, `sp` being the stack pointer after `ret`.
+/// A call's return at time `now`, `sp` being the stack pointer after `ret`.
 #[inline(always)]
-fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
-    let now = now_ns();
+fn func_return(fn_id: u32, sp: u64, now: u64) {
     bump(COUNTER_PROBE_HITS);
-    // SAFETY: as in `begin_entry`.
-    let fn_id = unsafe { bpf_get_attach_cookie(ctx) } as u32;
     // After `ret` popped the return address, sp is 8 above the entry's stack pointer.
     let entry_sp = sp.wrapping_sub(8);
     let Some(st) = thread_state() else {
         bump(COUNTER_ORPHAN_RETURN);
-        return Ok(0);
+        return;
     };
     // SAFETY: as in `begin_entry`.
     let st = unsafe { &mut *st };
     if st.depth > MAX_DEPTH {
         // The returning call was one of those counted in COUNTER_DEPTH_OVERFLOW.
         st.depth -= 1;
-        return Ok(0);
+        return;
     }
     // The returning call's frame is the one entered at this stack pointer; frames above it
     // (deeper) belong to calls that ended unseen.
@@ -554,7 +611,7 @@ fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
     }
     let Some(idx) = found else {
         bump(COUNTER_ORPHAN_RETURN);
-        return Ok(0);
+        return;
     };
     for _ in 0..(st.depth - 1 - idx).min(MAX_DEPTH) {
         bump(COUNTER_ORPHAN_ENTRY);
@@ -580,7 +637,6 @@ fn try_func_exit(ctx: *mut c_void, sp: u64) -> Result<u32, i64> {
     if idx > 0 {
         st.frames[frame_index(idx - 1)].callees_ns += wall_ns;
     }
-    Ok(0)
 }
 
 #[inline(always)]
