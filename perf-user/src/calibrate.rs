@@ -33,7 +33,7 @@ pub enum CalibrationError {
     NoSamples,
     #[error(
         "calibration: {expected} calls of perf-user's own test function were seen as {calls} calls, {timed} timed: \
-         this kernel's uprobe sessions do not work as --latency-only expects"
+         the probes do not work on this kernel as perf-user expects"
     )]
     Miscounted { calls: u64, timed: u64, expected: u32 },
 }
@@ -101,9 +101,9 @@ pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, 
         if f.count < u64::from(CALLS) / 2 {
             return Err(CalibrationError::NoSamples);
         }
-        // Latency-only tells entry from return by the session cookie the kernel zeroes at entry;
-        // on a kernel that did not, calls would go uncounted or be timed twice.
-        if mode == ProbeMode::Latency && (f.calls != u64::from(CALLS) || f.count != u64::from(CALLS)) {
+        // Session programs tell entry from return by the session cookie the kernel zeroes at
+        // entry; on a kernel that did not, calls would go uncounted or be timed twice.
+        if f.calls != u64::from(CALLS) || f.count != u64::from(CALLS) {
             return Err(CalibrationError::Miscounted { calls: f.calls, timed: f.count, expected: CALLS });
         }
         Ok(WindowCost { median_ns: f.total_hist.summary(None).p50_ns, min_ns: f.min_ns })

@@ -246,6 +246,7 @@ impl Tracer {
             .map_max_entries(names::FUNC_STATS, funcs)
             .map_max_entries(names::FUNC_HIST, 2 * funcs)
             .map_max_entries(names::FUNC_SLOW, funcs)
+            .map_max_entries(names::FUNC_NESTS, funcs)
             // THREADS is task storage, which aya 0.14 creates but has no type for.
             .allow_unsupported_maps()
             .load(object.bytes())
@@ -293,17 +294,23 @@ impl Tracer {
             let what = if spec.mode == ProbeMode::Latency { "--latency-only" } else { "sampling" };
             return Err(LoadError::Load(format!("{what} needs session attachment, not --attach-mode single")));
         }
-        let progs = programs(spec.mode, session);
         let links = match spec.attach {
-            AttachMode::Single => attach_single(&mut ebpf, spec, progs)?,
-            AttachMode::Multi | AttachMode::Session => attach_multi(raw, spec, progs)?,
-            // Older kernels reject the attach type at load or at link time: fall back (sampling
-            // has no fallback: it needs the session's skipped returns).
-            AttachMode::Auto if session => attach_multi(raw, spec, progs)?,
-            AttachMode::Auto => match attach_multi(raw, spec, progs) {
+            AttachMode::Single => attach_single(&mut ebpf, spec, programs(spec.mode, false))?,
+            AttachMode::Multi => attach_multi(&raw, spec, programs(spec.mode, session))?,
+            AttachMode::Session => attach_multi(&raw, spec, programs(spec.mode, true))?,
+            // Sampling and latency-only have no fallback: they need the session.
+            AttachMode::Auto if session => attach_multi(&raw, spec, programs(spec.mode, true))?,
+            // The cheapest the kernel has: a session (6.13+: one program, one trap's worth less
+            // work per call), else an entry and a return program on uprobe_multi links (6.6+),
+            // else perf events. Older kernels reject the attach type at load or at link time.
+            AttachMode::Auto => match attach_multi(&raw, spec, programs(spec.mode, true)) {
                 Ok(links) => links,
                 Err(LoadError::NotPermitted) => return Err(LoadError::NotPermitted),
-                Err(_) => attach_single(&mut ebpf, spec, progs)?,
+                Err(_) => match attach_multi(&raw, spec, programs(spec.mode, false)) {
+                    Ok(links) => links,
+                    Err(LoadError::NotPermitted) => return Err(LoadError::NotPermitted),
+                    Err(_) => attach_single(&mut ebpf, spec, programs(spec.mode, false))?,
+                },
             },
         };
         attached += match &links {
@@ -315,10 +322,19 @@ impl Tracer {
 
     /// How the function probes were attached: `uprobe_session`, `uprobe_multi` or `perf_event`.
     pub fn attach_kind(&self) -> &'static str {
+        match self.attached_as() {
+            AttachMode::Session => "uprobe_session",
+            AttachMode::Multi => "uprobe_multi",
+            AttachMode::Single | AttachMode::Auto => "perf_event",
+        }
+    }
+
+    /// The attach mode the probes ended up with (`Auto` resolved).
+    pub fn attached_as(&self) -> AttachMode {
         match &self.links {
-            Links::Single(_) => "perf_event",
-            Links::Multi { progs, .. } if progs.iter().any(|p| p.hook == Hook::Session) => "uprobe_session",
-            Links::Multi { .. } => "uprobe_multi",
+            Links::Single(_) => AttachMode::Single,
+            Links::Multi { progs, .. } if progs.iter().any(|p| p.hook == Hook::Session) => AttachMode::Session,
+            Links::Multi { .. } => AttachMode::Multi,
         }
     }
 
@@ -406,11 +422,11 @@ fn attach_single(ebpf: &mut Ebpf, spec: &LoadSpec, progs: &[(&'static str, Hook)
 /// Loads each program again with the `uprobe_multi` attach type and links it to every function.
 /// All or nothing: on error, whatever was linked is closed again.
 fn attach_multi(
-    raw: Result<uprobe_multi::RawObject, String>,
+    raw: &Result<uprobe_multi::RawObject, String>,
     spec: &LoadSpec,
     progs: &[(&'static str, Hook)],
 ) -> Result<Links, LoadError> {
-    let raw = raw.map_err(LoadError::Load)?;
+    let raw = raw.as_ref().map_err(|e| LoadError::Load(e.clone()))?;
     let mut loaded = Vec::with_capacity(progs.len());
     for &(name, hook) in progs {
         let attach_type = if hook == Hook::Session {

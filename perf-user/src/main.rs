@@ -18,7 +18,7 @@ use perf_user::{
     cli::{AttachConfig, Cli, Cmd, Slow},
     collect::Collector,
     diff, export, flame, loader,
-    loader::{AttachMode, LoadSpec, Probe, ProbeMode, Tracer},
+    loader::{LoadSpec, Probe, ProbeMode, Tracer},
     model,
     model::{FuncInfo, Session, WindowCost},
     probe_site, prometheus,
@@ -249,8 +249,9 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             .map(|(i, f)| Probe { fn_id: i as u32, file_offset: f.file_offset, symbol: f.name.clone() })
             .collect(),
         mode,
-        // Attribution needs the syscall and scheduler tracepoints; latency-only only for --syscalls.
-        tracepoints: mode != ProbeMode::Latency || cfg.syscalls,
+        // Attribution and the syscall table need the syscall and scheduler tracepoints;
+        // latency-only and the benchmarks' floor (empty programs) have them only for --syscalls.
+        tracepoints: !matches!(mode, ProbeMode::Latency | ProbeMode::Empty) || cfg.syscalls,
         config: kernel_config,
         max_funcs: cfg.max_funcs,
         attach: cfg.attach_mode,
@@ -282,9 +283,9 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         let mut calibration = None;
         let timed = matches!(mode, ProbeMode::Full | ProbeMode::Latency);
         let probe_cost = if cfg.calibrate && timed && !spec.probes.is_empty() {
-            // Sampling attaches a session; the calibration times every call of its targets.
-            let attach = if cfg.sample_every > 1 { AttachMode::Session } else { cfg.attach_mode };
-            match calibrate::probe_cost_ns(attach, mode) {
+            // The programs the target got, attached the same way (the calibration times every
+            // call of its targets, also when the target is sampled).
+            match calibrate::probe_cost_ns(tracer.attached_as(), mode) {
                 Ok((cost, probes)) => {
                     calibration = Some(probes);
                     cost

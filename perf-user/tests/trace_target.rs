@@ -18,8 +18,9 @@ fn stage_counts_and_percentiles_match_target_app_truth() {
     if !bpf_available("stage_counts_and_percentiles_match_target_app_truth") {
         return;
     }
-    // This kernel (6.18) has uprobe_multi: the default must use it.
-    let report = check_against_truth("truth", &["--attach-mode", "auto"], "uprobe_multi");
+    // This kernel (6.18) has uprobe sessions: the default must use them (one program, the
+    // cheapest timed attachment).
+    let report = check_against_truth("truth", &["--attach-mode", "auto"], "uprobe_session");
     assert_eq!(report["probes"], "full");
 }
 
@@ -32,13 +33,14 @@ fn perf_event_attach_matches_target_app_truth() {
     check_against_truth("truth-single", &["--attach-mode", "single"], "perf_event");
 }
 
-/// One program for entry and return (uprobe session) sees the same calls.
+/// The fallback for kernels 6.6 to 6.12, an entry and a return program on uprobe_multi links,
+/// sees the same calls.
 #[test]
-fn session_attach_matches_target_app_truth() {
-    if !bpf_available("session_attach_matches_target_app_truth") {
+fn multi_attach_matches_target_app_truth() {
+    if !bpf_available("multi_attach_matches_target_app_truth") {
         return;
     }
-    check_against_truth("truth-session", &["--attach-mode", "session"], "uprobe_session");
+    check_against_truth("truth-multi", &["--attach-mode", "multi"], "uprobe_multi");
 }
 
 /// `--latency-only`: the session cookie carries the entry time; the same calls and latencies,
