@@ -112,7 +112,8 @@ pub struct AttachArgs {
     /// Programs on the functions (benchmarks: `empty` measures the kernel's floor).
     #[arg(long, value_enum, default_value = "full", hide = true)]
     pub probe_mode: ProbeMode,
-    /// How probes are attached: `uprobe_multi` links (kernel 6.6+) or one perf event per probe.
+    /// How probes are attached: a uprobe session (6.13+), `uprobe_multi` links (6.6+) or one perf
+    /// event per probe; `auto` takes the first the kernel has.
     #[arg(long, value_enum, default_value = "auto")]
     pub attach_mode: AttachMode,
 }

@@ -70,7 +70,8 @@ pub struct LoadSpec {
 /// How the function probes are attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum AttachMode {
-    /// `uprobe_multi` links where the kernel has them (6.6+), else one perf event per probe.
+    /// A session where the kernel has one (6.13+), else `uprobe_multi` links (6.6+), else one perf
+    /// event per probe.
     #[default]
     Auto,
     /// One program for entry and return through a `uprobe_multi` session link (kernel 6.13+); the

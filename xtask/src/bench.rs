@@ -440,24 +440,30 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         args.extend(strings(extra));
         Ok(Tracer::PerfUser(args))
     };
+    // Empty programs attached as each timed mode attaches: the session alone (latency-only), the
+    // session with the tracepoints attribution needs (`--syscalls` gives empty programs those),
+    // and the entry + return pair of kernels without sessions, with those tracepoints.
     let mut configs = vec![
         Config::new(format!("{name} untraced"), untraced, Ok(Tracer::None)),
         Config::new(format!("{name} floor (empty)"), traced.clone(), perf_user(&["--probe-mode", "empty"])),
+        Config::new(
+            format!("{name} floor + tracepoints"),
+            traced.clone(),
+            perf_user(&["--probe-mode", "empty", "--syscalls"]),
+        ),
         Config::new(format!("{name} perf-user"), traced.clone(), perf_user(&[]))
             .checked(counted_every_call(glob.clone())),
         Config::new(format!("{name} bpftrace"), traced.clone(), bpftrace).checked(Box::new(bpftrace_saw_every_call)),
         Config::new(
-            format!("{name} session floor (empty)"),
+            format!("{name} pair floor + tracepoints"),
             traced.clone(),
-            perf_user(&["--probe-mode", "empty", "--attach-mode", "session"]),
+            perf_user(&["--probe-mode", "empty", "--attach-mode", "multi", "--syscalls"]),
         ),
-        Config::new(format!("{name} perf-user session"), traced.clone(), perf_user(&["--attach-mode", "session"]))
+        Config::new(format!("{name} perf-user pair"), traced.clone(), perf_user(&["--attach-mode", "multi"]))
             .checked(counted_every_call(glob.clone())),
     ];
-    // Latency only, with the tracepoints the session floor has (`--syscalls`), so it compares
-    // with that floor like for like; sampled as a user would run it (no tracepoints).
     configs.push(
-        Config::new(format!("{name} latency-only"), traced.clone(), perf_user(&["--latency-only", "--syscalls"]))
+        Config::new(format!("{name} latency-only"), traced.clone(), perf_user(&["--latency-only"]))
             .checked(counted_every_call(glob.clone())),
     );
     configs.push(Config::new(
@@ -474,17 +480,18 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         first_insn,
         untraced: median_of(&out[0], ns_per_call),
         floor: median_of(&out[1], ns_per_call),
-        perf_user: median_of(&out[2], ns_per_call),
-        bpftrace: median_of(&out[3], ns_per_call),
-        session_floor: median_of(&out[4], ns_per_call),
-        session: median_of(&out[5], ns_per_call),
-        latency: median_of(&out[6], ns_per_call),
-        latency_sampled: median_of(&out[7], ns_per_call),
-        sampled: out.get(8).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
-        p50_ns: median_of(&out[2], |o| export_field(o, &glob, "p50_ns")),
-        p99_ns: median_of(&out[2], |o| export_field(o, &glob, "p99_ns")),
-        bpftrace_bucket: out[3].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {
-            out[3].iter().find_map(|o| o.as_ref().err().cloned()).unwrap_or_else(|| "no histogram printed".into())
+        floor_tracepoints: median_of(&out[2], ns_per_call),
+        perf_user: median_of(&out[3], ns_per_call),
+        bpftrace: median_of(&out[4], ns_per_call),
+        pair_floor: median_of(&out[5], ns_per_call),
+        pair: median_of(&out[6], ns_per_call),
+        latency: median_of(&out[7], ns_per_call),
+        latency_sampled: median_of(&out[8], ns_per_call),
+        sampled: out.get(9).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
+        p50_ns: median_of(&out[3], |o| export_field(o, &glob, "p50_ns")),
+        p99_ns: median_of(&out[3], |o| export_field(o, &glob, "p99_ns")),
+        bpftrace_bucket: out[4].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {
+            out[4].iter().find_map(|o| o.as_ref().err().cloned()).unwrap_or_else(|| "no histogram printed".into())
         }),
     }
 }
@@ -630,12 +637,12 @@ fn attach_row(ctx: &mut Ctx, n: u32) -> AttachRow {
     })()
     .map_err(|e: String| e);
     if let Ok(a) = &result
-        && a.probes != 4 + 2 * u64::from(n)
+        && a.probes != 4 + u64::from(n)
     {
         ctx.notes.push(format!(
-            "attach {n}: {} probes, expected {} (4 tracepoints + 2 per function)",
+            "attach {n}: {} probes, expected {} (4 tracepoints + one session probe per function)",
             a.probes,
-            4 + 2 * n
+            4 + n
         ));
     }
     AttachRow { functions: n, result }
@@ -677,18 +684,18 @@ fn program_costs(ctx: &mut Ctx) -> Result<Vec<report::ProgramCost>, String> {
         Ok(Tracer::PerfUser(args))
     };
     let labels = [
-        "empty (floor)",
+        report::EMPTY_PROGRAMS,
         "perf-user",
-        "perf-user session",
+        "perf-user --attach-mode multi",
         "perf-user --sample 10",
-        "perf-user --latency-only --syscalls",
+        "perf-user --latency-only",
     ];
     let configs = [
         Config::new("programs: floor", traced.clone(), perf_user(&["--probe-mode", "empty"])),
         Config::new("programs: perf-user", traced.clone(), perf_user(&[])),
-        Config::new("programs: session", traced.clone(), perf_user(&["--attach-mode", "session"])),
+        Config::new("programs: pair", traced.clone(), perf_user(&["--attach-mode", "multi"])),
         Config::new("programs: sampled", traced.clone(), perf_user(&["--sample", "10"])),
-        Config::new("programs: latency-only", traced, perf_user(&["--latency-only", "--syscalls"])),
+        Config::new("programs: latency-only", traced, perf_user(&["--latency-only"])),
     ];
     let out = interleaved(ctx, &configs);
     if !was_on {
