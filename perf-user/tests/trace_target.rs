@@ -129,6 +129,18 @@ fn sampling_counts_every_call_and_times_one_in_n() {
     // its callees.
     let engine = function(&report, "target_app::engine::Engine::on_message");
     assert!(u(&engine["attribution"]["callees_ns"]) > 0, "callees of timed on_message calls: {engine}");
+    // It calls the book and the signal exactly once per message, and only it does: they are timed
+    // exactly when it is. Independent draws below untimed on_message calls would time ~1.9 in N
+    // of them. The kernel learns that on_message encloses traced calls at the first of them it
+    // meets below an untimed one (drawn then, like an outermost call): a few at most.
+    let timed_roots = u(&engine["count"]);
+    for stage in ["target_app::book::OrderBook::apply", "target_app::signal::Signal::update"] {
+        let timed = u(&function(&report, stage)["count"]);
+        assert!(
+            (timed_roots..=timed_roots + 8).contains(&timed),
+            "{stage}: {timed} timed, on_message {timed_roots}: nested calls must follow their caller's draw"
+        );
+    }
     let lost = &report["lost"];
     for k in ["orphan_return", "orphan_entry", "thread_map_full"] {
         assert_eq!(u(&lost[k]), 0, "lost.{k}");
