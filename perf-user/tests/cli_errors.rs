@@ -176,12 +176,7 @@ fn kernel_without_session_cookie() {
         return;
     }
     let dir = TempDir::new("no-cookie");
-    let mut btf = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
-    let name = b"\0bpf_session_cookie\0";
-    let at = btf.windows(name.len()).position(|w| w == name).expect("this kernel's BTF names bpf_session_cookie");
-    btf[at + name.len() - 2] = b'X';
-    let path = dir.join("vmlinux-without-cookie");
-    std::fs::write(&path, &btf).unwrap();
+    let path = btf_without_kfunc(&dir, "bpf_session_cookie");
     fails_on_simulated_kernel(
         "kernel_without_session_cookie",
         ("PERF_USER_BTF", path.to_str().unwrap()),

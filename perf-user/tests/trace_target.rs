@@ -33,6 +33,20 @@ fn perf_event_attach_matches_target_app_truth() {
     check_against_truth("truth-single", &["--attach-mode", "single"], "perf_event");
 }
 
+/// A kernel with uprobe sessions but without `bpf_session_cookie` (simulated: this kernel's BTF
+/// with the kfunc renamed): the session program tells entry from return by the probed address
+/// instead, and sees the same calls.
+#[test]
+fn session_without_cookie_kfunc_matches_target_app_truth() {
+    if !bpf_available("session_without_cookie_kfunc_matches_target_app_truth") {
+        return;
+    }
+    let dir = TempDir::new("truth-no-cookie-btf");
+    let btf = btf_without_kfunc(&dir, "bpf_session_cookie");
+    let env = [("PERF_USER_BTF", btf.to_str().expect("utf-8 temp path"))];
+    check_against_truth_with_env("truth-no-cookie", &[], "uprobe_session", &env);
+}
+
 /// The fallback for kernels 6.6 to 6.12, an entry and a return program on uprobe_multi links,
 /// sees the same calls.
 #[test]
@@ -153,6 +167,16 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A run with `flags` checked call by call against target-app's own numbers; returns the report.
 fn check_against_truth(name: &str, flags: &[&str], expect_attach: &str) -> serde_json::Value {
+    check_against_truth_with_env(name, flags, expect_attach, &[])
+}
+
+/// `check_against_truth` with perf-user's environment extended by `env`.
+fn check_against_truth_with_env(
+    name: &str,
+    flags: &[&str],
+    expect_attach: &str,
+    env: &[(&str, &str)],
+) -> serde_json::Value {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // Another process of the same binary runs the same functions meanwhile: the kernel scopes
     // each probe to the traced pid (the function programs do not check), so exact call counts
@@ -160,11 +184,12 @@ fn check_against_truth(name: &str, flags: &[&str], expect_attach: &str) -> serde
     let bystander_dir = TempDir::new(&format!("{name}-bystander"));
     let _bystander = TargetApp::start(&bystander_dir, &["--rate", "2000", "--seed", "3"]);
     let funcs: Vec<&str> = STAGES.to_vec();
-    let (report, truth) = traced_run(
+    let (report, truth) = traced_run_with_env(
         name,
         &["--rate", "20000", "--messages", "40000", "--seed", "7"],
         &funcs,
         &[&["--interval", "100ms", "--no-calibrate"], flags].concat(),
+        env,
     );
     assert_eq!(report["schema"], "perf-ebpf/v1");
     assert_eq!(report["attach"], expect_attach);

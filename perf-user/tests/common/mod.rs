@@ -212,7 +212,12 @@ pub struct PerfUser {
 
 impl PerfUser {
     pub fn attach(pid: u32, extra: &[&str]) -> PerfUser {
+        PerfUser::attach_with_env(pid, extra, &[])
+    }
+
+    pub fn attach_with_env(pid: u32, extra: &[&str], env: &[(&str, &str)]) -> PerfUser {
         let mut child = Command::new(PERF_USER)
+            .envs(env.iter().copied())
             .args(["attach", "--no-tui", "--pid", &pid.to_string()])
             .args(extra)
             .stdin(Stdio::null())
@@ -266,6 +271,17 @@ pub fn u(v: &Value) -> u64 {
 /// Runs one traced target-app from --hold to its exit: perf-user sees every call.
 /// Returns (perf-user's report, target-app's truth).
 pub fn traced_run(name: &str, app_args: &[&str], funcs: &[&str], extra: &[&str]) -> (Value, Value) {
+    traced_run_with_env(name, app_args, funcs, extra, &[])
+}
+
+/// `traced_run` with perf-user's environment extended by `env`.
+pub fn traced_run_with_env(
+    name: &str,
+    app_args: &[&str],
+    funcs: &[&str],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Value, Value) {
     let dir = TempDir::new(name);
     let mut args = vec!["--hold"];
     args.extend_from_slice(app_args);
@@ -278,7 +294,7 @@ pub fn traced_run(name: &str, app_args: &[&str], funcs: &[&str], extra: &[&str])
     }
     pu_args.extend(extra.iter().map(|s| s.to_string()));
     let pu_ref: Vec<&str> = pu_args.iter().map(String::as_str).collect();
-    let mut pu = PerfUser::attach(app.pid, &pu_ref);
+    let mut pu = PerfUser::attach_with_env(app.pid, &pu_ref, env);
     app.signal(libc::SIGUSR2);
     let truth = app.wait_truth(Duration::from_secs(120));
     // perf-user notices the exit on its next tick, takes a last reading and writes the export.
@@ -297,4 +313,16 @@ pub fn ensure_tracefs() {
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "cannot mount tracefs at /sys/kernel/tracing");
+}
+
+/// A copy of this kernel's BTF in `dir` in which the kernel function `kfunc` is renamed: perf-user
+/// pointed at it (`PERF_USER_BTF`) sees a kernel without that kfunc.
+pub fn btf_without_kfunc(dir: &TempDir, kfunc: &str) -> std::path::PathBuf {
+    let mut btf = std::fs::read("/sys/kernel/btf/vmlinux").expect("read /sys/kernel/btf/vmlinux");
+    let name = format!("\0{kfunc}\0").into_bytes();
+    let at = btf.windows(name.len()).position(|w| w == name).unwrap_or_else(|| panic!("this kernel's BTF names {kfunc}"));
+    btf[at + name.len() - 2] = b'X';
+    let path = dir.join(&format!("vmlinux-without-{kfunc}"));
+    std::fs::write(&path, &btf).expect("write the BTF copy");
+    path
 }
