@@ -415,6 +415,29 @@ pub fn markdown(r: &Results) -> String {
             ],
         );
     }
+    let _ = writeln!(md, "\nWhere perf-user's added cost goes, per call:\n");
+    for c in &r.calls {
+        let pu = added(&c.perf_user, &c.untraced);
+        let floor = added(&c.floor, &c.untraced);
+        let tracepoints = added(&c.floor_tracepoints, &c.floor);
+        let programs = added(&c.perf_user, &c.floor_tracepoints);
+        let share = |part: &Cell| match ratio(part, &pu) {
+            Ok(x) => format!("{:.0} %", x * 100.0),
+            Err(e) => e,
+        };
+        let _ = writeln!(
+            md,
+            "- `{}`: the probes {} ns ({}), the tracepoints on the probes' own syscalls {} ns ({}), \
+             perf-user's programs {} ns ({})",
+            c.func,
+            ns(&floor),
+            share(&floor),
+            ns(&tracepoints),
+            share(&tracepoints),
+            ns(&programs),
+            share(&programs)
+        );
+    }
     let _ = writeln!(
         md,
         "\nAttached as an entry and a return program (`--attach-mode multi`: `uprobe_multi` links, the \
@@ -630,7 +653,8 @@ const HOW_TO_READ: &str = "## How to read this
   **+ tracepoints** adds the syscall and scheduler tracepoints that attribution needs (perf-user's own
   `sys_enter`/`sys_exit`/`sched_switch` programs, which return at once on the probes' syscalls): every
   traced return is a `uretprobe` syscall and every hit of a nop5 site a `uprobe` syscall, so the
-  syscall tracepoints run on every call. That is the default mode's floor attached the same way;
+  syscall tracepoints run on every call. That cost is the kernel's tracepoint path: the programs'
+  own work is a few ns per run (section 7). That is the default mode's floor attached the same way;
   *perf-user / floor + tracepoints* is how much perf-user's programs add on top of it, *perf-user /
   floor* what the default mode costs over the bare probes. *perf-user / bpftrace* compares with
   bpftrace's usual latency one-liner (`@s[tid] = nsecs` / `hist(nsecs - @s[tid])`, attached with
