@@ -320,7 +320,8 @@ pub fn ensure_tracefs() {
 pub fn btf_without_kfunc(dir: &TempDir, kfunc: &str) -> std::path::PathBuf {
     let mut btf = std::fs::read("/sys/kernel/btf/vmlinux").expect("read /sys/kernel/btf/vmlinux");
     let name = format!("\0{kfunc}\0").into_bytes();
-    let at = btf.windows(name.len()).position(|w| w == name).unwrap_or_else(|| panic!("this kernel's BTF names {kfunc}"));
+    let at =
+        btf.windows(name.len()).position(|w| w == name).unwrap_or_else(|| panic!("this kernel's BTF names {kfunc}"));
     btf[at + name.len() - 2] = b'X';
     let path = dir.join(&format!("vmlinux-without-{kfunc}"));
     std::fs::write(&path, &btf).expect("write the BTF copy");
