@@ -296,9 +296,28 @@ pub fn func_exit_empty(_ctx: RetProbeContext) -> u32 {
     0
 }
 
-/// The floor of session attachment: runs at entry and, returning 0, at return too.
-#[uprobe]
-pub fn func_session_empty(_ctx: ProbeContext) -> u32 {
+/// The floor of session attachment: runs at entry and, returning 0, at return too. With
+/// `--sample N` it skips the return probe as `func_session` skips a sampled-out call's (the same
+/// draw, nothing else), which makes it the floor of sampled tracing.
+/// Written without `#[uprobe]`, whose wrapper always returns 0.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "uprobe")]
+extern "C" fn func_session_empty(_ctx_ptr: *mut c_void) -> u32 {
+    if config().sample_every <= 1 {
+        return 0;
+    }
+    // SAFETY: as in `func_session`.
+    let cookie = unsafe { bpf_session_cookie() };
+    // A set cookie is the return of a call drawn at entry; null: the kernel lacks the kfunc.
+    // SAFETY: see above.
+    if cookie.is_null() || unsafe { *cookie } != 0 {
+        return 0;
+    }
+    if !sample_draw() {
+        return 1;
+    }
+    // SAFETY: see above.
+    unsafe { *cookie = 1 };
     0
 }
 

@@ -472,6 +472,18 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         perf_user(&["--latency-only", "--sample", "10"]),
     ));
     if sampling {
+        // Sampled floors: the empty session program making the same 1-in-10 draw, so the sampled
+        // runs are judged against what the kernel charges for sampling at all.
+        configs.push(Config::new(
+            format!("{name} sampled floor"),
+            traced.clone(),
+            perf_user(&["--probe-mode", "empty", "--sample", "10"]),
+        ));
+        configs.push(Config::new(
+            format!("{name} sampled floor + tracepoints"),
+            traced.clone(),
+            perf_user(&["--probe-mode", "empty", "--sample", "10", "--syscalls"]),
+        ));
         configs.push(Config::new(format!("{name} perf-user sampled"), traced, perf_user(&["--sample", "10"])));
     }
     let out = interleaved(ctx, &configs);
@@ -487,7 +499,11 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         pair: median_of(&out[6], ns_per_call),
         latency: median_of(&out[7], ns_per_call),
         latency_sampled: median_of(&out[8], ns_per_call),
-        sampled: out.get(9).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
+        sampled_floor: out.get(9).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
+        sampled_floor_tracepoints: out
+            .get(10)
+            .map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
+        sampled: out.get(11).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
         p50_ns: median_of(&out[3], |o| export_field(o, &glob, "p50_ns")),
         p99_ns: median_of(&out[3], |o| export_field(o, &glob, "p99_ns")),
         bpftrace_bucket: out[4].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {
