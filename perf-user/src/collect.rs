@@ -198,11 +198,6 @@ impl Collector {
         })
     }
 
-    /// The probe cost taken from `fn_id`'s calls now (see `subtracted_ns`).
-    pub fn subtracted_ns(&self, fn_id: u32) -> u64 {
-        self.subtracted_ns.get(fn_id as usize).copied().unwrap_or(0)
-    }
-
     fn hist(map: &PerCpuArray<MapData, Hist>, index: u32) -> BucketHist {
         map.get(&index, 0).map(|v| merge_hist(&v)).unwrap_or_default()
     }
@@ -233,6 +228,8 @@ impl Collector {
                 attribution: attribution(&stats),
                 total_hist,
                 self_hist,
+                // Raw here; set below, after the cache keeps the raw numbers.
+                probe_cost_ns: 0,
             });
         }
         self.cache.clone_from(&functions);

@@ -377,7 +377,6 @@ fn attach(cfg: AttachConfig) -> Result<()> {
                 key = tui::next_key(&mut ui) => Event::Key(key),
             };
             let exited = matches!(event, Event::TargetExited);
-            sync_probe_costs(&mut app, &collector);
             match app.handle(event) {
                 Action::Continue => {}
                 Action::ExportSnapshot => {
@@ -426,7 +425,6 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         // serially (~0.1 s each here), and nobody should wait for that to see their numbers.
         if !app.target_exited {
             app.handle(Event::Tick { sample: collector.sample(), exemplars: collector.drain_exemplars() });
-            sync_probe_costs(&mut app, &collector);
         }
         if cfg.per_thread {
             learn_thread_names(&mut app);
@@ -582,14 +580,6 @@ fn overhead_guard(app: &App, max_pct: f64) -> Vec<(u32, String)> {
         total -= pct;
     }
     out
-}
-
-/// The probe cost each function's numbers now have subtracted (the calibration, bounded by its
-/// fastest call), for the export and the `--slow auto` thresholds.
-fn sync_probe_costs(app: &mut App, collector: &Collector) {
-    for f in &mut app.session.functions {
-        f.calibration_ns = collector.subtracted_ns(f.id);
-    }
 }
 
 /// `--slow auto`: each function's exemplar threshold follows its own running p99.9.

@@ -244,6 +244,8 @@ pub struct FuncSample {
     pub attribution: Attribution,
     pub total_hist: BucketHist,
     pub self_hist: BucketHist,
+    /// Probe cost taken from each of its calls (`without_probe_cost`; 0: raw numbers).
+    pub probe_cost_ns: u64,
 }
 
 impl FuncSample {
@@ -270,6 +272,7 @@ impl FuncSample {
     /// Removes the probes' own cost (`ns` per call, measured by calibration) from the wall time,
     /// where it sits, and so from own CPU time.
     pub fn without_probe_cost(mut self, ns: u64) -> FuncSample {
+        self.probe_cost_ns = ns;
         if ns == 0 {
             return self;
         }
@@ -300,6 +303,7 @@ impl FuncSample {
             attribution: self.attribution.since(&base.attribution),
             total_hist: self.total_hist.since(&base.total_hist),
             self_hist: self.self_hist.since(&base.self_hist),
+            probe_cost_ns: self.probe_cost_ns,
         }
     }
 }
@@ -616,6 +620,12 @@ impl Session {
     }
 
     pub fn push(&mut self, sample: Sample) {
+        // The export and `--slow auto` say what is subtracted now (it can drop as calls arrive).
+        for f in &sample.functions {
+            if let Some(info) = self.functions.get_mut(f.id as usize) {
+                info.calibration_ns = f.probe_cost_ns;
+            }
+        }
         let now = sample.at_ns;
         self.history.push_back(sample);
         while self.history.len() > 2
@@ -802,6 +812,11 @@ mod tests {
         assert!(g.total_hist.summary(None).p50_ns > 0);
         let none = WindowCost { median_ns: 700, min_ns: 650 };
         assert_eq!(FuncSample::default().probe_cost(none), 700, "no calls yet: the calibration as measured");
+
+        // What was subtracted reaches the function's info (the export's `probe.calibration_ns`).
+        let mut s = Session::new(vec![FuncInfo { calibration_ns: 700, ..FuncInfo::default() }], 10);
+        s.push(Sample { at_ns: 1, functions: vec![g], ..Sample::default() });
+        assert_eq!(s.functions[0].calibration_ns, 530);
     }
 
     #[test]
