@@ -1,40 +1,14 @@
 //! What one frame of the terminal UI costs: a 100-function table with the detail pane drawn into a
 //! 200×50 `TestBackend`, against a 100 ms frame budget. Also the per-tick rebuild (percentiles of
-//! every function), which is where the real work is.
-//!
-//! perf-user is a binary crate, so the modules the UI needs are included by path; the synthetic
-//! session comes from the UI's test fixtures (`src/tui/fixtures.rs`).
-#![allow(dead_code, reason = "only part of each included module is used here")]
-#![allow(
-    unused_imports,
-    reason = "cargo bench sets cfg(test) without the harness: test modules compile, their tests do not"
-)]
+//! every function), which is where the real work is. The synthetic session comes from the UI's
+//! fixtures (`--features fixtures`, which `cargo xtask bench` passes).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark panics with context")]
-#![allow(
-    clippy::large_enum_variant,
-    clippy::unnecessary_sort_by,
-    reason = "lints of the included modules are reported (and dealt with) in the binary"
-)]
-
-#[path = "../src/app.rs"]
-mod app;
-#[path = "../src/model.rs"]
-mod model;
-#[path = "../src/report.rs"]
-mod report;
-#[path = "../src/syscalls.rs"]
-mod syscalls;
-#[path = "../src/tui.rs"]
-mod tui;
-#[path = "../src/units.rs"]
-mod units;
 
 use std::{hint::black_box, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use perf_user::{app, model, tui::fixtures};
 use ratatui::{Terminal, backend::TestBackend};
-// Cargo builds benches with cfg(test), so the UI's test fixtures are there.
-use tui::fixtures;
 
 const FRAME_BUDGET: Duration = Duration::from_millis(100);
 

@@ -173,9 +173,9 @@ fn install_panic_hook() {
     });
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fixtures"))]
 #[path = "tui/fixtures.rs"]
-pub(crate) mod fixtures;
+pub mod fixtures;
 
 #[cfg(test)]
 #[path = "tui/tests.rs"]
