@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: measures perf-user against the kernel's floor, bpftrace and strace in one
 //! run, on bench-target's empty functions; prints the tables and writes docs/BENCHMARKS.md.
 
+mod hot_paths;
 mod report;
 mod run;
 mod sys;
@@ -21,7 +22,8 @@ pub struct BenchArgs {
     /// writes target/bench/BENCHMARKS-quick.md.
     #[arg(long)]
     quick: bool,
-    /// Repetitions per number (the median is reported); default 5 (attach: at most 3), or 1 with --quick.
+    /// Repetitions per number (the median is reported); default 5 (section 1: 11; attach: at most 3),
+    /// or 1 with --quick.
     #[arg(long, value_name = "N")]
     reps: Option<usize>,
     /// Where to write the markdown (default: docs/BENCHMARKS.md, or target/bench/ with --quick).
@@ -43,6 +45,9 @@ struct Plan {
     load_ms: u64,
     /// Calls of the 20 µs spin.
     spin_calls: u64,
+    /// Repetitions of section 1's per-call runs: their differences are tens of ns against
+    /// run-to-run swings of ±20 % on this kind of VM, so their medians need more runs.
+    call_reps: usize,
 }
 
 const FULL: Plan = Plan {
@@ -52,6 +57,7 @@ const FULL: Plan = Plan {
     syscalls: 100_000,
     load_ms: 3000,
     spin_calls: 20_000,
+    call_reps: 11,
 };
 const QUICK: Plan = Plan {
     reps: 1,
@@ -60,6 +66,7 @@ const QUICK: Plan = Plan {
     syscalls: 10_000,
     load_ms: 1000,
     spin_calls: 2000,
+    call_reps: 1,
 };
 
 const SPIN_NS: u64 = 20_000;
@@ -93,6 +100,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             bail!("--reps must be at least 1");
         }
         plan.reps = reps;
+        plan.call_reps = reps;
     }
     if !sys::is_root() {
         bail!("the bench attaches eBPF programs and uprobes: run it as root (sudo -E cargo xtask bench)");
@@ -148,6 +156,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ctx.notes.push(note);
     }
 
+    // First: compiling the benches would disturb the kernel measurements.
+    eprintln!("bench: userspace hot paths (cargo bench -p perf-user)");
+    let hot_paths = hot_paths::run(args.quick);
+    if let Err(e) = &hot_paths {
+        eprintln!("bench: hot paths: {e}");
+    }
     let calls = FUNCS
         .iter()
         .map(|&(name, arg, path)| call_row(&mut ctx, name, arg, &path, binutils.is_some(), sampling.is_ok()))
@@ -173,7 +187,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reps: plan.reps,
         elapsed_s: started.elapsed().as_secs_f64(),
         plan: format!(
-            "{} calls per traced run, {} untraced, {} getppid, {} ms per throughput run, {} spins",
+            "section 1: median of {}; {} calls per traced run, {} untraced, {} getppid, {} ms per throughput run, {} spins",
+            plan.call_reps,
             report::thousands(plan.traced_calls as f64),
             report::thousands(plan.untraced_calls as f64),
             report::thousands(plan.syscalls as f64),
@@ -191,6 +206,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         spin_ns: SPIN_NS,
         spin,
         programs,
+        hot_paths,
         notes: ctx.notes,
     };
     let md = report::markdown(&results);
@@ -486,7 +502,7 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         ));
         configs.push(Config::new(format!("{name} perf-user sampled"), traced, perf_user(&["--sample", "10"])));
     }
-    let out = interleaved(ctx, &configs);
+    let out = repeated(ctx, &configs, ctx.plan.call_reps);
     CallRow {
         func: name,
         first_insn,

@@ -122,6 +122,23 @@ pub struct Results {
     pub spin: Result<Spin, String>,
     /// Section 7: per-program run time with `kernel.bpf_stats_enabled`, by configuration.
     pub programs: Result<Vec<ProgramCost>, String>,
+    /// Section 8: the criterion benches of perf-user's userspace hot paths.
+    pub hot_paths: Result<HotPaths, String>,
+    pub notes: Vec<String>,
+}
+
+/// One criterion bench: median time per iteration and criterion's deviation.
+#[derive(Debug)]
+pub struct HotPath {
+    pub name: String,
+    pub median_ns: f64,
+    pub deviation_ns: f64,
+}
+
+#[derive(Debug)]
+pub struct HotPaths {
+    pub rows: Vec<HotPath>,
+    /// Lines the benches print themselves (a frame's share of the UI's frame budget).
     pub notes: Vec<String>,
 }
 
@@ -337,6 +354,15 @@ pub fn thousands(x: f64) -> String {
         out.push(ch);
     }
     out
+}
+
+/// A criterion time in its natural unit.
+fn duration(ns: f64) -> String {
+    match ns {
+        x if x >= 1e6 => format!("{:.2} ms", x / 1e6),
+        x if x >= 1e3 => format!("{:.2} µs", x / 1e3),
+        x => format!("{x:.0} ns"),
+    }
 }
 
 fn ns(c: &Cell) -> String {
@@ -677,6 +703,34 @@ pub fn markdown(r: &Results) -> String {
         }
     }
 
+    let _ = writeln!(md, "\n## 8. Userspace hot paths (criterion)\n");
+    match &r.hot_paths {
+        Ok(h) => {
+            let _ = writeln!(
+                md,
+                "`cargo bench -p perf-user` (`perf-user/benches/`): the work perf-user does per tick and per \
+                 function (merging per-CPU histograms, percentiles, windows), per frame of the UI, and once \
+                 at attach (symbols of a real binary). Median per iteration.\n\n\
+                 | benchmark | median | ± |\n|---|---|---|"
+            );
+            for row in &h.rows {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} |",
+                    cell(&row.name),
+                    duration(row.median_ns),
+                    duration(row.deviation_ns)
+                );
+            }
+            for note in &h.notes {
+                let _ = writeln!(md, "\n{note}");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(md, "{e}");
+        }
+    }
+
     let _ = writeln!(md, "\n{HOW_TO_READ}");
     if !r.notes.is_empty() {
         let _ = writeln!(md, "\n## Notes from this run\n");
@@ -779,6 +833,10 @@ mod tests {
             spin_ns: 20_000,
             spin: Ok(Spin { p50_ns: 20_100.0, p99_ns: 30_000.0 }),
             programs: Err("not measured".into()),
+            hot_paths: Ok(HotPaths {
+                rows: vec![HotPath { name: "merge | sparse".into(), median_ns: 12_345.0, deviation_ns: 20.0 }],
+                notes: vec!["one frame: 1ms".into()],
+            }),
             notes: vec![],
         }
     }
@@ -831,6 +889,7 @@ mod tests {
         r.bpftrace = Err("skipped: bpftrace | missing".into());
         let md = markdown(&results(vec![r]));
         assert!(md.contains("skipped: bpftrace \\| missing"), "{md}");
+        assert!(md.contains("| merge \\| sparse | 12.35 µs | 20 ns |"), "{md}");
         assert_eq!(thousands(1_234_567.4), "1,234,567");
     }
 }
