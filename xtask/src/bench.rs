@@ -581,11 +581,16 @@ fn load_rows(ctx: &mut Ctx) -> (LoadRow, Vec<LoadRow>) {
         let config = Config::new(label, target, Ok(Tracer::PerfUser(args)));
         let out = interleaved(ctx, &[config]).remove(0);
         let mut lost: Vec<(String, u64)> = Vec::new();
+        let mut exemplars_retired = 0;
         let mut uncounted = 0i64;
         for o in out.iter().flatten() {
             if let Some(map) = o.export.as_ref().and_then(|e| e.get("lost")).and_then(|l| l.as_object()) {
                 for (k, v) in map {
                     let v = v.as_u64().unwrap_or(0);
+                    if k == "exemplars_evicted" {
+                        exemplars_retired += v;
+                        continue;
+                    }
                     match lost.iter_mut().find(|(name, _)| name == k) {
                         Some(entry) => entry.1 += v,
                         None if v > 0 => lost.push((k.clone(), v)),
@@ -603,6 +608,7 @@ fn load_rows(ctx: &mut Ctx) -> (LoadRow, Vec<LoadRow>) {
             cpu_pct: median_of(&out, |o| o.tracer_cpu_pct)?,
             vmhwm_kb: median_of(&out, |o| o.tracer_vmhwm_kb.map(|k| k as f64))? as u64,
             lost,
+            exemplars_retired,
             uncounted,
         })
     };

@@ -63,8 +63,12 @@ pub struct Load {
     pub reached_per_s: f64,
     pub cpu_pct: f64,
     pub vmhwm_kb: u64,
-    /// Non-zero `lost{}` counters, summed over the repetitions.
+    /// Non-zero `lost{}` counters, summed over the repetitions, but `exemplars_evicted`.
     pub lost: Vec<(String, u64)>,
+    /// `lost.exemplars_evicted`: slow-call exemplars perf-user received and then let go because
+    /// only the newest `--exemplars N` are kept. A retention bound, not a lost event: every call
+    /// is still counted and in the histograms.
+    pub exemplars_retired: u64,
     /// Calls the target made minus calls the kernel counted, summed (0: every call seen).
     pub uncounted: i64,
 }
@@ -332,7 +336,17 @@ fn describe_load(l: &Load) -> String {
         thousands(l.reached_per_s),
         l.cpu_pct,
         if l.nothing_lost() { "nothing lost".to_string() } else { lost_text(l) }
-    )
+    ) + &retired_text(l)
+}
+
+fn retired_text(l: &Load) -> String {
+    match l.exemplars_retired {
+        0 => String::new(),
+        n => format!(
+            " ({} older slow-call exemplars retired: only the newest `--exemplars` are kept)",
+            thousands(n as f64)
+        ),
+    }
 }
 
 fn lost_text(l: &Load) -> String {
@@ -591,7 +605,8 @@ pub fn markdown(r: &Results) -> String {
         md,
         "perf-user (default flags unless the row says otherwise, guard off) tracing `nop5` while bench-target \
          calls it at a paced rate, or flat out. *Lost* also lists calls the target made that perf-user did not \
-         count.\n\n\
+         count; slow-call exemplars beyond the newest `--exemplars` (1,000 by default), which perf-user received \
+         and let go, are shown beside it but are not lost events.\n\n\
          | load | reached calls/s | perf-user CPU (% of one core) | perf-user peak RSS | lost |\n|---|---|---|---|---|"
     );
     for l in std::iter::once(&r.ceiling).chain(&r.loads) {
@@ -604,7 +619,7 @@ pub fn markdown(r: &Results) -> String {
                     thousands(x.reached_per_s),
                     x.cpu_pct,
                     x.vmhwm_kb as f64 / 1024.0,
-                    cell(&lost_text(x))
+                    cell(&(lost_text(x) + &retired_text(x)))
                 );
             }
             Err(e) => {
@@ -874,6 +889,28 @@ mod tests {
         assert!(g[3].measured.ends_with("(empty programs sampled the same way: push_rbp 0.30×)"), "{g:?}");
         let g = goals(&results(vec![row(2.0, 1002.0, 1502.0, 802.0)]));
         assert_eq!(g[0].status, Status::NotMet, "1.5× floor");
+    }
+
+    #[test]
+    fn retired_exemplars_are_shown_but_are_not_lost_events() {
+        let load = |exemplars_retired, uncounted| LoadRow {
+            label: "1M calls/s".into(),
+            result: Ok(Load {
+                reached_per_s: 1e6,
+                cpu_pct: 0.5,
+                vmhwm_kb: 1024,
+                lost: vec![],
+                exemplars_retired,
+                uncounted,
+            }),
+        };
+        let mut r = results(vec![row(2.0, 1002.0, 1052.0, 802.0)]);
+        r.loads = vec![load(7300, 0)];
+        let g = goals(&r);
+        assert_eq!(g[6].status, Status::Met, "{g:?}");
+        assert!(g[6].measured.contains("nothing lost (7,300 older slow-call exemplars retired"), "{g:?}");
+        r.loads = vec![load(0, 3)];
+        assert_eq!(goals(&r)[6].status, Status::NotMet, "calls the kernel did not count are lost");
     }
 
     #[test]
