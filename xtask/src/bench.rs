@@ -4,6 +4,7 @@
 mod hot_paths;
 mod report;
 mod run;
+mod stats;
 mod sys;
 
 use std::{
@@ -366,18 +367,21 @@ fn summary(o: &Outcome) -> String {
     s
 }
 
-/// The median of `f` over the outcomes that have it; the first error if none does.
-fn median_of(outcomes: &[Result<Outcome, String>], f: impl Fn(&Outcome) -> Option<f64>) -> Cell {
-    let mut values: Vec<f64> = outcomes.iter().filter_map(|o| o.as_ref().ok().and_then(&f)).collect();
+/// `f` of every outcome that has it; the first error if none does.
+fn runs_of(outcomes: &[Result<Outcome, String>], f: impl Fn(&Outcome) -> Option<f64>) -> stats::Runs {
+    let values: Vec<f64> = outcomes.iter().filter_map(|o| o.as_ref().ok().and_then(&f)).collect();
     if values.is_empty() {
         return Err(outcomes
             .iter()
             .find_map(|o| o.as_ref().err().cloned())
             .unwrap_or_else(|| "failed: no value measured".into()));
     }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    Ok(if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 })
+    Ok(values)
+}
+
+/// The median of `f` over the outcomes that have it; the first error if none does.
+fn median_of(outcomes: &[Result<Outcome, String>], f: impl Fn(&Outcome) -> Option<f64>) -> Cell {
+    stats::med(&runs_of(outcomes, f))
 }
 
 fn ns_per_call(o: &Outcome) -> Option<f64> {
@@ -506,20 +510,20 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
     CallRow {
         func: name,
         first_insn,
-        untraced: median_of(&out[0], ns_per_call),
-        floor: median_of(&out[1], ns_per_call),
-        floor_tracepoints: median_of(&out[2], ns_per_call),
-        perf_user: median_of(&out[3], ns_per_call),
-        bpftrace: median_of(&out[4], ns_per_call),
-        pair_floor: median_of(&out[5], ns_per_call),
-        pair: median_of(&out[6], ns_per_call),
-        latency: median_of(&out[7], ns_per_call),
-        latency_sampled: median_of(&out[8], ns_per_call),
-        sampled_floor: out.get(9).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
+        untraced: runs_of(&out[0], ns_per_call),
+        floor: runs_of(&out[1], ns_per_call),
+        floor_tracepoints: runs_of(&out[2], ns_per_call),
+        perf_user: runs_of(&out[3], ns_per_call),
+        bpftrace: runs_of(&out[4], ns_per_call),
+        pair_floor: runs_of(&out[5], ns_per_call),
+        pair: runs_of(&out[6], ns_per_call),
+        latency: runs_of(&out[7], ns_per_call),
+        latency_sampled: runs_of(&out[8], ns_per_call),
+        sampled_floor: out.get(9).map_or_else(|| Err("not implemented".into()), |o| runs_of(o, ns_per_call)),
         sampled_floor_tracepoints: out
             .get(10)
-            .map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
-        sampled: out.get(11).map_or_else(|| Err("not implemented".into()), |o| median_of(o, ns_per_call)),
+            .map_or_else(|| Err("not implemented".into()), |o| runs_of(o, ns_per_call)),
+        sampled: out.get(11).map_or_else(|| Err("not implemented".into()), |o| runs_of(o, ns_per_call)),
         p50_ns: median_of(&out[3], |o| export_field(o, &glob, "p50_ns")),
         p99_ns: median_of(&out[3], |o| export_field(o, &glob, "p99_ns")),
         bpftrace_bucket: out[4].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {

@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::sys::Machine;
+use super::{
+    stats::{RatioCi, Runs, med, ratio_ci},
+    sys::Machine,
+};
 
 /// A measured number, or why there is none (`skipped: …`, `failed: …`).
 pub type Cell = Result<f64, String>;
@@ -14,28 +17,28 @@ pub struct CallRow {
     pub func: &'static str,
     /// The first instruction as objdump shows it.
     pub first_insn: Result<String, String>,
-    pub untraced: Cell,
+    pub untraced: Runs,
     /// Empty programs on a uprobe session, nothing else: the kernel's price for the probes.
-    pub floor: Cell,
+    pub floor: Runs,
     /// The same with the syscall and scheduler tracepoints attribution attaches: the floor of the
     /// default mode, attached the same way.
-    pub floor_tracepoints: Cell,
+    pub floor_tracepoints: Runs,
     /// Default flags: a session with attribution.
-    pub perf_user: Cell,
-    pub bpftrace: Cell,
+    pub perf_user: Runs,
+    pub bpftrace: Runs,
     /// An entry and a return program on `uprobe_multi` links (`--attach-mode multi`, the default
     /// on kernels without sessions), against empty ones attached the same way.
-    pub pair_floor: Cell,
-    pub pair: Cell,
+    pub pair_floor: Runs,
+    pub pair: Runs,
     /// `--latency-only` (no tracepoints, like `floor`) and `--latency-only --sample 10`.
-    pub latency: Cell,
-    pub latency_sampled: Cell,
+    pub latency: Runs,
+    pub latency_sampled: Runs,
     /// `--probe-mode empty --sample 10`: the empty session program skipping the return probe of
     /// nine calls in ten by the same draw; alone (the floor of `--latency-only --sample 10`) and
     /// with the tracepoints (the floor of `--sample 10`).
-    pub sampled_floor: Cell,
-    pub sampled_floor_tracepoints: Cell,
-    pub sampled: Cell,
+    pub sampled_floor: Runs,
+    pub sampled_floor_tracepoints: Runs,
+    pub sampled: Runs,
     /// perf-user's p50 and p99 for the function (`functions[].p50_ns`, `p99_ns` of the full runs).
     pub p50_ns: Cell,
     pub p99_ns: Cell,
@@ -163,6 +166,8 @@ pub struct ProgramCost {
 pub enum Status {
     Met,
     NotMet,
+    /// The 95 % interval straddles the goal: these runs cannot tell.
+    Inconclusive,
     NotMeasured(String),
 }
 
@@ -178,6 +183,11 @@ fn added(traced: &Cell, base: &Cell) -> Cell {
         (Ok(t), Ok(b)) => Ok(t - b),
         (Err(e), _) | (_, Err(e)) => Err(e.clone()),
     }
+}
+
+/// Medians' difference: a measurement's added cost over `base`.
+fn added_runs(traced: &Runs, base: &Runs) -> Cell {
+    added(&med(traced), &med(base))
 }
 
 fn ratio(a: &Cell, b: &Cell) -> Cell {
@@ -205,38 +215,75 @@ fn judge(values: &[(String, Cell)], fmt: impl Fn(f64) -> String, ok: impl Fn(f64
     (measured, if all { Status::Met } else { Status::NotMet })
 }
 
+/// `1.08× (95 % CI 1.01–1.16)`; one run gives no interval to show.
+fn ci_text(ci: &RatioCi) -> String {
+    if ci.lo == ci.hi {
+        format!("{:.2}×", ci.ratio)
+    } else {
+        format!("{:.2}× (95 % CI {:.2}–{:.2})", ci.ratio, ci.lo, ci.hi)
+    }
+}
+
+/// A ratio goal (`≤ limit`) judged on each function's interval: met when every interval lies
+/// within the limit, not met when one lies wholly beyond it, inconclusive otherwise (the runs
+/// cannot tell; more repetitions or a quieter machine can).
+fn judge_ci(values: &[(String, Result<RatioCi, String>)], of: &str, limit: f64) -> (String, Status) {
+    let measured = values
+        .iter()
+        .map(|(name, v)| match v {
+            Ok(ci) => format!("{name}: {} {of}", ci_text(ci)),
+            Err(e) => format!("{name}: {e}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut cis = Vec::new();
+    for (_, v) in values {
+        match v {
+            Ok(ci) => cis.push(*ci),
+            Err(e) => return (measured, Status::NotMeasured(e.clone())),
+        }
+    }
+    let status = if cis.iter().all(|ci| ci.hi <= limit) {
+        Status::Met
+    } else if cis.iter().any(|ci| ci.lo > limit) {
+        Status::NotMet
+    } else {
+        Status::Inconclusive
+    };
+    (measured, status)
+}
+
 pub fn goals(r: &Results) -> Vec<Goal> {
     let mut goals = Vec::new();
 
     let per_func = |f: &dyn Fn(&CallRow) -> Cell| -> Vec<(String, Cell)> {
         r.calls.iter().map(|c| (c.func.to_string(), f(c))).collect()
     };
-    let (measured, status) = judge(
-        &per_func(&|c| ratio(&added(&c.perf_user, &c.untraced), &added(&c.floor_tracepoints, &c.untraced))),
-        |x| format!("{x:.2}× floor + tracepoints"),
-        |x| x <= 1.1,
+    let per_func_ci = |f: &dyn Fn(&CallRow) -> Result<RatioCi, String>| -> Vec<(String, Result<RatioCi, String>)> {
+        r.calls.iter().map(|c| (c.func.to_string(), f(c))).collect()
+    };
+    let (measured, status) = judge_ci(
+        &per_func_ci(&|c| ratio_ci(&c.perf_user, &c.floor_tracepoints, &c.untraced)),
+        "floor + tracepoints",
+        1.1,
     );
     goals.push(Goal {
         goal: "perf-user added cost ≤ 1.1 × the floor attached the same way (session + tracepoints)",
         measured,
         status,
     });
-    let (measured, status) = judge(
-        &per_func(&|c| ratio(&added(&c.latency, &c.untraced), &added(&c.floor, &c.untraced))),
-        |x| format!("{x:.2}× floor"),
-        |x| x <= 1.1,
-    );
+    let (measured, status) = judge_ci(&per_func_ci(&|c| ratio_ci(&c.latency, &c.floor, &c.untraced)), "floor", 1.1);
     goals.push(Goal {
         goal: "… without attribution (`--latency-only`) ≤ 1.1 × the floor (session)", measured, status
     });
 
     // What the kernel alone charges for sampling, in the same unit: no sampled mode can be cheaper.
-    let floor_vs_bpftrace = |floor: &dyn Fn(&CallRow) -> &Cell| {
-        let parts = per_func(&|c| ratio(&added(floor(c), &c.untraced), &added(&c.bpftrace, &c.untraced)));
+    let floor_vs_bpftrace = |floor: &dyn Fn(&CallRow) -> &Runs| {
+        let parts = per_func_ci(&|c| ratio_ci(floor(c), &c.bpftrace, &c.untraced));
         let parts: Vec<String> = parts
             .iter()
             .map(|(name, v)| match v {
-                Ok(x) => format!("{name} {x:.2}×"),
+                Ok(ci) => format!("{name} {}", ci_text(ci)),
                 Err(e) => format!("{name} {e}"),
             })
             .collect();
@@ -245,20 +292,14 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     let (measured, status) = match &r.sampling {
         Err(why) => (why.clone(), Status::NotMeasured("not implemented".into())),
         Ok(()) => {
-            let (measured, status) = judge(
-                &per_func(&|c| ratio(&added(&c.sampled, &c.untraced), &added(&c.bpftrace, &c.untraced))),
-                |x| format!("{x:.2}× bpftrace"),
-                |x| x <= 0.4,
-            );
+            let (measured, status) =
+                judge_ci(&per_func_ci(&|c| ratio_ci(&c.sampled, &c.bpftrace, &c.untraced)), "bpftrace", 0.4);
             (measured + &floor_vs_bpftrace(&|c| &c.sampled_floor_tracepoints), status)
         }
     };
     goals.push(Goal { goal: "sampled (1 in 10) added cost ≤ 0.4 × bpftrace", measured, status });
-    let (mut measured, status) = judge(
-        &per_func(&|c| ratio(&added(&c.latency_sampled, &c.untraced), &added(&c.bpftrace, &c.untraced))),
-        |x| format!("{x:.2}× bpftrace"),
-        |x| x <= 0.4,
-    );
+    let (mut measured, status) =
+        judge_ci(&per_func_ci(&|c| ratio_ci(&c.latency_sampled, &c.bpftrace, &c.untraced)), "bpftrace", 0.4);
     if r.sampling.is_ok() {
         measured += &floor_vs_bpftrace(&|c| &c.sampled_floor);
     }
@@ -296,7 +337,8 @@ pub fn goals(r: &Results) -> Vec<Goal> {
                 Err(_) => String::new(),
             };
             // Why: even empty programs on the cheapest probe site cost this much per call.
-            let floor = r.calls.iter().filter_map(|c| added(&c.floor, &c.untraced).ok()).fold(f64::INFINITY, f64::min);
+            let floor =
+                r.calls.iter().filter_map(|c| added_runs(&c.floor, &c.untraced).ok()).fold(f64::INFINITY, f64::min);
             let why = if floor.is_finite() && floor > 0.0 {
                 format!("; the floor alone costs {floor:.0} ns per call, i.e. at most {}/s", thousands(1e9 / floor))
             } else {
@@ -434,11 +476,17 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(md, "| repetitions | median of {} per number; {} |", r.reps, cell(&r.plan));
     let _ = writeln!(md, "| bench duration | {:.0} s |\n", r.elapsed_s);
 
-    let _ = writeln!(md, "## Goals\n\n| goal | measured | status |\n|---|---|---|");
+    let _ = writeln!(
+        md,
+        "## Goals\n\nRatios are of medians; each comes with a 95 % bootstrap interval from the repetitions, \
+         and a ratio goal is met only when every function's interval lies within it (runs on this VM swing \
+         by ±20 %, more than the differences judged).\n\n| goal | measured | status |\n|---|---|---|"
+    );
     for g in goals(r) {
         let status = match &g.status {
             Status::Met => "met".to_string(),
             Status::NotMet => "**not met**".to_string(),
+            Status::Inconclusive => "inconclusive (the interval straddles the goal)".to_string(),
             Status::NotMeasured(why) => format!("not measured ({why})"),
         };
         let _ = writeln!(md, "| {} | {} | {} |", g.goal, cell(&g.measured), cell(&status));
@@ -460,16 +508,16 @@ pub fn markdown(r: &Results) -> String {
          |---|---|---|---|---|---|---|---|---|---|"
     );
     for c in &r.calls {
-        let pu = added(&c.perf_user, &c.untraced);
-        let floor = added(&c.floor, &c.untraced);
-        let floor_tp = added(&c.floor_tracepoints, &c.untraced);
-        let bt = added(&c.bpftrace, &c.untraced);
+        let pu = added_runs(&c.perf_user, &c.untraced);
+        let floor = added_runs(&c.floor, &c.untraced);
+        let floor_tp = added_runs(&c.floor_tracepoints, &c.untraced);
+        let bt = added_runs(&c.bpftrace, &c.untraced);
         func_row(
             &mut md,
             c.func,
             &[
                 format!("`{}`", c.first_insn.as_ref().unwrap_or_else(|e| e)),
-                ns(&c.untraced),
+                ns(&med(&c.untraced)),
                 ns(&floor),
                 ns(&floor_tp),
                 ns(&pu),
@@ -482,10 +530,10 @@ pub fn markdown(r: &Results) -> String {
     }
     let _ = writeln!(md, "\nWhere perf-user's added cost goes, per call:\n");
     for c in &r.calls {
-        let pu = added(&c.perf_user, &c.untraced);
-        let floor = added(&c.floor, &c.untraced);
-        let tracepoints = added(&c.floor_tracepoints, &c.floor);
-        let programs = added(&c.perf_user, &c.floor_tracepoints);
+        let pu = added_runs(&c.perf_user, &c.untraced);
+        let floor = added_runs(&c.floor, &c.untraced);
+        let tracepoints = added_runs(&c.floor_tracepoints, &c.floor);
+        let programs = added_runs(&c.perf_user, &c.floor_tracepoints);
         let share = |part: &Cell| match ratio(part, &pu) {
             Ok(x) => format!("{:.0} %", x * 100.0),
             Err(e) => e,
@@ -511,8 +559,8 @@ pub fn markdown(r: &Results) -> String {
          perf-user / floor |\n|---|---|---|---|"
     );
     for c in &r.calls {
-        let pu = added(&c.pair, &c.untraced);
-        let floor = added(&c.pair_floor, &c.untraced);
+        let pu = added_runs(&c.pair, &c.untraced);
+        let floor = added_runs(&c.pair_floor, &c.untraced);
         func_row(&mut md, c.func, &[ns(&floor), ns(&pu), times(&ratio(&pu, &floor))]);
     }
     let _ = writeln!(
@@ -522,8 +570,8 @@ pub fn markdown(r: &Results) -> String {
          | function | floor added | latency-only added | latency-only / floor |\n|---|---|---|---|"
     );
     for c in &r.calls {
-        let lat = added(&c.latency, &c.untraced);
-        let floor = added(&c.floor, &c.untraced);
+        let lat = added_runs(&c.latency, &c.untraced);
+        let floor = added_runs(&c.floor, &c.untraced);
         func_row(&mut md, c.func, &[ns(&floor), ns(&lat), times(&ratio(&lat, &floor))]);
     }
     match &r.sampling {
@@ -538,11 +586,11 @@ pub fn markdown(r: &Results) -> String {
                  / bpftrace |\n|---|---|---|---|---|---|---|---|---|---|"
             );
             for c in &r.calls {
-                let bt = added(&c.bpftrace, &c.untraced);
-                let floor = added(&c.sampled_floor, &c.untraced);
-                let lat = added(&c.latency_sampled, &c.untraced);
-                let floor_tp = added(&c.sampled_floor_tracepoints, &c.untraced);
-                let pu = added(&c.sampled, &c.untraced);
+                let bt = added_runs(&c.bpftrace, &c.untraced);
+                let floor = added_runs(&c.sampled_floor, &c.untraced);
+                let lat = added_runs(&c.latency_sampled, &c.untraced);
+                let floor_tp = added_runs(&c.sampled_floor_tracepoints, &c.untraced);
+                let pu = added_runs(&c.sampled, &c.untraced);
                 func_row(
                     &mut md,
                     c.func,
@@ -798,7 +846,9 @@ const HOW_TO_READ: &str = "## How to read this
   calibrated at start-up); bpftrace's histogram includes that cost. The spin's truth is 20,000 ns
   (it exits on the first clock read past 20 µs, tens of ns later).
 - Every number is the median of the repetitions, configurations interleaved; the machine was not
-  idle (see the load average), so compare columns of one run, not runs of different days.";
+  idle (see the load average), so compare columns of one run, not runs of different days. The
+  goals' intervals resample each configuration's runs (2,000 times, fixed seed): an
+  *inconclusive* goal is one these runs cannot decide.";
 
 #[cfg(test)]
 mod tests {
@@ -808,11 +858,11 @@ mod tests {
         CallRow {
             func: "push_rbp",
             first_insn: Ok("55  push %rbp".into()),
-            untraced: Ok(untraced),
+            untraced: Ok(vec![untraced]),
             floor: Err("not measured".into()),
-            floor_tracepoints: Ok(floor),
-            perf_user: Ok(pu),
-            bpftrace: Ok(bt),
+            floor_tracepoints: Ok(vec![floor]),
+            perf_user: Ok(vec![pu]),
+            bpftrace: Ok(vec![bt]),
             pair_floor: Err("not measured".into()),
             pair: Err("not measured".into()),
             latency: Err("not measured".into()),
@@ -871,13 +921,13 @@ mod tests {
         assert_eq!(g[8].status, Status::Met);
         // Latency only: 1,080 added against a 1,000 floor; sampled 300 against bpftrace's 800.
         let mut r = row(2.0, 1002.0, 1052.0, 802.0);
-        (r.floor, r.latency, r.latency_sampled) = (Ok(1002.0), Ok(1082.0), Ok(302.0));
+        (r.floor, r.latency, r.latency_sampled) = (Ok(vec![1002.0]), Ok(vec![1082.0]), Ok(vec![302.0]));
         let g = goals(&results(vec![r]));
         assert_eq!((&g[1].status, &g[3].status), (&Status::Met, &Status::Met), "{g:?}");
         // Sampled 350 against bpftrace's 800: not met, and the sampled floors say how close it can get.
         let mut r = row(2.0, 1002.0, 1052.0, 802.0);
-        (r.latency_sampled, r.sampled_floor) = (Ok(302.0), Ok(242.0));
-        (r.sampled, r.sampled_floor_tracepoints) = (Ok(352.0), Ok(322.0));
+        (r.latency_sampled, r.sampled_floor) = (Ok(vec![302.0]), Ok(vec![242.0]));
+        (r.sampled, r.sampled_floor_tracepoints) = (Ok(vec![352.0]), Ok(vec![322.0]));
         let mut res = results(vec![r]);
         res.sampling = Ok(());
         let g = goals(&res);
@@ -889,6 +939,26 @@ mod tests {
         assert!(g[3].measured.ends_with("(empty programs sampled the same way: push_rbp 0.30×)"), "{g:?}");
         let g = goals(&results(vec![row(2.0, 1002.0, 1502.0, 802.0)]));
         assert_eq!(g[0].status, Status::NotMet, "1.5× floor");
+    }
+
+    #[test]
+    fn a_ratio_goal_the_runs_cannot_decide_is_inconclusive() {
+        // perf-user 1,050 against a 1,000 floor at the medians, but runs swinging ±20 %.
+        let swing = |m: f64| (0..11).map(|i| m * (0.8 + 0.04 * f64::from(i))).collect::<Vec<_>>();
+        let mut r = row(0.0, 1000.0, 1050.0, 1400.0);
+        (r.untraced, r.floor_tracepoints, r.perf_user) = (Ok(vec![0.0; 11]), Ok(swing(1000.0)), Ok(swing(1050.0)));
+        let g = goals(&results(vec![r]));
+        assert_eq!(g[0].status, Status::Inconclusive, "{g:?}");
+        assert!(g[0].measured.starts_with("push_rbp: 1.05× (95 % CI "), "{g:?}");
+        // The same medians from steady runs are met; from runs all 1.3× the floor, not met.
+        let mut r = row(0.0, 1000.0, 1050.0, 1400.0);
+        (r.untraced, r.floor_tracepoints, r.perf_user) =
+            (Ok(vec![0.0; 11]), Ok(vec![1000.0; 11]), Ok(vec![1050.0; 11]));
+        assert_eq!(goals(&results(vec![r]))[0].status, Status::Met);
+        let mut r = row(0.0, 1000.0, 1300.0, 1400.0);
+        (r.untraced, r.floor_tracepoints) = (Ok(vec![0.0; 11]), Ok(swing(1000.0)));
+        r.perf_user = Ok(swing(1300.0).iter().map(|x| x.max(1250.0)).collect());
+        assert_eq!(goals(&results(vec![r]))[0].status, Status::NotMet);
     }
 
     #[test]

@@ -1,0 +1,117 @@
+//! The bench's statistics: medians of repetitions, and how sure a ratio of two added costs is.
+//! Runs on this kind of VM swing by ±20 % while the goals compare costs 10 % apart, so a goal is
+//! judged on a bootstrap interval of its ratio rather than on the medians alone.
+
+/// Every repetition's value of one measurement (ns per call), or why there is none.
+pub type Runs = Result<Vec<f64>, String>;
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The median of a measurement's runs (the number the tables show).
+pub fn med(runs: &Runs) -> Result<f64, String> {
+    match runs {
+        Ok(v) if !v.is_empty() => Ok(median(v)),
+        Ok(_) => Err("failed: no value measured".into()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// A ratio of medians with its 95 % bootstrap interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RatioCi {
+    pub ratio: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+const RESAMPLES: usize = 2000;
+
+/// `(a − base) / (b − base)` on medians, where each is a measurement's runs (added costs over the
+/// untraced `base`), with a percentile bootstrap interval: each measurement's runs are resampled
+/// on their own, `RESAMPLES` times, with a fixed seed so a report can be regenerated exactly.
+/// With one run each (`--quick`) the interval is the point itself.
+pub fn ratio_ci(a: &Runs, b: &Runs, base: &Runs) -> Result<RatioCi, String> {
+    let (a, b, base) = (ok_runs(a)?, ok_runs(b)?, ok_runs(base)?);
+    let point = |a: f64, b: f64, base: f64| {
+        let den = b - base;
+        if den > 0.0 { Some((a - base) / den) } else { None }
+    };
+    let ratio = point(median(a), median(b), median(base)).ok_or("n/a (divisor ≤ 0)")?;
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut resample = |v: &[f64]| {
+        let picked: Vec<f64> = (0..v.len())
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                v[(rng % v.len() as u64) as usize]
+            })
+            .collect();
+        median(&picked)
+    };
+    let mut ratios: Vec<f64> = (0..RESAMPLES)
+        .filter_map(|_| {
+            let (ra, rb, rbase) = (resample(a), resample(b), resample(base));
+            point(ra, rb, rbase)
+        })
+        .collect();
+    if ratios.len() < RESAMPLES / 2 {
+        return Ok(RatioCi { ratio, lo: f64::NEG_INFINITY, hi: f64::INFINITY });
+    }
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    Ok(RatioCi { ratio, lo: at(0.025), hi: at(0.975) })
+}
+
+fn ok_runs(r: &Runs) -> Result<&[f64], String> {
+    match r {
+        Ok(v) if !v.is_empty() => Ok(v),
+        Ok(_) => Err("failed: no value measured".into()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(med(&Ok(vec![])).is_err());
+    }
+
+    #[test]
+    fn the_interval_holds_the_ratio_and_widens_with_noise() {
+        let base = Ok(vec![2.0; 11]);
+        let steady_b = Ok(vec![1002.0; 11]);
+        let steady_a = Ok(vec![1102.0; 11]);
+        let ci = ratio_ci(&steady_a, &steady_b, &base).expect("measured");
+        assert_eq!((ci.ratio, ci.lo, ci.hi), (1.1, 1.1, 1.1), "no noise, no width");
+
+        // ±20 % swings around the same medians.
+        let swing = |m: f64| Ok((0..11).map(|i| m * (0.8 + 0.04 * f64::from(i))).collect::<Vec<_>>());
+        let ci = ratio_ci(&swing(1100.0), &swing(1000.0), &Ok(vec![0.0; 11])).expect("measured");
+        assert!((ci.ratio - 1.1).abs() < 1e-9, "{ci:?}");
+        assert!(ci.lo < 1.0 && ci.hi > 1.2, "a 10 % difference is not resolved by such runs: {ci:?}");
+        assert_eq!(ratio_ci(&swing(1100.0), &swing(1000.0), &Ok(vec![0.0; 11])), Ok(ci), "seeded: repeatable");
+    }
+
+    #[test]
+    fn one_run_each_gives_the_point_and_errors_pass_through() {
+        let ci = ratio_ci(&Ok(vec![550.0]), &Ok(vec![500.0]), &Ok(vec![0.0])).expect("measured");
+        assert_eq!((ci.lo, ci.hi), (ci.ratio, ci.ratio));
+        assert_eq!(ratio_ci(&Err("skipped: x".into()), &Ok(vec![1.0]), &Ok(vec![0.0])), Err("skipped: x".into()));
+        assert!(ratio_ci(&Ok(vec![5.0]), &Ok(vec![1.0]), &Ok(vec![2.0])).is_err(), "no added cost to divide by");
+    }
+}
