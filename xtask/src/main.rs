@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use target_app::stage::Stage;
 
 /// The nightly the project is tested with; installed only if the machine has no `nightly` at all.
 const PINNED_NIGHTLY: &str = "nightly-2026-05-20";
@@ -383,18 +384,6 @@ fn soak(secs: u64) -> Result<()> {
     .context("soak failed")
 }
 
-/// The pipeline stages the demo traces (the engine's caller and its callees, the I/O stages).
-const DEMO_FUNCS: [&str; 8] = [
-    "target_app::feed::decode",
-    "target_app::engine::Engine::on_message",
-    "target_app::book::OrderBook::apply",
-    "target_app::signal::Signal::update",
-    "target_app::risk::RiskEngine::check",
-    "target_app::matching::MatchingEngine::submit",
-    "target_app::gateway::Gateway::send",
-    "target_app::journal::Journal::append",
-];
-
 fn demo(rate: u64, duration: Option<f64>, no_tui: bool) -> Result<()> {
     let tc = setup()?;
     build_ebpf(&tc)?;
@@ -418,7 +407,8 @@ fn demo(rate: u64, duration: Option<f64>, no_tui: bool) -> Result<()> {
     eprintln!("xtask: target-app running as pid {pid}");
     let mut tracer = Command::new(bin.join("perf-user"));
     tracer.args(["attach", "--pid", &pid.to_string(), "--syscalls", "--slow", "auto"]);
-    for f in DEMO_FUNCS {
+    // Every pipeline stage: the engine's caller and its callees, and the I/O stages.
+    for f in Stage::ALL.map(Stage::symbol) {
         tracer.args(["--func", f]);
     }
     if let Some(d) = duration {

@@ -12,20 +12,21 @@ use std::{
 };
 
 use serde_json::Value;
+use target_app::stage::Stage;
 
 pub const PERF_USER: &str = env!("CARGO_BIN_EXE_perf-user");
 
-/// The eight pipeline stages of target-app, by their demangled names.
-pub const STAGES: [&str; 8] = [
-    "target_app::feed::decode",
-    "target_app::book::OrderBook::apply",
-    "target_app::signal::Signal::update",
-    "target_app::risk::RiskEngine::check",
-    "target_app::matching::MatchingEngine::submit",
-    "target_app::engine::Engine::on_message",
-    "target_app::gateway::Gateway::send",
-    "target_app::journal::Journal::append",
-];
+/// The eight pipeline stages of target-app, by their demangled names, as target-app names them
+/// (its own tests check each against its binary).
+pub const STAGES: [&str; Stage::COUNT] = {
+    let mut names = [""; Stage::COUNT];
+    let mut i = 0;
+    while i < Stage::COUNT {
+        names[i] = Stage::ALL[i].symbol();
+        i += 1;
+    }
+    names
+};
 
 /// True when this process can load BPF. Without it: outside CI the test is skipped with a printed
 /// reason; in CI (`CI` set) that is a failure, because CI runs as root.
