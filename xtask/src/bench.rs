@@ -507,6 +507,8 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         configs.push(Config::new(format!("{name} perf-user sampled"), traced, perf_user(&["--sample", "10"])));
     }
     let out = repeated(ctx, &configs, ctx.plan.call_reps);
+    // The sampled configurations exist only where perf-user can sample.
+    let sampled_runs = |i: usize| out.get(i).map_or_else(|| Err("not implemented".into()), |o| runs_of(o, ns_per_call));
     CallRow {
         func: name,
         first_insn,
@@ -519,11 +521,9 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         pair: runs_of(&out[6], ns_per_call),
         latency: runs_of(&out[7], ns_per_call),
         latency_sampled: runs_of(&out[8], ns_per_call),
-        sampled_floor: out.get(9).map_or_else(|| Err("not implemented".into()), |o| runs_of(o, ns_per_call)),
-        sampled_floor_tracepoints: out
-            .get(10)
-            .map_or_else(|| Err("not implemented".into()), |o| runs_of(o, ns_per_call)),
-        sampled: out.get(11).map_or_else(|| Err("not implemented".into()), |o| runs_of(o, ns_per_call)),
+        sampled_floor: sampled_runs(9),
+        sampled_floor_tracepoints: sampled_runs(10),
+        sampled: sampled_runs(11),
         p50_ns: median_of(&out[3], |o| export_field(o, &glob, "p50_ns")),
         p99_ns: median_of(&out[3], |o| export_field(o, &glob, "p99_ns")),
         bpftrace_bucket: out[4].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {

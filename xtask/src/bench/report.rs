@@ -198,21 +198,37 @@ fn ratio(a: &Cell, b: &Cell) -> Cell {
     }
 }
 
-/// Every measured value must pass `ok`; any missing one makes the goal unmeasured.
-fn judge(values: &[(String, Cell)], fmt: impl Fn(f64) -> String, ok: impl Fn(f64) -> bool) -> (String, Status) {
-    let measured = values
+/// `name: value; name: value` with each value as `fmt` writes it, or its error.
+fn measured_text<T>(values: &[(String, Result<T, String>)], fmt: impl Fn(&T) -> String) -> String {
+    values
         .iter()
         .map(|(name, v)| match v {
-            Ok(x) => format!("{name}: {}", fmt(*x)),
+            Ok(x) => format!("{name}: {}", fmt(x)),
             Err(e) => format!("{name}: {e}"),
         })
         .collect::<Vec<_>>()
-        .join("; ");
-    if let Some((_, Err(e))) = values.iter().find(|(_, v)| v.is_err()) {
-        return (measured, Status::NotMeasured(e.clone()));
-    }
-    let all = values.iter().all(|(_, v)| v.as_ref().is_ok_and(|x| ok(*x)));
-    (measured, if all { Status::Met } else { Status::NotMet })
+        .join("; ")
+}
+
+/// The values of a goal, or the first reason one is missing (which makes the goal unmeasured).
+fn all_measured<T: Copy>(values: &[(String, Result<T, String>)]) -> Result<Vec<T>, Status> {
+    values.iter().map(|(_, v)| v.as_ref().copied().map_err(|e| Status::NotMeasured(e.clone()))).collect()
+}
+
+/// Every measured value must pass `ok`; any missing one makes the goal unmeasured.
+fn judge(values: &[(String, Cell)], fmt: impl Fn(f64) -> String, ok: impl Fn(f64) -> bool) -> (String, Status) {
+    let measured = measured_text(values, |x| fmt(*x));
+    let status = match all_measured(values) {
+        Ok(xs) if xs.iter().all(|x| ok(*x)) => Status::Met,
+        Ok(_) => Status::NotMet,
+        Err(status) => status,
+    };
+    (measured, status)
+}
+
+/// One value per measured function.
+fn per_func<T>(calls: &[CallRow], f: impl Fn(&CallRow) -> T) -> Vec<(String, T)> {
+    calls.iter().map(|c| (c.func.to_string(), f(c))).collect()
 }
 
 /// `1.08× (95 % CI 1.01–1.16)`; one run gives no interval to show.
@@ -228,27 +244,12 @@ fn ci_text(ci: &RatioCi) -> String {
 /// within the limit, not met when one lies wholly beyond it, inconclusive otherwise (the runs
 /// cannot tell; more repetitions or a quieter machine can).
 fn judge_ci(values: &[(String, Result<RatioCi, String>)], of: &str, limit: f64) -> (String, Status) {
-    let measured = values
-        .iter()
-        .map(|(name, v)| match v {
-            Ok(ci) => format!("{name}: {} {of}", ci_text(ci)),
-            Err(e) => format!("{name}: {e}"),
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    let mut cis = Vec::new();
-    for (_, v) in values {
-        match v {
-            Ok(ci) => cis.push(*ci),
-            Err(e) => return (measured, Status::NotMeasured(e.clone())),
-        }
-    }
-    let status = if cis.iter().all(|ci| ci.hi <= limit) {
-        Status::Met
-    } else if cis.iter().any(|ci| ci.lo > limit) {
-        Status::NotMet
-    } else {
-        Status::Inconclusive
+    let measured = measured_text(values, |ci| format!("{} {of}", ci_text(ci)));
+    let status = match all_measured(values) {
+        Ok(cis) if cis.iter().all(|ci| ci.hi <= limit) => Status::Met,
+        Ok(cis) if cis.iter().any(|ci| ci.lo > limit) => Status::NotMet,
+        Ok(_) => Status::Inconclusive,
+        Err(status) => status,
     };
     (measured, status)
 }
@@ -282,12 +283,7 @@ fn from_program_time(r: &Results, config: &str, floor: &dyn Fn(&CallRow) -> &Run
 pub fn goals(r: &Results) -> Vec<Goal> {
     let mut goals = Vec::new();
 
-    let per_func = |f: &dyn Fn(&CallRow) -> Cell| -> Vec<(String, Cell)> {
-        r.calls.iter().map(|c| (c.func.to_string(), f(c))).collect()
-    };
-    let per_func_ci = |f: &dyn Fn(&CallRow) -> Result<RatioCi, String>| -> Vec<(String, Result<RatioCi, String>)> {
-        r.calls.iter().map(|c| (c.func.to_string(), f(c))).collect()
-    };
+    let per_func_ci = |f: &dyn Fn(&CallRow) -> Result<RatioCi, String>| per_func(&r.calls, f);
     let (measured, status) = judge_ci(
         &per_func_ci(&|c| ratio_ci(&c.perf_user, &c.floor_tracepoints, &c.untraced)),
         "floor + tracepoints",
@@ -338,7 +334,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     });
 
     let (measured, status) =
-        judge(&per_func(&|c| c.p50_ns.clone()), |x| format!("p50 {x:.0} ns"), |x| x.abs() <= 100.0);
+        judge(&per_func(&r.calls, |c| c.p50_ns.clone()), |x| format!("p50 {x:.0} ns"), |x| x.abs() <= 100.0);
     goals.push(Goal { goal: "empty function p50 within ±100 ns of 0", measured, status });
 
     let spin_ns = r.spin_ns as f64;

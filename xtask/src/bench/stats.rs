@@ -18,11 +18,7 @@ pub fn median(values: &[f64]) -> f64 {
 
 /// The median of a measurement's runs (the number the tables show).
 pub fn med(runs: &Runs) -> Result<f64, String> {
-    match runs {
-        Ok(v) if !v.is_empty() => Ok(median(v)),
-        Ok(_) => Err("failed: no value measured".into()),
-        Err(e) => Err(e.clone()),
-    }
+    ok_runs(runs).map(median)
 }
 
 /// A ratio of medians with its 95 % bootstrap interval.
