@@ -81,6 +81,8 @@ pub mod names {
     pub const PROG_FUNC_SESSION: &str = "func_session";
     pub const PROG_FUNC_SESSION_EMPTY: &str = "func_session_empty";
     pub const PROG_FUNC_LATENCY: &str = "func_latency";
+    /// The empty session program plus a clock read at entry and return (benchmarks).
+    pub const PROG_FUNC_SESSION_CLOCK: &str = "func_session_clock";
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
     pub const PROG_SCHED_SWITCH: &str = "sched_switch";

@@ -321,6 +321,25 @@ extern "C" fn func_session_empty(_ctx_ptr: *mut c_void) -> u32 {
     0
 }
 
+/// The floor of timing a call (`--probe-mode clock`, benchmarks): the empty session program plus
+/// what any per-call timer must do, one clock read at entry and one at return, the entry's kept
+/// in the session cookie and the return's difference stored back so neither read is optimised out.
+/// Measured beside `func_session_empty`, it tells how much of perf-user's cost is the clock alone.
+/// Written without `#[uprobe]`, whose wrapper always returns 0.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "uprobe")]
+extern "C" fn func_session_clock(_ctx_ptr: *mut c_void) -> u32 {
+    // SAFETY: as in `func_session`.
+    let cookie = unsafe { bpf_session_cookie() };
+    if cookie.is_null() {
+        return 1;
+    }
+    let now = now_ns();
+    // SAFETY: see above. A set cookie is the return (as in `func_latency`); the clock is never 0.
+    unsafe { *cookie = if *cookie == 0 { now } else { now.wrapping_sub(*cookie) } };
+    0
+}
+
 /// Entry and return in one program, attached as a `uprobe_multi` session. At entry it returns 0
 /// to be called again at the return, or 1 to skip the return probe (an untimed, sampled-out call).
 /// Written without `#[uprobe]`, whose wrapper always returns 0.

@@ -93,6 +93,9 @@ pub enum ProbeMode {
     EntryOnly,
     /// Entry and return programs that do nothing: the kernel's floor, for benchmarks.
     Empty,
+    /// The empty session program plus a clock read at entry and return: the least any timing of
+    /// a call adds, for benchmarks (needs session cookies).
+    Clock,
     /// One session program keeping the entry time in the session cookie: wall-time latency and
     /// counts only (no thread state, no attribution, no exemplars), the cheapest timed mode.
     Latency,
@@ -106,7 +109,25 @@ impl ProbeMode {
             ProbeMode::Latency => "latency",
             ProbeMode::EntryOnly => "entry_only",
             ProbeMode::Empty => "empty",
+            ProbeMode::Clock => "clock",
         }
+    }
+
+    /// The command-line option that selects the mode, for error messages.
+    fn flag(self) -> &'static str {
+        match self {
+            ProbeMode::Full => "--probe-mode full",
+            ProbeMode::Latency => "--latency-only",
+            ProbeMode::EntryOnly => "--entry-only",
+            ProbeMode::Empty => "--probe-mode empty",
+            ProbeMode::Clock => "--probe-mode clock",
+        }
+    }
+
+    /// Whether the mode keeps a call's entry state in the session cookie, so it can only be
+    /// attached as a uprobe session.
+    fn needs_session_cookie(self) -> bool {
+        matches!(self, ProbeMode::Latency | ProbeMode::Clock)
     }
 }
 
@@ -155,6 +176,7 @@ fn programs(mode: ProbeMode, session: bool) -> &'static [(&'static str, Hook)] {
         }
         (ProbeMode::Empty, true) => &[(names::PROG_FUNC_SESSION_EMPTY, Hook::Session)],
         (ProbeMode::Latency, _) => &[(names::PROG_FUNC_LATENCY, Hook::Session)],
+        (ProbeMode::Clock, _) => &[(names::PROG_FUNC_SESSION_CLOCK, Hook::Session)],
     }
 }
 
@@ -233,9 +255,10 @@ impl Tracer {
                 max: perf_ebpf_common::LATENCY_MAX_FUNCS as usize,
             });
         }
-        if spec.mode == ProbeMode::Latency && !object.has(kfunc::SESSION_COOKIE) {
+        if spec.mode.needs_session_cookie() && !object.has(kfunc::SESSION_COOKIE) {
             return Err(LoadError::Load(format!(
-                "--latency-only needs uprobe session cookies ({}, kernel 6.13+), which this kernel lacks",
+                "{} needs uprobe session cookies ({}, kernel 6.13+), which this kernel lacks",
+                spec.mode.flag(),
                 kfunc::SESSION_COOKIE
             )));
         }
@@ -290,9 +313,9 @@ impl Tracer {
         }
 
         let session =
-            spec.attach == AttachMode::Session || spec.config.sample_every > 1 || spec.mode == ProbeMode::Latency;
+            spec.attach == AttachMode::Session || spec.config.sample_every > 1 || spec.mode.needs_session_cookie();
         if session && spec.attach == AttachMode::Single {
-            let what = if spec.mode == ProbeMode::Latency { "--latency-only" } else { "sampling" };
+            let what = if spec.mode.needs_session_cookie() { spec.mode.flag() } else { "sampling" };
             return Err(LoadError::Load(format!("{what} needs session attachment, not --attach-mode single")));
         }
         let links = match spec.attach {

@@ -250,8 +250,9 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             .collect(),
         mode,
         // Attribution and the syscall table need the syscall and scheduler tracepoints;
-        // latency-only and the benchmarks' floor (empty programs) have them only for --syscalls.
-        tracepoints: !matches!(mode, ProbeMode::Latency | ProbeMode::Empty) || cfg.syscalls,
+        // latency-only and the benchmarks' floors (empty programs, the clock alone) have them only
+        // for --syscalls.
+        tracepoints: !matches!(mode, ProbeMode::Latency | ProbeMode::Empty | ProbeMode::Clock) || cfg.syscalls,
         config: kernel_config,
         max_funcs: cfg.max_funcs,
         attach: cfg.attach_mode,

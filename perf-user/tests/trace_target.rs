@@ -161,6 +161,31 @@ fn sampling_counts_every_call_and_times_one_in_n() {
     }
 }
 
+/// The benchmarks' floors (`--probe-mode empty`, and `clock`, which reads the clock at entry and
+/// return) load, attach as a session on every stage, and leave the target running to its end;
+/// their programs record nothing, which the export says.
+#[test]
+fn benchmark_floors_attach_as_sessions() {
+    if !bpf_available("benchmark_floors_attach_as_sessions") {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for mode in ["empty", "clock"] {
+        let (report, truth) = traced_run(
+            &format!("floor-{mode}"),
+            &["--rate", "20000", "--messages", "4000", "--seed", "7"],
+            &STAGES,
+            &["--interval", "100ms", "--probe-mode", mode],
+        );
+        assert_eq!((report["probes"].as_str(), report["attach"].as_str()), (Some(mode), Some("uprobe_session")));
+        assert_eq!(report["end_reason"], "target-exited");
+        for stage in STAGES {
+            assert!(u(&function(&truth, stage)["count"]) > 0, "{stage}: target-app ran it");
+            assert_eq!(u(&function(&report, stage)["calls"]), 0, "{mode}: {stage}: the floor counts nothing");
+        }
+    }
+}
+
 /// One traced run at a time: two at once on a 2-CPU machine preempt each other at the return
 /// probe, which target-app's clock sees and ours (taken inside the probe) does not, skewing p99.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
