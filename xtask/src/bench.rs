@@ -491,6 +491,8 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         traced.clone(),
         perf_user(&["--latency-only", "--sample", "10"]),
     ));
+    // The least any timing adds: the empty session program reading the clock at entry and return.
+    configs.push(Config::new(format!("{name} clock floor"), traced.clone(), perf_user(&["--probe-mode", "clock"])));
     if sampling {
         // Sampled floors: the empty session program making the same 1-in-10 draw, so the sampled
         // runs are judged against what the kernel charges for sampling at all.
@@ -521,9 +523,10 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         pair: runs_of(&out[6], ns_per_call),
         latency: runs_of(&out[7], ns_per_call),
         latency_sampled: runs_of(&out[8], ns_per_call),
-        sampled_floor: sampled_runs(9),
-        sampled_floor_tracepoints: sampled_runs(10),
-        sampled: sampled_runs(11),
+        clock_floor: runs_of(&out[9], ns_per_call),
+        sampled_floor: sampled_runs(10),
+        sampled_floor_tracepoints: sampled_runs(11),
+        sampled: sampled_runs(12),
         p50_ns: median_of(&out[3], |o| export_field(o, &glob, "p50_ns")),
         p99_ns: median_of(&out[3], |o| export_field(o, &glob, "p99_ns")),
         bpftrace_bucket: out[4].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {
@@ -727,6 +730,7 @@ fn program_costs(ctx: &mut Ctx) -> Result<Vec<report::ProgramCost>, String> {
     };
     let labels = [
         report::EMPTY_PROGRAMS,
+        report::CLOCK_PROGRAMS,
         "perf-user",
         "perf-user --attach-mode multi",
         "perf-user --sample 10",
@@ -734,6 +738,7 @@ fn program_costs(ctx: &mut Ctx) -> Result<Vec<report::ProgramCost>, String> {
     ];
     let configs = [
         Config::new("programs: floor", traced.clone(), perf_user(&["--probe-mode", "empty"])),
+        Config::new("programs: clock floor", traced.clone(), perf_user(&["--probe-mode", "clock"])),
         Config::new("programs: perf-user", traced.clone(), perf_user(&[])),
         Config::new("programs: pair", traced.clone(), perf_user(&["--attach-mode", "multi"])),
         Config::new("programs: sampled", traced.clone(), perf_user(&["--sample", "10"])),

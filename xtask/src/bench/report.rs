@@ -33,6 +33,9 @@ pub struct CallRow {
     /// `--latency-only` (no tracepoints, like `floor`) and `--latency-only --sample 10`.
     pub latency: Runs,
     pub latency_sampled: Runs,
+    /// `--probe-mode clock`: the empty session program reading the clock at entry and at return,
+    /// the least any timing of a call adds (no tracepoints, like `floor`).
+    pub clock_floor: Runs,
     /// `--probe-mode empty --sample 10`: the empty session program skipping the return probe of
     /// nine calls in ten by the same draw; alone (the floor of `--latency-only --sample 10`) and
     /// with the tracepoints (the floor of `--sample 10`).
@@ -149,11 +152,13 @@ pub struct HotPaths {
     pub notes: Vec<String>,
 }
 
-/// One BPF program's median run time in one configuration (bpf_stats adds its own accounting,
-/// about as much as an empty program's whole run).
 /// Section 7's configuration of empty programs, whose run time is the others' baseline.
 pub const EMPTY_PROGRAMS: &str = "empty (floor)";
+/// Section 7's configuration of empty programs that read the clock at entry and return.
+pub const CLOCK_PROGRAMS: &str = "clock floor (empty + clock reads)";
 
+/// One BPF program's median run time in one configuration (bpf_stats adds its own accounting,
+/// about as much as an empty program's whole run).
 #[derive(Debug)]
 pub struct ProgramCost {
     pub config: &'static str,
@@ -210,6 +215,18 @@ fn measured_text<T>(values: &[(String, Result<T, String>)], fmt: impl Fn(&T) -> 
         .join("; ")
 }
 
+/// `name value, name value`: a goal's side figures, each as `fmt` writes it, or its error.
+fn list_text<T>(values: &[(String, Result<T, String>)], fmt: impl Fn(&T) -> String) -> String {
+    let parts: Vec<String> = values
+        .iter()
+        .map(|(name, v)| match v {
+            Ok(x) => format!("{name} {}", fmt(x)),
+            Err(e) => format!("{name} {e}"),
+        })
+        .collect();
+    parts.join(", ")
+}
+
 /// The values of a goal, or the first reason one is missing (which makes the goal unmeasured).
 fn all_measured<T: Copy>(values: &[(String, Result<T, String>)]) -> Result<Vec<T>, Status> {
     values.iter().map(|(_, v)| v.as_ref().copied().map_err(|e| Status::NotMeasured(e.clone()))).collect()
@@ -257,27 +274,35 @@ fn judge_ci(values: &[(String, Result<RatioCi, String>)], of: &str, limit: f64) 
 /// The same ratio estimated from section 7 instead: perf-user differs from its floor only in what
 /// its function programs do, which the kernel's own run-time accounting measures per run with
 /// little noise, so `1 + that work per call / the floor's added cost` (section 7 traces push_rbp).
-fn from_program_time(r: &Results, config: &str, floor: &dyn Fn(&CallRow) -> &Runs) -> String {
-    let (Ok(programs), Some(push_rbp)) = (&r.programs, r.calls.iter().find(|c| c.func == "push_rbp")) else {
+/// `bound` adds the same estimate for another configuration of section 7 (what part of it is
+/// unavoidable).
+fn from_program_time(r: &Results, config: &str, floor: &dyn Fn(&CallRow) -> &Runs, bound: Option<&str>) -> String {
+    let Some(push_rbp) = r.calls.iter().find(|c| c.func == "push_rbp") else {
         return String::new();
     };
-    let Some(empty) = programs.iter().filter(|p| p.config == EMPTY_PROGRAMS).map(|p| p.ns_per_run).reduce(f64::min)
-    else {
+    let Ok(floor_ns) = added_runs(floor(push_rbp), &push_rbp.untraced) else {
         return String::new();
     };
-    // Only the function programs: the tracepoint programs run in the floor too.
-    let work: f64 = programs
-        .iter()
-        .filter(|p| p.config == config && p.program.starts_with("func_"))
-        .map(|p| (p.ns_per_run - empty).max(0.0) * p.runs_per_call)
-        .sum();
-    match added_runs(floor(push_rbp), &push_rbp.untraced) {
-        Ok(floor_ns) if floor_ns > 0.0 && work > 0.0 => format!(
-            "; from program run time (section 7): push_rbp {:.2}× ({work:.0} ns of work per call)",
-            1.0 + work / floor_ns
-        ),
-        _ => String::new(),
+    let estimate =
+        |config: &str| program_work(r, config).filter(|w| floor_ns > 0.0 && *w > 0.0).map(|w| (1.0 + w / floor_ns, w));
+    let Some((ratio, work)) = estimate(config) else {
+        return String::new();
+    };
+    let mut text = format!("; from program run time (section 7): push_rbp {ratio:.2}× ({work:.0} ns of work per call");
+    if let Some((ratio, work)) = bound.and_then(estimate) {
+        let _ = write!(text, "; the clock reads alone: {work:.0} ns, {ratio:.2}×");
     }
+    text + ")"
+}
+
+/// Section 7: the work per call of `config`'s function programs above the empty programs' (the
+/// tracepoint programs run in the floor too).
+fn program_work(r: &Results, config: &str) -> Option<f64> {
+    let programs = r.programs.as_ref().ok()?;
+    let empty = programs.iter().filter(|p| p.config == EMPTY_PROGRAMS).map(|p| p.ns_per_run).reduce(f64::min)?;
+    let runs = programs.iter().filter(|p| p.config == config && p.program.starts_with("func_"));
+    let work = runs.map(|p| (p.ns_per_run - empty).max(0.0) * p.runs_per_call).sum();
+    Some(work)
 }
 
 pub fn goals(r: &Results) -> Vec<Goal> {
@@ -289,14 +314,18 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         "floor + tracepoints",
         1.1,
     );
-    let measured = measured + &from_program_time(r, "perf-user", &|c| &c.floor_tracepoints);
+    let measured = measured + &from_program_time(r, "perf-user", &|c| &c.floor_tracepoints, Some(CLOCK_PROGRAMS));
     goals.push(Goal {
         goal: "perf-user added cost ≤ 1.1 × the floor attached the same way (session + tracepoints)",
         measured,
         status,
     });
     let (measured, status) = judge_ci(&per_func_ci(&|c| ratio_ci(&c.latency, &c.floor, &c.untraced)), "floor", 1.1);
-    let measured = measured + &from_program_time(r, "perf-user --latency-only", &|c| &c.floor);
+    let clock = per_func_ci(&|c| ratio_ci(&c.clock_floor, &c.floor, &c.untraced));
+    let measured = format!(
+        "{measured} (reading the clock at entry and return alone, `--probe-mode clock`: {})",
+        list_text(&clock, ci_text)
+    ) + &from_program_time(r, "perf-user --latency-only", &|c| &c.floor, Some(CLOCK_PROGRAMS));
     goals.push(Goal {
         goal: "… without attribution (`--latency-only`) ≤ 1.1 × the floor (session)", measured, status
     });
@@ -304,14 +333,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     // What the kernel alone charges for sampling, in the same unit: no sampled mode can be cheaper.
     let floor_vs_bpftrace = |floor: &dyn Fn(&CallRow) -> &Runs| {
         let parts = per_func_ci(&|c| ratio_ci(floor(c), &c.bpftrace, &c.untraced));
-        let parts: Vec<String> = parts
-            .iter()
-            .map(|(name, v)| match v {
-                Ok(ci) => format!("{name} {}", ci_text(ci)),
-                Err(e) => format!("{name} {e}"),
-            })
-            .collect();
-        format!(" (empty programs sampled the same way: {})", parts.join(", "))
+        format!(" (empty programs sampled the same way: {})", list_text(&parts, ci_text))
     };
     let (measured, status) = match &r.sampling {
         Err(why) => (why.clone(), Status::NotMeasured("not implemented".into())),
@@ -592,13 +614,27 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(
         md,
         "\nWithout attribution (`--latency-only`: the entry time kept in the session cookie, no thread \
-         state, no tracepoints), against the floor:\n\n\
-         | function | floor added | latency-only added | latency-only / floor |\n|---|---|---|---|"
+         state, no tracepoints), against the floor and the clock floor (`--probe-mode clock`: the empty \
+         session program reading the clock at entry and at return, the least any timing adds):\n\n\
+         | function | floor added | clock floor added | clock floor / floor | latency-only added | \
+         latency-only / floor | latency-only / clock floor |\n|---|---|---|---|---|---|---|"
     );
     for c in &r.calls {
         let lat = added_runs(&c.latency, &c.untraced);
         let floor = added_runs(&c.floor, &c.untraced);
-        func_row(&mut md, c.func, &[ns(&floor), ns(&lat), times(&ratio(&lat, &floor))]);
+        let clock = added_runs(&c.clock_floor, &c.untraced);
+        func_row(
+            &mut md,
+            c.func,
+            &[
+                ns(&floor),
+                ns(&clock),
+                times(&ratio(&clock, &floor)),
+                ns(&lat),
+                times(&ratio(&lat, &floor)),
+                times(&ratio(&lat, &clock)),
+            ],
+        );
     }
     match &r.sampling {
         Ok(()) => {
@@ -893,6 +929,7 @@ mod tests {
             pair: Err("not measured".into()),
             latency: Err("not measured".into()),
             latency_sampled: Err("not measured".into()),
+            clock_floor: Err("not measured".into()),
             sampled_floor: Err("not implemented".into()),
             sampled_floor_tracepoints: Err("not implemented".into()),
             sampled: Err("not implemented".into()),
@@ -986,6 +1023,14 @@ mod tests {
         let expected = "; from program run time (section 7): push_rbp 1.12× (120 ns of work per call)";
         assert!(g[0].measured.ends_with(expected), "{g:?}");
         assert!(!g[1].measured.contains("program run time"), "no latency-only program measured: {g:?}");
+
+        // With the clock floor measured, the share of the clock reads (2 × 20 ns) is shown too.
+        if let Ok(p) = &mut r.programs {
+            p.push(cost(CLOCK_PROGRAMS, "func_session_cl", 2.0, 56.0));
+        }
+        let g = goals(&r);
+        let expected = "push_rbp 1.12× (120 ns of work per call; the clock reads alone: 40 ns, 1.04×)";
+        assert!(g[0].measured.ends_with(expected), "{g:?}");
     }
 
     #[test]
