@@ -168,7 +168,8 @@ fn kernel_without_uprobes_is_one_line() {
 }
 
 /// A kernel without `bpf_session_cookie` (before 6.13), simulated with a copy of this kernel's BTF
-/// in which the kfunc's name is changed: `--latency-only` is refused in one line, and the object
+/// in which the kfunc's name is changed: `--latency-only` (and the benchmarks' `--probe-mode clock`)
+/// is refused in one line, and the object
 /// (whose cookie call then becomes `r0 = 0`) still loads and traces in the default mode.
 #[test]
 fn kernel_without_session_cookie() {
@@ -182,6 +183,13 @@ fn kernel_without_session_cookie() {
         ("PERF_USER_BTF", path.to_str().unwrap()),
         &["--latency-only"],
         "--latency-only needs uprobe session cookies",
+    );
+    // The benchmarks' clock floor keeps the entry time in the cookie too.
+    fails_on_simulated_kernel(
+        "kernel_without_session_cookie",
+        ("PERF_USER_BTF", path.to_str().unwrap()),
+        &["--probe-mode", "clock"],
+        "--probe-mode clock needs uprobe session cookies",
     );
     let app = idle_target(&dir);
     let out = run_bounded(Command::new(PERF_USER).env("PERF_USER_BTF", &path).args([

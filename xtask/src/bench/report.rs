@@ -892,6 +892,12 @@ const HOW_TO_READ: &str = "## How to read this
   making the same draw (`--probe-mode empty --sample 10`): nine calls in ten pay only their entry
   trap, the tenth the whole floor. No sampled mode can be cheaper, so it says how far below
   bpftrace sampling can go on this machine at all.
+- The **clock floor** (`--probe-mode clock`) is the empty session program plus one
+  `bpf_ktime_get_ns` at entry and one at return, kept in the session cookie: what any tracer that
+  times each call must add to the floor. The floor reads no clock, so the 1.1 × goals leave the
+  clock reads, the thread's state and the aggregation 10 % of the floor together; where the clock
+  floor alone is near 1.1 × the floor (a VM's clock read costs tens of ns), no timing program can
+  meet them.
 - Syscall overhead: the loop calls getppid(2); perf-user `--syscalls` and bpftrace's counting script
   use tracepoints, strace `-c -f` stops the process twice per syscall (ptrace).
 - **CPU** is the tracer's utime + stime (`/proc/PID/stat`, all threads, 10 ms ticks) over the measured
