@@ -274,9 +274,9 @@ fn judge_ci(values: &[(String, Result<RatioCi, String>)], of: &str, limit: f64) 
 /// The same ratio estimated from section 7 instead: perf-user differs from its floor only in what
 /// its function programs do, which the kernel's own run-time accounting measures per run with
 /// little noise, so `1 + that work per call / the floor's added cost` (section 7 traces push_rbp).
-/// `bound` adds the same estimate for another configuration of section 7 (what part of it is
-/// unavoidable).
-fn from_program_time(r: &Results, config: &str, floor: &dyn Fn(&CallRow) -> &Runs, bound: Option<&str>) -> String {
+/// With the clock floor measured, the same estimate for it tells how much of that the clock reads
+/// alone take.
+fn from_program_time(r: &Results, config: &str, floor: &dyn Fn(&CallRow) -> &Runs) -> String {
     let Some(push_rbp) = r.calls.iter().find(|c| c.func == "push_rbp") else {
         return String::new();
     };
@@ -289,7 +289,7 @@ fn from_program_time(r: &Results, config: &str, floor: &dyn Fn(&CallRow) -> &Run
         return String::new();
     };
     let mut text = format!("; from program run time (section 7): push_rbp {ratio:.2}× ({work:.0} ns of work per call");
-    if let Some((ratio, work)) = bound.and_then(estimate) {
+    if let Some((ratio, work)) = estimate(CLOCK_PROGRAMS) {
         let _ = write!(text, "; the clock reads alone: {work:.0} ns, {ratio:.2}×");
     }
     text + ")"
@@ -314,7 +314,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         "floor + tracepoints",
         1.1,
     );
-    let measured = measured + &from_program_time(r, "perf-user", &|c| &c.floor_tracepoints, Some(CLOCK_PROGRAMS));
+    let measured = measured + &from_program_time(r, "perf-user", &|c| &c.floor_tracepoints);
     goals.push(Goal {
         goal: "perf-user added cost ≤ 1.1 × the floor attached the same way (session + tracepoints)",
         measured,
@@ -325,7 +325,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     let measured = format!(
         "{measured} (reading the clock at entry and return alone, `--probe-mode clock`: {})",
         list_text(&clock, ci_text)
-    ) + &from_program_time(r, "perf-user --latency-only", &|c| &c.floor, Some(CLOCK_PROGRAMS));
+    ) + &from_program_time(r, "perf-user --latency-only", &|c| &c.floor);
     goals.push(Goal {
         goal: "… without attribution (`--latency-only`) ≤ 1.1 × the floor (session)", measured, status
     });
