@@ -41,6 +41,22 @@ enum Cmd {
         #[arg(long, default_value_t = 20_000, value_name = "NS")]
         spin_ns: u64,
     },
+    /// Call a function and its twin (`push_rbp_twin`, `nop5_twin`: the same code at another
+    /// address) alternately, --block calls of each at a time, timing each on its own: two tracers,
+    /// one on each, are then compared under the same machine noise.
+    Pair {
+        #[arg(long, value_enum)]
+        func: PairFunc,
+        /// Calls of each function per block (the clock is read once a block).
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        block: u64,
+        /// Calls of each function.
+        #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+        iterations: u64,
+        /// Print `ready pid=P`, start on a line from stdin, and exit only when stdin closes.
+        #[arg(long)]
+        wait_stdin: bool,
+    },
     /// Call getppid(2) in a tight loop: one real syscall per iteration.
     Syscalls {
         #[command(flatten)]
@@ -81,6 +97,14 @@ enum Func {
     Many,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum PairFunc {
+    /// `push_rbp` and `push_rbp_twin`.
+    PushRbp,
+    /// `nop5` and `nop5_twin`.
+    Nop5,
+}
+
 fn main() {
     if let Err(e) = run(Cli::parse()) {
         eprintln!("bench-target: error: {e:#}");
@@ -96,6 +120,13 @@ fn run(cli: Cli) -> Result<()> {
             Func::Spin => drive(&run, |i| funcs::spin(spin_ns).wrapping_add(i)),
             Func::Many => drive(&run, |i| many::ALL[(i % many::ALL.len() as u64) as usize](i)),
         },
+        Cmd::Pair { func, block, iterations, wait_stdin } => {
+            let run = RunArgs { iterations, duration_ms: None, rate: 0, pause_before_ms: 0, wait_stdin };
+            match func {
+                PairFunc::PushRbp => drive_pair(&run, block, funcs::push_rbp, funcs::push_rbp_twin),
+                PairFunc::Nop5 => drive_pair(&run, block, |i| funcs::nop5(i), |i| funcs::nop5_twin(i)),
+            }
+        }
         Cmd::Syscalls { run } => drive(&run, |i| u64::from(std::os::unix::process::parent_id()).wrapping_add(i)),
         Cmd::Probes => {
             for (name, addr) in funcs::probe_sites() {
@@ -109,10 +140,48 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Runs the protocol around `hot_loop` and prints the result line.
 fn drive(args: &RunArgs, f: impl Fn(u64) -> u64) -> Result<()> {
-    // Warm up: fault in the code and settle the CPU frequency before anyone measures.
+    warm_up(&f);
+    protocol(args, || {
+        let limit = args.duration_ms.map(Duration::from_millis);
+        let (calls, elapsed) = hot_loop(&f, args.iterations, limit, args.rate);
+        result_line(calls, elapsed)
+    })
+}
+
+/// Runs the protocol around `paired_loop`; the result line adds each function's own ns per call.
+fn drive_pair(args: &RunArgs, block: u64, f: impl Fn(u64) -> u64, twin: impl Fn(u64) -> u64) -> Result<()> {
+    warm_up(&f);
+    warm_up(&twin);
+    protocol(args, || {
+        let (tf, tt) = paired_loop(&f, &twin, args.iterations, block.max(1));
+        let per_call =
+            |t: Duration| if args.iterations == 0 { 0.0 } else { t.as_nanos() as f64 / args.iterations as f64 };
+        format!(
+            "{} ns_per_call_first={:.2} ns_per_call_twin={:.2}",
+            result_line(2 * args.iterations, tf + tt),
+            per_call(tf),
+            per_call(tt)
+        )
+    })
+}
+
+/// Fault in the code and settle the CPU frequency before anyone measures.
+fn warm_up(f: &impl Fn(u64) -> u64) {
     for i in 0..1000 {
         black_box(f(black_box(i)));
     }
+}
+
+/// `calls=… elapsed_ns=… ns_per_call=… calls_per_sec=…`.
+fn result_line(calls: u64, elapsed: Duration) -> String {
+    let ns = elapsed.as_nanos() as f64;
+    let per_call = if calls == 0 { 0.0 } else { ns / calls as f64 };
+    let per_sec = if ns == 0.0 { 0.0 } else { calls as f64 * 1e9 / ns };
+    format!("calls={calls} elapsed_ns={ns:.0} ns_per_call={per_call:.2} calls_per_sec={per_sec:.0}")
+}
+
+/// The harness protocol around one measurement, which returns its result line.
+fn protocol(args: &RunArgs, measure: impl FnOnce() -> String) -> Result<()> {
     let stdin = std::io::stdin();
     let mut line = String::new();
     if args.wait_stdin {
@@ -122,12 +191,7 @@ fn drive(args: &RunArgs, f: impl Fn(u64) -> u64) -> Result<()> {
     if args.pause_before_ms > 0 {
         std::thread::sleep(Duration::from_millis(args.pause_before_ms));
     }
-    let limit = args.duration_ms.map(Duration::from_millis);
-    let (calls, elapsed) = hot_loop(&f, args.iterations, limit, args.rate);
-    let ns = elapsed.as_nanos() as f64;
-    let per_call = if calls == 0 { 0.0 } else { ns / calls as f64 };
-    let per_sec = if ns == 0.0 { 0.0 } else { calls as f64 * 1e9 / ns };
-    say(&format!("calls={calls} elapsed_ns={ns:.0} ns_per_call={per_call:.2} calls_per_sec={per_sec:.0}"))?;
+    say(&measure())?;
     if args.wait_stdin {
         // Until stdin closes (or one more line): the harness stops the tracer while we still live.
         line.clear();
@@ -144,6 +208,42 @@ fn say(line: &str) -> Result<()> {
 /// Calls per batch between clock reads: small enough to pace 1M calls/s smoothly, large enough
 /// that reading the clock costs nothing next to the calls.
 const BATCH: u64 = 64;
+
+/// Calls `f` and `twin` `iterations` times each, in alternating blocks of `block` calls (the
+/// order swapped every block, so neither always runs first), and returns the time spent in each.
+fn paired_loop(
+    f: &impl Fn(u64) -> u64,
+    twin: &impl Fn(u64) -> u64,
+    iterations: u64,
+    block: u64,
+) -> (Duration, Duration) {
+    let (mut in_f, mut in_twin) = (Duration::ZERO, Duration::ZERO);
+    let mut done = 0u64;
+    let mut twin_first = false;
+    while done < iterations {
+        let end = (done + block).min(iterations);
+        let t0 = Instant::now();
+        for i in done..end {
+            black_box(if twin_first { twin(black_box(i)) } else { f(black_box(i)) });
+        }
+        let t1 = Instant::now();
+        for i in done..end {
+            black_box(if twin_first { f(black_box(i)) } else { twin(black_box(i)) });
+        }
+        let t2 = Instant::now();
+        let (first, second) = (t1 - t0, t2 - t1);
+        if twin_first {
+            in_twin += first;
+            in_f += second;
+        } else {
+            in_f += first;
+            in_twin += second;
+        }
+        twin_first = !twin_first;
+        done = end;
+    }
+    (in_f, in_twin)
+}
 
 /// Calls `f` until `iterations` calls or `limit` elapsed, at `rate` calls/s (0: flat out).
 /// Returns the calls made and the time they took.
