@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use report::{Attach, AttachRow, CallRow, Cell, Load, LoadRow, Results, Spin, SyscallRow};
+use report::{Attach, AttachRow, CallRow, Cell, Load, LoadRow, PairRow, Results, Spin, SyscallRow};
 use run::{Bins, Outcome, Tracer, run_once};
 
 #[derive(clap::Args)]
@@ -49,6 +49,8 @@ struct Plan {
     /// Repetitions of section 1's per-call runs: their differences are tens of ns against
     /// run-to-run swings of ±20 % on this kind of VM, so their medians need more runs.
     call_reps: usize,
+    /// Repetitions of the paired runs, each a ratio measured under one machine state.
+    pair_reps: usize,
 }
 
 const FULL: Plan = Plan {
@@ -59,6 +61,7 @@ const FULL: Plan = Plan {
     load_ms: 3000,
     spin_calls: 20_000,
     call_reps: 11,
+    pair_reps: 5,
 };
 const QUICK: Plan = Plan {
     reps: 1,
@@ -68,6 +71,7 @@ const QUICK: Plan = Plan {
     load_ms: 1000,
     spin_calls: 2000,
     call_reps: 1,
+    pair_reps: 1,
 };
 
 const SPIN_NS: u64 = 20_000;
@@ -167,6 +171,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .iter()
         .map(|&(name, arg, path)| call_row(&mut ctx, name, arg, &path, binutils.is_some(), sampling.is_ok()))
         .collect();
+    let pairs =
+        FUNCS.iter().map(|&(name, arg, path)| pair_row(&mut ctx, name, arg, &path, binutils.is_some())).collect();
     let syscalls = syscall_rows(&mut ctx);
     let (ceiling, loads) = load_rows(&mut ctx);
     let spin = spin_accuracy(&mut ctx);
@@ -188,8 +194,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reps: plan.reps,
         elapsed_s: started.elapsed().as_secs_f64(),
         plan: format!(
-            "section 1: median of {}; {} calls per traced run, {} untraced, {} getppid, {} ms per throughput run, {} spins",
+            "section 1: median of {}, paired runs {}; {} calls per traced run, {} untraced, {} getppid, {} ms per throughput run, {} spins",
             plan.call_reps,
+            plan.pair_reps,
             report::thousands(plan.traced_calls as f64),
             report::thousands(plan.untraced_calls as f64),
             report::thousands(plan.syscalls as f64),
@@ -199,6 +206,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         tools,
         perf_user_flags: ctx.bins.perf_user_args.join(" "),
         calls,
+        pairs,
         sampling,
         syscalls,
         ceiling,
@@ -272,10 +280,11 @@ impl Config {
     }
 }
 
-/// perf-user's kernel counter for `symbol` must equal the calls the target made.
+/// perf-user's kernel counter for `symbol` must equal the calls the target made of it (half of
+/// them in a paired run).
 fn counted_every_call(symbol: String) -> Check {
     Box::new(move |o| {
-        let calls = o.target.map_or(0, |t| t.calls);
+        let calls = o.target.map_or(0, |t| if t.pair_ns.is_some() { t.calls / 2 } else { t.calls });
         let counted = export_field(o, &symbol, "count").ok_or_else(|| format!("no {symbol} in the report"))?;
         if counted as u64 == calls {
             Ok(())
@@ -442,17 +451,7 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
             .push(format!("{name} starts with `{insn}`, not `{expected}`: its row measures another probe site")),
         Err(e) => ctx.notes.push(format!("could not disassemble {name}: {e}")),
     }
-    let bpftrace = match (&ctx.bins.bpftrace, &symbol) {
-        (None, _) => Err("skipped: bpftrace not installed".to_string()),
-        (_, Err(e)) => Err(format!("skipped: no raw symbol ({e})")),
-        (Some(_), Ok(sym)) => {
-            let b = bin.display();
-            Ok(Tracer::Bpftrace(format!(
-                "uprobe:{b}:{sym} {{ @s[tid] = nsecs; }}\n\
-                 uretprobe:{b}:{sym} /@s[tid]/ {{ @h = hist(nsecs - @s[tid]); delete(@s[tid]); }}"
-            )))
-        }
-    };
+    let bpftrace = bpftrace_latency(ctx, &bin, &symbol);
     let traced = strings(&["calls", "--func", arg, "--iterations", &ctx.plan.traced_calls.to_string()]);
     let untraced = strings(&["calls", "--func", arg, "--iterations", &ctx.plan.untraced_calls.to_string()]);
     let perf_user = |extra: &[&str]| {
@@ -532,6 +531,81 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
         bpftrace_bucket: out[4].iter().flatten().find_map(bpftrace_mode_bucket).ok_or_else(|| {
             out[4].iter().find_map(|o| o.as_ref().err().cloned()).unwrap_or_else(|| "no histogram printed".into())
         }),
+    }
+}
+
+/// bpftrace's usual latency one-liner on the function whose raw symbol is `symbol`.
+fn bpftrace_latency(ctx: &Ctx, bin: &Path, symbol: &Result<String, String>) -> Result<Tracer, String> {
+    match (&ctx.bins.bpftrace, symbol) {
+        (None, _) => Err("skipped: bpftrace not installed".to_string()),
+        (_, Err(e)) => Err(format!("skipped: no raw symbol ({e})")),
+        (Some(_), Ok(sym)) => {
+            let b = bin.display();
+            Ok(Tracer::Bpftrace(format!(
+                "uprobe:{b}:{sym} {{ @s[tid] = nsecs; }}\n\
+                 uretprobe:{b}:{sym} /@s[tid]/ {{ @h = hist(nsecs - @s[tid]); delete(@s[tid]); }}"
+            )))
+        }
+    }
+}
+
+/// Section 1's paired runs: `bench-target pair` alternates the function and its twin in blocks
+/// of 100 calls, timing each, with empty programs on the function and the measured mode on the
+/// twin (bpftrace on the function for the comparison with it). Machine noise then hits both sides
+/// of a ratio alike; each run gives one ratio of added costs.
+fn pair_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutils: bool) -> PairRow {
+    let glob = path.join("::");
+    let twin = format!("{glob}_twin");
+    let symbol = if binutils {
+        sys::mangled_symbol(&ctx.bins.bench_target, path).map_err(|e| format!("{e:#}"))
+    } else {
+        Err("nm/objdump not installed".into())
+    };
+    let bpftrace = bpftrace_latency(ctx, &ctx.bins.bench_target.clone(), &symbol);
+    let pair = |calls: u64| strings(&["pair", "--func", arg, "--iterations", &calls.to_string()]);
+    let (traced, untraced) = (pair(ctx.plan.traced_calls), pair(ctx.plan.untraced_calls / 2));
+    let perf_user = |func: &str, extra: &[&str]| {
+        let mut args = strings(&["--func", func]);
+        args.extend(strings(extra));
+        Tracer::PerfUser(args)
+    };
+    let floor_and = |extra: &[&str]| {
+        Ok(Tracer::Pair(Box::new(perf_user(&glob, &["--probe-mode", "empty"])), Box::new(perf_user(&twin, extra))))
+    };
+    let configs = [
+        Config::new(format!("{name} pair untraced"), untraced, Ok(Tracer::None)),
+        Config::new(format!("{name} pair floor/floor"), traced.clone(), floor_and(&["--probe-mode", "empty"])),
+        Config::new(format!("{name} pair floor/clock"), traced.clone(), floor_and(&["--probe-mode", "clock"])),
+        Config::new(format!("{name} pair floor/latency-only"), traced.clone(), floor_and(&["--latency-only"]))
+            .checked(counted_every_call(twin.clone())),
+        Config::new(format!("{name} pair floor/perf-user"), traced.clone(), floor_and(&[]))
+            .checked(counted_every_call(twin.clone())),
+        Config::new(
+            format!("{name} pair bpftrace/latency-only sampled"),
+            traced,
+            bpftrace
+                .map(|b| Tracer::Pair(Box::new(b), Box::new(perf_user(&twin, &["--latency-only", "--sample", "10"])))),
+        ),
+    ];
+    let out = repeated(ctx, &configs, ctx.plan.pair_reps);
+    let side = |o: &Outcome, twin: bool| o.target?.pair_ns.map(|(f, t)| if twin { t } else { f });
+    let untraced_first = median_of(&out[0], |o| side(o, false));
+    let untraced_twin = median_of(&out[0], |o| side(o, true));
+    // Each run's (twin − its untraced cost) / (function − its untraced cost).
+    let ratios = |outcomes: &[Result<Outcome, String>]| match (&untraced_first, &untraced_twin) {
+        (Ok(uf), Ok(ut)) => runs_of(outcomes, |o| {
+            let (f, t) = o.target?.pair_ns?;
+            (f - uf > 0.0).then(|| (t - ut) / (f - uf))
+        }),
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+    };
+    PairRow {
+        func: name,
+        same: ratios(&out[1]),
+        clock: ratios(&out[2]),
+        latency: ratios(&out[3]),
+        perf_user: ratios(&out[4]),
+        latency_sampled_vs_bpftrace: ratios(&out[5]),
     }
 }
 

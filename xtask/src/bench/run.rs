@@ -43,6 +43,10 @@ pub enum Tracer {
     Bpftrace(String),
     /// `strace -c -f -p P -o FILE`.
     Strace,
+    /// Two tracers at once (`bench-target pair`: the first on a function, the second on its
+    /// twin), attached in that order and stopped in the reverse one. The outcome's tracer
+    /// figures (attach time, CPU, export) are the second's.
+    Pair(Box<Tracer>, Box<Tracer>),
 }
 
 /// The target's own result line: `calls=… elapsed_ns=… ns_per_call=… calls_per_sec=…`.
@@ -51,6 +55,8 @@ pub struct TargetResult {
     pub calls: u64,
     pub ns_per_call: f64,
     pub calls_per_sec: f64,
+    /// `bench-target pair`: ns per call of the function and of its twin, each timed on its own.
+    pub pair_ns: Option<(f64, f64)>,
 }
 
 /// Everything one run measured.
@@ -101,35 +107,26 @@ pub fn run_once(
 
     let export_path = scratch.join(format!("{label}.json"));
     let _ = std::fs::remove_file(&export_path);
-    let (mut cmd, ready): (Command, fn(&str) -> bool) = match tracer {
-        Tracer::None => {
-            let result = if go { Some(target.go_and_wait()?) } else { None };
-            target.release()?;
-            return Ok(Outcome { target: result, ..Outcome::default() });
+    // The first of a pair runs beside the measured one, from before it attaches until it is gone.
+    let (first, tracer) = match tracer {
+        Tracer::Pair(first, second) => {
+            let first_export = scratch.join(format!("{label}-first.json"));
+            let Some((cmd, ready)) =
+                tracer_command(bins, first, pid, &first_export, scratch, &format!("{label}-first"))?
+            else {
+                bail!("the first tracer of a pair traces nothing");
+            };
+            (Some(start_tracer(first, cmd, ready)?.0), &**second)
         }
-        Tracer::PerfUser(args) => {
-            let mut c = Command::new(&bins.perf_user);
-            c.args(["attach", "--pid", &pid.to_string(), "--no-tui", "--export"]).arg(&export_path);
-            c.args(args).args(&bins.perf_user_args);
-            (c, |l| l.starts_with("attached "))
-        }
-        Tracer::Bpftrace(script) => {
-            let bin = bins.bpftrace.as_ref().context("bpftrace is not installed")?;
-            let script = format!("BEGIN {{ printf(\"READY\\n\"); }}\n{}", script.replace("{pid}", &pid.to_string()));
-            let mut c = Command::new(bin);
-            c.args(["-B", "line", "-p", &pid.to_string(), "-e", &script]);
-            (c, |l| l.trim() == "READY")
-        }
-        Tracer::Strace => {
-            let bin = bins.strace.as_ref().context("strace is not installed")?;
-            let mut c = Command::new(bin);
-            c.args(["-c", "-f", "-p", &pid.to_string(), "-o"]).arg(scratch.join(format!("{label}.strace")));
-            (c, |l| l.contains("attached"))
-        }
+        _ => (None, tracer),
+    };
+    let Some((cmd, ready)) = tracer_command(bins, tracer, pid, &export_path, scratch, label)? else {
+        let result = if go { Some(target.go_and_wait()?) } else { None };
+        target.release()?;
+        return Ok(Outcome { target: result, ..Outcome::default() });
     };
     let started = Instant::now();
-    let mut tracer_proc = Proc::spawn(&format!("{tracer:?}").chars().take(60).collect::<String>(), &mut cmd)?;
-    let ready_line = tracer_proc.wait_for(ready, ATTACH_TIMEOUT)?;
+    let (mut tracer_proc, ready_line) = start_tracer(tracer, cmd, ready)?;
     let mut outcome = Outcome {
         attach_s: Some(started.elapsed().as_secs_f64()),
         probes: ready_line.strip_prefix("attached ").and_then(|r| r.split_whitespace().next()?.parse().ok()),
@@ -184,6 +181,15 @@ pub fn run_once(
     }
     let status = tracer_proc.finish(STOP_TIMEOUT)?;
     outcome.detach_s = Some(stop.elapsed().as_secs_f64());
+    if let Some(mut first) = first {
+        // A first tracer that failed midway left its side of the pair untraced: no result.
+        sys::interrupt(first.pid());
+        let status = first.finish(STOP_TIMEOUT)?;
+        if !status.success() {
+            first.drain(Duration::from_secs(5));
+            bail!("the first tracer of the pair failed ({status}):\n{}", tail(&first.log));
+        }
+    }
     tracer_proc.drain(Duration::from_secs(5));
     outcome.tracer_output = std::mem::take(&mut tracer_proc.log);
     // Kept next to the reports, for reading a surprising number later.
@@ -202,6 +208,51 @@ pub fn run_once(
             Some(serde_json::from_str(&text).with_context(|| format!("parsing {}", export_path.display()))?);
     }
     Ok(outcome)
+}
+
+/// Recognises a tracer's line saying it has attached.
+type Ready = fn(&str) -> bool;
+
+/// The command that starts `tracer` on `pid` and the test of its "attached" line; `None` for
+/// `Tracer::None`.
+fn tracer_command(
+    bins: &Bins,
+    tracer: &Tracer,
+    pid: u32,
+    export_path: &Path,
+    scratch: &Path,
+    label: &str,
+) -> Result<Option<(Command, Ready)>> {
+    Ok(Some(match tracer {
+        Tracer::None => return Ok(None),
+        Tracer::PerfUser(args) => {
+            let mut c = Command::new(&bins.perf_user);
+            c.args(["attach", "--pid", &pid.to_string(), "--no-tui", "--export"]).arg(export_path);
+            c.args(args).args(&bins.perf_user_args);
+            (c, |l| l.starts_with("attached "))
+        }
+        Tracer::Bpftrace(script) => {
+            let bin = bins.bpftrace.as_ref().context("bpftrace is not installed")?;
+            let script = format!("BEGIN {{ printf(\"READY\\n\"); }}\n{}", script.replace("{pid}", &pid.to_string()));
+            let mut c = Command::new(bin);
+            c.args(["-B", "line", "-p", &pid.to_string(), "-e", &script]);
+            (c, |l| l.trim() == "READY")
+        }
+        Tracer::Strace => {
+            let bin = bins.strace.as_ref().context("strace is not installed")?;
+            let mut c = Command::new(bin);
+            c.args(["-c", "-f", "-p", &pid.to_string(), "-o"]).arg(scratch.join(format!("{label}.strace")));
+            (c, |l| l.contains("attached"))
+        }
+        Tracer::Pair(..) => bail!("a pair of tracers cannot be one of a pair"),
+    }))
+}
+
+/// Starts a tracer and waits for its "attached" line.
+fn start_tracer(tracer: &Tracer, mut cmd: Command, ready: Ready) -> Result<(Proc, String)> {
+    let mut proc = Proc::spawn(&format!("{tracer:?}").chars().take(60).collect::<String>(), &mut cmd)?;
+    let line = proc.wait_for(ready, ATTACH_TIMEOUT)?;
+    Ok((proc, line))
 }
 
 fn tail(lines: &[String]) -> String {
@@ -346,6 +397,7 @@ fn parse_target_line(line: &str) -> Option<TargetResult> {
         calls: field("calls")? as u64,
         ns_per_call: field("ns_per_call")?,
         calls_per_sec: field("calls_per_sec")?,
+        pair_ns: field("ns_per_call_first").zip(field("ns_per_call_twin")),
     })
 }
 
@@ -359,6 +411,10 @@ mod tests {
             .unwrap_or_else(|| panic!("unparsed"));
         assert_eq!(r.calls, 300_000);
         assert!((r.ns_per_call - 2626.33).abs() < 1e-9);
+        assert_eq!(r.pair_ns, None);
         assert!(parse_target_line("ready pid=5").is_none());
+        let line =
+            "calls=600 elapsed_ns=9 ns_per_call=1.5 calls_per_sec=6 ns_per_call_first=1.25 ns_per_call_twin=1.75";
+        assert_eq!(parse_target_line(line).and_then(|r| r.pair_ns), Some((1.25, 1.75)));
     }
 }

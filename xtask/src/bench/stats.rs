@@ -42,30 +42,56 @@ pub fn ratio_ci(a: &Runs, b: &Runs, base: &Runs) -> Result<RatioCi, String> {
         if den > 0.0 { Some((a - base) / den) } else { None }
     };
     let ratio = point(median(a), median(b), median(base)).ok_or("n/a (divisor ≤ 0)")?;
-    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut resample = |v: &[f64]| {
-        let picked: Vec<f64> = (0..v.len())
-            .map(|_| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                v[(rng % v.len() as u64) as usize]
-            })
-            .collect();
-        median(&picked)
-    };
-    let mut ratios: Vec<f64> = (0..RESAMPLES)
+    let mut resampler = Resampler::new();
+    let ratios: Vec<f64> = (0..RESAMPLES)
         .filter_map(|_| {
-            let (ra, rb, rbase) = (resample(a), resample(b), resample(base));
+            let (ra, rb, rbase) = (resampler.median(a), resampler.median(b), resampler.median(base));
             point(ra, rb, rbase)
         })
         .collect();
+    Ok(interval(ratio, ratios))
+}
+
+/// The median of per-run ratios (paired runs: each run measured both sides at once, so each
+/// gives its own ratio) with its 95 % percentile bootstrap interval, seeded as in [`ratio_ci`].
+pub fn median_ci(ratios: &Runs) -> Result<RatioCi, String> {
+    let ratios = ok_runs(ratios)?;
+    let mut resampler = Resampler::new();
+    let medians = (0..RESAMPLES).map(|_| resampler.median(ratios)).collect();
+    Ok(interval(median(ratios), medians))
+}
+
+/// The 2.5th and 97.5th percentiles of resampled ratios around `ratio`; unbounded when most
+/// resamples had no ratio.
+fn interval(ratio: f64, mut ratios: Vec<f64>) -> RatioCi {
     if ratios.len() < RESAMPLES / 2 {
-        return Ok(RatioCi { ratio, lo: f64::NEG_INFINITY, hi: f64::INFINITY });
+        return RatioCi { ratio, lo: f64::NEG_INFINITY, hi: f64::INFINITY };
     }
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
-    Ok(RatioCi { ratio, lo: at(0.025), hi: at(0.975) })
+    RatioCi { ratio, lo: at(0.025), hi: at(0.975) }
+}
+
+/// Draws with replacement from a fixed-seed xorshift generator.
+struct Resampler(u64);
+
+impl Resampler {
+    fn new() -> Resampler {
+        Resampler(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The median of `v.len()` values drawn from `v` with replacement.
+    fn median(&mut self, v: &[f64]) -> f64 {
+        let picked: Vec<f64> = (0..v.len())
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                v[(self.0 % v.len() as u64) as usize]
+            })
+            .collect();
+        median(&picked)
+    }
 }
 
 fn ok_runs(r: &Runs) -> Result<&[f64], String> {
@@ -101,6 +127,16 @@ mod tests {
         assert!((ci.ratio - 1.1).abs() < 1e-9, "{ci:?}");
         assert!(ci.lo < 1.0 && ci.hi > 1.2, "a 10 % difference is not resolved by such runs: {ci:?}");
         assert_eq!(ratio_ci(&swing(1100.0), &swing(1000.0), &Ok(vec![0.0; 11])), Ok(ci), "seeded: repeatable");
+    }
+
+    #[test]
+    fn paired_ratios_give_their_median_and_a_narrow_interval() {
+        let ratios = Ok(vec![1.12, 1.11, 1.13, 1.12, 1.10]);
+        let ci = median_ci(&ratios).expect("measured");
+        assert_eq!(ci.ratio, 1.12);
+        assert!(ci.lo >= 1.10 && ci.hi <= 1.13 && ci.lo <= ci.ratio && ci.ratio <= ci.hi, "{ci:?}");
+        assert_eq!(median_ci(&ratios), Ok(ci), "seeded: repeatable");
+        assert!(median_ci(&Ok(vec![])).is_err());
     }
 
     #[test]
