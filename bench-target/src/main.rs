@@ -120,13 +120,10 @@ fn run(cli: Cli) -> Result<()> {
             Func::Spin => drive(&run, |i| funcs::spin(spin_ns).wrapping_add(i)),
             Func::Many => drive(&run, |i| many::ALL[(i % many::ALL.len() as u64) as usize](i)),
         },
-        Cmd::Pair { func, block, iterations, wait_stdin } => {
-            let run = RunArgs { iterations, duration_ms: None, rate: 0, pause_before_ms: 0, wait_stdin };
-            match func {
-                PairFunc::PushRbp => drive_pair(&run, block, funcs::push_rbp, funcs::push_rbp_twin),
-                PairFunc::Nop5 => drive_pair(&run, block, |i| funcs::nop5(i), |i| funcs::nop5_twin(i)),
-            }
-        }
+        Cmd::Pair { func, block, iterations, wait_stdin } => match func {
+            PairFunc::PushRbp => drive_pair(iterations, block, wait_stdin, funcs::push_rbp, funcs::push_rbp_twin),
+            PairFunc::Nop5 => drive_pair(iterations, block, wait_stdin, |i| funcs::nop5(i), |i| funcs::nop5_twin(i)),
+        },
         Cmd::Syscalls { run } => drive(&run, |i| u64::from(std::os::unix::process::parent_id()).wrapping_add(i)),
         Cmd::Probes => {
             for (name, addr) in funcs::probe_sites() {
@@ -141,7 +138,7 @@ fn run(cli: Cli) -> Result<()> {
 /// Runs the protocol around `hot_loop` and prints the result line.
 fn drive(args: &RunArgs, f: impl Fn(u64) -> u64) -> Result<()> {
     warm_up(&f);
-    protocol(args, || {
+    protocol(args.wait_stdin, Duration::from_millis(args.pause_before_ms), || {
         let limit = args.duration_ms.map(Duration::from_millis);
         let (calls, elapsed) = hot_loop(&f, args.iterations, limit, args.rate);
         result_line(calls, elapsed)
@@ -149,16 +146,21 @@ fn drive(args: &RunArgs, f: impl Fn(u64) -> u64) -> Result<()> {
 }
 
 /// Runs the protocol around `paired_loop`; the result line adds each function's own ns per call.
-fn drive_pair(args: &RunArgs, block: u64, f: impl Fn(u64) -> u64, twin: impl Fn(u64) -> u64) -> Result<()> {
+fn drive_pair(
+    iterations: u64,
+    block: u64,
+    wait_stdin: bool,
+    f: impl Fn(u64) -> u64,
+    twin: impl Fn(u64) -> u64,
+) -> Result<()> {
     warm_up(&f);
     warm_up(&twin);
-    protocol(args, || {
-        let (tf, tt) = paired_loop(&f, &twin, args.iterations, block.max(1));
-        let per_call =
-            |t: Duration| if args.iterations == 0 { 0.0 } else { t.as_nanos() as f64 / args.iterations as f64 };
+    protocol(wait_stdin, Duration::ZERO, || {
+        let (tf, tt) = paired_loop(&f, &twin, iterations, block.max(1));
+        let per_call = |t: Duration| if iterations == 0 { 0.0 } else { t.as_nanos() as f64 / iterations as f64 };
         format!(
             "{} ns_per_call_first={:.2} ns_per_call_twin={:.2}",
-            result_line(2 * args.iterations, tf + tt),
+            result_line(2 * iterations, tf + tt),
             per_call(tf),
             per_call(tt)
         )
@@ -180,19 +182,20 @@ fn result_line(calls: u64, elapsed: Duration) -> String {
     format!("calls={calls} elapsed_ns={ns:.0} ns_per_call={per_call:.2} calls_per_sec={per_sec:.0}")
 }
 
-/// The harness protocol around one measurement, which returns its result line.
-fn protocol(args: &RunArgs, measure: impl FnOnce() -> String) -> Result<()> {
+/// The harness protocol around one measurement, which returns its result line: with `wait_stdin`,
+/// `ready pid=P`, a start line, and the wait for stdin to close; `pause` before measuring.
+fn protocol(wait_stdin: bool, pause: Duration, measure: impl FnOnce() -> String) -> Result<()> {
     let stdin = std::io::stdin();
     let mut line = String::new();
-    if args.wait_stdin {
+    if wait_stdin {
         say(&format!("ready pid={}", std::process::id()))?;
         stdin.lock().read_line(&mut line).context("waiting for the start line on stdin")?;
     }
-    if args.pause_before_ms > 0 {
-        std::thread::sleep(Duration::from_millis(args.pause_before_ms));
+    if !pause.is_zero() {
+        std::thread::sleep(pause);
     }
     say(&measure())?;
-    if args.wait_stdin {
+    if wait_stdin {
         // Until stdin closes (or one more line): the harness stops the tracer while we still live.
         line.clear();
         let _ = stdin.lock().read_line(&mut line);
@@ -221,28 +224,27 @@ fn paired_loop(
     let mut done = 0u64;
     let mut twin_first = false;
     while done < iterations {
-        let end = (done + block).min(iterations);
-        let t0 = Instant::now();
-        for i in done..end {
-            black_box(if twin_first { twin(black_box(i)) } else { f(black_box(i)) });
-        }
-        let t1 = Instant::now();
-        for i in done..end {
-            black_box(if twin_first { f(black_box(i)) } else { twin(black_box(i)) });
-        }
-        let t2 = Instant::now();
-        let (first, second) = (t1 - t0, t2 - t1);
+        let calls = done..(done + block).min(iterations);
         if twin_first {
-            in_twin += first;
-            in_f += second;
+            in_twin += timed(twin, calls.clone());
+            in_f += timed(f, calls.clone());
         } else {
-            in_f += first;
-            in_twin += second;
+            in_f += timed(f, calls.clone());
+            in_twin += timed(twin, calls.clone());
         }
         twin_first = !twin_first;
-        done = end;
+        done = calls.end;
     }
     (in_f, in_twin)
+}
+
+/// How long calling `f` with each of `args` takes.
+fn timed(f: &impl Fn(u64) -> u64, args: std::ops::Range<u64>) -> Duration {
+    let start = Instant::now();
+    for i in args {
+        black_box(f(black_box(i)));
+    }
+    start.elapsed()
 }
 
 /// Calls `f` until `iterations` calls or `limit` elapsed, at `rate` calls/s (0: flat out).
