@@ -434,11 +434,7 @@ fn bpftrace_mode_bucket(o: &Outcome) -> Option<String> {
 fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutils: bool, sampling: bool) -> CallRow {
     let bin = ctx.bins.bench_target.clone();
     let glob = path.join("::");
-    let symbol = if binutils {
-        sys::mangled_symbol(&bin, path).map_err(|e| format!("{e:#}"))
-    } else {
-        Err("nm/objdump not installed".into())
-    };
+    let symbol = raw_symbol(&bin, path, binutils);
     let first_insn = symbol
         .as_ref()
         .map_err(Clone::clone)
@@ -451,7 +447,7 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
             .push(format!("{name} starts with `{insn}`, not `{expected}`: its row measures another probe site")),
         Err(e) => ctx.notes.push(format!("could not disassemble {name}: {e}")),
     }
-    let bpftrace = bpftrace_latency(ctx, &bin, &symbol);
+    let bpftrace = bpftrace_latency(&ctx.bins, &symbol);
     let traced = strings(&["calls", "--func", arg, "--iterations", &ctx.plan.traced_calls.to_string()]);
     let untraced = strings(&["calls", "--func", arg, "--iterations", &ctx.plan.untraced_calls.to_string()]);
     let perf_user = |extra: &[&str]| {
@@ -534,13 +530,22 @@ fn call_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
     }
 }
 
-/// bpftrace's usual latency one-liner on the function whose raw symbol is `symbol`.
-fn bpftrace_latency(ctx: &Ctx, bin: &Path, symbol: &Result<String, String>) -> Result<Tracer, String> {
-    match (&ctx.bins.bpftrace, symbol) {
+/// The raw (mangled) symbol of bench-target's function at `path`, which bpftrace needs.
+fn raw_symbol(bin: &Path, path: &[&str], binutils: bool) -> Result<String, String> {
+    if binutils {
+        sys::mangled_symbol(bin, path).map_err(|e| format!("{e:#}"))
+    } else {
+        Err("nm/objdump not installed".into())
+    }
+}
+
+/// bpftrace's usual latency one-liner on bench-target's function whose raw symbol is `symbol`.
+fn bpftrace_latency(bins: &Bins, symbol: &Result<String, String>) -> Result<Tracer, String> {
+    match (&bins.bpftrace, symbol) {
         (None, _) => Err("skipped: bpftrace not installed".to_string()),
         (_, Err(e)) => Err(format!("skipped: no raw symbol ({e})")),
         (Some(_), Ok(sym)) => {
-            let b = bin.display();
+            let b = bins.bench_target.display();
             Ok(Tracer::Bpftrace(format!(
                 "uprobe:{b}:{sym} {{ @s[tid] = nsecs; }}\n\
                  uretprobe:{b}:{sym} /@s[tid]/ {{ @h = hist(nsecs - @s[tid]); delete(@s[tid]); }}"
@@ -556,12 +561,8 @@ fn bpftrace_latency(ctx: &Ctx, bin: &Path, symbol: &Result<String, String>) -> R
 fn pair_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutils: bool) -> PairRow {
     let glob = path.join("::");
     let twin = format!("{glob}_twin");
-    let symbol = if binutils {
-        sys::mangled_symbol(&ctx.bins.bench_target, path).map_err(|e| format!("{e:#}"))
-    } else {
-        Err("nm/objdump not installed".into())
-    };
-    let bpftrace = bpftrace_latency(ctx, &ctx.bins.bench_target.clone(), &symbol);
+    let symbol = raw_symbol(&ctx.bins.bench_target, path, binutils);
+    let bpftrace = bpftrace_latency(&ctx.bins, &symbol);
     let pair = |calls: u64| strings(&["pair", "--func", arg, "--iterations", &calls.to_string()]);
     let (traced, untraced) = (pair(ctx.plan.traced_calls), pair(ctx.plan.untraced_calls / 2));
     let perf_user = |func: &str, extra: &[&str]| {

@@ -327,6 +327,19 @@ fn program_work(r: &Results, config: &str) -> Option<f64> {
     Some(work)
 }
 
+/// A goal that perf-user in one mode adds at most 1.1 × what its floor adds.
+struct LimitGoal {
+    goal: &'static str,
+    /// The mode's paired ratios over its floor (section 1).
+    paired: fn(&PairRow) -> &Runs,
+    /// The mode's and the floor's separate runs (section 1).
+    mode: fn(&CallRow) -> &Runs,
+    floor: fn(&CallRow) -> &Runs,
+    floor_name: &'static str,
+    /// The mode's configuration in section 7.
+    programs: &'static str,
+}
+
 pub fn goals(r: &Results) -> Vec<Goal> {
     let mut goals = Vec::new();
 
@@ -334,43 +347,36 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     let per_pair = |f: &dyn Fn(&PairRow) -> &Runs| -> Vec<(String, Result<RatioCi, String>)> {
         r.pairs.iter().map(|p| (p.func.to_string(), median_ci(f(p)))).collect()
     };
-    // Judged on the paired runs (both sides timed at once); the clock floor, the separate runs
-    // and the program-time estimate say the same from other angles.
-    let ratio_goal = |paired: &dyn Fn(&PairRow) -> &Runs,
-                      of: &str,
-                      separate: &dyn Fn(&CallRow) -> Result<RatioCi, String>,
-                      programs: &str,
-                      floor: &dyn Fn(&CallRow) -> &Runs| {
-        let (measured, status) = judge_ci(&per_pair(paired), &format!("{of}, paired"), 1.1);
+    // The 1.1 × goals, judged on the paired runs (both sides timed at once); the clock floor, the
+    // separate runs and the program-time estimate say the same from other angles.
+    let limit_goals = [
+        LimitGoal {
+            goal: "perf-user added cost ≤ 1.1 × the floor attached the same way (session + tracepoints)",
+            paired: |p| &p.perf_user,
+            mode: |c| &c.perf_user,
+            floor: |c| &c.floor_tracepoints,
+            floor_name: "floor + tracepoints",
+            programs: "perf-user",
+        },
+        LimitGoal {
+            goal: "… without attribution (`--latency-only`) ≤ 1.1 × the floor (session)",
+            paired: |p| &p.latency,
+            mode: |c| &c.latency,
+            floor: |c| &c.floor,
+            floor_name: "floor",
+            programs: "perf-user --latency-only",
+        },
+    ];
+    for g in limit_goals {
+        let (measured, status) = judge_ci(&per_pair(&g.paired), &format!("{}, paired", g.floor_name), 1.1);
+        let separate = per_func_ci(&|c| ratio_ci((g.mode)(c), (g.floor)(c), &c.untraced));
         let measured = format!(
             "{measured}; the clock reads alone, paired: {}; separate runs: {}",
             list_text(&per_pair(&|p| &p.clock), ci_text),
-            list_text(&per_func_ci(separate), ci_text)
-        ) + &from_program_time(r, programs, floor);
-        (measured, status)
-    };
-    let (measured, status) = ratio_goal(
-        &|p| &p.perf_user,
-        "floor + tracepoints",
-        &|c| ratio_ci(&c.perf_user, &c.floor_tracepoints, &c.untraced),
-        "perf-user",
-        &|c| &c.floor_tracepoints,
-    );
-    goals.push(Goal {
-        goal: "perf-user added cost ≤ 1.1 × the floor attached the same way (session + tracepoints)",
-        measured,
-        status,
-    });
-    let (measured, status) = ratio_goal(
-        &|p| &p.latency,
-        "floor",
-        &|c| ratio_ci(&c.latency, &c.floor, &c.untraced),
-        "perf-user --latency-only",
-        &|c| &c.floor,
-    );
-    goals.push(Goal {
-        goal: "… without attribution (`--latency-only`) ≤ 1.1 × the floor (session)", measured, status
-    });
+            list_text(&separate, ci_text)
+        ) + &from_program_time(r, g.programs, &g.floor);
+        goals.push(Goal { goal: g.goal, measured, status });
+    }
 
     // What the kernel alone charges for sampling, in the same unit: no sampled mode can be cheaper.
     let floor_vs_bpftrace = |floor: &dyn Fn(&CallRow) -> &Runs| {
