@@ -52,16 +52,19 @@ fn injected_sleep_is_offcpu_blocked_in_clock_nanosleep() {
     let injected = u(&function(&truth, RISK)["injected_count"]);
     assert!(injected > 10, "too few injected sleeps: {injected}");
     let all = exemplars_of(&report, RISK);
-    // Every injected call is slow and sleeps. On a busy 2-CPU machine an ordinary call can also
-    // pass 150 µs by waiting for a CPU: such an exemplar must then be run-queue time, not a sleep.
+    // Every injected call is slow and sleeps. Other calls can pass 150 µs too on a busy machine:
+    // waiting for a CPU (run-queue time), or on a CPU that something else took (interrupts,
+    // hypervisor steal: own CPU time until the interference split of issue 17 names it). What no
+    // ordinary call may do is sleep: that would be a sleep attributed to the wrong call.
     let (ex, others): (Vec<&Value>, Vec<&Value>) =
         all.into_iter().partition(|e| e["syscalls"][0]["name"] == "clock_nanosleep");
     assert_eq!(ex.len() as u64, injected, "exemplars sleeping vs injected sleeps");
     for e in &others {
-        let (d, q) = (u(&e["duration_ns"]), u(&e["attribution"]["offcpu_runqueue_ns"]));
-        assert!(q * 2 >= d, "a slow call that neither slept nor waited for a CPU: {e}");
+        let (d, b) = (u(&e["duration_ns"]), u(&e["attribution"]["offcpu_blocked_ns"]));
+        assert!(b * 10 <= d, "an ordinary call blocked off-CPU (only injected calls sleep): {e}");
+        let slept = e["syscalls"].as_array().unwrap().iter().any(|s| s["name"] == "clock_nanosleep");
+        assert!(!slept, "an ordinary call with a clock_nanosleep: {e}");
     }
-    assert!(others.len() * 10 <= ex.len(), "{} slow calls besides the {} sleeps", others.len(), ex.len());
     let (mut dur, mut blocked) = (0, 0);
     for e in &ex {
         dur += u(&e["duration_ns"]);
