@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use perf_ebpf_common::{HIST_BUCKETS, Hist, hist_bucket};
-use perf_user::{collect::merge_hist, model::BucketHist, symbols::SymbolTable};
+use perf_user::{bpf::collect::merge_hist, model::BucketHist, target::symbols::SymbolTable};
 
 /// A realistic latency distribution spread over two CPUs: ~300 non-empty buckets.
 fn per_cpu_hists() -> Vec<Hist> {

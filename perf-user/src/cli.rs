@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    export::Format,
-    loader::{AttachMode, ProbeMode},
+    bpf::loader::{AttachMode, ProbeMode},
+    output::export::Format,
     units::parse_duration_ns,
 };
 
@@ -144,7 +144,7 @@ pub struct DiffArgs {
     pub warn_above: String,
     /// What to judge by.
     #[arg(long, value_enum, default_value = "p99")]
-    pub metric: crate::diff::Metric,
+    pub metric: crate::output::diff::Metric,
     #[arg(long, value_enum, default_value = "text")]
     pub format: DiffFormat,
 }
@@ -181,13 +181,13 @@ pub fn parse_pct(flag: &str, s: &str) -> Result<f64, String> {
 }
 
 impl DiffArgs {
-    pub fn thresholds(&self) -> Result<crate::diff::Thresholds, String> {
+    pub fn thresholds(&self) -> Result<crate::output::diff::Thresholds, String> {
         let fail_pct = parse_pct("fail-above", &self.fail_above)?;
         let warn_pct = parse_pct("warn-above", &self.warn_above)?;
         if warn_pct > fail_pct {
             return Err(format!("--warn-above {warn_pct} is above --fail-above {fail_pct}"));
         }
-        Ok(crate::diff::Thresholds { warn_pct, fail_pct })
+        Ok(crate::output::diff::Thresholds { warn_pct, fail_pct })
     }
 }
 
@@ -296,7 +296,7 @@ impl AttachArgs {
             return Err(ConfigError::Zero { flag: "export-interval" });
         }
         if let (Some(_), Some(e)) = (export_interval_ns, &self.export)
-            && crate::export::snapshot_path(e) == *e
+            && crate::output::export::snapshot_path(e) == *e
         {
             return Err(ConfigError::SnapshotCollision(e.clone()));
         }

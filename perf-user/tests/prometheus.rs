@@ -14,7 +14,7 @@ use std::{
 };
 
 use common::*;
-use perf_user::prometheus::LADDER_NS;
+use perf_user::output::prometheus::LADDER_NS;
 use serde_json::Value;
 
 const FUNCTION: &str = "target_app::book::OrderBook::apply";

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use perf_user::{diff, export};
+use perf_user::{output::diff, output::export};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(report) = export::parse_report(Path::new("fuzz.json"), data) {

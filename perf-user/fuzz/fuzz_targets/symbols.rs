@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use perf_user::{probe_site, symbols::SymbolTable};
+use perf_user::{bpf::probe_site, target::symbols::SymbolTable};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(table) = SymbolTable::parse(Path::new("fuzz.elf"), data) {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(name) = std::str::from_utf8(data) {
-        let _ = perf_user::symbols::demangle(name);
-        let _ = perf_user::symbols::glob_match(name, "target_app::book::OrderBook::apply");
+        let _ = perf_user::target::symbols::demangle(name);
+        let _ = perf_user::target::symbols::glob_match(name, "target_app::book::OrderBook::apply");
     }
 });

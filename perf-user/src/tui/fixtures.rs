@@ -9,7 +9,7 @@ use crate::{
         Attribution, Bucket, BucketHist, Counters, Exemplar, FuncInfo, FuncSample, FuncSyscall, Sample, Session,
         SyscallSample, SyscallUse,
     },
-    report::{RunInfo, Target},
+    output::report::{RunInfo, Target},
 };
 
 /// target-app's stage names, then generated ones.

@@ -10,7 +10,7 @@ use std::{
 };
 
 use crate::{
-    report::{Report, SCHEMA},
+    output::report::{Report, SCHEMA},
     units::{fmt_count, fmt_ns},
 };
 
@@ -94,7 +94,8 @@ pub fn parse_report(path: &Path, data: &[u8]) -> Result<Report, ExportError> {
             let first: Option<serde_json::Value> = lines.next().and_then(|l| serde_json::from_str(l).ok());
             match first {
                 Some(v) if v.get("type").is_some() => {
-                    return crate::bpftrace_import::import(&text, &path.display().to_string()).map_err(parse_err);
+                    return crate::output::bpftrace_import::import(&text, &path.display().to_string())
+                        .map_err(parse_err);
                 }
                 Some(v) if v.get("schema").is_some() => {
                     let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -105,7 +106,7 @@ pub fn parse_report(path: &Path, data: &[u8]) -> Result<Report, ExportError> {
         }
     };
     if value.get("schema").is_none() && value.get("type").is_some() {
-        return crate::bpftrace_import::import(&String::from_utf8_lossy(data), &path.display().to_string())
+        return crate::output::bpftrace_import::import(&String::from_utf8_lossy(data), &path.display().to_string())
             .map_err(parse_err);
     }
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
@@ -290,7 +291,7 @@ pub fn text(r: &Report) -> String {
 }
 
 /// One syscall row's cells, the same in the text and Markdown tables.
-fn syscall_cells(s: &crate::report::SyscallReport) -> [String; 7] {
+fn syscall_cells(s: &crate::output::report::SyscallReport) -> [String; 7] {
     [
         s.name.clone(),
         s.latency.count.to_string(),
@@ -385,7 +386,7 @@ mod tests {
     use super::*;
     use crate::{
         model::{Attribution, LatencySummary},
-        report::{AttributionReport, FunctionReport, Target},
+        output::report::{AttributionReport, FunctionReport, Target},
     };
     use std::os::unix::fs::PermissionsExt;
 
@@ -477,7 +478,7 @@ mod snapshot_tests {
     use super::*;
     use crate::{
         model::{Attribution, Bucket, BucketHist, FuncInfo, FuncSample, FuncSyscall, Sample, Session, SyscallSample},
-        report::RunInfo,
+        output::report::RunInfo,
     };
 
     /// A report built from the model the way `attach` builds it.

@@ -10,7 +10,7 @@ use tokio::{
     sync::watch,
 };
 
-use crate::report::{BucketCount, Report};
+use crate::output::report::{BucketCount, Report};
 
 /// Fixed `le` ladder (ns) of every latency histogram: 1-2-5 steps from 100 ns to 100 s, 28 bounds
 /// plus `+Inf`. Our own buckets are 1/32 of a power of two wide; each lands in the first bound at
@@ -381,7 +381,7 @@ mod tests {
     use super::*;
     use crate::{
         model::{Attribution, LatencySummary, Lost, SyscallUse},
-        report::{AttributionReport, FunctionReport, SCHEMA, SyscallReport, Target},
+        output::report::{AttributionReport, FunctionReport, SCHEMA, SyscallReport, Target},
     };
 
     fn report() -> Report {

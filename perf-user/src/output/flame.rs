@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{FunctionReport, Report};
+use crate::output::report::{FunctionReport, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlameError {
@@ -90,7 +90,7 @@ mod tests {
     use super::*;
     use crate::{
         model::{Attribution, SyscallUse},
-        report::{AttributionReport, SCHEMA},
+        output::report::{AttributionReport, SCHEMA},
     };
 
     fn report() -> Report {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::{
     model::{Bucket, BucketHist},
-    report::{BucketCount, FunctionReport, Report, SCHEMA, Target, Tool},
+    output::report::{BucketCount, FunctionReport, Report, SCHEMA, Target, Tool},
 };
 
 fn unit_ns(map: &str) -> u64 {

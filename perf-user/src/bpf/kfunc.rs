@@ -9,7 +9,7 @@
 
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget};
 
-use crate::btf;
+use crate::bpf::btf;
 
 /// A kfunc the eBPF object may call, and how many parameters our declaration passes.
 struct Known {
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn session_cookie_calls_become_kfunc_calls_or_a_null_result() {
-        let elf = crate::loader::EBPF_OBJECT;
+        let elf = crate::bpf::loader::EBPF_OBJECT;
         let before = calls_to(elf, SESSION_COOKIE);
         assert!(!before.is_empty(), "the object calls {SESSION_COOKIE}");
         assert!(before.iter().all(|i| i[0] == BPF_JMP_CALL && i[1] >> 4 == BPF_PSEUDO_CALL));

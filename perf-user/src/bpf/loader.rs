@@ -18,7 +18,7 @@ use aya::{
 };
 use perf_ebpf_common::{Config, names};
 
-use crate::{btf, kfunc, uprobe_multi};
+use crate::{bpf::btf, bpf::kfunc, bpf::uprobe_multi};
 
 #[cfg(perf_ebpf_object_missing)]
 compile_error!("the eBPF object is not built: run `cargo xtask build-ebpf` (or `cargo xtask test`) first");

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use crate::{
-    collect::Collector,
-    loader::{AttachMode, LoadError, LoadSpec, Probe, ProbeMode, Tracer},
+    bpf::collect::Collector,
+    bpf::loader::{AttachMode, LoadError, LoadSpec, Probe, ProbeMode, Tracer},
     model::WindowCost,
-    symbols::SymbolTable,
+    target::symbols::SymbolTable,
 };
 
 /// Calls of the empty function: enough for a stable median, about 10–20 ms with probes.
@@ -26,7 +26,7 @@ pub extern "C" fn perf_user_calibration_target(x: u64) -> u64 {
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrationError {
     #[error("calibration: {0}")]
-    Symbols(#[from] crate::symbols::SymbolError),
+    Symbols(#[from] crate::target::symbols::SymbolError),
     #[error("calibration: {0}")]
     Load(#[from] LoadError),
     #[error("calibration: the probes on perf-user's own test function never fired")]

@@ -1,7 +1,6 @@
 //! The live terminal UI: owns the terminal (raw mode, alternate screen, restored on every way out)
 //! and a thread turning terminal events into `Key`s. Drawing is `impl Widget for &App` in `widgets`.
 
-#[path = "tui/widgets.rs"]
 mod widgets;
 
 use std::{
@@ -174,9 +173,7 @@ fn install_panic_hook() {
 }
 
 #[cfg(any(test, feature = "fixtures"))]
-#[path = "tui/fixtures.rs"]
 pub mod fixtures;
 
 #[cfg(test)]
-#[path = "tui/tests.rs"]
 mod tests;

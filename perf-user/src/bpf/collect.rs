@@ -15,12 +15,12 @@ use perf_ebpf_common::{
 };
 
 use crate::{
-    loader::{LoadError, Tracer},
+    bpf::loader::{LoadError, Tracer},
     model::{
         Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, Lost, Sample, SyscallSample,
         SyscallUse, ThreadFuncSample, WindowCost,
     },
-    syscalls,
+    target::syscalls,
 };
 
 pub struct Collector {
@@ -369,16 +369,16 @@ mod tests {
 
     use super::*;
     use crate::{
-        calibrate::perf_user_calibration_target,
-        loader::{AttachMode, LoadSpec, Probe, ProbeMode},
-        symbols::SymbolTable,
+        bpf::calibrate::perf_user_calibration_target,
+        bpf::loader::{AttachMode, LoadSpec, Probe, ProbeMode},
+        target::symbols::SymbolTable,
     };
 
     /// The batch read sees what key-by-key reads see, on real maps: this process traces its own
     /// calibration function and its own syscalls.
     #[test]
     fn batch_reads_equal_key_by_key_reads() {
-        if !crate::loader::has_bpf_privileges() {
+        if !crate::bpf::loader::has_bpf_privileges() {
             assert!(std::env::var_os("CI").is_none(), "CI runs as root: BPF must be available");
             eprintln!("skipping batch_reads_equal_key_by_key_reads: no BPF privileges");
             return;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     model::{Attribution, Exemplar, LatencySummary, Lost, Sample, Session, SyscallUse, Window},
-    syscalls,
+    target::syscalls,
 };
 
 pub const SCHEMA: &str = "perf-ebpf/v1";

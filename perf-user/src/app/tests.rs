@@ -1,0 +1,330 @@
+//! `App::handle` driven by events: keys, ticks and samples, checked through the derived rows.
+
+use super::*;
+use crate::model::{FuncInfo, FuncSample};
+
+fn app() -> App {
+    App::new(Session::new(vec![FuncInfo::default()], 10), RunInfo::default())
+}
+
+fn tick(count: u64) -> Event {
+    Event::Tick {
+        sample: Sample { functions: vec![FuncSample { count, ..FuncSample::default() }], ..Sample::default() },
+        exemplars: vec![],
+    }
+}
+
+#[test]
+fn overhead_guard_detach_is_shown_and_exported() {
+    let stepped = FuncInfo { id: 1, single_step: true, entry_insn: "sub rsp,28h".into(), ..FuncInfo::default() };
+    let mut a = App::new(Session::new(vec![FuncInfo::default(), stepped], 10), RunInfo::default());
+    assert_eq!(a.probe_note(0), None);
+    assert!(a.probe_note(1).is_some_and(|n| n.contains("single-stepped") && n.contains("sub rsp")));
+    let note = "overhead guard: detached f".to_string();
+    assert_eq!(a.handle(Event::ProbesDetached { fn_id: 0, note: note.clone() }), Action::Continue);
+    assert!(a.probe_note(0).is_some_and(|n| n.contains("detached")));
+    assert_eq!(a.status, note);
+    let r = a.report(None);
+    assert!(r.functions[0].probe.detached && r.functions[1].probe.single_step);
+    assert_eq!(r.warnings, vec![note]);
+}
+
+#[test]
+fn quit_signal_and_duration_end_the_run_with_their_reason() {
+    assert_eq!(app().handle(Event::Key(Key::Char('q'))), Action::Exit(EndReason::Quit));
+    assert_eq!(app().handle(Event::Signal), Action::Exit(EndReason::Signal));
+    assert_eq!(app().handle(Event::DurationElapsed), Action::Exit(EndReason::Duration));
+}
+
+#[test]
+fn target_exit_freezes_numbers_and_keeps_running() {
+    let mut a = app();
+    a.handle(tick(5));
+    assert_eq!(a.handle(Event::TargetExited), Action::Continue);
+    a.handle(tick(9));
+    assert_eq!(a.session.latest().map(|s| s.functions[0].count), Some(5));
+    assert_eq!(a.handle(Event::Key(Key::Char('q'))), Action::Exit(EndReason::TargetExited));
+}
+
+#[test]
+fn pause_reset_export_keys() {
+    let mut a = app();
+    a.handle(Event::Key(Key::Char('p')));
+    assert!(a.paused);
+    a.handle(Event::Key(Key::Char('p')));
+    assert!(!a.paused);
+    assert_eq!(a.handle(Event::Key(Key::Char('e'))), Action::ExportSnapshot);
+    a.handle(tick(5));
+    a.handle(Event::Key(Key::Char('r')));
+    a.handle(tick(7));
+    assert_eq!(a.report(None).functions[0].latency.count, 2);
+}
+fn named_app(names: &[&str]) -> App {
+    let functions = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| FuncInfo { id: i as u32, symbol: (*n).to_string(), ..FuncInfo::default() })
+        .collect();
+    App::new(Session::new(functions, 100), RunInfo::default())
+}
+
+/// A cumulative sample at `at_s` where function i made `counts[i]` calls of `(i + 1) µs`.
+fn sample_at(at_s: u64, counts: &[u64]) -> Sample {
+    use crate::model::{Bucket, BucketHist};
+    Sample {
+        at_ns: at_s * 1_000_000_000,
+        functions: counts
+            .iter()
+            .enumerate()
+            .map(|(i, &count)| {
+                let v = (i as u64 + 1) * 1000;
+                FuncSample {
+                    id: i as u32,
+                    count,
+                    total_ns: count * v,
+                    min_ns: v,
+                    max_ns: v,
+                    total_hist: BucketHist { buckets: vec![Bucket { low_ns: v, high_ns: v, count }] },
+                    ..FuncSample::default()
+                }
+            })
+            .collect(),
+        ..Sample::default()
+    }
+}
+
+fn key(a: &mut App, k: Key) -> Action {
+    a.handle(Event::Key(k))
+}
+
+fn type_text(a: &mut App, text: &str) {
+    for c in text.chars() {
+        key(a, Key::Char(c));
+    }
+}
+
+fn visible_ids(a: &App) -> Vec<u32> {
+    a.ui.visible.iter().map(|&i| a.derived.functions[i].id).collect()
+}
+
+#[test]
+fn sort_cycles_through_every_column_and_flips() {
+    let mut a = named_app(&["b", "a", "c"]);
+    a.handle(Event::Tick { sample: sample_at(1, &[10, 30, 20]), exemplars: vec![] });
+    // Default: p99, biggest first (function i takes (i + 1) µs).
+    assert_eq!((a.ui.sort, a.ui.descending), (SortKey::P99, true));
+    assert_eq!(visible_ids(&a), vec![2, 1, 0]);
+    let mut seen = vec![a.ui.sort];
+    for _ in 0..SortKey::ALL.len() - 1 {
+        key(&mut a, Key::Char('s'));
+        seen.push(a.ui.sort);
+    }
+    seen.sort_by_key(|k| SortKey::ALL.iter().position(|x| x == k));
+    assert_eq!(seen, SortKey::ALL.to_vec(), "s visits every column once");
+    key(&mut a, Key::Char('s'));
+    assert_eq!(a.ui.sort, SortKey::P99, "and comes back");
+
+    // Calls, descending by default.
+    while a.ui.sort != SortKey::Calls {
+        key(&mut a, Key::Char('s'));
+    }
+    assert!(a.ui.descending);
+    assert_eq!(visible_ids(&a), vec![1, 2, 0]);
+    key(&mut a, Key::Char('S'));
+    assert_eq!(visible_ids(&a), vec![0, 2, 1]);
+    // Names sort A→Z by default.
+    while a.ui.sort != SortKey::Name {
+        key(&mut a, Key::Char('s'));
+    }
+    assert!(!a.ui.descending);
+    assert_eq!(visible_ids(&a), vec![1, 0, 2]);
+}
+
+#[test]
+fn filter_is_typed_edited_and_cleared() {
+    let mut a = named_app(&["app::book::apply", "app::risk::check", "app::Book::cancel"]);
+    a.handle(Event::Tick { sample: sample_at(1, &[1, 1, 1]), exemplars: vec![] });
+    key(&mut a, Key::Char('/'));
+    assert!(a.ui.filter_editing);
+    type_text(&mut a, "bookx");
+    assert_eq!(a.ui.filter, "bookx");
+    assert!(a.ui.visible.is_empty());
+    key(&mut a, Key::Backspace);
+    // Case-insensitive; `q` and `s` typed into a filter are text, not commands.
+    assert_eq!(visible_ids(&a), vec![2, 0]);
+    assert_eq!(key(&mut a, Key::Char('q')), Action::Continue);
+    assert_eq!(a.ui.filter, "bookq");
+    key(&mut a, Key::Backspace);
+    key(&mut a, Key::Enter);
+    assert!(!a.ui.filter_editing);
+    assert_eq!(a.ui.filter, "book");
+    assert_eq!(visible_ids(&a).len(), 2);
+    // Esc outside the editor clears it; Esc inside drops what was typed.
+    key(&mut a, Key::Esc);
+    assert_eq!(a.ui.filter, "");
+    assert_eq!(visible_ids(&a).len(), 3);
+    key(&mut a, Key::Char('/'));
+    type_text(&mut a, "risk");
+    key(&mut a, Key::Esc);
+    assert_eq!((a.ui.filter.as_str(), a.ui.filter_editing, a.ui.visible.len()), ("", false, 3));
+    assert_eq!(key(&mut a, Key::Char('q')), Action::Exit(EndReason::Quit));
+}
+
+#[test]
+fn selection_stays_in_bounds_with_a_filter_and_follows_its_function() {
+    let names: Vec<String> = (0..25).map(|i| format!("f{i:02}{}", if i % 5 == 0 { "_hot" } else { "" })).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut a = named_app(&refs);
+    a.handle(Event::Tick { sample: sample_at(1, &[1; 25]), exemplars: vec![] });
+    key(&mut a, Key::Up);
+    assert_eq!(a.ui.selected[0], 0);
+    key(&mut a, Key::PageDown);
+    assert_eq!(a.ui.selected[0], 10);
+    key(&mut a, Key::End);
+    assert_eq!(a.ui.selected[0], 24);
+    key(&mut a, Key::Down);
+    assert_eq!(a.ui.selected[0], 24);
+    key(&mut a, Key::PageUp);
+    key(&mut a, Key::PageUp);
+    key(&mut a, Key::PageUp);
+    assert_eq!(a.ui.selected[0], 0);
+    key(&mut a, Key::End);
+    // Filtered down to 5 rows: the cursor moves onto the last of them.
+    key(&mut a, Key::Char('/'));
+    type_text(&mut a, "hot");
+    key(&mut a, Key::Enter);
+    assert_eq!(a.ui.visible.len(), 5);
+    assert_eq!(a.ui.selected[0], 4);
+    key(&mut a, Key::PageDown);
+    assert_eq!(a.ui.selected[0], 4);
+    key(&mut a, Key::Home);
+    let id = a.selected_function().map(|r| r.id);
+    assert_eq!(id, Some(20), "p99 descending: the slowest hot function first");
+    // Re-sorting keeps the same function selected.
+    key(&mut a, Key::Char('S'));
+    assert_eq!(a.selected_function().map(|r| r.id), Some(20));
+    assert_eq!(a.ui.selected[0], 4);
+    // A filter matching nothing leaves no selection, and keys do not panic.
+    key(&mut a, Key::Char('/'));
+    type_text(&mut a, "zzz");
+    for k in [Key::Down, Key::Up, Key::End, Key::PageDown, Key::Home] {
+        key(&mut a, k);
+    }
+    assert!(a.selected_function().is_none());
+}
+
+#[test]
+fn window_cycles_and_rows_follow_it() {
+    let mut a = named_app(&["f"]);
+    for t in 0..=12 {
+        a.handle(Event::Tick { sample: sample_at(t, &[t * 100]), exemplars: vec![] });
+    }
+    assert_eq!(a.derived.window, Window::AllTime);
+    assert_eq!(a.derived.functions[0].calls, 1200);
+    key(&mut a, Key::Char('w'));
+    assert_eq!(a.derived.window, Window::Last1s);
+    assert_eq!(a.derived.functions[0].calls, 100);
+    assert!((a.derived.functions[0].calls_per_s - 100.0).abs() < 1e-9);
+    key(&mut a, Key::Char('w'));
+    assert_eq!(a.derived.window, Window::Last10s);
+    assert_eq!(a.derived.functions[0].calls, 1000);
+    key(&mut a, Key::Char('w'));
+    assert_eq!(a.derived.window, Window::AllTime);
+}
+
+#[test]
+fn pause_freezes_the_rows_while_collection_goes_on() {
+    let mut a = named_app(&["f"]);
+    a.handle(Event::Tick { sample: sample_at(1, &[10]), exemplars: vec![] });
+    key(&mut a, Key::Char('p'));
+    let frozen = a.derived.functions.clone();
+    a.handle(Event::Tick {
+        sample: sample_at(2, &[50]),
+        exemplars: vec![Exemplar { fn_id: 0, duration_ns: 5, ..Exemplar::default() }],
+    });
+    assert_eq!(a.derived.functions, frozen, "rows frozen");
+    assert!(a.exemplars().is_empty(), "exemplars frozen");
+    assert_eq!(a.session.latest().map(|s| s.functions[0].count), Some(50), "collection continues");
+    key(&mut a, Key::Char('p'));
+    assert_eq!(a.derived.functions[0].calls, 50);
+    assert_eq!(a.exemplars().len(), 1);
+}
+
+#[test]
+fn help_toggles_and_swallows_the_next_key() {
+    let mut a = named_app(&["f"]);
+    key(&mut a, Key::Char('?'));
+    assert!(a.ui.help);
+    assert_eq!(key(&mut a, Key::Char('r')), Action::Continue);
+    assert!(!a.ui.help);
+    assert!(a.status.is_empty(), "the key that closed the help did not reset");
+    key(&mut a, Key::Char('?'));
+    assert_eq!(key(&mut a, Key::Char('q')), Action::Exit(EndReason::Quit), "q quits from the help");
+}
+
+#[test]
+fn tab_and_backtab_switch_views() {
+    let mut a = named_app(&["f"]);
+    assert_eq!(a.ui.view, View::Functions);
+    key(&mut a, Key::Tab);
+    assert_eq!(a.ui.view, View::Syscalls);
+    key(&mut a, Key::Tab);
+    assert_eq!(a.ui.view, View::Exemplars);
+    key(&mut a, Key::Tab);
+    assert_eq!(a.ui.view, View::Functions);
+    key(&mut a, Key::BackTab);
+    assert_eq!(a.ui.view, View::Exemplars);
+    // Each view keeps its own cursor.
+    a.handle(Event::Tick {
+        sample: sample_at(1, &[1]),
+        exemplars: (0..3).map(|i| Exemplar { fn_id: 0, tid: i, ..Exemplar::default() }).collect(),
+    });
+    key(&mut a, Key::End);
+    assert_eq!(a.ui.selected, [0, 0, 2]);
+    assert_eq!(a.ui.visible_exemplars, vec![2, 1, 0], "newest first");
+}
+
+#[test]
+fn reset_restarts_rows_from_now() {
+    let mut a = named_app(&["f"]);
+    a.handle(Event::Tick { sample: sample_at(1, &[10]), exemplars: vec![Exemplar::default()] });
+    key(&mut a, Key::Char('r'));
+    assert_eq!(a.status, "reset");
+    assert_eq!(a.derived.functions[0].calls, 0);
+    assert!(a.exemplars().is_empty());
+    a.handle(Event::Tick { sample: sample_at(2, &[15]), exemplars: vec![] });
+    assert_eq!(a.derived.functions[0].calls, 5);
+}
+
+#[test]
+fn rows_exist_before_the_first_sample_and_after_the_target_exits() {
+    let mut a = named_app(&["f", "g"]);
+    assert_eq!(a.derived.functions.len(), 2);
+    assert!(a.derived.functions.iter().all(|r| r.calls == 0 && r.sample.is_none()));
+    a.handle(Event::Tick { sample: sample_at(1, &[3, 4]), exemplars: vec![] });
+    a.handle(Event::TargetExited);
+    a.handle(Event::Tick { sample: sample_at(2, &[9, 9]), exemplars: vec![] });
+    assert_eq!(a.derived.functions[1].calls, 4, "last numbers kept");
+    assert_eq!(key(&mut a, Key::Resize), Action::Continue);
+    assert_eq!(key(&mut a, Key::CtrlC), Action::Exit(EndReason::TargetExited));
+}
+
+#[test]
+fn overhead_is_hits_per_second_times_cost_per_hit() {
+    let mut a = named_app(&["f"]);
+    for t in 0..=2 {
+        let mut s = sample_at(t, &[0]);
+        s.counters.probe_hits = t * 200_000;
+        a.handle(Event::Tick { sample: s, exemplars: vec![] });
+    }
+    assert!((a.derived.hits_per_s - 200_000.0).abs() < 1e-6);
+    assert!((a.overhead_cpus() - 0.2).abs() < 1e-9, "200k hits/s × 1 µs = 20 % of a CPU");
+}
+
+#[test]
+fn filter_matching_ignores_ascii_case_and_handles_unicode() {
+    assert!(matches_filter("target_app::Book::apply", "book::AP"));
+    assert!(matches_filter("anything", ""));
+    assert!(!matches_filter("ab", "abc"));
+    assert!(matches_filter("Größe::new", "grö"));
+}

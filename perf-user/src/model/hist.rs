@@ -1,0 +1,163 @@
+//! Latency histograms: the kernel's log-linear buckets as owned data, merged, subtracted and
+//! summarised (percentiles through hdrhistogram).
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// One non-empty bucket of a log-linear histogram: values in `[low_ns, high_ns]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub low_ns: u64,
+    pub high_ns: u64,
+    pub count: u64,
+}
+
+impl Bucket {
+    /// The value a bucket stands for: its midpoint (the top bucket, unbounded, stands for its low end).
+    pub fn mid_ns(&self) -> u64 {
+        if self.high_ns == u64::MAX { self.low_ns } else { self.low_ns + (self.high_ns - self.low_ns) / 2 }
+    }
+}
+
+/// A latency histogram as the kernel counts it: sorted, non-empty buckets only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BucketHist {
+    pub buckets: Vec<Bucket>,
+}
+
+impl BucketHist {
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.count).sum()
+    }
+
+    /// `self - base` for cumulative histograms (buckets that did not grow disappear).
+    pub fn since(&self, base: &BucketHist) -> BucketHist {
+        let mut out = Vec::with_capacity(self.buckets.len());
+        let mut j = 0;
+        for b in &self.buckets {
+            while j < base.buckets.len() && base.buckets[j].low_ns < b.low_ns {
+                j += 1;
+            }
+            let old = base.buckets.get(j).filter(|o| o.low_ns == b.low_ns).map_or(0, |o| o.count);
+            let count = b.count.saturating_sub(old);
+            if count > 0 {
+                out.push(Bucket { count, ..*b });
+            }
+        }
+        BucketHist { buckets: out }
+    }
+
+    /// Every value lowered by `ns` (floored at zero): the probe-cost correction. Buckets that
+    /// land on the same range are merged.
+    pub fn shifted_down(&self, ns: u64) -> BucketHist {
+        let mut out: Vec<Bucket> = Vec::with_capacity(self.buckets.len());
+        for b in &self.buckets {
+            let low_ns = b.low_ns.saturating_sub(ns);
+            let high_ns = if b.high_ns == u64::MAX { u64::MAX } else { b.high_ns.saturating_sub(ns) };
+            match out.last_mut() {
+                Some(last) if last.low_ns == low_ns => {
+                    last.count += b.count;
+                    last.high_ns = last.high_ns.max(high_ns);
+                }
+                _ => out.push(Bucket { low_ns, high_ns, count: b.count }),
+            }
+        }
+        BucketHist { buckets: out }
+    }
+
+    /// Adds `other` bucket by bucket.
+    pub fn merge(&mut self, other: &BucketHist) {
+        let mut merged = Vec::with_capacity(self.buckets.len() + other.buckets.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.buckets.len() || j < other.buckets.len() {
+            match (self.buckets.get(i), other.buckets.get(j)) {
+                (Some(a), Some(b)) if a.low_ns == b.low_ns => {
+                    merged.push(Bucket { count: a.count + b.count, ..*a });
+                    i += 1;
+                    j += 1;
+                }
+                (Some(a), Some(b)) if a.low_ns < b.low_ns => {
+                    merged.push(*a);
+                    i += 1;
+                }
+                (Some(a), None) => {
+                    merged.push(*a);
+                    i += 1;
+                }
+                (_, Some(b)) => {
+                    merged.push(*b);
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        self.buckets = merged;
+    }
+
+    /// The distribution as an hdrhistogram (each bucket recorded at its midpoint).
+    pub fn to_hdr(&self) -> Histogram<u64> {
+        // 3 significant figures: finer than our ±1.6 % buckets, so the conversion adds no error of note.
+        let mut h = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_hist());
+        for b in &self.buckets {
+            // Auto-resize is on, so recording cannot fail for any u64 below the histogram's limit.
+            let _ = h.record_n(b.mid_ns().min(i64::MAX as u64 / 2), b.count);
+        }
+        h
+    }
+
+    /// Percentiles and moments. `exact` carries the kernel's exact count/sum/min/max when the
+    /// histogram covers the whole run; windows pass `None` and get bucket-resolution min/max.
+    pub fn summary(&self, exact: Option<ExactTotals>) -> LatencySummary {
+        let h = self.to_hdr();
+        let count = exact.map_or(h.len(), |e| e.count);
+        if count == 0 || h.is_empty() {
+            return LatencySummary { count, ..LatencySummary::default() };
+        }
+        let q = |q: f64| h.value_at_quantile(q);
+        let (min_ns, max_ns, mean_ns) = match exact {
+            Some(e) => (e.min_ns, e.max_ns, e.total_ns.checked_div(e.count).unwrap_or(0)),
+            None => (
+                self.buckets.first().map_or(0, |b| b.low_ns),
+                self.buckets.last().map_or(0, |b| b.high_ns.min(b.low_ns.saturating_mul(2))),
+                h.mean() as u64,
+            ),
+        };
+        // Percentiles are clamped into [min, max]: a bucket midpoint can overshoot the exact extremes.
+        let clamp = |v: u64| v.clamp(min_ns, max_ns.max(min_ns));
+        LatencySummary {
+            count,
+            min_ns,
+            mean_ns,
+            p50_ns: clamp(q(0.50)),
+            p90_ns: clamp(q(0.90)),
+            p99_ns: clamp(q(0.99)),
+            p999_ns: clamp(q(0.999)),
+            max_ns,
+        }
+    }
+}
+
+fn unreachable_hist() -> Histogram<u64> {
+    // `Histogram::new(3)` only fails for sigfig > 5; keep a fallback rather than a panic path.
+    Histogram::<u64>::new_with_bounds(1, u64::MAX / 2, 2).unwrap_or_else(|_| std::process::abort())
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExactTotals {
+    pub count: u64,
+    pub total_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_ns: u64,
+    pub mean_ns: u64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+}

@@ -1,0 +1,189 @@
+//! Unit tests of the model: histogram arithmetic, windows, attribution sums and session rates.
+
+use super::*;
+
+fn hist(points: &[(u64, u64)]) -> BucketHist {
+    BucketHist { buckets: points.iter().map(|&(v, c)| Bucket { low_ns: v, high_ns: v, count: c }).collect() }
+}
+
+#[test]
+fn summary_percentiles_follow_the_buckets() {
+    // 98 calls of 1000 ns, 2 of 100_000 ns.
+    let h = hist(&[(1000, 98), (100_000, 2)]);
+    let s = h.summary(None);
+    assert_eq!(s.count, 100);
+    assert!((s.p50_ns as f64 - 1000.0).abs() < 2.0, "{s:?}");
+    assert!((s.p99_ns as f64 - 100_000.0).abs() < 100.0, "{s:?}");
+    let exact = h.summary(Some(ExactTotals { count: 100, total_ns: 298_000, min_ns: 990, max_ns: 100_010 }));
+    assert_eq!((exact.min_ns, exact.max_ns, exact.mean_ns), (990, 100_010, 2980));
+}
+
+#[test]
+fn probe_cost_correction_shifts_and_merges() {
+    let h = BucketHist {
+        buckets: vec![
+            Bucket { low_ns: 100, high_ns: 103, count: 1 },
+            Bucket { low_ns: 500, high_ns: 515, count: 2 },
+            Bucket { low_ns: 520, high_ns: 535, count: 3 },
+        ],
+    };
+    let s = h.shifted_down(510);
+    assert_eq!(s.count(), 6);
+    assert_eq!(s.buckets[0], Bucket { low_ns: 0, high_ns: 5, count: 3 });
+    assert_eq!(s.buckets[1], Bucket { low_ns: 10, high_ns: 25, count: 3 });
+    let f = FuncSample {
+        count: 6,
+        total_ns: 3000,
+        min_ns: 100,
+        max_ns: 535,
+        attribution: Attribution { self_oncpu_ns: 2000, callees_ns: 1000, ..Attribution::default() },
+        total_hist: h,
+        ..FuncSample::default()
+    }
+    .without_probe_cost(100);
+    assert_eq!((f.total_ns, f.attribution.self_oncpu_ns, f.min_ns, f.max_ns), (2400, 1400, 0, 435));
+    assert_eq!(f.total_ns, f.attribution.total_ns(), "parts still sum to the wall time");
+}
+
+#[test]
+fn probe_cost_is_bounded_by_the_fastest_call() {
+    let hist = |lows: &[u64]| BucketHist {
+        buckets: lows.iter().map(|&low_ns| Bucket { low_ns, high_ns: low_ns + 15, count: 1 }).collect(),
+    };
+    let f = FuncSample {
+        count: 3,
+        total_ns: 1800,
+        min_ns: 560,
+        max_ns: 640,
+        attribution: Attribution { self_oncpu_ns: 1700, callees_ns: 100, ..Attribution::default() },
+        total_hist: hist(&[560, 600, 640]),
+        self_hist: hist(&[520, 540, 640]),
+        ..FuncSample::default()
+    };
+    // A calibration that fits under every call is taken whole.
+    assert_eq!(f.probe_cost(WindowCost { median_ns: 500, min_ns: 480 }), 500);
+    // One whose fastest run (690) is slower than the fastest own time (520) is lowered by the
+    // difference; unbounded it would have zeroed the own time.
+    let cost = f.probe_cost(WindowCost { median_ns: 700, min_ns: 690 });
+    assert_eq!(cost, 530);
+    let g = f.without_probe_cost(cost);
+    assert_eq!(g.attribution.self_oncpu_ns, 1700 - 3 * 530);
+    assert!(g.total_hist.summary(None).p50_ns > 0);
+    let none = WindowCost { median_ns: 700, min_ns: 650 };
+    assert_eq!(FuncSample::default().probe_cost(none), 700, "no calls yet: the calibration as measured");
+
+    // What was subtracted reaches the function's info (the export's `probe.calibration_ns`).
+    let mut s = Session::new(vec![FuncInfo { calibration_ns: 700, ..FuncInfo::default() }], 10);
+    s.push(Sample { at_ns: 1, functions: vec![g], ..Sample::default() });
+    assert_eq!(s.functions[0].calibration_ns, 530);
+}
+
+#[test]
+fn overhead_estimate_weighs_rate_and_single_steps() {
+    let infos = vec![
+        FuncInfo { id: 0, ..FuncInfo::default() },
+        FuncInfo { id: 1, single_step: true, ..FuncInfo::default() },
+        FuncInfo { id: 2, detached: true, ..FuncInfo::default() },
+    ];
+    let w = Sample {
+        at_ns: 1_000_000_000,
+        functions: (0..3).map(|id| FuncSample { id, count: 100_000, ..FuncSample::default() }).collect(),
+        ..Sample::default()
+    };
+    // 100k calls/s × 2 hits × 1 µs = 20 % of a CPU; single-stepped ×10; detached not counted.
+    let o = probe_overhead_pct(&w, &infos, 1000.0);
+    assert_eq!(o.len(), 2);
+    assert!((o[0].1 - 20.0).abs() < 1e-9 && (o[1].1 - 200.0).abs() < 1e-9, "{o:?}");
+    // Entry-only (nothing timed) or sampled: one hit per call, plus one per timed call.
+    let sampled = Sample {
+        at_ns: 1_000_000_000,
+        functions: vec![FuncSample { id: 0, calls: 100_000, count: 10_000, ..FuncSample::default() }],
+        ..Sample::default()
+    };
+    let o = probe_overhead_pct(&sampled, &infos, 1000.0);
+    assert!((o[0].1 - 11.0).abs() < 1e-9, "{o:?}");
+}
+
+#[test]
+fn empty_summary_is_zero() {
+    assert_eq!(BucketHist::default().summary(None), LatencySummary::default());
+}
+
+#[test]
+fn since_and_merge_are_inverse() {
+    let a = hist(&[(10, 1), (20, 2)]);
+    let b = hist(&[(20, 3), (40, 4)]);
+    let mut m = a.clone();
+    m.merge(&b);
+    assert_eq!(m, hist(&[(10, 1), (20, 5), (40, 4)]));
+    assert_eq!(m.since(&a), b);
+    assert_eq!(m.since(&m), BucketHist::default());
+}
+
+#[test]
+fn attribution_shares_sum_to_one() {
+    let a = Attribution {
+        self_oncpu_ns: 10,
+        callees_ns: 20,
+        syscalls_ns: 30,
+        offcpu_blocked_ns: 25,
+        offcpu_runqueue_ns: 15,
+    };
+    let s = a.shares();
+    assert!((s.self_oncpu + s.callees + s.syscalls + s.offcpu - 1.0).abs() < 1e-9);
+    assert_eq!(Attribution::default().shares(), Shares::default());
+}
+
+fn sample(at_s: u64, count: u64) -> Sample {
+    Sample {
+        at_ns: at_s * 1_000_000_000,
+        functions: vec![FuncSample { id: 0, count, total_hist: hist(&[(100, count)]), ..FuncSample::default() }],
+        counters: Counters { probe_hits: 2 * count, ..Counters::default() },
+        ..Sample::default()
+    }
+}
+
+#[test]
+fn windows_subtract_the_right_sample_and_reset_rebases() {
+    let mut s = Session::new(vec![FuncInfo::default()], 10);
+    for t in 0..=20 {
+        s.push(sample(t, t * 100));
+    }
+    let all = s.window(Window::AllTime).unwrap_or_default();
+    assert_eq!(all.functions[0].count, 2000);
+    let w1 = s.window(Window::Last1s).unwrap_or_default();
+    assert_eq!(w1.functions[0].count, 100);
+    assert_eq!(w1.at_ns, 1_000_000_000);
+    assert!((s.hits_per_s() - 200.0).abs() < 1e-6);
+    let w10 = s.window(Window::Last10s).unwrap_or_default();
+    assert_eq!(w10.functions[0].count, 1000);
+    s.reset();
+    s.push(sample(21, 2150));
+    assert_eq!(s.window(Window::AllTime).unwrap_or_default().functions[0].count, 150);
+    assert_eq!(s.window(Window::Last10s).unwrap_or_default().functions[0].count, 150);
+    assert_eq!(s.p99_history[0].len(), 1);
+}
+
+#[test]
+fn history_stays_bounded_and_windows_stay_right_at_four_ticks_a_second() {
+    let mut s = Session::new(vec![FuncInfo::default()], 10);
+    let tick = |i: u64| Sample { at_ns: i * 250_000_000, ..sample(0, i * 25) };
+    for i in 0..=2400 {
+        s.push(tick(i));
+    }
+    // 10 minutes of ticks: 9 from the last 2 s, then one a second back to 11 s.
+    assert!(s.history.len() <= 20, "{} samples kept", s.history.len());
+    let w1 = s.window(Window::Last1s).unwrap_or_default();
+    assert_eq!((w1.at_ns, w1.functions[0].count), (1_000_000_000, 100));
+    let w10 = s.window(Window::Last10s).unwrap_or_default();
+    assert!((10_000_000_000..=11_000_000_000).contains(&w10.at_ns), "10 s window spans {} ns", w10.at_ns);
+    assert_eq!(w10.functions[0].count, w10.at_ns / 10_000_000, "100 calls a second");
+}
+
+#[test]
+fn exemplars_keep_the_newest() {
+    let mut s = Session::new(vec![], 2);
+    s.add_exemplars((0..5).map(|i| Exemplar { tid: i, ..Exemplar::default() }));
+    assert_eq!(s.exemplars.iter().map(|e| e.tid).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(s.exemplars_evicted, 3);
+}

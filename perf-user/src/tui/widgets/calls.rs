@@ -1,0 +1,157 @@
+//! The syscalls and slow-calls (exemplars) views.
+
+use super::*;
+use std::fmt::Write as _;
+
+use ratatui::{
+    buffer::Buffer,
+    layout::{Constraint, Margin, Rect},
+    style::{Color, Style, Stylize},
+    text::Line,
+    widgets::{Cell, Paragraph, Row, StatefulWidget, TableState, Widget},
+};
+
+use crate::app::App;
+
+pub struct SyscallTable<'a>(pub &'a App);
+
+pub(crate) const SYS_COLS: [(&str, u16, u8); 7] =
+    [("Calls", 7, 1), ("Errors", 7, 4), ("p50", 7, 3), ("p99", 7, 2), ("Max", 7, 5), ("Total", 8, 0), ("Time%", 6, 6)];
+
+impl Widget for &SyscallTable<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.0;
+        let ui = &app.ui;
+        let inner_w = area.width.saturating_sub(4);
+        let keep = fit_columns(&SYS_COLS.map(|c| (c.1, c.2)), inner_w, 16);
+        let fixed: u16 = SYS_COLS.iter().zip(&keep).filter(|(_, k)| **k).map(|(c, _)| c.1 + 1).sum();
+        let name_w = inner_w.saturating_sub(fixed);
+        let mut header = vec![Cell::from("Syscall (while any traced code ran)")];
+        let mut widths = vec![Constraint::Length(name_w)];
+        for (c, _) in SYS_COLS.iter().zip(&keep).filter(|(_, k)| **k) {
+            header.push(right(c.0.to_string()));
+            widths.push(Constraint::Length(c.1));
+        }
+        let all_ns: u64 = app.derived.syscalls.iter().map(|s| s.total_ns).sum();
+        let height = usize::from(area.height.saturating_sub(3));
+        let len = ui.visible_syscalls.len();
+        let offset = scroll(len, ui.selected[1], height);
+        let shown = len.saturating_sub(offset).min(height);
+        let rows: Vec<Row> = ui.visible_syscalls[offset..offset + shown]
+            .iter()
+            .map(|&i| {
+                let s = &app.derived.syscalls[i];
+                let values = [
+                    fit_count(s.count),
+                    fit_count(s.errors),
+                    fit_ns(s.p50_ns),
+                    fit_ns(s.p99_ns),
+                    fit_ns(s.max_ns),
+                    fit_ns(s.total_ns),
+                    pct(if all_ns == 0 { 0.0 } else { s.total_ns as f64 / all_ns as f64 }),
+                ];
+                let mut cells = vec![Cell::from(ellipsize_left(&s.name, usize::from(name_w)))];
+                cells.extend(values.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| right(v)));
+                let row = Row::new(cells);
+                if s.errors > 0 { row.style(Style::default().fg(Color::Yellow)) } else { row }
+            })
+            .collect();
+        let block = table_block(app, Line::from(" by total time ")).title_bottom(position_note(offset, shown, len));
+        let table = selectable_table(rows, widths, Row::new(header), block);
+        let mut state = TableState::default().with_selected((len > 0).then(|| ui.selected[1] - offset));
+        StatefulWidget::render(table, area, buf, &mut state);
+        if len == 0 {
+            let inner = Rect { y: area.y + 2, height: area.height.saturating_sub(3), ..area }.inner(Margin::new(1, 0));
+            Paragraph::new("no syscalls seen in this window (attach with --syscalls)").dim().render(inner, buf);
+        }
+    }
+}
+
+pub struct ExemplarTable<'a>(pub &'a App);
+
+/// (title, width, priority); the function and syscall columns share what is left.
+pub(crate) const EX_COLS: [(&str, u16, u8); 7] = [
+    ("Duration", 8, 0),
+    ("Thread", 16, 2),
+    ("Own", 5, 4),
+    ("Callee", 6, 6),
+    ("Sys", 5, 5),
+    ("Off", 5, 3),
+    ("Split", 10, 1),
+];
+
+impl Widget for &ExemplarTable<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.0;
+        let ui = &app.ui;
+        let exemplars = app.exemplars();
+        let inner_w = area.width.saturating_sub(4);
+        let keep = fit_columns(&EX_COLS.map(|c| (c.1, c.2)), inner_w, 40);
+        let fixed: u16 = EX_COLS.iter().zip(&keep).filter(|(_, k)| **k).map(|(c, _)| c.1 + 1).sum();
+        let flex = inner_w.saturating_sub(fixed + 1);
+        let fn_w = flex / 2;
+        let sys_w = flex - fn_w;
+        let mut header = vec![Cell::from("Function (newest first)")];
+        let mut widths = vec![Constraint::Length(fn_w)];
+        for (c, _) in EX_COLS.iter().zip(&keep).filter(|(_, k)| **k) {
+            header.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(c.0) } else { right(c.0.to_string()) });
+            widths.push(Constraint::Length(c.1));
+        }
+        header.push(Cell::from("Top syscalls"));
+        widths.push(Constraint::Length(sys_w));
+
+        let height = usize::from(area.height.saturating_sub(3));
+        let len = ui.visible_exemplars.len();
+        let offset = scroll(len, ui.selected[2], height);
+        let shown = len.saturating_sub(offset).min(height);
+        let mut split_buf = Buffer::empty(Rect::new(0, 0, 10, 1));
+        let rows: Vec<Row> = ui.visible_exemplars[offset..offset + shown]
+            .iter()
+            .filter_map(|&i| exemplars.get(i))
+            .map(|e| {
+                let s = e.attribution.shares();
+                split_buf.reset();
+                (&AttributionBar { shares: s }).render(split_buf.area, &mut split_buf);
+                let split: String = split_buf.content().iter().map(|c| c.symbol()).collect();
+                let values = [
+                    fit_ns(e.duration_ns),
+                    ellipsize_left(&thread(e), 16),
+                    pct(s.self_oncpu),
+                    pct(s.callees),
+                    pct(s.syscalls),
+                    pct(s.offcpu),
+                    split,
+                ];
+                let mut cells = vec![Cell::from(ellipsize_left(&e.symbol, usize::from(fn_w)))];
+                for ((v, _), c) in values.into_iter().zip(&keep).zip(&EX_COLS).filter(|((_, k), _)| **k) {
+                    cells.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(v) } else { right(v) });
+                }
+                let mut sys = String::new();
+                for u in &e.syscalls {
+                    if !sys.is_empty() {
+                        sys.push_str(", ");
+                    }
+                    let _ = write!(sys, "{}×{} {}", u.name, u.count, fit_ns(u.total_ns));
+                }
+                cells.push(Cell::from(sys));
+                Row::new(cells)
+            })
+            .collect();
+        let evicted = app.derived.lost.exemplars_evicted;
+        let note = if evicted > 0 {
+            format!("{} {} older evicted ", filter_note(app), fit_count(evicted))
+        } else {
+            filter_note(app)
+        };
+        let block = table_block(app, Line::from(note)).title_bottom(position_note(offset, shown, len));
+        let table = selectable_table(rows, widths, Row::new(header), block);
+        let mut state = TableState::default().with_selected((len > 0).then(|| ui.selected[2] - offset));
+        StatefulWidget::render(table, area, buf, &mut state);
+        if len == 0 {
+            let inner = Rect { y: area.y + 2, height: area.height.saturating_sub(3), ..area }.inner(Margin::new(1, 0));
+            Paragraph::new("no slow calls yet (exemplars are calls over the --slow threshold)")
+                .dim()
+                .render(inner, buf);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Header, footer and help overlay.
+
+use super::*;
+
+use ratatui::{
+    buffer::Buffer,
+    layout::{Alignment, Constraint, Flex, Layout, Rect},
+    style::{Color, Modifier, Style, Stylize},
+    text::{Line, Span},
+    widgets::{Block, Clear, Paragraph, Widget},
+};
+
+use crate::app::App;
+
+pub struct Header<'a>(pub &'a App);
+
+impl Widget for &Header<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.0;
+        let d = &app.derived;
+        let t = &app.info.target;
+        let sep = || Span::raw(" │ ").dim();
+        let mut first = vec![
+            Span::styled(" perf-user ", Style::default().add_modifier(Modifier::BOLD).fg(Color::Black).bg(Color::Cyan)),
+            Span::raw(" pid "),
+            Span::styled(t.pid.to_string(), Style::default().add_modifier(Modifier::BOLD)),
+            Span::raw(" "),
+            Span::styled(
+                if t.comm.is_empty() { "?".to_string() } else { t.comm.clone() },
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            sep(),
+            Span::raw(format!("up {}", fmt_uptime(d.elapsed_ns))),
+            sep(),
+            Span::raw("window "),
+            Span::styled(d.window.label(), Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan)),
+        ];
+        // What the numbers are: attribution off, or a sample of the calls.
+        let mode = match (app.info.probes.as_str(), app.info.sample_every) {
+            ("latency", n) if n > 1 => format!("latency only, 1 in {n} timed"),
+            ("latency", _) => "latency only".to_string(),
+            ("entry_only", _) => "counts only".to_string(),
+            (_, n) if n > 1 => format!("1 in {n} timed"),
+            _ => String::new(),
+        };
+        if !mode.is_empty() {
+            first.push(sep());
+            first.push(Span::styled(mode, Style::default().fg(Color::Yellow)));
+        }
+        if app.paused {
+            first.push(sep());
+            first.push(Span::styled(
+                " PAUSED ",
+                Style::default().add_modifier(Modifier::BOLD).fg(Color::Black).bg(Color::Yellow),
+            ));
+        }
+        if !t.exe.is_empty() {
+            first.push(sep());
+            first.push(Span::raw(t.exe.clone()).dim());
+        }
+
+        let cpu = app.overhead_cpus() * 100.0;
+        let lost = &d.lost;
+        let count = |label: &'static str, n: u64| {
+            let style =
+                if n > 0 { Style::default().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::default() };
+            [Span::raw(label), Span::styled(fit_count(n), style)]
+        };
+        let mut second = vec![
+            Span::raw(" probes "),
+            Span::styled(
+                format!("{} hits/s", fit_rate(d.hits_per_s).trim_end_matches("/s")),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(" ≈ "),
+            Span::styled(
+                format!("{cpu:.1}% of 1 CPU"),
+                if cpu >= 5.0 {
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default()
+                },
+            ),
+            Span::raw(format!(" ({}/hit)", fit_ns(app.cost_per_hit_ns.max(0.0) as u64))).dim(),
+            sep(),
+            Span::raw("lost: "),
+        ];
+        second.extend(count("ringbuf ", lost.ringbuf_full));
+        second.extend(count(" · maps ", lost.thread_map_full + lost.attr_map_full));
+        second.extend(count(" · stack depth ", lost.depth_overflow));
+        second.extend(count(" · orphans ", lost.orphan_entry + lost.orphan_return));
+        let lines = [Line::from(first), Line::from(second)];
+        for (i, l) in lines.iter().enumerate() {
+            if (i as u16) < area.height {
+                buf.set_line(area.x, area.y + i as u16, l, area.width);
+            }
+        }
+        if app.target_exited && area.height > 2 {
+            let banner = Rect { y: area.y + 2, height: 1, ..area };
+            buf.set_style(banner, Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD));
+            let text = format!(
+                " ■ TARGET EXITED: pid {} is gone; these are its last numbers. q writes the report and quits.",
+                t.pid
+            );
+            buf.set_stringn(banner.x, banner.y, text, usize::from(banner.width), Style::default());
+        }
+    }
+}
+
+pub(crate) const HINTS: &[(&str, &str)] = &[
+    ("q", "quit"),
+    ("p", "pause"),
+    ("r", "reset"),
+    ("e", "export"),
+    ("w", "window"),
+    ("s/S", "sort"),
+    ("/", "filter"),
+    ("Tab", "view"),
+    ("?", "help"),
+];
+
+pub struct Footer<'a>(pub &'a App);
+
+impl Widget for &Footer<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.0;
+        let key = Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan);
+        let mut spans = Vec::with_capacity(24);
+        if app.ui.filter_editing {
+            spans.push(Span::styled(" filter: ", key));
+            spans.push(Span::raw(format!("{}▏", app.ui.filter)));
+            spans.push(Span::raw("  Enter keep · Esc clear · ↑↓ select").dim());
+        } else {
+            if !app.status.is_empty() {
+                spans.push(Span::styled(
+                    format!(" {} ", app.status),
+                    Style::default().add_modifier(Modifier::BOLD).fg(Color::Yellow),
+                ));
+                spans.push(Span::raw("│").dim());
+            }
+            for (k, what) in HINTS {
+                spans.push(Span::styled(format!(" {k}"), key));
+                spans.push(Span::raw(format!(" {what}")));
+            }
+        }
+        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    }
+}
+
+/// Every key, in a box over the middle of the screen.
+pub struct Help;
+
+pub(crate) const HELP: &[(&str, &str)] = &[
+    ("q / Ctrl-C", "quit: detach, write --export, print the report"),
+    ("p", "pause the display (collection goes on) / resume"),
+    ("r", "reset: numbers restart from now"),
+    ("e", "export a snapshot now (JSON)"),
+    ("w", "time window: all → last 1 s → last 10 s"),
+    ("s / S", "sort by the next column / flip the direction"),
+    ("/", "filter functions by name: Enter keeps, Esc clears"),
+    ("Esc", "clear the filter"),
+    ("Tab / Shift-Tab", "functions → syscalls → exemplars"),
+    ("↑ ↓ PgUp PgDn Home End", "move the selection"),
+    ("?", "this help (any key closes it)"),
+];
+
+impl Widget for &Help {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let width = area.width.min(82);
+        let height = area.height.min(HELP.len() as u16 + 6);
+        let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(area);
+        let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(popup);
+        Clear.render(popup, buf);
+        let mut lines: Vec<Line> = HELP
+            .iter()
+            .map(|(k, what)| {
+                Line::from(vec![
+                    Span::styled(format!("{k:>22}  "), Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan)),
+                    Span::raw(*what),
+                ])
+            })
+            .collect();
+        lines.push(Line::default());
+        lines.push(Line::from("Own = own CPU, Callee = traced callees, Sys = syscalls, Off = off-CPU:").dim());
+        lines.push(Line::from("as shares of the wall time (docs: ATTRIBUTION.md).").dim());
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" Keys ").title_alignment(Alignment::Center))
+            .render(popup, buf);
+    }
+}

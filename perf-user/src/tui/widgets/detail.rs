@@ -1,0 +1,203 @@
+//! The detail pane of the selected function: histogram, split bar, syscalls and slow calls.
+
+use super::*;
+use std::fmt::Write as _;
+
+use ratatui::{
+    buffer::Buffer,
+    layout::{Constraint, Layout, Rect},
+    style::{Color, Modifier, Style, Stylize},
+    text::{Line, Span},
+    widgets::{Block, Sparkline, Widget},
+};
+
+use crate::{
+    app::{App, FunctionRow},
+    model::{BucketHist, Exemplar},
+};
+
+pub struct Detail<'a>(pub &'a App);
+
+impl Widget for &Detail<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.0;
+        let Some(row) = app.selected_function() else {
+            Block::bordered().title(" Detail ").render(area, buf);
+            return;
+        };
+        let window = app.derived.window.label();
+        let block = Block::bordered()
+            .title(Line::from(vec![
+                Span::raw(" "),
+                Span::styled(
+                    ellipsize_left(app.symbol(row.id), usize::from(area.width.saturating_sub(50))),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(format!(" · window {window} ")),
+                Span::styled(
+                    app.probe_note(row.id).map(|n| format!("· {n} ")).unwrap_or_default(),
+                    Style::default().fg(Color::Yellow),
+                ),
+            ]))
+            .title(
+                Line::from(format!(" {} calls · mean {} ", fit_count(row.calls), lat(row.latency.mean_ns, row.calls)))
+                    .right_aligned(),
+            );
+        let inner = block.inner(area);
+        block.render(area, buf);
+        if inner.height < 4 || inner.width < 20 {
+            return;
+        }
+        let hist = row.sample.and_then(|i| app.derived.sample.functions.get(i)).map(|f| &f.total_hist);
+        let empty = BucketHist::default();
+        let histogram = LatencyHistogram {
+            hist: hist.unwrap_or(&empty),
+            markers: [("p50", row.latency.p50_ns), ("p99", row.latency.p99_ns), ("p99.9", row.latency.p999_ns)],
+        };
+        if inner.width >= 90 {
+            let [left, _, right] =
+                Layout::horizontal([Constraint::Percentage(55), Constraint::Length(2), Constraint::Fill(1)])
+                    .areas(inner);
+            render_histogram(&histogram, row, left, buf);
+            render_sections(app, row, right, buf, true);
+        } else {
+            // Narrow: the split and the sparkline first, the histogram below.
+            let [top, hist_area] = Layout::vertical([Constraint::Length(6), Constraint::Fill(1)]).areas(inner);
+            render_sections(app, row, top, buf, false);
+            render_histogram(&histogram, row, hist_area, buf);
+        }
+    }
+}
+
+pub(crate) fn render_histogram(h: &LatencyHistogram, row: &FunctionRow, area: Rect, buf: &mut Buffer) {
+    if area.height < 2 {
+        return;
+    }
+    let title = Line::from(vec![
+        Span::styled("Latency", Style::default().add_modifier(Modifier::BOLD)),
+        Span::raw(format!(
+            "  p50 {}  p99 {}  p99.9 {}  max {}",
+            lat(row.latency.p50_ns, row.calls),
+            lat(row.latency.p99_ns, row.calls),
+            lat(row.latency.p999_ns, row.calls),
+            lat(row.latency.max_ns, row.calls)
+        )),
+    ]);
+    buf.set_line(area.x, area.y, &title, area.width);
+    h.render(Rect { y: area.y + 1, height: area.height - 1, ..area }, buf);
+}
+
+/// Where the time goes, p99 over time, top syscalls and slowest exemplars, top to bottom while
+/// they fit (`full`: all four; otherwise the first two).
+pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mut Buffer, full: bool) {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let w = area.width;
+    let mut y = area.y;
+    let bottom = area.bottom();
+    let line = |buf: &mut Buffer, y: &mut u16, l: &Line| {
+        if *y < bottom {
+            buf.set_line(area.x, *y, l, w);
+            *y += 1;
+        }
+    };
+
+    line(buf, &mut y, &Line::styled("Where the time goes", bold));
+    if app.info.probes == "latency" {
+        line(buf, &mut y, &Line::from("not split: --latency-only times calls but keeps no attribution").dim());
+        line(buf, &mut y, &Line::default());
+    } else {
+        if y < bottom {
+            (&AttributionBar { shares: row.shares }).render(Rect { x: area.x, y, width: w, height: 1 }, buf);
+            y += 1;
+        }
+        line(buf, &mut y, &legend(&row.shares));
+    }
+
+    let history = app.p99_history(row.id);
+    let (now, peak) =
+        history.map_or((0, 0), |h| (h.back().copied().unwrap_or(0), h.iter().copied().max().unwrap_or(0)));
+    line(
+        buf,
+        &mut y,
+        &Line::from(vec![
+            Span::styled("p99 over time", bold),
+            Span::raw(format!(" (1 s windows)  now {}  peak {}", fit_ns(now), fit_ns(peak))),
+        ]),
+    );
+    if y + 1 < bottom {
+        let points = usize::from(w);
+        let data: Vec<u64> =
+            history.map_or_else(Vec::new, |h| h.iter().skip(h.len().saturating_sub(points)).copied().collect());
+        Sparkline::default()
+            .data(&data)
+            .style(Style::default().fg(Color::Magenta))
+            .render(Rect { x: area.x, y, width: w, height: 2 }, buf);
+        y += 2;
+    }
+    if !full || y + 1 >= bottom {
+        return;
+    }
+
+    // Syscalls made while this function was innermost, by wall time.
+    let mut sys: Vec<_> =
+        app.derived.sample.func_syscalls.iter().filter(|s| s.fn_id == row.id && s.count > 0).collect();
+    sys.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.nr.cmp(&b.nr)));
+    y += 1;
+    line(buf, &mut y, &Line::styled("Top syscalls inside", bold));
+    if sys.is_empty() {
+        line(buf, &mut y, &Line::from("  none").dim());
+    }
+    for s in sys.iter().take(3) {
+        let name = crate::target::syscalls::display(s.nr);
+        line(
+            buf,
+            &mut y,
+            &Line::from(format!("  {name:<18} {:>7} calls {:>8}", fit_count(s.count), fit_ns(s.total_ns))),
+        );
+    }
+    if y + 1 >= bottom {
+        return;
+    }
+
+    y += 1;
+    let mut slow: Vec<&Exemplar> = app.exemplars().iter().filter(|e| e.fn_id == row.id).collect();
+    slow.sort_by_key(|e| std::cmp::Reverse(e.duration_ns));
+    line(
+        buf,
+        &mut y,
+        &Line::from(vec![Span::styled("Slowest exemplars", bold), Span::raw(format!(" ({} kept)", slow.len()))]),
+    );
+    if slow.is_empty() {
+        line(buf, &mut y, &Line::from("  none (see --slow)").dim());
+    }
+    for e in slow.iter().take(usize::from(bottom.saturating_sub(y))) {
+        let (part, share) = dominant(&e.attribution);
+        let mut text = format!("  {:>7}  {}  {part} {}", fit_ns(e.duration_ns), thread(e), pct(share));
+        if let Some(s) = e.syscalls.first() {
+            let _ = write!(text, " · {}", s.name);
+        }
+        line(buf, &mut y, &Line::from(text));
+    }
+}
+
+pub(crate) fn thread(e: &Exemplar) -> String {
+    if e.thread.is_empty() { format!("tid {}", e.tid) } else { format!("{} {}", e.tid, e.thread) }
+}
+
+/// Two lines under the table when there is no room for the detail pane.
+pub struct MiniDetail<'a>(pub &'a App);
+
+impl Widget for &MiniDetail<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let Some(row) = self.0.selected_function() else { return };
+        if area.height == 0 {
+            return;
+        }
+        let mut l = legend(&row.shares);
+        l.spans.insert(0, Span::raw(format!("{}: ", ellipsize_left(self.0.symbol(row.id), 24))));
+        buf.set_line(area.x, area.y, &l, area.width);
+        if area.height > 1 {
+            (&AttributionBar { shares: row.shares }).render(Rect { y: area.y + 1, height: 1, ..area }, buf);
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The whole screen: which view goes where at each terminal size.
+
+use super::*;
+
+use ratatui::{
+    buffer::Buffer,
+    layout::{Constraint, Layout, Rect},
+    widgets::Widget,
+};
+
+use crate::app::{App, View};
+
+/// Main-area height below which the detail pane gives way to two summary lines.
+pub(crate) const DETAIL_MIN_MAIN_HEIGHT: u16 = 28;
+
+impl Widget for &App {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let header_h = if self.target_exited { 3 } else { 2 };
+        let [header, main, footer] =
+            Layout::vertical([Constraint::Length(header_h), Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+        (&Header(self)).render(header, buf);
+        match self.ui.view {
+            View::Functions => functions_view(self, main, buf),
+            View::Syscalls => (&SyscallTable(self)).render(main, buf),
+            View::Exemplars => (&ExemplarTable(self)).render(main, buf),
+        }
+        (&Footer(self)).render(footer, buf);
+        if self.ui.help {
+            (&Help).render(area, buf);
+        }
+    }
+}
+
+pub(crate) fn functions_view(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.height >= DETAIL_MIN_MAIN_HEIGHT && area.width >= 60 {
+        // The table takes what its rows need, the detail pane between 16 rows and 60 % of the rest.
+        let wanted = app.ui.visible.len() as u16 + 3;
+        let detail = area.height.saturating_sub(wanted).min(area.height * 6 / 10).max(16);
+        let [table, detail_area] = Layout::vertical([Constraint::Fill(1), Constraint::Length(detail)]).areas(area);
+        (&FunctionTable(app)).render(table, buf);
+        (&Detail(app)).render(detail_area, buf);
+    } else if area.height >= 10 {
+        let [table, mini] = Layout::vertical([Constraint::Fill(1), Constraint::Length(2)]).areas(area);
+        (&FunctionTable(app)).render(table, buf);
+        (&MiniDetail(app)).render(mini, buf);
+    } else {
+        (&FunctionTable(app)).render(area, buf);
+    }
+}
