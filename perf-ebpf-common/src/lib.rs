@@ -47,6 +47,8 @@ pub const FRAME_TOP_SYSCALLS: usize = 4;
 pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
 /// x86-64 `uretprobe` syscall: the kernel enters it on every uretprobe return, so it is ours, not the target's.
 pub const SYSCALL_NR_URETPROBE: u32 = 335;
+/// x86-64 page size: the kernel's uretprobe trampoline starts a page.
+pub const PAGE_BYTES: u64 = 4096;
 /// x86-64 `uprobe` syscall: an optimised uprobe on a 5-byte nop enters it on every hit (6.18+).
 pub const SYSCALL_NR_UPROBE: u32 = 336;
 
@@ -320,8 +322,9 @@ pub struct Frame {
     pub fn_id: u32,
     pub _pad: u32,
     /// The stack pointer at entry (pointing at the return address). It identifies the call: the
-    /// return of this call sees `sp == stack_ptr + 8`, and a frame whose `stack_ptr` is at or below
-    /// a new entry's stack pointer can no longer be live (its call ended unseen).
+    /// return of this call sees `sp == stack_ptr + 8`, and a frame whose `stack_ptr` is below a new
+    /// entry's stack pointer, or at it unless the new call is its tail call, can no longer be live
+    /// (its call ended unseen).
     pub stack_ptr: u64,
     pub entry_ts_ns: u64,
     pub callees_ns: u64,

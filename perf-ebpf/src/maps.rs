@@ -99,6 +99,12 @@ pub(crate) fn threads_map() -> *mut c_void {
     core::ptr::from_ref(&THREADS).cast_mut().cast()
 }
 
+/// The target's uretprobe trampoline: the address the kernel writes over the return address of every
+/// call it will report the return of, learned from the target's first `uretprobe` syscall (see
+/// `syscalls::note_trampoline`); 0 until then. It tells a tail call (see `thread::tail_called`).
+#[map(name = "TRAMPOLINE")]
+pub(crate) static TRAMPOLINE: Array<u64> = Array::with_max_entries(1, 0);
+
 #[map(name = "COUNTERS")]
 pub(crate) static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
 /// Each CPU's sampling generator state (see `sampling::sample_draw`).

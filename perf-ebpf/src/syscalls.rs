@@ -3,13 +3,13 @@
 
 use aya_ebpf::{bindings::pt_regs, macros::btf_tracepoint, programs::BtfTracePointContext};
 use perf_ebpf_common::{
-    Counter, FRAME_TOP_SYSCALLS, FuncSyscallKey, MAX_DEPTH, MAX_SYSCALLS, SYSCALL_NR_UPROBE, SYSCALL_NR_URETPROBE,
-    SyscallSlot, SyscallTotals, ThreadState,
+    Counter, FRAME_TOP_SYSCALLS, FuncSyscallKey, MAX_DEPTH, MAX_SYSCALLS, PAGE_BYTES, SYSCALL_NR_UPROBE,
+    SYSCALL_NR_URETPROBE, SyscallSlot, SyscallTotals, ThreadState,
 };
 
 use crate::{
     helpers::{bump, frame_index, hist_add, now_ns, target_tid},
-    maps::{FUNC_SYSCALLS, SYSCALL_HIST, SYSCALL_STATS},
+    maps::{FUNC_SYSCALLS, SYSCALL_HIST, SYSCALL_STATS, TRAMPOLINE},
     thread::{thread_state, thread_state_or_new},
 };
 
@@ -25,7 +25,11 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     // sys_enter(struct pt_regs *regs, long id)
     let nr: u64 = ctx.arg(1);
     // Our own probes' syscalls: every traced return, and every hit of an optimised nop5 probe.
-    if nr == u64::from(SYSCALL_NR_URETPROBE) || nr == u64::from(SYSCALL_NR_UPROBE) {
+    if nr == u64::from(SYSCALL_NR_URETPROBE) {
+        note_trampoline(&ctx);
+        return 0;
+    }
+    if nr == u64::from(SYSCALL_NR_UPROBE) {
         return 0;
     }
     let Some(_) = target_tid() else { return 0 };
@@ -46,6 +50,26 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     st.sys_entry_ts_ns = now;
     st.sys_offcpu_ns = 0;
     0
+}
+
+/// The uretprobe syscall is made by the trampoline every traced return goes through, from inside
+/// it: the first one of the target tells where that trampoline is, at the start of the page of the
+/// syscall's return address (`uprobe_get_trampoline_vaddr` is the `[uprobes]` area's start, and
+/// the trampoline is its first slot). Later ones cost a map read.
+#[inline(always)]
+fn note_trampoline(ctx: &BtfTracePointContext) {
+    let Some(t) = TRAMPOLINE.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: a valid map value; every writer stores the same value.
+    if unsafe { *t } != 0 || target_tid().is_none() {
+        return;
+    }
+    let regs: *const pt_regs = ctx.arg(0);
+    // SAFETY: a BTF-typed tracepoint argument: the verifier checks this load against struct pt_regs.
+    let ip = unsafe { (*regs).rip };
+    // SAFETY: as above.
+    unsafe { *t = ip & !(PAGE_BYTES - 1) };
 }
 
 #[btf_tracepoint(function = "sys_exit")]

@@ -3,13 +3,16 @@
 
 use aya_ebpf::{
     bindings::task_struct,
-    helpers::generated::{bpf_get_current_task_btf, bpf_task_storage_get},
+    helpers::{
+        bpf_probe_read_user,
+        generated::{bpf_get_current_task_btf, bpf_task_storage_get},
+    },
 };
-use perf_ebpf_common::{Counter, MAX_DEPTH, ThreadState};
+use perf_ebpf_common::{Counter, MAX_DEPTH, PAGE_BYTES, ThreadState};
 
 use crate::{
     helpers::{bump, frame_index},
-    maps::threads_map,
+    maps::{TRAMPOLINE, threads_map},
 };
 
 const BPF_LOCAL_STORAGE_GET_F_CREATE: u64 = 1;
@@ -68,20 +71,62 @@ pub(crate) fn push_frame(st: &mut ThreadState, fn_id: u32, sp: u64, now: u64) {
     }
 }
 
-/// Pops frames whose call must have ended without a return we saw (longjmp, unwinding, a
-/// uretprobe that was not yet attached when the call began): a live caller's frame always lies
-/// above (at a higher address than) `sp`. Counted as orphaned entries, never timed.
+/// Pops the frames of calls that must have ended without a return we saw (longjmp, unwinding, a
+/// uretprobe the kernel could not install or that was not attached yet when the call began), as the
+/// kernel drops their return instances here (`cleanup_return_instances`). Counted as orphaned
+/// entries, never timed. A live caller's frame lies above (at a higher address than) `sp`, or at
+/// `sp` itself when this call was reached from it by a tail call (see `tail_called`); everything
+/// else is dead (docs/ATTRIBUTION.md, "Tail calls").
 #[inline(always)]
 pub(crate) fn drop_dead_frames(st: &mut ThreadState, sp: u64) {
     if st.depth > MAX_DEPTH {
         return;
     }
     for _ in 0..MAX_DEPTH {
-        if st.depth == 0 || st.frames[frame_index(st.depth - 1)].stack_ptr > sp {
+        if st.depth == 0 {
+            return;
+        }
+        let top_sp = st.frames[frame_index(st.depth - 1)].stack_ptr;
+        if top_sp > sp {
+            return;
+        }
+        if top_sp == sp {
+            break;
+        }
+        st.depth -= 1;
+        bump(Counter::OrphanEntry);
+    }
+    // A frame entered at `sp` is on top: the caller of a tail call, or a call that ended unseen.
+    if tail_called(sp) {
+        return;
+    }
+    for _ in 0..MAX_DEPTH {
+        if st.depth == 0 || st.frames[frame_index(st.depth - 1)].stack_ptr != sp {
             return;
         }
         st.depth -= 1;
         bump(Counter::OrphanEntry);
+    }
+}
+
+/// Whether the call entering at `sp`, where a frame of ours was entered too, was reached from that
+/// frame's call by a tail call (`jmp`), so that the kernel will report that call's return right
+/// after this one's. The kernel's own test (`prepare_uretprobe`'s `chained`): a `call` writes its
+/// return address at `sp`; a `jmp` leaves the caller's there, which the kernel replaced with its
+/// trampoline when the caller was entered. Read only at an entry at a frame's stack pointer (a
+/// tail call, or a call after one that ended unseen), never on an ordinary call's path.
+#[inline(always)]
+fn tail_called(sp: u64) -> bool {
+    // SAFETY: bpf_probe_read_user checks the address; a failed read gives an error.
+    let Ok(ret_addr) = (unsafe { bpf_probe_read_user(sp as *const u64) }) else {
+        return false;
+    };
+    match TRAMPOLINE.get(0) {
+        Some(&t) if t != 0 => ret_addr == t,
+        // Not learned yet (no traced return since attach, or a kernel whose trampoline traps
+        // instead of making the uretprobe syscall): the trampoline starts a page, which a return
+        // address after a call instruction almost never does.
+        _ => ret_addr != 0 && ret_addr & (PAGE_BYTES - 1) == 0,
     }
 }
 
