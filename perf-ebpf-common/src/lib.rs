@@ -32,7 +32,7 @@ pub const fn latency_cookie_read(cookie: u64, now_ns: u64) -> (u32, u64) {
     let wall_ns = ((now_ns << LATENCY_TS_SHIFT).wrapping_sub(cookie & !LATENCY_LOW_MASK)) >> LATENCY_TS_SHIFT;
     (fn_id, wall_ns)
 }
-/// Traced frames kept per thread; deeper calls are counted in `COUNTER_DEPTH_OVERFLOW`, never guessed.
+/// Traced frames kept per thread; deeper calls are counted in `Counter::DepthOverflow`, never guessed.
 pub const MAX_DEPTH: u32 = 32;
 const _: () = assert!(MAX_DEPTH.is_power_of_two(), "the kernel masks frame indexes with MAX_DEPTH - 1");
 /// Syscall numbers below this get their own statistics; x86-64 has fewer than 512.
@@ -47,6 +47,8 @@ pub const FRAME_TOP_SYSCALLS: usize = 4;
 pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
 /// x86-64 `uretprobe` syscall: the kernel enters it on every uretprobe return, so it is ours, not the target's.
 pub const SYSCALL_NR_URETPROBE: u32 = 335;
+/// x86-64 page size: the kernel's uretprobe trampoline starts a page.
+pub const PAGE_BYTES: u64 = 4096;
 /// x86-64 `uprobe` syscall: an optimised uprobe on a 5-byte nop enters it on every hit (6.18+).
 pub const SYSCALL_NR_UPROBE: u32 = 336;
 
@@ -93,27 +95,64 @@ pub mod names {
 // Counters: indexes into the per-CPU `COUNTERS` array
 // ---------------------------------------------------------------------------------------------
 
-/// uprobe and uretprobe hits of the target (the overhead estimate's numerator).
-pub const COUNTER_PROBE_HITS: u32 = 0;
-/// Exemplars dropped because the ring buffer was full.
-pub const COUNTER_RINGBUF_FULL: u32 = 1;
-/// Events dropped because a thread's state could not be allocated (task storage).
-pub const COUNTER_THREAD_MAP_FULL: u32 = 2;
-/// Calls deeper than `MAX_DEPTH`: counted, not timed.
-pub const COUNTER_DEPTH_OVERFLOW: u32 = 3;
-/// Returns without a matching entry.
-pub const COUNTER_ORPHAN_RETURN: u32 = 4;
-/// Entries that never returned (thread exit, longjmp, unwinding).
-pub const COUNTER_ORPHAN_ENTRY: u32 = 5;
-/// (function, syscall) or (thread, function) attributions dropped because their map was full.
-pub const COUNTER_ATTR_MAP_FULL: u32 = 6;
-/// Exemplars sent.
-pub const COUNTER_EXEMPLARS: u32 = 7;
-/// Syscalls of the target seen (excluding `uretprobe`).
-pub const COUNTER_SYSCALLS: u32 = 8;
-/// Context switches of the target's threads seen.
-pub const COUNTER_SWITCHES: u32 = 9;
-pub const COUNTER_COUNT: u32 = 10;
+/// What the kernel counts besides calls: each variant is its slot in the per-CPU `COUNTERS` array
+/// (`counter as u32`). The discriminants are the map layout, so they are written out.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// uprobe and uretprobe hits of the target (the overhead estimate's numerator).
+    ProbeHits = 0,
+    /// Exemplars dropped because the ring buffer was full.
+    RingbufFull = 1,
+    /// Events dropped because a thread's state could not be allocated (task storage).
+    ThreadMapFull = 2,
+    /// Calls deeper than `MAX_DEPTH`: counted, not timed.
+    DepthOverflow = 3,
+    /// Returns without a matching entry.
+    OrphanReturn = 4,
+    /// Entries that never returned (thread exit, longjmp, unwinding).
+    OrphanEntry = 5,
+    /// (function, syscall) or (thread, function) attributions dropped because their map was full.
+    AttrMapFull = 6,
+    /// Exemplars sent.
+    Exemplars = 7,
+    /// Syscalls of the target seen (excluding `uretprobe`).
+    Syscalls = 8,
+    /// Context switches of the target's threads seen.
+    Switches = 9,
+}
+
+impl Counter {
+    /// Every counter, in slot order.
+    pub const ALL: [Counter; 10] = [
+        Counter::ProbeHits,
+        Counter::RingbufFull,
+        Counter::ThreadMapFull,
+        Counter::DepthOverflow,
+        Counter::OrphanReturn,
+        Counter::OrphanEntry,
+        Counter::AttrMapFull,
+        Counter::Exemplars,
+        Counter::Syscalls,
+        Counter::Switches,
+    ];
+    /// Entries of the `COUNTERS` map.
+    pub const COUNT: u32 = Counter::ALL.len() as u32;
+
+    /// This counter's slot in `COUNTERS`.
+    #[inline(always)]
+    pub const fn index(self) -> u32 {
+        self as u32
+    }
+}
+// The slots are dense and in order: `ALL[i]` is slot `i`, so `COUNT` covers every variant.
+const _: () = {
+    let mut i = 0;
+    while i < Counter::ALL.len() {
+        assert!(Counter::ALL[i].index() == i as u32, "Counter::ALL must list the slots in order");
+        i += 1;
+    }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Histogram layout: log-linear, 32 sub-buckets per power of two
@@ -283,8 +322,9 @@ pub struct Frame {
     pub fn_id: u32,
     pub _pad: u32,
     /// The stack pointer at entry (pointing at the return address). It identifies the call: the
-    /// return of this call sees `sp == stack_ptr + 8`, and a frame whose `stack_ptr` is at or below
-    /// a new entry's stack pointer can no longer be live (its call ended unseen).
+    /// return of this call sees `sp == stack_ptr + 8`, and a frame whose `stack_ptr` is below a new
+    /// entry's stack pointer, or at it unless the new call is its tail call, can no longer be live
+    /// (its call ended unseen).
     pub stack_ptr: u64,
     pub entry_ts_ns: u64,
     pub callees_ns: u64,

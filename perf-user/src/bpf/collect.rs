@@ -8,9 +8,7 @@ use std::{
 
 use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use perf_ebpf_common::{
-    self as common, COUNTER_ATTR_MAP_FULL, COUNTER_DEPTH_OVERFLOW, COUNTER_EXEMPLARS, COUNTER_ORPHAN_ENTRY,
-    COUNTER_ORPHAN_RETURN, COUNTER_PROBE_HITS, COUNTER_RINGBUF_FULL, COUNTER_SWITCHES, COUNTER_SYSCALLS,
-    COUNTER_THREAD_MAP_FULL, FuncStats, FuncSyscallKey, Hist, SyscallStats, SyscallTotals, ThreadFuncKey,
+    self as common, Counter, FuncStats, FuncSyscallKey, Hist, SyscallStats, SyscallTotals, ThreadFuncKey,
     hist_bucket_bounds, names,
 };
 
@@ -300,21 +298,21 @@ impl Collector {
             Vec::new()
         };
 
-        let c = |i: u32| self.counters.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0u64);
+        let c = |k: Counter| self.counters.get(&k.index(), 0).map(|v| v.iter().sum()).unwrap_or(0u64);
         let probe_hits =
-            if self.latency_only { functions.iter().map(|f| f.calls() + f.count).sum() } else { c(COUNTER_PROBE_HITS) };
+            if self.latency_only { functions.iter().map(|f| f.calls() + f.count).sum() } else { c(Counter::ProbeHits) };
         let counters = Counters {
             probe_hits,
-            exemplars: c(COUNTER_EXEMPLARS),
-            syscalls: c(COUNTER_SYSCALLS),
-            switches: c(COUNTER_SWITCHES),
+            exemplars: c(Counter::Exemplars),
+            syscalls: c(Counter::Syscalls),
+            switches: c(Counter::Switches),
             lost: Lost {
-                ringbuf_full: c(COUNTER_RINGBUF_FULL),
-                thread_map_full: c(COUNTER_THREAD_MAP_FULL),
-                depth_overflow: c(COUNTER_DEPTH_OVERFLOW),
-                orphan_return: c(COUNTER_ORPHAN_RETURN),
-                orphan_entry: c(COUNTER_ORPHAN_ENTRY),
-                attr_map_full: c(COUNTER_ATTR_MAP_FULL),
+                ringbuf_full: c(Counter::RingbufFull),
+                thread_map_full: c(Counter::ThreadMapFull),
+                depth_overflow: c(Counter::DepthOverflow),
+                orphan_return: c(Counter::OrphanReturn),
+                orphan_entry: c(Counter::OrphanEntry),
+                attr_map_full: c(Counter::AttrMapFull),
                 exemplars_evicted: 0,
             },
         };

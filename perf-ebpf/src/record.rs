@@ -1,0 +1,148 @@
+//! What a call leaves in the maps: its count at entry, and at return its wall time and five parts
+//! in the per-function totals and histograms, per thread with `--per-thread`, and as an exemplar when slow.
+
+use aya_ebpf::helpers::bpf_get_current_comm;
+use perf_ebpf_common::{Counter, Exemplar, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, ThreadFuncKey};
+
+use crate::{
+    helpers::{bump, current_tid, hist_add},
+    maps::{EXEMPLARS, FUNC_HIST, FUNC_SLOW, FUNC_STATS, THREAD_FUNC_STATS, config},
+};
+
+/// `bpf_ringbuf_submit` flag: do not wake the reader; userspace drains on a timer.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+
+/// The attribution of one completed call.
+pub(crate) struct Call {
+    pub(crate) wall_ns: u64,
+    pub(crate) self_oncpu_ns: u64,
+    pub(crate) callees_ns: u64,
+    pub(crate) syscalls_ns: u64,
+    pub(crate) offcpu_blocked_ns: u64,
+    pub(crate) offcpu_runqueue_ns: u64,
+    pub(crate) syscall_count: u64,
+}
+
+impl Call {
+    /// A call timed without attribution (`--latency-only`): the parts stay 0, which `stats_add`'s
+    /// additions of them compile away.
+    #[inline(always)]
+    pub(crate) fn wall_only(wall_ns: u64) -> Call {
+        Call {
+            wall_ns,
+            self_oncpu_ns: 0,
+            callees_ns: 0,
+            syscalls_ns: 0,
+            offcpu_blocked_ns: 0,
+            offcpu_runqueue_ns: 0,
+            syscall_count: 0,
+        }
+    }
+
+    /// The call whose shadow-stack frame is `frame`, returning at `now`: own CPU time is what the
+    /// other parts leave of the wall time.
+    #[inline(always)]
+    pub(crate) fn of_frame(frame: &Frame, now: u64) -> Call {
+        let wall_ns = now.saturating_sub(frame.entry_ts_ns);
+        let accounted = frame
+            .callees_ns
+            .saturating_add(frame.syscalls_ns)
+            .saturating_add(frame.offcpu_blocked_ns)
+            .saturating_add(frame.offcpu_runqueue_ns);
+        Call {
+            wall_ns,
+            self_oncpu_ns: wall_ns.saturating_sub(accounted),
+            callees_ns: frame.callees_ns,
+            syscalls_ns: frame.syscalls_ns,
+            offcpu_blocked_ns: frame.offcpu_blocked_ns,
+            offcpu_runqueue_ns: frame.offcpu_runqueue_ns,
+            syscall_count: frame.syscall_count,
+        }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn stats_add(s: *mut FuncStats, c: &Call) {
+    // SAFETY: `s` points to a valid per-CPU (or hash) map value owned by this CPU for this program run.
+    unsafe {
+        if (*s).count == 0 || c.wall_ns < (*s).min_ns {
+            (*s).min_ns = c.wall_ns;
+        }
+        if c.wall_ns > (*s).max_ns {
+            (*s).max_ns = c.wall_ns;
+        }
+        (*s).count += 1;
+        (*s).total_ns += c.wall_ns;
+        (*s).self_oncpu_ns += c.self_oncpu_ns;
+        (*s).callees_ns += c.callees_ns;
+        (*s).syscalls_ns += c.syscalls_ns;
+        (*s).offcpu_blocked_ns += c.offcpu_blocked_ns;
+        (*s).offcpu_runqueue_ns += c.offcpu_runqueue_ns;
+        (*s).syscall_count += c.syscall_count;
+    }
+}
+
+/// One more call of `fn_id` entered, timed or not.
+#[inline(always)]
+pub(crate) fn count_call(fn_id: u32) {
+    if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
+        // SAFETY: valid per-CPU map value.
+        unsafe { (*s).calls += 1 };
+    }
+}
+
+/// A completed, attributed call of `fn_id` whose frame (already popped) is `frame`.
+#[inline(always)]
+pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame) {
+    if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
+        stats_add(s, call);
+    }
+    hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_TOTAL, call.wall_ns);
+    hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_SELF, call.self_oncpu_ns);
+    let cfg = config();
+    if cfg.per_thread != 0 {
+        let key = ThreadFuncKey { tid: current_tid(), fn_id };
+        let mut s = THREAD_FUNC_STATS.get_ptr_mut(key);
+        if s.is_none() {
+            if THREAD_FUNC_STATS.insert(key, FuncStats::default(), 0).is_err() {
+                bump(Counter::AttrMapFull);
+            }
+            s = THREAD_FUNC_STATS.get_ptr_mut(key);
+        }
+        if let Some(s) = s {
+            stats_add(s, call);
+        }
+    }
+    let slow_ns = match FUNC_SLOW.get(fn_id) {
+        Some(&t) if t != 0 => t,
+        _ => cfg.slow_ns,
+    };
+    if slow_ns != 0 && call.wall_ns >= slow_ns {
+        send_exemplar(fn_id, current_tid(), call, frame);
+    }
+}
+
+#[inline(always)]
+fn send_exemplar(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
+    let Some(mut entry) = EXEMPLARS.reserve::<Exemplar>(0) else {
+        bump(Counter::RingbufFull);
+        return;
+    };
+    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    entry.write(Exemplar {
+        fn_id,
+        tid,
+        entry_ts_ns: frame.entry_ts_ns,
+        duration_ns: call.wall_ns,
+        self_oncpu_ns: call.self_oncpu_ns,
+        callees_ns: call.callees_ns,
+        syscalls_ns: call.syscalls_ns,
+        offcpu_blocked_ns: call.offcpu_blocked_ns,
+        offcpu_runqueue_ns: call.offcpu_runqueue_ns,
+        syscall_count: call.syscall_count,
+        top_syscalls: frame.top_syscalls,
+        comm,
+    });
+    entry.submit(BPF_RB_NO_WAKEUP);
+    bump(Counter::Exemplars);
+}
