@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: measures perf-user against the kernel's floor, bpftrace and strace in one
-//! run, on bench-target's empty functions; prints the tables and writes docs/BENCHMARKS.md.
+//! run, on bench-target's empty functions and on real workloads; prints the tables and writes
+//! docs/BENCHMARKS.md.
 
 mod attach;
 mod calls;
@@ -23,6 +24,7 @@ mod sys;
 mod syscalls;
 mod text;
 mod tracer;
+mod workload;
 
 use std::{
     path::{Path, PathBuf},
@@ -67,6 +69,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let (ceiling, loads) = load::measure(ctx);
     let spin = spin::measure(ctx);
     let programs = programs::measure(ctx);
+    let workloads = workload::measure(ctx);
     // Last: the 1,000-function run leaves the kernel detaching for minutes.
     let attach = attach::measure(ctx, args.quick);
 
@@ -90,6 +93,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         spin,
         programs,
         hot_paths,
+        workloads,
         notes: std::mem::take(&mut ctx.notes),
     };
     write_report(&output, &report::markdown(&results), started)

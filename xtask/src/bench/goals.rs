@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 
 use super::{
-    judge::{Goal, Status, judge, judge_ci, list_text},
-    results::{CLOCK_PROGRAMS, CallRow, EMPTY_PROGRAMS, Load, PairRow, Results, SAMPLED_LOAD},
+    judge::{Goal, Status, judge, judge_ci, judge_interval, list_text},
+    results::{CLOCK_PROGRAMS, CallRow, EMPTY_PROGRAMS, Load, Mode, PairRow, Results, SAMPLED_LOAD, Workload},
     stats::{RatioCi, Runs, added_runs, median_ci, ratio_ci},
-    text::{ci_text, thousands},
+    text::{ci_text, signed_ci, thousands},
 };
 
 pub fn goals(r: &Results) -> Vec<Goal> {
@@ -19,6 +19,12 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     goals.push(nothing_lost_at_1m(r));
     goals.push(sampled_nothing_lost_at_1m(r));
     goals.push(attach_1000(r));
+    let [default, latency_only, latency_sampled] = SERVER_CPU_GOALS;
+    goals.push(server_cpu(r, default));
+    goals.push(server_loss(r));
+    goals.push(server_cpu(r, latency_only));
+    goals.push(server_cpu(r, latency_sampled));
+    goals.push(target_app_loss(r));
     goals
 }
 
@@ -180,6 +186,82 @@ fn attach_1000(r: &Results) -> Goal {
     Goal { goal: "attach 1,000 functions < 1 s", measured, status }
 }
 
+/// Section 9's comparisons with bpftrace's added CPU per request on the real server: the goal,
+/// the mode judged, the limit.
+const SERVER_CPU_GOALS: [(&str, Mode, f64); 3] = [
+    ("real server (nginx): perf-user's added CPU per request ≤ bpftrace's, while attributing", Mode::Default, 1.0),
+    ("… without attribution (`--latency-only`) ≤ 0.5 × bpftrace's", Mode::LatencyOnly, 0.5),
+    ("… `--latency-only --sample 10` ≤ 0.2 × bpftrace's", Mode::LatencySampled, 0.2),
+];
+
+/// A goal on the server's regimes: `judge` gets them, or the goal is not measured.
+fn on_regimes(r: &Results, goal: &'static str, judge: impl Fn(&[Workload]) -> (String, Status)) -> Goal {
+    let (measured, status) = match (&r.workloads.server, r.workloads.server_regimes.as_slice()) {
+        (Err(e), _) => (e.clone(), Status::NotMeasured(e.clone())),
+        (Ok(_), []) => (String::new(), Status::NotMeasured("no regime measured".into())),
+        (Ok(_), regimes) => judge(regimes),
+    };
+    Goal { goal, measured, status }
+}
+
+/// A per-round measurement's median and interval in each regime.
+fn per_regime(regimes: &[Workload], f: impl Fn(&Workload) -> Runs) -> Vec<(String, Result<RatioCi, String>)> {
+    regimes.iter().map(|w| (w.short.to_string(), median_ci(&f(w)))).collect()
+}
+
+/// `mode`'s added CPU per request over bpftrace's, per regime, against `limit`.
+fn server_cpu(r: &Results, (goal, mode, limit): (&'static str, Mode, f64)) -> Goal {
+    on_regimes(r, goal, |regimes| {
+        let ratios = per_regime(regimes, |w| w.added_cpu_ratio(mode, Mode::Bpftrace));
+        let (measured, status) = judge_ci(&ratios, "bpftrace's", limit);
+        let us = |ci: &RatioCi| signed_ci(ci, " µs");
+        let measured = format!(
+            "{measured}; added CPU per request, this mode: {}; bpftrace: {}",
+            list_text(&per_regime(regimes, |w| w.added_cpu_us(mode)), us),
+            list_text(&per_regime(regimes, |w| w.added_cpu_us(Mode::Bpftrace)), us)
+        );
+        (measured, status)
+    })
+}
+
+/// The default mode's throughput loss minus bpftrace's, per regime, at most 0.
+fn server_loss(r: &Results) -> Goal {
+    on_regimes(r, "… and its throughput loss ≤ bpftrace's", |regimes| {
+        let over = per_regime(regimes, |w| w.loss_over(Mode::Default, Mode::Bpftrace));
+        let (measured, status) =
+            judge_interval(&over, |ci| format!("{} over bpftrace's loss", signed_ci(ci, " pp")), 0.0);
+        let pct = |ci: &RatioCi| signed_ci(ci, " %");
+        let measured = format!(
+            "{measured}; throughput lost, perf-user: {}; bpftrace: {}",
+            list_text(&per_regime(regimes, |w| w.loss_pct(Mode::Default)), pct),
+            list_text(&per_regime(regimes, |w| w.loss_pct(Mode::Bpftrace)), pct)
+        );
+        (measured, status)
+    })
+}
+
+/// target-app flat out under the default mode on every function: the loss, stated.
+fn target_app_loss(r: &Results) -> Goal {
+    let goal = "target-app flat out under the default mode on `target_app::*`: throughput loss stated";
+    let w = match &r.workloads.target_app {
+        Ok(w) => w,
+        Err(e) => return Goal { goal, measured: e.clone(), status: Status::NotMeasured(e.clone()) },
+    };
+    let shown = |runs: Runs, unit: &str| median_ci(&runs).map_or_else(|e| e, |ci| signed_ci(&ci, unit));
+    let status = match median_ci(&w.loss_pct(Mode::Default)) {
+        Ok(_) => Status::Stated,
+        Err(e) => Status::NotMeasured(e),
+    };
+    let measured = format!(
+        "messages/s lost: {}; its own on_message p99 {}; CPU per message {}; with `--latency-only --sample 10`: {} lost",
+        shown(w.loss_pct(Mode::Default), " %"),
+        shown(w.p99_shift_us(Mode::Default), " µs"),
+        shown(w.added_cpu_us(Mode::Default), " µs"),
+        shown(w.loss_pct(Mode::LatencySampled), " %")
+    );
+    Goal { goal, measured, status }
+}
+
 /// One ratio per measured function.
 fn per_func_ci(r: &Results, f: impl Fn(&CallRow) -> Result<RatioCi, String>) -> Vec<(String, Result<RatioCi, String>)> {
     r.calls.iter().map(|c| (c.func.to_string(), f(c))).collect()
@@ -239,8 +321,64 @@ mod tests {
     use super::*;
     use crate::bench::results::{
         Load, LoadRow, ProgramCost,
-        fixtures::{paired, results, row},
+        fixtures::{paired, results, row, server, workload},
     };
+
+    /// Three steady rounds: untraced 100 req/s at 20 µs; bpftrace 90 req/s, +10 µs; perf-user's
+    /// modes as given (rate, CPU per request).
+    fn regime(short: &'static str, default: (f64, f64), latency: (f64, f64), sampled: (f64, f64)) -> Workload {
+        let rounds = |r: (f64, f64)| vec![Some(r); 3];
+        workload(
+            short,
+            &[
+                (Mode::Untraced, rounds((100.0, 20.0))),
+                (Mode::Default, rounds(default)),
+                (Mode::LatencyOnly, rounds(latency)),
+                (Mode::LatencySampled, rounds(sampled)),
+                (Mode::Bpftrace, rounds((90.0, 30.0))),
+            ],
+        )
+    }
+
+    #[test]
+    fn the_real_server_is_judged_against_bpftrace_per_regime() {
+        let mut r = results(vec![row(2.0, 1002.0, 1052.0, 802.0)]);
+        let g = goals(&r);
+        assert_eq!(g.len(), 14, "{g:?}");
+        for goal in &g[9..13] {
+            assert_eq!(goal.status, Status::NotMeasured("skipped: nginx not installed".into()), "{goal:?}");
+        }
+        assert!(matches!(g[13].status, Status::NotMeasured(_)), "no target-app run: {:?}", g[13]);
+
+        // Default: +15 µs against bpftrace's +10 (1.5×), 88 req/s against 90; latency-only +4 µs
+        // (0.4×); sampled +3 µs (0.3×, over 0.2×).
+        r.workloads = server(vec![regime("1 connection", (88.0, 35.0), (95.0, 24.0), (99.0, 23.0))]);
+        let g = goals(&r);
+        assert_eq!(g[9].status, Status::NotMet, "{:?}", g[9]);
+        assert!(g[9].measured.starts_with("1 connection: 1.50× bpftrace's; added CPU per request, this mode: 1 connection +15.0 µs; bpftrace: 1 connection +10.0 µs"), "{:?}", g[9]);
+        assert_eq!(g[10].status, Status::NotMet, "12 % lost against 10 %: {:?}", g[10]);
+        assert!(g[10].measured.starts_with("1 connection: +2.0 pp over bpftrace's loss"), "{:?}", g[10]);
+        assert_eq!((&g[11].status, &g[12].status), (&Status::Met, &Status::NotMet), "{g:?}");
+
+        // Every regime must meet it: a second regime where the default mode is cheaper is not enough.
+        r.workloads = server(vec![
+            regime("1 connection", (95.0, 25.0), (95.0, 24.0), (99.0, 21.0)),
+            regime("8 connections", (85.0, 40.0), (95.0, 24.0), (99.0, 21.0)),
+        ]);
+        let g = goals(&r);
+        assert_eq!((&g[9].status, &g[10].status, &g[12].status), (&Status::NotMet, &Status::NotMet, &Status::Met));
+    }
+
+    #[test]
+    fn target_app_loss_is_stated() {
+        let mut r = results(vec![row(2.0, 1002.0, 1052.0, 802.0)]);
+        let mut app = regime("target-app", (25.0, 80.0), (50.0, 40.0), (60.0, 30.0));
+        app.unit = "message";
+        r.workloads.target_app = Ok(app);
+        let g = goals(&r);
+        assert_eq!(g[13].status, Status::Stated, "{:?}", g[13]);
+        assert!(g[13].measured.starts_with("messages/s lost: +75.0 %; its own on_message p99 +60.0 µs"), "{:?}", g[13]);
+    }
 
     #[test]
     fn goals_are_judged_from_added_costs() {

@@ -13,6 +13,8 @@ pub enum Status {
     /// The 95 % interval straddles the goal: these runs cannot tell.
     Inconclusive,
     NotMeasured(String),
+    /// A goal that sets no limit, only asks for the number: measured and shown.
+    Stated,
 }
 
 #[derive(Debug)]
@@ -66,7 +68,16 @@ pub fn judge(values: &[(String, Cell)], fmt: impl Fn(f64) -> String, ok: impl Fn
 /// within the limit, not met when one lies wholly beyond it, inconclusive otherwise (the runs
 /// cannot tell; more repetitions or a quieter machine can).
 pub fn judge_ci(values: &[(String, Result<RatioCi, String>)], of: &str, limit: f64) -> (String, Status) {
-    let measured = measured_text(values, |ci| format!("{} {of}", ci_text(ci)));
+    judge_interval(values, |ci| format!("{} {of}", ci_text(ci)), limit)
+}
+
+/// The same for any estimate with its interval (a ratio, a difference), written by `fmt`.
+pub fn judge_interval(
+    values: &[(String, Result<RatioCi, String>)],
+    fmt: impl Fn(&RatioCi) -> String,
+    limit: f64,
+) -> (String, Status) {
+    let measured = measured_text(values, fmt);
     if values.is_empty() {
         return ("nothing measured".into(), Status::NotMeasured("no function measured".into()));
     }

@@ -23,6 +23,13 @@ pub struct Plan {
     pub call_reps: usize,
     /// Repetitions of the paired runs, each a ratio measured under one machine state.
     pub pair_reps: usize,
+    /// Section 9: rounds of every mode; its runs swing with the machine's load more than any.
+    pub workload_rounds: usize,
+    /// Section 9: seconds of load per run of the real server.
+    pub server_secs: u64,
+    /// Section 9: how long each target-app run should last, its messages sized from a first run
+    /// of each mode; `None`: a fixed number of messages, no sizing run.
+    pub app_ms: Option<u64>,
 }
 
 const FULL: Plan = Plan {
@@ -34,6 +41,9 @@ const FULL: Plan = Plan {
     spin_calls: 20_000,
     call_reps: 11,
     pair_reps: 5,
+    workload_rounds: 7,
+    server_secs: 5,
+    app_ms: Some(3000),
 };
 const QUICK: Plan = Plan {
     reps: 1,
@@ -44,6 +54,9 @@ const QUICK: Plan = Plan {
     spin_calls: 2000,
     call_reps: 1,
     pair_reps: 1,
+    workload_rounds: 1,
+    server_secs: 2,
+    app_ms: None,
 };
 
 impl Plan {
@@ -56,6 +69,7 @@ impl Plan {
             }
             plan.reps = reps;
             plan.call_reps = reps;
+            plan.workload_rounds = reps;
         }
         Ok(plan)
     }
@@ -63,14 +77,20 @@ impl Plan {
     /// The report's description of the plan.
     pub fn describe(&self) -> String {
         format!(
-            "section 1: median of {}, paired runs {}; {} calls per traced run, {} untraced, {} getppid, {} ms per throughput run, {} spins",
+            "section 1: median of {}, paired runs {}; {} calls per traced run, {} untraced, {} getppid, {} ms per throughput run, {} spins; section 9: {} rounds, {} s of load per server run, {}",
             self.call_reps,
             self.pair_reps,
             thousands(self.traced_calls as f64),
             thousands(self.untraced_calls as f64),
             thousands(self.syscalls as f64),
             self.load_ms,
-            thousands(self.spin_calls as f64)
+            thousands(self.spin_calls as f64),
+            self.workload_rounds,
+            self.server_secs,
+            match self.app_ms {
+                Some(ms) => format!("target-app runs of ~{ms} ms"),
+                None => "target-app runs of a fixed number of messages".into(),
+            }
         )
     }
 }

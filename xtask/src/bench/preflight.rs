@@ -38,13 +38,18 @@ pub fn prepare(plan: Plan) -> Result<Prepared> {
     let bpftrace = find_tool(&mut tools, "bpftrace", "--version");
     let strace = find_tool(&mut tools, "strace", "-V");
     let binutils = find_tool(&mut tools, "nm", "--version").and(find_tool(&mut tools, "objdump", "--version"));
+    let nginx = find_tool(&mut tools, "nginx", "-v");
+    let wrk = find_tool(&mut tools, "wrk", "-v");
     let bin = root.join("target/release");
     let bins = Bins {
         perf_user: bin.join("perf-user"),
         perf_user_args: Vec::new(),
         bench_target: bin.join("bench-target"),
+        target_app: bin.join("target-app"),
         bpftrace,
         strace,
+        nginx,
+        wrk,
     };
     let mut ctx = Ctx { bins, scratch, plan, notes: Vec::new() };
     let sampling = perf_user_flags(&mut ctx)?;
@@ -52,7 +57,7 @@ pub fn prepare(plan: Plan) -> Result<Prepared> {
     Ok(Prepared { ctx, machine, tools, sampling, binutils: binutils.is_some() })
 }
 
-/// Release perf-user (which embeds the eBPF object) and bench-target.
+/// Release perf-user (which embeds the eBPF object), bench-target and target-app.
 fn build() -> Result<()> {
     if !crate::ebpf_object().exists() {
         eprintln!("bench: no eBPF object at {}; building it", crate::ebpf_object().display());
@@ -60,10 +65,10 @@ fn build() -> Result<()> {
     }
     crate::status(
         Command::new(crate::cargo())
-            .args(["build", "--release", "-p", "perf-user", "-p", "bench-target"])
+            .args(["build", "--release", "-p", "perf-user", "-p", "bench-target", "-p", "target-app"])
             .current_dir(crate::workspace_root()),
     )
-    .context("building perf-user and bench-target (release)")
+    .context("building perf-user, bench-target and target-app (release)")
 }
 
 /// An external tool on PATH, its version recorded for the report; `None` (and its rows skipped)

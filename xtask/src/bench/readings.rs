@@ -36,15 +36,29 @@ fn export_function<'a>(export: &'a serde_json::Value, symbol: &str) -> Option<&'
 }
 
 /// A number of perf-user's report for `symbol` (`count`, `calls`, `p99_ns`, …).
+pub fn function_field(export: &serde_json::Value, symbol: &str, field: &str) -> Option<f64> {
+    export_function(export, symbol)?.get(field)?.as_f64()
+}
+
+/// The same, from a run's outcome.
 pub fn export_field(o: &Outcome, symbol: &str, field: &str) -> Option<f64> {
-    export_function(o.export.as_ref()?, symbol)?.get(field)?.as_f64()
+    function_field(o.export.as_ref()?, symbol, field)
 }
 
 /// bpftrace's `@h` histogram as (count, bucket) pairs, e.g. `(296418, "[512, 1K)")`.
 pub fn bpftrace_hist(o: &Outcome) -> Vec<(u64, String)> {
-    o.tracer_output
+    bpftrace_map_hist(&o.tracer_output, "@h")
+}
+
+/// The histogram bpftrace printed for `map` at exit, as (count, bucket) pairs: the lines after
+/// `MAP:` up to the next map.
+pub fn bpftrace_map_hist(output: &[String], map: &str) -> Vec<(u64, String)> {
+    let header = format!("{map}:");
+    output
         .iter()
-        .skip_while(|l| !l.starts_with("@h:"))
+        .skip_while(|l| !l.starts_with(&header))
+        .skip(1)
+        .take_while(|l| !l.starts_with('@'))
         .filter_map(|l| {
             let (bucket, rest) = l.split_once(')')?;
             let count: u64 = rest.split_whitespace().next()?.parse().ok()?;
@@ -80,5 +94,24 @@ pub fn bpftrace_saw_every_call(o: &Outcome) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("bpftrace's histogram holds {seen} of {calls} calls: its probes did not fire"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bpftrace_map_is_read_up_to_the_next() {
+        let output: Vec<String> =
+            "Attaching 5 probes...\nREADY\n\n@h0: \n[8K, 16K)   44 |@@@|\n[16K, 32K)  40 |@@|\n\n\
+             @h1: \n[512, 1K)   119 |@@@@|\n\n@s0[123]: 456"
+                .lines()
+                .map(str::to_string)
+                .collect();
+        let h0 = bpftrace_map_hist(&output, "@h0");
+        assert_eq!(h0, vec![(44, "[8K, 16K)".to_string()), (40, "[16K, 32K)".to_string())]);
+        assert_eq!(bpftrace_map_hist(&output, "@h1"), vec![(119, "[512, 1K)".to_string())]);
+        assert!(bpftrace_map_hist(&output, "@h").is_empty(), "`@h:` is not `@h0:`");
     }
 }

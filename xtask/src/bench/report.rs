@@ -8,6 +8,7 @@ mod load;
 mod per_call;
 mod programs;
 mod syscalls;
+mod workload;
 
 use std::fmt::Write as _;
 
@@ -24,6 +25,7 @@ pub fn markdown(r: &Results) -> String {
     accuracy::section(&mut md, r);
     programs::section(&mut md, r);
     hot_paths::section(&mut md, r);
+    workload::section(&mut md, r);
     let _ = writeln!(md, "\n{HOW_TO_READ}");
     notes(&mut md, r);
     md
@@ -69,7 +71,10 @@ fn goals_table(md: &mut String, r: &Results) {
          swing by ±20 %, more than the differences judged, so the 1.1 × goals and the latency-only sampled one \
          are judged on **paired runs** (section 1): one process calls the function and its twin in alternating \
          blocks, one side under the floor (or bpftrace), the other under the mode judged, so both see the same \
-         machine. The separate runs and the programs' run time (section 7) are shown beside them.\n\n\
+         machine. The separate runs and the programs' run time (section 7) are shown beside them. The real \
+         workloads' goals (section 9) are judged per round: each round ran every mode next to the others, and \
+         each value is taken against the same round's untraced run (and bpftrace's), so drift between rounds \
+         cancels; the interval is that of the rounds' median.\n\n\
          | goal | measured | status |\n|---|---|---|"
     );
     for g in goals(r) {
@@ -78,6 +83,7 @@ fn goals_table(md: &mut String, r: &Results) {
             Status::NotMet => "**not met**".to_string(),
             Status::Inconclusive => "inconclusive (the interval straddles the goal)".to_string(),
             Status::NotMeasured(why) => format!("not measured ({why})"),
+            Status::Stated => "stated".to_string(),
         };
         let _ = writeln!(md, "| {} | {} | {} |", g.goal, cell(&g.measured), cell(&status));
     }
@@ -151,6 +157,11 @@ const HOW_TO_READ: &str = "## How to read this
 - Accuracy: perf-user's p50 of an empty function should be ~0 (it subtracts the probes' own cost,
   calibrated at start-up); bpftrace's histogram includes that cost. The spin's truth is 20,000 ns
   (it exits on the first clock read past 20 µs, tens of ns later).
+- Real workloads (section 9): each traced call costs what section 1 says, and a request pays it for every
+  traced call it makes; the default mode also runs its tracepoints on every syscall of the server and of
+  the client (and of every other process), which `--latency-only` does not. Rates and p99s swing with the
+  machine's load (2 vCPUs, shared); the added CPU per request is the steadier measure (user + system
+  time leaves out time the hypervisor took away).
 - Every number is the median of the repetitions, configurations interleaved; the machine was not
   idle (see the load average), so compare columns of one run, not runs of different days. The
   goals' intervals resample each configuration's runs, or a paired measurement's per-run ratios
@@ -160,7 +171,10 @@ const HOW_TO_READ: &str = "## How to read this
 mod tests {
     use super::*;
     use crate::bench::{
-        results::fixtures::{results, row},
+        results::{
+            Mode,
+            fixtures::{results, row, server, workload},
+        },
         text::thousands,
     };
 
@@ -178,5 +192,44 @@ mod tests {
         );
         assert!(md.contains("| merge \\| sparse | 12.35 µs | 20 ns |"), "{md}");
         assert_eq!(thousands(1_234_567.4), "1,234,567");
+    }
+
+    #[test]
+    fn real_workloads_get_a_table_each_with_bpftrace_where_it_ran() {
+        let mut r = results(vec![row(2.0, 1002.0, 1052.0, 802.0)]);
+        let rounds = |rate: f64, cpu: f64| vec![Some((rate, cpu)), Some((rate, cpu))];
+        let regime = workload(
+            "1 connection",
+            &[
+                (Mode::Untraced, rounds(40_000.0, 25.0)),
+                (Mode::Default, rounds(30_000.0, 35.0)),
+                (Mode::Sampled, vec![None, None]),
+                (Mode::Bpftrace, rounds(36_000.0, 30.0)),
+            ],
+        );
+        r.workloads = server(vec![regime]);
+        let md = markdown(&r);
+        assert!(md.contains("## 9. Real workloads"), "{md}");
+        let function = "`ngx_http_process_request` (first instruction `41 55  push %r13`, 1.00 calls per request)";
+        assert!(md.contains(function), "{md}");
+        assert!(md.contains("for 5 s per run with 1 connection"), "{md}");
+        assert!(md.contains("| untraced | 40,000 | — | 125.00 µs | — | 25.00 µs | — | — | — |"), "{md}");
+        let default =
+            "| perf-user (default) | 30,000 | +25.0 % | 135.00 µs | +10.0 µs | 35.00 µs | +10.0 µs | 2.00× | 3.50 µs |";
+        assert!(md.contains(default), "{md}");
+        assert!(md.contains("| perf-user `--sample 10` | failed: boom |"), "{md}");
+        assert!(md.contains("took a median 5 % of the machine's CPUs during these runs (at most 5 %)"), "{md}");
+        assert!(md.contains("target-app flat out") && md.contains("\nnot measured\n"), "{md}");
+
+        // target-app has no bpftrace runs: its table has no column for them.
+        let app = workload(
+            "target-app",
+            &[(Mode::Untraced, rounds(600_000.0, 1.5)), (Mode::Default, rounds(60_000.0, 20.0))],
+        );
+        r.workloads.target_app = Ok(app);
+        let md = markdown(&r);
+        let default =
+            "| perf-user (default) | 60,000 | +90.0 % | 120.00 µs | +18.5 µs | 20.00 µs | +18.5 µs | 2.00 µs |";
+        assert!(md.contains(default), "{md}");
     }
 }

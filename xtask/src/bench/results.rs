@@ -172,6 +172,8 @@ pub struct Results {
     pub programs: Result<Vec<ProgramCost>, String>,
     /// Section 8: the criterion benches of perf-user's userspace hot paths.
     pub hot_paths: Result<HotPaths, String>,
+    /// Section 9: real workloads, traced in every mode.
+    pub workloads: Workloads,
     pub notes: Vec<String>,
 }
 
@@ -203,6 +205,158 @@ pub struct ProgramCost {
     pub program: String,
     pub runs_per_call: f64,
     pub ns_per_run: f64,
+}
+
+/// Section 9's tracing modes, the same functions traced in each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Untraced,
+    Default,
+    LatencyOnly,
+    Sampled,
+    LatencySampled,
+    Bpftrace,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 6] =
+        [Mode::Untraced, Mode::Default, Mode::LatencyOnly, Mode::Sampled, Mode::LatencySampled, Mode::Bpftrace];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Untraced => "untraced",
+            Mode::Default => "perf-user (default)",
+            Mode::LatencyOnly => "perf-user `--latency-only`",
+            Mode::Sampled => "perf-user `--sample 10`",
+            Mode::LatencySampled => "perf-user `--latency-only --sample 10`",
+            Mode::Bpftrace => "bpftrace latency script",
+        }
+    }
+
+    /// perf-user's flags for the mode; `None` for the modes perf-user does not run in.
+    pub fn perf_user_flags(self) -> Option<&'static [&'static str]> {
+        match self {
+            Mode::Default => Some(&[]),
+            Mode::LatencyOnly => Some(&["--latency-only"]),
+            Mode::Sampled => Some(&["--sample", "10"]),
+            Mode::LatencySampled => Some(&["--latency-only", "--sample", "10"]),
+            Mode::Untraced | Mode::Bpftrace => None,
+        }
+    }
+}
+
+/// One run of a workload under one mode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkRun {
+    /// Requests (or messages) completed per second.
+    pub per_s: f64,
+    /// The workload's own p99: the load generator's request latency, or target-app's `on_message`.
+    pub p99_us: f64,
+    /// The server's and the client's user + system CPU per request (target-app: the process's).
+    pub cpu_per_op_us: f64,
+    /// The tracer's own user + system CPU per request.
+    pub tracer_cpu_per_op_us: f64,
+    /// What other processes (and the hypervisor) took of the machine's CPUs during the run, in %.
+    pub others_pct: f64,
+}
+
+/// Section 9: one workload in one regime, each mode's runs, one per round (round `i` of every mode
+/// ran in the same round, next to each other).
+#[derive(Debug)]
+pub struct Workload {
+    pub name: String,
+    /// The name in a goal's measured text: `target-app`, `1 connection`.
+    pub short: &'static str,
+    /// What one operation is: `request`, `message`.
+    pub unit: &'static str,
+    pub modes: Vec<(Mode, Vec<Result<WorkRun, String>>)>,
+}
+
+impl Workload {
+    fn rounds(&self, mode: Mode) -> Result<&[Result<WorkRun, String>], String> {
+        let runs = self.modes.iter().find(|(m, _)| *m == mode).map(|(_, runs)| runs.as_slice());
+        runs.ok_or_else(|| format!("not measured: no {} runs", mode.label()))
+    }
+
+    /// `f` of every round in which all of `modes` ran, given their runs in that order: values
+    /// taken within one round, so the machine's drift between rounds cancels out.
+    pub fn per_round(&self, modes: &[Mode], f: impl Fn(&[&WorkRun]) -> Option<f64>) -> Runs {
+        let rounds: Vec<&[Result<WorkRun, String>]> =
+            modes.iter().map(|&m| self.rounds(m)).collect::<Result<_, _>>()?;
+        let n = rounds.iter().map(|r| r.len()).min().unwrap_or(0);
+        let values: Vec<f64> = (0..n)
+            .filter_map(|i| {
+                let runs: Vec<&WorkRun> = rounds.iter().map(|r| r[i].as_ref().ok()).collect::<Option<_>>()?;
+                f(&runs)
+            })
+            .collect();
+        if values.is_empty() {
+            let error = rounds.iter().flat_map(|r| r.iter()).find_map(|r| r.as_ref().err().cloned());
+            return Err(error.unwrap_or_else(|| "failed: no round with every run measured".into()));
+        }
+        Ok(values)
+    }
+
+    /// `f` of each of `mode`'s runs.
+    pub fn runs_of(&self, mode: Mode, f: impl Fn(&WorkRun) -> f64) -> Runs {
+        self.per_round(&[mode], |r| Some(f(r[0])))
+    }
+
+    /// Per round, the throughput lost to `mode`, in % of the untraced run's.
+    pub fn loss_pct(&self, mode: Mode) -> Runs {
+        self.per_round(&[mode, Mode::Untraced], |r| Some((1.0 - r[0].per_s / r[1].per_s) * 100.0))
+    }
+
+    /// Per round, the CPU per operation `mode` adds over the untraced run, in µs.
+    pub fn added_cpu_us(&self, mode: Mode) -> Runs {
+        self.per_round(&[mode, Mode::Untraced], |r| Some(r[0].cpu_per_op_us - r[1].cpu_per_op_us))
+    }
+
+    /// Per round, how far `mode` moves the p99, in µs.
+    pub fn p99_shift_us(&self, mode: Mode) -> Runs {
+        self.per_round(&[mode, Mode::Untraced], |r| Some(r[0].p99_us - r[1].p99_us))
+    }
+
+    /// Per round, `mode`'s added CPU per operation over `other`'s (rounds where `other` added
+    /// none cannot give a ratio and are left out).
+    pub fn added_cpu_ratio(&self, mode: Mode, other: Mode) -> Runs {
+        self.per_round(&[mode, other, Mode::Untraced], |r| {
+            let other_added = r[1].cpu_per_op_us - r[2].cpu_per_op_us;
+            (other_added > 0.0).then(|| (r[0].cpu_per_op_us - r[2].cpu_per_op_us) / other_added)
+        })
+    }
+
+    /// Per round, `mode`'s throughput loss minus `other`'s, in percentage points of the untraced
+    /// run's throughput.
+    pub fn loss_over(&self, mode: Mode, other: Mode) -> Runs {
+        self.per_round(&[mode, other, Mode::Untraced], |r| Some((r[1].per_s - r[0].per_s) / r[2].per_s * 100.0))
+    }
+}
+
+/// The server of section 9 and the functions traced in it.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// `nginx version: nginx/1.22.1`
+    pub version: String,
+    pub binary: String,
+    /// Where the functions' names come from (the symbol table, or the dynamic one of a stripped
+    /// binary).
+    pub symbols: String,
+    /// Each traced function with its first instruction.
+    pub functions: Vec<(String, Result<String, String>)>,
+}
+
+/// Section 9: target-app flat out, and the real server in both regimes.
+#[derive(Debug)]
+pub struct Workloads {
+    pub target_app: Result<Workload, String>,
+    pub server: Result<Server, String>,
+    /// The server's regimes (empty when it could not be measured).
+    pub server_regimes: Vec<Workload>,
+    /// perf-user's calls of each traced server function per request (default mode).
+    pub calls_per_request: Vec<(String, f64)>,
+    /// Seconds of load per server run.
+    pub load_secs: u64,
 }
 
 /// Results built by hand, for the tests of the goals and of the report.
@@ -277,7 +431,85 @@ pub mod fixtures {
                 rows: vec![HotPath { name: "merge | sparse".into(), median_ns: 12_345.0, deviation_ns: 20.0 }],
                 notes: vec!["one frame: 1ms".into()],
             }),
+            workloads: Workloads {
+                target_app: Err("not measured".into()),
+                server: Err("skipped: nginx not installed".into()),
+                server_regimes: vec![],
+                calls_per_request: vec![],
+                load_secs: 5,
+            },
             notes: vec![],
         }
+    }
+
+    /// A mode's rounds: (rate, CPU per operation), or a failed run.
+    pub type Rounds = Vec<Option<(f64, f64)>>;
+
+    /// A workload whose runs are given per mode as (rate, CPU per operation) per round; its p99
+    /// is 100 µs plus the CPU, the tracer's CPU a tenth of it.
+    pub fn workload(short: &'static str, modes: &[(Mode, Rounds)]) -> Workload {
+        let run = |r: &Option<(f64, f64)>| match *r {
+            Some((per_s, cpu)) => {
+                let tracer_cpu_per_op_us = cpu / 10.0;
+                Ok(WorkRun { per_s, p99_us: 100.0 + cpu, cpu_per_op_us: cpu, tracer_cpu_per_op_us, others_pct: 5.0 })
+            }
+            None => Err("failed: boom".to_string()),
+        };
+        let modes = modes.iter().map(|(m, runs)| (*m, runs.iter().map(run).collect())).collect();
+        Workload { name: format!("nginx, {short}"), short, unit: "request", modes }
+    }
+
+    /// The server measured in these regimes.
+    pub fn server(regimes: Vec<Workload>) -> Workloads {
+        let functions = vec![("ngx_http_process_request".to_string(), Ok("41 55  push %r13".to_string()))];
+        Workloads {
+            target_app: Err("not measured".into()),
+            server: Ok(Server {
+                version: "nginx version: nginx/1.22.1".into(),
+                binary: "/usr/sbin/nginx".into(),
+                symbols: "the dynamic symbol table".into(),
+                functions,
+            }),
+            server_regimes: regimes,
+            calls_per_request: vec![("ngx_http_process_request".into(), 1.0)],
+            load_secs: 5,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fixtures::workload, *};
+
+    #[test]
+    fn rounds_are_paired_with_their_own_untraced_run() {
+        let w = workload(
+            "1 connection",
+            &[
+                (Mode::Untraced, vec![Some((100.0, 20.0)), Some((50.0, 25.0)), None]),
+                (Mode::Default, vec![Some((90.0, 26.0)), None, Some((10.0, 90.0))]),
+                (Mode::Bpftrace, vec![Some((95.0, 23.0)), Some((45.0, 24.0)), Some((20.0, 60.0))]),
+            ],
+        );
+        let close = |runs: Runs, want: &[f64]| {
+            let got = runs.unwrap_or_else(|e| panic!("{e}"));
+            assert!(got.len() == want.len() && got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9), "{got:?}");
+        };
+        // Round 2 has no untraced run, round 1 no default one: only round 0 counts.
+        close(w.loss_pct(Mode::Default), &[10.0]);
+        close(w.added_cpu_us(Mode::Default), &[6.0]);
+        close(w.p99_shift_us(Mode::Default), &[6.0]);
+        close(w.added_cpu_ratio(Mode::Default, Mode::Bpftrace), &[2.0]);
+        close(w.loss_over(Mode::Default, Mode::Bpftrace), &[5.0]);
+        // bpftrace saved CPU in round 1 (noise): no ratio from that round, the other stays.
+        close(w.added_cpu_ratio(Mode::Bpftrace, Mode::Bpftrace), &[1.0]);
+        assert_eq!(w.runs_of(Mode::Bpftrace, |r| r.per_s), Ok(vec![95.0, 45.0, 20.0]));
+        assert!(w.loss_pct(Mode::LatencyOnly).is_err_and(|e| e.contains("no perf-user `--latency-only` runs")));
+    }
+
+    #[test]
+    fn a_mode_that_never_ran_gives_its_reason() {
+        let w = workload("8 connections", &[(Mode::Untraced, vec![Some((100.0, 20.0))]), (Mode::Default, vec![None])]);
+        assert_eq!(w.loss_pct(Mode::Default), Err("failed: boom".into()));
     }
 }

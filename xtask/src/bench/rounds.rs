@@ -76,7 +76,7 @@ fn run_config(ctx: &mut Ctx, c: &Config, tracer: &Tracer, rep: usize, reps: usiz
             None => Ok(o),
         });
     if let Ok(o) = &r {
-        note_warnings(ctx, o);
+        note_warnings(ctx, o.export.as_ref());
     }
     match &r {
         Ok(o) => eprintln!("bench: [{}/{reps}] {:<32} {}", rep + 1, c.label, summary(o)),
@@ -94,8 +94,8 @@ pub fn file_label(label: &str) -> String {
 }
 
 /// perf-user's report warnings (single-stepped probes, the overhead guard, …), once each.
-pub fn note_warnings(ctx: &mut Ctx, o: &Outcome) {
-    let warnings = o.export.as_ref().and_then(|e| e.get("warnings")).and_then(|w| w.as_array());
+pub fn note_warnings(ctx: &mut Ctx, export: Option<&serde_json::Value>) {
+    let warnings = export.and_then(|e| e.get("warnings")).and_then(|w| w.as_array());
     for w in warnings.into_iter().flatten().filter_map(|w| w.as_str()) {
         let note = format!("perf-user warned: {w}");
         if !ctx.notes.contains(&note) {

@@ -25,8 +25,12 @@ pub struct Bins {
     /// Appended to every `perf-user attach` (e.g. turning its overhead guard off).
     pub perf_user_args: Vec<String>,
     pub bench_target: PathBuf,
+    pub target_app: PathBuf,
     pub bpftrace: Option<PathBuf>,
     pub strace: Option<PathBuf>,
+    /// Section 9's real server and its load generator.
+    pub nginx: Option<PathBuf>,
+    pub wrk: Option<PathBuf>,
 }
 
 /// The target's own result line: `calls=… elapsed_ns=… ns_per_call=… calls_per_sec=…`.

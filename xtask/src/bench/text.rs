@@ -50,6 +50,17 @@ pub fn ci_text(ci: &RatioCi) -> String {
     }
 }
 
+/// A median with its interval, signed, in `unit`: `+19.0 µs (95 % CI +17.2 to +21.0)`, without
+/// decimals from 100 on; one run gives no interval to show.
+pub fn signed_ci(ci: &RatioCi, unit: &str) -> String {
+    let d = if ci.ratio.abs() >= 100.0 { 0 } else { 1 };
+    if ci.lo == ci.hi {
+        format!("{:+.d$}{unit}", ci.ratio)
+    } else {
+        format!("{:+.d$}{unit} (95 % CI {:+.d$} to {:+.d$})", ci.ratio, ci.lo, ci.hi)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +76,9 @@ mod tests {
         let ci = RatioCi { ratio: 1.08, lo: 1.01, hi: 1.16 };
         assert_eq!(ci_text(&ci), "1.08× (95 % CI 1.01–1.16)");
         assert_eq!(ci_text(&RatioCi { ratio: 1.0, lo: 1.0, hi: 1.0 }), "1.00×");
+        let shift = RatioCi { ratio: 19.04, lo: -0.5, hi: 21.0 };
+        assert_eq!(signed_ci(&shift, " µs"), "+19.0 µs (95 % CI -0.5 to +21.0)");
+        assert_eq!(signed_ci(&RatioCi { ratio: -2.0, lo: -2.0, hi: -2.0 }, " pp"), "-2.0 pp");
+        assert_eq!(signed_ci(&RatioCi { ratio: 3290.0, lo: 3290.0, hi: 3290.0 }, " µs"), "+3290 µs");
     }
 }
