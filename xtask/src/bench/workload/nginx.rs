@@ -64,7 +64,18 @@ impl Nginx {
         std::fs::write(dir.join("html/index.html"), PAGE)?;
         std::fs::write(dir.join("nginx.conf"), config(&dir, port))?;
         let stderr = std::fs::File::create(run.join("stderr.log"))?;
-        let master = Command::new(binary)
+        let mut cmd = Command::new(binary);
+        // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
+        // which is async-signal-safe; it runs after the switch to nginx's user, which would
+        // otherwise clear the setting.
+        unsafe {
+            // If the bench dies without stopping it (Ctrl-C), the master is told to stop too.
+            cmd.pre_exec(|| match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            });
+        }
+        let master = cmd
             .arg("-p")
             .arg(&dir)
             .arg("-c")
