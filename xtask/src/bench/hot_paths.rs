@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::report::{HotPath, HotPaths};
+use super::results::{HotPath, HotPaths};
 
 /// Runs every criterion bench of perf-user (`--quick`: short warm-up and measurement).
 pub fn run(quick: bool) -> Result<HotPaths, String> {

@@ -5,6 +5,30 @@
 /// Every repetition's value of one measurement (ns per call), or why there is none.
 pub type Runs = Result<Vec<f64>, String>;
 
+/// A measured number, or why there is none (`skipped: …`, `failed: …`).
+pub type Cell = Result<f64, String>;
+
+/// A traced measurement's added cost over its `base`.
+pub fn added(traced: &Cell, base: &Cell) -> Cell {
+    match (traced, base) {
+        (Ok(t), Ok(b)) => Ok(t - b),
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+    }
+}
+
+/// Medians' difference: a measurement's added cost over `base`.
+pub fn added_runs(traced: &Runs, base: &Runs) -> Cell {
+    added(&med(traced), &med(base))
+}
+
+pub fn ratio(a: &Cell, b: &Cell) -> Cell {
+    match (a, b) {
+        (Ok(a), Ok(b)) if *b > 0.0 => Ok(a / b),
+        (Ok(_), Ok(_)) => Err("n/a (divisor ≤ 0)".into()),
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+    }
+}
+
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);

@@ -2,9 +2,10 @@
 //! which external tools exist, symbol names (nm) and first instructions (objdump).
 
 use std::{
+    os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::{SystemTime, UNIX_EPOCH},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context, Result, bail};
@@ -29,6 +30,19 @@ fn parse_stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// CPU time the whole machine has spent busy since boot, all CPUs together (everything but idle
+/// and I/O wait, so time the hypervisor stole counts as busy), in seconds.
+pub fn machine_busy_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> =
+        stat.lines().next()?.strip_prefix("cpu ")?.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already in user and nice]
+    let busy: u64 = fields.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| busy as f64 / hz as f64)
+}
+
 /// Peak resident set size of a process (VmHWM), in KiB.
 pub fn vmhwm_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -37,9 +51,53 @@ pub fn vmhwm_kb(pid: u32) -> Option<u64> {
 
 /// Sends SIGINT (a tracer's "stop and report").
 pub fn interrupt(pid: u32) {
+    signal(pid, libc::SIGINT);
+}
+
+/// Sends `sig` to a process the bench started.
+pub fn signal(pid: u32, sig: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill(2) on a pid we started and have not reaped yet; no memory is involved.
-        unsafe { libc::kill(pid, libc::SIGINT) };
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// The processes whose parent is `pid` (from each process's /proc/PID/stat).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // Field 4, the parent, is the second after the command name's closing ')'.
+            stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<u32>().ok()) == Some(pid)
+        })
+        .collect()
+}
+
+/// Waits for `child` to exit, killing it after `timeout`, and returns its exit status with the
+/// user + system CPU time it used (all its threads), from wait4(2): a process that has exited has
+/// no /proc entry left to read it from.
+pub fn wait_with_cpu(child: &mut Child, timeout: Duration) -> Result<(ExitStatus, f64)> {
+    let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 on our own child, writing into two locals we own.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if reaped == pid {
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            return Ok((ExitStatus::from_raw(status), secs(usage.ru_utime) + secs(usage.ru_stime)));
+        }
+        if reaped < 0 {
+            bail!("wait4({pid}): {}", std::io::Error::last_os_error());
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            bail!("pid {pid} did not exit within {timeout:?} and was killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -125,13 +183,28 @@ pub fn tool(name: &str, version_arg: &str) -> Result<(PathBuf, String), String> 
         .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
         .unwrap_or_default()
         .ok_or_else(|| format!("{name} not found on PATH"))?;
-    let out = Command::new(&path)
+    tool_at(&path, version_arg)
+}
+
+/// The version line of the tool at `path` (some print it on stderr), or why it does not run.
+pub fn tool_at(path: &Path, version_arg: &str) -> Result<(PathBuf, String), String> {
+    let out = Command::new(path)
         .arg(version_arg)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("{name} does not run: {e}"))?;
+        .map_err(|e| format!("{} does not run: {e}", path.display()))?;
     let text = String::from_utf8_lossy(if out.stdout.is_empty() { &out.stderr } else { &out.stdout }).into_owned();
-    Ok((path, text.lines().next().unwrap_or("").trim().to_string()))
+    Ok((path.to_path_buf(), text.lines().next().unwrap_or("").trim().to_string()))
+}
+
+/// A user's uid and primary gid.
+pub fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getpwnam reads a NUL-terminated name we own; the result is copied out at once, before
+    // any other call could reuse its static buffer.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    // SAFETY: a non-null result points to a valid passwd entry.
+    (!pw.is_null()).then(|| unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
 }
 
 /// The commit the measured perf-user was built from, `+ local changes` when its sources differ.
@@ -188,17 +261,29 @@ pub fn mangled_symbol(binary: &Path, path: &[&str]) -> Result<String> {
     Ok(sym.to_string())
 }
 
-/// Address of a symbol, from `nm`.
-fn symbol_address(binary: &Path, symbol: &str) -> Result<u64> {
-    let out = Command::new("nm").arg("--defined-only").arg(binary).output().context("running nm")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| {
+/// Whether `binary` still has its symbol table (is not stripped).
+pub fn has_symbol_table(binary: &Path) -> bool {
+    let out = Command::new("nm").arg("--defined-only").arg(binary).stderr(Stdio::null()).output();
+    out.is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+}
+
+/// Address of a symbol, from `nm`: the symbol table, or for a stripped binary the dynamic one.
+pub fn symbol_address(binary: &Path, symbol: &str) -> Result<u64> {
+    let find = |dynamic: bool| -> Result<Option<u64>> {
+        let mut nm = Command::new("nm");
+        nm.arg("--defined-only").args(dynamic.then_some("-D")).arg(binary).stderr(Stdio::null());
+        let out = nm.output().context("running nm")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.lines().find_map(|l| {
             let mut f = l.split_whitespace();
             let addr = f.next()?;
             (f.nth(1)? == symbol).then(|| u64::from_str_radix(addr, 16).ok())?
-        })
-        .with_context(|| format!("{symbol} not in nm's output"))
+        }))
+    };
+    match find(false)? {
+        Some(addr) => Ok(addr),
+        None => find(true)?.with_context(|| format!("{symbol} not in nm's output")),
+    }
 }
 
 /// The first instruction of `symbol` as objdump prints it: `0f 1f 44 00 00  nopl 0x0(%rax,%rax,1)`.
