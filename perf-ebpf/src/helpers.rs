@@ -55,10 +55,10 @@ pub(crate) fn target_tid() -> Option<u32> {
 #[inline(always)]
 pub(crate) fn hist_add(map: &PerCpuArray<Hist>, index: u32, value_ns: u64) {
     let bucket = hist_bucket(value_ns) as usize;
-    if let Some(h) = map.get_ptr_mut(index) {
-        if bucket < HIST_BUCKETS {
-            // SAFETY: valid per-CPU map value, bucket bounds-checked above.
-            unsafe { (*h).buckets[bucket] += 1 };
-        }
+    if let Some(h) = map.get_ptr_mut(index)
+        && bucket < HIST_BUCKETS
+    {
+        // SAFETY: valid per-CPU map value, bucket bounds-checked above.
+        unsafe { (*h).buckets[bucket] += 1 };
     }
 }

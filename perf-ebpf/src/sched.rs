@@ -29,20 +29,20 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     let target = target_tgid();
 
     // The outgoing thread is still `current` here.
-    if target_tid().is_some() {
-        if let Some(st) = thread_state() {
-            let preempt: u64 = ctx.arg(0);
-            let prev_state: u64 = ctx.arg(3);
-            // SAFETY: see `functions::begin_entry`.
-            let st = unsafe { &mut *st };
-            st.offcpu_start_ns = now;
-            st.offcpu_kind = if preempt & 0xff != 0 || prev_state & 0xffff_ffff == TASK_RUNNING {
-                OFFCPU_RUNQUEUE
-            } else {
-                OFFCPU_BLOCKED
-            };
-            bump(Counter::Switches);
-        }
+    if target_tid().is_some()
+        && let Some(st) = thread_state()
+    {
+        let preempt: u64 = ctx.arg(0);
+        let prev_state: u64 = ctx.arg(3);
+        // SAFETY: see `functions::begin_entry`.
+        let st = unsafe { &mut *st };
+        st.offcpu_start_ns = now;
+        st.offcpu_kind = if preempt & 0xff != 0 || prev_state & 0xffff_ffff == TASK_RUNNING {
+            OFFCPU_RUNQUEUE
+        } else {
+            OFFCPU_BLOCKED
+        };
+        bump(Counter::Switches);
     }
 
     let next: u64 = ctx.arg(2);

@@ -162,9 +162,9 @@ fn note_top_syscall(slots: &mut [SyscallSlot; FRAME_TOP_SYSCALLS], nr: u32, wall
             victim_ns = ns;
         }
     }
-    if let Some(slot) = slots.get_mut(victim) {
-        if slot.count == 0 || wall_ns > slot.total_ns {
-            *slot = SyscallSlot { nr, count: 1, total_ns: wall_ns };
-        }
+    if let Some(slot) = slots.get_mut(victim)
+        && (slot.count == 0 || wall_ns > slot.total_ns)
+    {
+        *slot = SyscallSlot { nr, count: 1, total_ns: wall_ns };
     }
 }
