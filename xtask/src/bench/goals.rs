@@ -204,9 +204,12 @@ fn on_regimes(r: &Results, goal: &'static str, judge: impl Fn(&[Workload]) -> (S
     Goal { goal, measured, status }
 }
 
-/// A per-round measurement's median and interval in each regime.
-fn per_regime(regimes: &[Workload], f: impl Fn(&Workload) -> Runs) -> Vec<(String, Result<RatioCi, String>)> {
-    regimes.iter().map(|w| (w.short.to_string(), median_ci(&f(w)))).collect()
+/// A comparison of medians, with its interval, in each regime.
+fn per_regime(
+    regimes: &[Workload],
+    f: impl Fn(&Workload) -> Result<RatioCi, String>,
+) -> Vec<(String, Result<RatioCi, String>)> {
+    regimes.iter().map(|w| (w.short.to_string(), f(w))).collect()
 }
 
 /// `mode`'s added CPU per request over bpftrace's, per regime, against `limit`.
@@ -247,8 +250,8 @@ fn target_app_loss(r: &Results) -> Goal {
         Ok(w) => w,
         Err(e) => return Goal { goal, measured: e.clone(), status: Status::NotMeasured(e.clone()) },
     };
-    let shown = |runs: Runs, unit: &str| median_ci(&runs).map_or_else(|e| e, |ci| signed_ci(&ci, unit));
-    let status = match median_ci(&w.loss_pct(Mode::Default)) {
+    let shown = |ci: Result<RatioCi, String>, unit: &str| ci.map_or_else(|e| e, |ci| signed_ci(&ci, unit));
+    let status = match w.loss_pct(Mode::Default) {
         Ok(_) => Status::Stated,
         Err(e) => Status::NotMeasured(e),
     };

@@ -72,9 +72,8 @@ fn goals_table(md: &mut String, r: &Results) {
          are judged on **paired runs** (section 1): one process calls the function and its twin in alternating \
          blocks, one side under the floor (or bpftrace), the other under the mode judged, so both see the same \
          machine. The separate runs and the programs' run time (section 7) are shown beside them. The real \
-         workloads' goals (section 9) are judged per round: each round ran every mode next to the others, and \
-         each value is taken against the same round's untraced run (and bpftrace's), so drift between rounds \
-         cancels; the interval is that of the rounds' median.\n\n\
+         workloads' goals (section 9) compare each mode's medians over interleaved rounds with the untraced \
+         runs' and bpftrace's, in each regime, with intervals from resampling each mode's runs.\n\n\
          | goal | measured | status |\n|---|---|---|"
     );
     for g in goals(r) {

@@ -2,7 +2,7 @@
 //! and the goals read. Plain data; no process is run and nothing is judged here.
 
 use super::{
-    stats::{Cell, Runs},
+    stats::{Cell, RatioCi, Runs, medians_ci},
     sys::Machine,
     text::thousands,
 };
@@ -273,63 +273,60 @@ pub struct Workload {
 }
 
 impl Workload {
-    fn rounds(&self, mode: Mode) -> Result<&[Result<WorkRun, String>], String> {
+    /// `f` of each of `mode`'s runs that succeeded; the first failure's reason if none did.
+    pub fn runs_of(&self, mode: Mode, f: impl Fn(&WorkRun) -> f64) -> Runs {
         let runs = self.modes.iter().find(|(m, _)| *m == mode).map(|(_, runs)| runs.as_slice());
-        runs.ok_or_else(|| format!("not measured: no {} runs", mode.label()))
-    }
-
-    /// `f` of every round in which all of `modes` ran, given their runs in that order: values
-    /// taken within one round, so the machine's drift between rounds cancels out.
-    pub fn per_round(&self, modes: &[Mode], f: impl Fn(&[&WorkRun]) -> Option<f64>) -> Runs {
-        let rounds: Vec<&[Result<WorkRun, String>]> =
-            modes.iter().map(|&m| self.rounds(m)).collect::<Result<_, _>>()?;
-        let n = rounds.iter().map(|r| r.len()).min().unwrap_or(0);
-        let values: Vec<f64> = (0..n)
-            .filter_map(|i| {
-                let runs: Vec<&WorkRun> = rounds.iter().map(|r| r[i].as_ref().ok()).collect::<Option<_>>()?;
-                f(&runs)
-            })
-            .collect();
+        let runs = runs.ok_or_else(|| format!("not measured: no {} runs", mode.label()))?;
+        let values: Vec<f64> = runs.iter().flatten().map(f).collect();
         if values.is_empty() {
-            let error = rounds.iter().flat_map(|r| r.iter()).find_map(|r| r.as_ref().err().cloned());
-            return Err(error.unwrap_or_else(|| "failed: no round with every run measured".into()));
+            let error = runs.iter().find_map(|r| r.as_ref().err().cloned());
+            return Err(error.unwrap_or_else(|| "failed: no run measured".into()));
         }
         Ok(values)
     }
 
-    /// `f` of each of `mode`'s runs.
-    pub fn runs_of(&self, mode: Mode, f: impl Fn(&WorkRun) -> f64) -> Runs {
-        self.per_round(&[mode], |r| Some(f(r[0])))
+    /// `f` of the medians of `metric` over each of `modes`' runs, in that order, with its 95 %
+    /// interval from resampling each mode's runs on its own.
+    fn of_medians(
+        &self,
+        modes: &[Mode],
+        metric: fn(&WorkRun) -> f64,
+        f: impl Fn(&[f64]) -> Option<f64>,
+    ) -> Result<RatioCi, String> {
+        let runs: Vec<Runs> = modes.iter().map(|&m| self.runs_of(m, metric)).collect();
+        medians_ci(&runs.iter().collect::<Vec<_>>(), f)
     }
 
-    /// Per round, the throughput lost to `mode`, in % of the untraced run's.
-    pub fn loss_pct(&self, mode: Mode) -> Runs {
-        self.per_round(&[mode, Mode::Untraced], |r| Some((1.0 - r[0].per_s / r[1].per_s) * 100.0))
+    /// The throughput lost to `mode`, in % of the untraced rate.
+    pub fn loss_pct(&self, mode: Mode) -> Result<RatioCi, String> {
+        self.of_medians(&[mode, Mode::Untraced], |r| r.per_s, |m| Some((1.0 - m[0] / m[1]) * 100.0))
     }
 
-    /// Per round, the CPU per operation `mode` adds over the untraced run, in µs.
-    pub fn added_cpu_us(&self, mode: Mode) -> Runs {
-        self.per_round(&[mode, Mode::Untraced], |r| Some(r[0].cpu_per_op_us - r[1].cpu_per_op_us))
+    /// The CPU per operation `mode` adds to the untraced runs', in µs.
+    pub fn added_cpu_us(&self, mode: Mode) -> Result<RatioCi, String> {
+        self.of_medians(&[mode, Mode::Untraced], |r| r.cpu_per_op_us, |m| Some(m[0] - m[1]))
     }
 
-    /// Per round, how far `mode` moves the p99, in µs.
-    pub fn p99_shift_us(&self, mode: Mode) -> Runs {
-        self.per_round(&[mode, Mode::Untraced], |r| Some(r[0].p99_us - r[1].p99_us))
+    /// How far `mode` moves the p99, in µs.
+    pub fn p99_shift_us(&self, mode: Mode) -> Result<RatioCi, String> {
+        self.of_medians(&[mode, Mode::Untraced], |r| r.p99_us, |m| Some(m[0] - m[1]))
     }
 
-    /// Per round, `mode`'s added CPU per operation over `other`'s (rounds where `other` added
-    /// none cannot give a ratio and are left out).
-    pub fn added_cpu_ratio(&self, mode: Mode, other: Mode) -> Runs {
-        self.per_round(&[mode, other, Mode::Untraced], |r| {
-            let other_added = r[1].cpu_per_op_us - r[2].cpu_per_op_us;
-            (other_added > 0.0).then(|| (r[0].cpu_per_op_us - r[2].cpu_per_op_us) / other_added)
-        })
+    /// `mode`'s added CPU per operation over `other`'s (none where `other` adds none).
+    pub fn added_cpu_ratio(&self, mode: Mode, other: Mode) -> Result<RatioCi, String> {
+        self.of_medians(
+            &[mode, other, Mode::Untraced],
+            |r| r.cpu_per_op_us,
+            |m| {
+                let other_added = m[1] - m[2];
+                (other_added > 0.0).then(|| (m[0] - m[2]) / other_added)
+            },
+        )
     }
 
-    /// Per round, `mode`'s throughput loss minus `other`'s, in percentage points of the untraced
-    /// run's throughput.
-    pub fn loss_over(&self, mode: Mode, other: Mode) -> Runs {
-        self.per_round(&[mode, other, Mode::Untraced], |r| Some((r[1].per_s - r[0].per_s) / r[2].per_s * 100.0))
+    /// `mode`'s throughput loss minus `other`'s, in percentage points of the untraced rate.
+    pub fn loss_over(&self, mode: Mode, other: Mode) -> Result<RatioCi, String> {
+        self.of_medians(&[mode, other, Mode::Untraced], |r| r.per_s, |m| Some((m[1] - m[0]) / m[2] * 100.0))
     }
 }
 
@@ -482,7 +479,7 @@ mod tests {
     use super::{fixtures::workload, *};
 
     #[test]
-    fn rounds_are_paired_with_their_own_untraced_run() {
+    fn modes_are_compared_on_their_medians_over_the_runs_that_worked() {
         let w = workload(
             "1 connection",
             &[
@@ -491,20 +488,20 @@ mod tests {
                 (Mode::Bpftrace, vec![Some((95.0, 23.0)), Some((45.0, 24.0)), Some((20.0, 60.0))]),
             ],
         );
-        let close = |runs: Runs, want: &[f64]| {
-            let got = runs.unwrap_or_else(|e| panic!("{e}"));
-            assert!(got.len() == want.len() && got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9), "{got:?}");
-        };
-        // Round 2 has no untraced run, round 1 no default one: only round 0 counts.
-        close(w.loss_pct(Mode::Default), &[10.0]);
-        close(w.added_cpu_us(Mode::Default), &[6.0]);
-        close(w.p99_shift_us(Mode::Default), &[6.0]);
-        close(w.added_cpu_ratio(Mode::Default, Mode::Bpftrace), &[2.0]);
-        close(w.loss_over(Mode::Default, Mode::Bpftrace), &[5.0]);
-        // bpftrace saved CPU in round 1 (noise): no ratio from that round, the other stays.
-        close(w.added_cpu_ratio(Mode::Bpftrace, Mode::Bpftrace), &[1.0]);
+        let point = |ci: Result<RatioCi, String>| ci.map(|ci| ci.ratio).unwrap_or_else(|e| panic!("{e}"));
+        let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-9, "{got} != {want}");
+        // Medians: untraced 75 req/s at 22.5 µs; default 50 at 58 µs; bpftrace 45 at 24 µs.
+        close(point(w.loss_pct(Mode::Default)), (1.0 - 50.0 / 75.0) * 100.0);
+        close(point(w.added_cpu_us(Mode::Default)), 35.5);
+        close(point(w.p99_shift_us(Mode::Default)), 35.5);
+        close(point(w.added_cpu_ratio(Mode::Default, Mode::Bpftrace)), 35.5 / 1.5);
+        close(point(w.loss_over(Mode::Default, Mode::Bpftrace)), (45.0 - 50.0) / 75.0 * 100.0);
+        let ci = w.added_cpu_us(Mode::Default).unwrap_or_else(|e| panic!("{e}"));
+        assert!(ci.lo < ci.ratio && ci.ratio < ci.hi, "two or three runs each: an interval around the point, {ci:?}");
         assert_eq!(w.runs_of(Mode::Bpftrace, |r| r.per_s), Ok(vec![95.0, 45.0, 20.0]));
         assert!(w.loss_pct(Mode::LatencyOnly).is_err_and(|e| e.contains("no perf-user `--latency-only` runs")));
+        // bpftrace adding nothing leaves no ratio to take.
+        assert!(w.added_cpu_ratio(Mode::Default, Mode::Untraced).is_err());
     }
 
     #[test]

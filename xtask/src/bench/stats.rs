@@ -45,7 +45,8 @@ pub fn med(runs: &Runs) -> Result<f64, String> {
     ok_runs(runs).map(median)
 }
 
-/// A ratio of medians with its 95 % bootstrap interval.
+/// A ratio of medians (or another function of medians, or a median) with its 95 % bootstrap
+/// interval.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RatioCi {
     pub ratio: f64,
@@ -60,20 +61,26 @@ const RESAMPLES: usize = 2000;
 /// on their own, `RESAMPLES` times, with a fixed seed so a report can be regenerated exactly.
 /// With one run each (`--quick`) the interval is the point itself.
 pub fn ratio_ci(a: &Runs, b: &Runs, base: &Runs) -> Result<RatioCi, String> {
-    let (a, b, base) = (ok_runs(a)?, ok_runs(b)?, ok_runs(base)?);
-    let point = |a: f64, b: f64, base: f64| {
-        let den = b - base;
-        if den > 0.0 { Some((a - base) / den) } else { None }
-    };
-    let ratio = point(median(a), median(b), median(base)).ok_or("n/a (divisor ≤ 0)")?;
+    medians_ci(&[a, b, base], |m| {
+        let den = m[1] - m[2];
+        if den > 0.0 { Some((m[0] - m[2]) / den) } else { None }
+    })
+}
+
+/// `f` of the measurements' medians (in the order given), with the same percentile bootstrap
+/// interval as [`ratio_ci`]; `f` gives `None` where it has no value (a divisor ≤ 0).
+pub fn medians_ci(runs: &[&Runs], f: impl Fn(&[f64]) -> Option<f64>) -> Result<RatioCi, String> {
+    let runs: Vec<&[f64]> = runs.iter().map(|r| ok_runs(r)).collect::<Result<_, _>>()?;
+    let medians: Vec<f64> = runs.iter().map(|r| median(r)).collect();
+    let point = f(&medians).ok_or("n/a (divisor ≤ 0)")?;
     let mut resampler = Resampler::new();
-    let ratios: Vec<f64> = (0..RESAMPLES)
+    let resampled: Vec<f64> = (0..RESAMPLES)
         .filter_map(|_| {
-            let (ra, rb, rbase) = (resampler.median(a), resampler.median(b), resampler.median(base));
-            point(ra, rb, rbase)
+            let medians: Vec<f64> = runs.iter().map(|r| resampler.median(r)).collect();
+            f(&medians)
         })
         .collect();
-    Ok(interval(ratio, ratios))
+    Ok(interval(point, resampled))
 }
 
 /// The median of per-run ratios (paired runs: each run measured both sides at once, so each

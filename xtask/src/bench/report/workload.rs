@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::cell;
 use crate::bench::{
     results::{Mode, Results, Server, Workload},
-    stats::{Runs, med, median, median_ci},
+    stats::{RatioCi, med, median},
     text::{ci_text, duration, signed_ci, thousands},
 };
 
@@ -80,23 +80,23 @@ fn table(md: &mut String, w: &Workload) {
             }
         };
         let traced = mode != Mode::Untraced;
-        let paired = |runs: Runs, unit: &str| match median_ci(&runs) {
+        let vs_untraced = |ci: Result<RatioCi, String>, unit: &str| match ci {
             _ if !traced => "—".to_string(),
             Ok(ci) => signed_ci(&ci, unit),
             Err(e) => e,
         };
-        let ratio = match median_ci(&w.added_cpu_ratio(mode, Mode::Bpftrace)) {
+        let ratio = match w.added_cpu_ratio(mode, Mode::Bpftrace) {
             _ if !traced || mode == Mode::Bpftrace => "—".to_string(),
             Ok(ci) => ci_text(&ci),
             Err(e) => e,
         };
         let cells = [
             thousands(per_s),
-            paired(w.loss_pct(mode), " %"),
+            vs_untraced(w.loss_pct(mode), " %"),
             med(&w.runs_of(mode, |r| r.p99_us)).map_or_else(|e| e, |p99| duration(p99 * 1e3)),
-            paired(w.p99_shift_us(mode), " µs"),
+            vs_untraced(w.p99_shift_us(mode), " µs"),
             us(&med(&w.runs_of(mode, |r| r.cpu_per_op_us)), 2),
-            paired(w.added_cpu_us(mode), " µs"),
+            vs_untraced(w.added_cpu_us(mode), " µs"),
         ];
         let tracer = if traced { us(&med(&w.runs_of(mode, |r| r.tracer_cpu_per_op_us)), 2) } else { "—".into() };
         let mut row: Vec<String> = cells.iter().map(|c| cell(c)).collect();
@@ -134,10 +134,11 @@ fn us(c: &Result<f64, String>, digits: usize) -> String {
 
 const INTRO: &str = "What users feel: how much slower a traced program gets, and how much CPU tracing costs it. \
 Each workload ran untraced and under each mode, the same functions traced in every mode, in interleaved rounds \
-(each round starts one mode later than the last). Per round, each traced run is set against the same round's \
-untraced run: *throughput lost* (% of the untraced rate), *p99 shift* (the workload's own p99), *added CPU* \
-per request or message; the table shows their median over the rounds with its 95 % bootstrap interval, beside \
-each mode's median rate, p99 and CPU. CPU is user + system time of the server and the client (from \
+(each round starts one mode later than the last). Each mode's medians over the rounds are set against the \
+untraced ones: *throughput lost* (% of the untraced rate), *p99 shift* (the workload's own p99), *added CPU* \
+per request or message, each with a 95 % bootstrap interval (each mode's runs resampled on their own), beside \
+each mode's median rate, p99 and CPU. Medians, not per-round differences: on a shared machine a burst of \
+someone else's work spoils single runs, and a difference of two runs is spoiled twice as often as a median. CPU is user + system time of the server and the client (from \
 `/proc/PID/stat` and wait4); the probes' programs and the tracepoints run inside those, while the tracer's own \
 process is shown apart. The default mode's syscall and scheduler tracepoints also run for every other process on \
 the machine, which no column here counts. The overhead guard is off (`--max-overhead 1000`): every probe stays \
