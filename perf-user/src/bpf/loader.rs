@@ -184,7 +184,10 @@ fn programs(mode: ProbeMode, session: bool) -> &'static [(&'static str, Hook)] {
 /// (once per process).
 fn object(vmlinux: &[u8]) -> Result<&'static kfunc::Resolved, LoadError> {
     static OBJECT: OnceLock<Result<kfunc::Resolved, String>> = OnceLock::new();
-    OBJECT.get_or_init(|| kfunc::resolve(EBPF_OBJECT, vmlinux)).as_ref().map_err(|e| LoadError::Load(e.clone()))
+    OBJECT
+        .get_or_init(|| kfunc::resolve(EBPF_OBJECT, vmlinux).map_err(|e| super::sys::error_chain(&e)))
+        .as_ref()
+        .map_err(|e| LoadError::Load(e.clone()))
 }
 
 fn is_eperm(s: &str) -> bool {
@@ -281,7 +284,7 @@ impl Tracer {
         let raw = match spec.attach {
             AttachMode::Single => Err("not needed".to_owned()),
             AttachMode::Multi | AttachMode::Session | AttachMode::Auto => {
-                uprobe_multi::RawObject::new(object.bytes(), &ebpf)
+                uprobe_multi::RawObject::new(object.bytes(), &ebpf).map_err(|e| super::sys::error_chain(&e))
             }
         };
 
@@ -458,7 +461,10 @@ fn attach_multi(
         } else {
             uprobe_multi::BPF_TRACE_UPROBE_MULTI
         };
-        let prog = raw.load(name, attach_type).map_err(load_error)?;
+        let prog = raw.load(name, attach_type).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPERM) => LoadError::NotPermitted,
+            _ => LoadError::Load(super::sys::error_chain(&e)),
+        })?;
         loaded.push(MultiProgram { name, prog, hook, link: None });
     }
     for p in &mut loaded {
@@ -481,7 +487,10 @@ fn link_multi(p: &MultiProgram, probes: &[Probe], exe: &Path, pid: u32) -> Resul
         if e.raw_os_error() == Some(libc::EPERM) {
             LoadError::NotPermitted
         } else {
-            LoadError::Attach { what: format!("{} to {} functions", p.name, probes.len()), reason: e.to_string() }
+            LoadError::Attach {
+                what: format!("{} to {} functions", p.name, probes.len()),
+                reason: super::sys::error_chain(&e),
+            }
         }
     })
 }
