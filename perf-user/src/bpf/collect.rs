@@ -368,7 +368,7 @@ mod tests {
             eprintln!("skipping batch_reads_equal_key_by_key_reads: no BPF privileges");
             return;
         }
-        let exe = std::path::Path::new("/proc/self/exe");
+        let exe = &crate::target::proc::exe_link(std::process::id());
         let target = SymbolTable::read(exe).unwrap().select(&["perf_user_calibration_target".to_string()]).unwrap();
         let spec = LoadSpec {
             pid: std::process::id(),

@@ -224,19 +224,7 @@ where
 
 /// Whether this process may load BPF at all (root, or CAP_BPF + CAP_PERFMON), from /proc/self/status.
 pub fn has_bpf_privileges() -> bool {
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_PERFMON: u32 = 38;
-    const CAP_BPF: u32 = 39;
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .unwrap_or(0);
-    let has = |c: u32| eff & (1u64 << c) != 0;
-    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
+    crate::target::proc::own_status().is_some_and(|s| crate::target::proc::can_load_bpf(s.cap_eff))
 }
 
 impl Tracer {
