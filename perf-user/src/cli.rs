@@ -267,7 +267,7 @@ fn parse_listen_addr(s: &str) -> Result<std::net::SocketAddr, ConfigError> {
 impl AttachArgs {
     pub fn validate(self, stdout_is_tty: bool) -> Result<AttachConfig, ConfigError> {
         let pid = u32::try_from(self.pid).ok().filter(|&p| p > 0).ok_or(ConfigError::BadPid(self.pid))?;
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if !crate::target::proc::exists(pid) {
             return Err(ConfigError::NoProcess(pid));
         }
         if self.funcs.is_empty() && !self.syscalls {

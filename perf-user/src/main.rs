@@ -3,7 +3,7 @@
 
 use std::{
     io::{IsTerminal, Write},
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -28,6 +28,7 @@ use perf_user::{
     output::flame,
     output::prometheus,
     output::report::{RunInfo, Target},
+    target::proc,
     target::symbols,
     target::symbols::SymbolTable,
     tui, units,
@@ -104,28 +105,15 @@ fn report_cmd(args: &cli::ReportArgs) -> Result<()> {
 
 /// Start time of a process (clock ticks since boot), to tell it from a later process with its pid.
 fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    proc::start_time(pid)
 }
 
 fn alive(pid: u32, start: Option<u64>) -> bool {
     process_start(pid).is_some_and(|s| Some(s) == start)
 }
 
-fn read_comm(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim_end().to_string()).unwrap_or_default()
-}
-
 fn thread_names(pid: u32) -> Vec<(u32, String)> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .map(|tid| (tid, read_comm(&format!("/proc/{pid}/task/{tid}/comm"))))
-        .collect()
+    proc::thread_names(pid)
 }
 
 /// Names threads seen in per-thread statistics while they still exist (a report written after
@@ -140,7 +128,7 @@ fn learn_thread_names(app: &mut App) {
         .filter(|tid| !app.info.thread_names.iter().any(|(t, _)| t == tid))
         .collect();
     for tid in unknown {
-        let name = read_comm(&format!("/proc/{pid}/task/{tid}/comm"));
+        let name = proc::thread_comm(pid, tid);
         if !name.is_empty() {
             app.info.thread_names.push((tid, name));
         }
@@ -157,7 +145,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
     }
     let pid = cfg.pid;
     let start = process_start(pid);
-    let exe_link = PathBuf::from(format!("/proc/{pid}/exe"));
+    let exe_link = proc::exe_link(pid);
     let exe = std::fs::read_link(&exe_link)
         .with_context(|| format!("cannot read {} (does the process exist and may we trace it?)", exe_link.display()))?;
     if let Some(path) = &cfg.export {
@@ -321,7 +309,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         collector.per_thread = cfg.per_thread;
         collector.latency_only = mode == ProbeMode::Latency;
         let info = RunInfo {
-            target: Target { pid, exe: exe.display().to_string(), comm: read_comm(&format!("/proc/{pid}/comm")) },
+            target: Target { pid, exe: exe.display().to_string(), comm: proc::comm(pid) },
             started_unix_ns: unix_ns(),
             end_reason: String::new(),
             thread_names: Vec::new(),
@@ -506,8 +494,8 @@ fn probe_mode(cfg: &AttachConfig, exe_link: &Path, warnings: &mut Vec<String>) -
 /// A target in another mount namespace (a container) is traced through /proc/PID/exe, which is
 /// right, but the user should know paths in the report are the container's.
 fn namespace_note(pid: u32) -> Option<String> {
-    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
-    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+    let ours = proc::namespace(std::process::id(), "mnt")?;
+    let theirs = proc::namespace(pid, "mnt")?;
     (ours != theirs).then(|| {
         format!("pid {pid} is in another mount namespace ({}); its binary is read through /proc/{pid}/exe and paths are the container's", theirs.display())
     })

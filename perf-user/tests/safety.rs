@@ -67,16 +67,8 @@ fn panic_unwind_target_survives_injected_panics_under_default_behaviour() {
 
 /// Program ids our perf-user process holds, from its fdinfo.
 fn prog_ids(pid: u32) -> Vec<u32> {
-    let mut ids = Vec::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().flatten() {
-        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
-        ids.extend(
-            info.lines().filter_map(|l| l.strip_prefix("prog_id:")).filter_map(|v| v.trim().parse::<u32>().ok()),
-        );
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+    assert!(perf_user::target::proc::exists(pid), "perf-user (pid {pid}) is gone");
+    perf_user::target::proc::bpf_prog_ids(pid)
 }
 
 fn prog_exists(id: u32) -> bool {
@@ -227,8 +219,8 @@ fn target_in_another_mount_namespace_is_named() {
             .stderr(std::process::Stdio::null()),
     );
     let pid = child.id();
-    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
-    assert_ne!(std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(), ours, "unshare gave no new namespace");
+    let ours = perf_user::target::proc::namespace(std::process::id(), "mnt").unwrap();
+    assert_ne!(perf_user::target::proc::namespace(pid, "mnt").unwrap(), ours, "unshare gave no new namespace");
     let export = dir.join("r.json");
     let out = Command::new(PERF_USER)
         .args(["attach", "--no-tui", "--pid", &pid.to_string(), "--func", "target_app::book::*", "--duration", "300ms"])

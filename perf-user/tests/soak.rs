@@ -17,12 +17,7 @@ fn soak_secs() -> u64 {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    perf_user::target::proc::status(pid).and_then(|s| s.vm_rss_kib).unwrap_or(0)
 }
 
 /// target-app feeding `messages` at RATE, traced or not; returns (truth, perf-user report, RSS samples).

@@ -126,5 +126,5 @@ fn tui_shows_functions_quits_on_q_and_restores_the_terminal() {
     assert!(after.contains("OrderBook"), "the final report:\n{after}");
 
     // Detached cleanly: the target keeps running.
-    assert!(std::path::Path::new(&format!("/proc/{}", app.pid)).exists(), "target-app still alive");
+    assert!(perf_user::target::proc::exists(app.pid), "target-app still alive");
 }

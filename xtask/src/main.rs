@@ -2,6 +2,11 @@
 //! Each subcommand runs the ones it depends on, and each step is idempotent.
 
 mod bench;
+// perf-user's /proc reader, compiled here from its one source file: depending on perf-user
+// would need the eBPF object that xtask itself builds.
+#[path = "../../perf-user/src/target/proc.rs"]
+#[allow(dead_code, reason = "xtask uses a few of the reader's functions")]
+mod proc;
 
 use std::{
     env,

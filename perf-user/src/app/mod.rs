@@ -239,7 +239,7 @@ impl App {
     }
 
     /// Recomputes what the UI shows from the session: the window's sample, the per-function
-    /// summaries (hdrhistogram percentiles), syscall rows. Once per tick, on reset and window
+    /// summaries (percentiles in one walk over each histogram's buckets), syscall rows. Once per tick, on reset and window
     /// change; never on draw.
     fn rebuild(&mut self) {
         let d = &mut self.derived;

@@ -3,8 +3,6 @@
 //! it reports is pure probe cost, later subtracted from every traced call (`--no-calibrate` keeps
 //! raw numbers).
 
-use std::path::Path;
-
 use crate::{
     bpf::collect::Collector,
     bpf::loader::{AttachMode, LoadError, LoadSpec, Probe, ProbeMode, Tracer},
@@ -72,7 +70,7 @@ impl ProbeCost {
 /// Calibrates with the run's attach mode (a session program's window differs from an entry and a
 /// return program's), and returns the probes themselves for the caller to drop when convenient.
 pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, Tracer), CalibrationError> {
-    let exe = Path::new("/proc/self/exe");
+    let exe = &crate::target::proc::exe_link(std::process::id());
     let table = SymbolTable::read(exe)?;
     let targets =
         table.select(&["perf_user_calibration_target".to_string(), "perf_user_calibration_target_nop5".to_string()])?;

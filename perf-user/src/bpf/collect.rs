@@ -13,7 +13,10 @@ use perf_ebpf_common::{
 };
 
 use crate::{
-    bpf::loader::{LoadError, Tracer},
+    bpf::{
+        loader::{LoadError, Tracer},
+        sys,
+    },
     model::{
         Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, Lost, Sample, SyscallSample,
         SyscallUse, ThreadFuncSample, WindowCost,
@@ -85,22 +88,6 @@ fn attribution(s: &FuncStats) -> Attribution {
     }
 }
 
-/// `BPF_MAP_LOOKUP_BATCH` (kernel 5.6+): many keys of a map in one bpf(2) call.
-const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
-
-/// The `batch` member of `union bpf_attr`.
-#[repr(C)]
-struct BatchAttr {
-    in_batch: u64,
-    out_batch: u64,
-    keys: u64,
-    values: u64,
-    count: u32,
-    map_fd: u32,
-    elem_flags: u64,
-    flags: u64,
-}
-
 /// Keys `0..entries` of a per-CPU array, `[key][cpu]`, read with one bpf(2) call instead of one
 /// per key (the per-tick cost of reading 512 syscall slots and every function's totals). `None`
 /// when the kernel cannot (then the caller reads key by key).
@@ -113,23 +100,21 @@ fn percpu_array_values<V: aya::Pod>(map: &MapData, entries: u32, cpus: usize) ->
     let mut keys = vec![0u32; entries as usize];
     let mut values = vec![0u64; (entries as usize * cpus * stride).div_ceil(8)];
     let mut out_batch = 0u32;
-    let mut attr = BatchAttr {
-        in_batch: 0,
+    let mut attr = sys::BatchAttr {
         out_batch: std::ptr::from_mut(&mut out_batch) as u64,
         keys: keys.as_mut_ptr() as u64,
         values: values.as_mut_ptr() as u64,
         count: entries,
-        map_fd: map.fd().as_fd().as_raw_fd() as u32,
-        elem_flags: 0,
-        flags: 0,
-    };
-    // SAFETY: every pointer in `attr` is valid for the sizes the kernel writes (`count` keys and
-    // `count` × cpus × stride value bytes) and outlives the call.
-    let ret = unsafe {
-        libc::syscall(libc::SYS_bpf, BPF_MAP_LOOKUP_BATCH, std::ptr::from_mut(&mut attr), size_of::<BatchAttr>())
+        map_fd: map.fd().as_fd().as_raw_fd().unsigned_abs(),
+        ..sys::BatchAttr::default()
     };
     // ENOENT: the batch reached the end of the map, with `count` filled.
-    let done = ret == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT);
+    // SAFETY: `keys` holds `count` keys, `values` `count` × cpus × stride bytes (the layout the
+    // kernel writes for a per-CPU map) and `out_batch` one u32 key; all outlive the call.
+    let done = match unsafe { sys::map_lookup_batch(&mut attr) } {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::ENOENT),
+    };
     if !done || attr.count != entries || keys.iter().enumerate().any(|(i, &k)| k != i as u32) {
         return None;
     }
@@ -381,7 +366,7 @@ mod tests {
             eprintln!("skipping batch_reads_equal_key_by_key_reads: no BPF privileges");
             return;
         }
-        let exe = std::path::Path::new("/proc/self/exe");
+        let exe = &crate::target::proc::exe_link(std::process::id());
         let target = SymbolTable::read(exe).unwrap().select(&["perf_user_calibration_target".to_string()]).unwrap();
         let spec = LoadSpec {
             pid: std::process::id(),

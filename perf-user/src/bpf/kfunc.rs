@@ -28,6 +28,23 @@ const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 /// `r0 = 0` (BPF_ALU64 | BPF_MOV | BPF_K).
 const MOV64_R0_0: [u8; 8] = [0xb7, 0, 0, 0, 0, 0, 0, 0];
 
+/// Why the object's kfunc calls could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum KfuncError {
+    #[error("eBPF object")]
+    Object(#[source] object::read::Error),
+    #[error("eBPF object calls unknown external function {name:?}")]
+    UnknownFunction { name: String },
+    #[error("eBPF object: relocation for {name} outside its section")]
+    OutsideSection { name: String },
+    #[error("eBPF object: relocation outside the file")]
+    OutsideFile,
+    #[error("eBPF object: the reference to {name} is not a call")]
+    NotACall { name: String },
+    #[error(transparent)]
+    Btf(#[from] btf::BtfError),
+}
+
 /// The object with its kfunc calls resolved, 8-byte aligned as ELF parsing wants.
 pub struct Resolved {
     words: Vec<u64>,
@@ -48,10 +65,10 @@ impl Resolved {
 }
 
 /// Resolves every kfunc call of `elf` against the kernel BTF `vmlinux`.
-pub fn resolve(elf: &[u8], vmlinux: &[u8]) -> Result<Resolved, String> {
+pub fn resolve(elf: &[u8], vmlinux: &[u8]) -> Result<Resolved, KfuncError> {
     let mut out = elf.to_vec();
     let mut available = Vec::new();
-    let file = object::File::parse(elf).map_err(|e| format!("eBPF object: {e}"))?;
+    let file = object::File::parse(elf).map_err(KfuncError::Object)?;
     for section in file.sections() {
         let Some((section_start, section_len)) = section.file_range() else {
             continue;
@@ -68,17 +85,17 @@ pub fn resolve(elf: &[u8], vmlinux: &[u8]) -> Result<Resolved, String> {
             }
             let name = symbol.name().unwrap_or_default();
             let Some(known) = KNOWN.iter().find(|k| k.name == name) else {
-                return Err(format!("eBPF object calls unknown external function {name:?}"));
+                return Err(KfuncError::UnknownFunction { name: name.to_owned() });
             };
             if offset + 8 > section_len {
-                return Err(format!("eBPF object: relocation for {name} outside its section"));
+                return Err(KfuncError::OutsideSection { name: name.to_owned() });
             }
             let at = (section_start + offset) as usize;
-            let insn = out.get_mut(at..at + 8).ok_or("eBPF object: relocation outside the file")?;
+            let insn = out.get_mut(at..at + 8).ok_or(KfuncError::OutsideFile)?;
             if insn[0] != BPF_JMP_CALL || insn[1] >> 4 != BPF_PSEUDO_CALL {
-                return Err(format!("eBPF object: the reference to {name} is not a call"));
+                return Err(KfuncError::NotACall { name: name.to_owned() });
             }
-            match btf::func_id(vmlinux, name).map_err(|e| e.to_string())? {
+            match btf::func_id(vmlinux, name)? {
                 Some((id, params)) if params == known.params => {
                     insn[1] = BPF_PSEUDO_KFUNC_CALL << 4;
                     insn[2..4].copy_from_slice(&0u16.to_le_bytes());
@@ -127,6 +144,11 @@ mod tests {
         }
         b.push(0);
         b
+    }
+
+    #[test]
+    fn a_broken_object_is_a_typed_error() {
+        assert!(matches!(resolve(b"not an ELF file", &empty_btf()), Err(KfuncError::Object(_))));
     }
 
     #[test]

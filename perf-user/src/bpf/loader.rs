@@ -184,7 +184,10 @@ fn programs(mode: ProbeMode, session: bool) -> &'static [(&'static str, Hook)] {
 /// (once per process).
 fn object(vmlinux: &[u8]) -> Result<&'static kfunc::Resolved, LoadError> {
     static OBJECT: OnceLock<Result<kfunc::Resolved, String>> = OnceLock::new();
-    OBJECT.get_or_init(|| kfunc::resolve(EBPF_OBJECT, vmlinux)).as_ref().map_err(|e| LoadError::Load(e.clone()))
+    OBJECT
+        .get_or_init(|| kfunc::resolve(EBPF_OBJECT, vmlinux).map_err(|e| super::sys::error_chain(&e)))
+        .as_ref()
+        .map_err(|e| LoadError::Load(e.clone()))
 }
 
 fn is_eperm(s: &str) -> bool {
@@ -221,19 +224,7 @@ where
 
 /// Whether this process may load BPF at all (root, or CAP_BPF + CAP_PERFMON), from /proc/self/status.
 pub fn has_bpf_privileges() -> bool {
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_PERFMON: u32 = 38;
-    const CAP_BPF: u32 = 39;
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .unwrap_or(0);
-    let has = |c: u32| eff & (1u64 << c) != 0;
-    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
+    crate::target::proc::own_status().is_some_and(|s| crate::target::proc::can_load_bpf(s.cap_eff))
 }
 
 impl Tracer {
@@ -281,7 +272,7 @@ impl Tracer {
         let raw = match spec.attach {
             AttachMode::Single => Err("not needed".to_owned()),
             AttachMode::Multi | AttachMode::Session | AttachMode::Auto => {
-                uprobe_multi::RawObject::new(object.bytes(), &ebpf)
+                uprobe_multi::RawObject::new(object.bytes(), &ebpf).map_err(|e| super::sys::error_chain(&e))
             }
         };
 
@@ -458,7 +449,10 @@ fn attach_multi(
         } else {
             uprobe_multi::BPF_TRACE_UPROBE_MULTI
         };
-        let prog = raw.load(name, attach_type).map_err(load_error)?;
+        let prog = raw.load(name, attach_type).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPERM) => LoadError::NotPermitted,
+            _ => LoadError::Load(super::sys::error_chain(&e)),
+        })?;
         loaded.push(MultiProgram { name, prog, hook, link: None });
     }
     for p in &mut loaded {
@@ -481,7 +475,10 @@ fn link_multi(p: &MultiProgram, probes: &[Probe], exe: &Path, pid: u32) -> Resul
         if e.raw_os_error() == Some(libc::EPERM) {
             LoadError::NotPermitted
         } else {
-            LoadError::Attach { what: format!("{} to {} functions", p.name, probes.len()), reason: e.to_string() }
+            LoadError::Attach {
+                what: format!("{} to {} functions", p.name, probes.len()),
+                reason: super::sys::error_chain(&e),
+            }
         }
     })
 }

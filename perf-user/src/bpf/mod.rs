@@ -10,4 +10,5 @@ pub mod collect;
 pub mod kfunc;
 pub mod loader;
 pub mod probe_site;
+pub mod sys;
 pub mod uprobe_multi;

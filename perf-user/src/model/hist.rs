@@ -1,5 +1,7 @@
 //! Latency histograms: the kernel's log-linear buckets as owned data, merged, subtracted and
-//! summarised (percentiles through hdrhistogram).
+//! summarised (percentiles with hdrhistogram's semantics, in one walk over the buckets).
+
+use std::sync::LazyLock;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -94,32 +96,63 @@ impl BucketHist {
         self.buckets = merged;
     }
 
-    /// The distribution as an hdrhistogram (each bucket recorded at its midpoint).
+    /// The distribution as an hdrhistogram (each bucket recorded at its midpoint): what
+    /// [`BucketHist::summary`] computes without building one.
     pub fn to_hdr(&self) -> Histogram<u64> {
         // 3 significant figures: finer than our ±1.6 % buckets, so the conversion adds no error of note.
         let mut h = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_hist());
         for b in &self.buckets {
             // Auto-resize is on, so recording cannot fail for any u64 below the histogram's limit.
-            let _ = h.record_n(b.mid_ns().min(i64::MAX as u64 / 2), b.count);
+            let _ = h.record_n(hdr_value(b), b.count);
         }
         h
     }
 
     /// Percentiles and moments. `exact` carries the kernel's exact count/sum/min/max when the
     /// histogram covers the whole run; windows pass `None` and get bucket-resolution min/max.
+    ///
+    /// Runs on every refresh for every function, window, sparkline point and `--slow auto`
+    /// threshold, so it allocates nothing: one cumulative walk over the sorted buckets gives
+    /// every percentile, with the values (and the mean, to the bit) that
+    /// [`BucketHist::to_hdr`]'s hdrhistogram would give. Each bucket lands in its own
+    /// hdrhistogram bin (ours are ±1.6 % wide, its bins ±0.05 %), so walking our buckets is
+    /// walking its bins.
     pub fn summary(&self, exact: Option<ExactTotals>) -> LatencySummary {
-        let h = self.to_hdr();
-        let count = exact.map_or(h.len(), |e| e.count);
-        if count == 0 || h.is_empty() {
+        let recorded = self.count();
+        let count = exact.map_or(recorded, |e| e.count);
+        if count == 0 || recorded == 0 {
             return LatencySummary { count, ..LatencySummary::default() };
         }
-        let q = |q: f64| h.value_at_quantile(q);
+        const QUANTILES: [f64; 4] = [0.50, 0.90, 0.99, 0.999];
+        // hdrhistogram's rank of a quantile: ceil(q × n), at least 1.
+        let ranks = QUANTILES.map(|q| ((q * recorded as f64).ceil() as u64).max(1));
+        let grid: &Histogram<u64> = &HDR_GRID;
+        // The exact totals carry the mean; only windows need it from the buckets.
+        let want_mean = exact.is_none();
+        let mut values = [0u64; 4];
+        let mut next = 0;
+        let mut seen = 0u64;
+        let mut mean = 0.0_f64;
+        for b in self.buckets.iter().filter(|b| b.count > 0) {
+            let v = hdr_value(b);
+            seen += b.count;
+            while next < ranks.len() && seen >= ranks[next] {
+                values[next] = grid.highest_equivalent(v);
+                next += 1;
+            }
+            if want_mean {
+                // The same terms, in the same order, as `Histogram::mean`.
+                mean += grid.median_equivalent(v) as f64 * b.count as f64 / recorded as f64;
+            } else if next == ranks.len() {
+                break;
+            }
+        }
         let (min_ns, max_ns, mean_ns) = match exact {
             Some(e) => (e.min_ns, e.max_ns, e.total_ns.checked_div(e.count).unwrap_or(0)),
             None => (
                 self.buckets.first().map_or(0, |b| b.low_ns),
                 self.buckets.last().map_or(0, |b| b.high_ns.min(b.low_ns.saturating_mul(2))),
-                h.mean() as u64,
+                mean as u64,
             ),
         };
         // Percentiles are clamped into [min, max]: a bucket midpoint can overshoot the exact extremes.
@@ -128,14 +161,25 @@ impl BucketHist {
             count,
             min_ns,
             mean_ns,
-            p50_ns: clamp(q(0.50)),
-            p90_ns: clamp(q(0.90)),
-            p99_ns: clamp(q(0.99)),
-            p999_ns: clamp(q(0.999)),
+            p50_ns: clamp(values[0]),
+            p90_ns: clamp(values[1]),
+            p99_ns: clamp(values[2]),
+            p999_ns: clamp(values[3]),
             max_ns,
         }
     }
 }
+
+/// The value a bucket is counted at in hdrhistogram terms: its midpoint, kept inside the range
+/// hdrhistogram can record.
+fn hdr_value(b: &Bucket) -> u64 {
+    b.mid_ns().min(i64::MAX as u64 / 2)
+}
+
+/// An empty 3-significant-figure histogram: only its bin layout is used, to map a value to the
+/// bin edges hdrhistogram would report (the layout depends on the precision, not on the data).
+static HDR_GRID: LazyLock<Histogram<u64>> =
+    LazyLock::new(|| Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_hist()));
 
 fn unreachable_hist() -> Histogram<u64> {
     // `Histogram::new(3)` only fails for sigfig > 5; keep a fallback rather than a panic path.

@@ -1,5 +1,5 @@
 //! What the tracer knows, as plain owned data: cumulative samples from the kernel, windows between
-//! them, latency summaries (via hdrhistogram) and the attribution of each function. No I/O.
+//! them, latency summaries (percentiles in one walk) and the attribution of each function. No I/O.
 //!
 //! Pure model: no I/O, no aya, no perf-ebpf-common; `bpf::collect` builds these types and
 //! everything after it (app, tui, output) reads them.

@@ -187,3 +187,80 @@ fn exemplars_keep_the_newest() {
     assert_eq!(s.exemplars.iter().map(|e| e.tid).collect::<Vec<_>>(), vec![3, 4]);
     assert_eq!(s.exemplars_evicted, 3);
 }
+
+/// Log-linear buckets like the kernel's (32 per power of two), from a pseudo-random spread of
+/// values, so the one-walk summary can be held against hdrhistogram itself.
+fn log_linear(seed: u64, n: u64, spread: u64) -> BucketHist {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut v = seed;
+    for _ in 0..n {
+        v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        // Mostly short calls with a long tail, over `spread` powers of two.
+        let ns = (1u64 << ((v >> 59) % spread.max(1))) | ((v >> 40) % 4096);
+        let width = if ns < 32 { 1 } else { 1u64 << (63 - ns.leading_zeros() - 5) };
+        *counts.entry(ns & !(width - 1)).or_insert(0u64) += 1;
+    }
+    BucketHist {
+        buckets: counts
+            .into_iter()
+            .map(|(low_ns, count)| {
+                let width = if low_ns < 32 { 1 } else { 1u64 << (63 - low_ns.leading_zeros() - 5) };
+                Bucket { low_ns, high_ns: low_ns + width - 1, count }
+            })
+            .collect(),
+    }
+}
+
+/// What the refresh path reported before it stopped building an hdrhistogram per call
+/// (BENCHMARKS.md §8): the one-walk summary must give the very same numbers.
+fn summary_through_hdr(h: &BucketHist, exact: Option<ExactTotals>) -> LatencySummary {
+    let hdr = h.to_hdr();
+    let count = exact.map_or(hdr.len(), |e| e.count);
+    if count == 0 || hdr.is_empty() {
+        return LatencySummary { count, ..LatencySummary::default() };
+    }
+    let (min_ns, max_ns, mean_ns) = match exact {
+        Some(e) => (e.min_ns, e.max_ns, e.total_ns.checked_div(e.count).unwrap_or(0)),
+        None => (
+            h.buckets.first().map_or(0, |b| b.low_ns),
+            h.buckets.last().map_or(0, |b| b.high_ns.min(b.low_ns.saturating_mul(2))),
+            hdr.mean() as u64,
+        ),
+    };
+    let clamp = |v: u64| v.clamp(min_ns, max_ns.max(min_ns));
+    let q = |q: f64| clamp(hdr.value_at_quantile(q));
+    LatencySummary {
+        count,
+        min_ns,
+        mean_ns,
+        p50_ns: q(0.50),
+        p90_ns: q(0.90),
+        p99_ns: q(0.99),
+        p999_ns: q(0.999),
+        max_ns,
+    }
+}
+
+#[test]
+fn one_walk_summary_equals_hdrhistogram() {
+    let mut cases = vec![
+        BucketHist::default(),
+        hist(&[(0, 3)]),
+        hist(&[(1000, 98), (100_000, 2)]),
+        hist(&[(u64::MAX / 4, 1), (u64::MAX - 1, 1)]),
+        BucketHist { buckets: vec![Bucket { low_ns: 7, high_ns: u64::MAX, count: 5 }] },
+    ];
+    for seed in 0..40 {
+        let h = log_linear(seed, 1 + seed * seed * 50, 1 + seed % 30);
+        cases.push(h.shifted_down(seed * 37));
+        let half = BucketHist { buckets: h.buckets.iter().map(|b| Bucket { count: b.count / 2, ..*b }).collect() };
+        cases.push(h.since(&half));
+        cases.push(half);
+        cases.push(h);
+    }
+    for h in &cases {
+        assert_eq!(h.summary(None), summary_through_hdr(h, None), "{h:?}");
+        let exact = ExactTotals { count: h.count(), total_ns: 12_345, min_ns: 3, max_ns: 9_000 };
+        assert_eq!(h.summary(Some(exact)), summary_through_hdr(h, Some(exact)), "{h:?}");
+    }
+}

@@ -2,7 +2,7 @@
 //! minimal HTTP/1.1 server for `GET /metrics`. The main loop renders; the server only copies the
 //! latest text out of a `watch` channel, so it shares no state with the tracer.
 
-use std::{fmt::Write as _, net::SocketAddr, path::Path, time::Duration};
+use std::{fmt::Write as _, net::SocketAddr, time::Duration};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -58,19 +58,10 @@ pub struct Health {
 /// fdinfo of this process's program fds.
 pub fn health() -> Health {
     let mut programs = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        for entry in dir.filter_map(Result::ok) {
-            let is_prog = std::fs::read_link(entry.path()).is_ok_and(|t| t.to_string_lossy().contains("bpf-prog"));
-            if !is_prog {
-                continue;
-            }
-            let fdinfo = Path::new("/proc/self/fdinfo").join(entry.file_name());
-            if let Ok(text) = std::fs::read_to_string(fdinfo) {
-                let p = parse_fdinfo(&text);
-                if p.prog_id != 0 && !programs.iter().any(|q: &ProgStats| q.prog_id == p.prog_id) {
-                    programs.push(p);
-                }
-            }
+    for text in crate::target::proc::bpf_prog_fdinfos(std::process::id()) {
+        let p = parse_fdinfo(&text);
+        if p.prog_id != 0 && !programs.iter().any(|q: &ProgStats| q.prog_id == p.prog_id) {
+            programs.push(p);
         }
     }
     programs.sort_by_key(|p| p.prog_id);

@@ -31,13 +31,8 @@ pub const STAGES: [&str; Stage::COUNT] = {
 /// True when this process can load BPF. Without it: outside CI the test is skipped with a printed
 /// reason; in CI (`CI` set) that is a failure, because CI runs as root.
 pub fn bpf_available(test: &str) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let cap_eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .unwrap_or(0);
-    let ok = cap_eff & (1 << 21) != 0 || (cap_eff & (1 << 39) != 0 && cap_eff & (1 << 38) != 0);
+    let cap_eff = perf_user::target::proc::own_status().map_or(0, |s| s.cap_eff);
+    let ok = perf_user::target::proc::can_load_bpf(cap_eff);
     if !ok {
         assert!(std::env::var_os("CI").is_none(), "{test}: CI must run as root with BPF (CapEff={cap_eff:x})");
         eprintln!("SKIPPED {test}: needs root or CAP_BPF+CAP_PERFMON (CI runs it)");

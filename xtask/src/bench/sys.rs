@@ -12,22 +12,17 @@ use anyhow::{Context, Result, bail};
 
 /// utime + stime of a process (all its threads, exited ones included), in seconds.
 pub fn cpu_time_s(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let ticks = parse_stat_ticks(&stat)?;
+    let stat = crate::proc::stat(pid)?;
+    let ticks = stat.utime_ticks + stat.stime_ticks;
     // SAFETY: sysconf only reads a configuration value.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (hz > 0).then(|| ticks as f64 / hz as f64)
 }
 
 /// utime + stime, in clock ticks, from the text of /proc/PID/stat.
+#[cfg(test)]
 fn parse_stat_ticks(stat: &str) -> Option<u64> {
-    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of the line are 12 and 13 after the ')' (field 3, state, is first).
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    crate::proc::parse_stat(stat).map(|s| s.utime_ticks + s.stime_ticks)
 }
 
 /// CPU time the whole machine has spent busy since boot, all CPUs together (everything but idle
@@ -45,8 +40,7 @@ pub fn machine_busy_s() -> Option<f64> {
 
 /// Peak resident set size of a process (VmHWM), in KiB.
 pub fn vmhwm_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+    crate::proc::status(pid)?.vm_hwm_kib
 }
 
 /// Sends SIGINT (a tracer's "stop and report").
@@ -104,14 +98,11 @@ pub fn wait_with_cpu(child: &mut Child, timeout: Duration) -> Result<(ExitStatus
 /// perf-user, bpftrace and strace processes already running (`pid comm` list): their probes
 /// and detaches compete with the measurements.
 pub fn other_tracers() -> String {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return String::new() };
-    let mut found: Vec<String> = dir
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            let comm = comm.trim();
-            ["perf-user", "bpftrace", "strace"].contains(&comm).then(|| format!("{comm} ({pid})"))
+    let mut found: Vec<String> = crate::proc::pids()
+        .into_iter()
+        .filter_map(|pid| {
+            let comm = crate::proc::comm(pid);
+            ["perf-user", "bpftrace", "strace"].contains(&comm.as_str()).then(|| format!("{comm} ({pid})"))
         })
         .collect();
     found.sort();
@@ -323,15 +314,7 @@ pub fn set_bpf_stats(on: bool) -> Result<()> {
 /// The BPF programs process `pid` holds open (from its fdinfo): id, name, run count and total run
 /// time in ns, via `bpftool prog show`.
 pub fn prog_stats(pid: u32) -> Vec<(u32, String, u64, u64)> {
-    let mut ids = Vec::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).into_iter().flatten().flatten() {
-        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
-        ids.extend(
-            info.lines().filter_map(|l| l.strip_prefix("prog_id:")).filter_map(|v| v.trim().parse::<u32>().ok()),
-        );
-    }
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = crate::proc::bpf_prog_ids(pid);
     let mut out = Vec::new();
     for id in ids {
         let Ok(o) = Command::new("bpftool").args(["-j", "prog", "show", "id", &id.to_string()]).output() else {
