@@ -201,13 +201,7 @@ fn load_error(e: impl std::fmt::Display) -> LoadError {
 
 fn attach_error(what: impl Into<String>, e: impl std::error::Error) -> LoadError {
     // aya's Display often hides the cause: walk the chain.
-    let mut reason = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-        src = s.source();
-    }
+    let reason = super::sys::error_chain(&e);
     if is_eperm(&reason) { LoadError::NotPermitted } else { LoadError::Attach { what: what.into(), reason } }
 }
 
