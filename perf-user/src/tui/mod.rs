@@ -24,7 +24,10 @@ pub struct Tui {
 impl Tui {
     /// Takes the terminal: raw mode, alternate screen, a panic hook that gives it back first.
     pub fn start() -> Result<Tui> {
-        let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+        let mut terminal = ratatui::try_init()
+            // A half-done setup (raw mode without the alternate screen) is undone too.
+            .inspect_err(|_| ratatui::restore())
+            .context("cannot set up the terminal")?;
         if let Err(e) = terminal.hide_cursor() {
             ratatui::restore();
             return Err(e).context("cannot set up the terminal");
