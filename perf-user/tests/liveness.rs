@@ -193,3 +193,50 @@ fn idle_prometheus_connections_cannot_end_the_run() {
     // SAFETY: signal 0 only checks the process exists.
     assert_eq!(unsafe { libc::kill(app.pid as i32, 0) }, 0);
 }
+
+/// Was: SIGINT/SIGTERM were caught by the loop's handlers but not looked at until every attach
+/// fallback had run (136 s with `--func '*'`). The attach now stops at its next step once the
+/// signal flag is set, and leaves nothing attached, in every attach mode.
+#[test]
+fn a_signal_during_attach_stops_it_at_the_next_step() {
+    use perf_user::{
+        bpf::loader::{AttachMode, LoadError, LoadSpec, Probe, ProbeMode, Tracer},
+        target::symbols::SymbolTable,
+    };
+    use std::sync::atomic::AtomicBool;
+    if !bpf_available("a_signal_during_attach_stops_it_at_the_next_step") {
+        return;
+    }
+    let dir = TempDir::new("cancel");
+    let app = TargetApp::start(&dir, &["--rate", "2000"]);
+    let exe = PathBuf::from(format!("/proc/{}/exe", app.pid));
+    let table = SymbolTable::read(&exe).unwrap();
+    let functions = table.select(&["target_app::book::*".to_string()]).unwrap();
+    let probes: Vec<Probe> = functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Probe { fn_id: i as u32, file_offset: f.file_offset, symbol: f.name.clone() })
+        .collect();
+    let cancelled = AtomicBool::new(true);
+    for attach in [AttachMode::Auto, AttachMode::Session, AttachMode::Multi, AttachMode::Single] {
+        let spec = LoadSpec {
+            pid: app.pid,
+            exe: exe.clone(),
+            probes: probes.clone(),
+            mode: ProbeMode::Full,
+            tracepoints: false,
+            config: perf_ebpf_common::Config::default(),
+            max_funcs: probes.len(),
+            attach,
+        };
+        let started = Instant::now();
+        match Tracer::load_until(&spec, &cancelled) {
+            Err(LoadError::Interrupted) => {}
+            Err(e) => panic!("{attach:?}: expected Interrupted, got {e:#}"),
+            Ok(_) => panic!("{attach:?}: attached although a signal had arrived"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{attach:?}: no fallback may run after the signal");
+        let live = Tracer::load_until(&spec, &AtomicBool::new(false));
+        assert!(live.is_ok_and(|t| t.skipped.is_empty()), "{attach:?}: the same spec attaches without a signal");
+    }
+}
