@@ -3,8 +3,10 @@
 //! cli → target (symbols) → bpf (load, attach, collect) → model → app → tui / output.
 
 pub mod app;
+pub mod attach;
 pub mod bpf;
 pub mod cli;
+pub mod commands;
 pub mod model;
 pub mod output;
 pub mod target;

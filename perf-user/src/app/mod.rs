@@ -16,6 +16,8 @@ pub enum EndReason {
     Signal,
     Quit,
     TargetExited,
+    /// The target replaced its program (`execve`): the probes no longer describe it.
+    Exec,
 }
 
 impl EndReason {
@@ -25,6 +27,7 @@ impl EndReason {
             EndReason::Signal => "signal",
             EndReason::Quit => "quit",
             EndReason::TargetExited => "target-exited",
+            EndReason::Exec => "exec",
         }
     }
 }
@@ -41,6 +44,8 @@ pub enum Event {
     Signal,
     DurationElapsed,
     TargetExited,
+    /// The target ran `execve`: the run ends (with a final reading taken before this event).
+    TargetExec,
     /// The overhead guard removed a function's probes; `note` says why, for the UI and export.
     ProbesDetached {
         fn_id: u32,
@@ -125,6 +130,7 @@ impl App {
             }
             Event::Signal => Action::Exit(EndReason::Signal),
             Event::DurationElapsed => Action::Exit(EndReason::Duration),
+            Event::TargetExec => Action::Exit(EndReason::Exec),
             Event::TargetExited => {
                 self.target_exited = true;
                 self.status = "target exited: numbers frozen; q to quit".into();
@@ -599,6 +605,8 @@ fn matches_filter(hay: &str, needle: &str) -> bool {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
     h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
+
+mod periodic;
 
 #[cfg(test)]
 mod tests;

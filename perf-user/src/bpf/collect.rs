@@ -57,8 +57,8 @@ fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
 where
     T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
 {
-    let map = tracer.ebpf.take_map(name).ok_or_else(|| LoadError::Load(format!("no map {name} in the object")))?;
-    T::try_from(map).map_err(|e| LoadError::Load(format!("map {name}: {e}")))
+    let map = tracer.ebpf.take_map(name).ok_or_else(|| LoadError::MissingMap { name: name.to_owned() })?;
+    T::try_from(map).map_err(|source| LoadError::Map { name: name.to_owned(), source })
 }
 
 fn sum_stats(v: &[FuncStats]) -> FuncStats {
@@ -174,7 +174,7 @@ impl Collector {
             symbols,
             started: Instant::now(),
             per_thread: false,
-            cpus: aya::util::nr_cpus().map_err(|(what, e)| LoadError::Load(format!("{what}: {e}")))?,
+            cpus: aya::util::nr_cpus().map_err(|(what, source)| LoadError::Cpus { what, source })?,
             latency_only: false,
             subtracted_ns: calibration.iter().map(|c| c.median_ns).collect(),
             calibration,

@@ -2,23 +2,23 @@
 //! attaches the probes and returns a guard whose drop detaches everything.
 
 use std::{
-    num::NonZeroU32,
-    os::fd::{AsFd, OwnedFd},
-    path::{Path, PathBuf},
-    sync::OnceLock,
+    path::PathBuf,
+    sync::{OnceLock, atomic::AtomicBool},
 };
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData},
-    programs::{
-        BtfTracePoint, RawTracePoint, UProbe,
-        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
-    },
+    programs::{BtfTracePoint, RawTracePoint, UProbe},
 };
 use perf_ebpf_common::{Config, names};
 
 use crate::{bpf::btf, bpf::kfunc, bpf::uprobe_multi};
+
+mod links;
+
+pub use links::Skipped;
+use links::{Hook, Links, attach_multi, attach_single, programs};
 
 #[cfg(perf_ebpf_object_missing)]
 compile_error!("the eBPF object is not built: run `cargo xtask build-ebpf` (or `cargo xtask test`) first");
@@ -36,12 +36,84 @@ pub enum LoadError {
     NoUprobes(String),
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
-    #[error("loading the eBPF object: {0}")]
-    Load(String),
-    #[error("attaching {what}: {reason}")]
-    Attach { what: String, reason: String },
+    #[error("resolving the eBPF object's kernel functions: {0}")]
+    Kfunc(String),
+    #[error("loading the eBPF object")]
+    Object(#[source] aya::EbpfError),
+    #[error("no program {name} in the eBPF object")]
+    MissingProgram { name: String },
+    #[error("program {name}")]
+    Program {
+        name: String,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("no map {name} in the eBPF object")]
+    MissingMap { name: String },
+    #[error("map {name}")]
+    Map {
+        name: String,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("reading the kernel's BTF")]
+    KernelBtf(#[source] aya::BtfError),
+    #[error("counting possible CPUs ({what})")]
+    Cpus {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} needs {needs}")]
+    Unsupported { what: &'static str, needs: String },
+    /// Preparing the object for `uprobe_multi` failed; kept as text because it is cached and
+    /// reported only if a multi attach is tried.
+    #[error("uprobe_multi: {0}")]
+    UprobeMultiSetup(String),
+    #[error("uprobe_multi")]
+    UprobeMulti(#[source] uprobe_multi::UprobeMultiError),
+    #[error("attaching {what}")]
+    Attach {
+        what: String,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("attaching {what}")]
+    AttachLink {
+        what: String,
+        #[source]
+        source: uprobe_multi::UprobeMultiError,
+    },
+    #[error("interrupted (SIGINT/SIGTERM) while attaching; nothing is left attached")]
+    Interrupted,
+    #[error("every function was refused by the kernel ({count}); first: {first}")]
+    AllRefused { count: usize, first: String },
     #[error("{count} functions requested but at most {max} can be traced (raise --max-funcs)")]
     TooManyFunctions { count: usize, max: usize },
+}
+
+impl LoadError {
+    /// The OS error under this one (aya keeps it as the source of its `SyscallError`).
+    pub fn os_error(&self) -> Option<i32> {
+        os_error(self)
+    }
+}
+
+/// The first `io::Error` with an errno in `e`'s source chain.
+fn os_error(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(code) = err.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) {
+            return Some(code);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// EPERM anywhere under `e` means missing privileges, said as such.
+fn or_not_permitted(e: LoadError) -> LoadError {
+    if e.os_error() == Some(libc::EPERM) { LoadError::NotPermitted } else { e }
 }
 
 /// One function to probe: its id in the kernel's maps and where its first instruction is.
@@ -138,46 +210,8 @@ pub struct Tracer {
     pub ebpf: Ebpf,
     func_slow: Array<MapData, u64>,
     pub attached: usize,
-}
-
-/// The function probes, by how they were attached.
-enum Links {
-    /// Every uprobe link by function, so one function's probes can be removed (overhead guard).
-    Single(Vec<(u32, &'static str, UProbeLinkId)>),
-    /// One link per program over all `probes`; removing a function re-creates the links.
-    Multi { progs: Vec<MultiProgram>, probes: Vec<Probe>, exe: PathBuf, pid: u32 },
-}
-
-struct MultiProgram {
-    name: &'static str,
-    prog: OwnedFd,
-    hook: Hook,
-    link: Option<OwnedFd>,
-}
-
-/// Where a function program runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hook {
-    Entry,
-    Return,
-    /// At entry, and at return unless the entry returned non-zero.
-    Session,
-}
-
-/// The programs to attach, returns first: a call that starts between the two attaches then has a
-/// return without an entry (counted as orphaned) rather than an entry that never returns.
-fn programs(mode: ProbeMode, session: bool) -> &'static [(&'static str, Hook)] {
-    match (mode, session) {
-        (ProbeMode::Full, false) => &[(names::PROG_FUNC_EXIT, Hook::Return), (names::PROG_FUNC_ENTRY, Hook::Entry)],
-        (ProbeMode::Full, true) => &[(names::PROG_FUNC_SESSION, Hook::Session)],
-        (ProbeMode::EntryOnly, _) => &[(names::PROG_FUNC_COUNT, Hook::Entry)],
-        (ProbeMode::Empty, false) => {
-            &[(names::PROG_FUNC_EXIT_EMPTY, Hook::Return), (names::PROG_FUNC_ENTRY_EMPTY, Hook::Entry)]
-        }
-        (ProbeMode::Empty, true) => &[(names::PROG_FUNC_SESSION_EMPTY, Hook::Session)],
-        (ProbeMode::Latency, _) => &[(names::PROG_FUNC_LATENCY, Hook::Session)],
-        (ProbeMode::Clock, _) => &[(names::PROG_FUNC_SESSION_CLOCK, Hook::Session)],
-    }
+    /// Functions the kernel refused to probe (one warning each); the rest are traced.
+    pub skipped: Vec<Skipped>,
 }
 
 /// The eBPF object with its kernel-function calls resolved against the kernel BTF `vmlinux`
@@ -187,22 +221,11 @@ fn object(vmlinux: &[u8]) -> Result<&'static kfunc::Resolved, LoadError> {
     OBJECT
         .get_or_init(|| kfunc::resolve(EBPF_OBJECT, vmlinux).map_err(|e| super::sys::error_chain(&e)))
         .as_ref()
-        .map_err(|e| LoadError::Load(e.clone()))
+        .map_err(|e| LoadError::Kfunc(e.clone()))
 }
 
-fn is_eperm(s: &str) -> bool {
-    s.contains("Operation not permitted") || s.contains("os error 1)") || s.contains("EPERM")
-}
-
-fn load_error(e: impl std::fmt::Display) -> LoadError {
-    let s = format!("{e:#}");
-    if is_eperm(&s) { LoadError::NotPermitted } else { LoadError::Load(s) }
-}
-
-fn attach_error(what: impl Into<String>, e: impl std::error::Error) -> LoadError {
-    // aya's Display often hides the cause: walk the chain.
-    let reason = super::sys::error_chain(&e);
-    if is_eperm(&reason) { LoadError::NotPermitted } else { LoadError::Attach { what: what.into(), reason } }
+fn attach_error(what: impl Into<String>, source: aya::programs::ProgramError) -> LoadError {
+    or_not_permitted(LoadError::Attach { what: what.into(), source })
 }
 
 /// Program `name` of the object as aya's type `T` (`UProbe`, `RawTracePoint`, …).
@@ -211,9 +234,9 @@ where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {
     ebpf.program_mut(name)
-        .ok_or_else(|| LoadError::Load(format!("no program {name}")))?
+        .ok_or_else(|| LoadError::MissingProgram { name: name.to_owned() })?
         .try_into()
-        .map_err(|e| LoadError::Load(format!("program {name}: {e}")))
+        .map_err(|source| LoadError::Program { name: name.to_owned(), source })
 }
 
 /// Whether this process may load BPF at all (root, or CAP_BPF + CAP_PERFMON), from /proc/self/status.
@@ -223,44 +246,19 @@ pub fn has_bpf_privileges() -> bool {
 
 impl Tracer {
     pub fn load(spec: &LoadSpec) -> Result<Tracer, LoadError> {
+        Tracer::load_until(spec, &AtomicBool::new(false))
+    }
+
+    /// Loads and attaches; gives up with [`LoadError::Interrupted`] between attach steps once
+    /// `cancel` is set (a signal), detaching whatever was attached.
+    pub fn load_until(spec: &LoadSpec, cancel: &AtomicBool) -> Result<Tracer, LoadError> {
         if !has_bpf_privileges() {
             return Err(LoadError::NotPermitted);
         }
         if spec.probes.len() > spec.max_funcs {
             return Err(LoadError::TooManyFunctions { count: spec.probes.len(), max: spec.max_funcs });
         }
-        // PERF_USER_BTF points at another BTF file (a kernel whose BTF lives elsewhere).
-        let btf_path = std::env::var_os("PERF_USER_BTF").map_or_else(|| PathBuf::from(btf::VMLINUX), PathBuf::from);
-        let vmlinux = btf::read(&btf_path)?;
-        let offsets = btf::parse_member_offsets(&vmlinux, "task_struct", &["tgid"])?;
-        let object = object(&vmlinux)?;
-        if spec.mode == ProbeMode::Latency && spec.probes.len() > perf_ebpf_common::LATENCY_MAX_FUNCS as usize {
-            return Err(LoadError::TooManyFunctions {
-                count: spec.probes.len(),
-                max: perf_ebpf_common::LATENCY_MAX_FUNCS as usize,
-            });
-        }
-        if spec.mode.needs_session_cookie() && !object.has(kfunc::SESSION_COOKIE) {
-            return Err(LoadError::Load(format!(
-                "{} needs uprobe session cookies ({}, kernel 6.13+), which this kernel lacks",
-                spec.mode.flag(),
-                kfunc::SESSION_COOKIE
-            )));
-        }
-        let funcs = u32::try_from(spec.probes.len().max(1)).unwrap_or(u32::MAX);
-        let mut ebpf = EbpfLoader::new()
-            .override_global(names::GLOBAL_TARGET_TGID, &spec.pid, true)
-            .override_global(names::GLOBAL_TASK_TGID_OFFSET, &offsets[0], true)
-            .override_global(names::GLOBAL_CONFIG, &spec.config, true)
-            .map_max_entries(names::FUNC_STATS, funcs)
-            .map_max_entries(names::FUNC_HIST, 2 * funcs)
-            .map_max_entries(names::FUNC_SLOW, funcs)
-            .map_max_entries(names::FUNC_NESTS, funcs)
-            // THREADS is task storage, which aya 0.14 creates but has no type for.
-            .allow_unsupported_maps()
-            .load(object.bytes())
-            .map_err(load_error)?;
-
+        let (mut ebpf, object) = load_object(spec)?;
         // A second copy of the object for the uprobe_multi programs, pointed at aya's maps before
         // any map handle is taken out of `ebpf`.
         let raw = match spec.attach {
@@ -269,64 +267,20 @@ impl Tracer {
                 uprobe_multi::RawObject::new(object.bytes(), &ebpf).map_err(|e| super::sys::error_chain(&e))
             }
         };
-
         let func_slow: Array<MapData, u64> = ebpf
             .take_map(names::FUNC_SLOW)
-            .ok_or_else(|| LoadError::Load("no FUNC_SLOW map in the object".into()))
-            .and_then(|m| Array::try_from(m).map_err(load_error))?;
-
-        let mut attached = 0;
-        if spec.tracepoints {
-            // BTF tracepoints where typed arguments help (the syscall number, the next task).
-            let kernel_btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Load(format!("kernel BTF: {e}")))?;
-            for (name, tp) in [
-                (names::PROG_SYS_ENTER, "sys_enter"),
-                (names::PROG_SYS_EXIT, "sys_exit"),
-                (names::PROG_SCHED_SWITCH, "sched_switch"),
-            ] {
-                let prog: &mut BtfTracePoint = program(&mut ebpf, name)?;
-                prog.load(tp, &kernel_btf).map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
-                prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
-                attached += 1;
-            }
-            let name = names::PROG_PROCESS_EXIT;
-            let tp = "sched_process_exit";
-            let prog: &mut RawTracePoint = program(&mut ebpf, name)?;
-            prog.load().map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
-            prog.attach(tp).map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
-            attached += 1;
-        }
-
-        let session =
-            spec.attach == AttachMode::Session || spec.config.sample_every > 1 || spec.mode.needs_session_cookie();
-        if session && spec.attach == AttachMode::Single {
-            let what = if spec.mode.needs_session_cookie() { spec.mode.flag() } else { "sampling" };
-            return Err(LoadError::Load(format!("{what} needs session attachment, not --attach-mode single")));
-        }
-        let links = match spec.attach {
-            AttachMode::Single => attach_single(&mut ebpf, spec, programs(spec.mode, false))?,
-            AttachMode::Multi => attach_multi(&raw, spec, programs(spec.mode, session))?,
-            AttachMode::Session => attach_multi(&raw, spec, programs(spec.mode, true))?,
-            // Sampling and latency-only have no fallback: they need the session.
-            AttachMode::Auto if session => attach_multi(&raw, spec, programs(spec.mode, true))?,
-            // The cheapest the kernel has: a session (6.13+: one program, one trap's worth less
-            // work per call), else an entry and a return program on uprobe_multi links (6.6+),
-            // else perf events. Older kernels reject the attach type at load or at link time.
-            AttachMode::Auto => match attach_multi(&raw, spec, programs(spec.mode, true)) {
-                Ok(links) => links,
-                Err(LoadError::NotPermitted) => return Err(LoadError::NotPermitted),
-                Err(_) => match attach_multi(&raw, spec, programs(spec.mode, false)) {
-                    Ok(links) => links,
-                    Err(LoadError::NotPermitted) => return Err(LoadError::NotPermitted),
-                    Err(_) => attach_single(&mut ebpf, spec, programs(spec.mode, false))?,
-                },
-            },
-        };
+            .ok_or_else(|| LoadError::MissingMap { name: names::FUNC_SLOW.to_owned() })
+            .and_then(|m| {
+                Array::try_from(m).map_err(|source| LoadError::Map { name: names::FUNC_SLOW.to_owned(), source })
+            })?;
+        let mut attached = if spec.tracepoints { attach_tracepoints(&mut ebpf)? } else { 0 };
+        let mut skipped = Vec::new();
+        let links = attach_functions(&mut ebpf, &raw, spec, cancel, &mut skipped)?;
         attached += match &links {
             Links::Single(l) => l.len(),
             Links::Multi { progs, probes, .. } => progs.len() * probes.len(),
         };
-        Ok(Tracer { links, ebpf, func_slow, attached })
+        Ok(Tracer { links, ebpf, func_slow, attached, skipped })
     }
 
     /// How the function probes were attached: `uprobe_session`, `uprobe_multi` or `perf_event`.
@@ -372,17 +326,9 @@ impl Tracer {
                 if probes.len() == before {
                     return Ok(0);
                 }
-                // A link's function set is fixed: close them all (entries first, so no new frame
-                // waits for a return that is no longer probed), then link the rest again, returns
-                // first. Calls in flight meanwhile end up counted as orphans.
-                for p in progs.iter_mut().rev() {
-                    p.link = None;
-                }
-                for p in progs.iter_mut() {
-                    if !probes.is_empty() {
-                        p.link = Some(link_multi(p, probes, exe, *pid)?);
-                    }
-                }
+                // A link's function set is fixed: link the rest again. Calls in flight
+                // meanwhile end up counted as orphans.
+                links::relink(progs, probes, exe, *pid, &AtomicBool::new(false))?;
                 progs.len() * (before - probes.len())
             }
         };
@@ -392,87 +338,109 @@ impl Tracer {
 
     /// Sets one function's own exemplar threshold (0: the global one).
     pub fn set_slow_threshold(&mut self, fn_id: u32, slow_ns: u64) -> Result<(), LoadError> {
-        self.func_slow.set(fn_id, slow_ns, 0).map_err(load_error)
+        self.func_slow
+            .set(fn_id, slow_ns, 0)
+            .map_err(|source| LoadError::Map { name: names::FUNC_SLOW.to_owned(), source })
     }
 }
 
-/// Perf-event uprobes need the kernel's uprobe PMU. `PERF_USER_SYSFS` points at another sysfs
-/// root (tests simulate a kernel without uprobes with it).
-fn uprobe_pmu() -> Result<(), LoadError> {
-    let sysfs = std::env::var_os("PERF_USER_SYSFS").map_or_else(|| PathBuf::from("/sys"), PathBuf::from);
-    if sysfs.join("bus/event_source/devices/uprobe").exists() {
-        Ok(())
-    } else {
-        Err(LoadError::NoUprobes(sysfs.display().to_string()))
+/// The embedded object with the target's globals, loaded (programs not yet attached).
+fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved), LoadError> {
+    // PERF_USER_BTF points at another BTF file (a kernel whose BTF lives elsewhere).
+    let btf_path = std::env::var_os("PERF_USER_BTF").map_or_else(|| PathBuf::from(btf::VMLINUX), PathBuf::from);
+    let vmlinux = btf::read(&btf_path)?;
+    let offsets = btf::parse_member_offsets(&vmlinux, "task_struct", &["tgid"])?;
+    let object = object(&vmlinux)?;
+    if spec.mode == ProbeMode::Latency && spec.probes.len() > perf_ebpf_common::LATENCY_MAX_FUNCS as usize {
+        return Err(LoadError::TooManyFunctions {
+            count: spec.probes.len(),
+            max: perf_ebpf_common::LATENCY_MAX_FUNCS as usize,
+        });
     }
+    if spec.mode.needs_session_cookie() && !object.has(kfunc::SESSION_COOKIE) {
+        return Err(LoadError::Unsupported {
+            what: spec.mode.flag(),
+            needs: format!("uprobe session cookies ({}, kernel 6.13+), which this kernel lacks", kfunc::SESSION_COOKIE),
+        });
+    }
+    let funcs = u32::try_from(spec.probes.len().max(1)).unwrap_or(u32::MAX);
+    let ebpf = EbpfLoader::new()
+        .override_global(names::GLOBAL_TARGET_TGID, &spec.pid, true)
+        .override_global(names::GLOBAL_TASK_TGID_OFFSET, &offsets[0], true)
+        .override_global(names::GLOBAL_CONFIG, &spec.config, true)
+        .map_max_entries(names::FUNC_STATS, funcs)
+        .map_max_entries(names::FUNC_HIST, 2 * funcs)
+        .map_max_entries(names::FUNC_SLOW, funcs)
+        .map_max_entries(names::FUNC_NESTS, funcs)
+        // THREADS is task storage, which aya 0.14 creates but has no type for.
+        .allow_unsupported_maps()
+        .load(object.bytes())
+        .map_err(|e| or_not_permitted(LoadError::Object(e)))?;
+    Ok((ebpf, object))
 }
 
-fn attach_single(ebpf: &mut Ebpf, spec: &LoadSpec, progs: &[(&'static str, Hook)]) -> Result<Links, LoadError> {
-    uprobe_pmu()?;
-    let pid = NonZeroU32::new(spec.pid).ok_or_else(|| LoadError::Load("pid 0".into()))?;
-    let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
-    for &(name, _) in progs {
-        let prog: &mut UProbe = program(ebpf, name)?;
-        prog.load().map_err(|e| attach_error(name, e))?;
-        for p in &spec.probes {
-            let point = UProbeAttachPoint {
-                location: UProbeAttachLocation::AbsoluteOffset(p.file_offset),
-                cookie: Some(u64::from(p.fn_id)),
-            };
-            let link = prog
-                .attach(point, &spec.exe, UProbeScope::OneProcess(pid))
-                .map_err(|e| attach_error(format!("{name} to {}", p.symbol), e))?;
-            links.push((p.fn_id, name, link));
-        }
+/// The syscall and scheduler tracepoints (attribution, `--syscalls`); returns how many.
+fn attach_tracepoints(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
+    // BTF tracepoints where typed arguments help (the syscall number, the next task).
+    let kernel_btf = aya::Btf::from_sys_fs().map_err(LoadError::KernelBtf)?;
+    let mut attached = 0;
+    for (name, tp) in [
+        (names::PROG_SYS_ENTER, "sys_enter"),
+        (names::PROG_SYS_EXIT, "sys_exit"),
+        (names::PROG_SCHED_SWITCH, "sched_switch"),
+    ] {
+        let prog: &mut BtfTracePoint = program(ebpf, name)?;
+        prog.load(tp, &kernel_btf).map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
+        prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
+        attached += 1;
     }
-    Ok(Links::Single(links))
+    let name = names::PROG_PROCESS_EXIT;
+    let tp = "sched_process_exit";
+    let prog: &mut RawTracePoint = program(ebpf, name)?;
+    prog.load().map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
+    prog.attach(tp).map_err(|e| attach_error(format!("raw tracepoint {tp}"), e))?;
+    Ok(attached + 1)
 }
 
-/// Loads each program again with the `uprobe_multi` attach type and links it to every function.
-/// All or nothing: on error, whatever was linked is closed again.
-fn attach_multi(
+/// The function probes, the cheapest way the kernel has; refused functions land in `skipped`.
+fn attach_functions(
+    ebpf: &mut Ebpf,
     raw: &Result<uprobe_multi::RawObject, String>,
     spec: &LoadSpec,
-    progs: &[(&'static str, Hook)],
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
 ) -> Result<Links, LoadError> {
-    let raw = raw.as_ref().map_err(|e| LoadError::Load(e.clone()))?;
-    let mut loaded = Vec::with_capacity(progs.len());
-    for &(name, hook) in progs {
-        let attach_type = if hook == Hook::Session {
-            uprobe_multi::BPF_TRACE_UPROBE_SESSION
-        } else {
-            uprobe_multi::BPF_TRACE_UPROBE_MULTI
-        };
-        let prog = raw.load(name, attach_type).map_err(|e| match e.raw_os_error() {
-            Some(libc::EPERM) => LoadError::NotPermitted,
-            _ => LoadError::Load(super::sys::error_chain(&e)),
-        })?;
-        loaded.push(MultiProgram { name, prog, hook, link: None });
+    let session =
+        spec.attach == AttachMode::Session || spec.config.sample_every > 1 || spec.mode.needs_session_cookie();
+    if session && spec.attach == AttachMode::Single {
+        let what = if spec.mode.needs_session_cookie() { spec.mode.flag() } else { "sampling" };
+        return Err(LoadError::Unsupported { what, needs: "session attachment, not --attach-mode single".into() });
     }
-    for p in &mut loaded {
-        if !spec.probes.is_empty() {
-            p.link = Some(link_multi(p, &spec.probes, &spec.exe, spec.pid)?);
-        }
-    }
-    Ok(Links::Multi { progs: loaded, probes: spec.probes.clone(), exe: spec.exe.clone(), pid: spec.pid })
-}
-
-fn link_multi(p: &MultiProgram, probes: &[Probe], exe: &Path, pid: u32) -> Result<OwnedFd, LoadError> {
-    let offsets: Vec<u64> = probes.iter().map(|p| p.file_offset).collect();
-    let cookies: Vec<u64> = probes.iter().map(|p| u64::from(p.fn_id)).collect();
-    let how = match p.hook {
-        Hook::Entry => uprobe_multi::Link::Entry,
-        Hook::Return => uprobe_multi::Link::Return,
-        Hook::Session => uprobe_multi::Link::Session,
-    };
-    uprobe_multi::attach(p.prog.as_fd(), exe, &offsets, &cookies, pid, how).map_err(|e| {
-        if e.raw_os_error() == Some(libc::EPERM) {
-            LoadError::NotPermitted
-        } else {
-            LoadError::Attach {
-                what: format!("{} to {} functions", p.name, probes.len()),
-                reason: super::sys::error_chain(&e),
+    match spec.attach {
+        AttachMode::Single => attach_single(ebpf, spec, programs(spec.mode, false), cancel, skipped),
+        AttachMode::Multi => attach_multi(raw, spec, programs(spec.mode, session), cancel, skipped),
+        AttachMode::Session => attach_multi(raw, spec, programs(spec.mode, true), cancel, skipped),
+        // Sampling and latency-only have no fallback: they need the session.
+        AttachMode::Auto if session => attach_multi(raw, spec, programs(spec.mode, true), cancel, skipped),
+        // The cheapest the kernel has: a session (6.13+: one program, one trap's worth less
+        // work per call), else an entry and a return program on uprobe_multi links (6.6+),
+        // else perf events. Older kernels reject the attach type at load or at link time.
+        // Missing privileges and a signal end the fallbacks at once.
+        AttachMode::Auto => {
+            let fatal = |e: &LoadError| matches!(e, LoadError::NotPermitted | LoadError::Interrupted);
+            match attach_multi(raw, spec, programs(spec.mode, true), cancel, skipped) {
+                Err(e) if !fatal(&e) => {
+                    skipped.clear();
+                    match attach_multi(raw, spec, programs(spec.mode, false), cancel, skipped) {
+                        Err(e) if !fatal(&e) => {
+                            skipped.clear();
+                            attach_single(ebpf, spec, programs(spec.mode, false), cancel, skipped)
+                        }
+                        other => other,
+                    }
+                }
+                other => other,
             }
         }
-    })
+    }
 }

@@ -2,12 +2,12 @@
 //! minimal HTTP/1.1 server for `GET /metrics`. The main loop renders; the server only copies the
 //! latest text out of a `watch` channel, so it shares no state with the tracer.
 
-use std::{fmt::Write as _, net::SocketAddr, time::Duration};
+use std::{fmt::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    sync::watch,
+    sync::{Semaphore, watch},
 };
 
 use crate::output::report::{BucketCount, Report};
@@ -297,14 +297,19 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, PromError> {
 /// Serves `GET /metrics` from `rx` until the runtime ends. Must run inside a tokio runtime.
 pub fn spawn(listener: std::net::TcpListener, rx: watch::Receiver<String>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    // Beyond the cap the connection is closed at once (dropped): idle clients can
+                    // then never take the descriptors the tracer itself needs.
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else { continue };
                     let rx = rx.clone();
                     tokio::spawn(async move {
                         // A client that neither sends nor reads is dropped, not waited for.
                         let _ = tokio::time::timeout(Duration::from_secs(10), respond(stream, rx)).await;
+                        drop(slot);
                     });
                 }
                 // Out of fds or similar: back off instead of spinning.
@@ -316,6 +321,9 @@ pub fn spawn(listener: std::net::TcpListener, rx: watch::Receiver<String>) -> st
 }
 
 const MAX_REQUEST: usize = 8192;
+
+/// Connections served at once; a scraper needs one, a few dashboards a handful.
+pub const MAX_CONNECTIONS: usize = 64;
 
 async fn respond(mut stream: TcpStream, rx: watch::Receiver<String>) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);

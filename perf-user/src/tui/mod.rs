@@ -1,72 +1,38 @@
-//! The live terminal UI: owns the terminal (raw mode, alternate screen, restored on every way out)
-//! and a thread turning terminal events into `Key`s. Drawing is `impl Widget for &App` in `widgets`.
+//! The live terminal UI: owns the terminal (ratatui's raw mode and alternate screen, restored on
+//! every way out, panics included) and its input as an async stream of `Key`s for the main loop.
 
 mod widgets;
 
-use std::{
-    io::{Stdout, stdout},
-    sync::{
-        Arc, Once,
-        atomic::{AtomicBool, Ordering},
-    },
-    thread::JoinHandle,
-    time::Duration,
-};
-
 use anyhow::{Context, Result};
+use crossterm::event::EventStream;
+use futures_core::Stream;
 use ratatui::{
-    Terminal,
-    backend::CrosstermBackend,
-    crossterm::{
-        cursor::{Hide, Show},
-        event::{self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers},
-        execute,
-        terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode},
-    },
+    DefaultTerminal,
+    crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers},
 };
-use tokio::sync::mpsc;
 
 use crate::app::{App, Key};
 
-/// True while the terminal is in raw mode on the alternate screen (what `restore` undoes).
-static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
-static PANIC_HOOK: Once = Once::new();
-
-/// How often the key thread looks at its stop flag while no input arrives.
-const KEY_POLL: Duration = Duration::from_millis(50);
-
 pub struct Tui {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
-    keys: mpsc::UnboundedReceiver<Key>,
-    stop_keys: Arc<AtomicBool>,
-    key_thread: Option<JoinHandle<()>>,
+    terminal: DefaultTerminal,
+    /// Terminal input, read by crossterm when the main loop polls it (no thread of ours).
+    events: EventStream,
+    /// Set once the input stream ended or failed: `next_key` then waits forever.
+    input_closed: bool,
 }
 
 impl Tui {
-    /// Takes the terminal: raw mode, alternate screen, hidden cursor; keys start flowing.
+    /// Takes the terminal: raw mode, alternate screen, a panic hook that gives it back first.
     pub fn start() -> Result<Tui> {
-        install_panic_hook();
-        enable_raw_mode().context("cannot put the terminal in raw mode")?;
-        TERMINAL_TAKEN.store(true, Ordering::SeqCst);
-        let terminal = execute!(stdout(), EnterAlternateScreen, Hide)
-            .and_then(|()| Terminal::new(CrosstermBackend::new(stdout())))
-            .context("cannot set up the terminal");
-        let terminal = match terminal {
-            Ok(t) => t,
-            Err(e) => {
-                restore();
-                return Err(e);
-            }
-        };
-        let (tx, keys) = mpsc::unbounded_channel();
-        let stop_keys = Arc::new(AtomicBool::new(false));
-        let stop = Arc::clone(&stop_keys);
-        let key_thread = std::thread::Builder::new()
-            .name("perf-user-keys".into())
-            .spawn(move || read_keys(&tx, &stop))
-            .inspect_err(|_| restore())
-            .context("cannot start the key reader thread")?;
-        Ok(Tui { terminal, keys, stop_keys, key_thread: Some(key_thread) })
+        let mut terminal = ratatui::try_init()
+            // A half-done setup (raw mode without the alternate screen) is undone too.
+            .inspect_err(|_| ratatui::restore())
+            .context("cannot set up the terminal")?;
+        if let Err(e) = terminal.hide_cursor() {
+            ratatui::restore();
+            return Err(e).context("cannot set up the terminal");
+        }
+        Ok(Tui { terminal, events: EventStream::new(), input_closed: false })
     }
 
     /// Draws the app; ratatui diffs against the previous frame, so only changed cells are written.
@@ -79,44 +45,39 @@ impl Tui {
     pub fn stop(self) {
         drop(self);
     }
+
+    /// The next key the app cares about; `None` once the terminal's input is gone.
+    async fn key(&mut self) -> Option<Key> {
+        loop {
+            let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.events).poll_next(cx)).await;
+            match next {
+                Some(Ok(ev)) => {
+                    if let Some(key) = map_event(&ev) {
+                        return Some(key);
+                    }
+                }
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
 }
 
 impl Drop for Tui {
     fn drop(&mut self) {
-        self.stop_keys.store(true, Ordering::SeqCst);
-        restore();
-        // The reader notices the flag within one poll; joining keeps it from eating input after us.
-        if let Some(t) = self.key_thread.take() {
-            let _ = t.join();
-        }
+        let _ = self.terminal.show_cursor();
+        ratatui::restore();
     }
 }
 
-/// The next key from the terminal; pending forever without a UI (or once the reader is gone).
+/// The next key from the terminal; pending forever without a UI (or once its input is gone).
 pub async fn next_key(ui: &mut Option<Tui>) -> Key {
-    match ui {
-        Some(ui) => match ui.keys.recv().await {
-            Some(k) => k,
-            None => std::future::pending().await,
-        },
-        None => std::future::pending().await,
-    }
-}
-
-fn read_keys(tx: &mpsc::UnboundedSender<Key>, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        match event::poll(KEY_POLL) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(_) => return,
-        }
-        let Ok(ev) = event::read() else { return };
-        if let Some(key) = map_event(&ev)
-            && tx.send(key).is_err()
-        {
-            return;
+    if let Some(ui) = ui.as_mut().filter(|u| !u.input_closed) {
+        match ui.key().await {
+            Some(k) => return k,
+            None => ui.input_closed = true,
         }
     }
+    std::future::pending().await
 }
 
 /// Terminal events the app cares about, as `Key`s.
@@ -151,25 +112,6 @@ fn map_key(k: &KeyEvent) -> Option<Key> {
         KeyCode::Backspace => Key::Backspace,
         _ => return None,
     })
-}
-
-/// Leaves raw mode and the alternate screen, once (later calls do nothing).
-fn restore() {
-    if TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
-        let _ = disable_raw_mode();
-        let _ = execute!(stdout(), LeaveAlternateScreen, Show);
-    }
-}
-
-/// A panic message printed on the alternate screen in raw mode would be lost: restore first.
-fn install_panic_hook() {
-    PANIC_HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            restore();
-            previous(info);
-        }));
-    });
 }
 
 #[cfg(any(test, feature = "fixtures"))]

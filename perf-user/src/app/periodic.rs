@@ -1,0 +1,133 @@
+//! What the main loop asks the app after each event: the overhead guard's verdict, `--slow auto`'s
+//! per-function thresholds and the `--no-tui` progress line. Pure reads of the session.
+
+use super::App;
+use crate::{model, units};
+
+impl App {
+    /// `--max-overhead`: when the probes' estimated cost over the last second exceeds the budget,
+    /// the hottest functions are given up, one by one, until it fits. Never silently: each one
+    /// comes back with the note for the UI and the export.
+    pub fn overhead_guard(&self, max_pct: f64) -> Vec<(u32, String)> {
+        if self.target_exited || self.session.elapsed_ns() < 2_000_000_000 {
+            return Vec::new();
+        }
+        let Some(window) = self.session.last_second() else { return Vec::new() };
+        let mut costs = model::probe_overhead_pct(window, &self.session.functions, self.cost_per_hit_ns);
+        let mut total: f64 = costs.iter().map(|c| c.1).sum();
+        costs.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut out = Vec::new();
+        for (fn_id, pct) in costs {
+            if total <= max_pct {
+                break;
+            }
+            let name = self.session.functions.get(fn_id as usize).map_or("?", |f| f.symbol.as_str());
+            out.push((
+                fn_id,
+                format!(
+                    "overhead guard: detached {name} (probes cost ~{total:.1}% of a CPU > --max-overhead {max_pct}%; it alone ~{pct:.1}%)"
+                ),
+            ));
+            total -= pct;
+        }
+        out
+    }
+
+    /// `--slow auto`: each function's exemplar threshold follows its own running p99.9, as
+    /// `(fn_id, threshold_ns)`. The kernel compares raw wall times (probe cost included) with the
+    /// threshold, while the session's histograms are calibrated: the probe cost is added back.
+    pub fn auto_thresholds(&self) -> Vec<(u32, u64)> {
+        let Some(latest) = self.session.latest() else { return Vec::new() };
+        latest
+            .functions
+            .iter()
+            .filter(|f| f.count >= 100)
+            .map(|f| {
+                let p999 = f.total_hist.summary(None).p999_ns.max(1);
+                let probe_cost = self.session.functions.get(f.id as usize).map_or(0, |fi| fi.calibration_ns);
+                (f.id, p999.saturating_add(probe_cost))
+            })
+            .collect()
+    }
+
+    /// One line a second without the terminal UI: rates over the last second and the slowest p99.
+    pub fn progress_line(&self) -> String {
+        let s = &self.session;
+        let Some(w) = s.last_second() else {
+            return String::new();
+        };
+        let calls: u64 = w.functions.iter().map(|f| f.calls()).sum();
+        let slowest =
+            w.functions.iter().filter(|f| f.count > 0).map(|f| (f.total_hist.summary(None).p99_ns, f.id)).max();
+        let top = slowest
+            .and_then(|(p99, id)| {
+                s.functions.get(id as usize).map(|fi| format!("; slowest p99 {} {}", units::fmt_ns(p99), fi.symbol))
+            })
+            .unwrap_or_default();
+        let lost = &w.counters.lost;
+        format!(
+            "[{:>6}] {} calls, {} probe hits, {} dropped, {} untimed{}\n",
+            units::fmt_ns(s.elapsed_ns()),
+            units::fmt_rate(model::rate_per_s(calls, w.at_ns)),
+            units::fmt_rate(s.hits_per_s()),
+            lost.dropped(),
+            lost.total().saturating_sub(lost.dropped()),
+            top
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{app::Event, tui::fixtures};
+
+    #[test]
+    fn guard_waits_two_seconds_then_gives_up_the_hottest_until_the_budget_fits() {
+        // Eight functions at (i % 6 + 1) × 500 calls/s, two hits each at 1 µs: 2.4 % in all.
+        let young = fixtures::app(8, 1);
+        assert!(young.overhead_guard(0.0).is_empty(), "no verdict on less than two seconds");
+        let app = fixtures::app(8, 5);
+        assert!(app.overhead_guard(5.0).is_empty(), "within budget");
+        let detached = app.overhead_guard(1.0);
+        let ids: Vec<u32> = detached.iter().map(|d| d.0).collect();
+        assert_eq!(ids, vec![5, 4, 3], "hottest first, until the rest fits in 1 %");
+        assert!(detached[0].1.contains("overhead guard: detached") && detached[0].1.contains("--max-overhead 1%"));
+    }
+
+    #[test]
+    fn guard_ignores_detached_functions_and_an_exited_target() {
+        let mut app = fixtures::app(8, 5);
+        for fn_id in [5, 4] {
+            app.handle(Event::ProbesDetached { fn_id, note: String::new() });
+        }
+        // 2.4 % - 0.6 % - 0.5 % = 1.3 %: one more (0.4 %) brings it under 1 %.
+        assert_eq!(app.overhead_guard(1.0).iter().map(|d| d.0).collect::<Vec<_>>(), vec![3]);
+        app.handle(Event::TargetExited);
+        assert!(app.overhead_guard(0.0).is_empty());
+    }
+
+    #[test]
+    fn auto_thresholds_follow_p999_plus_the_probe_cost() {
+        let mut app = fixtures::app(3, 3);
+        assert!(fixtures::empty_app(3).auto_thresholds().is_empty(), "nothing before a sample");
+        let plain = app.auto_thresholds();
+        assert_eq!(plain.len(), 3);
+        app.session.functions[1].calibration_ns = 700;
+        let with_cost = app.auto_thresholds();
+        assert_eq!(with_cost[1].1, plain[1].1 + 700);
+        assert_eq!(with_cost[0], plain[0]);
+        let p999 = app.session.latest().map(|s| s.functions[0].total_hist.summary(None).p999_ns);
+        assert_eq!(Some(plain[0].1), p999);
+    }
+
+    #[test]
+    fn progress_line_names_the_slowest_function() {
+        assert_eq!(fixtures::empty_app(2).progress_line(), "");
+        let app = fixtures::app(3, 3);
+        let line = app.progress_line();
+        assert!(line.starts_with('[') && line.ends_with('\n'), "{line}");
+        assert!(line.contains("calls,") && line.contains("probe hits") && line.contains("0 dropped"), "{line}");
+        // Function 2 has the largest base latency of the three.
+        assert!(line.contains("slowest p99") && line.contains("target_app::signal::Signal::update"), "{line}");
+    }
+}

@@ -1,0 +1,51 @@
+//! Stage 5 of `attach`: the final reading, then results first (terminal, export, tables) and the
+//! detach last: it is slow with many probes (the kernel waits out a grace period per uprobe,
+//! serially, ~0.1 s each here), and nobody should wait for that to see their numbers.
+
+use anyhow::Result;
+
+use super::{
+    load::Loaded,
+    run::{Loop, write_export},
+    threads::learn_thread_names,
+};
+use crate::{
+    app::{EndReason, Event},
+    cli::AttachConfig,
+    commands::out,
+    output::export,
+};
+
+pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Result<()> {
+    let Loop { loaded, pid, ui, mut published, .. } = session;
+    let Loaded { tracer, calibration, mut collector, mut app, .. } = loaded;
+    // The numbers end here (after an exit or exec the last reading was taken already).
+    if !app.target_exited && end != EndReason::Exec {
+        app.handle(Event::Tick { sample: collector.sample(), exemplars: collector.drain_exemplars() });
+    }
+    if cfg.per_thread {
+        learn_thread_names(&mut app);
+    }
+    drop(ui);
+    drop(collector);
+    let report = app.report(Some(end));
+    if let Some(s) = &mut published.snapshots {
+        // The stream ends with the final report, like the --export file.
+        if let Err(e) = s.write(&report) {
+            eprintln!("perf-user: {e}");
+        }
+    }
+    let exported = cfg.export.as_ref().map(|path| write_export(&app, Some(end), path)).transpose();
+    out(&export::text(&report));
+    match end {
+        EndReason::TargetExited => out(&format!("target pid {pid} exited; report covers it up to its exit\n")),
+        EndReason::Exec => {
+            out(&format!("target pid {pid} ran execve; report covers its previous program up to then\n"));
+        }
+        _ => {}
+    }
+    drop(tracer);
+    drop(calibration);
+    exported?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Stage 3 of `attach`: the probes go in (functions the kernel refuses are skipped, one warning
+//! each), the probe cost is calibrated, and the collector and the app are set up.
+
+use anyhow::{Result, anyhow};
+
+use super::{TargetState, plan::Plan, preflight::Target, run::Signals, threads::unix_ns};
+use crate::{
+    app::App,
+    bpf::{
+        calibrate,
+        collect::Collector,
+        loader::{ProbeMode, Tracer},
+    },
+    cli::AttachConfig,
+    model::{FuncInfo, Session, WindowCost},
+    output::report::{self, RunInfo},
+    target::proc,
+};
+
+/// What the run stage drives.
+pub(super) struct Loaded {
+    pub tracer: Tracer,
+    /// The calibration's own probes; they stay until the end (see `calibrate`).
+    pub calibration: Option<Tracer>,
+    pub collector: Collector,
+    pub app: App,
+    /// "attached N probes …", printed when there is no terminal UI.
+    pub attached_line: String,
+}
+
+pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Signals) -> Result<Loaded> {
+    let Plan { functions, mut infos, spec, mut warnings } = plan;
+    // If the target dies during attach, the run stage notices at once and the run ends like any
+    // other target exit: export written, saying so.
+    let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
+        if target.liveness.state() == TargetState::Exited {
+            anyhow!(e).context(format!("target pid {} exited while its probes were being attached", target.pid))
+        } else {
+            e.into()
+        }
+    })?;
+    for s in &tracer.skipped {
+        let note = s.to_string();
+        eprintln!("perf-user: warning: {note}");
+        warnings.push(note);
+        if let Some(info) = infos.get_mut(s.fn_id as usize) {
+            info.detached = true;
+        }
+    }
+    let (probe_cost, calibration) = calibrate_probes(cfg, spec.mode, spec.probes.is_empty(), &tracer, &mut warnings)?;
+    // Each function gets the cost of its kind of probe site.
+    let per_fn: Vec<WindowCost> = functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
+    for (info, cost) in infos.iter_mut().zip(&per_fn) {
+        info.calibration_ns = cost.median_ns;
+    }
+    let mut collector = Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn)?;
+    collector.per_thread = cfg.per_thread;
+    collector.latency_only = spec.mode == ProbeMode::Latency;
+    let info = RunInfo {
+        target: report::Target { pid: target.pid, exe: target.exe.display().to_string(), comm: proc::comm(target.pid) },
+        started_unix_ns: unix_ns(),
+        end_reason: String::new(),
+        thread_names: Vec::new(),
+        warnings,
+        calibration_ns: probe_cost.in_window.median_ns,
+        probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
+        attach: tracer.attach_kind().to_owned(),
+        sample_every: cfg.sample_every.max(1),
+        probes: spec.mode.label().to_string(),
+    };
+    let attached_line = attached_line(cfg, &tracer, target, &infos);
+    let mut app = App::new(Session::new(infos, cfg.exemplars), info);
+    if probe_cost.per_call_ns > 0 {
+        // A call is two probe hits (entry and return).
+        app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
+    }
+    Ok(Loaded { tracer, calibration, collector, app, attached_line })
+}
+
+/// Calibrates once the target's probes are in (a bad setup fails there first). The calibration
+/// probes stay until the end: removing a uprobe stalls every other uprobe operation for a grace
+/// period, and they cost nothing once their function is not called.
+fn calibrate_probes(
+    cfg: &AttachConfig,
+    mode: ProbeMode,
+    no_probes: bool,
+    tracer: &Tracer,
+    warnings: &mut Vec<String>,
+) -> Result<(calibrate::ProbeCost, Option<Tracer>)> {
+    let timed = matches!(mode, ProbeMode::Full | ProbeMode::Latency);
+    if !cfg.calibrate || !timed || no_probes {
+        return Ok((calibrate::ProbeCost::default(), None));
+    }
+    // The programs the target got, attached the same way (the calibration times every call of
+    // its targets, also when the target is sampled).
+    match calibrate::probe_cost_ns(tracer.attached_as(), mode) {
+        Ok((cost, probes)) => Ok((cost, Some(probes))),
+        // The mode itself does not work on this kernel: no numbers rather than wrong ones.
+        Err(e @ calibrate::CalibrationError::Miscounted { .. }) => Err(e.into()),
+        Err(e) => {
+            let note = format!("{e}; latencies include the probes' own cost");
+            eprintln!("perf-user: warning: {note}");
+            warnings.push(note);
+            Ok((calibrate::ProbeCost::default(), None))
+        }
+    }
+}
+
+fn attached_line(cfg: &AttachConfig, tracer: &Tracer, target: &Target, infos: &[FuncInfo]) -> String {
+    format!(
+        "attached {} probes ({}) to pid {} ({}): {} functions{}\n",
+        tracer.attached,
+        tracer.attach_kind(),
+        target.pid,
+        target.exe.display(),
+        infos.len(),
+        if cfg.syscalls { ", syscalls" } else { "" }
+    )
+}

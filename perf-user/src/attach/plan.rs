@@ -1,0 +1,190 @@
+//! Stage 2 of `attach`: what to probe and how: the functions from the symbols, the probe mode,
+//! the warnings that travel with the numbers, and the loader's spec. Reads files, loads nothing.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use perf_ebpf_common::Config as KernelConfig;
+
+use super::preflight::Checked;
+use crate::{
+    bpf::{
+        loader::{LoadSpec, Probe, ProbeMode},
+        probe_site,
+    },
+    cli::{AttachConfig, Slow},
+    model::FuncInfo,
+    target::proc,
+    target::{symbols, symbols::SymbolTable},
+};
+
+/// What the load stage attaches, and what the report says about it.
+pub(super) struct Plan {
+    pub functions: Vec<symbols::Function>,
+    pub infos: Vec<FuncInfo>,
+    pub spec: LoadSpec,
+    pub warnings: Vec<String>,
+}
+
+pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
+    let t = &checked.target;
+    let mut warnings = Vec::new();
+    if let Some(note) = namespace_note(t.pid) {
+        eprintln!("perf-user: {note}");
+        warnings.push(note);
+    }
+    let functions = if cfg.funcs.is_empty() { Vec::new() } else { resolve_functions(cfg, &t.exe_link, &t.exe)? };
+    if functions.len() > cfg.max_funcs {
+        bail!(
+            "{} functions match but --max-funcs is {}; narrow the globs or raise --max-funcs",
+            functions.len(),
+            cfg.max_funcs
+        );
+    }
+    let mode = probe_mode(cfg, &t.exe_link, &mut warnings)?;
+    let infos = func_infos(&functions);
+    warnings.extend(mode_warnings(cfg, mode, &infos));
+    let spec = LoadSpec {
+        pid: t.pid,
+        exe: t.exe_link.clone(),
+        probes: functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Probe { fn_id: i as u32, file_offset: f.file_offset, symbol: f.name.clone() })
+            .collect(),
+        mode,
+        // Attribution and the syscall table need the syscall and scheduler tracepoints;
+        // latency-only and the benchmarks' floors (empty programs, the clock alone) have them only
+        // for --syscalls.
+        tracepoints: !matches!(mode, ProbeMode::Latency | ProbeMode::Empty | ProbeMode::Clock) || cfg.syscalls,
+        config: kernel_config(cfg),
+        max_funcs: cfg.max_funcs,
+        attach: cfg.attach_mode,
+    };
+    Ok(Plan { functions, infos, spec, warnings })
+}
+
+fn func_infos(functions: &[symbols::Function]) -> Vec<FuncInfo> {
+    functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let site = probe_site::classify(&f.entry_bytes, f.address);
+            FuncInfo {
+                id: i as u32,
+                symbol: f.name.clone(),
+                raw_symbol: f.raw.clone(),
+                address: f.address,
+                entry_insn: site.insn,
+                single_step: site.single_step,
+                detached: false,
+                calibration_ns: 0,
+            }
+        })
+        .collect()
+}
+
+/// Single-stepped probe sites (printed now), and what latency-only and sampling leave out (in the
+/// export only: they travel with the numbers).
+fn mode_warnings(cfg: &AttachConfig, mode: ProbeMode, infos: &[FuncInfo]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let stepped: Vec<&str> = infos.iter().filter(|f| f.single_step).map(|f| f.symbol.as_str()).collect();
+    if !stepped.is_empty() {
+        let note = format!(
+            "{} of {} probes start on an instruction the kernel single-steps (~10x the cost per hit): {}",
+            stepped.len(),
+            infos.len(),
+            stepped.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+        );
+        eprintln!("perf-user: {note}");
+        warnings.push(note);
+    }
+    if mode == ProbeMode::Latency {
+        warnings.push(
+            "latency only: wall time and counts; own CPU, callees, syscalls and off-CPU time were not split \
+             (0), no exemplars"
+                .to_string(),
+        );
+    }
+    if cfg.sample_every > 1 && mode == ProbeMode::Full {
+        warnings.push(format!(
+            "sampled: one outermost call in {} was timed, with every call nested in it; `calls` counts them all",
+            cfg.sample_every
+        ));
+    }
+    if cfg.sample_every > 1 && mode == ProbeMode::Latency {
+        warnings.push(format!(
+            "sampled: each call was timed with chance 1 in {}; `calls` counts them all",
+            cfg.sample_every
+        ));
+    }
+    warnings
+}
+
+fn kernel_config(cfg: &AttachConfig) -> KernelConfig {
+    KernelConfig {
+        slow_ns: match cfg.slow {
+            Slow::Fixed(ns) => ns,
+            Slow::Off | Slow::Auto => 0,
+        },
+        per_thread: u32::from(cfg.per_thread),
+        sample_every: cfg.sample_every,
+        sample_below: perf_ebpf_common::sample_below(cfg.sample_every),
+        _pad: 0,
+    }
+}
+
+/// The traced functions: from the binary the process runs, or for a stripped one from `--symbols`
+/// or its separate debug file (build id / .gnu_debuglink).
+fn resolve_functions(cfg: &AttachConfig, exe_link: &Path, exe: &Path) -> Result<Vec<symbols::Function>> {
+    let mut table = match &cfg.symbols {
+        Some(file) => SymbolTable::read_split(file, exe_link)?,
+        None => SymbolTable::read(exe_link)?,
+    };
+    table.binary = cfg.symbols.clone().unwrap_or_else(|| exe.to_path_buf());
+    let only_addresses = cfg.funcs.iter().all(|f| f.starts_with("0x"));
+    if table.functions.is_empty() && cfg.symbols.is_none() && !only_addresses {
+        let dir = exe.parent().unwrap_or(Path::new("/"));
+        if let Some(debug) = symbols::find_debug_file(exe_link, dir) {
+            eprintln!("perf-user: {} is stripped; symbols from {}", exe.display(), debug.display());
+            table = SymbolTable::read_split(&debug, exe_link)?;
+            table.binary = exe.to_path_buf();
+        }
+    }
+    Ok(table.select(&cfg.funcs)?)
+}
+
+/// Full tracing, unless a return probe could abort the target: then entry-only (counts), said
+/// loudly, unless the user accepted the risk.
+fn probe_mode(cfg: &AttachConfig, exe_link: &Path, warnings: &mut Vec<String>) -> Result<ProbeMode> {
+    if !matches!(cfg.probe_mode, ProbeMode::Full | ProbeMode::Latency) || cfg.funcs.is_empty() {
+        return Ok(cfg.probe_mode);
+    }
+    let risk = SymbolTable::read(exe_link).ok().and_then(|t| t.unwind_risk);
+    let Some(reason) = risk else { return Ok(cfg.probe_mode) };
+    if cfg.allow_unwind_risk {
+        let note = format!(
+            "unwind risk accepted ({reason}): a panic or exception crossing a traced function aborts the target"
+        );
+        eprintln!("perf-user: warning: {note}");
+        warnings.push(note);
+        return Ok(cfg.probe_mode);
+    }
+    let note = format!(
+        "the target can unwind through traced functions ({reason}), which a return probe turns into an abort: \
+         counting calls only (entry probes); pass --allow-unwind-risk for latencies"
+    );
+    eprintln!("perf-user: warning: {note}");
+    warnings.push(note);
+    Ok(ProbeMode::EntryOnly)
+}
+
+/// A target in another mount namespace (a container) is traced through /proc/PID/exe, which is
+/// right, but the user should know paths in the report are the container's.
+fn namespace_note(pid: u32) -> Option<String> {
+    let ours = proc::namespace(std::process::id(), "mnt")?;
+    let theirs = proc::namespace(pid, "mnt")?;
+    (ours != theirs).then(|| {
+        format!("pid {pid} is in another mount namespace ({}); its binary is read through /proc/{pid}/exe and paths are the container's", theirs.display())
+    })
+}

@@ -1,0 +1,61 @@
+//! Stage 1 of `attach`: what must hold before anything is planned or loaded: privileges, the
+//! target (held through a pidfd from here on), the export path and the Prometheus port.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+
+use super::Liveness;
+use crate::{
+    bpf::loader,
+    cli::AttachConfig,
+    output::{export, prometheus},
+    target::proc,
+};
+
+/// The traced process, as preflight found it.
+pub(super) struct Target {
+    pub pid: u32,
+    /// `/proc/PID/exe`: what the probes attach through (the inode the process runs).
+    pub exe_link: PathBuf,
+    /// Where that binary lives, for the report.
+    pub exe: PathBuf,
+    /// Exit and `execve` of this process (not of a later one with its pid).
+    pub liveness: Liveness,
+}
+
+/// What preflight hands to the later stages.
+pub(super) struct Checked {
+    pub target: Target,
+    pub metrics_listener: Option<std::net::TcpListener>,
+    pub snapshots: Option<export::Snapshots>,
+}
+
+pub(super) fn check(cfg: &AttachConfig) -> Result<Checked> {
+    if !loader::has_bpf_privileges() {
+        return Err(loader::LoadError::NotPermitted.into());
+    }
+    let pid = cfg.pid;
+    // The pidfd first: whatever is read below then belongs to the process it watches.
+    let liveness = Liveness::open(pid).with_context(|| format!("cannot watch pid {pid} (does the process exist?)"))?;
+    let exe_link = proc::exe_link(pid);
+    let exe = std::fs::read_link(&exe_link)
+        .with_context(|| format!("cannot read {} (does the process exist and may we trace it?)", exe_link.display()))?;
+    if let Some(path) = &cfg.export {
+        export::check_writable(path)?;
+    }
+    // Listen and create the snapshot file now: a busy port or an unwritable path fails before attaching.
+    let metrics_listener = cfg.prometheus.map(prometheus::bind).transpose()?;
+    let snapshots = match (cfg.export_interval_ns, &cfg.export) {
+        (Some(ns), Some(path)) => Some(snapshots(path, ns)?),
+        _ => None,
+    };
+    Ok(Checked { target: Target { pid, exe_link, exe, liveness }, metrics_listener, snapshots })
+}
+
+fn snapshots(export_path: &Path, every_ns: u64) -> Result<export::Snapshots> {
+    Ok(export::Snapshots::create(&export::snapshot_path(export_path), Duration::from_nanos(every_ns))?)
+}

@@ -1,0 +1,252 @@
+//! Stage 4 of `attach`: the event loop. Ticks, signals, the deadline, terminal keys and the
+//! target's exit become `Event`s for the app; the loop does the I/O the app asks for.
+
+use std::{
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
+
+use anyhow::Result;
+use tokio::{
+    signal::unix::{Signal, SignalKind, signal},
+    sync::watch,
+    time::Instant,
+};
+
+use super::{
+    liveness::AsyncLiveness,
+    load::Loaded,
+    preflight::Target,
+    threads::{learn_thread_names, thread_names},
+};
+use crate::{
+    app::{Action, App, EndReason, Event},
+    cli::{AttachConfig, Slow},
+    commands::out,
+    output::{export, prometheus},
+    tui,
+};
+
+/// SIGINT and SIGTERM: as events in the loop, and as a flag the blocking attach checks.
+pub(super) struct Signals {
+    sigint: Signal,
+    sigterm: Signal,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Signals {
+    pub fn install() -> Result<Signals> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&cancel))?;
+        }
+        Ok(Signals { sigint: signal(SignalKind::interrupt())?, sigterm: signal(SignalKind::terminate())?, cancel })
+    }
+
+    pub fn cancel(&self) -> &AtomicBool {
+        &self.cancel
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.sigint.recv() => {}
+            _ = self.sigterm.recv() => {}
+        }
+    }
+}
+
+/// `--prometheus` and `--export-interval`: what the loop publishes on a schedule.
+pub(super) struct Published {
+    metrics: Option<watch::Sender<String>>,
+    metrics_at: Option<Instant>,
+    pub snapshots: Option<export::Snapshots>,
+}
+
+impl Published {
+    pub fn start(listener: Option<std::net::TcpListener>, snapshots: Option<export::Snapshots>) -> Result<Published> {
+        let metrics = match listener {
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                let (tx, rx) = watch::channel(String::new());
+                prometheus::spawn(listener, rx)?;
+                out(&format!("serving Prometheus metrics on http://{addr}/metrics\n"));
+                Some(tx)
+            }
+            None => None,
+        };
+        Ok(Published { metrics, metrics_at: None, snapshots })
+    }
+
+    /// Metrics are rendered at most once a second (scrapes read the latest text from the channel).
+    fn publish(&mut self, app: &mut App) {
+        let metrics_due =
+            self.metrics.is_some() && self.metrics_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        let snapshot_due = self.snapshots.as_ref().is_some_and(|s| s.due());
+        if !metrics_due && !snapshot_due {
+            return;
+        }
+        let report = app.report(None);
+        if let Some(tx) = self.metrics.as_ref().filter(|_| metrics_due) {
+            tx.send_replace(prometheus::render(&report, &prometheus::health()));
+            self.metrics_at = Some(Instant::now());
+        }
+        if let Some(s) = self.snapshots.as_mut().filter(|_| snapshot_due)
+            && let Err(e) = s.write(&report)
+        {
+            eprintln!("perf-user: {e}");
+            app.status = format!("snapshot failed: {e}");
+        }
+    }
+}
+
+/// The loop's state: what was loaded, the target, the terminal, the schedule.
+pub(super) struct Loop {
+    pub loaded: Loaded,
+    pub pid: u32,
+    liveness: Option<AsyncLiveness>,
+    pub ui: Option<tui::Tui>,
+    pub published: Published,
+}
+
+impl Loop {
+    pub fn new(cfg: &AttachConfig, loaded: Loaded, target: Target, published: Published) -> Result<Loop> {
+        let ui = if cfg.tui {
+            match tui::Tui::start() {
+                Ok(ui) => Some(ui),
+                Err(e) => {
+                    eprintln!("perf-user: no terminal UI ({e:#}); printing text instead");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if ui.is_none() {
+            out(&loaded.attached_line);
+        }
+        let liveness = Some(target.liveness.into_async()?);
+        Ok(Loop { loaded, pid: target.pid, liveness, ui, published })
+    }
+
+    /// Runs until the app says the run ends; returns why.
+    pub async fn run(&mut self, cfg: &AttachConfig, signals: &mut Signals) -> Result<EndReason> {
+        let mut tick = tokio::time::interval(Duration::from_nanos(cfg.interval_ns));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let deadline = cfg.duration_ns.map(|ns| Instant::now() + Duration::from_nanos(ns));
+        let mut last_print = Instant::now();
+        loop {
+            let event = tokio::select! {
+                _ = tick.tick() => self.tick_event(),
+                () = wait_exit(self.liveness.as_ref()) => self.exit_event(),
+                () = signals.recv() => Event::Signal,
+                () = sleep_until(deadline) => Event::DurationElapsed,
+                key = tui::next_key(&mut self.ui) => Event::Key(key),
+            };
+            let exited = matches!(event, Event::TargetExited);
+            match self.loaded.app.handle(event) {
+                Action::Continue => {}
+                Action::ExportSnapshot => self.export_snapshot(cfg),
+                Action::Exit(reason) => return Ok(reason),
+            }
+            self.after_event(cfg);
+            if exited && self.ui.is_none() {
+                return Ok(EndReason::TargetExited);
+            }
+            match &mut self.ui {
+                Some(ui) => ui.draw(&self.loaded.app)?,
+                None if last_print.elapsed() >= Duration::from_secs(1) => {
+                    last_print = Instant::now();
+                    out(&self.loaded.app.progress_line());
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn sample(&mut self) -> Event {
+        let c = &mut self.loaded.collector;
+        Event::Tick { sample: c.sample(), exemplars: c.drain_exemplars() }
+    }
+
+    /// A reading; after an `execve` the last reading of the old program, then the end.
+    fn tick_event(&mut self) -> Event {
+        let sample = self.sample();
+        if self.liveness.as_ref().is_some_and(AsyncLiveness::execed) {
+            self.loaded.app.handle(sample);
+            return Event::TargetExec;
+        }
+        sample
+    }
+
+    /// One last reading (the kernel kept counting until the very end), then the exit; the pidfd
+    /// stays readable, so it is not watched again.
+    fn exit_event(&mut self) -> Event {
+        self.liveness = None;
+        let sample = self.sample();
+        self.loaded.app.handle(sample);
+        Event::TargetExited
+    }
+
+    /// Only ever the path the user gave: perf-user writes nowhere else.
+    fn export_snapshot(&mut self, cfg: &AttachConfig) {
+        let app = &mut self.loaded.app;
+        app.status = match &cfg.export {
+            None => "no --export FILE.json given: nothing written".to_string(),
+            Some(path) => match write_export(app, None, path) {
+                Ok(()) => format!("exported {}", path.display()),
+                Err(e) => format!("export failed: {e:#}"),
+            },
+        };
+    }
+
+    /// `--slow auto`, the overhead guard, the periodic publications and thread names.
+    fn after_event(&mut self, cfg: &AttachConfig) {
+        let Loaded { tracer, app, .. } = &mut self.loaded;
+        if cfg.slow == Slow::Auto {
+            for (fn_id, slow_ns) in app.auto_thresholds() {
+                let _ = tracer.set_slow_threshold(fn_id, slow_ns);
+            }
+        }
+        for (fn_id, note) in app.overhead_guard(cfg.max_overhead_pct) {
+            match tracer.detach_function(fn_id) {
+                Ok(_) => {
+                    app.handle(Event::ProbesDetached { fn_id, note });
+                }
+                Err(e) => eprintln!("perf-user: overhead guard: {e:#}"),
+            }
+        }
+        self.published.publish(app);
+        if cfg.per_thread {
+            learn_thread_names(app);
+        }
+    }
+}
+
+async fn wait_exit(liveness: Option<&AsyncLiveness>) {
+    match liveness {
+        // A failed wait (the runtime lost the descriptor) is treated like no watch at all.
+        Some(l) if l.wait_exit().await.is_ok() => {}
+        _ => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) fn write_export(app: &App, end: Option<EndReason>, path: &std::path::Path) -> Result<()> {
+    let mut app_report = app.report(end);
+    if app_report.threads.iter().any(|t| t.thread.is_empty()) {
+        let names = thread_names(app.info.target.pid);
+        for t in &mut app_report.threads {
+            if let Some((_, n)) = names.iter().find(|(tid, _)| *tid == t.tid) {
+                t.thread.clone_from(n);
+            }
+        }
+    }
+    export::write_atomic(path, &export::json(&app_report))?;
+    Ok(())
+}

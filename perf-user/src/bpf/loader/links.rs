@@ -1,0 +1,285 @@
+//! The function probes' links: perf-event uprobes one per function and program, or `uprobe_multi`
+//! links over many functions. A function whose entry the kernel refuses to probe is skipped.
+
+use std::{
+    num::NonZeroU32,
+    os::fd::{AsFd, OwnedFd},
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use aya::{
+    Ebpf,
+    programs::{
+        UProbe,
+        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
+    },
+};
+use perf_ebpf_common::names;
+
+use super::{LoadError, LoadSpec, Probe, ProbeMode, attach_error, or_not_permitted, program};
+use crate::bpf::uprobe_multi;
+
+/// The kernel's ENOTSUPP (not the libc ENOTSUP): uprobes refuse some instructions with it, e.g. a
+/// `lock`-prefixed one at a function's entry.
+const ENOTSUPP: i32 = 524;
+
+/// A function the kernel would not probe, and what it said; the run goes on without it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub fn_id: u32,
+    pub symbol: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "skipped {}: {}", self.symbol, self.reason)
+    }
+}
+
+/// Whether the kernel refused a probe because of the probed instruction (so only that function
+/// fails, never the whole run), and what to tell the user it refused.
+fn refusal(errno: Option<i32>) -> Option<&'static str> {
+    match errno {
+        Some(ENOTSUPP) => Some("the kernel cannot probe the instruction at its entry (ENOTSUPP; e.g. a lock prefix)"),
+        Some(libc::ENOEXEC) => Some("the kernel could not decode the instruction at its entry (ENOEXEC)"),
+        _ => None,
+    }
+}
+
+/// The function probes, by how they were attached.
+pub(super) enum Links {
+    /// Every uprobe link by function, so one function's probes can be removed (overhead guard).
+    Single(Vec<(u32, &'static str, UProbeLinkId)>),
+    /// Links per program over all `probes`; removing a function re-creates the links.
+    Multi { progs: Vec<MultiProgram>, probes: Vec<Probe>, exe: PathBuf, pid: u32 },
+}
+
+pub(super) struct MultiProgram {
+    name: &'static str,
+    prog: OwnedFd,
+    pub(super) hook: Hook,
+    /// One link normally; more when refused functions had to be split out of the set.
+    links: Vec<OwnedFd>,
+}
+
+/// Where a function program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Hook {
+    Entry,
+    Return,
+    /// At entry, and at return unless the entry returned non-zero.
+    Session,
+}
+
+/// The programs to attach, returns first: a call that starts between the two attaches then has a
+/// return without an entry (counted as orphaned) rather than an entry that never returns.
+pub(super) fn programs(mode: ProbeMode, session: bool) -> &'static [(&'static str, Hook)] {
+    match (mode, session) {
+        (ProbeMode::Full, false) => &[(names::PROG_FUNC_EXIT, Hook::Return), (names::PROG_FUNC_ENTRY, Hook::Entry)],
+        (ProbeMode::Full, true) => &[(names::PROG_FUNC_SESSION, Hook::Session)],
+        (ProbeMode::EntryOnly, _) => &[(names::PROG_FUNC_COUNT, Hook::Entry)],
+        (ProbeMode::Empty, false) => {
+            &[(names::PROG_FUNC_EXIT_EMPTY, Hook::Return), (names::PROG_FUNC_ENTRY_EMPTY, Hook::Entry)]
+        }
+        (ProbeMode::Empty, true) => &[(names::PROG_FUNC_SESSION_EMPTY, Hook::Session)],
+        (ProbeMode::Latency, _) => &[(names::PROG_FUNC_LATENCY, Hook::Session)],
+        (ProbeMode::Clock, _) => &[(names::PROG_FUNC_SESSION_CLOCK, Hook::Session)],
+    }
+}
+
+fn check(cancel: &AtomicBool) -> Result<(), LoadError> {
+    if cancel.load(Ordering::Relaxed) { Err(LoadError::Interrupted) } else { Ok(()) }
+}
+
+/// Perf-event uprobes need the kernel's uprobe PMU. `PERF_USER_SYSFS` points at another sysfs
+/// root (tests simulate a kernel without uprobes with it).
+fn uprobe_pmu() -> Result<(), LoadError> {
+    let sysfs = std::env::var_os("PERF_USER_SYSFS").map_or_else(|| PathBuf::from("/sys"), PathBuf::from);
+    if sysfs.join("bus/event_source/devices/uprobe").exists() {
+        Ok(())
+    } else {
+        Err(LoadError::NoUprobes(sysfs.display().to_string()))
+    }
+}
+
+/// One perf-event uprobe per function and program. A function the kernel refuses loses the
+/// probes it already got and is skipped.
+pub(super) fn attach_single(
+    ebpf: &mut Ebpf,
+    spec: &LoadSpec,
+    progs: &[(&'static str, Hook)],
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Links, LoadError> {
+    uprobe_pmu()?;
+    let pid = NonZeroU32::new(spec.pid)
+        .ok_or(LoadError::Unsupported { what: "tracing", needs: "a pid other than 0".into() })?;
+    for &(name, _) in progs {
+        let prog: &mut UProbe = program(ebpf, name)?;
+        prog.load().map_err(|e| attach_error(name, e))?;
+    }
+    let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
+    for p in &spec.probes {
+        check(cancel)?;
+        let point = || UProbeAttachPoint {
+            location: UProbeAttachLocation::AbsoluteOffset(p.file_offset),
+            cookie: Some(u64::from(p.fn_id)),
+        };
+        let mut mine = Vec::with_capacity(progs.len());
+        for &(name, _) in progs {
+            let prog: &mut UProbe = program(ebpf, name)?;
+            match prog.attach(point(), &spec.exe, UProbeScope::OneProcess(pid)) {
+                Ok(link) => mine.push((p.fn_id, name, link)),
+                Err(e) => {
+                    let err = attach_error(format!("{name} to {}", p.symbol), e);
+                    let Some(why) = refusal(err.os_error()) else { return Err(err) };
+                    for (_, n, link) in mine.drain(..) {
+                        let prog: &mut UProbe = program(ebpf, n)?;
+                        prog.detach(link).map_err(|e| attach_error(format!("detaching {n}"), e))?;
+                    }
+                    skipped.push(Skipped { fn_id: p.fn_id, symbol: p.symbol.clone(), reason: why.to_owned() });
+                    break;
+                }
+            }
+        }
+        links.append(&mut mine);
+    }
+    if links.is_empty() && !spec.probes.is_empty() {
+        return Err(all_refused(skipped));
+    }
+    Ok(Links::Single(links))
+}
+
+fn all_refused(skipped: &[Skipped]) -> LoadError {
+    LoadError::AllRefused { count: skipped.len(), first: skipped.first().map(ToString::to_string).unwrap_or_default() }
+}
+
+/// Loads each program again with the `uprobe_multi` attach type and links it to every function
+/// the kernel accepts. All or nothing otherwise: on error, whatever was linked is closed again.
+pub(super) fn attach_multi(
+    raw: &Result<uprobe_multi::RawObject, String>,
+    spec: &LoadSpec,
+    progs: &[(&'static str, Hook)],
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Links, LoadError> {
+    let raw = raw.as_ref().map_err(|e| LoadError::UprobeMultiSetup(e.clone()))?;
+    let mut loaded = Vec::with_capacity(progs.len());
+    for &(name, hook) in progs {
+        let attach_type = if hook == Hook::Session {
+            uprobe_multi::BPF_TRACE_UPROBE_SESSION
+        } else {
+            uprobe_multi::BPF_TRACE_UPROBE_MULTI
+        };
+        let prog = raw.load(name, attach_type).map_err(LoadError::UprobeMulti)?;
+        loaded.push(MultiProgram { name, prog, hook, links: Vec::new() });
+    }
+    let mut probes = spec.probes.clone();
+    let mut refused = Vec::new();
+    let mut consistent = true;
+    for (i, p) in loaded.iter_mut().enumerate() {
+        let before = refused.len();
+        if !probes.is_empty() {
+            p.links = link_splitting(p, &probes, &spec.exe, spec.pid, cancel, &mut refused)?;
+        }
+        // A function refused by one program gets no probe from the others either.
+        probes.retain(|pr| !refused.iter().any(|s: &Skipped| s.fn_id == pr.fn_id));
+        consistent &= i == 0 || refused.len() == before;
+    }
+    if !consistent {
+        // A later program refused what an earlier one linked: every program must cover the same
+        // functions for entries and returns to pair up.
+        relink(&mut loaded, &probes, &spec.exe, spec.pid, cancel)?;
+    }
+    skipped.extend(refused);
+    if probes.is_empty() && !spec.probes.is_empty() {
+        return Err(all_refused(skipped));
+    }
+    Ok(Links::Multi { progs: loaded, probes, exe: spec.exe.clone(), pid: spec.pid })
+}
+
+/// Closes every link (entries first, so no new frame waits for a return that is no longer
+/// probed), then links `probes` again, returns first.
+pub(super) fn relink(
+    progs: &mut [MultiProgram],
+    probes: &[Probe],
+    exe: &Path,
+    pid: u32,
+    cancel: &AtomicBool,
+) -> Result<(), LoadError> {
+    for p in progs.iter_mut().rev() {
+        p.links.clear();
+    }
+    let mut refused = Vec::new();
+    for p in progs.iter_mut() {
+        if !probes.is_empty() {
+            p.links = link_splitting(p, probes, exe, pid, cancel, &mut refused)?;
+        }
+    }
+    match refused.first() {
+        // Accepted once, refused now: the kernel changed its mind, which is an error.
+        Some(s) => Err(LoadError::AllRefused { count: refused.len(), first: s.to_string() }),
+        None => Ok(()),
+    }
+}
+
+/// Links `p` to `probes`. When the kernel refuses the set because of one function's instruction,
+/// the set is split in halves until each refused function is alone; those are skipped, the rest
+/// keep their links (a few links instead of one, no teardown of what worked).
+fn link_splitting(
+    p: &MultiProgram,
+    probes: &[Probe],
+    exe: &Path,
+    pid: u32,
+    cancel: &AtomicBool,
+    refused: &mut Vec<Skipped>,
+) -> Result<Vec<OwnedFd>, LoadError> {
+    check(cancel)?;
+    let err = match link_multi(p, probes, exe, pid) {
+        Ok(link) => return Ok(vec![link]),
+        Err(e) => e,
+    };
+    let Some(why) = refusal(err.os_error()) else { return Err(err) };
+    if let [one] = probes {
+        refused.push(Skipped { fn_id: one.fn_id, symbol: one.symbol.clone(), reason: why.to_owned() });
+        return Ok(Vec::new());
+    }
+    let (a, b) = probes.split_at(probes.len() / 2);
+    let mut links = link_splitting(p, a, exe, pid, cancel, refused)?;
+    links.extend(link_splitting(p, b, exe, pid, cancel, refused)?);
+    Ok(links)
+}
+
+fn link_multi(p: &MultiProgram, probes: &[Probe], exe: &Path, pid: u32) -> Result<OwnedFd, LoadError> {
+    let offsets: Vec<u64> = probes.iter().map(|p| p.file_offset).collect();
+    let cookies: Vec<u64> = probes.iter().map(|p| u64::from(p.fn_id)).collect();
+    let how = match p.hook {
+        Hook::Entry => uprobe_multi::Link::Entry,
+        Hook::Return => uprobe_multi::Link::Return,
+        Hook::Session => uprobe_multi::Link::Session,
+    };
+    let what = match probes {
+        [one] => format!("{} to {}", p.name, one.symbol),
+        _ => format!("{} to {} functions", p.name, probes.len()),
+    };
+    uprobe_multi::attach(p.prog.as_fd(), exe, &offsets, &cookies, pid, how)
+        .map_err(|source| or_not_permitted(LoadError::AttachLink { what, source }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_instruction_refusals_skip_a_function() {
+        assert!(refusal(Some(ENOTSUPP)).is_some_and(|r| r.contains("ENOTSUPP")));
+        assert!(refusal(Some(libc::ENOEXEC)).is_some());
+        // Missing privileges, a gone target or an unknown attach type fail the run as before.
+        for errno in [libc::EPERM, libc::ESRCH, libc::EINVAL, libc::EOPNOTSUPP] {
+            assert_eq!(refusal(Some(errno)), None, "errno {errno}");
+        }
+        assert_eq!(refusal(None), None);
+    }
+}
