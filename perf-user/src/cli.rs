@@ -56,8 +56,8 @@ pub struct AttachArgs {
     /// Print text instead of the terminal UI (also used when stdout is not a terminal).
     #[arg(long)]
     pub no_tui: bool,
-    /// Write the JSON report here at the end (atomically; also on Ctrl-C, SIGTERM and target exit;
-    /// `-` for stdout). Only a regular file is ever replaced, never a symlink or a device.
+    /// Write the JSON report here at the end (atomically; also on Ctrl-C, SIGTERM and target exit).
+    /// Only a regular file is ever replaced, never a symlink or a device.
     #[arg(long, value_name = "FILE.json")]
     pub export: Option<PathBuf>,
     /// Also append a snapshot of the report every DURATION to FILE.ndjson (next to --export
@@ -248,8 +248,8 @@ pub enum ConfigError {
     Zero { flag: &'static str },
     #[error("--interval {0}: below the minimum of 10ms (each tick reads every map)")]
     IntervalTooShort(String),
-    #[error("--export-interval appends to a file: it cannot be combined with --export - (stdout)")]
-    SnapshotsToStdout,
+    #[error("--export -: stdout carries the terminal UI and the tables; give a file")]
+    ExportToStdout,
     #[error("--max-overhead {0}: expected a percentage of one CPU above 0 (e.g. 25)")]
     Overhead(f64),
     #[error("--func '': empty pattern")]
@@ -318,8 +318,8 @@ impl AttachArgs {
         if export_interval_ns.is_some() && self.export.is_none() {
             return Err(ConfigError::IntervalNeedsExport);
         }
-        if export_interval_ns.is_some() && self.export.as_deref().is_some_and(crate::output::files::is_stdout) {
-            return Err(ConfigError::SnapshotsToStdout);
+        if self.export.as_deref().is_some_and(crate::output::files::is_stdout) {
+            return Err(ConfigError::ExportToStdout);
         }
         let prometheus = self.prometheus.as_deref().map(parse_listen_addr).transpose()?;
         if !(self.max_overhead > 0.0 && self.max_overhead <= 10_000.0) {
@@ -420,7 +420,7 @@ mod tests {
         assert!(args(&["--func", ""]).unwrap_err().contains("empty pattern"));
         assert!(args(&["--func", "x", "--interval", "1ns"]).unwrap_err().contains("minimum of 10ms"));
         assert!(args(&["--func", "x", "--interval", "10ms"]).is_ok());
-        assert!(args(&["--func", "x", "--export", "-", "--export-interval", "1s"]).unwrap_err().contains("stdout"));
+        assert!(args(&["--func", "x", "--export", "-"]).unwrap_err().contains("stdout"));
         let cli = Cli::try_parse_from(["perf-user", "attach", "--pid=-5", "--func", "x"]);
         let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
         assert!(a.validate(false).unwrap_err().to_string().contains("not a valid process id"));
