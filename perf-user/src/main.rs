@@ -614,7 +614,9 @@ fn progress_line(app: &App) -> String {
     let slowest = w.functions.iter().filter(|f| f.count > 0).map(|f| (f.total_hist.summary(None).p99_ns, f.id)).max();
     let top = slowest
         .and_then(|(p99, id)| {
-            s.functions.get(id as usize).map(|fi| format!("; slowest p99 {} {}", units::fmt_ns(p99), fi.symbol))
+            s.functions.get(id as usize).map(|fi| {
+                format!("; slowest p99 {} {}", units::fmt_ns(p99), perf_user::output::escape::control(&fi.symbol))
+            })
         })
         .unwrap_or_default();
     format!(
