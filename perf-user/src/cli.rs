@@ -57,6 +57,7 @@ pub struct AttachArgs {
     #[arg(long)]
     pub no_tui: bool,
     /// Write the JSON report here at the end (atomically; also on Ctrl-C, SIGTERM and target exit).
+    /// Only a regular file is ever replaced, never a symlink or a device.
     #[arg(long, value_name = "FILE.json")]
     pub export: Option<PathBuf>,
     /// Also append a snapshot of the report every DURATION to FILE.ndjson (next to --export
@@ -76,7 +77,7 @@ pub struct AttachArgs {
     /// Keep statistics per thread as well.
     #[arg(long)]
     pub per_thread: bool,
-    /// How often to read the kernel's maps and refresh (e.g. 250ms).
+    /// How often to read the kernel's maps and refresh (e.g. 250ms; at least 10ms).
     #[arg(long, default_value = "250ms", value_name = "DURATION")]
     pub interval: String,
     /// Read symbols from this file instead of the target's executable (for stripped binaries).
@@ -147,6 +148,10 @@ pub struct DiffArgs {
     pub metric: crate::output::diff::Metric,
     #[arg(long, value_enum, default_value = "text")]
     pub format: DiffFormat,
+    /// Compare even reports of different executables (refused by default: functions would be
+    /// paired by name across unrelated programs).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -159,7 +164,7 @@ pub enum DiffFormat {
 pub struct FlameArgs {
     /// A report written by `perf-user attach --export`.
     pub file: PathBuf,
-    /// Where to write the SVG.
+    /// Where to write the SVG (`-` for stdout). Only a regular file is ever replaced.
     #[arg(long, short, value_name = "OUT.svg")]
     pub output: PathBuf,
     /// Write the folded stacks (`frame;frame ns` lines) instead of the SVG.
@@ -190,6 +195,9 @@ impl DiffArgs {
         Ok(crate::output::diff::Thresholds { warn_pct, fail_pct })
     }
 }
+
+/// The shortest `--interval`: each tick reads every map, so 1ns would spin a CPU for nothing.
+pub const MIN_INTERVAL_NS: u64 = 10_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slow {
@@ -238,6 +246,10 @@ pub enum ConfigError {
     Duration { flag: &'static str, error: crate::units::DurationError },
     #[error("--{flag} must be greater than zero")]
     Zero { flag: &'static str },
+    #[error("--interval {0}: below the minimum of 10ms (each tick reads every map)")]
+    IntervalTooShort(String),
+    #[error("--export -: stdout carries the terminal UI and the tables; give a file")]
+    ExportToStdout,
     #[error("--max-overhead {0}: expected a percentage of one CPU above 0 (e.g. 25)")]
     Overhead(f64),
     #[error("--func '': empty pattern")]
@@ -286,6 +298,9 @@ impl AttachArgs {
         if interval_ns == 0 {
             return Err(ConfigError::Zero { flag: "interval" });
         }
+        if interval_ns < MIN_INTERVAL_NS {
+            return Err(ConfigError::IntervalTooShort(self.interval.clone()));
+        }
         let slow = match self.slow.as_str() {
             "auto" => Slow::Auto,
             "off" | "0" => Slow::Off,
@@ -302,6 +317,9 @@ impl AttachArgs {
         }
         if export_interval_ns.is_some() && self.export.is_none() {
             return Err(ConfigError::IntervalNeedsExport);
+        }
+        if self.export.as_deref().is_some_and(crate::output::files::is_stdout) {
+            return Err(ConfigError::ExportToStdout);
         }
         let prometheus = self.prometheus.as_deref().map(parse_listen_addr).transpose()?;
         if !(self.max_overhead > 0.0 && self.max_overhead <= 10_000.0) {
@@ -400,6 +418,9 @@ mod tests {
         assert!(args(&["--func", "x", "--duration", "0s"]).unwrap_err().contains("greater than zero"));
         assert!(args(&["--func", "x", "--slow", "fast"]).unwrap_err().contains("--slow"));
         assert!(args(&["--func", ""]).unwrap_err().contains("empty pattern"));
+        assert!(args(&["--func", "x", "--interval", "1ns"]).unwrap_err().contains("minimum of 10ms"));
+        assert!(args(&["--func", "x", "--interval", "10ms"]).is_ok());
+        assert!(args(&["--func", "x", "--export", "-"]).unwrap_err().contains("stdout"));
         let cli = Cli::try_parse_from(["perf-user", "attach", "--pid=-5", "--func", "x"]);
         let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
         assert!(a.validate(false).unwrap_err().to_string().contains("not a valid process id"));

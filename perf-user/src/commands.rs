@@ -24,6 +24,7 @@ pub fn diff(args: &cli::DiffArgs) -> i32 {
         let base = export::read_report(&args.base)?;
         let new = export::read_report(&args.new)?;
         let (bf, nf) = (args.base.display().to_string(), args.new.display().to_string());
+        diff::check_same_program(&base, &bf, &new, &nf, args.force)?;
         Ok(diff::compare(&base, &bf, &new, &nf, args.metric, t))
     };
     match run() {

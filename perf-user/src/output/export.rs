@@ -1,26 +1,33 @@
 //! Turns a `Report` into bytes (JSON, text tables, CSV, Markdown) and puts bytes in files
-//! atomically. Serialisers are pure; where the bytes go is the caller's business.
+//! atomically (through `files`). Serialisers are pure; names in text are escaped (`escape`).
 
 use std::{
     fmt::Write as _,
     fs,
     io::Write as _,
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
 
 use crate::{
-    output::report::{Report, SCHEMA},
+    output::{
+        escape::{self, control},
+        files::{self, FileError},
+        report::{FunctionReport, Report, SCHEMA},
+    },
     units::{fmt_count, fmt_ns},
 };
+
+/// What a cell shows when nothing was measured (an untimed function: entry-only, sampled out,
+/// or no calls), so that it never reads as a measured `0ns`.
+pub const UNTIMED: &str = "—";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     // `cause`, not `source`: the message already says it, and `{:#}` would print it twice.
     #[error("cannot write {path}: {cause}")]
     Write { path: PathBuf, cause: std::io::Error },
-    #[error("cannot read {path}: {cause}")]
-    Read { path: PathBuf, cause: std::io::Error },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{path} is not a perf-ebpf report: {reason}")]
     Parse { path: PathBuf, reason: String },
     #[error("{path} has schema '{found}', expected '{SCHEMA}'")]
@@ -51,38 +58,32 @@ pub fn json(report: &Report) -> Vec<u8> {
     v
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees half a file and a crash never leaves one.
+/// Writes `bytes` to `path` (stdout for `-`) all or nothing, a regular file only: see
+/// `files::write_file`. Every file perf-user writes whole goes through here.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let err = |cause| ExportError::Write { path: path.into(), cause };
-    let tmp = tmp_path(path);
-    // Never group- or world-writable, whatever the umask: reports may be read by others, not edited.
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp).map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        err(e)
-    })
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
+    Ok(files::write_file(path, bytes)?)
 }
 
 /// Reads a report back, checking its schema. Accepts a `perf-ebpf/v1` JSON file, an
-/// `--export-interval` NDJSON file (its last snapshot), or bpftrace `-f json` output with
-/// histograms (see docs/EXPORT.md).
+/// `--export-interval` NDJSON file (its last complete snapshot), or bpftrace `-f json` output
+/// with histograms (see docs/EXPORT.md). Input is bounded (`files::MAX_INPUT_BYTES`).
 pub fn read_report(path: &Path) -> Result<Report, ExportError> {
-    let data = fs::read(path).map_err(|cause| ExportError::Read { path: path.into(), cause })?;
-    parse_report(path, &data)
+    let data = files::read_bounded(path)?;
+    let (report, truncated) = parse(path, &data)?;
+    if let Some(note) = truncated {
+        eprintln!("perf-user: warning: {}", control(&note));
+    }
+    Ok(report)
 }
 
 /// `read_report` on bytes already read (`path` names them in errors); fuzzed by perf-user/fuzz.
 pub fn parse_report(path: &Path, data: &[u8]) -> Result<Report, ExportError> {
+    parse(path, data).map(|(r, _)| r)
+}
+
+/// The report, and the note on a truncated NDJSON tail (also in the report's `warnings`).
+fn parse(path: &Path, data: &[u8]) -> Result<(Report, Option<String>), ExportError> {
+    let mut truncated = None;
     let parse_err = |reason: String| ExportError::Parse { path: path.into(), reason };
     let whole = serde_json::from_slice::<serde_json::Value>(data);
     let value = match whole {
@@ -95,11 +96,29 @@ pub fn parse_report(path: &Path, data: &[u8]) -> Result<Report, ExportError> {
             match first {
                 Some(v) if v.get("type").is_some() => {
                     return crate::output::bpftrace_import::import(&text, &path.display().to_string())
+                        .map(|r| (r, None))
                         .map_err(parse_err);
                 }
                 Some(v) if v.get("schema").is_some() => {
-                    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-                    serde_json::from_str(last).map_err(|e| parse_err(format!("last line: {e}")))?
+                    let mut from_end = text.lines().rev().filter(|l| !l.trim().is_empty());
+                    let last = from_end.next().unwrap_or("");
+                    match serde_json::from_str(last) {
+                        Ok(v) => v,
+                        // No final newline: the writer was cut off mid-snapshot (a crash, a full
+                        // disk, a copy taken while it ran). The snapshot before it is whole.
+                        Err(e) if !text.ends_with('\n') => {
+                            let before = from_end.next().unwrap_or("");
+                            let v = serde_json::from_str(before)
+                                .map_err(|e| parse_err(format!("line before the truncated last line: {e}")))?;
+                            truncated = Some(format!(
+                                "{}: the last line is truncated ({} bytes, {e}); using the snapshot before it",
+                                path.display(),
+                                last.len()
+                            ));
+                            v
+                        }
+                        Err(e) => return Err(parse_err(format!("last line: {e}"))),
+                    }
                 }
                 _ => return Err(parse_err(e.to_string())),
             }
@@ -107,13 +126,18 @@ pub fn parse_report(path: &Path, data: &[u8]) -> Result<Report, ExportError> {
     };
     if value.get("schema").is_none() && value.get("type").is_some() {
         return crate::output::bpftrace_import::import(&String::from_utf8_lossy(data), &path.display().to_string())
+            .map(|r| (r, None))
             .map_err(parse_err);
     }
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
     if schema != SCHEMA {
         return Err(ExportError::Schema { path: path.into(), found: schema.to_string() });
     }
-    serde_json::from_value(value).map_err(|e| parse_err(e.to_string()))
+    let mut report: Report = serde_json::from_value(value).map_err(|e| parse_err(e.to_string()))?;
+    if let Some(note) = &truncated {
+        report.warnings.push(note.clone());
+    }
+    Ok((report, truncated))
 }
 
 /// Where `--export-interval` appends its snapshots: the export path with extension `.ndjson`.
@@ -132,15 +156,10 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    /// Creates (truncates) the file now, so an unwritable path fails before attaching.
+    /// Creates (empties) the file now, so an unwritable path fails before attaching; never
+    /// through a symlink, never anything but a regular file (`files::create_appendable`).
     pub fn create(path: &Path, every: std::time::Duration) -> Result<Snapshots, ExportError> {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(path)
-            .map_err(|cause| ExportError::Write { path: path.into(), cause })?;
+        let file = files::create_appendable(path)?;
         Ok(Snapshots { path: path.into(), file, every, next: std::time::Instant::now() + every })
     }
 
@@ -168,18 +187,32 @@ pub fn ndjson_line(report: &Report) -> Vec<u8> {
 
 /// Fails now, before any tracing, if `path` could not be written at the end.
 pub fn check_writable(path: &Path) -> Result<(), ExportError> {
-    let err = |cause| ExportError::Write { path: path.into(), cause };
-    if path.is_dir() {
-        return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory")));
-    }
-    let tmp = tmp_path(path);
-    fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(err)?;
-    fs::remove_file(&tmp).map_err(err)
+    Ok(files::check_writable(path)?)
 }
 
 fn pct(part: u64, total: u64) -> String {
-    if total == 0 { "-".into() } else { format!("{:.0}%", part as f64 * 100.0 / total as f64) }
+    if total == 0 { UNTIMED.into() } else { format!("{:.0}%", part as f64 * 100.0 / total as f64) }
 }
+
+/// A latency cell of a function row: `—` when the function was not timed.
+fn lat(f: &FunctionReport, ns: u64) -> String {
+    if f.latency.count == 0 { UNTIMED.into() } else { fmt_ns(ns) }
+}
+
+/// The same marks as the terminal UI: `x ` probes detached by the overhead guard (its numbers
+/// stop there), `! ` a single-stepped probe site (expensive, numbers inflated).
+fn mark(f: &FunctionReport) -> &'static str {
+    if f.probe.detached {
+        "x "
+    } else if f.probe.single_step {
+        "! "
+    } else {
+        ""
+    }
+}
+
+const MARK_LEGEND: &str =
+    "x: probes detached by the overhead guard during the run (numbers stop there); !: single-stepped probe site";
 
 /// The human tables: functions with percentiles and attribution, then syscalls, exemplars and losses.
 pub fn text(r: &Report) -> String {
@@ -188,11 +221,12 @@ pub fn text(r: &Report) -> String {
         o,
         "pid {} {} — {} traced, {} probe hits",
         r.target.pid,
-        r.target.exe,
+        control(&r.target.exe),
         fmt_ns(r.duration_ns),
         fmt_count(r.probe_hits)
     );
-    let width = r.functions.iter().map(|f| f.symbol.len()).max().unwrap_or(8).clamp(8, 60);
+    let names: Vec<String> = r.functions.iter().map(|f| format!("{}{}", mark(f), control(&f.symbol))).collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(8).clamp(8, 60);
     let _ = (!r.functions.is_empty()).then(|| {
         writeln!(
             o,
@@ -200,26 +234,29 @@ pub fn text(r: &Report) -> String {
             "FUNCTION", "CALLS", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "SELF", "CALLS", "SYS", "OFF"
         )
     });
-    for f in &r.functions {
+    for (f, name) in r.functions.iter().zip(&names) {
         let l = &f.latency;
         let a = &f.attribution.parts;
         let total = a.total_ns();
         let _ = writeln!(
             o,
             "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>5} {:>5} {:>5}",
-            truncate(&f.symbol, width),
+            truncate(name, width),
             f.calls(),
-            fmt_ns(l.min_ns),
-            fmt_ns(l.p50_ns),
-            fmt_ns(l.p90_ns),
-            fmt_ns(l.p99_ns),
-            fmt_ns(l.p999_ns),
-            fmt_ns(l.max_ns),
+            lat(f, l.min_ns),
+            lat(f, l.p50_ns),
+            lat(f, l.p90_ns),
+            lat(f, l.p99_ns),
+            lat(f, l.p999_ns),
+            lat(f, l.max_ns),
             pct(a.self_oncpu_ns, total),
             pct(a.callees_ns, total),
             pct(a.syscalls_ns, total),
             pct(a.offcpu_blocked_ns + a.offcpu_runqueue_ns, total),
         );
+    }
+    if r.functions.iter().any(|f| !mark(f).is_empty()) {
+        let _ = writeln!(o, "{MARK_LEGEND}");
     }
     if !r.syscalls.is_empty() {
         let _ = writeln!(
@@ -241,11 +278,11 @@ pub fn text(r: &Report) -> String {
                 .syscalls
                 .iter()
                 .take(6)
-                .map(|s| format!("{} {}× {}", s.name, fmt_count(s.count), fmt_ns(s.total_ns)))
+                .map(|s| format!("{} {}× {}", control(&s.name), fmt_count(s.count), fmt_ns(s.total_ns)))
                 .collect();
             let more = f.attribution.syscalls.len().saturating_sub(6);
             let more = if more > 0 { format!(", +{more} more") } else { String::new() };
-            let _ = writeln!(o, "  {}: {}{more}", f.symbol, list.join(", "));
+            let _ = writeln!(o, "  {}: {}{more}", control(&f.symbol), list.join(", "));
         }
     }
     if !r.exemplars.is_empty() {
@@ -254,14 +291,14 @@ pub fn text(r: &Report) -> String {
         ex.sort_by_key(|e| std::cmp::Reverse(e.duration_ns));
         for e in ex.iter().take(5) {
             let a = &e.attribution;
-            let top = e.syscalls.first().map(|s| format!(", mostly {}", s.name)).unwrap_or_default();
+            let top = e.syscalls.first().map(|s| format!(", mostly {}", control(&s.name))).unwrap_or_default();
             let _ = writeln!(
                 o,
                 "  {} {} tid {} ({}): self {} callees {} sys {} off-cpu {}{}",
                 fmt_ns(e.duration_ns),
-                e.symbol,
+                control(&e.symbol),
                 e.tid,
-                e.thread,
+                control(&e.thread),
                 fmt_ns(a.self_oncpu_ns),
                 fmt_ns(a.callees_ns),
                 fmt_ns(a.syscalls_ns),
@@ -287,13 +324,15 @@ pub fn text(r: &Report) -> String {
     for w in &r.warnings {
         let _ = writeln!(o, "warning: {w}");
     }
-    o
+    // Names went through `control` above; this catches whatever else came from the input
+    // (syscall names from bpftrace, symbols in warnings) and keeps the line breaks.
+    escape::lines(&o).into_owned()
 }
 
 /// One syscall row's cells, the same in the text and Markdown tables.
 fn syscall_cells(s: &crate::output::report::SyscallReport) -> [String; 7] {
     [
-        s.name.clone(),
+        control(&s.name).into_owned(),
         s.latency.count.to_string(),
         s.errors.to_string(),
         fmt_ns(s.latency.p50_ns),
@@ -314,8 +353,10 @@ fn truncate(s: &str, width: usize) -> String {
 
 const CSV_HEADER: &str = "kind,name,count,min_ns,mean_ns,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,self_oncpu_ns,callees_ns,syscalls_ns,offcpu_blocked_ns,offcpu_runqueue_ns,errors";
 
+/// A CSV cell; control characters are escaped first (a CSV is printed as often as it is loaded).
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    let s = control(s);
+    if s.contains([',', '"']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into_owned() }
 }
 
 /// The latency columns shared by function and syscall rows.
@@ -348,7 +389,7 @@ pub fn csv(r: &Report) -> String {
 
 pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "### pid {} `{}` ({} traced)\n", r.target.pid, r.target.exe, fmt_ns(r.duration_ns));
+    let _ = writeln!(o, "### pid {} `{}` ({} traced)\n", r.target.pid, control(&r.target.exe), fmt_ns(r.duration_ns));
     let _ = writeln!(o, "| function | calls | p50 | p90 | p99 | p99.9 | max | self | callees | syscalls | off-CPU |");
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for f in &r.functions {
@@ -357,14 +398,15 @@ pub fn markdown(r: &Report) -> String {
         let t = a.total_ns();
         let _ = writeln!(
             o,
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            f.symbol.replace('|', "\\|"),
+            "| `{}`{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            control(&f.symbol).replace('|', "\\|").replace('`', "'"),
+            if f.probe.detached { " (detached by the overhead guard)" } else { "" },
             f.calls(),
-            fmt_ns(l.p50_ns),
-            fmt_ns(l.p90_ns),
-            fmt_ns(l.p99_ns),
-            fmt_ns(l.p999_ns),
-            fmt_ns(l.max_ns),
+            lat(f, l.p50_ns),
+            lat(f, l.p90_ns),
+            lat(f, l.p99_ns),
+            lat(f, l.p999_ns),
+            lat(f, l.max_ns),
             pct(a.self_oncpu_ns, t),
             pct(a.callees_ns, t),
             pct(a.syscalls_ns, t),
@@ -378,7 +420,7 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(o, "| {} |", syscall_cells(s).join(" | "));
         }
     }
-    o
+    escape::lines(&o).into_owned()
 }
 
 #[cfg(test)]
@@ -470,6 +512,89 @@ mod tests {
             assert!(s.contains("app::f"), "{f:?}: {s}");
         }
         assert!(csv(&r).lines().nth(1).unwrap_or("").starts_with("function,app::f,10,5,7,6,9,10,10,11,50,20"));
+    }
+}
+
+#[cfg(test)]
+mod safety_tests {
+    use super::*;
+    use crate::{
+        model::Exemplar,
+        output::report::{FunctionReport, ProbeReport, SyscallReport, Target},
+    };
+
+    /// A report whose every name was chosen by a hostile target.
+    fn hostile() -> Report {
+        let evil = "evil\x1b]0;pwned\x07\x1b[2J\u{9b}31m";
+        Report {
+            schema: SCHEMA.into(),
+            target: Target { pid: 7, exe: format!("/tmp/{evil}"), comm: evil.into() },
+            functions: vec![FunctionReport {
+                symbol: format!("app::{evil}"),
+                calls: 5,
+                probe: ProbeReport { detached: true, ..ProbeReport::default() },
+                ..FunctionReport::default()
+            }],
+            syscalls: vec![SyscallReport { name: evil.into(), ..SyscallReport::default() }],
+            exemplars: vec![Exemplar {
+                symbol: evil.into(),
+                thread: evil.into(),
+                duration_ns: 9,
+                ..Exemplar::default()
+            }],
+            warnings: vec![format!("overhead guard: detached {evil}")],
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn no_control_character_reaches_a_text_output() {
+        for f in [Format::Text, Format::Csv, Format::Markdown] {
+            let out = String::from_utf8(serialize(&hostile(), f)).unwrap_or_default();
+            let raw: Vec<char> = out.chars().filter(|&c| c.is_control() && c != '\n').collect();
+            assert!(raw.is_empty(), "{f:?} printed raw {raw:?}: {out}");
+            assert!(out.contains("\\x1b]0;pwned"), "{f:?} must show the bytes escaped: {out}");
+        }
+    }
+
+    #[test]
+    fn untimed_functions_show_a_dash_not_0ns() {
+        // Called 5 times, timed never (entry-only, sampled out, or detached).
+        let text = text(&hostile());
+        let row = text.lines().find(|l| l.contains("app::")).unwrap_or_default();
+        assert!(!row.contains("0ns"), "{row}");
+        assert_eq!(row.matches(UNTIMED).count(), 10, "6 latency and 4 attribution cells: {row}");
+        let md = markdown(&hostile());
+        let row = md.lines().find(|l| l.contains("app::")).unwrap_or_default();
+        assert!(!row.contains("0ns") && row.matches(UNTIMED).count() == 9, "{row}");
+    }
+
+    #[test]
+    fn a_detached_function_is_marked_in_text_and_markdown() {
+        let text = text(&hostile());
+        let row = text.lines().find(|l| l.contains("app::")).unwrap_or_default();
+        assert!(row.starts_with("x app::"), "{row}");
+        assert!(text.contains("x: probes detached by the overhead guard"), "{text}");
+        assert!(markdown(&hostile()).contains("(detached by the overhead guard)"));
+    }
+
+    #[test]
+    fn a_truncated_ndjson_tail_is_reported_and_the_complete_lines_used() {
+        let mut first = hostile();
+        first.duration_ns = 1;
+        let mut second = hostile();
+        second.duration_ns = 2;
+        let mut data = ndjson_line(&first);
+        data.extend(ndjson_line(&second));
+        let cut = ndjson_line(&hostile());
+        data.extend(&cut[..cut.len() / 2]);
+        let r = parse_report(Path::new("s.ndjson"), &data).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.duration_ns, 2, "the last complete snapshot");
+        assert!(r.warnings.iter().any(|w| w.contains("truncated")), "{:?}", r.warnings);
+        // A corrupt last line that did end with a newline is not a truncation: refused.
+        let mut bad = ndjson_line(&first);
+        bad.extend(b"{\"schema\": oops}\n");
+        assert!(parse_report(Path::new("s.ndjson"), &bad).is_err());
     }
 }
 

@@ -16,9 +16,10 @@ pub enum FlameError {
     Render(std::io::Error),
 }
 
-/// Frame names may not contain the folded format's separator.
+/// Frame names may not contain the folded format's separator, nor control characters: the folded
+/// text is printed (`-o -`) and the SVG is XML, which has no place for them.
 fn frame(name: &str) -> String {
-    name.replace(';', ":")
+    crate::output::escape::control(name).replace(';', ":")
 }
 
 /// Splits `total` over `weights` proportionally; rounding leftovers go to the largest weight, so
@@ -76,7 +77,7 @@ pub fn svg(r: &Report, title: &str) -> Result<Vec<u8>, FlameError> {
         return Err(FlameError::Empty);
     }
     let mut opt = inferno::flamegraph::Options::default();
-    opt.title = title.to_string();
+    opt.title = crate::output::escape::control(title).into_owned();
     opt.subtitle = Some("width = wall time (ns) summed over all calls; callees also appear as their own roots".into());
     opt.count_name = "ns".into();
     opt.deterministic = true;
@@ -92,6 +93,20 @@ mod tests {
         model::{Attribution, SyscallUse},
         output::report::{AttributionReport, SCHEMA},
     };
+
+    #[test]
+    fn control_characters_never_reach_the_folded_text_or_the_svg() {
+        let mut r = report();
+        r.functions[0].symbol = "app::\x1b]0;pwned\x07f".into();
+        let folded = folded(&r);
+        assert!(!folded.chars().any(|c| c.is_control() && c != '\n'), "{folded}");
+        assert!(folded.contains("\\x1b]0:pwned\\x07f"), "{folded}");
+        let svg = svg(&r, "pid 1 /bin/\x1b[2J").unwrap_or_default();
+        let opts = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
+        let text = String::from_utf8_lossy(&svg);
+        let doc = roxmltree::Document::parse_with_options(&text, opts);
+        assert!(doc.is_ok(), "not well-formed XML: {:?}", doc.err());
+    }
 
     fn report() -> Report {
         Report {

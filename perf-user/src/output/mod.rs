@@ -6,7 +6,9 @@
 
 pub mod bpftrace_import;
 pub mod diff;
+pub mod escape;
 pub mod export;
+pub mod files;
 pub mod flame;
 pub mod prometheus;
 pub mod report;

@@ -423,9 +423,11 @@ fn metric_change(metric: Metric, b: &Dist<'_>, n: &Dist<'_>) -> MetricChange {
 
 // ---------------------------------------------------------------------------------------------
 
+mod program;
 mod stats;
 mod text;
 
+pub use program::*;
 use stats::*;
 pub use text::*;
 

@@ -2,7 +2,10 @@
 
 use super::*;
 
-use crate::units::{fmt_count, fmt_ns};
+use crate::{
+    output::escape::{self, control},
+    units::{fmt_count, fmt_ns},
+};
 
 pub fn json(d: &Diff) -> Vec<u8> {
     // Plain structs of numbers and strings: serialising cannot fail.
@@ -33,15 +36,16 @@ fn table(o: &mut String, title: &str, entries: &[Entry]) {
     if entries.is_empty() {
         return;
     }
-    let width = entries.iter().map(|e| e.name.chars().count()).max().unwrap_or(8).clamp(8, 60);
+    let names: Vec<_> = entries.iter().map(|e| control(&e.name)).collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(8).clamp(8, 60);
     let _ = writeln!(
         o,
         "{:<10} {:<width$} {:>15} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "VERDICT", title, "CALLS", "P50", "P90", "P99", "P99.9", "MEAN", "MAX"
     );
-    for e in entries {
+    for (e, name) in entries.iter().zip(&names) {
         let calls = format!("{}→{}", fmt_count(e.base_count), fmt_count(e.new_count));
-        let _ = write!(o, "{:<10} {:<width$} {:>15}", e.verdict.label(), e.name, calls);
+        let _ = write!(o, "{:<10} {:<width$} {:>15}", e.verdict.label(), name, calls);
         for m in &e.metrics {
             let _ = write!(o, " {:>9}", fmt_pct(m));
         }
@@ -101,7 +105,7 @@ pub fn text(d: &Diff) -> String {
             o,
             "{} {}: {} {} → {} {}{}{}{}",
             e.verdict.label(),
-            e.name,
+            control(&e.name),
             m.metric.name(),
             fmt_ns(m.base_ns),
             fmt_ns(m.new_ns),
@@ -124,5 +128,6 @@ pub fn text(d: &Diff) -> String {
     if d.failed {
         let _ = writeln!(o, "FAIL: a function's {} regressed beyond +{}%", d.metric.name(), d.fail_above_pct);
     }
-    o
+    // File names and anything else from the inputs: shown, never obeyed by the terminal.
+    escape::lines(&o).into_owned()
 }

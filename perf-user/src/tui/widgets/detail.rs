@@ -40,8 +40,12 @@ impl Widget for &Detail<'_> {
                 ),
             ]))
             .title(
-                Line::from(format!(" {} calls · mean {} ", fit_count(row.calls), lat(row.latency.mean_ns, row.calls)))
-                    .right_aligned(),
+                Line::from(format!(
+                    " {} calls · mean {} ",
+                    fit_count(row.calls),
+                    lat(row.latency.mean_ns, row.latency.count)
+                ))
+                .right_aligned(),
             );
         let inner = block.inner(area);
         block.render(area, buf);
@@ -77,10 +81,10 @@ pub(crate) fn render_histogram(h: &LatencyHistogram, row: &FunctionRow, area: Re
         Span::styled("Latency", Style::default().add_modifier(Modifier::BOLD)),
         Span::raw(format!(
             "  p50 {}  p99 {}  p99.9 {}  max {}",
-            lat(row.latency.p50_ns, row.calls),
-            lat(row.latency.p99_ns, row.calls),
-            lat(row.latency.p999_ns, row.calls),
-            lat(row.latency.max_ns, row.calls)
+            lat(row.latency.p50_ns, row.latency.count),
+            lat(row.latency.p99_ns, row.latency.count),
+            lat(row.latency.p999_ns, row.latency.count),
+            lat(row.latency.max_ns, row.latency.count)
         )),
     ]);
     buf.set_line(area.x, area.y, &title, area.width);

@@ -58,9 +58,12 @@ pub(crate) fn pct(share: f64) -> String {
     format!("{:.0}%", share * 100.0)
 }
 
-/// A latency cell: `-` when nothing was measured.
+/// What a cell shows when nothing was measured (the same mark as the text tables).
+pub(crate) const UNTIMED: &str = crate::output::export::UNTIMED;
+
+/// A latency cell: `—` when nothing was timed (`count` is the timed calls, not all calls).
 pub(crate) fn lat(ns: u64, count: u64) -> String {
-    if count == 0 { "-".into() } else { fit_ns(ns) }
+    if count == 0 { UNTIMED.into() } else { fit_ns(ns) }
 }
 
 /// `12.3s`, `4m05s`, `2h07m`.

@@ -47,13 +47,15 @@ pub(crate) const MIN_NAME: u16 = 20;
 
 pub(crate) fn fn_cell(col: FnCol, r: &FunctionRow) -> String {
     let l = &r.latency;
-    let n = r.calls;
-    // Nothing split (no calls, or `--latency-only`): a dash, not 0 %.
+    // Timed calls, not all calls: an entry-only, sampled-out or guard-detached function has calls
+    // but no times, and must read `—`, never a measured `0ns`.
+    let n = l.count;
+    // Nothing split (untimed, or `--latency-only`): a dash, not 0 %.
     let s = &r.shares;
     let split = s.self_oncpu + s.callees + s.syscalls + s.offcpu > 0.0;
-    let share = |v: f64| if n == 0 || !split { "-".to_string() } else { pct(v) };
+    let share = |v: f64| if n == 0 || !split { UNTIMED.to_string() } else { pct(v) };
     match col {
-        FnCol::Calls => fit_count(n),
+        FnCol::Calls => fit_count(r.calls),
         FnCol::Rate => fit_rate(r.calls_per_s),
         FnCol::P50 => lat(l.p50_ns, n),
         FnCol::P90 => lat(l.p90_ns, n),
@@ -122,6 +124,26 @@ impl Widget for &FunctionTable<'_> {
             };
             let inner = Rect { y: area.y + 2, height: area.height.saturating_sub(3), ..area }.inner(Margin::new(1, 0));
             Paragraph::new(msg).dim().render(inner, buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LatencySummary;
+
+    #[test]
+    fn an_untimed_function_with_calls_shows_dashes_not_0ns() {
+        // Entry-only or sampled out: calls counted, nothing timed.
+        let row = FunctionRow { calls: 1234, latency: LatencySummary::default(), ..FunctionRow::default() };
+        for (col, title, ..) in FN_COLS {
+            let cell = fn_cell(col, &row);
+            match title {
+                "Calls" => assert_eq!(cell, "1234"),
+                "Calls/s" => {}
+                _ => assert_eq!(cell, UNTIMED, "{title}"),
+            }
         }
     }
 }
