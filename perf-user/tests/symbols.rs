@@ -8,6 +8,7 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    time::Duration,
 };
 
 use common::*;
@@ -167,4 +168,103 @@ fn every_symbol_of_a_v0_mangled_rust_build_demangles_like_rustfilt() {
     assert!(own.iter().any(|f| f.name == "v0_names::by_level"), "{own:?}");
     let (rust, _) = assert_demangles_like_the_tools(&bin);
     assert!(rust > 100, "only {rust} Rust symbols");
+}
+
+/// "calls hot_sum=N hot_check=N hot_label=N checksum=N" → its fields.
+fn fixture_result(line: &str) -> std::collections::HashMap<String, u64> {
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap_or_else(|e| panic!("{line}: {e}"))))
+        .collect()
+}
+
+/// Regression (issue 16 item 3): `hot*` matched `hot.cold`, whose return probe corrupted the
+/// target's result. Now only the entries are probed, the fragments and label are named in one
+/// line, every call is counted, and the checksum is the untraced one.
+#[test]
+fn glob_over_cold_split_c_functions_probes_only_entries_and_keeps_the_result() {
+    let test = "glob_over_cold_split_c_functions_probes_only_entries_and_keeps_the_result";
+    if !tool_available(test, "cc", &["--version"]) || !bpf_available(test) {
+        return;
+    }
+    let dir = TempDir::new("cold-parts");
+    let bin = compile(&dir, "cc", &["-O2", "-fno-omit-frame-pointer"], "cold_parts.c", "cold_parts");
+    let rounds = "20000";
+    let untraced = Command::new(&bin).arg(rounds).output().expect("run fixture");
+    let untraced = String::from_utf8_lossy(&untraced.stdout).lines().last().unwrap_or_default().to_string();
+    let want = fixture_result(&untraced);
+
+    let table = SymbolTable::read(&bin).unwrap_or_else(|e| panic!("{e}"));
+    let cold: Vec<&str> = table.not_entries.iter().map(|n| n.names.name.as_str()).collect();
+    assert!(cold.iter().any(|n| n.starts_with("hot_") && n.ends_with(".cold")), "cc -O2 made no .cold part: {cold:?}");
+    assert!(cold.contains(&"hot_label_inner"), "{cold:?}");
+
+    // The fixture does nothing but call these tiny functions: the guard must not detach them.
+    let (mut target, out) = spawn_ready(Command::new(&bin).args([rounds, "--hold"]));
+    let export = dir.join("r.json");
+    let mut pu = Command::new(PERF_USER)
+        .args([
+            "attach",
+            "--no-tui",
+            "--pid",
+            &target.id().to_string(),
+            "--func",
+            "hot*",
+            "--max-overhead",
+            "10000",
+            "--export",
+        ])
+        .arg(&export)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn perf-user");
+    let pu_out = Lines::new(pu.stdout.take().expect("stdout"));
+    let attached = pu_out.wait_for("attached ", Duration::from_secs(30));
+    assert!(attached.contains("attached") && attached.contains(" 3 functions"), "{attached}");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(target.id() as i32, libc::SIGUSR2) };
+    let result = out.wait_for("checksum=", Duration::from_secs(60));
+    assert_eq!(fixture_result(&result)["checksum"], want["checksum"], "the traced target computed a wrong result");
+    // The run ends with SIGINT while the target is still alive: perf-user's final reading.
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pu.id() as i32, libc::SIGINT) };
+    let pu_done = pu.wait_with_output().expect("perf-user");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(target.id() as i32, libc::SIGUSR2) };
+    assert!(target.wait().expect("wait").success());
+    assert!(pu_done.status.success(), "perf-user: {}", String::from_utf8_lossy(&pu_done.stderr));
+    let stderr = String::from_utf8_lossy(&pu_done.stderr);
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("--func 'hot*': left out")).collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    for name in &cold {
+        assert!(notes[0].contains(name), "{name} not named: {}", notes[0]);
+    }
+    let report = read_json(&export);
+    let symbols: Vec<&str> =
+        report["functions"].as_array().expect("functions").iter().filter_map(|f| f["symbol"].as_str()).collect();
+    assert_eq!(symbols.len(), 3, "{symbols:?}");
+    for f in ["hot_sum", "hot_check", "hot_label"] {
+        assert_eq!(u(&function(&report, f)["calls"]), want[f], "{f}");
+    }
+}
+
+/// An explicit request for a `.cold` fragment or a label is refused in one line.
+#[test]
+fn explicit_cold_fragment_or_label_is_refused() {
+    let test = "explicit_cold_fragment_or_label_is_refused";
+    if !tool_available(test, "cc", &["--version"]) {
+        return;
+    }
+    let dir = TempDir::new("cold-refuse");
+    let bin = compile(&dir, "cc", &["-O2"], "cold_parts.c", "cold_parts");
+    let table = SymbolTable::read(&bin).unwrap_or_else(|e| panic!("{e}"));
+    for pattern in ["hot_sum.cold", "hot_label_inner", "*.cold"] {
+        let err = table.resolve(&[pattern.to_string()]).expect_err(pattern).to_string();
+        assert!(err.contains("no function entry") && !err.contains('\n'), "{pattern}: {err}");
+    }
+    let addr = table.not_entries[0].address;
+    let err = table.resolve(&[format!("{addr:#x}")]).expect_err("address of a fragment").to_string();
+    assert!(err.contains("no function entry"), "{err}");
 }

@@ -17,7 +17,7 @@ use std::{
 
 pub use demangle::{Names, demangle, split_suffix};
 pub use glob::glob_match;
-use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SymbolError {
@@ -190,8 +190,13 @@ impl SymbolTable {
                 continue;
             }
             let address = sym.address();
-            if sym.kind() == SymbolKind::Label {
-                if in_exec(address) {
+            // Assembler labels (`STT_NOTYPE`) in code: no entries, but named when matched.
+            if matches!(sym.kind(), SymbolKind::Label | SymbolKind::Unknown) {
+                let in_code = sym
+                    .section_index()
+                    .and_then(|i| file.section_by_index(i).ok())
+                    .is_some_and(|s| s.kind() == object::SectionKind::Text);
+                if in_code && in_exec(address) {
                     labels.push((address, raw.to_string()));
                 }
                 continue;
@@ -294,11 +299,7 @@ impl SymbolTable {
             });
         }
         let note = (!skipped.is_empty()).then(|| {
-            format!(
-                "--func '{pattern}': left out {}, which {} no function entry",
-                entry::list(&skipped),
-                if skipped.len() == 1 { "is" } else { "are" }
-            )
+            format!("--func '{pattern}': left out {}: not function entries, never probed", entry::list(&skipped))
         });
         Ok((found, note))
     }
