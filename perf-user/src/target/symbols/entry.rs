@@ -36,13 +36,16 @@ pub(super) fn separate(
             None => functions.push(f.clone()),
         }
     }
+    let mut labels = labels;
+    labels.sort();
+    labels.dedup();
     for (address, raw) in labels {
-        if all.binary_search_by_key(&address, |f| f.address).is_ok()
-            || not_entries.iter().any(|n| n.address == address && n.raw == raw)
-        {
+        // `all` is sorted by address: the function that starts at or before the label.
+        let at_or_before = all.partition_point(|f| f.address <= address).checked_sub(1).map(|i| &all[i]);
+        if at_or_before.is_some_and(|f| f.address == address) {
             continue;
         }
-        let inside = all.iter().find(|f| address > f.address && address < f.address.saturating_add(f.size));
+        let inside = at_or_before.filter(|f| address < f.address.saturating_add(f.size));
         let why = match inside {
             Some(f) => format!("a label inside {}", f.name),
             None => "a label, not a function".to_string(),
