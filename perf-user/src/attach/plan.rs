@@ -151,7 +151,12 @@ fn resolve_functions(cfg: &AttachConfig, exe_link: &Path, exe: &Path) -> Result<
             table.binary = exe.to_path_buf();
         }
     }
-    Ok(table.select(&cfg.funcs)?)
+    let selection = table.resolve(&cfg.funcs)?;
+    // Compiler-split fragments and labels a glob also matched: never probed, said in one line each.
+    for note in &selection.notes {
+        eprintln!("perf-user: {note}");
+    }
+    Ok(selection.functions)
 }
 
 /// Full tracing, unless a return probe could abort the target: then entry-only (counts), said
