@@ -243,7 +243,7 @@ fn attach(cfg: AttachConfig) -> Result<()> {
         per_thread: u32::from(cfg.per_thread),
         sample_every: cfg.sample_every,
         sample_below: perf_ebpf_common::sample_below(cfg.sample_every),
-        _pad: 0,
+        interference: if cfg.interference { perf_ebpf_common::INTERF_ON } else { 0 },
     };
     let spec = LoadSpec {
         pid,
@@ -331,6 +331,12 @@ fn attach(cfg: AttachConfig) -> Result<()> {
             attach: tracer.attach_kind().to_owned(),
             sample_every: cfg.sample_every.max(1),
             probes: mode.label().to_string(),
+            interference: cfg.interference && spec.tracepoints,
+            steal_source: match (cfg.interference && spec.tracepoints, tracer.steal_measured) {
+                (false, _) => String::new(),
+                (true, true) => "kvm_steal_time".to_owned(),
+                (true, false) => "not available".to_owned(),
+            },
         };
         let attached_line = format!(
             "attached {} probes ({}) to pid {pid} ({}): {} functions{}\n",

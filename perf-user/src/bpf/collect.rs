@@ -15,8 +15,8 @@ use perf_ebpf_common::{
 use crate::{
     bpf::loader::{LoadError, Tracer},
     model::{
-        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, Lost, Sample, SyscallSample,
-        SyscallUse, ThreadFuncSample, WindowCost,
+        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, InterfCounts, Lost, Sample,
+        SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
     },
     target::syscalls,
 };
@@ -71,6 +71,15 @@ fn sum_stats(v: &[FuncStats]) -> FuncStats {
         s.offcpu_blocked_ns += c.offcpu_blocked_ns;
         s.offcpu_runqueue_ns += c.offcpu_runqueue_ns;
         s.syscall_count += c.syscall_count;
+        s.irq_ns += c.irq_ns;
+        s.softirq_ns += c.softirq_ns;
+        s.steal_ns += c.steal_ns;
+        s.irq_count += c.irq_count;
+        s.timer_count += c.timer_count;
+        s.page_faults += c.page_faults;
+        s.switches_voluntary += c.switches_voluntary;
+        s.switches_involuntary += c.switches_involuntary;
+        s.migrations += c.migrations;
     }
     s
 }
@@ -82,6 +91,17 @@ fn attribution(s: &FuncStats) -> Attribution {
         syscalls_ns: s.syscalls_ns,
         offcpu_blocked_ns: s.offcpu_blocked_ns,
         offcpu_runqueue_ns: s.offcpu_runqueue_ns,
+        irq_ns: s.irq_ns,
+        softirq_ns: s.softirq_ns,
+        steal_ns: s.steal_ns,
+        interference: InterfCounts {
+            irq_count: s.irq_count,
+            timer_count: s.timer_count,
+            page_faults: s.page_faults,
+            switches_voluntary: s.switches_voluntary,
+            switches_involuntary: s.switches_involuntary,
+            migrations: s.migrations,
+        },
     }
 }
 
@@ -352,6 +372,17 @@ impl Collector {
                     syscalls_ns: e.syscalls_ns,
                     offcpu_blocked_ns: e.offcpu_blocked_ns,
                     offcpu_runqueue_ns: e.offcpu_runqueue_ns,
+                    irq_ns: e.interf.irq_ns,
+                    softirq_ns: e.interf.softirq_ns,
+                    steal_ns: e.interf.steal_ns,
+                    interference: InterfCounts {
+                        irq_count: u64::from(e.interf.irq_count),
+                        timer_count: u64::from(e.interf.timer_count),
+                        page_faults: u64::from(e.interf.page_faults),
+                        switches_voluntary: u64::from(e.interf.switches_voluntary),
+                        switches_involuntary: u64::from(e.interf.switches_involuntary),
+                        migrations: u64::from(e.interf.migrations),
+                    },
                 },
                 syscall_count: e.syscall_count,
                 syscalls: top,
