@@ -105,12 +105,17 @@ fn spin_of_20ms_shows_timer_ticks_in_the_irq_part() {
     for e in &spins {
         assert_eq!(parts_sum(e), u(&e["duration_ns"]), "the parts sum to the call's wall time: {e}");
         let t = count(e, "timer_count");
-        assert!(t >= 1 && part(e, "irq_ns") > 0, "a 20 ms spin without a timer interrupt in its irq part: {e}");
+        let on_cpu = u(&e["duration_ns"]) - part(e, "offcpu_runqueue_ns") - part(e, "offcpu_blocked_ns");
+        // On a loaded machine a spin may have held the CPU for a millisecond only; 10 ms on CPU
+        // spans a tick at any HZ of 100 or more.
+        if on_cpu >= 10_000_000 {
+            assert!(t >= 1 && part(e, "irq_ns") > 0, "10 ms on CPU without a timer interrupt in its irq part: {e}");
+        }
         // Each interrupt's time is in the part: more than nothing, less than the whole call.
         assert!(part(e, "irq_ns") >= t * 200, "local timer ×{t} in {} ns: {e}", part(e, "irq_ns"));
         assert!(count(e, "irq_count") >= t, "timer interrupts are hard interrupts: {e}");
         timers += t;
-        on_cpu_ns += u(&e["duration_ns"]) - part(e, "offcpu_runqueue_ns") - part(e, "offcpu_blocked_ns");
+        on_cpu_ns += on_cpu;
     }
     let f = function(&report, SIGNAL);
     assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
