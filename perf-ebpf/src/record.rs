@@ -50,19 +50,26 @@ impl Call {
             .callees_ns
             .saturating_add(frame.syscalls_ns)
             .saturating_add(frame.offcpu_blocked_ns)
-            .saturating_add(frame.offcpu_runqueue_ns)
-            .saturating_add(frame.interf.irq_ns)
-            .saturating_add(frame.interf.softirq_ns)
-            .saturating_add(frame.interf.steal_ns);
+            .saturating_add(frame.offcpu_runqueue_ns);
+        // The interference parts fit in what is left, so the parts sum to the wall time even when
+        // two sources saw the same nanoseconds (steal while an interrupt handler ran is in both).
+        let mut room = wall_ns.saturating_sub(accounted);
+        let mut interf = frame.interf;
+        interf.irq_ns = interf.irq_ns.min(room);
+        room -= interf.irq_ns;
+        interf.softirq_ns = interf.softirq_ns.min(room);
+        room -= interf.softirq_ns;
+        interf.steal_ns = interf.steal_ns.min(room);
+        room -= interf.steal_ns;
         Call {
             wall_ns,
-            self_oncpu_ns: wall_ns.saturating_sub(accounted),
+            self_oncpu_ns: room,
             callees_ns: frame.callees_ns,
             syscalls_ns: frame.syscalls_ns,
             offcpu_blocked_ns: frame.offcpu_blocked_ns,
             offcpu_runqueue_ns: frame.offcpu_runqueue_ns,
             syscall_count: frame.syscall_count,
-            interf: frame.interf,
+            interf,
         }
     }
 }

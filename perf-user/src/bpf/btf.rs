@@ -145,7 +145,7 @@ pub fn var_section_offset(data: &[u8], name: &str) -> Result<Option<u32>, BtfErr
         if ty.kind != KIND_DATASEC {
             return None;
         }
-        (0..ty.vlen as usize).find_map(|i| {
+        (0..ty.vlen).find_map(|i| {
             let at = i * 12;
             (u32_at(ty.body, at).ok()? == var).then(|| u32_at(ty.body, at + 4).ok()).flatten()
         })

@@ -357,33 +357,36 @@ impl Collector {
                 .map(|s| SyscallUse { name: syscalls::display(s.nr), count: u64::from(s.count), total_ns: s.total_ns })
                 .collect();
             top.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
+            let cost = calibration.get(e.fn_id as usize).copied().unwrap_or(0);
+            let mut attribution = Attribution {
+                self_oncpu_ns: e.self_oncpu_ns,
+                callees_ns: e.callees_ns,
+                syscalls_ns: e.syscalls_ns,
+                offcpu_blocked_ns: e.offcpu_blocked_ns,
+                offcpu_runqueue_ns: e.offcpu_runqueue_ns,
+                irq_ns: e.interf.irq_ns,
+                softirq_ns: e.interf.softirq_ns,
+                steal_ns: e.interf.steal_ns,
+                interference: InterfCounts {
+                    irq_count: u64::from(e.interf.irq_count),
+                    timer_count: u64::from(e.interf.timer_count),
+                    page_faults: u64::from(e.interf.page_faults),
+                    switches_voluntary: u64::from(e.interf.switches_voluntary),
+                    switches_involuntary: u64::from(e.interf.switches_involuntary),
+                    migrations: u64::from(e.interf.migrations),
+                },
+            };
+            // What the parts cannot give back (a call shorter than the calibration) stays in the
+            // wall time, so the parts sum to it.
+            let kept = attribution.take_probe_cost(cost);
             out.push(Exemplar {
                 fn_id: e.fn_id,
                 symbol: self.symbols.get(e.fn_id as usize).cloned().unwrap_or_default(),
                 tid: e.tid,
                 thread: comm(&e.comm),
                 start_ns: e.entry_ts_ns,
-                duration_ns: e.duration_ns.saturating_sub(calibration.get(e.fn_id as usize).copied().unwrap_or(0)),
-                attribution: Attribution {
-                    self_oncpu_ns: e
-                        .self_oncpu_ns
-                        .saturating_sub(calibration.get(e.fn_id as usize).copied().unwrap_or(0)),
-                    callees_ns: e.callees_ns,
-                    syscalls_ns: e.syscalls_ns,
-                    offcpu_blocked_ns: e.offcpu_blocked_ns,
-                    offcpu_runqueue_ns: e.offcpu_runqueue_ns,
-                    irq_ns: e.interf.irq_ns,
-                    softirq_ns: e.interf.softirq_ns,
-                    steal_ns: e.interf.steal_ns,
-                    interference: InterfCounts {
-                        irq_count: u64::from(e.interf.irq_count),
-                        timer_count: u64::from(e.interf.timer_count),
-                        page_faults: u64::from(e.interf.page_faults),
-                        switches_voluntary: u64::from(e.interf.switches_voluntary),
-                        switches_involuntary: u64::from(e.interf.switches_involuntary),
-                        migrations: u64::from(e.interf.migrations),
-                    },
-                },
+                duration_ns: e.duration_ns.saturating_sub(cost - kept),
+                attribution,
                 syscall_count: e.syscall_count,
                 syscalls: top,
             });

@@ -64,6 +64,20 @@ impl Attribution {
             + self.interference_ns()
     }
 
+    /// Takes `ns` of probe cost (calibration) out of the parts: from own compute, where it sits,
+    /// and what own compute cannot give from the interference parts (the calibration's own calls
+    /// were hit by interrupts and steal too, on a busy host), so the parts still sum to the wall
+    /// time less `ns`. Returns what could not be taken (only when the parts hold less than `ns`).
+    pub fn take_probe_cost(&mut self, ns: u64) -> u64 {
+        let mut left = ns;
+        for part in [&mut self.self_oncpu_ns, &mut self.irq_ns, &mut self.softirq_ns, &mut self.steal_ns] {
+            let t = left.min(*part);
+            *part -= t;
+            left -= t;
+        }
+        left
+    }
+
     /// On-CPU time taken by interrupts, softirqs and the hypervisor (`--interference`).
     pub fn interference_ns(&self) -> u64 {
         self.irq_ns + self.softirq_ns + self.steal_ns
@@ -112,7 +126,8 @@ impl Attribution {
         }
     }
 
-    /// Shares of the total in [0, 1]: (own CPU, callees, syscalls, off-CPU).
+    /// Shares of the total in [0, 1]: (own CPU, callees, syscalls, off-CPU). Own CPU here is all
+    /// on-CPU time not in callees or syscalls: own compute and interference together.
     pub fn shares(&self) -> Shares {
         let total = self.total_ns();
         if total == 0 {
@@ -120,7 +135,7 @@ impl Attribution {
         }
         let f = |v: u64| v as f64 / total as f64;
         Shares {
-            self_oncpu: f(self.self_oncpu_ns),
+            self_oncpu: f(self.self_oncpu_ns + self.interference_ns()),
             callees: f(self.callees_ns),
             syscalls: f(self.syscalls_ns),
             offcpu: f(self.offcpu_ns()),
