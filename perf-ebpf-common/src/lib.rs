@@ -89,7 +89,34 @@ pub mod names {
     pub const PROG_SYS_EXIT: &str = "sys_exit";
     pub const PROG_SCHED_SWITCH: &str = "sched_switch";
     pub const PROG_PROCESS_EXIT: &str = "sched_process_exit";
+    /// `--interference`: hard interrupts, x86 local timer, softirqs (BTF tracepoints) and user page faults.
+    pub const PROG_IRQ_ENTRY: &str = "irq_entry";
+    pub const PROG_IRQ_EXIT: &str = "irq_exit";
+    pub const PROG_TIMER_ENTRY: &str = "local_timer_entry";
+    pub const PROG_TIMER_EXIT: &str = "local_timer_exit";
+    pub const PROG_SOFTIRQ_ENTRY: &str = "softirq_entry";
+    pub const PROG_SOFTIRQ_EXIT: &str = "softirq_exit";
+    pub const PROG_PAGE_FAULT: &str = "page_fault_user";
+    pub const CPU_INTERF: &str = "CPU_INTERF";
+    /// A [`super::StealLayout`].
+    pub const GLOBAL_STEAL_LAYOUT: &str = "STEAL_LAYOUT";
 }
+
+/// The `STEAL_LAYOUT` global: how to reach this CPU's `struct kvm_steal_time` (whose first field
+/// `steal` is the ns the hypervisor did not run this vCPU) without ksym support (this kernel's
+/// kallsyms has no data symbols, so a typed ksym cannot load): the running task's
+/// `se.cfs_rq->rq` is this CPU's `runqueues`; per-CPU variables keep their distance from it.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct StealLayout {
+    /// Offset of `se.cfs_rq` in `struct task_struct`.
+    pub task_cfs_rq: u64,
+    /// Offset of `rq` in `struct cfs_rq`.
+    pub cfs_rq_rq: u64,
+    /// `steal_time`'s offset minus `runqueues`' in the per-CPU section (BTF `DATASEC`), as i64.
+    pub steal_minus_rq: u64,
+}
+const _: () = assert!(size_of::<StealLayout>() == 24);
 
 // ---------------------------------------------------------------------------------------------
 // Counters: indexes into the per-CPU `COUNTERS` array
@@ -260,8 +287,85 @@ pub struct FuncStats {
     pub offcpu_runqueue_ns: u64,
     /// Syscalls made while this function was the innermost traced frame.
     pub syscall_count: u64,
+    /// `--interference`: the parts of on-CPU time that were not the function's own compute
+    /// (taken out of `self_oncpu_ns`, or of `syscalls_ns` when they landed inside a syscall),
+    /// and counts, all while the function was innermost. See [`Interf`].
+    pub irq_ns: u64,
+    pub softirq_ns: u64,
+    pub steal_ns: u64,
+    pub irq_count: u64,
+    pub timer_count: u64,
+    pub page_faults: u64,
+    pub switches_voluntary: u64,
+    pub switches_involuntary: u64,
+    pub migrations: u64,
 }
-const _: () = assert!(size_of::<FuncStats>() == 88);
+const _: () = assert!(size_of::<FuncStats>() == 88 + 9 * 8);
+
+/// What interfered with one call while it was the innermost traced frame and its thread was on
+/// CPU (`--interference`): time taken by hard interrupts, softirqs and the hypervisor (steal),
+/// and counts of interrupts, local-timer interrupts, user page faults, context switches and CPU
+/// migrations. Interference while the thread was off CPU is not here (it is off-CPU time).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Interf {
+    /// Hard-interrupt handlers (`irq_handler_entry/exit`, x86 `local_timer_entry/exit`).
+    pub irq_ns: u64,
+    /// Softirqs (`softirq_entry/exit`), minus hard interrupts that landed inside them.
+    pub softirq_ns: u64,
+    /// Hypervisor steal: the growth of this CPU's `kvm_steal_time.steal`.
+    pub steal_ns: u64,
+    /// Hard interrupts, the local timer's included.
+    pub irq_count: u32,
+    /// Local-timer interrupts (the scheduler tick and hrtimers).
+    pub timer_count: u32,
+    pub page_faults: u32,
+    /// Switched out blocked (sleep, wait, I/O).
+    pub switches_voluntary: u32,
+    /// Switched out while runnable (preempted).
+    pub switches_involuntary: u32,
+    /// Ran again on another CPU than the one it was switched out of.
+    pub migrations: u32,
+}
+const _: () = assert!(size_of::<Interf>() == 48);
+
+/// `CPU_INTERF[0]`, per CPU: running totals of this CPU's interrupt and softirq time, which a
+/// frame takes differences of (one per-CPU array read per event instead of a thread lookup per
+/// interrupt), and the entry times of the handlers running now.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct CpuInterf {
+    pub irq_ns: u64,
+    pub softirq_ns: u64,
+    pub irq_count: u64,
+    pub timer_count: u64,
+    /// Start of the hard interrupt handler running now, 0 when none.
+    pub irq_start_ns: u64,
+    /// Start of the softirq running now, 0 when none, and `irq_ns` at that start (hard interrupts
+    /// inside a softirq are not the softirq's).
+    pub softirq_start_ns: u64,
+    pub softirq_start_irq_ns: u64,
+    /// This CPU's `struct kvm_steal_time` address, found once (0: not yet).
+    pub steal_addr: u64,
+}
+const _: () = assert!(size_of::<CpuInterf>() == 64);
+
+/// A thread's reading of its CPU's interference totals, taken when it came on CPU or at its last
+/// event since: the next event adds the differences to the innermost frame.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct InterfMark {
+    pub irq_ns: u64,
+    pub softirq_ns: u64,
+    pub steal_ns: u64,
+    pub irq_count: u64,
+    pub timer_count: u64,
+    /// Non-zero while the reading is of the CPU the thread runs on (cleared at switch-out).
+    pub valid: u32,
+    /// The CPU the thread was last switched out of (migrations), + 1; 0 before the first switch.
+    pub last_cpu_plus1: u32,
+}
+const _: () = assert!(size_of::<InterfMark>() == 48);
 
 /// Key of `FUNC_SYSCALLS`: which syscall, made while which function was innermost.
 #[repr(C)]
@@ -333,8 +437,9 @@ pub struct Frame {
     pub offcpu_runqueue_ns: u64,
     pub syscall_count: u64,
     pub top_syscalls: [SyscallSlot; FRAME_TOP_SYSCALLS],
+    pub interf: Interf,
 }
-const _: () = assert!(size_of::<Frame>() == 64 + 16 * FRAME_TOP_SYSCALLS);
+const _: () = assert!(size_of::<Frame>() == 64 + 16 * FRAME_TOP_SYSCALLS + size_of::<Interf>());
 
 /// `offcpu_kind` values.
 pub const OFFCPU_NONE: u32 = 0;
@@ -369,9 +474,13 @@ pub struct ThreadState {
     /// Its function id.
     pub untimed_root_fn: u32,
     pub _pad1: u32,
+    /// `--interference`: the CPU's totals when last read for this thread.
+    pub mark: InterfMark,
+    /// Interference inside the current syscall (taken out of its attributed time, like off-CPU).
+    pub sys_interf_ns: u64,
     pub frames: [Frame; MAX_DEPTH as usize],
 }
-const _: () = assert!(size_of::<ThreadState>() == 72 + size_of::<Frame>() * MAX_DEPTH as usize);
+const _: () = assert!(size_of::<ThreadState>() == 72 + 56 + size_of::<Frame>() * MAX_DEPTH as usize);
 
 /// The `CONFIG` global: knobs fixed at load (read-only, so the verifier prunes what they turn off).
 #[repr(C)]
@@ -387,8 +496,15 @@ pub struct Config {
     pub sample_every: u32,
     /// `sample_below(sample_every)`: a uniform 32-bit draw below it times the call.
     pub sample_below: u32,
-    pub _pad: u32,
+    /// `INTERF_*` bits: split on-CPU time into own compute, interrupts, softirqs and steal, and
+    /// count faults, switches and migrations per call (`--interference`).
+    pub interference: u32,
 }
+
+/// `Config::interference`: interference is measured.
+pub const INTERF_ON: u32 = 1;
+/// `Config::interference`: the kernel has a per-CPU `steal_time` the object was linked to.
+pub const INTERF_STEAL: u32 = 2;
 const _: () = assert!(size_of::<Config>() == 24);
 
 /// One step of the kernel's per-CPU sampling generator (xorshift64; `x` must not be 0).
@@ -422,8 +538,9 @@ pub struct Exemplar {
     pub syscall_count: u64,
     pub top_syscalls: [SyscallSlot; FRAME_TOP_SYSCALLS],
     pub comm: [u8; 16],
+    pub interf: Interf,
 }
-const _: () = assert!(size_of::<Exemplar>() == 72 + 16 * FRAME_TOP_SYSCALLS + 16);
+const _: () = assert!(size_of::<Exemplar>() == 72 + 16 * FRAME_TOP_SYSCALLS + 16 + size_of::<Interf>());
 
 #[cfg(feature = "user")]
 mod pod {
@@ -438,6 +555,8 @@ mod pod {
     unsafe impl aya::Pod for SyscallStats {}
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for Exemplar {}
+    unsafe impl aya::Pod for CpuInterf {}
+    unsafe impl aya::Pod for StealLayout {}
 }
 
 #[cfg(test)]

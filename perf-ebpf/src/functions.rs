@@ -12,6 +12,7 @@ use perf_ebpf_common::{Counter, HIST_KIND_TOTAL, ThreadState, latency_cookie, la
 
 use crate::{
     helpers::{bump, frame_index, hist_add, now_ns},
+    interference::settle,
     maps::{FUNC_HIST, FUNC_STATS, config},
     record::{Call, count_call, record_call, stats_add},
     sampling::{sample_draw, sampled_in},
@@ -251,6 +252,8 @@ fn func_return(fn_id: u32, sp: u64, now: u64) {
     };
     // SAFETY: as in `begin_entry`.
     let st = unsafe { &mut *st };
+    // What interfered since the last event was the returning call's.
+    settle(st);
     let Some(idx) = pop_frame(st, fn_id, entry_sp) else {
         return;
     };

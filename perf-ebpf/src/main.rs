@@ -5,6 +5,7 @@
 
 mod functions;
 mod helpers;
+mod interference;
 mod maps;
 mod record;
 mod sampling;

@@ -7,8 +7,8 @@ use aya_ebpf::{
 };
 use core::ffi::c_void;
 use perf_ebpf_common::{
-    Config, Counter, EXEMPLAR_RING_BYTES, FuncStats, FuncSyscallKey, Hist, MAX_FUNC_SYSCALLS, MAX_FUNCS, MAX_SYSCALLS,
-    MAX_THREAD_FUNCS, SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState,
+    Config, Counter, CpuInterf, EXEMPLAR_RING_BYTES, FuncStats, FuncSyscallKey, Hist, MAX_FUNC_SYSCALLS, MAX_FUNCS,
+    MAX_SYSCALLS, MAX_THREAD_FUNCS, StealLayout, SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState,
 };
 
 // Globals, set by the loader before load (read-only afterwards, so the verifier sees constants).
@@ -21,7 +21,17 @@ static TASK_TGID_OFFSET: u32 = 0;
 
 /// Load-time knobs (see `Config`).
 #[unsafe(no_mangle)]
-static CONFIG: Config = Config { slow_ns: 0, per_thread: 0, sample_every: 0, sample_below: 0, _pad: 0 };
+static CONFIG: Config = Config { slow_ns: 0, per_thread: 0, sample_every: 0, sample_below: 0, interference: 0 };
+
+/// Where this CPU's steal clock is (see `StealLayout`); meaningful only with `INTERF_STEAL`.
+#[unsafe(no_mangle)]
+static STEAL_LAYOUT: StealLayout = StealLayout { task_cfs_rq: 0, cfs_rq_rq: 0, steal_minus_rq: 0 };
+
+#[inline(always)]
+pub(crate) fn steal_layout() -> StealLayout {
+    // SAFETY: as in `target_tgid`.
+    unsafe { core::ptr::read_volatile(&STEAL_LAYOUT) }
+}
 
 #[inline(always)]
 pub(crate) fn target_tgid() -> u32 {
@@ -112,3 +122,6 @@ pub(crate) static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Cou
 pub(crate) static SAMPLE_RNG: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map(name = "EXEMPLARS")]
 pub(crate) static EXEMPLARS: RingBuf = RingBuf::with_byte_size(EXEMPLAR_RING_BYTES, 0);
+/// Each CPU's running interrupt and softirq totals (`--interference`, see `interference.rs`).
+#[map(name = "CPU_INTERF")]
+pub(crate) static CPU_INTERF: PerCpuArray<CpuInterf> = PerCpuArray::with_max_entries(1, 0);

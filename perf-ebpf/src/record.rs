@@ -2,7 +2,7 @@
 //! in the per-function totals and histograms, per thread with `--per-thread`, and as an exemplar when slow.
 
 use aya_ebpf::helpers::bpf_get_current_comm;
-use perf_ebpf_common::{Counter, Exemplar, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, ThreadFuncKey};
+use perf_ebpf_common::{Counter, Exemplar, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, Interf, ThreadFuncKey};
 
 use crate::{
     helpers::{bump, current_tid, hist_add},
@@ -21,6 +21,7 @@ pub(crate) struct Call {
     pub(crate) offcpu_blocked_ns: u64,
     pub(crate) offcpu_runqueue_ns: u64,
     pub(crate) syscall_count: u64,
+    pub(crate) interf: Interf,
 }
 
 impl Call {
@@ -36,6 +37,7 @@ impl Call {
             offcpu_blocked_ns: 0,
             offcpu_runqueue_ns: 0,
             syscall_count: 0,
+            interf: Interf::default(),
         }
     }
 
@@ -49,14 +51,25 @@ impl Call {
             .saturating_add(frame.syscalls_ns)
             .saturating_add(frame.offcpu_blocked_ns)
             .saturating_add(frame.offcpu_runqueue_ns);
+        // The interference parts fit in what is left, so the parts sum to the wall time even when
+        // two sources saw the same nanoseconds (steal while an interrupt handler ran is in both).
+        let mut room = wall_ns.saturating_sub(accounted);
+        let mut interf = frame.interf;
+        interf.irq_ns = interf.irq_ns.min(room);
+        room -= interf.irq_ns;
+        interf.softirq_ns = interf.softirq_ns.min(room);
+        room -= interf.softirq_ns;
+        interf.steal_ns = interf.steal_ns.min(room);
+        room -= interf.steal_ns;
         Call {
             wall_ns,
-            self_oncpu_ns: wall_ns.saturating_sub(accounted),
+            self_oncpu_ns: room,
             callees_ns: frame.callees_ns,
             syscalls_ns: frame.syscalls_ns,
             offcpu_blocked_ns: frame.offcpu_blocked_ns,
             offcpu_runqueue_ns: frame.offcpu_runqueue_ns,
             syscall_count: frame.syscall_count,
+            interf,
         }
     }
 }
@@ -79,6 +92,16 @@ pub(crate) fn stats_add(s: *mut FuncStats, c: &Call) {
         (*s).offcpu_blocked_ns += c.offcpu_blocked_ns;
         (*s).offcpu_runqueue_ns += c.offcpu_runqueue_ns;
         (*s).syscall_count += c.syscall_count;
+        // Zero in latency-only calls and without `--interference`; these additions stay cheap.
+        (*s).irq_ns += c.interf.irq_ns;
+        (*s).softirq_ns += c.interf.softirq_ns;
+        (*s).steal_ns += c.interf.steal_ns;
+        (*s).irq_count += u64::from(c.interf.irq_count);
+        (*s).timer_count += u64::from(c.interf.timer_count);
+        (*s).page_faults += u64::from(c.interf.page_faults);
+        (*s).switches_voluntary += u64::from(c.interf.switches_voluntary);
+        (*s).switches_involuntary += u64::from(c.interf.switches_involuntary);
+        (*s).migrations += u64::from(c.interf.migrations);
     }
 }
 
@@ -142,6 +165,7 @@ fn send_exemplar(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
         syscall_count: call.syscall_count,
         top_syscalls: frame.top_syscalls,
         comm,
+        interf: call.interf,
     });
     entry.submit(BPF_RB_NO_WAKEUP);
     bump(Counter::Exemplars);

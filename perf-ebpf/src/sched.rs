@@ -14,6 +14,7 @@ use perf_ebpf_common::{Counter, MAX_DEPTH, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_R
 
 use crate::{
     helpers::{bump, frame_index, now_ns, target_tid},
+    interference::{switch_in, switch_out},
     maps::{target_tgid, task_tgid_offset, threads_map},
     thread::{task_state, thread_state},
 };
@@ -42,6 +43,7 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
         } else {
             OFFCPU_BLOCKED
         };
+        switch_out(st, st.offcpu_kind == OFFCPU_BLOCKED);
         bump(Counter::Switches);
     }
 
@@ -56,7 +58,10 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
         return 0;
     };
     // SAFETY: the incoming thread is not running anywhere, so nothing else touches its state now.
-    back_on_cpu(unsafe { &mut *st }, now);
+    let st = unsafe { &mut *st };
+    back_on_cpu(st, now);
+    // sched_switch runs on the CPU `next` is about to run on.
+    switch_in(st);
     0
 }
 

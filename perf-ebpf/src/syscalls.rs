@@ -9,6 +9,7 @@ use perf_ebpf_common::{
 
 use crate::{
     helpers::{bump, frame_index, hist_add, now_ns, target_tid},
+    interference::settle,
     maps::{FUNC_SYSCALLS, SYSCALL_HIST, SYSCALL_STATS, TRAMPOLINE},
     thread::{thread_state, thread_state_or_new},
 };
@@ -45,6 +46,8 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     };
     // SAFETY: see `functions::begin_entry`.
     let st = unsafe { &mut *st };
+    settle(st);
+    st.sys_interf_ns = 0;
     st.in_syscall = 1;
     st.sys_nr = nr as u32;
     st.sys_entry_ts_ns = now;
@@ -91,6 +94,9 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if st.in_syscall == 0 {
         return 0;
     }
+    // Interference inside the syscall: counted in the frame's interference parts, so taken out
+    // of its syscall time below (as off-CPU time is).
+    settle(st);
     st.in_syscall = 0;
     let now = now_ns();
     let ret: i64 = ctx.arg(1);
@@ -124,7 +130,7 @@ fn attribute_syscall(st: &mut ThreadState, nr: u32, wall_ns: u64) {
     }
     let frame = &mut st.frames[frame_index(depth - 1)];
     // Off-CPU time inside the syscall is already in the frame's off-CPU parts.
-    frame.syscalls_ns += wall_ns.saturating_sub(st.sys_offcpu_ns);
+    frame.syscalls_ns += wall_ns.saturating_sub(st.sys_offcpu_ns).saturating_sub(st.sys_interf_ns);
     frame.syscall_count += 1;
     note_top_syscall(&mut frame.top_syscalls, nr, wall_ns);
     let key = FuncSyscallKey { fn_id: frame.fn_id, nr };

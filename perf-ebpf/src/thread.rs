@@ -8,10 +8,11 @@ use aya_ebpf::{
         generated::{bpf_get_current_task_btf, bpf_task_storage_get},
     },
 };
-use perf_ebpf_common::{Counter, MAX_DEPTH, PAGE_BYTES, ThreadState};
+use perf_ebpf_common::{Counter, Interf, MAX_DEPTH, PAGE_BYTES, ThreadState};
 
 use crate::{
     helpers::{bump, frame_index},
+    interference::settle,
     maps::{TRAMPOLINE, threads_map},
 };
 
@@ -46,6 +47,8 @@ pub(crate) fn thread_state_or_new() -> Option<*mut ThreadState> {
 
 #[inline(always)]
 pub(crate) fn push_frame(st: &mut ThreadState, fn_id: u32, sp: u64, now: u64) {
+    // What interfered until now was the caller's.
+    settle(st);
     let depth = st.depth;
     st.depth = depth.saturating_add(1);
     if depth >= MAX_DEPTH {
@@ -65,6 +68,7 @@ pub(crate) fn push_frame(st: &mut ThreadState, fn_id: u32, sp: u64, now: u64) {
         core::ptr::write_volatile(&mut f.offcpu_blocked_ns, 0);
         core::ptr::write_volatile(&mut f.offcpu_runqueue_ns, 0);
         core::ptr::write_volatile(&mut f.syscall_count, 0);
+        core::ptr::write_volatile(&mut f.interf, Interf::default());
     }
     for slot in f.top_syscalls.iter_mut() {
         slot.count = 0;

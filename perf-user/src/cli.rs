@@ -77,6 +77,11 @@ pub struct AttachArgs {
     /// Keep statistics per thread as well.
     #[arg(long)]
     pub per_thread: bool,
+    /// Split own CPU time into own compute, hard interrupts, softirqs and hypervisor steal, and
+    /// count page faults, context switches and migrations per call (adds system-wide interrupt
+    /// tracepoints; see docs/ATTRIBUTION.md).
+    #[arg(long)]
+    pub interference: bool,
     /// How often to read the kernel's maps and refresh (e.g. 250ms; at least 10ms).
     #[arg(long, default_value = "250ms", value_name = "DURATION")]
     pub interval: String,
@@ -221,6 +226,8 @@ pub struct AttachConfig {
     pub slow: Slow,
     pub exemplars: usize,
     pub per_thread: bool,
+    /// `--interference`.
+    pub interference: bool,
     pub interval_ns: u64,
     pub symbols: Option<PathBuf>,
     pub max_funcs: usize,
@@ -359,6 +366,7 @@ impl AttachArgs {
             slow,
             exemplars: self.exemplars,
             per_thread: self.per_thread,
+            interference: self.interference,
             interval_ns,
             symbols: self.symbols,
             max_funcs: self.max_funcs,

@@ -110,6 +110,7 @@ fn report(exe: &str, n: usize) -> Report {
                     syscalls_ns: 10_000,
                     offcpu_blocked_ns: 10_000,
                     offcpu_runqueue_ns: 10_000,
+                    ..Attribution::default()
                 },
                 syscalls: vec![],
             },

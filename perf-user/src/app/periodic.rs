@@ -61,7 +61,9 @@ impl App {
             w.functions.iter().filter(|f| f.count > 0).map(|f| (f.total_hist.summary(None).p99_ns, f.id)).max();
         let top = slowest
             .and_then(|(p99, id)| {
-                s.functions.get(id as usize).map(|fi| format!("; slowest p99 {} {}", units::fmt_ns(p99), crate::output::escape::control(&fi.symbol)))
+                s.functions.get(id as usize).map(|fi| {
+                    format!("; slowest p99 {} {}", units::fmt_ns(p99), crate::output::escape::control(&fi.symbol))
+                })
             })
             .unwrap_or_default();
         let lost = &w.counters.lost;

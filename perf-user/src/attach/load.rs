@@ -67,6 +67,12 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
         attach: tracer.attach_kind().to_owned(),
         sample_every: cfg.sample_every.max(1),
         probes: spec.mode.label().to_string(),
+        interference: cfg.interference && spec.tracepoints,
+        steal_source: match (cfg.interference && spec.tracepoints, tracer.steal_measured) {
+            (false, _) => String::new(),
+            (true, true) => "kvm_steal_time".to_owned(),
+            (true, false) => "not available".to_owned(),
+        },
     };
     let attached_line = attached_line(cfg, &tracer, target, &infos);
     let mut app = App::new(Session::new(infos, cfg.exemplars), info);

@@ -130,7 +130,7 @@ fn kernel_config(cfg: &AttachConfig) -> KernelConfig {
         per_thread: u32::from(cfg.per_thread),
         sample_every: cfg.sample_every,
         sample_below: perf_ebpf_common::sample_below(cfg.sample_every),
-        _pad: 0,
+        interference: if cfg.interference { perf_ebpf_common::INTERF_ON } else { 0 },
     }
 }
 

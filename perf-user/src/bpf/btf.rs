@@ -130,6 +130,28 @@ pub fn parse_member_offsets(data: &[u8], strukt: &str, members: &[&str]) -> Resu
 
 /// The id of function `name` in `data` and its prototype's parameter count; `None` when there is
 /// no such function (a kernel without that kfunc).
+/// The id of the global variable `name` (BTF `VAR`), and the id of its type.
+pub fn var_id(data: &[u8], name: &str) -> Result<Option<(u32, u32)>, BtfError> {
+    walk(data, |id, ty| (ty.kind == KIND_VAR && ty.name == name.as_bytes()).then_some((id, ty.size_or_type)))
+}
+
+/// The offset of the global variable `name` in its BTF `DATASEC` (for a per-CPU variable, in
+/// the per-CPU section).
+pub fn var_section_offset(data: &[u8], name: &str) -> Result<Option<u32>, BtfError> {
+    let Some(var) = walk(data, |id, ty| (ty.kind == KIND_VAR && ty.name == name.as_bytes()).then_some(id))? else {
+        return Ok(None);
+    };
+    walk(data, |_, ty| {
+        if ty.kind != KIND_DATASEC {
+            return None;
+        }
+        (0..ty.vlen).find_map(|i| {
+            let at = i * 12;
+            (u32_at(ty.body, at).ok()? == var).then(|| u32_at(ty.body, at + 4).ok()).flatten()
+        })
+    })
+}
+
 pub fn func_id(data: &[u8], name: &str) -> Result<Option<(u32, u32)>, BtfError> {
     let mut protos: Vec<(u32, u32)> = Vec::new();
     let func = walk(data, |id, ty| {

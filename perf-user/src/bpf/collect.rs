@@ -18,8 +18,8 @@ use crate::{
         sys,
     },
     model::{
-        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, Lost, Sample, SyscallSample,
-        SyscallUse, ThreadFuncSample, WindowCost,
+        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, InterfCounts, Lost, Sample,
+        SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
     },
     target::syscalls,
 };
@@ -74,6 +74,15 @@ fn sum_stats(v: &[FuncStats]) -> FuncStats {
         s.offcpu_blocked_ns += c.offcpu_blocked_ns;
         s.offcpu_runqueue_ns += c.offcpu_runqueue_ns;
         s.syscall_count += c.syscall_count;
+        s.irq_ns += c.irq_ns;
+        s.softirq_ns += c.softirq_ns;
+        s.steal_ns += c.steal_ns;
+        s.irq_count += c.irq_count;
+        s.timer_count += c.timer_count;
+        s.page_faults += c.page_faults;
+        s.switches_voluntary += c.switches_voluntary;
+        s.switches_involuntary += c.switches_involuntary;
+        s.migrations += c.migrations;
     }
     s
 }
@@ -85,6 +94,17 @@ fn attribution(s: &FuncStats) -> Attribution {
         syscalls_ns: s.syscalls_ns,
         offcpu_blocked_ns: s.offcpu_blocked_ns,
         offcpu_runqueue_ns: s.offcpu_runqueue_ns,
+        irq_ns: s.irq_ns,
+        softirq_ns: s.softirq_ns,
+        steal_ns: s.steal_ns,
+        interference: InterfCounts {
+            irq_count: s.irq_count,
+            timer_count: s.timer_count,
+            page_faults: s.page_faults,
+            switches_voluntary: s.switches_voluntary,
+            switches_involuntary: s.switches_involuntary,
+            migrations: s.migrations,
+        },
     }
 }
 
@@ -322,22 +342,36 @@ impl Collector {
                 .map(|s| SyscallUse { name: syscalls::display(s.nr), count: u64::from(s.count), total_ns: s.total_ns })
                 .collect();
             top.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
+            let cost = calibration.get(e.fn_id as usize).copied().unwrap_or(0);
+            let mut attribution = Attribution {
+                self_oncpu_ns: e.self_oncpu_ns,
+                callees_ns: e.callees_ns,
+                syscalls_ns: e.syscalls_ns,
+                offcpu_blocked_ns: e.offcpu_blocked_ns,
+                offcpu_runqueue_ns: e.offcpu_runqueue_ns,
+                irq_ns: e.interf.irq_ns,
+                softirq_ns: e.interf.softirq_ns,
+                steal_ns: e.interf.steal_ns,
+                interference: InterfCounts {
+                    irq_count: u64::from(e.interf.irq_count),
+                    timer_count: u64::from(e.interf.timer_count),
+                    page_faults: u64::from(e.interf.page_faults),
+                    switches_voluntary: u64::from(e.interf.switches_voluntary),
+                    switches_involuntary: u64::from(e.interf.switches_involuntary),
+                    migrations: u64::from(e.interf.migrations),
+                },
+            };
+            // What the parts cannot give back (a call shorter than the calibration) stays in the
+            // wall time, so the parts sum to it.
+            let kept = attribution.take_probe_cost(cost);
             out.push(Exemplar {
                 fn_id: e.fn_id,
                 symbol: self.symbols.get(e.fn_id as usize).cloned().unwrap_or_default(),
                 tid: e.tid,
                 thread: comm(&e.comm),
                 start_ns: e.entry_ts_ns,
-                duration_ns: e.duration_ns.saturating_sub(calibration.get(e.fn_id as usize).copied().unwrap_or(0)),
-                attribution: Attribution {
-                    self_oncpu_ns: e
-                        .self_oncpu_ns
-                        .saturating_sub(calibration.get(e.fn_id as usize).copied().unwrap_or(0)),
-                    callees_ns: e.callees_ns,
-                    syscalls_ns: e.syscalls_ns,
-                    offcpu_blocked_ns: e.offcpu_blocked_ns,
-                    offcpu_runqueue_ns: e.offcpu_runqueue_ns,
-                },
+                duration_ns: e.duration_ns.saturating_sub(cost - kept),
+                attribution,
                 syscall_count: e.syscall_count,
                 syscalls: top,
             });

@@ -11,7 +11,7 @@ use aya::{
     maps::{Array, MapData},
     programs::{BtfTracePoint, RawTracePoint, UProbe},
 };
-use perf_ebpf_common::{Config, names};
+use perf_ebpf_common::{Config, INTERF_ON, INTERF_STEAL, StealLayout, names};
 
 use crate::{bpf::btf, bpf::kfunc, bpf::uprobe_multi};
 
@@ -212,6 +212,36 @@ pub struct Tracer {
     pub attached: usize,
     /// Functions the kernel refused to probe (one warning each); the rest are traced.
     pub skipped: Vec<Skipped>,
+    /// With `--interference`: whether hypervisor steal is measured (a KVM guest whose kernel
+    /// has a per-CPU `steal_time`); false without `--interference`.
+    pub steal_measured: bool,
+}
+
+/// Where the running task finds its CPU's steal clock (see `StealLayout`), from the kernel's BTF;
+/// `None` on a kernel without KVM guest steal time or without the fields it needs.
+fn steal_layout(vmlinux: &[u8]) -> Option<StealLayout> {
+    let se = btf::parse_member_offsets(vmlinux, "task_struct", &["se"]).ok()?;
+    let cfs_rq = btf::parse_member_offsets(vmlinux, "sched_entity", &["cfs_rq"]).ok()?;
+    let rq = btf::parse_member_offsets(vmlinux, "cfs_rq", &["rq"]).ok()?;
+    // The program reads `steal`, which must be the struct's first field.
+    let steal = btf::parse_member_offsets(vmlinux, "kvm_steal_time", &["steal"]).ok()?;
+    if steal.first() != Some(&0) {
+        return None;
+    }
+    let steal_time = btf::var_section_offset(vmlinux, "steal_time").ok()??;
+    let runqueues = btf::var_section_offset(vmlinux, "runqueues").ok()??;
+    Some(StealLayout {
+        task_cfs_rq: u64::from(*se.first()?) + u64::from(*cfs_rq.first()?),
+        cfs_rq_rq: u64::from(*rq.first()?),
+        steal_minus_rq: i64::from(steal_time).wrapping_sub(i64::from(runqueues)) as u64,
+    })
+}
+
+/// Whether this kernel runs under a hypervisor (the CPU's `hypervisor` flag). Steal time exists
+/// only there; elsewhere the kernel's `steal_time` stays 0 and is not worth reading.
+fn is_vm_guest() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor")))
 }
 
 /// The eBPF object with its kernel-function calls resolved against the kernel BTF `vmlinux`
@@ -258,7 +288,7 @@ impl Tracer {
         if spec.probes.len() > spec.max_funcs {
             return Err(LoadError::TooManyFunctions { count: spec.probes.len(), max: spec.max_funcs });
         }
-        let (mut ebpf, object) = load_object(spec)?;
+        let (mut ebpf, object, steal_measured) = load_object(spec)?;
         // A second copy of the object for the uprobe_multi programs, pointed at aya's maps before
         // any map handle is taken out of `ebpf`.
         let raw = match spec.attach {
@@ -273,14 +303,15 @@ impl Tracer {
             .and_then(|m| {
                 Array::try_from(m).map_err(|source| LoadError::Map { name: names::FUNC_SLOW.to_owned(), source })
             })?;
-        let mut attached = if spec.tracepoints { attach_tracepoints(&mut ebpf)? } else { 0 };
+        let interference = spec.tracepoints && spec.config.interference & INTERF_ON != 0;
+        let mut attached = if spec.tracepoints { attach_tracepoints(&mut ebpf, interference)? } else { 0 };
         let mut skipped = Vec::new();
         let links = attach_functions(&mut ebpf, &raw, spec, cancel, &mut skipped)?;
         attached += match &links {
             Links::Single(l) => l.len(),
             Links::Multi { progs, probes, .. } => progs.len() * probes.len(),
         };
-        Ok(Tracer { links, ebpf, func_slow, attached, skipped })
+        Ok(Tracer { links, ebpf, func_slow, attached, skipped, steal_measured })
     }
 
     /// How the function probes were attached: `uprobe_session`, `uprobe_multi` or `perf_event`.
@@ -345,7 +376,8 @@ impl Tracer {
 }
 
 /// The embedded object with the target's globals, loaded (programs not yet attached).
-fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved), LoadError> {
+/// Also says whether hypervisor steal is measured (`--interference` on a KVM guest).
+fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved, bool), LoadError> {
     // PERF_USER_BTF points at another BTF file (a kernel whose BTF lives elsewhere).
     let btf_path = std::env::var_os("PERF_USER_BTF").map_or_else(|| PathBuf::from(btf::VMLINUX), PathBuf::from);
     let vmlinux = btf::read(&btf_path)?;
@@ -364,10 +396,20 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved), Load
         });
     }
     let funcs = u32::try_from(spec.probes.len().max(1)).unwrap_or(u32::MAX);
+    let mut config = spec.config;
+    let interference = spec.tracepoints && config.interference & INTERF_ON != 0;
+    let layout = if interference && is_vm_guest() { steal_layout(&vmlinux) } else { None };
+    let steal = layout.is_some();
+    if steal {
+        config.interference |= INTERF_STEAL;
+    } else {
+        config.interference &= !INTERF_STEAL;
+    }
     let ebpf = EbpfLoader::new()
         .override_global(names::GLOBAL_TARGET_TGID, &spec.pid, true)
         .override_global(names::GLOBAL_TASK_TGID_OFFSET, &offsets[0], true)
-        .override_global(names::GLOBAL_CONFIG, &spec.config, true)
+        .override_global(names::GLOBAL_CONFIG, &config, true)
+        .override_global(names::GLOBAL_STEAL_LAYOUT, &layout.unwrap_or_default(), true)
         .map_max_entries(names::FUNC_STATS, funcs)
         .map_max_entries(names::FUNC_HIST, 2 * funcs)
         .map_max_entries(names::FUNC_SLOW, funcs)
@@ -376,11 +418,12 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved), Load
         .allow_unsupported_maps()
         .load(object.bytes())
         .map_err(|e| or_not_permitted(LoadError::Object(e)))?;
-    Ok((ebpf, object))
+    Ok((ebpf, object, steal))
 }
 
-/// The syscall and scheduler tracepoints (attribution, `--syscalls`); returns how many.
-fn attach_tracepoints(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
+/// The syscall and scheduler tracepoints (attribution, `--syscalls`), and with `interference`
+/// the interrupt and page-fault ones; returns how many.
+fn attach_tracepoints(ebpf: &mut Ebpf, interference: bool) -> Result<usize, LoadError> {
     // BTF tracepoints where typed arguments help (the syscall number, the next task).
     let kernel_btf = aya::Btf::from_sys_fs().map_err(LoadError::KernelBtf)?;
     let mut attached = 0;
@@ -393,6 +436,23 @@ fn attach_tracepoints(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
         prog.load(tp, &kernel_btf).map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
         prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
         attached += 1;
+    }
+    if interference {
+        // System-wide, but each a few stores per interrupt (docs/ATTRIBUTION.md, "Interference").
+        for (name, tp) in [
+            (names::PROG_IRQ_ENTRY, "irq_handler_entry"),
+            (names::PROG_IRQ_EXIT, "irq_handler_exit"),
+            (names::PROG_TIMER_ENTRY, "local_timer_entry"),
+            (names::PROG_TIMER_EXIT, "local_timer_exit"),
+            (names::PROG_SOFTIRQ_ENTRY, "softirq_entry"),
+            (names::PROG_SOFTIRQ_EXIT, "softirq_exit"),
+            (names::PROG_PAGE_FAULT, "page_fault_user"),
+        ] {
+            let prog: &mut BtfTracePoint = program(ebpf, name)?;
+            prog.load(tp, &kernel_btf).map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
+            prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
+            attached += 1;
+        }
     }
     let name = names::PROG_PROCESS_EXIT;
     let tp = "sched_process_exit";

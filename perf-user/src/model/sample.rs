@@ -53,8 +53,10 @@ impl FuncSample {
             return self;
         }
         let total = ns.saturating_mul(self.count);
-        self.total_ns = self.total_ns.saturating_sub(total);
-        self.attribution.self_oncpu_ns = self.attribution.self_oncpu_ns.saturating_sub(total);
+        // Own compute first, then the interference parts (`--interference`); what they cannot
+        // give stays in the wall time, so the parts still sum to it.
+        let kept = self.attribution.take_probe_cost(total);
+        self.total_ns = self.total_ns.saturating_sub(total - kept);
         self.min_ns = self.min_ns.saturating_sub(ns);
         self.max_ns = self.max_ns.saturating_sub(ns);
         self.total_hist = self.total_hist.shifted_down(ns);

@@ -128,10 +128,27 @@ fn attribution_shares_sum_to_one() {
         syscalls_ns: 30,
         offcpu_blocked_ns: 25,
         offcpu_runqueue_ns: 15,
+        ..Attribution::default()
     };
     let s = a.shares();
     assert!((s.self_oncpu + s.callees + s.syscalls + s.offcpu - 1.0).abs() < 1e-9);
     assert_eq!(Attribution::default().shares(), Shares::default());
+    // Interference (`--interference`) is on-CPU time: the four shares still cover everything.
+    let b = Attribution { irq_ns: 7, steal_ns: 11, softirq_ns: 2, ..a };
+    let s = b.shares();
+    assert!((s.self_oncpu + s.callees + s.syscalls + s.offcpu - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn probe_cost_comes_from_own_compute_then_interference_and_the_parts_still_sum() {
+    let mut a = Attribution { self_oncpu_ns: 30, irq_ns: 50, steal_ns: 100, syscalls_ns: 40, ..Attribution::default() };
+    let wall = a.total_ns();
+    assert_eq!(a.take_probe_cost(70), 0);
+    assert_eq!((a.self_oncpu_ns, a.irq_ns, a.steal_ns, a.syscalls_ns), (0, 10, 100, 40));
+    assert_eq!(a.total_ns(), wall - 70);
+    // More than own compute and interference hold: the rest is reported, not taken elsewhere.
+    assert_eq!(a.take_probe_cost(200), 90);
+    assert_eq!(a.total_ns(), 40);
 }
 
 fn sample(at_s: u64, count: u64) -> Sample {

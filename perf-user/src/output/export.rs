@@ -292,9 +292,12 @@ pub fn text(r: &Report) -> String {
         for e in ex.iter().take(5) {
             let a = &e.attribution;
             let top = e.syscalls.first().map(|s| format!(", mostly {}", control(&s.name))).unwrap_or_default();
+            // `--interference`: what took the CPU away, e.g. "312 µs: steal 296 µs".
+            let interf = a.interference_text(fmt_ns);
+            let interf = if interf.is_empty() { interf } else { format!("; {}: {interf}", fmt_ns(e.duration_ns)) };
             let _ = writeln!(
                 o,
-                "  {} {} tid {} ({}): self {} callees {} sys {} off-cpu {}{}",
+                "  {} {} tid {} ({}): self {} callees {} sys {} off-cpu {}{}{interf}",
                 fmt_ns(e.duration_ns),
                 control(&e.symbol),
                 e.tid,

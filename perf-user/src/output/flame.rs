@@ -121,6 +121,7 @@ mod tests {
                             syscalls_ns: 31,
                             offcpu_blocked_ns: 20,
                             offcpu_runqueue_ns: 10,
+                            ..Attribution::default()
                         },
                         syscalls: vec![
                             SyscallUse { name: "write".into(), count: 1, total_ns: 40 },

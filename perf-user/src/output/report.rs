@@ -50,6 +50,16 @@ pub struct Report {
     /// only, `--latency-only`) or `entry_only` (call counts); empty in older reports.
     #[serde(default)]
     pub probes: String,
+    /// `attach --interference`: own CPU time was split into own compute (`self_oncpu_ns`),
+    /// `irq_ns`, `softirq_ns` and `steal_ns`, and faults, switches and migrations were counted.
+    /// False (and those fields 0) otherwise.
+    #[serde(default)]
+    pub interference: bool,
+    /// Where `steal_ns` came from: `kvm_steal_time` (the hypervisor's per-CPU steal clock, ns),
+    /// or `not available` (not a VM, or a kernel without it: `steal_ns` is 0, not measured);
+    /// empty without `--interference`.
+    #[serde(default)]
+    pub steal_source: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadReport>,
     /// Notes the user must see with the numbers (probes removed by the overhead guard, …).
@@ -171,6 +181,8 @@ pub struct RunInfo {
     pub attach: String,
     pub sample_every: u32,
     pub probes: String,
+    pub interference: bool,
+    pub steal_source: String,
 }
 
 fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
@@ -278,6 +290,8 @@ impl Report {
             attach: info.attach.clone(),
             sample_every: info.sample_every,
             probes: info.probes.clone(),
+            interference: info.interference,
+            steal_source: info.steal_source.clone(),
             threads,
             warnings: info.warnings.clone(),
         }

@@ -91,6 +91,7 @@ pub fn app(n: usize, ticks: u64) -> App {
                 syscalls_ns: share(2),
                 offcpu_blocked_ns: share(3) * 3 / 4,
                 offcpu_runqueue_ns: share(3) - share(3) * 3 / 4,
+                ..Attribution::default()
             };
             f.count += calls;
             f.total_ns += wall;
@@ -179,6 +180,7 @@ fn add(a: &Attribution, b: &Attribution) -> Attribution {
         syscalls_ns: a.syscalls_ns + b.syscalls_ns,
         offcpu_blocked_ns: a.offcpu_blocked_ns + b.offcpu_blocked_ns,
         offcpu_runqueue_ns: a.offcpu_runqueue_ns + b.offcpu_runqueue_ns,
+        ..Attribution::default()
     }
 }
 
@@ -191,6 +193,7 @@ fn scale(a: &Attribution, to: u64, from: u64) -> Attribution {
         syscalls_ns: s(a.syscalls_ns),
         offcpu_blocked_ns: s(a.offcpu_blocked_ns),
         offcpu_runqueue_ns: s(a.offcpu_runqueue_ns),
+        ..Attribution::default()
     }
 }
 
@@ -214,6 +217,7 @@ pub fn saturated_app() -> App {
                 syscalls_ns: quarter,
                 offcpu_blocked_ns: quarter,
                 offcpu_runqueue_ns: 0,
+                ..Attribution::default()
             },
             total_hist: hist(&[(u64::MAX, huge)]),
             ..FuncSample::default()

@@ -1,0 +1,184 @@
+//! `--interference` against known causes: a 20 ms spin catches the kernel's timer ticks, whose
+//! time must land in the hard-interrupt part; steal agrees with the kernel's own `/proc/stat`.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests panic with context")]
+
+mod common;
+
+use std::{process::Command, time::Duration};
+
+use common::*;
+use serde_json::Value;
+
+const SIGNAL: &str = "target_app::signal::Signal::update";
+
+/// Every part of a call or function, own compute and the interference parts included.
+const PARTS: [&str; 8] = [
+    "self_oncpu_ns",
+    "callees_ns",
+    "syscalls_ns",
+    "offcpu_blocked_ns",
+    "offcpu_runqueue_ns",
+    "irq_ns",
+    "softirq_ns",
+    "steal_ns",
+];
+
+fn part(v: &Value, name: &str) -> u64 {
+    u(&v["attribution"][name])
+}
+
+fn parts_sum(v: &Value) -> u64 {
+    PARTS.iter().map(|p| part(v, p)).sum()
+}
+
+fn count(v: &Value, name: &str) -> u64 {
+    u(&v["attribution"]["interference"][name])
+}
+
+/// The kernel's tick rate (`CONFIG_HZ`; `getconf CLK_TCK` is USER_HZ, not this), from the
+/// running kernel's config, or `None` with a printed reason.
+fn kernel_hz() -> Option<u64> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let config = Command::new("zcat")
+        .arg("/proc/config.gz")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .or_else(|| std::fs::read_to_string(format!("/boot/config-{}", release.trim())).ok());
+    let hz = config?.lines().find_map(|l| l.strip_prefix("CONFIG_HZ=")).and_then(|v| v.trim().parse().ok());
+    if hz.is_none() {
+        eprintln!("no kernel config (/proc/config.gz, /boot/config-*): tick count not checked");
+    }
+    hz
+}
+
+/// `/proc/stat`'s steal column (USER_HZ ticks) of CPU `cpu`.
+fn proc_stat_steal_ticks(cpu: usize) -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let line = stat.lines().find(|l| l.starts_with(&format!("cpu{cpu} "))).unwrap();
+    line.split_whitespace().nth(8).unwrap().parse().unwrap()
+}
+
+fn user_hz() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100)
+}
+
+/// Pins every thread of `pid` to `cpu`.
+fn pin(pid: u32, cpu: usize) {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let tid: i32 = t.unwrap().file_name().to_string_lossy().parse().unwrap();
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+        let rc = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(tid, size_of::<libc::cpu_set_t>(), &set)
+        };
+        assert_eq!(rc, 0, "sched_setaffinity({tid}, cpu {cpu})");
+    }
+}
+
+#[test]
+fn spin_of_20ms_shows_timer_ticks_in_the_irq_part() {
+    if !bpf_available("spin_of_20ms_shows_timer_ticks_in_the_irq_part") {
+        return;
+    }
+    let (report, truth) = traced_run(
+        "interf-spin",
+        &["--rate", "2000", "--messages", "3000", "--inject", "signal=spin:20ms:every:100"],
+        &[SIGNAL],
+        &["--slow", "15ms", "--interference"],
+    );
+    assert_eq!(report["interference"], true, "the export says interference was measured");
+    let injected = u(&function(&truth, SIGNAL)["injected_count"]);
+    assert!(injected >= 20, "too few injected spins: {injected}");
+    let spins: Vec<&Value> = report["exemplars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["symbol"] == SIGNAL && u(&e["duration_ns"]) >= 20_000_000)
+        .collect();
+    assert!(spins.len() as u64 >= injected, "{} exemplars for {injected} spins", spins.len());
+    let mut on_cpu_ns = 0;
+    let mut timers = 0;
+    for e in &spins {
+        assert_eq!(parts_sum(e), u(&e["duration_ns"]), "the parts sum to the call's wall time: {e}");
+        let t = count(e, "timer_count");
+        let on_cpu = u(&e["duration_ns"]) - part(e, "offcpu_runqueue_ns") - part(e, "offcpu_blocked_ns");
+        // On a loaded machine a spin may have held the CPU for a millisecond only; 10 ms on CPU
+        // spans a tick at any HZ of 100 or more.
+        if on_cpu >= 10_000_000 {
+            assert!(t >= 1 && part(e, "irq_ns") > 0, "10 ms on CPU without a timer interrupt in its irq part: {e}");
+        }
+        // Each interrupt's time is in the part: more than nothing, less than the whole call.
+        assert!(part(e, "irq_ns") >= t * 200, "local timer ×{t} in {} ns: {e}", part(e, "irq_ns"));
+        assert!(count(e, "irq_count") >= t, "timer interrupts are hard interrupts: {e}");
+        timers += t;
+        on_cpu_ns += on_cpu;
+    }
+    let f = function(&report, SIGNAL);
+    assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
+    if let Some(hz) = kernel_hz() {
+        // The tick fires HZ times a second on a busy CPU (NO_HZ stops it only when idle);
+        // hrtimers (scheduler slices under load) add local-timer interrupts, never remove ticks.
+        let ticks = on_cpu_ns as f64 * hz as f64 / 1e9;
+        eprintln!("{timers} local-timer interrupts in {} spins, {ticks:.0} ticks at HZ={hz}", spins.len());
+        assert!(timers as f64 >= 0.8 * ticks, "{timers} timer interrupts for {ticks:.0} ticks at HZ={hz}");
+        assert!((timers as f64) <= 20.0 * ticks + 20.0, "{timers} timer interrupts for {ticks:.0} ticks at HZ={hz}");
+    }
+}
+
+#[test]
+fn steal_agrees_with_proc_stat() {
+    if !bpf_available("steal_agrees_with_proc_stat") {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let cpu = cpus - 1;
+    let dir = TempDir::new("interf-steal");
+    // The engine spins nearly all the time (20 ms in every call at 50 calls/s), pinned with
+    // everything of the target to one CPU, so its calls cover most of that CPU's time.
+    let mut app = TargetApp::start(
+        &dir,
+        &["--hold", "--rate", "50", "--messages", "100", "--inject", "signal=spin:19ms:every:1"],
+    );
+    pin(app.pid, cpu);
+    let export = dir.join("report.json");
+    let mut pu = PerfUser::attach(
+        app.pid,
+        &["--export", export.to_str().unwrap(), "--func", SIGNAL, "--interference", "--slow", "off"],
+    );
+    let before = proc_stat_steal_ticks(cpu);
+    app.signal(libc::SIGUSR2);
+    let _truth = app.wait_truth(Duration::from_secs(120));
+    let after = proc_stat_steal_ticks(cpu);
+    pu.wait(Duration::from_secs(30));
+    let report = read_json(&export);
+    let f = function(&report, SIGNAL);
+    assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
+    let source = report["steal_source"].as_str().unwrap();
+    let is_vm = std::fs::read_to_string("/proc/cpuinfo").unwrap().contains(" hypervisor");
+    if !is_vm {
+        assert_eq!(source, "not available", "no hypervisor: steal must be said to be unmeasured");
+        assert_eq!(part(f, "steal_ns"), 0);
+        return;
+    }
+    assert_eq!(source, "kvm_steal_time", "a KVM guest kernel: steal is measured");
+    let tick_ns = 1_000_000_000 / user_hz();
+    let kernel_ns = (after - before) * tick_ns;
+    let ours = part(f, "steal_ns");
+    let wall = u(&f["total_ns"]);
+    let on_cpu = wall - part(f, "offcpu_runqueue_ns") - part(f, "offcpu_blocked_ns");
+    eprintln!("steal on cpu{cpu}: /proc/stat {kernel_ns} ns, ours {ours} ns in {on_cpu} ns on CPU of {wall} ns traced");
+    // Ours covers the traced calls' on-CPU time only, a part of the interval: never more than the
+    // kernel's count for that CPU over the whole interval, up to the column's granularity (its
+    // value is rounded down to USER_HZ ticks at each end, and the kernel folds the steal clock
+    // into it at its own ticks).
+    assert!(ours <= kernel_ns + 2 * tick_ns, "steal {ours} ns per call, /proc/stat {kernel_ns} ns on cpu{cpu}");
+    // And when the kernel saw steal well above its granularity while our calls held the CPU for
+    // most of the interval, we saw some of it.
+    if kernel_ns >= 5 * tick_ns && on_cpu * 2 >= wall {
+        assert!(ours > 0, "/proc/stat has {kernel_ns} ns of steal on cpu{cpu}, the traced calls none");
+    }
+}
