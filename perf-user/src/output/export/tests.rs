@@ -1,0 +1,272 @@
+//! The serialisers, readers and the snapshot stream, checked on built reports.
+
+mod formats {
+    use super::super::*;
+    use crate::{
+        model::{Attribution, LatencySummary},
+        output::report::{AttributionReport, FunctionReport, Target},
+    };
+    use std::os::unix::fs::PermissionsExt;
+
+    fn sample_report() -> Report {
+        Report {
+            schema: SCHEMA.into(),
+            target: Target { pid: 42, exe: "/bin/app".into(), comm: "app".into() },
+            duration_ns: 5_000_000_000,
+            functions: vec![FunctionReport {
+                symbol: "app::f".into(),
+                latency: LatencySummary {
+                    count: 10,
+                    min_ns: 5,
+                    mean_ns: 7,
+                    p50_ns: 6,
+                    p90_ns: 9,
+                    p99_ns: 10,
+                    p999_ns: 10,
+                    max_ns: 11,
+                },
+                attribution: AttributionReport {
+                    parts: Attribution { self_oncpu_ns: 50, callees_ns: 20, ..Attribution::default() },
+                    syscalls: vec![],
+                },
+                ..FunctionReport::default()
+            }],
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let r = sample_report();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("r.json");
+        write_atomic(&p, &json(&r)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_report(&p).unwrap_or_else(|e| panic!("{e}")), r);
+        let mode = fs::metadata(&p).map(|m| m.permissions().mode()).unwrap_or(0o777);
+        assert_eq!(mode & 0o022, 0, "export must not be group/world-writable: {mode:o}");
+        // No temp file left behind.
+        assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1);
+    }
+
+    #[test]
+    fn json_has_the_v1_field_names() {
+        let v: serde_json::Value = serde_json::from_slice(&json(&sample_report())).unwrap_or_default();
+        let f = &v["functions"][0];
+        for k in ["symbol", "count", "min_ns", "mean_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "buckets"]
+        {
+            assert!(!f[k].is_null(), "missing functions[].{k}");
+        }
+        assert_eq!(f["attribution"]["self_oncpu_ns"], 50);
+        assert_eq!(v["schema"], SCHEMA);
+        assert_eq!(v["target"]["pid"], 42);
+    }
+
+    #[test]
+    fn wrong_schema_and_garbage_are_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("x.json");
+        fs::write(&p, b"{\"schema\":\"other\"}").unwrap_or_default();
+        assert!(matches!(read_report(&p), Err(ExportError::Schema { .. })));
+        fs::write(&p, b"not json").unwrap_or_default();
+        assert!(matches!(read_report(&p), Err(ExportError::Parse { .. })));
+    }
+
+    #[test]
+    fn unwritable_paths_are_caught_early() {
+        assert!(check_writable(Path::new("/nonexistent-dir/x.json")).is_err());
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        assert!(check_writable(dir.path()).is_err());
+        assert!(check_writable(&dir.path().join("ok.json")).is_ok());
+        assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(9), 0);
+    }
+
+    #[test]
+    fn text_csv_markdown_name_the_function() {
+        let r = sample_report();
+        for f in [Format::Text, Format::Csv, Format::Markdown] {
+            let s = String::from_utf8(serialize(&r, f)).unwrap_or_default();
+            assert!(s.contains("app::f"), "{f:?}: {s}");
+        }
+        assert!(csv(&r).lines().nth(1).unwrap_or("").starts_with("function,app::f,10,5,7,6,9,10,10,11,50,20"));
+    }
+}
+
+mod safety_tests {
+    use super::super::*;
+    use crate::{
+        model::Exemplar,
+        output::report::{FunctionReport, ProbeReport, SyscallReport, Target},
+    };
+
+    /// A report whose every name was chosen by a hostile target.
+    fn hostile() -> Report {
+        let evil = "evil\x1b]0;pwned\x07\x1b[2J\u{9b}31m";
+        Report {
+            schema: SCHEMA.into(),
+            target: Target { pid: 7, exe: format!("/tmp/{evil}"), comm: evil.into() },
+            functions: vec![FunctionReport {
+                symbol: format!("app::{evil}"),
+                calls: 5,
+                probe: ProbeReport { detached: true, ..ProbeReport::default() },
+                ..FunctionReport::default()
+            }],
+            syscalls: vec![SyscallReport { name: evil.into(), ..SyscallReport::default() }],
+            exemplars: vec![Exemplar {
+                symbol: evil.into(),
+                thread: evil.into(),
+                duration_ns: 9,
+                ..Exemplar::default()
+            }],
+            warnings: vec![format!("overhead guard: detached {evil}")],
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn no_control_character_reaches_a_text_output() {
+        for f in [Format::Text, Format::Csv, Format::Markdown] {
+            let out = String::from_utf8(serialize(&hostile(), f)).unwrap_or_default();
+            let raw: Vec<char> = out.chars().filter(|&c| c.is_control() && c != '\n').collect();
+            assert!(raw.is_empty(), "{f:?} printed raw {raw:?}: {out}");
+            assert!(out.contains("\\x1b]0;pwned"), "{f:?} must show the bytes escaped: {out}");
+        }
+    }
+
+    #[test]
+    fn untimed_functions_show_a_dash_not_0ns() {
+        // Called 5 times, timed never (entry-only, sampled out, or detached).
+        let text = text(&hostile());
+        let row = text.lines().find(|l| l.contains("app::")).unwrap_or_default();
+        assert!(!row.contains("0ns"), "{row}");
+        assert_eq!(row.matches(UNTIMED).count(), 10, "6 latency and 4 attribution cells: {row}");
+        let md = markdown(&hostile());
+        let row = md.lines().find(|l| l.contains("app::")).unwrap_or_default();
+        assert!(!row.contains("0ns") && row.matches(UNTIMED).count() == 9, "{row}");
+    }
+
+    #[test]
+    fn a_detached_function_is_marked_in_text_and_markdown() {
+        let text = text(&hostile());
+        let row = text.lines().find(|l| l.contains("app::")).unwrap_or_default();
+        assert!(row.starts_with("x app::"), "{row}");
+        assert!(text.contains("x: probes detached by the overhead guard"), "{text}");
+        assert!(markdown(&hostile()).contains("(detached by the overhead guard)"));
+    }
+
+    #[test]
+    fn a_truncated_ndjson_tail_is_reported_and_the_complete_lines_used() {
+        let mut first = hostile();
+        first.duration_ns = 1;
+        let mut second = hostile();
+        second.duration_ns = 2;
+        let mut data = ndjson_line(&first);
+        data.extend(ndjson_line(&second));
+        let cut = ndjson_line(&hostile());
+        data.extend(&cut[..cut.len() / 2]);
+        let r = parse_report(Path::new("s.ndjson"), &data).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.duration_ns, 2, "the last complete snapshot");
+        assert!(r.warnings.iter().any(|w| w.contains("truncated")), "{:?}", r.warnings);
+        // A corrupt last line that did end with a newline is not a truncation: refused.
+        let mut bad = ndjson_line(&first);
+        bad.extend(b"{\"schema\": oops}\n");
+        assert!(parse_report(Path::new("s.ndjson"), &bad).is_err());
+    }
+}
+
+mod snapshot_tests {
+    use super::super::*;
+    use crate::{
+        model::{Attribution, Bucket, BucketHist, FuncInfo, FuncSample, FuncSyscall, Sample, Session, SyscallSample},
+        output::report::RunInfo,
+    };
+
+    /// A report built from the model the way `attach` builds it.
+    fn built() -> Report {
+        let mut session = Session::new(
+            vec![FuncInfo { id: 0, symbol: "app::f".into(), raw_symbol: "_ZN3app1fE".into(), ..FuncInfo::default() }],
+            10,
+        );
+        let hist = |v: &[(u64, u64, u64)]| BucketHist {
+            buckets: v.iter().map(|&(low_ns, high_ns, count)| Bucket { low_ns, high_ns, count }).collect(),
+        };
+        session.push(Sample {
+            at_ns: 2_000_000_000,
+            functions: vec![FuncSample {
+                id: 0,
+                count: 30,
+                total_ns: 33_000,
+                min_ns: 900,
+                max_ns: 2_040,
+                attribution: Attribution { self_oncpu_ns: 20_000, syscalls_ns: 13_000, ..Attribution::default() },
+                total_hist: hist(&[(896, 903, 10), (992, 1007, 15), (2016, 2047, 5)]),
+                self_hist: hist(&[(640, 647, 30)]),
+                ..FuncSample::default()
+            }],
+            func_syscalls: vec![FuncSyscall { fn_id: 0, nr: 1, count: 30, total_ns: 13_500 }],
+            syscalls: vec![SyscallSample {
+                nr: 1,
+                count: 31,
+                completed: 30,
+                total_ns: 13_500,
+                max_ns: 700,
+                hist: hist(&[(448, 455, 30)]),
+                ..SyscallSample::default()
+            }],
+            ..Sample::default()
+        });
+        Report::build(&session, &RunInfo { end_reason: "duration".into(), ..RunInfo::default() })
+    }
+
+    #[test]
+    fn a_built_report_round_trips_with_the_same_numbers() {
+        let r = built();
+        assert_eq!(r.functions[0].latency.count, 30);
+        assert_eq!(r.functions[0].buckets.iter().map(|b| b.count).sum::<u64>(), 30);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("r.json");
+        write_atomic(&p, &json(&r)).unwrap_or_else(|e| panic!("{e}"));
+        let back = read_report(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, r);
+        assert_eq!(json(&back), json(&r), "byte for byte");
+    }
+
+    #[test]
+    fn snapshots_append_one_line_each_and_read_back_the_last() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let export = dir.path().join("run.json");
+        let path = snapshot_path(&export);
+        assert_eq!(path, dir.path().join("run.ndjson"));
+        let mut s = Snapshots::create(&path, std::time::Duration::from_millis(10)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.due(), "the first snapshot waits one period");
+        let mut r = built();
+        r.end_reason = "running".into();
+        s.write(&r).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.due());
+        let mut last = built();
+        last.duration_ns += 1;
+        s.write(&last).unwrap_or_else(|e| panic!("{e}"));
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().all(|l| l.starts_with("{\"schema\":\"perf-ebpf/v1\"")), "compact, one a line");
+        assert_eq!(read_report(&path).unwrap_or_else(|e| panic!("{e}")), last);
+        // A new run starts a new file.
+        drop(s);
+        Snapshots::create(&path, std::time::Duration::from_secs(1)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fs::read_to_string(&path).unwrap_or_default(), "");
+        assert!(Snapshots::create(&dir.path().join("no/such/dir.ndjson"), std::time::Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn bpftrace_output_reads_as_a_report() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("bt.json");
+        let bt = "{\"type\": \"attached_probes\", \"data\": {\"probes\": 1}}\n\
+                  {\"type\": \"hist\", \"data\": {\"@ns\": [{\"min\": 1024, \"max\": 2047, \"count\": 3}]}}\n";
+        fs::write(&p, bt).unwrap_or_default();
+        let r = read_report(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.functions[0].symbol, "@ns");
+        assert_eq!(r.tool.name, "bpftrace");
+        fs::write(&p, "{\"type\": \"printf\", \"data\": \"hi\"}\n").unwrap_or_default();
+        assert!(matches!(read_report(&p), Err(ExportError::Parse { .. })));
+    }
+}
