@@ -16,7 +16,7 @@ use std::{
 };
 
 pub use demangle::{Names, demangle, split_suffix};
-pub use glob::glob_match;
+pub use glob::{close_matches, glob_match};
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 #[derive(Debug, thiserror::Error)]
