@@ -116,7 +116,8 @@ fn malloc_counted(mode: &str) {
     let object = malloc["object"].as_str().unwrap();
     assert!(object.ends_with("/libc.so.6"), "malloc's object: {object}");
     assert!(malloc.get("added_after_ns").is_none(), "malloc was there at attach");
-    assert!(u(&malloc["p50_ns"]) > 0);
+    // (No latency floor is asserted: a malloc served from the thread cache is about as fast as
+    // the calibrated probe cost, so its calibrated p50 may be 0.)
 }
 
 #[test]
