@@ -476,4 +476,21 @@ mod tests {
         let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
         assert!(a.validate(false).unwrap_err().to_string().contains("no such process"));
     }
+
+    /// `run` takes every `attach` option, and CMD only after `--` (so CMD's own flags are never
+    /// read as perf-user's).
+    #[test]
+    fn run_takes_the_attach_options_and_a_command_after_double_dash() {
+        let cli =
+            Cli::try_parse_from(["perf-user", "run", "--func", "a::*", "--sample", "5", "--", "app", "--func", "x"]);
+        let Ok(Cli { cmd: Cmd::Run(r) }) = cli else { panic!("parse") };
+        let c = r.validate(false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.pid, c.funcs.as_slice(), c.sample_every), (0, &["a::*".to_string()][..], 5));
+        assert_eq!(c.command, ["app", "--func", "x"].map(OsString::from));
+        assert!(Cli::try_parse_from(["perf-user", "run", "--func", "x", "app"]).is_err(), "CMD needs --");
+        assert!(Cli::try_parse_from(["perf-user", "run", "--func", "x", "--"]).is_err(), "CMD is required");
+        let cli = Cli::try_parse_from(["perf-user", "run", "--", "app"]);
+        let Ok(Cli { cmd: Cmd::Run(r) }) = cli else { panic!("parse") };
+        assert!(r.validate(false).unwrap_err().to_string().contains("nothing to trace"));
+    }
 }

@@ -93,7 +93,7 @@ impl Command {
         let (go_read, go_write) = pipe().map_err(LaunchError::Fork)?;
         let (status_read, status_write) = pipe().map_err(LaunchError::Fork)?;
         // SAFETY: fork has no memory arguments. The child below only calls async-signal-safe
-        // functions (read, write, execv, _exit) on memory prepared before the fork.
+        // functions (read, write, signal, execv, _exit) on memory prepared before the fork.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(LaunchError::Fork(io::Error::last_os_error()));
@@ -127,8 +127,13 @@ fn child_wait_and_exec(go: &OwnedFd, status: &OwnedFd, path: &CString, argv: &[*
         // SAFETY: _exit ends the child without running the parent's atexit handlers.
         unsafe { libc::_exit(127) };
     }
-    // SAFETY: `path` and the null-terminated `argv` point to CStrings that outlive this call.
-    unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+    // SAFETY: Rust ignores SIGPIPE in its programs, and an ignored signal stays ignored across
+    // execve; CMD gets the default a shell would give it (as std's Command does). `path` and the
+    // null-terminated `argv` point to CStrings that outlive the execv.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::execv(path.as_ptr(), argv.as_ptr());
+    }
     let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOEXEC);
     let bytes = errno.to_ne_bytes();
     // SAFETY: writes four bytes of a local, then exits the child.
@@ -268,5 +273,10 @@ mod tests {
         let mut child = cmd.start().unwrap_or_else(|e| panic!("{e}"));
         child.release().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(child.wait().ok(), Some(128 + libc::SIGTERM));
+        // Regression: CMD inherited perf-user's ignored SIGPIPE, so `CMD | head` never ended it.
+        let cmd = Command::resolve(&argv(&["sh", "-c", "kill -PIPE $$"])).unwrap_or_else(|e| panic!("{e}"));
+        let mut child = cmd.start().unwrap_or_else(|e| panic!("{e}"));
+        child.release().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(child.wait().ok(), Some(128 + libc::SIGPIPE));
     }
 }
