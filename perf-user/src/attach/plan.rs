@@ -79,6 +79,7 @@ fn func_infos(functions: &[symbols::Function]) -> Vec<FuncInfo> {
                 single_step: site.single_step,
                 detached: false,
                 calibration_ns: 0,
+                floor_ns: 0,
             }
         })
         .collect()
