@@ -26,7 +26,7 @@ pub fn run(cfg: AttachConfig) -> Result<()> {
         // Handlers first: a Ctrl-C during attach is then seen right after it, not lost.
         let mut signals = run::Signals::install()?;
         let published = run::Published::start(checked.metrics_listener, checked.snapshots)?;
-        let loaded = load::load(&cfg, plan, &checked.target, &signals)?;
+        let loaded = load::load(&cfg, plan, &checked.target, checked.baseline.as_ref(), &signals)?;
         let mut session = run::Loop::new(&cfg, loaded, checked.target, published)?;
         let end = session.run(&cfg, &mut signals).await?;
         finish::finish(&cfg, session, end)

@@ -32,6 +32,8 @@ pub(super) struct Checked {
     pub target: Target,
     pub metrics_listener: Option<std::net::TcpListener>,
     pub snapshots: Option<export::Snapshots>,
+    /// `--baseline`, read (a bad file fails here, before any probe).
+    pub baseline: Option<crate::output::report::Report>,
 }
 
 pub(super) fn check(cfg: &AttachConfig) -> Result<Checked> {
@@ -53,7 +55,8 @@ pub(super) fn check(cfg: &AttachConfig) -> Result<Checked> {
         (Some(ns), Some(path)) => Some(snapshots(path, ns)?),
         _ => None,
     };
-    Ok(Checked { target: Target { pid, exe_link, exe, liveness }, metrics_listener, snapshots })
+    let baseline = cfg.baseline.as_deref().map(export::read_report).transpose().context("--baseline")?;
+    Ok(Checked { target: Target { pid, exe_link, exe, liveness }, metrics_listener, snapshots, baseline })
 }
 
 fn snapshots(export_path: &Path, every_ns: u64) -> Result<export::Snapshots> {
