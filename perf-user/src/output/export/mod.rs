@@ -309,12 +309,14 @@ pub fn text(r: &Report) -> String {
     if !r.syscalls.is_empty() {
         let _ = writeln!(
             o,
-            "\n{:<20} {:>9} {:>7} {:>8} {:>8} {:>8} {:>10}",
-            "SYSCALL", "COUNT", "ERRORS", "P50", "P99", "MAX", "TOTAL"
+            "\n{:<20} {:>9} {:>7} {:>8} {:>8} {:>8} {:>10} {:>10}",
+            "SYSCALL", "COUNT", "ERRORS", "P50", "P99", "MAX", "INSIDE", "TOTAL"
         );
-        for s in &r.syscalls {
+        for (s, inside_ns) in syscalls_inside_first(r) {
             let [name, count, errors, p50, p99, max, total] = syscall_cells(s);
-            let _ = writeln!(o, "{name:<20} {count:>9} {errors:>7} {p50:>8} {p99:>8} {max:>8} {total:>10}");
+            let inside = fmt_ns(inside_ns);
+            let _ =
+                writeln!(o, "{name:<20} {count:>9} {errors:>7} {p50:>8} {p99:>8} {max:>8} {inside:>10} {total:>10}");
         }
     }
     let with_sys: Vec<_> = r.functions.iter().filter(|f| !f.attribution.syscalls.is_empty()).collect();
@@ -378,6 +380,17 @@ pub fn text(r: &Report) -> String {
     // Names went through `control` above; this catches whatever else came from the input
     // (syscall names from bpftrace, symbols in warnings) and keeps the line breaks.
     escape::lines(&o).into_owned()
+}
+
+/// Syscalls as the UI ranks them: by their wall time inside traced functions (`INSIDE`, from the
+/// functions' `attribution.syscalls`), then by total time; idle waits of untraced code last.
+fn syscalls_inside_first(r: &Report) -> Vec<(&crate::output::report::SyscallReport, u64)> {
+    let inside = |name: &str| -> u64 {
+        r.functions.iter().flat_map(|f| &f.attribution.syscalls).filter(|u| u.name == name).map(|u| u.total_ns).sum()
+    };
+    let mut rows: Vec<_> = r.syscalls.iter().map(|s| (s, inside(&s.name))).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.total_ns.cmp(&a.0.total_ns)));
+    rows
 }
 
 /// One syscall row's cells, the same in the text and Markdown tables.

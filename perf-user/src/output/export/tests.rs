@@ -345,6 +345,29 @@ mod table_tests {
     }
 
     #[test]
+    fn the_syscall_table_ranks_syscalls_inside_traced_functions_first() {
+        use crate::{model::SyscallUse, output::report::SyscallReport};
+        let sys = |name: &str, total_ns| SyscallReport { name: name.into(), total_ns, ..SyscallReport::default() };
+        let mut f = function("app::send", 10, 1_000);
+        f.attribution.syscalls = vec![SyscallUse { name: "sendto".into(), count: 10, total_ns: 40_000 }];
+        let r = Report {
+            schema: SCHEMA.into(),
+            functions: vec![f],
+            syscalls: vec![sys("futex", 9_000_000_000), sys("recvfrom", 5_000_000_000), sys("sendto", 50_000)],
+            ..Report::default()
+        };
+        let text = text(&r);
+        let order: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("SYSCALL"))
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(order, ["sendto", "futex", "recvfrom"], "{text}");
+    }
+
+    #[test]
     fn syscall_percentiles_never_exceed_the_exact_max() {
         // Regression: a syscall's p50 (a bucket midpoint) above its exact max_ns, JSON included.
         let mut session = Session::new(vec![FuncInfo::default()], 10);
