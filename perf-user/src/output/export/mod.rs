@@ -300,7 +300,12 @@ pub fn text(r: &Report) -> String {
             pct(a.offcpu_blocked_ns + a.offcpu_runqueue_ns, total),
         );
     }
-    if hidden > 0 {
+    // A few are named on one line (a run tracing one idle function still says which).
+    let uncalled: Vec<String> =
+        r.functions.iter().filter(|f| f.calls() == 0).map(|f| control(&f.symbol).into_owned()).collect();
+    if (1..=3).contains(&hidden) {
+        let _ = writeln!(o, "not called: {}", uncalled.join(", "));
+    } else if hidden > 0 {
         let _ = writeln!(o, "({hidden} traced functions not called: not shown; the JSON export lists them)");
     }
     if rows.iter().any(|f| !mark(f).is_empty()) {

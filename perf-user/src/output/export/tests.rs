@@ -301,6 +301,10 @@ mod table_tests {
         }
     }
 
+    fn text_of(r: &Report) -> String {
+        text(r)
+    }
+
     #[test]
     fn final_tables_sort_like_the_ui_hide_uncalled_and_use_its_column_names() {
         // Regression: the tables at exit listed functions in selection order, never-called ones
@@ -322,7 +326,10 @@ mod table_tests {
         let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("app::")).collect();
         assert_eq!(rows.len(), 2, "uncalled functions hidden:\n{text}");
         assert!(rows[0].starts_with("app::slow") && rows[1].starts_with("app::fast"), "by p99:\n{text}");
-        assert!(text.contains("(2 traced functions not called"), "{text}");
+        assert!(text.contains("\nnot called: app::never, app::never_either\n"), "a few are named:\n{text}");
+        let many =
+            Report { functions: (0..5).map(|i| function(&format!("app::idle{i}"), 0, 0)).collect(), ..r.clone() };
+        assert!(text_of(&many).contains("(5 traced functions not called: not shown"), "{}", text_of(&many));
         let md = markdown(&r);
         assert!(md.find("app::slow") < md.find("app::fast") && !md.contains("app::never"), "{md}");
         // The JSON and CSV keep every function.
