@@ -1,5 +1,4 @@
-//! The columns the functions table can be sorted by (`s` cycles them, `S` flips the order) and
-//! how two rows compare by each.
+//! The columns the functions table sorts by.
 
 use std::cmp::Ordering;
 
