@@ -102,6 +102,10 @@ pub struct TraceArgs {
     /// Slow-call exemplars kept in memory (the newest).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub exemplars: usize,
+    /// A previous export (`--export` JSON or NDJSON): the UI colours each function's p99 and
+    /// p99.9 red when more than 20% above it there, green when as much below.
+    #[arg(long, value_name = "FILE.json")]
+    pub baseline: Option<PathBuf>,
     /// Keep statistics per thread as well.
     #[arg(long)]
     pub per_thread: bool,
@@ -256,6 +260,8 @@ pub struct AttachConfig {
     pub prometheus: Option<std::net::SocketAddr>,
     pub slow: Slow,
     pub exemplars: usize,
+    /// `--baseline`: the report tail latencies are compared with.
+    pub baseline: Option<PathBuf>,
     pub per_thread: bool,
     /// `--interference`.
     pub interference: bool,
@@ -416,6 +422,7 @@ impl TraceArgs {
             prometheus,
             slow,
             exemplars: self.exemplars,
+            baseline: self.baseline,
             per_thread: self.per_thread,
             interference: self.interference,
             interval_ns,

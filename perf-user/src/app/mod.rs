@@ -94,8 +94,17 @@ pub struct App {
     /// The UI shows this instead of the live session while paused (collection goes on).
     pub paused: bool,
     pub target_exited: bool,
-    /// One-line message shown in the footer (export written, reset done, …).
+    /// One-line message shown in the footer (export written, reset done, …); set it with
+    /// `set_status`, it goes after a few seconds.
     pub status: String,
+    /// Ticks the status has left.
+    pub status_ticks: u64,
+    /// The main loop's tick (`--interval`), to count the status' seconds in ticks.
+    pub tick_ns: u64,
+    /// `--max-overhead`: the header's overhead estimate turns red above it.
+    pub max_overhead_pct: f64,
+    /// What the p99 and p99.9 cells are coloured against.
+    pub tails: TailColours,
     /// What one probe hit costs the target (entry or return, ns of CPU); hits/s × this is the
     /// overhead estimate in the header.
     pub cost_per_hit_ns: f64,
@@ -113,6 +122,10 @@ impl App {
             paused: false,
             target_exited: false,
             status: String::new(),
+            status_ticks: 0,
+            tick_ns: 250_000_000,
+            max_overhead_pct: 25.0,
+            tails: TailColours::default(),
             cost_per_hit_ns: 1000.0,
             ui: ViewState::default(),
             derived: Derived::default(),
@@ -124,6 +137,7 @@ impl App {
     pub fn handle(&mut self, event: Event) -> Action {
         match event {
             Event::Tick { sample, exemplars } => {
+                self.age_status();
                 if !self.target_exited {
                     self.session.push(sample);
                     self.session.add_exemplars(exemplars);
@@ -138,20 +152,20 @@ impl App {
             Event::TargetExec => Action::Exit(EndReason::Exec),
             Event::TargetExited => {
                 self.target_exited = true;
-                self.status = "target exited: numbers frozen; q to quit".into();
+                self.set_status("target exited: numbers frozen; q to quit");
                 Action::Continue
             }
             Event::ProbesDetached { fn_id, note } => {
                 if let Some(f) = self.session.functions.get_mut(fn_id as usize) {
                     f.detached = true;
                 }
-                self.status.clone_from(&note);
+                self.set_status(note.clone());
                 self.info.warnings.push(note);
                 Action::Continue
             }
             Event::FunctionsAdded { functions, note } => {
                 self.session.add_functions(functions);
-                self.status.clone_from(&note);
+                self.set_status(note.clone());
                 self.info.warnings.push(note);
                 self.rebuild();
                 Action::Continue
@@ -170,25 +184,28 @@ impl App {
             return Action::Continue;
         }
         if self.ui.help {
-            // Any key closes the help; `q` still quits from it.
+            // Any key closes the help, as it says, `q` included (Ctrl-C still quits).
             self.ui.help = false;
-            return if key == Key::Char('q') { quit } else { Action::Continue };
+            return Action::Continue;
         }
         match key {
             Key::Char('q') => return quit,
             Key::Char('p') => {
                 self.paused = !self.paused;
-                self.status =
-                    if self.paused { "paused: numbers frozen, collection goes on".into() } else { String::new() };
+                self.set_status(if self.paused { "paused: numbers frozen, collection goes on" } else { "" });
                 // Freeze (or unfreeze) exactly what is on screen now.
                 self.rebuild();
             }
             Key::Char('r') => {
                 self.session.reset();
-                self.status = "reset".into();
+                self.set_status("reset");
                 self.rebuild();
             }
             Key::Char('e') => return Action::ExportSnapshot,
+            // Sorting is the functions table's: elsewhere it would change a table not on screen.
+            Key::Char('s' | 'S') if self.ui.view != View::Functions => {
+                self.set_status("s/S sort the Functions tab (Tab back to it)");
+            }
             Key::Char('s') => {
                 self.ui.sort = self.ui.sort.next();
                 self.ui.descending = self.ui.sort.descending_by_default();
@@ -196,6 +213,15 @@ impl App {
             }
             Key::Char('S') => {
                 self.ui.descending = !self.ui.descending;
+                self.refresh();
+            }
+            Key::Char('z') => {
+                self.ui.show_uncalled = !self.ui.show_uncalled;
+                self.set_status(if self.ui.show_uncalled {
+                    "showing functions without calls in this window"
+                } else {
+                    "hiding functions without calls in this window (z shows them)"
+                });
                 self.refresh();
             }
             Key::Char('/') => self.ui.filter_editing = true,
@@ -274,7 +300,7 @@ impl App {
                 .map(|_| i)
                 .or_else(|| d.sample.functions.iter().position(|f| f.id == fi.id));
             let row = match index.map(|j| (j, &d.sample.functions[j])) {
-                None => FunctionRow { id: fi.id, ..FunctionRow::default() },
+                None => FunctionRow { id: fi.id, floor_ns: fi.floor_ns, ..FunctionRow::default() },
                 Some((j, f)) => {
                     let exact = (exact_totals && f.count > 0 && f.max_ns > 0).then(|| f.exact());
                     let mut latency = f.total_hist.summary(exact);
@@ -287,12 +313,14 @@ impl App {
                         calls_per_s: crate::model::rate_per_s(f.calls(), d.sample.at_ns),
                         latency,
                         shares: f.attribution.shares(),
+                        floor_ns: fi.floor_ns,
                     }
                 }
             };
             d.functions.push(row);
         }
         d.syscalls.clear();
+        let inside = &d.sample.func_syscalls;
         d.syscalls.extend(d.sample.syscalls.iter().filter(|s| s.count > 0).map(|s| {
             let lat = s.hist.summary(None);
             // The kernel's exact maximum when it has one; bucket midpoints must not exceed it.
@@ -306,9 +334,13 @@ impl App {
                 p99_ns: lat.p99_ns.min(max_ns),
                 max_ns,
                 total_ns: s.total_ns,
+                inside_ns: inside.iter().filter(|f| f.nr == s.nr).map(|f| f.total_ns).sum(),
             }
         }));
-        d.syscalls.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.nr.cmp(&b.nr)));
+        // Syscalls made inside traced functions first: the idle waits of untraced threads
+        // (futex, recvfrom) can take the most time and explain nothing traced.
+        d.syscalls
+            .sort_by(|a, b| b.inside_ns.cmp(&a.inside_ns).then(b.total_ns.cmp(&a.total_ns)).then(a.nr.cmp(&b.nr)));
         d.hits_per_s = self.session.hits_per_s();
         d.elapsed_ns = self.session.elapsed_ns();
         d.lost = self.session.latest().map(|s| s.counters.lost).unwrap_or_default();
@@ -328,7 +360,12 @@ impl App {
         let names = &self.session.functions;
         let symbol = |id: u32| names.get(id as usize).map_or("", |f| f.symbol.as_str());
         ui.visible.clear();
-        ui.visible.extend((0..d.functions.len()).filter(|&i| matches_filter(symbol(d.functions[i].id), &ui.filter)));
+        // Uncalled functions (a module glob selects many) are hidden unless asked for (`z`).
+        let shown = |r: &FunctionRow| ui.show_uncalled || r.calls > 0;
+        ui.visible.extend(
+            (0..d.functions.len())
+                .filter(|&i| shown(&d.functions[i]) && matches_filter(symbol(d.functions[i].id), &ui.filter)),
+        );
         let (key, descending) = (ui.sort, ui.descending);
         ui.visible.sort_by(|&a, &b| {
             let (a, b) = (&d.functions[a], &d.functions[b]);
@@ -449,6 +486,8 @@ pub struct ViewState {
     /// Typing goes into `filter` (entered with `/`, left with Enter or Esc).
     pub filter_editing: bool,
     pub help: bool,
+    /// Functions without calls in the window are listed too (`z`).
+    pub show_uncalled: bool,
     /// Cursor position per view, an index into that view's visible rows.
     pub selected: [usize; 3],
     /// The function the user moved the cursor to, so that it stays selected when rows re-sort.
@@ -471,6 +510,7 @@ impl Default for ViewState {
             filter: String::new(),
             filter_editing: false,
             help: false,
+            show_uncalled: false,
             selected: [0; 3],
             selected_id: None,
             visible: Vec::new(),
@@ -490,6 +530,8 @@ pub struct FunctionRow {
     pub calls_per_s: f64,
     pub latency: LatencySummary,
     pub shares: Shares,
+    /// Latencies below this read `<floor` (`FuncInfo::floor_ns`).
+    pub floor_ns: u64,
 }
 
 /// One syscall's numbers in the active window.
@@ -503,6 +545,8 @@ pub struct SyscallRow {
     pub p99_ns: u64,
     pub max_ns: u64,
     pub total_ns: u64,
+    /// Wall time of these syscalls made while a traced function was innermost.
+    pub inside_ns: u64,
 }
 
 /// Copies of what the session keeps changing in place, taken when the UI is paused.
@@ -521,7 +565,7 @@ pub struct Derived {
     pub sample: Sample,
     /// One row per traced function, in session order.
     pub functions: Vec<FunctionRow>,
-    /// Syscalls by total time, biggest first.
+    /// Syscalls by time inside traced functions, then by total time, biggest first.
     pub syscalls: Vec<SyscallRow>,
     pub hits_per_s: f64,
     /// Since attach.
@@ -544,9 +588,12 @@ fn matches_filter(hay: &str, needle: &str) -> bool {
     h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
+mod colour;
 mod periodic;
 mod sort;
+mod status;
 
+pub use colour::{Tail, TailColours, Verdict};
 pub use sort::SortKey;
 
 #[cfg(test)]

@@ -5,13 +5,13 @@ use anyhow::{Result, anyhow};
 
 use super::{TargetState, plan::Plan, preflight::Target, refresh::Refresh, run::Signals, threads::unix_ns};
 use crate::{
-    app::App,
+    app::{App, TailColours},
     bpf::{
         calibrate,
         collect::Collector,
         loader::{ProbeMode, Tracer},
     },
-    cli::AttachConfig,
+    cli::{AttachConfig, Slow},
     model::{FuncInfo, Session, WindowCost},
     output::report::{self, RunInfo},
     target::proc,
@@ -32,7 +32,13 @@ pub(super) struct Loaded {
     pub refresh: Option<Refresh>,
 }
 
-pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Signals) -> Result<Loaded> {
+pub(super) fn load(
+    cfg: &AttachConfig,
+    plan: Plan,
+    target: &Target,
+    baseline: Option<&report::Report>,
+    signals: &Signals,
+) -> Result<Loaded> {
     let Plan { functions, mut infos, spec, mut warnings, refresh } = plan;
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
@@ -57,6 +63,7 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
     let per_fn: Vec<WindowCost> = functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
     for (info, cost) in infos.iter_mut().zip(&per_fn) {
         info.calibration_ns = cost.median_ns;
+        info.floor_ns = cost.floor_ns();
     }
     let mut collector = Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn)?;
     collector.per_thread = cfg.per_thread;
@@ -81,6 +88,13 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
     };
     let attached_line = attached_line(cfg, &tracer, target, &infos);
     let mut app = App::new(Session::new(infos, cfg.exemplars), info);
+    app.tick_ns = cfg.interval_ns;
+    app.max_overhead_pct = cfg.max_overhead_pct;
+    let threshold_ns = match cfg.slow {
+        Slow::Fixed(ns) => Some(ns),
+        Slow::Auto | Slow::Off => None,
+    };
+    app.tails = TailColours::new(threshold_ns, baseline);
     if probe_cost.per_call_ns > 0 {
         // A call is two probe hits (entry and return).
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;

@@ -34,7 +34,7 @@ pub fn run(cfg: AttachConfig) -> Result<i32> {
         // Handlers first: a Ctrl-C during attach is then seen right after it, not lost.
         let mut signals = run::Signals::install(child.as_ref().map(|c| c.pid))?;
         let published = run::Published::start(checked.metrics_listener, checked.snapshots)?;
-        let mut loaded = load::load(&cfg, plan, &checked.target, &signals)?;
+        let mut loaded = load::load(&cfg, plan, &checked.target, checked.baseline.as_ref(), &signals)?;
         if let Some(child) = &mut child {
             // The probes are in: CMD may start. Its exec is no exec away from the target.
             child.release()?;

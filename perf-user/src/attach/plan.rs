@@ -121,6 +121,7 @@ pub(super) fn func_infos(functions: &[symbols::Function], first_id: u32, names: 
                 single_step: site.single_step,
                 detached: false,
                 calibration_ns: 0,
+                floor_ns: 0,
             }
         })
         .collect()

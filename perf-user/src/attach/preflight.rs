@@ -37,6 +37,8 @@ pub(super) struct Checked {
     pub target: Target,
     pub metrics_listener: Option<std::net::TcpListener>,
     pub snapshots: Option<export::Snapshots>,
+    /// `--baseline`, read (a bad file fails here, before any probe).
+    pub baseline: Option<crate::output::report::Report>,
 }
 
 pub(super) fn check(cfg: &AttachConfig) -> Result<Checked> {
@@ -53,11 +55,13 @@ pub(super) fn check(cfg: &AttachConfig) -> Result<Checked> {
         (Some(ns), Some(path)) => Some(snapshots(path, ns)?),
         _ => None,
     };
+    // Before CMD is forked: a bad baseline must not leave a started command behind.
+    let baseline = cfg.baseline.as_deref().map(export::read_report).transpose().context("--baseline")?;
     let target = match command {
         Some(command) => launched(&command)?,
         None => running(cfg.pid)?,
     };
-    Ok(Checked { target, metrics_listener, snapshots })
+    Ok(Checked { target, metrics_listener, snapshots, baseline })
 }
 
 fn running(pid: u32) -> Result<Target> {

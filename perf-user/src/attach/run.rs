@@ -125,7 +125,7 @@ impl Published {
             && let Err(e) = s.write(&report)
         {
             eprintln!("perf-user: {e}");
-            app.status = format!("snapshot failed: {e}");
+            app.set_status(format!("snapshot failed: {e}"));
         }
     }
 }
@@ -234,16 +234,16 @@ impl Loop {
         Event::TargetExited
     }
 
-    /// Only ever the path the user gave: perf-user writes nowhere else.
+    /// The `e` key: a numbered snapshot next to `--export` (which the exit writes), or in the
+    /// working directory without it; the footer says where.
     fn export_snapshot(&mut self, cfg: &AttachConfig) {
         let app = &mut self.loaded.app;
-        app.status = match &cfg.export {
-            None => "no --export FILE.json given: nothing written".to_string(),
-            Some(path) => match write_export(app, None, path) {
-                Ok(()) => format!("exported {}", path.display()),
-                Err(e) => format!("export failed: {e:#}"),
-            },
+        let stem = export::numbered_snapshot_stem(cfg.export.as_deref(), self.pid);
+        let status = match export::write_numbered_snapshot(&stem, &with_thread_names(app, None)) {
+            Ok(path) => format!("snapshot written to {}", path.display()),
+            Err(e) => format!("snapshot failed: {e:#}"),
         };
+        app.set_status(status);
     }
 
     /// `--slow auto`, the overhead guard, the periodic publications and thread names.
@@ -298,6 +298,7 @@ impl Loop {
         let now_ns = app.session.elapsed_ns();
         for (info, cost) in infos.iter_mut().zip(&costs) {
             info.calibration_ns = cost.median_ns;
+            info.floor_ns = cost.floor_ns();
             info.added_ns = Some(now_ns);
         }
         collector.add_functions(infos.iter().map(|i| i.symbol.clone()).collect(), costs);
@@ -317,7 +318,7 @@ impl Loop {
         if self.ui.is_none() {
             out(&format!("perf-user: {note}\n"));
         }
-        self.loaded.app.status.clone_from(&note);
+        self.loaded.app.set_status(note.clone());
         self.loaded.app.info.warnings.push(note);
     }
 }
@@ -338,6 +339,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 pub(super) fn write_export(app: &App, end: Option<EndReason>, path: &std::path::Path) -> Result<()> {
+    export::write_atomic(path, &export::json(&with_thread_names(app, end)))?;
+    Ok(())
+}
+
+/// The report, with the names of threads still alive filled in.
+fn with_thread_names(app: &App, end: Option<EndReason>) -> crate::output::report::Report {
     let mut app_report = app.report(end);
     if app_report.threads.iter().any(|t| t.thread.is_empty()) {
         let names = thread_names(app.info.target.pid);
@@ -347,6 +354,5 @@ pub(super) fn write_export(app: &App, end: Option<EndReason>, path: &std::path::
             }
         }
     }
-    export::write_atomic(path, &export::json(&app_report))?;
-    Ok(())
+    app_report
 }

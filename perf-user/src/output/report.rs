@@ -151,6 +151,10 @@ pub struct ProbeReport {
     /// Probe cost subtracted from each call, measured for this kind of probe site (0: raw).
     #[serde(default)]
     pub calibration_ns: u64,
+    /// Latencies below this are not credible once the probe cost is subtracted (the
+    /// calibration's own spread); the text tables show them as `<floor` (0: raw numbers).
+    #[serde(default)]
+    pub floor_ns: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -239,6 +243,7 @@ impl Report {
                         single_step: fi.single_step,
                         detached: fi.detached,
                         calibration_ns: fi.calibration_ns,
+                        floor_ns: fi.floor_ns,
                     },
                 }
             })
@@ -254,6 +259,7 @@ impl Report {
                 if s.max_ns > 0 {
                     latency.max_ns = s.max_ns;
                 }
+                let latency = latency.clamped();
                 SyscallReport {
                     name: syscalls::display(s.nr),
                     nr: s.nr,
