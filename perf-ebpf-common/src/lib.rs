@@ -43,6 +43,10 @@ pub const MAX_FUNC_SYSCALLS: u32 = 8192;
 pub const MAX_THREAD_FUNCS: u32 = 8192;
 /// Syscalls remembered per frame for its exemplar, by wall time.
 pub const FRAME_TOP_SYSCALLS: usize = 4;
+/// Nested traced calls each thread remembers after they return (a ring), sent with a slow call that
+/// encloses them (`--trace`): the most recent ones, so a slow call shows what it ran last.
+pub const RECENT_CALLS: usize = 16;
+const _: () = assert!(RECENT_CALLS.is_power_of_two(), "the kernel masks ring indexes with RECENT_CALLS - 1");
 /// Ring buffer for slow-call exemplars, in bytes (a power of two, multiple of the page size).
 pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
 /// x86-64 `uretprobe` syscall: the kernel enters it on every uretprobe return, so it is ours, not the target's.
@@ -441,6 +445,18 @@ pub struct Frame {
 }
 const _: () = assert!(size_of::<Frame>() == 64 + 16 * FRAME_TOP_SYSCALLS + size_of::<Interf>());
 
+/// A nested traced call that returned, kept in its thread's `ThreadState::recent` ring.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct RecentCall {
+    pub fn_id: u32,
+    /// Its frame's depth (1: called from an outermost traced call); 0 marks an empty slot.
+    pub depth: u32,
+    pub entry_ts_ns: u64,
+    pub duration_ns: u64,
+}
+const _: () = assert!(size_of::<RecentCall>() == 24);
+
 /// `offcpu_kind` values.
 pub const OFFCPU_NONE: u32 = 0;
 pub const OFFCPU_BLOCKED: u32 = 1;
@@ -479,8 +495,13 @@ pub struct ThreadState {
     /// Interference inside the current syscall (taken out of its attributed time, like off-CPU).
     pub sys_interf_ns: u64,
     pub frames: [Frame; MAX_DEPTH as usize],
+    /// The nested calls that returned last, written at `recent_next % RECENT_CALLS`.
+    pub recent: [RecentCall; RECENT_CALLS],
+    pub recent_next: u32,
+    pub _pad2: u32,
 }
-const _: () = assert!(size_of::<ThreadState>() == 72 + 56 + size_of::<Frame>() * MAX_DEPTH as usize);
+const _: () =
+    assert!(size_of::<ThreadState>() == 72 + 56 + size_of::<Frame>() * MAX_DEPTH as usize + 24 * RECENT_CALLS + 8);
 
 /// The `CONFIG` global: knobs fixed at load (read-only, so the verifier prunes what they turn off).
 #[repr(C)]
@@ -539,8 +560,15 @@ pub struct Exemplar {
     pub top_syscalls: [SyscallSlot; FRAME_TOP_SYSCALLS],
     pub comm: [u8; 16],
     pub interf: Interf,
+    /// The thread's recent nested calls when this one returned (a copy of `ThreadState::recent`,
+    /// oldest at `recent_next % RECENT_CALLS`): those that started at or after `entry_ts_ns` ran
+    /// inside this call.
+    pub recent: [RecentCall; RECENT_CALLS],
+    pub recent_next: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<Exemplar>() == 72 + 16 * FRAME_TOP_SYSCALLS + 16 + size_of::<Interf>());
+const _: () =
+    assert!(size_of::<Exemplar>() == 72 + 16 * FRAME_TOP_SYSCALLS + 16 + size_of::<Interf>() + 24 * RECENT_CALLS + 8);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -71,7 +71,11 @@ pub struct AttachArgs {
     /// (above the running p99.9), or `off`.
     #[arg(long, value_name = "DURATION|auto|off", default_value = "auto")]
     pub slow: String,
-    /// Slow-call exemplars kept in memory (the newest).
+    /// Write the slow calls kept (`--exemplars`) and the traced calls nested in them as Chrome
+    /// trace-event JSON at the end (Perfetto, chrome://tracing), one track per thread.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+    /// Slow-call exemplars kept in memory (when full, the function with the most gives up its oldest).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub exemplars: usize,
     /// Keep statistics per thread as well.
@@ -225,6 +229,8 @@ pub struct AttachConfig {
     pub prometheus: Option<std::net::SocketAddr>,
     pub slow: Slow,
     pub exemplars: usize,
+    /// `--trace`: the slow calls as Chrome trace-event JSON, written at the end.
+    pub trace: Option<PathBuf>,
     pub per_thread: bool,
     /// `--interference`.
     pub interference: bool,
@@ -269,6 +275,8 @@ pub enum ConfigError {
     SnapshotCollision(PathBuf),
     #[error("--sample needs a uprobe session: it cannot be combined with {0}")]
     SampleConflict(&'static str),
+    #[error("--trace {0}: {1}")]
+    TraceConflict(PathBuf, &'static str),
     #[error("--latency-only keeps no per-thread state and needs a uprobe session: it cannot be combined with {0}")]
     LatencyOnlyConflict(&'static str),
 }
@@ -338,6 +346,20 @@ impl AttachArgs {
         if self.sample == 0 {
             return Err(ConfigError::Zero { flag: "sample" });
         }
+        if let Some(t) = &self.trace {
+            let why = if crate::output::files::is_stdout(t) {
+                Some("stdout carries the terminal UI and the tables; give a file")
+            } else if slow == Slow::Off || self.latency_only || self.entry_only {
+                Some("a trace holds slow calls, which --slow off, --latency-only and --entry-only do not send")
+            } else if self.export.as_ref() == Some(t) {
+                Some("the same file as --export")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ConfigError::TraceConflict(t.clone(), why));
+            }
+        }
         if self.latency_only {
             if self.per_thread {
                 return Err(ConfigError::LatencyOnlyConflict("--per-thread"));
@@ -365,6 +387,7 @@ impl AttachArgs {
             prometheus,
             slow,
             exemplars: self.exemplars,
+            trace: self.trace,
             per_thread: self.per_thread,
             interference: self.interference,
             interval_ns,
