@@ -452,6 +452,11 @@ mod tests {
         assert!(args(&["--func", "x", "--interval", "1ns"]).unwrap_err().contains("minimum of 10ms"));
         assert!(args(&["--func", "x", "--interval", "10ms"]).is_ok());
         assert!(args(&["--func", "x", "--export", "-"]).unwrap_err().contains("stdout"));
+        assert!(args(&["--func", "x", "--trace", "-"]).unwrap_err().contains("stdout"));
+        assert!(args(&["--func", "x", "--trace", "t.json", "--slow", "off"]).unwrap_err().contains("slow calls"));
+        assert!(args(&["--func", "x", "--trace", "t.json", "--entry-only"]).unwrap_err().contains("slow calls"));
+        assert!(args(&["--func", "x", "--trace", "t.json", "--export", "t.json"]).unwrap_err().contains("--export"));
+        assert!(args(&["--func", "x", "--trace", "t.json"]).is_ok_and(|c| c.trace.is_some()));
         let cli = Cli::try_parse_from(["perf-user", "attach", "--pid=-5", "--func", "x"]);
         let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
         assert!(a.validate(false).unwrap_err().to_string().contains("not a valid process id"));

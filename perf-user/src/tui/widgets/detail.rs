@@ -115,6 +115,11 @@ pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mu
             y += 1;
         }
         line(buf, &mut y, &legend(&row.shares));
+        if let Some(a) = row.sample.and_then(|i| app.derived.sample.functions.get(i)).map(|f| &f.attribution)
+            && row.shares.offcpu > 0.0
+        {
+            line(buf, &mut y, &offcpu_line(a));
+        }
     }
 
     let history = app.p99_history(row.id);
@@ -182,6 +187,17 @@ pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mu
         }
         line(buf, &mut y, &Line::from(text));
     }
+}
+
+/// Off-CPU as its two causes: waiting for something (blocked) or for a CPU (run queue).
+fn offcpu_line(a: &crate::model::Attribution) -> Line<'static> {
+    let total = a.total_ns().max(1) as f64;
+    Line::from(format!(
+        "  off-CPU: blocked {} · run queue {}",
+        pct(a.offcpu_blocked_ns as f64 / total),
+        pct(a.offcpu_runqueue_ns as f64 / total)
+    ))
+    .style(Style::default().fg(Color::Red))
 }
 
 pub(crate) fn thread(e: &Exemplar) -> String {
