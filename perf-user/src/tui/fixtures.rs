@@ -164,16 +164,15 @@ pub fn app(n: usize, ticks: u64) -> App {
                 None => syscalls.push(tick),
             }
         }
-        let threads = thread_rows(&cumulative);
-        let sample = Sample {
+        let mut sample = Sample {
             at_ns: t * 1_000_000_000,
-            threads,
             functions: cumulative.clone(),
             syscalls: syscalls.clone(),
             func_syscalls: func_syscalls.clone(),
             counters: Counters { probe_hits: hits, ..Counters::default() },
             ..Sample::default()
         };
+        sample.threads = thread_rows(&cumulative);
         app.handle(Event::Tick { sample, exemplars });
     }
     app
