@@ -51,6 +51,11 @@ pub enum Event {
         fn_id: u32,
         note: String,
     },
+    /// Functions of a library loaded after attach are traced from now on; `note` says which.
+    FunctionsAdded {
+        functions: Vec<crate::model::FuncInfo>,
+        note: String,
+    },
 }
 
 /// Keys the app understands, decoupled from the terminal library.
@@ -142,6 +147,13 @@ impl App {
                 }
                 self.status.clone_from(&note);
                 self.info.warnings.push(note);
+                Action::Continue
+            }
+            Event::FunctionsAdded { functions, note } => {
+                self.session.add_functions(functions);
+                self.status.clone_from(&note);
+                self.info.warnings.push(note);
+                self.rebuild();
                 Action::Continue
             }
             Event::Key(key) => self.key(key),
@@ -363,17 +375,24 @@ impl App {
         self.session.functions.get(id as usize).map_or("?", |f| f.symbol.as_str())
     }
 
-    /// What is special about a function's probes, for the UI: removed by the overhead guard, or
-    /// single-stepped by the kernel (about ten times the cost per hit). `None` when neither.
+    /// What is special about a function's probes, for the UI: in a shared library (loaded after
+    /// attach, when it was), removed by the overhead guard, or single-stepped by the kernel (about
+    /// ten times the cost per hit). `None` when nothing.
     pub fn probe_note(&self, id: u32) -> Option<String> {
         let f = self.session.functions.get(id as usize)?;
-        if f.detached {
-            Some("detached by the overhead guard".into())
-        } else if f.single_step {
-            Some(format!("probe single-stepped ({}): ~10x cost per hit", f.entry_insn))
-        } else {
-            None
+        let mut notes = Vec::new();
+        if !f.object.is_empty() && f.object != self.info.target.exe {
+            notes.push(format!("in {}", f.object.rsplit('/').next().unwrap_or(&f.object)));
         }
+        if let Some(ns) = f.added_ns {
+            notes.push(format!("loaded after attach, traced from {:.1}s", ns as f64 / 1e9));
+        }
+        if f.detached {
+            notes.push("detached by the overhead guard".into());
+        } else if f.single_step {
+            notes.push(format!("probe single-stepped ({}): ~10x cost per hit", f.entry_insn));
+        }
+        (!notes.is_empty()).then(|| notes.join(" · "))
     }
 
     /// Estimated CPU the probes cost the target, as a fraction of one CPU.

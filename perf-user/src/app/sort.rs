@@ -1,5 +1,4 @@
-//! The functions table's sort keys: the order `s` cycles them in, their labels and how two rows
-//! compare by each.
+//! The columns the functions table sorts by.
 
 use std::cmp::Ordering;
 
