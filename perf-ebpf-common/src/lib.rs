@@ -43,6 +43,10 @@ pub const MAX_FUNC_SYSCALLS: u32 = 8192;
 pub const MAX_THREAD_FUNCS: u32 = 8192;
 /// Syscalls remembered per frame for its exemplar, by wall time.
 pub const FRAME_TOP_SYSCALLS: usize = 4;
+/// Nested traced calls each thread remembers after they return (a ring), sent with a slow call that
+/// encloses them (`--trace`): the most recent ones, so a slow call shows what it ran last.
+pub const RECENT_CALLS: usize = 16;
+const _: () = assert!(RECENT_CALLS.is_power_of_two(), "the kernel masks ring indexes with RECENT_CALLS - 1");
 /// Ring buffer for slow-call exemplars, in bytes (a power of two, multiple of the page size).
 pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
 /// x86-64 `uretprobe` syscall: the kernel enters it on every uretprobe return, so it is ours, not the target's.
@@ -441,6 +445,18 @@ pub struct Frame {
 }
 const _: () = assert!(size_of::<Frame>() == 64 + 16 * FRAME_TOP_SYSCALLS + size_of::<Interf>());
 
+/// A nested traced call that returned, kept in its thread's `ThreadState::recent` ring.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct RecentCall {
+    pub fn_id: u32,
+    /// Its frame's depth (1: called from an outermost traced call); 0 marks an empty slot.
+    pub depth: u32,
+    pub entry_ts_ns: u64,
+    pub duration_ns: u64,
+}
+const _: () = assert!(size_of::<RecentCall>() == 24);
+
 /// `offcpu_kind` values.
 pub const OFFCPU_NONE: u32 = 0;
 pub const OFFCPU_BLOCKED: u32 = 1;
@@ -479,8 +495,13 @@ pub struct ThreadState {
     /// Interference inside the current syscall (taken out of its attributed time, like off-CPU).
     pub sys_interf_ns: u64,
     pub frames: [Frame; MAX_DEPTH as usize],
+    /// The nested calls that returned last, written at `recent_next % RECENT_CALLS`.
+    pub recent: [RecentCall; RECENT_CALLS],
+    pub recent_next: u32,
+    pub _pad2: u32,
 }
-const _: () = assert!(size_of::<ThreadState>() == 72 + 56 + size_of::<Frame>() * MAX_DEPTH as usize);
+const _: () =
+    assert!(size_of::<ThreadState>() == 72 + 56 + size_of::<Frame>() * MAX_DEPTH as usize + 24 * RECENT_CALLS + 8);
 
 /// The `CONFIG` global: knobs fixed at load (read-only, so the verifier prunes what they turn off).
 #[repr(C)]
@@ -539,8 +560,15 @@ pub struct Exemplar {
     pub top_syscalls: [SyscallSlot; FRAME_TOP_SYSCALLS],
     pub comm: [u8; 16],
     pub interf: Interf,
+    /// The thread's recent nested calls when this one returned (a copy of `ThreadState::recent`,
+    /// oldest at `recent_next % RECENT_CALLS`): those that started at or after `entry_ts_ns` ran
+    /// inside this call.
+    pub recent: [RecentCall; RECENT_CALLS],
+    pub recent_next: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<Exemplar>() == 72 + 16 * FRAME_TOP_SYSCALLS + 16 + size_of::<Interf>());
+const _: () =
+    assert!(size_of::<Exemplar>() == 72 + 16 * FRAME_TOP_SYSCALLS + 16 + size_of::<Interf>() + 24 * RECENT_CALLS + 8);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -560,72 +588,4 @@ mod pod {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sampling_draws_time_one_call_in_n() {
-        assert_eq!((sample_below(0), sample_below(1)), (u32::MAX, u32::MAX));
-        for n in [2u32, 10, 100] {
-            let mut x = 0x9e37_79b9_7f4a_7c15u64;
-            let draws = 1_000_000;
-            let mut hits = 0;
-            for _ in 0..draws {
-                x = xorshift64(x);
-                hits += u32::from(((x >> 32) as u32) < sample_below(n));
-            }
-            let share = f64::from(hits) / f64::from(draws) * f64::from(n);
-            assert!((0.97..1.03).contains(&share), "1 in {n}: {hits} of {draws}");
-        }
-    }
-
-    #[test]
-    fn latency_cookie_round_trips_and_is_never_zero() {
-        let boot = 3_600_000_000_000u64; // an hour after boot
-        for (entry, wall, fn_id) in [(boot, 0, 0), (boot, 537, 7), (1, 12_345, 65_535), (u64::MAX - 10, 20, 3)] {
-            let c = latency_cookie(entry, fn_id);
-            assert_ne!(c, 0, "a zero cookie would read as an entry");
-            assert_eq!(latency_cookie_read(c, entry.wrapping_add(wall)), (fn_id, wall));
-        }
-        // Calls up to 2^47 ns are exact, across the clock's low bits wrapping.
-        let long = (1u64 << 47) - 1;
-        let entry = (1u64 << 47) - 5;
-        assert_eq!(latency_cookie_read(latency_cookie(entry, 1), entry + long), (1, long));
-    }
-
-    #[test]
-    fn small_values_have_exact_buckets() {
-        for v in 0..32u64 {
-            assert_eq!(hist_bucket_bounds(hist_bucket(v)), (v, v));
-        }
-    }
-
-    #[test]
-    fn every_value_lies_within_its_bucket_and_buckets_are_narrow() {
-        let mut v = 1u64;
-        while v < (1u64 << 41) {
-            for probe in [v, v + 1, v + v / 3, v * 2 - 1] {
-                let b = hist_bucket(probe);
-                let (lo, hi) = hist_bucket_bounds(b);
-                assert!(lo <= probe && probe <= hi, "{probe} not in bucket {b} [{lo},{hi}]");
-                // The last bucket also takes everything above 2^41 ns.
-                if b as usize != HIST_BUCKETS - 1 {
-                    assert!((hi - lo) as f64 <= lo as f64 / 32.0 + 1.0, "bucket {b} too wide");
-                }
-            }
-            v *= 2;
-        }
-    }
-
-    #[test]
-    fn buckets_are_contiguous_and_cover_u64() {
-        let mut next = 0u64;
-        for b in 0..HIST_BUCKETS as u32 {
-            let (lo, hi) = hist_bucket_bounds(b);
-            assert_eq!(lo, next, "gap before bucket {b}");
-            next = hi.wrapping_add(1);
-        }
-        assert_eq!(next, 0, "last bucket ends at u64::MAX");
-        assert_eq!(hist_bucket(u64::MAX), HIST_BUCKETS as u32 - 1);
-    }
-}
+mod tests;

@@ -14,7 +14,7 @@ use crate::{
     helpers::{bump, frame_index, hist_add, now_ns},
     interference::settle,
     maps::{FUNC_HIST, FUNC_STATS, config},
-    record::{Call, count_call, record_call, stats_add},
+    record::{Call, count_call, record_call, remember_nested, stats_add},
     sampling::{sample_draw, sampled_in},
     thread::{drop_dead_frames, pop_frame, push_frame, thread_state, thread_state_or_new},
 };
@@ -259,8 +259,10 @@ fn func_return(fn_id: u32, sp: u64, now: u64) {
     };
     let frame = &st.frames[frame_index(idx)];
     let call = Call::of_frame(frame, now);
-    record_call(fn_id, &call, frame);
+    record_call(fn_id, &call, frame, st);
     if idx > 0 {
+        let entry_ts_ns = frame.entry_ts_ns;
         st.frames[frame_index(idx - 1)].callees_ns += call.wall_ns;
+        remember_nested(st, fn_id, idx, entry_ts_ns, call.wall_ns);
     }
 }

@@ -2,7 +2,10 @@
 //! in the per-function totals and histograms, per thread with `--per-thread`, and as an exemplar when slow.
 
 use aya_ebpf::helpers::bpf_get_current_comm;
-use perf_ebpf_common::{Counter, Exemplar, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, Interf, ThreadFuncKey};
+use perf_ebpf_common::{
+    Counter, Exemplar, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, Interf, RECENT_CALLS, RecentCall,
+    ThreadFuncKey, ThreadState,
+};
 
 use crate::{
     helpers::{bump, current_tid, hist_add},
@@ -114,9 +117,10 @@ pub(crate) fn count_call(fn_id: u32) {
     }
 }
 
-/// A completed, attributed call of `fn_id` whose frame (already popped) is `frame`.
+/// A completed, attributed call of `fn_id` whose frame (already popped) is `frame`, on the thread
+/// whose state is `st` (its ring of recent nested calls goes with an exemplar).
 #[inline(always)]
-pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame) {
+pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame, st: &ThreadState) {
     if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
         stats_add(s, call);
     }
@@ -141,32 +145,51 @@ pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame) {
         _ => cfg.slow_ns,
     };
     if slow_ns != 0 && call.wall_ns >= slow_ns {
-        send_exemplar(fn_id, current_tid(), call, frame);
+        send_exemplar(fn_id, current_tid(), call, frame, st);
     }
 }
 
+/// A nested call (its frame was at `depth` > 0) returned: the thread remembers it in its ring of
+/// recent calls, for the slow call around it. Four stores; the oldest entry is overwritten.
 #[inline(always)]
-fn send_exemplar(fn_id: u32, tid: u32, call: &Call, frame: &Frame) {
+pub(crate) fn remember_nested(st: &mut ThreadState, fn_id: u32, depth: u32, frame_entry_ns: u64, wall_ns: u64) {
+    let i = (st.recent_next as usize) & (RECENT_CALLS - 1);
+    st.recent[i] = RecentCall { fn_id, depth, entry_ts_ns: frame_entry_ns, duration_ns: wall_ns };
+    st.recent_next = st.recent_next.wrapping_add(1);
+}
+
+#[inline(always)]
+fn send_exemplar(fn_id: u32, tid: u32, call: &Call, frame: &Frame, st: &ThreadState) {
     let Some(mut entry) = EXEMPLARS.reserve::<Exemplar>(0) else {
         bump(Counter::RingbufFull);
         return;
     };
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
-    entry.write(Exemplar {
-        fn_id,
-        tid,
-        entry_ts_ns: frame.entry_ts_ns,
-        duration_ns: call.wall_ns,
-        self_oncpu_ns: call.self_oncpu_ns,
-        callees_ns: call.callees_ns,
-        syscalls_ns: call.syscalls_ns,
-        offcpu_blocked_ns: call.offcpu_blocked_ns,
-        offcpu_runqueue_ns: call.offcpu_runqueue_ns,
-        syscall_count: call.syscall_count,
-        top_syscalls: frame.top_syscalls,
-        comm,
-        interf: call.interf,
-    });
+    let e = entry.as_mut_ptr();
+    // Field by field into the reserved entry: the whole struct (with the ring) would not fit on the
+    // 512-byte BPF stack.
+    // SAFETY: `e` points to a reserved, writable ring-buffer entry of `size_of::<Exemplar>()` bytes;
+    // every field is written before submit.
+    unsafe {
+        (*e).fn_id = fn_id;
+        (*e).tid = tid;
+        (*e).entry_ts_ns = frame.entry_ts_ns;
+        (*e).duration_ns = call.wall_ns;
+        (*e).self_oncpu_ns = call.self_oncpu_ns;
+        (*e).callees_ns = call.callees_ns;
+        (*e).syscalls_ns = call.syscalls_ns;
+        (*e).offcpu_blocked_ns = call.offcpu_blocked_ns;
+        (*e).offcpu_runqueue_ns = call.offcpu_runqueue_ns;
+        (*e).syscall_count = call.syscall_count;
+        (*e).top_syscalls = frame.top_syscalls;
+        (*e).comm = comm;
+        (*e).interf = call.interf;
+        for i in 0..RECENT_CALLS {
+            (*e).recent[i] = st.recent[i];
+        }
+        (*e).recent_next = st.recent_next;
+        (*e)._pad = 0;
+    }
     entry.submit(BPF_RB_NO_WAKEUP);
     bump(Counter::Exemplars);
 }

@@ -99,7 +99,11 @@ pub struct TraceArgs {
     /// (above the running p99.9), or `off`.
     #[arg(long, value_name = "DURATION|auto|off", default_value = "auto")]
     pub slow: String,
-    /// Slow-call exemplars kept in memory (the newest).
+    /// Write the slow calls kept (`--exemplars`) and the traced calls nested in them as Chrome
+    /// trace-event JSON at the end (Perfetto, chrome://tracing), one track per thread.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+    /// Slow-call exemplars kept in memory (when full, the function with the most gives up its oldest).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub exemplars: usize,
     /// A previous export (`--export` JSON or NDJSON): the UI colours each function's p99 and
@@ -262,6 +266,8 @@ pub struct AttachConfig {
     pub exemplars: usize,
     /// `--baseline`: the report tail latencies are compared with.
     pub baseline: Option<PathBuf>,
+    /// `--trace`: the slow calls as Chrome trace-event JSON, written at the end.
+    pub trace: Option<PathBuf>,
     pub per_thread: bool,
     /// `--interference`.
     pub interference: bool,
@@ -308,6 +314,8 @@ pub enum ConfigError {
     SnapshotCollision(PathBuf),
     #[error("--sample needs a uprobe session: it cannot be combined with {0}")]
     SampleConflict(&'static str),
+    #[error("--trace {0}: {1}")]
+    TraceConflict(PathBuf, &'static str),
     #[error("--latency-only keeps no per-thread state and needs a uprobe session: it cannot be combined with {0}")]
     LatencyOnlyConflict(&'static str),
 }
@@ -394,6 +402,20 @@ impl TraceArgs {
         if self.sample == 0 {
             return Err(ConfigError::Zero { flag: "sample" });
         }
+        if let Some(t) = &self.trace {
+            let why = if crate::output::files::is_stdout(t) {
+                Some("stdout carries the terminal UI and the tables; give a file")
+            } else if slow == Slow::Off || self.latency_only || self.entry_only {
+                Some("a trace holds slow calls, which --slow off, --latency-only and --entry-only do not send")
+            } else if self.export.as_ref() == Some(t) {
+                Some("the same file as --export")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ConfigError::TraceConflict(t.clone(), why));
+            }
+        }
         if self.latency_only {
             if self.per_thread {
                 return Err(ConfigError::LatencyOnlyConflict("--per-thread"));
@@ -423,6 +445,7 @@ impl TraceArgs {
             slow,
             exemplars: self.exemplars,
             baseline: self.baseline,
+            trace: self.trace,
             per_thread: self.per_thread,
             interference: self.interference,
             interval_ns,
@@ -487,6 +510,11 @@ mod tests {
         assert!(args(&["--func", "x", "--interval", "1ns"]).unwrap_err().contains("minimum of 10ms"));
         assert!(args(&["--func", "x", "--interval", "10ms"]).is_ok());
         assert!(args(&["--func", "x", "--export", "-"]).unwrap_err().contains("stdout"));
+        assert!(args(&["--func", "x", "--trace", "-"]).unwrap_err().contains("stdout"));
+        assert!(args(&["--func", "x", "--trace", "t.json", "--slow", "off"]).unwrap_err().contains("slow calls"));
+        assert!(args(&["--func", "x", "--trace", "t.json", "--entry-only"]).unwrap_err().contains("slow calls"));
+        assert!(args(&["--func", "x", "--trace", "t.json", "--export", "t.json"]).unwrap_err().contains("--export"));
+        assert!(args(&["--func", "x", "--trace", "t.json"]).is_ok_and(|c| c.trace.is_some()));
         let cli = Cli::try_parse_from(["perf-user", "attach", "--pid=-5", "--func", "x"]);
         let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
         assert!(a.validate(false).unwrap_err().to_string().contains("not a valid process id"));

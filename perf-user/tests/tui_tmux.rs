@@ -185,3 +185,48 @@ fn tui_q_closes_the_help_and_e_writes_a_numbered_snapshot_where_the_footer_says(
     tmux.wait("perf-user to exit after q", Duration::from_secs(15), |t| t.display("#{pane_dead}"), |d| d == "1");
     assert!(tmux.screen().contains("perf-user exited with 0"), "{}", tmux.screen());
 }
+
+/// Investigating a spike end to end: the heatmap of the selected function (`h`), then the slow
+/// calls (`Tab`), sorted by duration (`s`), and one call's breakdown (Enter) with off-CPU split into
+/// blocked and run queue; any key closes it.
+#[test]
+fn tui_heatmap_and_slow_call_breakdown() {
+    if !bpf_available("tui_heatmap_and_slow_call_breakdown") {
+        return;
+    }
+    let dir = TempDir::new("tui-slow");
+    let app = TargetApp::start(&dir, &["--rate", "5000", "--inject", "risk_check=sleep:200us:every:20"]);
+    let tmux = Tmux::new("slow");
+    let cmd = format!(
+        "'{PERF_USER}' attach --pid {} --func 'target_app::risk::*' --func 'target_app::engine::Engine::on_message' --slow 150us",
+        app.pid
+    );
+    tmux.ok(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "ui", &cmd]);
+    tmux.wait("the functions table", Duration::from_secs(20), Tmux::screen, |s| {
+        s.contains("RiskEngine") && s.contains("µs")
+    });
+
+    tmux.ok(&["send-keys", "-t", "ui", "h"]);
+    let heat = tmux.wait("the latency heatmap with shaded cells", Duration::from_secs(10), Tmux::screen, |s| {
+        s.contains("latency over time") && s.contains("now") && s.chars().any(|c| "░▒▓".contains(c))
+    });
+    assert!(heat.contains("µs"), "a latency axis:\n{heat}");
+    tmux.ok(&["send-keys", "-t", "ui", "h"]);
+    tmux.wait("the detail pane back", Duration::from_secs(10), Tmux::screen, |s| s.contains("Where the time goes"));
+
+    tmux.ok(&["send-keys", "-t", "ui", "BTab", "s"]);
+    tmux.wait("slow calls sorted by duration", Duration::from_secs(20), Tmux::screen, |s| {
+        s.contains("sort dur") && s.contains("clock_nanosleep")
+    });
+    tmux.ok(&["send-keys", "-t", "ui", "Enter"]);
+    let detail = tmux.wait("the breakdown of the slowest call", Duration::from_secs(10), Tmux::screen, |s| {
+        s.contains("Slow call:") && s.contains("run queue")
+    });
+    assert!(detail.contains("blocked") && detail.contains("Thread") && detail.contains("engine"), "{detail}");
+    assert!(detail.contains("Syscalls (") && detail.contains("Traced calls inside"), "its sections:\n{detail}");
+    // The slowest call is an on_message around a sleeping risk check (which it names), or the check.
+    assert!(detail.contains("RiskEngine::check"), "the call or its traced callee:\n{detail}");
+    tmux.ok(&["send-keys", "-t", "ui", "Escape"]);
+    tmux.wait("the breakdown closed", Duration::from_secs(10), Tmux::screen, |s| !s.contains("Slow call:"));
+    tmux.ok(&["send-keys", "-t", "ui", "q"]);
+}

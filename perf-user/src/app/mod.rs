@@ -188,6 +188,9 @@ impl App {
             self.ui.help = false;
             return Action::Continue;
         }
+        if self.explore_key(key).is_some() {
+            return Action::Continue;
+        }
         match key {
             Key::Char('q') => return quit,
             Key::Char('p') => {
@@ -279,6 +282,9 @@ impl App {
         };
         if self.ui.view == View::Functions {
             self.ui.selected_id = self.ui.visible.get(self.ui.selected[0]).map(|&i| self.derived.functions[i].id);
+        }
+        if self.ui.view == View::Exemplars {
+            self.follow_exemplar();
         }
     }
 
@@ -383,11 +389,7 @@ impl App {
         ui.visible_syscalls.extend(0..d.syscalls.len());
         ui.selected[1] = ui.selected[1].min(ui.visible_syscalls.len().saturating_sub(1));
 
-        let exemplars = d.frozen.as_ref().map_or(&self.session.exemplars, |f| &f.exemplars);
-        ui.visible_exemplars.clear();
-        ui.visible_exemplars
-            .extend((0..exemplars.len()).rev().filter(|&i| matches_filter(&exemplars[i].symbol, &ui.filter)));
-        ui.selected[2] = ui.selected[2].min(ui.visible_exemplars.len().saturating_sub(1));
+        explore::refresh_exemplars(ui, d.frozen.as_ref().map_or(&self.session.exemplars, |f| &f.exemplars));
     }
 
     /// The function row under the cursor in the functions view.
@@ -496,8 +498,12 @@ pub struct ViewState {
     pub visible: Vec<usize>,
     /// Syscalls shown: indices into `Derived::syscalls` (sorted by total time).
     pub visible_syscalls: Vec<usize>,
-    /// Exemplars shown, newest first: indices into `App::exemplars()`.
+    /// Exemplars shown, filtered and sorted (`exemplar.sort`): indices into `App::exemplars()`.
     pub visible_exemplars: Vec<usize>,
+    /// The exemplars' sort, followed call and breakdown.
+    pub exemplar: ExemplarView,
+    /// What the functions view shows under its table.
+    pub pane: Pane,
 }
 
 impl Default for ViewState {
@@ -516,6 +522,8 @@ impl Default for ViewState {
             visible: Vec::new(),
             visible_syscalls: Vec::new(),
             visible_exemplars: Vec::new(),
+            exemplar: ExemplarView::default(),
+            pane: Pane::default(),
         }
     }
 }
@@ -589,11 +597,13 @@ fn matches_filter(hay: &str, needle: &str) -> bool {
 }
 
 mod colour;
+mod explore;
 mod periodic;
 mod sort;
 mod status;
 
 pub use colour::{Tail, TailColours, Verdict};
+pub use explore::{ExemplarSort, ExemplarView, Pane};
 pub use sort::SortKey;
 
 #[cfg(test)]

@@ -33,19 +33,25 @@ impl App {
         out
     }
 
-    /// `--slow auto`: each function's exemplar threshold follows its own running p99.9, as
-    /// `(fn_id, threshold_ns)`. The kernel compares raw wall times (probe cost included) with the
-    /// threshold, while the session's histograms are calibrated: the probe cost is added back.
+    /// `--slow auto`: each function's exemplar threshold follows its own distribution and rate
+    /// (`model::auto_threshold_ns`), as `(fn_id, threshold_ns)`. The kernel compares raw wall
+    /// times (probe cost included) with the threshold, while the session's histograms are
+    /// calibrated: the probe cost is added back.
     pub fn auto_thresholds(&self) -> Vec<(u32, u64)> {
         let Some(latest) = self.session.latest() else { return Vec::new() };
+        let last = self.session.last_second();
         latest
             .functions
             .iter()
-            .filter(|f| f.count >= 100)
-            .map(|f| {
-                let p999 = f.total_hist.summary(None).p999_ns.max(1);
+            .filter_map(|f| {
+                let rate = last
+                    .and_then(|w| {
+                        w.functions.iter().find(|g| g.id == f.id).map(|g| model::rate_per_s(g.count, w.at_ns))
+                    })
+                    .unwrap_or(0.0);
+                let threshold = model::auto_threshold_ns(&f.total_hist, rate)?;
                 let probe_cost = self.session.functions.get(f.id as usize).map_or(0, |fi| fi.calibration_ns);
-                (f.id, p999.saturating_add(probe_cost))
+                Some((f.id, threshold.saturating_add(probe_cost)))
             })
             .collect()
     }
@@ -109,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn auto_thresholds_follow_p999_plus_the_probe_cost() {
+    fn auto_thresholds_follow_the_functions_own_tail_plus_the_probe_cost() {
         let mut app = fixtures::app(3, 3);
         assert!(fixtures::empty_app(3).auto_thresholds().is_empty(), "nothing before a sample");
         let plain = app.auto_thresholds();
@@ -118,8 +124,14 @@ mod tests {
         let with_cost = app.auto_thresholds();
         assert_eq!(with_cost[1].1, plain[1].1 + 700);
         assert_eq!(with_cost[0], plain[0]);
-        let p999 = app.session.latest().map(|s| s.functions[0].total_hist.summary(None).p999_ns);
-        assert_eq!(Some(plain[0].1), p999);
+        let (hist, rate) = app
+            .session
+            .latest()
+            .zip(app.session.last_second())
+            .map(|(s, w)| (s.functions[0].total_hist.clone(), crate::model::rate_per_s(w.functions[0].count, w.at_ns)))
+            .unwrap_or_default();
+        assert_eq!(Some(plain[0].1), crate::model::auto_threshold_ns(&hist, rate));
+        assert!(plain[0].1 >= hist.summary(None).p999_ns, "never below the p99.9");
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Resul
         }
     }
     let exported = cfg.export.as_ref().map(|path| write_export(&app, Some(end), path)).transpose();
+    let traced = cfg.trace.as_ref().map(|path| write_trace(&app, path)).transpose();
     out(&export::text(&report));
     match end {
         EndReason::TargetExited => out(&format!("target pid {pid} exited; report covers it up to its exit\n")),
@@ -47,5 +48,14 @@ pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Resul
     drop(tracer);
     drop(calibration);
     exported?;
+    traced?;
     Ok(())
+}
+
+/// `--trace`: the slow calls kept, as Chrome trace-event JSON.
+fn write_trace(app: &crate::app::App, path: &std::path::Path) -> Result<()> {
+    let kept: Vec<_> = app.session.exemplars.iter().cloned().collect();
+    let target = &app.info.target;
+    let bytes = crate::output::trace::serialize(&kept, target.pid, &target.comm);
+    Ok(crate::output::files::write_file(path, &bytes)?)
 }

@@ -49,6 +49,9 @@ pub(super) fn check(cfg: &AttachConfig) -> Result<Checked> {
     if let Some(path) = &cfg.export {
         export::check_writable(path)?;
     }
+    if let Some(path) = &cfg.trace {
+        crate::output::files::check_writable(path)?;
+    }
     // Listen and create the snapshot file now: a busy port or an unwritable path fails before attaching.
     let metrics_listener = cfg.prometheus.map(prometheus::bind).transpose()?;
     let snapshots = match (cfg.export_interval_ns, &cfg.export) {

@@ -8,7 +8,7 @@ use std::{
 
 use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use perf_ebpf_common::{
-    self as common, Counter, FuncStats, FuncSyscallKey, Hist, SyscallStats, SyscallTotals, ThreadFuncKey,
+    self as common, Counter, FuncStats, FuncSyscallKey, Hist, RECENT_CALLS, SyscallStats, SyscallTotals, ThreadFuncKey,
     hist_bucket_bounds, names,
 };
 
@@ -18,8 +18,8 @@ use crate::{
         sys,
     },
     model::{
-        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, InterfCounts, Lost, Sample,
-        SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
+        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, InterfCounts, Lost, NestedCall,
+        Sample, SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
     },
     target::syscalls,
 };
@@ -35,6 +35,9 @@ pub struct Collector {
     exemplars: RingBuf<MapData>,
     symbols: Vec<String>,
     started: Instant,
+    /// CLOCK_MONOTONIC (the kernel's `bpf_ktime_get_ns`) at `started`: turns entry times into
+    /// time since attach.
+    origin_mono_ns: u64,
     /// Histograms last read, reused while a function's count has not moved (most ticks for most
     /// functions), which keeps a tick cheap with many functions.
     cache: Vec<FuncSample>,
@@ -193,6 +196,7 @@ impl Collector {
             syscall_cache: Vec::new(),
             symbols,
             started: Instant::now(),
+            origin_mono_ns: monotonic_ns(),
             per_thread: false,
             cpus: aya::util::nr_cpus().map_err(|(what, source)| LoadError::Cpus { what, source })?,
             latency_only: false,
@@ -373,6 +377,7 @@ impl Collector {
             // What the parts cannot give back (a call shorter than the calibration) stays in the
             // wall time, so the parts sum to it.
             let kept = attribution.take_probe_cost(cost);
+            let nested = nested_calls(&e, &self.symbols, calibration, self.origin_mono_ns);
             out.push(Exemplar {
                 fn_id: e.fn_id,
                 symbol: self.symbols.get(e.fn_id as usize).cloned().unwrap_or_default(),
@@ -383,10 +388,45 @@ impl Collector {
                 attribution,
                 syscall_count: e.syscall_count,
                 syscalls: top,
+                at_ns: e.entry_ts_ns.saturating_sub(self.origin_mono_ns),
+                seq: 0,
+                nested,
             });
         }
         out
     }
+}
+
+/// CLOCK_MONOTONIC now, in ns (0 if the clock cannot be read, which Linux never does).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+/// The calls of the thread's recent-call ring that ran inside exemplar `e` (entered at or after
+/// it and returned before it), oldest first, calibrated like the functions' own calls.
+fn nested_calls(
+    e: &common::Exemplar,
+    symbols: &[String],
+    subtracted_ns: &[u64],
+    origin_mono_ns: u64,
+) -> Vec<NestedCall> {
+    let end = e.entry_ts_ns.saturating_add(e.duration_ns);
+    (0..RECENT_CALLS)
+        .map(|k| &e.recent[(e.recent_next as usize).wrapping_add(k) % RECENT_CALLS])
+        .filter(|r| r.depth > 0 && r.entry_ts_ns >= e.entry_ts_ns && r.entry_ts_ns.saturating_add(r.duration_ns) <= end)
+        .map(|r| NestedCall {
+            fn_id: r.fn_id,
+            symbol: symbols.get(r.fn_id as usize).cloned().unwrap_or_default(),
+            depth: r.depth,
+            at_ns: r.entry_ts_ns.saturating_sub(origin_mono_ns),
+            duration_ns: r.duration_ns.saturating_sub(subtracted_ns.get(r.fn_id as usize).copied().unwrap_or(0)),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,14 +5,18 @@
 //! everything after it (app, tui, output) reads them.
 
 mod attribution;
+mod heat;
 mod hist;
 mod sample;
 mod session;
+mod slow;
 
 pub use attribution::*;
+pub use heat::*;
 pub use hist::*;
 pub use sample::*;
 pub use session::*;
+pub use slow::*;
 
 #[cfg(test)]
 mod tests;

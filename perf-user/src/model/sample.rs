@@ -196,6 +196,28 @@ pub struct Exemplar {
     pub syscall_count: u64,
     /// The syscalls with the most wall time inside this call, by wall time.
     pub syscalls: Vec<SyscallUse>,
+    /// Time since attach at entry (what the UI and the `--trace` file place it at).
+    #[serde(skip)]
+    pub at_ns: u64,
+    /// Arrival order in the session, unique: the UI's selection follows it.
+    #[serde(skip)]
+    pub seq: u64,
+    /// Traced calls that ran inside it, oldest first: the last few the kernel kept per thread
+    /// (`RECENT_CALLS`), so a long call with many callees shows only its final ones.
+    #[serde(skip)]
+    pub nested: Vec<NestedCall>,
+}
+
+/// A traced call that ran inside a slow one, from the thread's ring of recent calls.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NestedCall {
+    pub fn_id: u32,
+    pub symbol: String,
+    /// Its depth on the thread's traced stack (0 would be outermost; nested calls are at least 1).
+    pub depth: u32,
+    /// Time since attach at entry.
+    pub at_ns: u64,
+    pub duration_ns: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,9 +122,15 @@ pub struct Session {
     baseline: Option<Sample>,
     /// p99 (ns) per function over time, one point per tick, for sparklines.
     pub p99_history: Vec<VecDeque<u64>>,
+    /// Calls per tick by power-of-two latency, per function, for the heatmap.
+    pub heat: Vec<VecDeque<HeatColumn>>,
+    /// When each heat column was read (time since attach), oldest first.
+    pub heat_at: VecDeque<u64>,
     pub exemplars: VecDeque<Exemplar>,
     pub exemplar_capacity: usize,
     pub exemplars_evicted: u64,
+    /// The last exemplar's `seq`.
+    exemplar_seq: u64,
     /// The last-second window, computed once per sample: the sparkline, the rates, the UI and the
     /// overhead guard all read it every tick.
     last_second: Option<Sample>,
@@ -139,7 +145,13 @@ const SPARK_POINTS: usize = 120;
 impl Session {
     pub fn new(functions: Vec<FuncInfo>, exemplar_capacity: usize) -> Self {
         let n = functions.len();
-        Session { functions, p99_history: vec![VecDeque::new(); n], exemplar_capacity, ..Session::default() }
+        Session {
+            functions,
+            p99_history: vec![VecDeque::new(); n],
+            heat: vec![VecDeque::new(); n],
+            exemplar_capacity,
+            ..Session::default()
+        }
     }
 
     /// Functions traced from now on (a library loaded after attach); their ids continue the list.
@@ -160,6 +172,15 @@ impl Session {
             }
         }
         let now = sample.at_ns;
+        super::heat::push_columns(
+            &mut self.heat,
+            &sample.functions,
+            self.history.back().map(|p| p.functions.as_slice()),
+        );
+        self.heat_at.push_back(now);
+        if self.heat_at.len() > HEAT_COLUMNS {
+            self.heat_at.pop_front();
+        }
         self.history.push_back(sample);
         while self.history.len() > 2
             && self.history.front().is_some_and(|s| now.saturating_sub(s.at_ns) > HISTORY_SPAN_NS)
@@ -196,13 +217,12 @@ impl Session {
     }
 
     pub fn add_exemplars(&mut self, new: impl IntoIterator<Item = Exemplar>) {
-        for e in new {
+        for mut e in new {
+            self.exemplar_seq += 1;
+            e.seq = self.exemplar_seq;
             self.exemplars.push_back(e);
-            if self.exemplars.len() > self.exemplar_capacity {
-                self.exemplars.pop_front();
-                self.exemplars_evicted += 1;
-            }
         }
+        self.exemplars_evicted += evict_fairly(&mut self.exemplars, self.exemplar_capacity);
     }
 
     /// Forget everything so far: numbers restart from the latest sample.
@@ -213,6 +233,10 @@ impl Session {
         for h in &mut self.p99_history {
             h.clear();
         }
+        for h in &mut self.heat {
+            h.clear();
+        }
+        self.heat_at.clear();
     }
 
     /// The sample for a window: everything since attach (or reset), or the difference between the

@@ -12,3 +12,4 @@ pub mod files;
 pub mod flame;
 pub mod prometheus;
 pub mod report;
+pub mod trace;

@@ -6,8 +6,8 @@ use perf_ebpf_common::{hist_bucket, hist_bucket_bounds};
 use crate::{
     app::{App, Event},
     model::{
-        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncInfo, FuncSample, FuncSyscall, Sample, Session,
-        SyscallSample, SyscallUse,
+        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncInfo, FuncSample, FuncSyscall, NestedCall, Sample,
+        Session, SyscallSample, SyscallUse, ThreadFuncSample,
     },
     output::report::{RunInfo, Target},
 };
@@ -38,6 +38,7 @@ pub fn names(n: usize) -> Vec<FuncInfo> {
 pub fn run_info() -> RunInfo {
     RunInfo {
         target: Target { pid: 4242, exe: "/opt/demo/bin/target-app".into(), comm: "target-app".into() },
+        thread_names: vec![(4243, "engine".into()), (4244, "gateway".into())],
         ..RunInfo::default()
     }
 }
@@ -136,6 +137,9 @@ pub fn app(n: usize, ticks: u64) -> App {
                     } else {
                         vec![]
                     },
+                    at_ns: t * 1_000_000_000 + i as u64 * 1_000_000,
+                    nested: nested_calls(&app, i, t * 1_000_000_000 + i as u64 * 1_000_000, base * tail * 4),
+                    ..Exemplar::default()
                 });
             }
         }
@@ -160,7 +164,7 @@ pub fn app(n: usize, ticks: u64) -> App {
                 None => syscalls.push(tick),
             }
         }
-        let sample = Sample {
+        let mut sample = Sample {
             at_ns: t * 1_000_000_000,
             functions: cumulative.clone(),
             syscalls: syscalls.clone(),
@@ -168,9 +172,54 @@ pub fn app(n: usize, ticks: u64) -> App {
             counters: Counters { probe_hits: hits, ..Counters::default() },
             ..Sample::default()
         };
+        sample.threads = thread_rows(&cumulative);
         app.handle(Event::Tick { sample, exemplars });
     }
     app
+}
+
+/// Two traced callees inside an exemplar of function `i` (the next two functions), the second
+/// with a call of its own nested in it.
+fn nested_calls(app: &App, i: usize, at_ns: u64, duration_ns: u64) -> Vec<NestedCall> {
+    let n = app.session.functions.len();
+    let call = |k: usize, depth: u32, from: u64, len: u64| NestedCall {
+        fn_id: ((i + k) % n) as u32,
+        symbol: app.symbol(((i + k) % n) as u32).to_string(),
+        depth,
+        at_ns: at_ns + from,
+        duration_ns: len,
+    };
+    vec![
+        call(1, 1, duration_ns / 10, duration_ns / 5),
+        call(2, 2, duration_ns / 2, duration_ns / 8),
+        call(2, 1, duration_ns / 2 - 100, duration_ns / 3),
+    ]
+}
+
+/// `--per-thread` rows: each function on the engine thread, every other one also on the gateway's,
+/// which waits for a CPU more often.
+fn thread_rows(functions: &[FuncSample]) -> Vec<ThreadFuncSample> {
+    let mut out = Vec::new();
+    for f in functions {
+        let split = |share: u64, runq: u64| {
+            let mut a = f.attribution;
+            a.offcpu_runqueue_ns = (a.offcpu_blocked_ns + a.offcpu_runqueue_ns) * runq / 4;
+            ThreadFuncSample {
+                tid: 0,
+                fn_id: f.id,
+                count: f.count * share / 4,
+                total_ns: f.total_ns * share / 4,
+                min_ns: f.min_ns,
+                max_ns: f.max_ns,
+                attribution: a,
+            }
+        };
+        out.push(ThreadFuncSample { tid: 4243, ..split(if f.id % 2 == 0 { 3 } else { 4 }, 1) });
+        if f.id % 2 == 0 {
+            out.push(ThreadFuncSample { tid: 4244, ..split(1, 3) });
+        }
+    }
+    out
 }
 
 fn add(a: &Attribution, b: &Attribution) -> Attribution {

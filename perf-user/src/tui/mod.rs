@@ -119,3 +119,5 @@ pub mod fixtures;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_explore;

@@ -11,7 +11,7 @@ use ratatui::{
     widgets::{Cell, Paragraph, Row, StatefulWidget, TableState, Widget},
 };
 
-use crate::app::App;
+use crate::app::{App, ExemplarSort};
 
 pub struct SyscallTable<'a>(pub &'a App);
 
@@ -81,14 +81,16 @@ impl Widget for &SyscallTable<'_> {
 pub struct ExemplarTable<'a>(pub &'a App);
 
 /// (title, width, priority); the function and syscall columns share what is left.
-pub(crate) const EX_COLS: [(&str, u16, u8); 7] = [
-    ("Duration", 8, 0),
-    ("Thread", 16, 2),
-    ("Own", 5, 4),
-    ("Callee", 6, 6),
-    ("Sys", 5, 5),
-    ("Off", 5, 3),
-    ("Split", 10, 1),
+pub(crate) const EX_COLS: [(&str, u16, u8); 9] = [
+    ("At", 7, 1),
+    ("Duration", 9, 0),
+    ("Thread", 16, 3),
+    ("Own", 5, 5),
+    ("Callee", 6, 7),
+    ("Sys", 5, 6),
+    ("Blk", 5, 4),
+    ("RunQ", 5, 8),
+    ("Split", 10, 2),
 ];
 
 impl Widget for &ExemplarTable<'_> {
@@ -102,10 +104,16 @@ impl Widget for &ExemplarTable<'_> {
         let flex = inner_w.saturating_sub(fixed + 1);
         let fn_w = flex / 2;
         let sys_w = flex - fn_w;
-        let mut header = vec![Cell::from("Function (newest first)")];
+        let ex = app.ui.exemplar;
+        let arrow = if ex.descending { "▼" } else { "▲" };
+        let sorted = |t: &str| match (t, ex.sort) {
+            ("At", ExemplarSort::Time) | ("Duration", ExemplarSort::Duration) => format!("{t}{arrow}"),
+            _ => t.to_string(),
+        };
+        let mut header = vec![Cell::from("Function")];
         let mut widths = vec![Constraint::Length(fn_w)];
         for (c, _) in EX_COLS.iter().zip(&keep).filter(|(_, k)| **k) {
-            header.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(c.0) } else { right(c.0.to_string()) });
+            header.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(c.0) } else { right(sorted(c.0)) });
             widths.push(Constraint::Length(c.1));
         }
         header.push(Cell::from("Top syscalls"));
@@ -124,13 +132,17 @@ impl Widget for &ExemplarTable<'_> {
                 split_buf.reset();
                 (&AttributionBar { shares: s }).render(split_buf.area, &mut split_buf);
                 let split: String = split_buf.content().iter().map(|c| c.symbol()).collect();
+                let a = &e.attribution;
+                let part = |ns: u64| pct(ns as f64 / a.total_ns().max(1) as f64);
                 let values = [
+                    format!("+{}", fmt_uptime(e.at_ns)),
                     fit_ns(e.duration_ns),
                     ellipsize_left(&thread(e), 16),
                     pct(s.self_oncpu),
                     pct(s.callees),
                     pct(s.syscalls),
-                    pct(s.offcpu),
+                    part(a.offcpu_blocked_ns),
+                    part(a.offcpu_runqueue_ns),
                     split,
                 ];
                 let mut cells = vec![Cell::from(ellipsize_left(&e.symbol, usize::from(fn_w)))];
@@ -149,12 +161,15 @@ impl Widget for &ExemplarTable<'_> {
             })
             .collect();
         let evicted = app.derived.lost.exemplars_evicted;
+        let sort = format!(" sort {} {arrow} ", ex.sort.label());
         let note = if evicted > 0 {
-            format!("{} {} older evicted ", filter_note(app), fit_count(evicted))
+            format!("{}{} evicted{sort}", filter_note(app), fit_count(evicted))
         } else {
-            filter_note(app)
+            format!("{}{sort}", filter_note(app))
         };
-        let block = table_block(app, Line::from(note)).title_bottom(position_note(offset, shown, len));
+        let block = table_block(app, Line::from(note))
+            .title_bottom(Line::from(" Enter: breakdown · s: sort by time/duration "))
+            .title_bottom(position_note(offset, shown, len));
         let table = selectable_table(rows, widths, Row::new(header), block);
         let mut state = TableState::default().with_selected((len > 0).then(|| ui.selected[2] - offset));
         StatefulWidget::render(table, area, buf, &mut state);

@@ -190,6 +190,8 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ("/", "filter functions by name: Enter keeps, Esc clears"),
     ("Esc", "clear the filter"),
     ("Tab / Shift-Tab", "functions → syscalls → exemplars"),
+    ("h / t", "functions: latency heatmap / per-thread rows (again: detail)"),
+    ("Enter", "exemplars: the call's breakdown; s: sort by time/duration"),
     ("↑ ↓ PgUp PgDn Home End", "move the selection"),
     ("?", "this help (any key closes it)"),
 ];

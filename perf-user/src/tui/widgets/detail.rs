@@ -115,6 +115,9 @@ pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mu
             y += 1;
         }
         line(buf, &mut y, &legend(&row.shares, w));
+        if let Some(l) = offcpu_line(app, row) {
+            line(buf, &mut y, &l);
+        }
     }
 
     let history = app.p99_history(row.id);
@@ -142,22 +145,9 @@ pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mu
         return;
     }
 
-    // Syscalls made while this function was innermost, by wall time.
-    let mut sys: Vec<_> =
-        app.derived.sample.func_syscalls.iter().filter(|s| s.fn_id == row.id && s.count > 0).collect();
-    sys.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.nr.cmp(&b.nr)));
     y += 1;
-    line(buf, &mut y, &Line::styled("Top syscalls inside", bold));
-    if sys.is_empty() {
-        line(buf, &mut y, &Line::from("  none").dim());
-    }
-    for s in sys.iter().take(3) {
-        let name = crate::target::syscalls::display(s.nr);
-        line(
-            buf,
-            &mut y,
-            &Line::from(format!("  {name:<18} {:>7} calls {:>8}", fit_count(s.count), fit_ns(s.total_ns))),
-        );
+    for l in syscall_lines(app, row) {
+        line(buf, &mut y, &l);
     }
     if y + 1 >= bottom {
         return;
@@ -182,6 +172,37 @@ pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mu
         }
         line(buf, &mut y, &Line::from(text));
     }
+}
+
+/// Off-CPU as its two causes: waiting for something (blocked) or for a CPU (run queue); `None`
+/// when the function was never off-CPU.
+fn offcpu_line(app: &App, row: &FunctionRow) -> Option<Line<'static>> {
+    let a = &app.derived.sample.functions.get(row.sample?)?.attribution;
+    let total = a.total_ns().max(1) as f64;
+    (row.shares.offcpu > 0.0).then(|| {
+        Line::from(format!(
+            "  off-CPU: blocked {} · run queue {}",
+            pct(a.offcpu_blocked_ns as f64 / total),
+            pct(a.offcpu_runqueue_ns as f64 / total)
+        ))
+        .style(Style::default().fg(Color::Red))
+    })
+}
+
+/// Syscalls made while this function was innermost, by wall time: a title and the top three.
+fn syscall_lines(app: &App, row: &FunctionRow) -> Vec<Line<'static>> {
+    let mut sys: Vec<_> =
+        app.derived.sample.func_syscalls.iter().filter(|s| s.fn_id == row.id && s.count > 0).collect();
+    sys.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.nr.cmp(&b.nr)));
+    let mut out = vec![Line::styled("Top syscalls inside", Style::default().add_modifier(Modifier::BOLD))];
+    if sys.is_empty() {
+        out.push(Line::from("  none").dim());
+    }
+    for s in sys.iter().take(3) {
+        let name = crate::target::syscalls::display(s.nr);
+        out.push(Line::from(format!("  {name:<18} {:>7} calls {:>8}", fit_count(s.count), fit_ns(s.total_ns))));
+    }
+    out
 }
 
 pub(crate) fn thread(e: &Exemplar) -> String {

@@ -25,11 +25,13 @@ pub(crate) enum FnCol {
     Callees,
     Sys,
     Off,
+    /// p99 over the last ticks, as a sparkline (not a number: `fn_cell` leaves it empty).
+    Trend,
 }
 
 /// (column, title, width, priority, sort key): display order; priority decides what narrow
 /// terminals drop. Each width holds its title and the sort arrow.
-pub(crate) const FN_COLS: [(FnCol, &str, u16, u8, SortKey); 11] = [
+pub(crate) const FN_COLS: [(FnCol, &str, u16, u8, SortKey); 12] = [
     (FnCol::Calls, "Calls", 7, 11, SortKey::Calls),
     (FnCol::Rate, "Calls/s", 9, 3, SortKey::Rate),
     (FnCol::P50, "p50", 7, 2, SortKey::P50),
@@ -41,6 +43,7 @@ pub(crate) const FN_COLS: [(FnCol, &str, u16, u8, SortKey); 11] = [
     (FnCol::Callees, "Callee", 7, 9, SortKey::Callees),
     (FnCol::Sys, "Sys", 5, 8, SortKey::Syscalls),
     (FnCol::Off, "Off", 5, 7, SortKey::OffCpu),
+    (FnCol::Trend, "p99 trend", 10, 12, SortKey::P99),
 ];
 
 /// Narrowest name column before numbers are dropped.
@@ -67,6 +70,7 @@ pub(crate) fn fn_cell(col: FnCol, r: &FunctionRow) -> String {
         FnCol::Callees => share(r.shares.callees),
         FnCol::Sys => share(r.shares.syscalls),
         FnCol::Off => share(r.shares.offcpu),
+        FnCol::Trend => String::new(),
     }
 }
 
@@ -101,7 +105,10 @@ impl Widget for &FunctionTable<'_> {
 
         let title = |t: &str, key: SortKey| if key == ui.sort { format!("{t}{arrow}") } else { t.to_string() };
         let mut header = vec![Cell::from(title("Function", SortKey::Name))];
-        header.extend(cols.iter().map(|c| right(title(c.1, c.4))));
+        header.extend(cols.iter().map(|c| match c.0 {
+            FnCol::Trend => Cell::from(c.1),
+            _ => right(title(c.1, c.4)),
+        }));
         let mut widths = vec![Constraint::Length(name_w)];
         widths.extend(cols.iter().map(|c| Constraint::Length(c.2)));
 
@@ -122,7 +129,10 @@ impl Widget for &FunctionTable<'_> {
                 };
                 let name = format!("{mark}{}", app.symbol(r.id));
                 let mut cells = vec![Cell::from(ellipsize_left(&name, usize::from(name_w)))];
-                cells.extend(cols.iter().map(|c| right(fn_cell(c.0, r)).style(tail_style(app, c.0, r))));
+                cells.extend(cols.iter().map(|c| match c.0 {
+                    FnCol::Trend => Cell::from(trend(app.p99_history(r.id), usize::from(c.2))),
+                    _ => right(fn_cell(c.0, r)).style(tail_style(app, c.0, r)),
+                }));
                 let row = Row::new(cells);
                 if r.calls == 0 || info.is_some_and(|f| f.detached) { row.style(Style::default().dim()) } else { row }
             })
@@ -159,7 +169,7 @@ mod tests {
             let cell = fn_cell(col, &row);
             match title {
                 "Calls" => assert_eq!(cell, "1234"),
-                "Calls/s" => {}
+                "Calls/s" | "p99 trend" => {}
                 _ => assert_eq!(cell, UNTIMED, "{title}"),
             }
         }

@@ -8,7 +8,7 @@ use ratatui::{
     widgets::Widget,
 };
 
-use crate::app::{App, View};
+use crate::app::{App, Pane, View};
 
 /// Main-area height below which the detail pane gives way to two summary lines.
 pub(crate) const DETAIL_MIN_MAIN_HEIGHT: u16 = 28;
@@ -24,6 +24,9 @@ impl Widget for &App {
             View::Syscalls => (&SyscallTable(self)).render(main, buf),
             View::Exemplars => (&ExemplarTable(self)).render(main, buf),
         }
+        if self.ui.view == View::Exemplars && self.ui.exemplar.open {
+            (&Breakdown(self)).render(main, buf);
+        }
         (&Footer(self)).render(footer, buf);
         if self.ui.help {
             (&Help).render(area, buf);
@@ -38,12 +41,26 @@ pub(crate) fn functions_view(app: &App, area: Rect, buf: &mut Buffer) {
         let detail = area.height.saturating_sub(wanted).min(area.height * 6 / 10).max(16);
         let [table, detail_area] = Layout::vertical([Constraint::Fill(1), Constraint::Length(detail)]).areas(area);
         (&FunctionTable(app)).render(table, buf);
-        (&Detail(app)).render(detail_area, buf);
+        lower_pane(app, detail_area, buf);
+    } else if app.ui.pane != Pane::Detail && area.height >= 10 {
+        // Short: the heatmap or the threads share the height with the table.
+        let [table, lower] = Layout::vertical([Constraint::Fill(1), Constraint::Percentage(55)]).areas(area);
+        (&FunctionTable(app)).render(table, buf);
+        lower_pane(app, lower, buf);
     } else if area.height >= 10 {
         let [table, mini] = Layout::vertical([Constraint::Fill(1), Constraint::Length(2)]).areas(area);
         (&FunctionTable(app)).render(table, buf);
         (&MiniDetail(app)).render(mini, buf);
     } else {
         (&FunctionTable(app)).render(area, buf);
+    }
+}
+
+/// Under the functions table: the detail pane, the heatmap (`h`) or the threads (`t`).
+fn lower_pane(app: &App, area: Rect, buf: &mut Buffer) {
+    match app.ui.pane {
+        Pane::Detail => (&Detail(app)).render(area, buf),
+        Pane::Heatmap => (&Heatmap(app)).render(area, buf),
+        Pane::Threads => (&ThreadPane(app)).render(area, buf),
     }
 }
