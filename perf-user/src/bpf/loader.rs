@@ -352,15 +352,12 @@ impl Tracer {
                 detached
             }
             Links::Multi { progs, probes, exe, pid } => {
-                let before = probes.len();
-                probes.retain(|p| p.fn_id != fn_id);
-                if probes.len() == before {
+                // Its own links close; the other functions' links stay as they are.
+                if !links::unlink_function(progs, probes, fn_id, exe, *pid)? {
                     return Ok(0);
                 }
-                // A link's function set is fixed: link the rest again. Calls in flight
-                // meanwhile end up counted as orphans.
-                links::relink(progs, probes, exe, *pid, &AtomicBool::new(false))?;
-                progs.len() * (before - probes.len())
+                probes.retain(|p| p.fn_id != fn_id);
+                progs.len()
             }
         };
         self.attached -= detached;

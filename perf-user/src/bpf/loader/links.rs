@@ -52,7 +52,7 @@ fn refusal(errno: Option<i32>) -> Option<&'static str> {
 pub(super) enum Links {
     /// Every uprobe link by function, so one function's probes can be removed (overhead guard).
     Single(Vec<(u32, &'static str, UProbeLinkId)>),
-    /// Links per program over all `probes`; removing a function re-creates the links.
+    /// Links per program, one per function normally, so removing one closes only its links.
     Multi { progs: Vec<MultiProgram>, probes: Vec<Probe>, exe: PathBuf, pid: u32 },
 }
 
@@ -60,8 +60,15 @@ pub(super) struct MultiProgram {
     name: &'static str,
     prog: OwnedFd,
     pub(super) hook: Hook,
-    /// One link normally; more when refused functions had to be split out of the set.
-    links: Vec<OwnedFd>,
+    links: Vec<Linked>,
+}
+
+/// One `uprobe_multi` link: closing `fd` detaches it from all of `fn_ids`.
+pub(super) struct Linked {
+    fn_ids: Vec<u32>,
+    /// Only ever dropped.
+    #[expect(dead_code, reason = "held for its drop, which closes the link")]
+    fd: OwnedFd,
 }
 
 /// Where a function program runs.
@@ -157,7 +164,8 @@ fn all_refused(skipped: &[Skipped]) -> LoadError {
 }
 
 /// Loads each program again with the `uprobe_multi` attach type and links it to every function
-/// the kernel accepts. All or nothing otherwise: on error, whatever was linked is closed again.
+/// the kernel accepts, one link per function (see [`group_size`]). All or nothing otherwise: on
+/// error, whatever was linked is closed again.
 pub(super) fn attach_multi(
     raw: &Result<uprobe_multi::RawObject, String>,
     spec: &LoadSpec,
@@ -176,22 +184,19 @@ pub(super) fn attach_multi(
         let prog = raw.load(name, attach_type).map_err(LoadError::UprobeMulti)?;
         loaded.push(MultiProgram { name, prog, hook, links: Vec::new() });
     }
+    let group = group_size(progs.len() * spec.probes.len());
     let mut probes = spec.probes.clone();
     let mut refused = Vec::new();
-    let mut consistent = true;
-    for (i, p) in loaded.iter_mut().enumerate() {
-        let before = refused.len();
-        if !probes.is_empty() {
-            p.links = link_splitting(p, &probes, &spec.exe, spec.pid, cancel, &mut refused)?;
+    for p in &mut loaded {
+        for chunk in probes.chunks(group) {
+            p.links.extend(link_splitting(p, chunk, &spec.exe, spec.pid, cancel, &mut refused)?);
         }
         // A function refused by one program gets no probe from the others either.
         probes.retain(|pr| !refused.iter().any(|s: &Skipped| s.fn_id == pr.fn_id));
-        consistent &= i == 0 || refused.len() == before;
     }
-    if !consistent {
-        // A later program refused what an earlier one linked: every program must cover the same
-        // functions for entries and returns to pair up.
-        relink(&mut loaded, &probes, &spec.exe, spec.pid, cancel)?;
+    // ... nor keeps what an earlier program linked: entries and returns must pair up.
+    for s in &refused {
+        unlink_function(&mut loaded, &spec.probes, s.fn_id, &spec.exe, spec.pid)?;
     }
     skipped.extend(refused);
     if probes.is_empty() && !spec.probes.is_empty() {
@@ -200,29 +205,73 @@ pub(super) fn attach_multi(
     Ok(Links::Multi { progs: loaded, probes, exe: spec.exe.clone(), pid: spec.pid })
 }
 
-/// Closes every link (entries first, so no new frame waits for a return that is no longer
-/// probed), then links `probes` again, returns first.
-pub(super) fn relink(
+/// Descriptors left for everything else perf-user opens (endpoint connections, files, maps).
+const FD_RESERVE: u64 = 1024;
+
+/// How many functions share one link. One, so that removing a function (the overhead guard)
+/// closes its own links and touches no other function's probe: a link's function set is fixed,
+/// and re-linking the others would leave them unprobed meanwhile (their calls lost) or probed
+/// twice. One link per function and program needs that many descriptors: the soft limit is
+/// raised as far as the hard one allows; only beyond that do functions share links.
+fn group_size(links: usize) -> usize {
+    let needed = links as u64 + FD_RESERVE;
+    let soft = raise_fd_limit(needed);
+    let budget = soft.saturating_sub(FD_RESERVE).max(1);
+    usize::try_from((links as u64).div_ceil(budget)).unwrap_or(usize::MAX).max(1)
+}
+
+/// Raises this process's descriptor soft limit to `needed` (and the hard one, which only root
+/// may), as far as allowed; returns the soft limit now in force.
+fn raise_fd_limit(needed: u64) -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit for the call to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return FD_RESERVE;
+    }
+    if lim.rlim_cur >= needed {
+        return lim.rlim_cur;
+    }
+    let want = libc::rlimit { rlim_cur: needed, rlim_max: lim.rlim_max.max(needed) };
+    // SAFETY: `want` is a valid rlimit; a refusal changes nothing.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+        return needed;
+    }
+    let soft = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+    // SAFETY: as above; the soft limit may always rise to the hard one.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) } == 0 { lim.rlim_max } else { lim.rlim_cur }
+}
+
+/// Removes `fn_id` from every program's links, entries first (so no new frame waits for a return
+/// that is no longer probed). Its own links are closed; no other function's probe is touched,
+/// except the functions sharing a link with it when descriptors ran short ([`group_size`]):
+/// those are linked again after the close, and lose their calls meanwhile. Returns whether it had
+/// links.
+pub(super) fn unlink_function(
     progs: &mut [MultiProgram],
     probes: &[Probe],
+    fn_id: u32,
     exe: &Path,
     pid: u32,
-    cancel: &AtomicBool,
-) -> Result<(), LoadError> {
+) -> Result<bool, LoadError> {
+    let mut found = false;
     for p in progs.iter_mut().rev() {
-        p.links.clear();
-    }
-    let mut refused = Vec::new();
-    for p in progs.iter_mut() {
-        if !probes.is_empty() {
-            p.links = link_splitting(p, probes, exe, pid, cancel, &mut refused)?;
+        let Some(i) = p.links.iter().position(|l| l.fn_ids.contains(&fn_id)) else { continue };
+        found = true;
+        let old = p.links.swap_remove(i);
+        let mates: Vec<Probe> =
+            probes.iter().filter(|pr| pr.fn_id != fn_id && old.fn_ids.contains(&pr.fn_id)).cloned().collect();
+        drop(old);
+        if !mates.is_empty() {
+            let mut refused = Vec::new();
+            let links = link_splitting(p, &mates, exe, pid, &AtomicBool::new(false), &mut refused)?;
+            if let Some(s) = refused.first() {
+                // Accepted once, refused now: the kernel changed its mind, which is an error.
+                return Err(LoadError::AllRefused { count: refused.len(), first: s.to_string() });
+            }
+            p.links.extend(links);
         }
     }
-    match refused.first() {
-        // Accepted once, refused now: the kernel changed its mind, which is an error.
-        Some(s) => Err(LoadError::AllRefused { count: refused.len(), first: s.to_string() }),
-        None => Ok(()),
-    }
+    Ok(found)
 }
 
 /// Links `p` to `probes`. When the kernel refuses the set because of one function's instruction,
@@ -235,10 +284,10 @@ fn link_splitting(
     pid: u32,
     cancel: &AtomicBool,
     refused: &mut Vec<Skipped>,
-) -> Result<Vec<OwnedFd>, LoadError> {
+) -> Result<Vec<Linked>, LoadError> {
     check(cancel)?;
     let err = match link_multi(p, probes, exe, pid) {
-        Ok(link) => return Ok(vec![link]),
+        Ok(fd) => return Ok(vec![Linked { fn_ids: probes.iter().map(|p| p.fn_id).collect(), fd }]),
         Err(e) => e,
     };
     let Some(why) = refusal(err.os_error()) else { return Err(err) };
