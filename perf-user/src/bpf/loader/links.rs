@@ -71,6 +71,35 @@ pub(super) struct Linked {
     fd: OwnedFd,
 }
 
+impl Drop for Links {
+    /// Closes the `uprobe_multi` links entries first (so no new frame waits for a return that is
+    /// no longer probed), each program's in parallel: the kernel waits for a grace period on
+    /// every link it releases (tens of ms), and waits run side by side share it.
+    fn drop(&mut self) {
+        if let Links::Multi { progs, .. } = self {
+            for p in progs.iter_mut().rev() {
+                close_in_parallel(std::mem::take(&mut p.links));
+            }
+        }
+    }
+}
+
+/// Threads that close links at once: enough that thousands of links close in a few grace periods.
+const CLOSERS: usize = 256;
+
+fn close_in_parallel(links: Vec<Linked>) {
+    let per_thread = links.len().div_ceil(CLOSERS).max(1);
+    let mut links = links;
+    std::thread::scope(|s| {
+        while links.len() > per_thread {
+            let batch = links.split_off(links.len() - per_thread);
+            // A thread that cannot be started drops its batch right here: closed, only slower.
+            let _ = std::thread::Builder::new().spawn_scoped(s, move || drop(batch));
+        }
+        drop(links);
+    });
+}
+
 /// Where a function program runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Hook {
