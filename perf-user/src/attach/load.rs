@@ -3,7 +3,7 @@
 
 use anyhow::{Result, anyhow};
 
-use super::{TargetState, plan::Plan, preflight::Target, run::Signals, threads::unix_ns};
+use super::{TargetState, plan::Plan, preflight::Target, refresh::Refresh, run::Signals, threads::unix_ns};
 use crate::{
     app::App,
     bpf::{
@@ -26,10 +26,14 @@ pub(super) struct Loaded {
     pub app: App,
     /// "attached N probes …", printed when there is no terminal UI.
     pub attached_line: String,
+    /// The probe cost per kind of probe site, for functions added later.
+    pub probe_cost: calibrate::ProbeCost,
+    /// Picks up libraries loaded after attach (with `OBJECT:FUNC` patterns).
+    pub refresh: Option<Refresh>,
 }
 
 pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Signals) -> Result<Loaded> {
-    let Plan { functions, mut infos, spec, mut warnings } = plan;
+    let Plan { functions, mut infos, spec, mut warnings, refresh } = plan;
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
     let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
@@ -47,7 +51,8 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
             info.detached = true;
         }
     }
-    let (probe_cost, calibration) = calibrate_probes(cfg, spec.mode, spec.probes.is_empty(), &tracer, &mut warnings)?;
+    let (probe_cost, calibration) =
+        calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
     let classes: Vec<SiteClass> =
         functions.iter().zip(&infos).map(|(f, i)| SiteClass::of(&f.entry_bytes, i.single_step)).collect();
@@ -88,7 +93,7 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
         // A call is two probe hits (entry and return).
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
     }
-    Ok(Loaded { tracer, calibration, collector, app, attached_line })
+    Ok(Loaded { tracer, calibration, collector, app, attached_line, probe_cost, refresh })
 }
 
 /// Calibrates once the target's probes are in (a bad setup fails there first). The calibration

@@ -131,6 +131,7 @@ pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, 
         fn_id,
         file_offset: f.file_offset,
         symbol: f.name.clone(),
+        object: None,
     };
     let spec = LoadSpec {
         pid: std::process::id(),
@@ -140,6 +141,7 @@ pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, 
         tracepoints: false,
         config: perf_ebpf_common::Config::default(),
         max_funcs: 3,
+        capacity: 3,
         attach,
     };
     let targets: [(extern "C" fn(u64) -> u64, u32); 3] = [

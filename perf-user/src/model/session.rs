@@ -22,6 +22,11 @@ pub struct FuncInfo {
     /// What one probe hit costs the target, measured at start-up for its kind of probe site
     /// (emulated, 5-byte nop, single-stepped); 0 when not measured.
     pub hit_cost_ns: u64,
+    /// The ELF object it is in, as the target names it: its executable or a shared library.
+    pub object: String,
+    /// For a function of a library the target loaded after attach (`dlopen`): when its probes
+    /// went in, ns after attach. Its numbers start there.
+    pub added_ns: Option<u64>,
 }
 
 /// What a probe pair adds inside a measured call, from timing an empty function at start-up.
@@ -133,6 +138,12 @@ impl Session {
     pub fn new(functions: Vec<FuncInfo>, exemplar_capacity: usize) -> Self {
         let n = functions.len();
         Session { functions, p99_history: vec![VecDeque::new(); n], exemplar_capacity, ..Session::default() }
+    }
+
+    /// Functions traced from now on (a library loaded after attach); their ids continue the list.
+    pub fn add_functions(&mut self, functions: Vec<FuncInfo>) {
+        self.p99_history.extend(functions.iter().map(|_| VecDeque::new()));
+        self.functions.extend(functions);
     }
 
     pub fn latest(&self) -> Option<&Sample> {

@@ -1,9 +1,15 @@
 //! The function probes' links: perf-event uprobes one per function and program, or `uprobe_multi`
-//! links over many functions. A function whose entry the kernel refuses to probe is skipped.
+//! links over many functions, one set per ELF object (the executable, each shared library). A
+//! function whose entry the kernel refuses to probe is skipped.
+//!
+//! Every object is opened once and probed through `/proc/self/fd/N`: the probes land on the inode
+//! that was opened, even when the target unmaps it later (`dlclose`) and maps something else at the
+//! same address, which would make its `/proc/PID/map_files/START-END` name another file.
 
 use std::{
+    fs::File,
     num::NonZeroU32,
-    os::fd::{AsFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
     sync::atomic::{AtomicBool, Ordering},
 };
@@ -50,23 +56,42 @@ fn refusal(errno: Option<i32>) -> Option<&'static str> {
 
 /// The function probes, by how they were attached.
 pub(super) enum Links {
-    /// Every uprobe link by function, so one function's probes can be removed (overhead guard).
-    Single(Vec<(u32, &'static str, UProbeLinkId)>),
-    /// Links per program, one per function normally, so removing one closes only its links.
-    Multi { progs: Vec<MultiProgram>, probes: Vec<Probe>, exe: PathBuf, pid: u32 },
+    /// Every uprobe link by function, so one function's probes can be removed (overhead guard);
+    /// `progs` are the programs each function gets (functions found later get the same).
+    Single { progs: &'static [(&'static str, Hook)], links: Vec<(u32, &'static str, UProbeLinkId)> },
+    /// Links per program and object, one per function normally ([`group_size`]), so removing a
+    /// function closes only its own links.
+    Multi { progs: Vec<MultiProgram>, groups: Vec<Group>, pid: u32 },
+}
+
+impl Links {
+    /// Probes attached: one per function and program.
+    pub(super) fn count(&self) -> usize {
+        match self {
+            Links::Single { links, .. } => links.len(),
+            Links::Multi { progs, groups, .. } => progs.len() * groups.iter().map(|g| g.probes.len()).sum::<usize>(),
+        }
+    }
 }
 
 pub(super) struct MultiProgram {
     name: &'static str,
     prog: OwnedFd,
     pub(super) hook: Hook,
-    links: Vec<Linked>,
+}
+
+/// The traced functions of one object and their links: `links[i]` are program `i`'s (one link
+/// normally; more when refused functions had to be split out of the set).
+pub(super) struct Group {
+    path: PathBuf,
+    pub(super) probes: Vec<Probe>,
+    /// Per program (in `progs` order), its links to these functions.
+    links: Vec<Vec<Linked>>,
 }
 
 /// One `uprobe_multi` link: closing `fd` detaches it from all of `fn_ids`.
 pub(super) struct Linked {
     fn_ids: Vec<u32>,
-    /// Only ever dropped.
     #[expect(dead_code, reason = "held for its drop, which closes the link")]
     fd: OwnedFd,
 }
@@ -74,17 +99,18 @@ pub(super) struct Linked {
 impl Drop for Links {
     /// Closes the `uprobe_multi` links entries first (so no new frame waits for a return that is
     /// no longer probed), each program's in parallel: the kernel waits for a grace period on
-    /// every link it releases (tens of ms), and waits run side by side share it.
+    /// every link it releases (tens of ms), and waits that run side by side share it.
     fn drop(&mut self) {
-        if let Links::Multi { progs, .. } = self {
-            for p in progs.iter_mut().rev() {
-                close_in_parallel(std::mem::take(&mut p.links));
+        if let Links::Multi { progs, groups, .. } = self {
+            for i in (0..progs.len()).rev() {
+                let links = groups.iter_mut().flat_map(|g| g.links.get_mut(i).map(std::mem::take).unwrap_or_default());
+                close_in_parallel(links.collect());
             }
         }
     }
 }
 
-/// Threads that close links at once: enough that thousands of links close in a few grace periods.
+/// Threads that close links at once: thousands of links then close in a few grace periods.
 const CLOSERS: usize = 256;
 
 fn close_in_parallel(links: Vec<Linked>) {
@@ -98,6 +124,77 @@ fn close_in_parallel(links: Vec<Linked>) {
         }
         drop(links);
     });
+}
+
+/// Descriptors left for everything else perf-user opens (endpoint connections, files, maps).
+const FD_RESERVE: u64 = 1024;
+
+/// How many functions share one link. One, so that removing a function (the overhead guard)
+/// closes its own links and touches no other function's probe: a link's function set is fixed,
+/// and re-linking the others would leave them unprobed meanwhile (their calls lost) or probed
+/// twice. One link per function and program needs that many descriptors: the soft limit is
+/// raised as far as the hard one allows; only beyond that do functions share links. `links` are
+/// the links about to be made; every call adds to the run's total.
+fn group_size(links: usize) -> usize {
+    static TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let total = TOTAL.fetch_add(links as u64, Ordering::Relaxed) + links as u64;
+    let soft = raise_fd_limit(total + FD_RESERVE);
+    let budget = soft.saturating_sub(FD_RESERVE).max(1);
+    usize::try_from(total.div_ceil(budget)).unwrap_or(usize::MAX).max(1)
+}
+
+/// Raises this process's descriptor soft limit to `needed` (and the hard one, which only root
+/// may), as far as allowed; returns the soft limit now in force.
+fn raise_fd_limit(needed: u64) -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit for the call to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return FD_RESERVE;
+    }
+    if lim.rlim_cur >= needed {
+        return lim.rlim_cur;
+    }
+    let want = libc::rlimit { rlim_cur: needed, rlim_max: lim.rlim_max.max(needed) };
+    // SAFETY: `want` is a valid rlimit; a refusal changes nothing.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+        return needed;
+    }
+    let soft = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+    // SAFETY: as above; the soft limit may always rise to the hard one.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) } == 0 { lim.rlim_max } else { lim.rlim_cur }
+}
+
+/// The objects probed, each opened once (see the module's doc).
+#[derive(Default)]
+pub(super) struct Objects(Vec<(PathBuf, File)>);
+
+impl Objects {
+    /// The path to probe `object` through: `/proc/self/fd/N` of the file opened the first time.
+    pub(super) fn attach_path(&mut self, object: &Path) -> Result<PathBuf, LoadError> {
+        let file = match self.0.iter().find(|(p, _)| p == object) {
+            Some((_, f)) => f,
+            None => {
+                let f = File::open(object)
+                    .map_err(|source| LoadError::OpenObject { path: object.to_path_buf(), source })?;
+                self.0.push((object.to_path_buf(), f));
+                &self.0[self.0.len() - 1].1
+            }
+        };
+        Ok(PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())))
+    }
+}
+
+/// `probes` by object (a probe without one is in `exe`), in first-seen order.
+fn by_object<'a>(probes: &'a [Probe], exe: &'a Path) -> Vec<(&'a Path, Vec<Probe>)> {
+    let mut out: Vec<(&Path, Vec<Probe>)> = Vec::new();
+    for p in probes {
+        let object = p.object.as_deref().unwrap_or(exe);
+        match out.iter_mut().find(|(o, _)| *o == object) {
+            Some((_, v)) => v.push(p.clone()),
+            None => out.push((object, vec![p.clone()])),
+        }
+    }
+    out
 }
 
 /// Where a function program runs.
@@ -144,21 +241,43 @@ fn uprobe_pmu() -> Result<(), LoadError> {
 /// probes it already got and is skipped.
 pub(super) fn attach_single(
     ebpf: &mut Ebpf,
+    objects: &mut Objects,
     spec: &LoadSpec,
-    progs: &[(&'static str, Hook)],
+    progs: &'static [(&'static str, Hook)],
     cancel: &AtomicBool,
     skipped: &mut Vec<Skipped>,
 ) -> Result<Links, LoadError> {
     uprobe_pmu()?;
-    let pid = NonZeroU32::new(spec.pid)
-        .ok_or(LoadError::Unsupported { what: "tracing", needs: "a pid other than 0".into() })?;
     for &(name, _) in progs {
         let prog: &mut UProbe = program(ebpf, name)?;
         prog.load().map_err(|e| attach_error(name, e))?;
     }
     let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
-    for p in &spec.probes {
+    single_probes(ebpf, objects, (spec.pid, &spec.exe), progs, &spec.probes, cancel, skipped, &mut links)?;
+    if links.is_empty() && !spec.probes.is_empty() {
+        return Err(all_refused(skipped));
+    }
+    Ok(Links::Single { progs, links })
+}
+
+/// Attaches every program in `progs` (loaded) to each of `probes` of process `target.0`, whose
+/// executable is `target.1`, appending to `links`.
+#[allow(clippy::too_many_arguments, reason = "the attach state, borrowed apart")]
+pub(super) fn single_probes(
+    ebpf: &mut Ebpf,
+    objects: &mut Objects,
+    target: (u32, &Path),
+    progs: &[(&'static str, Hook)],
+    probes: &[Probe],
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
+    links: &mut Vec<(u32, &'static str, UProbeLinkId)>,
+) -> Result<(), LoadError> {
+    let pid = NonZeroU32::new(target.0)
+        .ok_or(LoadError::Unsupported { what: "tracing", needs: "a pid other than 0".into() })?;
+    for p in probes {
         check(cancel)?;
+        let path = objects.attach_path(p.object.as_deref().unwrap_or(target.1))?;
         let point = || UProbeAttachPoint {
             location: UProbeAttachLocation::AbsoluteOffset(p.file_offset),
             cookie: Some(u64::from(p.fn_id)),
@@ -166,7 +285,7 @@ pub(super) fn attach_single(
         let mut mine = Vec::with_capacity(progs.len());
         for &(name, _) in progs {
             let prog: &mut UProbe = program(ebpf, name)?;
-            match prog.attach(point(), &spec.exe, UProbeScope::OneProcess(pid)) {
+            match prog.attach(point(), &path, UProbeScope::OneProcess(pid)) {
                 Ok(link) => mine.push((p.fn_id, name, link)),
                 Err(e) => {
                     let err = attach_error(format!("{name} to {}", p.symbol), e);
@@ -182,10 +301,7 @@ pub(super) fn attach_single(
         }
         links.append(&mut mine);
     }
-    if links.is_empty() && !spec.probes.is_empty() {
-        return Err(all_refused(skipped));
-    }
-    Ok(Links::Single(links))
+    Ok(())
 }
 
 fn all_refused(skipped: &[Skipped]) -> LoadError {
@@ -193,10 +309,11 @@ fn all_refused(skipped: &[Skipped]) -> LoadError {
 }
 
 /// Loads each program again with the `uprobe_multi` attach type and links it to every function
-/// the kernel accepts, one link per function (see [`group_size`]). All or nothing otherwise: on
-/// error, whatever was linked is closed again.
+/// the kernel accepts, one set of links per object. All or nothing otherwise: on error, whatever
+/// was linked is closed again.
 pub(super) fn attach_multi(
     raw: &Result<uprobe_multi::RawObject, String>,
+    objects: &mut Objects,
     spec: &LoadSpec,
     progs: &[(&'static str, Hook)],
     cancel: &AtomicBool,
@@ -211,96 +328,90 @@ pub(super) fn attach_multi(
             uprobe_multi::BPF_TRACE_UPROBE_MULTI
         };
         let prog = raw.load(name, attach_type).map_err(LoadError::UprobeMulti)?;
-        loaded.push(MultiProgram { name, prog, hook, links: Vec::new() });
+        loaded.push(MultiProgram { name, prog, hook });
     }
-    let group = group_size(progs.len() * spec.probes.len());
-    let mut probes = spec.probes.clone();
-    let mut refused = Vec::new();
-    for p in &mut loaded {
-        for chunk in probes.chunks(group) {
-            p.links.extend(link_splitting(p, chunk, &spec.exe, spec.pid, cancel, &mut refused)?);
-        }
-        // A function refused by one program gets no probe from the others either.
-        probes.retain(|pr| !refused.iter().any(|s: &Skipped| s.fn_id == pr.fn_id));
-    }
-    // ... nor keeps what an earlier program linked: entries and returns must pair up.
-    for s in &refused {
-        unlink_function(&mut loaded, &spec.probes, s.fn_id, &spec.exe, spec.pid)?;
-    }
-    skipped.extend(refused);
-    if probes.is_empty() && !spec.probes.is_empty() {
+    let groups = multi_groups(&loaded, objects, (spec.pid, &spec.exe), &spec.probes, cancel, skipped)?;
+    if groups.iter().all(|g| g.probes.is_empty()) && !spec.probes.is_empty() {
         return Err(all_refused(skipped));
     }
-    Ok(Links::Multi { progs: loaded, probes, exe: spec.exe.clone(), pid: spec.pid })
+    Ok(Links::Multi { progs: loaded, groups, pid: spec.pid })
 }
 
-/// Descriptors left for everything else perf-user opens (endpoint connections, files, maps).
-const FD_RESERVE: u64 = 1024;
-
-/// How many functions share one link. One, so that removing a function (the overhead guard)
-/// closes its own links and touches no other function's probe: a link's function set is fixed,
-/// and re-linking the others would leave them unprobed meanwhile (their calls lost) or probed
-/// twice. One link per function and program needs that many descriptors: the soft limit is
-/// raised as far as the hard one allows; only beyond that do functions share links.
-fn group_size(links: usize) -> usize {
-    let needed = links as u64 + FD_RESERVE;
-    let soft = raise_fd_limit(needed);
-    let budget = soft.saturating_sub(FD_RESERVE).max(1);
-    usize::try_from((links as u64).div_ceil(budget)).unwrap_or(usize::MAX).max(1)
-}
-
-/// Raises this process's descriptor soft limit to `needed` (and the hard one, which only root
-/// may), as far as allowed; returns the soft limit now in force.
-fn raise_fd_limit(needed: u64) -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `lim` is a valid rlimit for the call to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return FD_RESERVE;
-    }
-    if lim.rlim_cur >= needed {
-        return lim.rlim_cur;
-    }
-    let want = libc::rlimit { rlim_cur: needed, rlim_max: lim.rlim_max.max(needed) };
-    // SAFETY: `want` is a valid rlimit; a refusal changes nothing.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
-        return needed;
-    }
-    let soft = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-    // SAFETY: as above; the soft limit may always rise to the hard one.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) } == 0 { lim.rlim_max } else { lim.rlim_cur }
-}
-
-/// Removes `fn_id` from every program's links, entries first (so no new frame waits for a return
-/// that is no longer probed). Its own links are closed; no other function's probe is touched,
-/// except the functions sharing a link with it when descriptors ran short ([`group_size`]):
-/// those are linked again after the close, and lose their calls meanwhile. Returns whether it had
-/// links.
-pub(super) fn unlink_function(
-    progs: &mut [MultiProgram],
+/// Links every program to `probes` of process `target.0` (executable `target.1`), one group of
+/// links per object.
+pub(super) fn multi_groups(
+    progs: &[MultiProgram],
+    objects: &mut Objects,
+    target: (u32, &Path),
     probes: &[Probe],
-    fn_id: u32,
-    exe: &Path,
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<Group>, LoadError> {
+    let mut groups = Vec::new();
+    for (object, probes) in by_object(probes, target.1) {
+        let path = objects.attach_path(object)?;
+        groups.push(link_group(progs, path, probes, target.0, cancel, skipped)?);
+    }
+    Ok(groups)
+}
+
+/// Links every program to the functions of one object. A function refused by one program gets no
+/// probe from the others either.
+fn link_group(
+    progs: &[MultiProgram],
+    path: PathBuf,
+    probes: Vec<Probe>,
     pid: u32,
-) -> Result<bool, LoadError> {
-    let mut found = false;
-    for p in progs.iter_mut().rev() {
-        let Some(i) = p.links.iter().position(|l| l.fn_ids.contains(&fn_id)) else { continue };
-        found = true;
-        let old = p.links.swap_remove(i);
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Group, LoadError> {
+    let mut group = Group { path, probes, links: Vec::with_capacity(progs.len()) };
+    let size = group_size(progs.len() * group.probes.len());
+    let mut refused = Vec::new();
+    for p in progs {
+        let mut links = Vec::new();
+        for chunk in group.probes.chunks(size) {
+            links.extend(link_splitting(p, chunk, &group.path, pid, cancel, &mut refused)?);
+        }
+        group.links.push(links);
+        group.probes.retain(|pr| !refused.iter().any(|s: &Skipped| s.fn_id == pr.fn_id));
+    }
+    // A function a later program refused loses what the earlier ones linked: every program must
+    // cover the same functions for entries and returns to pair up.
+    for s in &refused {
+        unlink_function(progs, &mut group, s.fn_id, pid)?;
+    }
+    skipped.extend(refused);
+    Ok(group)
+}
+
+/// Removes `fn_id` from every program's links in `group`, entries first (so no new frame waits
+/// for a return that is no longer probed). Its own links are closed; no other function's probe is
+/// touched, except those sharing a link with it when descriptors ran short ([`group_size`]):
+/// they are linked again after the close, and lose their calls meanwhile.
+pub(super) fn unlink_function(
+    progs: &[MultiProgram],
+    group: &mut Group,
+    fn_id: u32,
+    pid: u32,
+) -> Result<(), LoadError> {
+    for (p, links) in progs.iter().zip(group.links.iter_mut()).rev() {
+        let Some(i) = links.iter().position(|l| l.fn_ids.contains(&fn_id)) else { continue };
+        let old = links.swap_remove(i);
         let mates: Vec<Probe> =
-            probes.iter().filter(|pr| pr.fn_id != fn_id && old.fn_ids.contains(&pr.fn_id)).cloned().collect();
+            group.probes.iter().filter(|pr| pr.fn_id != fn_id && old.fn_ids.contains(&pr.fn_id)).cloned().collect();
         drop(old);
         if !mates.is_empty() {
             let mut refused = Vec::new();
-            let links = link_splitting(p, &mates, exe, pid, &AtomicBool::new(false), &mut refused)?;
+            let again = link_splitting(p, &mates, &group.path, pid, &AtomicBool::new(false), &mut refused)?;
             if let Some(s) = refused.first() {
                 // Accepted once, refused now: the kernel changed its mind, which is an error.
                 return Err(LoadError::AllRefused { count: refused.len(), first: s.to_string() });
             }
-            p.links.extend(links);
+            links.extend(again);
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Links `p` to `probes`. When the kernel refuses the set because of one function's instruction,
