@@ -1,7 +1,7 @@
 //! Command-line arguments: clap's raw view (`Cli`), validated into what the rest of the program
 //! runs on (`AttachConfig`), so every bad input is caught here with one clear line.
 
-use std::path::PathBuf;
+use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -27,6 +27,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Attach to a running process and trace functions (and its syscalls) live.
     Attach(AttachArgs),
+    /// Start a command with its probes in place before its `main` runs; exit with its status.
+    Run(RunArgs),
     /// Print a saved JSON report as tables.
     Report(ReportArgs),
     /// Compare two reports; exit 1 when a function regressed significantly beyond --fail-above.
@@ -45,6 +47,28 @@ pub struct AttachArgs {
     /// Process to trace.
     #[arg(long, short)]
     pub pid: i64,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and uprobes.\n\
+CMD is found on PATH as a shell finds it, started with its probes already attached (traced from its \
+first call), and perf-user exits with its exit status (128+N when signal N killed it). The export \
+is written when CMD ends. Ctrl-C and SIGINT/SIGTERM sent to perf-user go to CMD; perf-user ends \
+after it. --duration or `q` stop the tracing early; perf-user still waits for CMD.\n\
+Examples:\n  sudo perf-user run --func 'target_app::*' --no-tui --export run.json -- ./target-app --messages 20000")]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// The command to start and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// The options `attach` and `run` share: what to trace and how.
+#[derive(Args, Debug)]
+pub struct TraceArgs {
     /// Functions to trace: glob on demangled names (`*` spans `::`), a raw symbol name, or 0xADDR, in
     /// the main executable. OBJECT:FUNC picks functions of a shared library the target maps, a glob
     /// on its file name, a colon, a glob on the function (`libc.so.6:malloc`, `libengine*.so:book::*`);
@@ -218,7 +242,10 @@ pub enum Slow {
 /// A validated `attach` request.
 #[derive(Clone, Debug)]
 pub struct AttachConfig {
+    /// The process to trace; 0 for `run` until its child is started.
     pub pid: u32,
+    /// `run`: the command to start and trace (`argv`); empty for `attach`.
+    pub command: Vec<OsString>,
     pub funcs: Vec<String>,
     pub syscalls: bool,
     pub duration_ns: Option<u64>,
@@ -295,6 +322,18 @@ impl AttachArgs {
         if !crate::target::proc::exists(pid) {
             return Err(ConfigError::NoProcess(pid));
         }
+        self.trace.validate(pid, Vec::new(), stdout_is_tty)
+    }
+}
+
+impl RunArgs {
+    pub fn validate(self, stdout_is_tty: bool) -> Result<AttachConfig, ConfigError> {
+        self.trace.validate(0, self.command, stdout_is_tty)
+    }
+}
+
+impl TraceArgs {
+    fn validate(self, pid: u32, command: Vec<OsString>, stdout_is_tty: bool) -> Result<AttachConfig, ConfigError> {
         if self.funcs.is_empty() && !self.syscalls {
             return Err(ConfigError::NothingToTrace);
         }
@@ -367,6 +406,7 @@ impl AttachArgs {
         }
         Ok(AttachConfig {
             pid,
+            command,
             funcs: self.funcs,
             syscalls: self.syscalls,
             duration_ns,
@@ -446,5 +486,22 @@ mod tests {
         let cli = Cli::try_parse_from(["perf-user", "attach", "--pid", "999999999", "--func", "x"]);
         let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
         assert!(a.validate(false).unwrap_err().to_string().contains("no such process"));
+    }
+
+    /// `run` takes every `attach` option, and CMD only after `--` (so CMD's own flags are never
+    /// read as perf-user's).
+    #[test]
+    fn run_takes_the_attach_options_and_a_command_after_double_dash() {
+        let cli =
+            Cli::try_parse_from(["perf-user", "run", "--func", "a::*", "--sample", "5", "--", "app", "--func", "x"]);
+        let Ok(Cli { cmd: Cmd::Run(r) }) = cli else { panic!("parse") };
+        let c = r.validate(false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.pid, c.funcs.as_slice(), c.sample_every), (0, &["a::*".to_string()][..], 5));
+        assert_eq!(c.command, ["app", "--func", "x"].map(OsString::from));
+        assert!(Cli::try_parse_from(["perf-user", "run", "--func", "x", "app"]).is_err(), "CMD needs --");
+        assert!(Cli::try_parse_from(["perf-user", "run", "--func", "x", "--"]).is_err(), "CMD is required");
+        let cli = Cli::try_parse_from(["perf-user", "run", "--", "app"]);
+        let Ok(Cli { cmd: Cmd::Run(r) }) = cli else { panic!("parse") };
+        assert!(r.validate(false).unwrap_err().to_string().contains("nothing to trace"));
     }
 }

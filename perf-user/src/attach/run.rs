@@ -16,33 +16,45 @@ use tokio::{
 };
 
 use super::{
+    launch,
     liveness::AsyncLiveness,
     load::Loaded,
     preflight::Target,
     threads::{learn_thread_names, thread_names},
 };
 use crate::{
-    app::{Action, App, EndReason, Event},
+    app::{Action, App, EndReason, Event, Key},
     cli::{AttachConfig, Slow},
     commands::out,
     output::{export, prometheus},
     tui,
 };
 
-/// SIGINT and SIGTERM: as events in the loop, and as a flag the blocking attach checks.
+/// SIGINT and SIGTERM: as events in the loop, and as a flag the blocking attach checks. For
+/// `run` they go to CMD instead, and the run ends when CMD does.
 pub(super) struct Signals {
     sigint: Signal,
     sigterm: Signal,
     cancel: Arc<AtomicBool>,
+    /// `run`: signals are forwarded to CMD, never end the loop themselves.
+    forwarded: bool,
 }
 
 impl Signals {
-    pub fn install() -> Result<Signals> {
+    pub fn install(forward_to: Option<u32>) -> Result<Signals> {
         let cancel = Arc::new(AtomicBool::new(false));
         for sig in [libc::SIGINT, libc::SIGTERM] {
             signal_hook::flag::register(sig, Arc::clone(&cancel))?;
+            if let Some(pid) = forward_to {
+                forward(sig, pid)?;
+            }
         }
-        Ok(Signals { sigint: signal(SignalKind::interrupt())?, sigterm: signal(SignalKind::terminate())?, cancel })
+        Ok(Signals {
+            sigint: signal(SignalKind::interrupt())?,
+            sigterm: signal(SignalKind::terminate())?,
+            cancel,
+            forwarded: forward_to.is_some(),
+        })
     }
 
     pub fn cancel(&self) -> &AtomicBool {
@@ -50,11 +62,28 @@ impl Signals {
     }
 
     async fn recv(&mut self) {
+        if self.forwarded {
+            return std::future::pending().await;
+        }
         tokio::select! {
             _ = self.sigint.recv() => {}
             _ = self.sigterm.recv() => {}
         }
     }
+}
+
+/// Passes `sig` on to CMD from the handler itself (kill is async-signal-safe), unless the terminal
+/// sent it: a Ctrl-C goes to the whole foreground process group, CMD included (it stays in ours),
+/// and a second copy would make a program that stops gently on the first stop hard.
+fn forward(sig: i32, pid: u32) -> Result<()> {
+    let action = move |info: &libc::siginfo_t| {
+        if info.si_code != libc::SI_KERNEL {
+            launch::interrupt(pid, sig);
+        }
+    };
+    // SAFETY: the action only compares an integer and calls kill(2), both async-signal-safe.
+    unsafe { signal_hook_registry::register_sigaction(sig, action) }?;
+    Ok(())
 }
 
 /// `--prometheus` and `--export-interval`: what the loop publishes on a schedule.
@@ -108,6 +137,8 @@ pub(super) struct Loop {
     liveness: Option<AsyncLiveness>,
     pub ui: Option<tui::Tui>,
     pub published: Published,
+    /// `run`: the target is CMD, which gets the terminal UI's Ctrl-C.
+    launched: bool,
 }
 
 impl Loop {
@@ -127,7 +158,7 @@ impl Loop {
             out(&loaded.attached_line);
         }
         let liveness = Some(target.liveness.into_async()?);
-        Ok(Loop { loaded, pid: target.pid, liveness, ui, published })
+        Ok(Loop { loaded, pid: target.pid, liveness, ui, published, launched: !cfg.command.is_empty() })
     }
 
     /// Runs until the app says the run ends; returns why.
@@ -144,6 +175,9 @@ impl Loop {
                 () = sleep_until(deadline) => Event::DurationElapsed,
                 key = tui::next_key(&mut self.ui) => Event::Key(key),
             };
+            if self.passes_on_ctrl_c(&event) {
+                continue;
+            }
             let exited = matches!(event, Event::TargetExited);
             match self.loaded.app.handle(event) {
                 Action::Continue => {}
@@ -163,6 +197,17 @@ impl Loop {
                 None => {}
             }
         }
+    }
+
+    /// The terminal UI reads Ctrl-C as a key; for `run` it is CMD's, as it would be without us
+    /// (once CMD has exited it quits, as for `attach`).
+    fn passes_on_ctrl_c(&mut self, event: &Event) -> bool {
+        if !(self.launched && matches!(event, Event::Key(Key::CtrlC)) && !self.loaded.app.target_exited) {
+            return false;
+        }
+        launch::interrupt(self.pid, libc::SIGINT);
+        self.loaded.app.status = format!("sent SIGINT to pid {}", self.pid);
+        true
     }
 
     fn sample(&mut self) -> Event {

@@ -8,6 +8,7 @@ mod demangle;
 mod entry;
 mod glob;
 pub mod objects;
+mod pack;
 
 use std::{
     collections::BTreeMap,
