@@ -319,6 +319,35 @@ fn an_export_symlink_planted_after_the_start_up_check_is_refused() {
     assert!(left.is_empty(), "temp files left: {left:?}");
 }
 
+/// Regression (issue 16): the final export was created through the path as it was at the end; an
+/// output directory replaced by a symlink mid-run sent root's write into the symlink's target.
+#[test]
+fn an_output_directory_swapped_for_a_symlink_mid_run_is_not_followed() {
+    if !bpf_available("an_output_directory_swapped_for_a_symlink_mid_run_is_not_followed") {
+        return;
+    }
+    let dir = TempDir::new("rs-dirswap");
+    let app = TargetApp::start(&dir, &["--hold"]);
+    let (out, moved, victim) = (dir.join("out"), dir.join("out.moved"), dir.join("victim"));
+    std::fs::create_dir(&out).unwrap();
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("run.json"), "precious").unwrap();
+    let export = out.join("run.json");
+    let args =
+        ["--func", STAGES[0], "--duration", "3s", "--export", export.to_str().unwrap(), "--export-interval", "200ms"];
+    let mut pu = PerfUser::attach(app.pid, &args);
+    // Mid-run: the directory is moved away and a symlink to the victim's takes its name.
+    std::fs::rename(&out, &moved).unwrap();
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    pu.wait(Duration::from_secs(60));
+    assert_eq!(std::fs::read_to_string(victim.join("run.json")).unwrap(), "precious");
+    assert_eq!(entries(&victim), ["run.json"], "nothing written into the symlink's target");
+    // Everything went to the directory perf-user opened at the start.
+    assert_eq!(read_json(&moved.join("run.json"))["end_reason"], "duration");
+    assert!(std::fs::read_to_string(moved.join("run.ndjson")).unwrap().lines().count() >= 2);
+    assert_eq!(entries(&moved), ["run.json", "run.ndjson"]);
+}
+
 // --- readers and text output ---
 
 #[test]

@@ -427,7 +427,12 @@ impl App {
         if f.detached {
             notes.push("detached by the overhead guard".into());
         } else if f.single_step {
-            notes.push(format!("probe single-stepped ({}): ~10x cost per hit", f.entry_insn));
+            let cost = if f.hit_cost_ns > 0 {
+                format!("{:.1} µs per hit measured", f.hit_cost_ns as f64 / 1e3)
+            } else {
+                "several times an emulated hit".to_owned()
+            };
+            notes.push(format!("probe single-stepped ({}): {cost}", f.entry_insn));
         }
         (!notes.is_empty()).then(|| notes.join(" · "))
     }

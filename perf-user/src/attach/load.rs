@@ -7,7 +7,7 @@ use super::{TargetState, plan::Plan, preflight::Target, refresh::Refresh, run::S
 use crate::{
     app::{App, TailColours},
     bpf::{
-        calibrate,
+        calibrate::{self, SiteClass},
         collect::Collector,
         loader::{ProbeMode, Tracer},
     },
@@ -60,10 +60,18 @@ pub(super) fn load(
     let (probe_cost, calibration) =
         calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
-    let per_fn: Vec<WindowCost> = functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
-    for (info, cost) in infos.iter_mut().zip(&per_fn) {
+    let classes: Vec<SiteClass> =
+        functions.iter().zip(&infos).map(|(f, i)| SiteClass::of(&f.entry_bytes, i.single_step)).collect();
+    let per_fn: Vec<WindowCost> = classes.iter().map(|&c| probe_cost.in_window_for(c)).collect();
+    for ((info, cost), &class) in infos.iter_mut().zip(&per_fn).zip(&classes) {
         info.calibration_ns = cost.median_ns;
         info.floor_ns = cost.floor_ns();
+        // A call is two probe hits (entry and return).
+        info.hit_cost_ns = probe_cost.per_call_for(class) / 2;
+    }
+    if let Some(note) = stepped_warning(&infos, &probe_cost) {
+        eprintln!("perf-user: {note}");
+        warnings.push(note);
     }
     let mut collector = Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn)?;
     collector.per_thread = cfg.per_thread;
@@ -129,6 +137,30 @@ fn calibrate_probes(
             Ok((calibrate::ProbeCost::default(), None))
         }
     }
+}
+
+/// Single-stepped probe sites, with what they cost per call on this host against an emulated
+/// entry when that was measured.
+fn stepped_warning(infos: &[FuncInfo], cost: &calibrate::ProbeCost) -> Option<String> {
+    let stepped: Vec<&str> = infos.iter().filter(|f| f.single_step).map(|f| f.symbol.as_str()).collect();
+    if stepped.is_empty() {
+        return None;
+    }
+    let price = if cost.per_call_stepped_ns > 0 {
+        format!(
+            "measured here: {:.1} µs per call, against {:.1} µs for an emulated entry",
+            cost.per_call_stepped_ns as f64 / 1e3,
+            cost.per_call_ns as f64 / 1e3
+        )
+    } else {
+        "not measured (--no-calibrate); several times an emulated entry's".to_owned()
+    };
+    Some(format!(
+        "{} of {} probes start on an instruction the kernel single-steps ({price}): {}",
+        stepped.len(),
+        infos.len(),
+        stepped.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+    ))
 }
 
 fn attached_line(cfg: &AttachConfig, tracer: &Tracer, target: &Target, infos: &[FuncInfo]) -> String {

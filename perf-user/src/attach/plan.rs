@@ -67,7 +67,7 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
     let mut names = found.names;
     names.push((t.exe_link.clone(), t.exe.display().to_string()));
     let infos = func_infos(&functions, 0, &names);
-    warnings.extend(mode_warnings(cfg, mode, &infos));
+    warnings.extend(mode_warnings(cfg, mode));
     let spec = LoadSpec {
         pid: t.pid,
         exe: t.exe_link.clone(),
@@ -122,26 +122,16 @@ pub(super) fn func_infos(functions: &[symbols::Function], first_id: u32, names: 
                 detached: false,
                 calibration_ns: 0,
                 floor_ns: 0,
+                hit_cost_ns: 0,
             }
         })
         .collect()
 }
 
-/// Single-stepped probe sites (printed now), and what latency-only and sampling leave out (in the
+/// What latency-only and sampling leave out (in the
 /// export only: they travel with the numbers).
-fn mode_warnings(cfg: &AttachConfig, mode: ProbeMode, infos: &[FuncInfo]) -> Vec<String> {
+fn mode_warnings(cfg: &AttachConfig, mode: ProbeMode) -> Vec<String> {
     let mut warnings = Vec::new();
-    let stepped: Vec<&str> = infos.iter().filter(|f| f.single_step).map(|f| f.symbol.as_str()).collect();
-    if !stepped.is_empty() {
-        let note = format!(
-            "{} of {} probes start on an instruction the kernel single-steps (~10x the cost per hit): {}",
-            stepped.len(),
-            infos.len(),
-            stepped.iter().take(5).copied().collect::<Vec<_>>().join(", ")
-        );
-        eprintln!("perf-user: {note}");
-        warnings.push(note);
-    }
     if mode == ProbeMode::Latency {
         warnings.push(
             "latency only: wall time and counts; own CPU, callees, syscalls and off-CPU time were not split \

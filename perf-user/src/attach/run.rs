@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{bpf::sys::error_chain, model::WindowCost};
+use crate::{bpf::calibrate::SiteClass, bpf::sys::error_chain, model::WindowCost};
 
 use anyhow::Result;
 use tokio::{
@@ -294,11 +294,14 @@ impl Loop {
                 }
             }
         }
-        let costs: Vec<WindowCost> = late.functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
+        let classes: Vec<SiteClass> =
+            late.functions.iter().zip(&infos).map(|(f, i)| SiteClass::of(&f.entry_bytes, i.single_step)).collect();
+        let costs: Vec<WindowCost> = classes.iter().map(|&c| probe_cost.in_window_for(c)).collect();
         let now_ns = app.session.elapsed_ns();
-        for (info, cost) in infos.iter_mut().zip(&costs) {
+        for ((info, cost), &class) in infos.iter_mut().zip(&costs).zip(&classes) {
             info.calibration_ns = cost.median_ns;
             info.floor_ns = cost.floor_ns();
+            info.hit_cost_ns = probe_cost.per_call_for(class) / 2;
             info.added_ns = Some(now_ns);
         }
         collector.add_functions(infos.iter().map(|i| i.symbol.clone()).collect(), costs);

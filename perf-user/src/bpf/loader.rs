@@ -377,12 +377,10 @@ impl Tracer {
                 let Some(group) = groups.iter_mut().find(|g| g.probes.iter().any(|p| p.fn_id == fn_id)) else {
                     return Ok(0);
                 };
-                let before = group.probes.len();
+                // Its own links close; the other functions' links stay as they are.
+                links::unlink_function(progs, group, fn_id, *pid)?;
                 group.probes.retain(|p| p.fn_id != fn_id);
-                // A link's function set is fixed: link the rest of its object again. Calls in
-                // flight meanwhile end up counted as orphans.
-                links::relink(progs, group, *pid, &AtomicBool::new(false))?;
-                progs.len() * (before - group.probes.len())
+                progs.len()
             }
         };
         self.attached -= detached;

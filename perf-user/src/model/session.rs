@@ -22,6 +22,9 @@ pub struct FuncInfo {
     /// Corrected latencies below this are not credible: within the calibration's own spread
     /// (`WindowCost::floor_ns`); shown as `<floor`. 0: raw numbers, nothing subtracted.
     pub floor_ns: u64,
+    /// What one probe hit costs the target, measured at start-up for its kind of probe site
+    /// (emulated, 5-byte nop, single-stepped); 0 when not measured.
+    pub hit_cost_ns: u64,
     /// The ELF object it is in, as the target names it: its executable or a shared library.
     pub object: String,
     /// For a function of a library the target loaded after attach (`dlopen`): when its probes
@@ -63,11 +66,18 @@ pub fn probe_overhead_pct(window: &Sample, functions: &[FuncInfo], cost_per_hit_
         .iter()
         .filter_map(|f| {
             let info = functions.get(f.id as usize).filter(|i| !i.detached)?;
-            let factor = if info.single_step { SINGLE_STEP_FACTOR } else { 1.0 };
+            // Its class's measured cost; without a measurement, the run's with a rule of thumb.
+            let hit_ns = if info.hit_cost_ns > 0 {
+                info.hit_cost_ns as f64
+            } else if info.single_step {
+                cost_per_hit_ns * SINGLE_STEP_FACTOR
+            } else {
+                cost_per_hit_ns
+            };
             // An entry hit for every call, a return hit for every timed one (none in entry-only
             // mode, one in N with --sample N).
             let hits_per_s = rate_per_s(f.calls() + f.count, window.at_ns);
-            Some((f.id, hits_per_s * cost_per_hit_ns * factor / 1e9 * 100.0))
+            Some((f.id, hits_per_s * hit_ns / 1e9 * 100.0))
         })
         .collect()
 }

@@ -94,6 +94,10 @@ fn overhead_estimate_weighs_rate_and_single_steps() {
     let o = probe_overhead_pct(&w, &infos, 1000.0);
     assert_eq!(o.len(), 2);
     assert!((o[0].1 - 20.0).abs() < 1e-9 && (o[1].1 - 200.0).abs() < 1e-9, "{o:?}");
+    // A measured cost for the function's kind of site replaces the rule of thumb: 30 µs a hit.
+    let measured: Vec<FuncInfo> = infos.iter().map(|i| FuncInfo { hit_cost_ns: 30_000, ..i.clone() }).collect();
+    let o = probe_overhead_pct(&w, &measured, 1000.0);
+    assert!((o[0].1 - 600.0).abs() < 1e-9 && (o[1].1 - 600.0).abs() < 1e-9, "{o:?}");
     // Entry-only (nothing timed) or sampled: one hit per call, plus one per timed call.
     let sampled = Sample {
         at_ns: 1_000_000_000,

@@ -1,22 +1,31 @@
 //! Every file perf-user writes or reads as input goes through here, because it runs as root and
 //! the paths may be chosen (or raced) by someone else. The rules are in docs/SECURITY.md.
 //!
-//! Writing: a regular file or nothing (`-` is stdout). Never through a symlink: temp files are
-//! created `O_EXCL|O_NOFOLLOW` next to the target and swapped in with `renameat2`, and whatever
-//! the swap took out of the path is checked, and put back if it was not a regular file. An
-//! existing file keeps its mode and owner; a temp file never outlives an error.
+//! Writing: a regular file or nothing (`-` is stdout). Never through a symlink: the target's
+//! directory is opened once (`O_DIRECTORY|O_NOFOLLOW`, at the start-up check) and every later
+//! look, create, rename and removal is relative to that descriptor, so a directory swapped for a
+//! symlink mid-run is not followed; temp files are created `O_EXCL|O_NOFOLLOW` next to the target
+//! and swapped in with `renameat2`, and whatever the swap took out of the path is checked, and put
+//! back if it was not a regular file. An existing file keeps its mode and owner; a temp file never
+//! outlives an error.
 //! Reading: regular files and pipes only, at most `MAX_INPUT_BYTES`.
 
 use std::{
     ffi::{CString, OsStr},
     fs,
     io::{self, Read, Write},
-    os::unix::{
-        ffi::OsStrExt,
-        fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt},
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::{
+            ffi::OsStrExt,
+            fs::{FileTypeExt, PermissionsExt},
+        },
     },
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU32, Ordering},
+    },
 };
 
 /// The path that means standard output.
@@ -70,29 +79,111 @@ fn kind(ft: fs::FileType) -> &'static str {
     }
 }
 
-/// What is at `path` now, without following a symlink: nothing (`None`), a regular file (its
-/// metadata), or a refusal.
-fn existing_target(path: &Path) -> Result<Option<fs::Metadata>, FileError> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_file() => Ok(Some(m)),
-        Ok(m) => Err(FileError::NotRegularOut { path: path.into(), kind: kind(m.file_type()) }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("write", path)(e)),
+/// The same for a `st_mode` from `fstatat`.
+fn kind_of_mode(mode: u32) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFLNK => "a symbolic link",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFSOCK => "a socket",
+        _ => "not a regular file",
     }
 }
 
-/// The directory a temp file for `path` goes in, and the file name it replaces.
-fn split(path: &Path) -> Result<(&Path, &OsStr), FileError> {
+/// A path to write, as its directory (opened once, see [`open_dir`]) and its name in it.
+struct Target<'a> {
+    path: &'a Path,
+    dir: Arc<OwnedFd>,
+    name: CString,
+}
+
+/// The directories written to so far, each opened once: the first time a path in it is checked
+/// or written (perf-user checks its outputs at start-up), so that what the user named then is
+/// what is written to at the end, whatever the path has become.
+static DIRS: Mutex<Vec<(PathBuf, Arc<OwnedFd>)>> = Mutex::new(Vec::new());
+
+/// `dir` opened `O_DIRECTORY|O_NOFOLLOW` (its last component must not be a symlink), or the
+/// descriptor opened for it before.
+fn open_dir(dir: &Path) -> io::Result<Arc<OwnedFd>> {
+    let mut dirs = DIRS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, fd)) = dirs.iter().find(|(d, _)| d == dir) {
+        return Ok(Arc::clone(fd));
+    }
+    let c = cstring(dir)?;
+    // SAFETY: a valid NUL-terminated path; the descriptor is owned below.
+    let raw =
+        unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a descriptor we just opened and nobody else owns.
+    let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
+    dirs.push((dir.to_path_buf(), Arc::clone(&fd)));
+    Ok(fd)
+}
+
+/// The directory `path` is in (opened once) and its file name.
+fn target(path: &Path) -> Result<Target<'_>, FileError> {
     let name = path
         .file_name()
         .ok_or_else(|| io_err("write", path)(io::Error::new(io::ErrorKind::InvalidInput, "not a file name")))?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    Ok((dir, name))
+    let fd = open_dir(dir).map_err(|e| {
+        // O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR (or ELOOP): name what it is.
+        if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            FileError::NotRegularOut { path: dir.into(), kind: "a symbolic link" }
+        } else {
+            io_err("write", path)(e)
+        }
+    })?;
+    Ok(Target { path, dir: fd, name: cname(name)? })
+}
+
+fn cname(name: &OsStr) -> Result<CString, FileError> {
+    CString::new(name.as_bytes()).map_err(|_| FileError::Io {
+        op: "write",
+        path: name.into(),
+        cause: io::Error::from(io::ErrorKind::InvalidInput),
+    })
+}
+
+/// `fstatat(dir, name)` without following a symlink.
+fn stat_at(dir: &OwnedFd, name: &CString) -> io::Result<libc::stat> {
+    // SAFETY: a zeroed `stat` is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a live directory descriptor, a NUL-terminated name and a buffer for the result.
+    let rc = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if rc == 0 { Ok(st) } else { Err(io::Error::last_os_error()) }
+}
+
+/// What is at the target now, without following a symlink: nothing (`None`), a regular file (its
+/// stat), or a refusal.
+fn existing_target(t: &Target<'_>) -> Result<Option<libc::stat>, FileError> {
+    match stat_at(&t.dir, &t.name) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => Ok(Some(st)),
+        Ok(st) => Err(FileError::NotRegularOut { path: t.path.into(), kind: kind_of_mode(st.st_mode) }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("write", t.path)(e)),
+    }
+}
+
+/// `openat(dir, name, flags, mode)` as a `File`.
+fn open_at(dir: &OwnedFd, name: &CString, flags: libc::c_int, mode: u32) -> io::Result<fs::File> {
+    // SAFETY: a live directory descriptor and a NUL-terminated name; the result is owned below.
+    let raw = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC, mode) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a descriptor we just opened and nobody else owns.
+    Ok(unsafe { fs::File::from_raw_fd(raw) })
 }
 
 /// A temp file in the target's directory; removed on drop unless it was renamed into place.
 struct TempFile {
-    path: PathBuf,
+    dir: Arc<OwnedFd>,
+    name: CString,
     file: fs::File,
     installed: bool,
 }
@@ -100,41 +191,34 @@ struct TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.installed {
-            let _ = fs::remove_file(&self.path);
+            // SAFETY: a live directory descriptor and a NUL-terminated name.
+            let _ = unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.name.as_ptr(), 0) };
         }
     }
 }
 
 impl TempFile {
-    /// Mode `mode` less the umask, `O_CREAT|O_EXCL|O_NOFOLLOW` under a name nobody can predict (pid, counter, clock): a name
-    /// planted in advance, symlink or not, is never opened, only skipped.
-    fn create(target: &Path, mode: u32) -> Result<TempFile, FileError> {
+    /// Mode `mode` less the umask, `O_CREAT|O_EXCL|O_NOFOLLOW` under a name nobody can predict
+    /// (pid, counter, clock): a name planted in advance, symlink or not, is never opened, only skipped.
+    fn create(t: &Target<'_>, mode: u32) -> Result<TempFile, FileError> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let (dir, name) = split(target)?;
         let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
         for _ in 0..64 {
             let nanos =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-            let mut tmp_name = name.to_os_string();
-            tmp_name.push(format!(
-                ".{}.{}{nanos:08x}.tmp",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed)
-            ));
-            let path = dir.join(tmp_name);
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-            {
-                Ok(file) => return Ok(TempFile { path, file, installed: false }),
+            let mut tmp_name = t.name.as_bytes().to_vec();
+            tmp_name.extend(
+                format!(".{}.{}{nanos:08x}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)).bytes(),
+            );
+            let name = cname(OsStr::from_bytes(&tmp_name))?;
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+            match open_at(&t.dir, &name, flags, mode) {
+                Ok(file) => return Ok(TempFile { dir: Arc::clone(&t.dir), name, file, installed: false }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
-                Err(e) => return Err(io_err("write", target)(e)),
+                Err(e) => return Err(io_err("write", t.path)(e)),
             }
         }
-        Err(io_err("write", target)(last))
+        Err(io_err("write", t.path)(last))
     }
 }
 
@@ -142,11 +226,17 @@ fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// `renameat2(2)` relative to the working directory.
-fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
-    let (from, to) = (cstring(from)?, cstring(to)?);
-    // SAFETY: both pointers are valid NUL-terminated strings that live across the call.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), flags) };
+/// `renameat2(2)` within one directory (flags 0: a plain `renameat`).
+fn renameat2(dir: &OwnedFd, from: &CString, to: &CString, flags: libc::c_uint) -> io::Result<()> {
+    let d = dir.as_raw_fd();
+    // SAFETY: a live directory descriptor and two NUL-terminated names that live across the call.
+    let rc = unsafe {
+        if flags == 0 {
+            libc::renameat(d, from.as_ptr(), d, to.as_ptr())
+        } else {
+            libc::renameat2(d, from.as_ptr(), d, to.as_ptr(), flags)
+        }
+    };
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
@@ -159,40 +249,41 @@ fn no_rename_flags(e: &io::Error) -> bool {
 /// message; the atomic exchange after it is what makes a symlink or device planted in between
 /// harmless: whatever came out of `target` is inspected at the temp name and swapped back unless
 /// it is a regular file.
-fn install(tmp: &mut TempFile, target: &Path) -> Result<(), FileError> {
+fn install(tmp: &mut TempFile, t: &Target<'_>) -> Result<(), FileError> {
+    let err = io_err("write", t.path);
     for _ in 0..4 {
-        let existed = existing_target(target)?.is_some();
+        let existed = existing_target(t)?.is_some();
         let flags = if existed { libc::RENAME_EXCHANGE } else { libc::RENAME_NOREPLACE };
-        match renameat2(&tmp.path, target, flags) {
+        match renameat2(&t.dir, &tmp.name, &t.name, flags) {
             Ok(()) if !existed => {
                 tmp.installed = true;
                 return Ok(());
             }
             Ok(()) => {
-                let out = fs::symlink_metadata(&tmp.path).map_err(io_err("write", target))?;
-                if out.file_type().is_file() {
-                    tmp.installed = true;
-                    // The old file, now at the temp name; a failure leaves a stray file, not a wrong one.
-                    return fs::remove_file(&tmp.path).map_err(io_err("write", target));
+                let out = stat_at(&t.dir, &tmp.name).map_err(&err)?;
+                if out.st_mode & libc::S_IFMT == libc::S_IFREG {
+                    // The old file, now at the temp name: removed on drop. A failure leaves a
+                    // stray file, not a wrong one.
+                    return Ok(());
                 }
                 // Raced: put back what was there, then our file is at the temp name again.
-                renameat2(&tmp.path, target, libc::RENAME_EXCHANGE).map_err(io_err("write", target))?;
-                return Err(FileError::NotRegularOut { path: target.into(), kind: kind(out.file_type()) });
+                renameat2(&t.dir, &tmp.name, &t.name, libc::RENAME_EXCHANGE).map_err(&err)?;
+                return Err(FileError::NotRegularOut { path: t.path.into(), kind: kind_of_mode(out.st_mode) });
             }
             // Appeared or vanished since the check: look again.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOENT)) => continue,
             Err(e) if no_rename_flags(&e) => {
                 // No atomic exchange here: checked just before, rename(2) replaces a name and never
                 // writes through it.
-                existing_target(target)?;
-                fs::rename(&tmp.path, target).map_err(io_err("write", target))?;
+                existing_target(t)?;
+                renameat2(&t.dir, &tmp.name, &t.name, 0).map_err(&err)?;
                 tmp.installed = true;
                 return Ok(());
             }
-            Err(e) => return Err(io_err("write", target)(e)),
+            Err(e) => return Err(err(e)),
         }
     }
-    Err(io_err("write", target)(io::Error::other("the path kept changing while it was replaced")))
+    Err(err(io::Error::other("the path kept changing while it was replaced")))
 }
 
 /// Writes `bytes` to `path` (stdout for `-`) all or nothing: a reader never sees half a file, a
@@ -206,41 +297,44 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
             _ => Ok(()),
         };
     }
-    let existing = existing_target(path)?;
-    let mode = existing.as_ref().map_or(NEW_FILE_MODE, |m| m.permissions().mode() & 0o777);
-    let mut tmp = TempFile::create(path, mode)?;
+    let t = target(path)?;
+    let existing = existing_target(&t)?;
+    let mode = existing.as_ref().map_or(NEW_FILE_MODE, |m| m.st_mode & 0o777);
+    let mut tmp = TempFile::create(&t, mode)?;
     if let Some(m) = &existing {
         // The umask may have taken bits away from the kept mode; put them back.
         tmp.file.set_permissions(fs::Permissions::from_mode(mode)).map_err(io_err("write", path))?;
         // Root replacing a user's report gives it back to the user. Best effort: without
         // CAP_CHOWN the file stays ours, with the user's mode.
-        let _ = std::os::unix::fs::fchown(&tmp.file, Some(m.uid()), Some(m.gid()));
+        let _ = std::os::unix::fs::fchown(&tmp.file, Some(m.st_uid), Some(m.st_gid));
     }
     tmp.file.write_all(bytes).map_err(io_err("write", path))?;
     tmp.file.sync_all().map_err(io_err("write", path))?;
-    install(&mut tmp, path)
+    install(&mut tmp, &t)
 }
 
 /// Writes `bytes` to a new file at `path`, all or nothing: an existing file (or anything else at
 /// that name) is never replaced, `Ok(false)` says the name was taken.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<bool, FileError> {
+    let t = target(path)?;
     // Anything at that name, symlink included, makes it taken: nothing there is even looked into.
-    match fs::symlink_metadata(path) {
+    match stat_at(&t.dir, &t.name) {
         Ok(_) => return Ok(false),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err("write", path)(e)),
     }
-    let mut tmp = TempFile::create(path, NEW_FILE_MODE)?;
+    let mut tmp = TempFile::create(&t, NEW_FILE_MODE)?;
     tmp.file.write_all(bytes).map_err(io_err("write", path))?;
     tmp.file.sync_all().map_err(io_err("write", path))?;
-    match renameat2(&tmp.path, path, libc::RENAME_NOREPLACE) {
+    match renameat2(&t.dir, &tmp.name, &t.name, libc::RENAME_NOREPLACE) {
         Ok(()) => {
             tmp.installed = true;
             Ok(true)
         }
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
-        // No rename flags here: a hard link fails on an existing name just as well.
-        Err(e) if no_rename_flags(&e) => match fs::hard_link(&tmp.path, path) {
+        // No rename flags here: a hard link fails on an existing name just as well (the temp
+        // name is removed on drop).
+        Err(e) if no_rename_flags(&e) => match link_at(&t.dir, &tmp.name, &t.name) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(io_err("write", path)(e)),
@@ -249,14 +343,23 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<bool, FileError> {
     }
 }
 
+/// `linkat(2)` within one directory, never following a symlink.
+fn link_at(dir: &OwnedFd, from: &CString, to: &CString) -> io::Result<()> {
+    let d = dir.as_raw_fd();
+    // SAFETY: a live directory descriptor and two NUL-terminated names that live across the call.
+    let rc = unsafe { libc::linkat(d, from.as_ptr(), d, to.as_ptr(), 0) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
 /// Fails now, before any tracing, if `path` could not be written at the end: not a regular file,
 /// or no temp file can be created next to it.
 pub fn check_writable(path: &Path) -> Result<(), FileError> {
     if is_stdout(path) {
         return Ok(());
     }
-    existing_target(path)?;
-    TempFile::create(path, NEW_FILE_MODE).map(drop)
+    let t = target(path)?;
+    existing_target(&t)?;
+    TempFile::create(&t, NEW_FILE_MODE).map(drop)
 }
 
 /// Opens `path` for appending, emptied, without following a symlink and refusing anything but a
@@ -266,18 +369,14 @@ pub fn create_appendable(path: &Path) -> Result<fs::File, FileError> {
     if is_stdout(path) {
         return Err(FileError::NotRegularOut { path: path.into(), kind: "standard output" });
     }
-    existing_target(path)?;
-    let file = fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(NEW_FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => FileError::NotRegularOut { path: path.into(), kind: "a symbolic link" },
-            Some(libc::ENXIO) => FileError::NotRegularOut { path: path.into(), kind: "a FIFO" },
-            _ => io_err("write", path)(e),
-        })?;
+    let t = target(path)?;
+    existing_target(&t)?;
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let file = open_at(&t.dir, &t.name, flags, NEW_FILE_MODE).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => FileError::NotRegularOut { path: path.into(), kind: "a symbolic link" },
+        Some(libc::ENXIO) => FileError::NotRegularOut { path: path.into(), kind: "a FIFO" },
+        _ => io_err("write", path)(e),
+    })?;
     let m = file.metadata().map_err(io_err("write", path))?;
     if !m.file_type().is_file() {
         return Err(FileError::NotRegularOut { path: path.into(), kind: kind(m.file_type()) });
@@ -384,16 +483,40 @@ mod tests {
         let victim = d.path().join("victim");
         fs::write(&victim, b"precious").unwrap_or_else(|e| panic!("{e}"));
         fs::write(&p, b"old").unwrap_or_else(|e| panic!("{e}"));
-        let mut tmp = TempFile::create(&p, NEW_FILE_MODE).unwrap_or_else(|e| panic!("{e}"));
+        let t = target(&p).unwrap_or_else(|e| panic!("{e}"));
+        let mut tmp = TempFile::create(&t, NEW_FILE_MODE).unwrap_or_else(|e| panic!("{e}"));
         tmp.file.write_all(b"new").unwrap_or_else(|e| panic!("{e}"));
         fs::remove_file(&p).unwrap_or_else(|e| panic!("{e}"));
         std::os::unix::fs::symlink(&victim, &p).unwrap_or_else(|e| panic!("{e}"));
-        let e = install(&mut tmp, &p).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = install(&mut tmp, &t).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("symbolic link"), "{e}");
         drop(tmp);
         assert!(fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()));
         assert_eq!(fs::read(&victim).unwrap_or_default(), b"precious");
         assert_eq!(entries(d.path()), ["r.json", "victim"]);
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_after_the_check_is_not_followed() {
+        let d = dir();
+        let (out, moved, victim) = (d.path().join("out"), d.path().join("moved"), d.path().join("victim"));
+        for p in [&out, &victim] {
+            fs::create_dir(p).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let p = out.join("r.json");
+        check_writable(&p).unwrap_or_else(|e| panic!("{e}"));
+        fs::rename(&out, &moved).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&victim, &out).unwrap_or_else(|e| panic!("{e}"));
+        write_file(&p, b"new").unwrap_or_else(|e| panic!("{e}"));
+        create_appendable(&out.join("s.ndjson")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(entries(&victim).is_empty());
+        assert_eq!(entries(&moved), ["r.json", "s.ndjson"]);
+        // A directory that is a symlink from the start is refused in one line.
+        let e = write_file(&d.path().join("link-dir-unseen").join("r.json"), b"x").err().map(|e| e.to_string());
+        assert!(e.is_some());
+        std::os::unix::fs::symlink(&victim, d.path().join("ldir")).unwrap_or_else(|e| panic!("{e}"));
+        let e = check_writable(&d.path().join("ldir").join("r.json")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("symbolic link"), "{e}");
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub struct AttributionReport {
 pub struct ProbeReport {
     /// First instruction at the probe site, as disassembled.
     pub entry_insn: String,
-    /// True when the kernel single-steps it on every hit (~10x the cost of an emulated probe).
+    /// True when the kernel single-steps it on every hit (its measured cost is in the single-step warning).
     pub single_step: bool,
     /// True when the overhead guard removed its probes during the run (see `warnings`).
     #[serde(default)]

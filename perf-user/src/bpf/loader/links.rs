@@ -59,7 +59,8 @@ pub(super) enum Links {
     /// Every uprobe link by function, so one function's probes can be removed (overhead guard);
     /// `progs` are the programs each function gets (functions found later get the same).
     Single { progs: &'static [(&'static str, Hook)], links: Vec<(u32, &'static str, UProbeLinkId)> },
-    /// Links per program and object; removing a function re-creates its object's links.
+    /// Links per program and object, one per function normally ([`group_size`]), so removing a
+    /// function closes only its own links.
     Multi { progs: Vec<MultiProgram>, groups: Vec<Group>, pid: u32 },
 }
 
@@ -84,7 +85,83 @@ pub(super) struct MultiProgram {
 pub(super) struct Group {
     path: PathBuf,
     pub(super) probes: Vec<Probe>,
-    links: Vec<Vec<OwnedFd>>,
+    /// Per program (in `progs` order), its links to these functions.
+    links: Vec<Vec<Linked>>,
+}
+
+/// One `uprobe_multi` link: closing `fd` detaches it from all of `fn_ids`.
+pub(super) struct Linked {
+    fn_ids: Vec<u32>,
+    #[expect(dead_code, reason = "held for its drop, which closes the link")]
+    fd: OwnedFd,
+}
+
+impl Drop for Links {
+    /// Closes the `uprobe_multi` links entries first (so no new frame waits for a return that is
+    /// no longer probed), each program's in parallel: the kernel waits for a grace period on
+    /// every link it releases (tens of ms), and waits that run side by side share it.
+    fn drop(&mut self) {
+        if let Links::Multi { progs, groups, .. } = self {
+            for i in (0..progs.len()).rev() {
+                let links = groups.iter_mut().flat_map(|g| g.links.get_mut(i).map(std::mem::take).unwrap_or_default());
+                close_in_parallel(links.collect());
+            }
+        }
+    }
+}
+
+/// Threads that close links at once: thousands of links then close in a few grace periods.
+const CLOSERS: usize = 256;
+
+fn close_in_parallel(links: Vec<Linked>) {
+    let per_thread = links.len().div_ceil(CLOSERS).max(1);
+    let mut links = links;
+    std::thread::scope(|s| {
+        while links.len() > per_thread {
+            let batch = links.split_off(links.len() - per_thread);
+            // A thread that cannot be started drops its batch right here: closed, only slower.
+            let _ = std::thread::Builder::new().spawn_scoped(s, move || drop(batch));
+        }
+        drop(links);
+    });
+}
+
+/// Descriptors left for everything else perf-user opens (endpoint connections, files, maps).
+const FD_RESERVE: u64 = 1024;
+
+/// How many functions share one link. One, so that removing a function (the overhead guard)
+/// closes its own links and touches no other function's probe: a link's function set is fixed,
+/// and re-linking the others would leave them unprobed meanwhile (their calls lost) or probed
+/// twice. One link per function and program needs that many descriptors: the soft limit is
+/// raised as far as the hard one allows; only beyond that do functions share links. `links` are
+/// the links about to be made; every call adds to the run's total.
+fn group_size(links: usize) -> usize {
+    static TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let total = TOTAL.fetch_add(links as u64, Ordering::Relaxed) + links as u64;
+    let soft = raise_fd_limit(total + FD_RESERVE);
+    let budget = soft.saturating_sub(FD_RESERVE).max(1);
+    usize::try_from(total.div_ceil(budget)).unwrap_or(usize::MAX).max(1)
+}
+
+/// Raises this process's descriptor soft limit to `needed` (and the hard one, which only root
+/// may), as far as allowed; returns the soft limit now in force.
+fn raise_fd_limit(needed: u64) -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit for the call to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return FD_RESERVE;
+    }
+    if lim.rlim_cur >= needed {
+        return lim.rlim_cur;
+    }
+    let want = libc::rlimit { rlim_cur: needed, rlim_max: lim.rlim_max.max(needed) };
+    // SAFETY: `want` is a valid rlimit; a refusal changes nothing.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+        return needed;
+    }
+    let soft = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+    // SAFETY: as above; the soft limit may always rise to the hard one.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) } == 0 { lim.rlim_max } else { lim.rlim_cur }
 }
 
 /// The objects probed, each opened once (see the module's doc).
@@ -289,50 +366,52 @@ fn link_group(
     skipped: &mut Vec<Skipped>,
 ) -> Result<Group, LoadError> {
     let mut group = Group { path, probes, links: Vec::with_capacity(progs.len()) };
+    let size = group_size(progs.len() * group.probes.len());
     let mut refused = Vec::new();
-    let mut consistent = true;
-    for (i, p) in progs.iter().enumerate() {
-        let before = refused.len();
-        let links = if group.probes.is_empty() {
-            Vec::new()
-        } else {
-            link_splitting(p, &group.probes, &group.path, pid, cancel, &mut refused)?
-        };
+    for p in progs {
+        let mut links = Vec::new();
+        for chunk in group.probes.chunks(size) {
+            links.extend(link_splitting(p, chunk, &group.path, pid, cancel, &mut refused)?);
+        }
         group.links.push(links);
         group.probes.retain(|pr| !refused.iter().any(|s: &Skipped| s.fn_id == pr.fn_id));
-        consistent &= i == 0 || refused.len() == before;
     }
-    if !consistent {
-        // A later program refused what an earlier one linked: every program must cover the same
-        // functions for entries and returns to pair up.
-        relink(progs, &mut group, pid, cancel)?;
+    // A function a later program refused loses what the earlier ones linked: every program must
+    // cover the same functions for entries and returns to pair up.
+    for s in &refused {
+        unlink_function(progs, &mut group, s.fn_id, pid)?;
     }
     skipped.extend(refused);
     Ok(group)
 }
 
-/// Closes every link of `group` (entries first, so no new frame waits for a return that is no
-/// longer probed), then links its probes again, returns first.
-pub(super) fn relink(
+/// Removes `fn_id` from every program's links in `group`, entries first (so no new frame waits
+/// for a return that is no longer probed). Its own links are closed; no other function's probe is
+/// touched, except those sharing a link with it when descriptors ran short ([`group_size`]):
+/// they are linked again after the close, and lose their calls meanwhile.
+pub(super) fn unlink_function(
     progs: &[MultiProgram],
     group: &mut Group,
+    fn_id: u32,
     pid: u32,
-    cancel: &AtomicBool,
 ) -> Result<(), LoadError> {
-    for links in group.links.iter_mut().rev() {
-        links.clear();
-    }
-    let mut refused = Vec::new();
-    for (p, links) in progs.iter().zip(group.links.iter_mut()) {
-        if !group.probes.is_empty() {
-            *links = link_splitting(p, &group.probes, &group.path, pid, cancel, &mut refused)?;
+    for (p, links) in progs.iter().zip(group.links.iter_mut()).rev() {
+        let Some(i) = links.iter().position(|l| l.fn_ids.contains(&fn_id)) else { continue };
+        let old = links.swap_remove(i);
+        let mates: Vec<Probe> =
+            group.probes.iter().filter(|pr| pr.fn_id != fn_id && old.fn_ids.contains(&pr.fn_id)).cloned().collect();
+        drop(old);
+        if !mates.is_empty() {
+            let mut refused = Vec::new();
+            let again = link_splitting(p, &mates, &group.path, pid, &AtomicBool::new(false), &mut refused)?;
+            if let Some(s) = refused.first() {
+                // Accepted once, refused now: the kernel changed its mind, which is an error.
+                return Err(LoadError::AllRefused { count: refused.len(), first: s.to_string() });
+            }
+            links.extend(again);
         }
     }
-    match refused.first() {
-        // Accepted once, refused now: the kernel changed its mind, which is an error.
-        Some(s) => Err(LoadError::AllRefused { count: refused.len(), first: s.to_string() }),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// Links `p` to `probes`. When the kernel refuses the set because of one function's instruction,
@@ -345,10 +424,10 @@ fn link_splitting(
     pid: u32,
     cancel: &AtomicBool,
     refused: &mut Vec<Skipped>,
-) -> Result<Vec<OwnedFd>, LoadError> {
+) -> Result<Vec<Linked>, LoadError> {
     check(cancel)?;
     let err = match link_multi(p, probes, exe, pid) {
-        Ok(link) => return Ok(vec![link]),
+        Ok(fd) => return Ok(vec![Linked { fn_ids: probes.iter().map(|p| p.fn_id).collect(), fd }]),
         Err(e) => e,
     };
     let Some(why) = refusal(err.os_error()) else { return Err(err) };

@@ -420,7 +420,7 @@ fn truncate(s: &str, width: usize) -> String {
     }
 }
 
-const CSV_HEADER: &str = "kind,name,count,min_ns,mean_ns,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,self_oncpu_ns,callees_ns,syscalls_ns,offcpu_blocked_ns,offcpu_runqueue_ns,errors";
+const CSV_HEADER: &str = "kind,name,count,min_ns,mean_ns,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,self_oncpu_ns,callees_ns,syscalls_ns,offcpu_blocked_ns,offcpu_runqueue_ns,errors,detached";
 
 /// A CSV cell; control characters are escaped first (a CSV is printed as often as it is loaded).
 fn csv_field(s: &str) -> String {
@@ -440,18 +440,19 @@ pub fn csv(r: &Report) -> String {
         let a = &f.attribution.parts;
         let _ = writeln!(
             o,
-            "function,{},{},{},{},{},{},{},",
+            "function,{},{},{},{},{},{},{},,{}",
             csv_field(&f.symbol),
             csv_latency(&f.latency),
             a.self_oncpu_ns,
             a.callees_ns,
             a.syscalls_ns,
             a.offcpu_blocked_ns,
-            a.offcpu_runqueue_ns
+            a.offcpu_runqueue_ns,
+            f.probe.detached
         );
     }
     for s in &r.syscalls {
-        let _ = writeln!(o, "syscall,{},{},,,,,,{}", csv_field(&s.name), csv_latency(&s.latency), s.errors);
+        let _ = writeln!(o, "syscall,{},{},,,,,,{},", csv_field(&s.name), csv_latency(&s.latency), s.errors);
     }
     o
 }

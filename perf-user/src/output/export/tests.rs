@@ -146,6 +146,13 @@ mod safety_tests {
 
     #[test]
     fn a_detached_function_is_marked_in_text_and_markdown() {
+        // Regression (issue 16): the CSV had no way to tell a detached function's counts apart.
+        let csv = csv(&hostile());
+        assert!(csv.lines().next().unwrap_or_default().ends_with(",errors,detached"), "{csv}");
+        let row = csv.lines().find(|l| l.starts_with("function,")).unwrap_or_default();
+        assert!(row.ends_with(",true"), "{row}");
+        let cells = |l: &str| l.matches(',').count();
+        assert!(csv.lines().all(|l| cells(l) == cells(CSV_HEADER)), "{csv}");
         let text = text(&hostile());
         let row = text.lines().find(|l| l.contains("app::")).unwrap_or_default();
         assert!(row.starts_with("x app::"), "{row}");
