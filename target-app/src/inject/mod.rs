@@ -266,6 +266,11 @@ impl Injector {
             ) => every,
             Some(Action::Syscalls { .. }) | None => 1,
         };
+        if let Some(Action::PageFault { .. }) = action {
+            // Once before any traced call, uncounted: the first run faults in the helper's code
+            // and stack, which are not the injected pages.
+            work::touch_fresh_pages(1);
+        }
         Injector { action, countdown, injected: 0, page_faults: 0, migrations: 0, pinned_pair: None }
     }
 
