@@ -164,10 +164,26 @@ fn steal_agrees_with_proc_stat() {
     if !is_vm {
         assert_eq!(source, "not available", "no hypervisor: steal must be said to be unmeasured");
         assert_eq!(part(f, "steal_ns"), 0);
+        assert!(report.get("cpu_steal").is_none(), "no steal clock, no cross-check");
         return;
     }
     assert_eq!(source, "kvm_steal_time", "a KVM guest kernel: steal is measured");
     let tick_ns = 1_000_000_000 / user_hz();
+    // The positive check: over the whole run, each CPU's steal by the clock our programs read
+    // (as of its last local-timer interrupt) and by /proc/stat (read back to back with it, at
+    // both ends) agree within the column's granularity: each end rounds down to a USER_HZ tick,
+    // and the kernel folds the clock in at its own ticks, which ours may lead by one kernel tick.
+    let kernel_tick_ns = 1_000_000_000 / kernel_hz().unwrap_or(100);
+    let per_cpu = report["cpu_steal"].as_array().expect("cpu_steal with steal measured");
+    assert!(per_cpu.iter().any(|c| u(&c["cpu"]) == cpu as u64), "the busy cpu{cpu} is checked: {per_cpu:?}");
+    for c in per_cpu {
+        let (ours, kernel) = (u(&c["steal_ns"]), u(&c["proc_stat_steal_ns"]));
+        eprintln!("cpu{}: steal over the run {ours} ns by the steal clock, {kernel} ns by /proc/stat", c["cpu"]);
+        assert!(
+            ours.abs_diff(kernel) <= tick_ns + 2 * kernel_tick_ns,
+            "steal clock and /proc/stat disagree beyond their granularity: {c}"
+        );
+    }
     let kernel_ns = (after - before) * tick_ns;
     let ours = part(f, "steal_ns");
     let wall = u(&f["total_ns"]);

@@ -8,11 +8,13 @@ mod attribution;
 mod hist;
 mod sample;
 mod session;
+mod steal;
 
 pub use attribution::*;
 pub use hist::*;
 pub use sample::*;
 pub use session::*;
+pub use steal::*;
 
 #[cfg(test)]
 mod tests;
