@@ -14,7 +14,7 @@ use crate::{
     cli::AttachConfig,
     commands::out,
     model::steal_check,
-    output::export,
+    output::{export, prometheus},
 };
 
 pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Result<()> {
@@ -26,6 +26,13 @@ pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Resul
     }
     if let Some(start) = steal_start {
         app.info.cpu_steal = steal_check(&start, &steal_reading(&collector));
+    }
+    // A run the kernel skipped is an event the books never saw (a switch, an interrupt's end).
+    let misses: u64 = prometheus::health().programs.iter().map(|p| p.recursion_misses).sum();
+    if misses > 0 {
+        app.info.warnings.push(format!(
+            "the kernel skipped {misses} runs of our BPF programs (recursion_misses: already running on that CPU); the events they would have seen are missing"
+        ));
     }
     if cfg.per_thread {
         learn_thread_names(&mut app);

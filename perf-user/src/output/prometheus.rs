@@ -44,6 +44,9 @@ pub struct ProgStats {
     /// Both stay 0 unless `kernel.bpf_stats_enabled` is 1.
     pub run_time_ns: u64,
     pub run_cnt: u64,
+    /// Runs the kernel skipped because the program was already running on that CPU (its
+    /// recursion guard): events the books never saw (counted whatever `bpf_stats_enabled` says).
+    pub recursion_misses: u64,
 }
 
 /// The tool's own health that the report does not hold.
@@ -79,6 +82,7 @@ fn parse_fdinfo(text: &str) -> ProgStats {
             "prog_type" => p.prog_type = v.parse().unwrap_or(0),
             "run_time_ns" => p.run_time_ns = v.parse().unwrap_or(0),
             "run_cnt" => p.run_cnt = v.parse().unwrap_or(0),
+            "recursion_misses" => p.recursion_misses = v.parse().unwrap_or(0),
             _ => {}
         }
     }
@@ -287,6 +291,21 @@ pub fn render(r: &Report, h: &Health) -> String {
             secs(p.run_time_ns)
         );
     }
+    header(
+        &mut o,
+        "perf_ebpf_bpf_program_recursion_misses_total",
+        "counter",
+        "Runs of each of our BPF programs the kernel skipped (already running on that CPU): lost events.",
+    );
+    for p in &h.programs {
+        let _ = writeln!(
+            o,
+            "perf_ebpf_bpf_program_recursion_misses_total{{prog_id=\"{}\",prog_type=\"{}\"}} {}",
+            p.prog_id,
+            prog_type_name(p.prog_type),
+            p.recursion_misses
+        );
+    }
     o
 }
 
@@ -493,8 +512,10 @@ mod tests {
 
     #[test]
     fn fdinfo_of_a_bpf_program_parses() {
-        let p = parse_fdinfo("pos:\t0\nprog_type:\t17\nprog_id:\t42\nrun_time_ns:\t1500\nrun_cnt:\t3\n");
-        assert_eq!(p, ProgStats { prog_id: 42, prog_type: 17, run_time_ns: 1500, run_cnt: 3 });
+        let p = parse_fdinfo(
+            "pos:\t0\nprog_type:\t17\nprog_id:\t42\nrun_time_ns:\t1500\nrun_cnt:\t3\nrecursion_misses:\t2\n",
+        );
+        assert_eq!(p, ProgStats { prog_id: 42, prog_type: 17, run_time_ns: 1500, run_cnt: 3, recursion_misses: 2 });
         let text = render(&Report::default(), &Health { programs: vec![p], bpf_stats_enabled: Some(true) });
         assert!(text.contains(
             "perf_ebpf_bpf_program_run_seconds_total{prog_id=\"42\",prog_type=\"raw_tracepoint\"} 0.0000015"
