@@ -39,12 +39,16 @@ pub enum Cmd {
 #[command(after_help = "Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and uprobes.\n\
 Syscall counts never include syscall 335 (uretprobe): the kernel enters it on every traced return.\n\
 Examples:\n  sudo perf-user attach --pid 1234 --func 'target_app::book::*' --func '*::submit'\n  \
+sudo perf-user attach --pid 1234 --func 'libc.so.6:malloc' --func 'libengine*.so:book::*'\n  \
 sudo perf-user attach --pid 1234 --func 'target_app::*' --no-tui --duration 10s --export run.json")]
 pub struct AttachArgs {
     /// Process to trace.
     #[arg(long, short)]
     pub pid: i64,
-    /// Functions to trace: glob on demangled names (`*` spans `::`), a raw symbol name, or 0xADDR. Repeatable.
+    /// Functions to trace: glob on demangled names (`*` spans `::`), a raw symbol name, or 0xADDR, in
+    /// the main executable. OBJECT:FUNC picks functions of a shared library the target maps, a glob
+    /// on its file name, a colon, a glob on the function (`libc.so.6:malloc`, `libengine*.so:book::*`);
+    /// libraries it loads later (dlopen) are picked up within a second. Repeatable.
     #[arg(long = "func", short = 'f', value_name = "GLOB")]
     pub funcs: Vec<String>,
     /// Also show the target's syscalls (count, errors, latency). Attribution uses them either way.
@@ -259,6 +263,8 @@ pub enum ConfigError {
     ExportToStdout,
     #[error("--max-overhead {0}: expected a percentage of one CPU above 0 (e.g. 25)")]
     Overhead(f64),
+    #[error("--func '{0}': no function after the colon; OBJECT:FUNC, e.g. 'libc.so.6:malloc'")]
+    EmptyFunction(String),
     #[error("--func '': empty pattern")]
     EmptyPattern,
     #[error("--prometheus '{0}': expected ADDR:PORT, e.g. 127.0.0.1:9464")]
@@ -294,6 +300,11 @@ impl AttachArgs {
         }
         if self.funcs.iter().any(|f| f.trim().is_empty()) {
             return Err(ConfigError::EmptyPattern);
+        }
+        if let Some(f) = self.funcs.iter().find(|f| {
+            matches!(crate::target::symbols::objects::split_object_pattern(f), (Some(_), func) if func.trim().is_empty())
+        }) {
+            return Err(ConfigError::EmptyFunction(f.clone()));
         }
         let dur =
             |flag: &'static str, s: &str| parse_duration_ns(s).map_err(|error| ConfigError::Duration { flag, error });

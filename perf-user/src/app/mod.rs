@@ -1,7 +1,7 @@
 //! The single owner of a tracing session's state. The main loop turns everything that happens
 //! (ticks, keys, signals, the target exiting) into `Event`s; `App::handle` decides, I/O happens outside.
 
-use std::{cmp::Ordering, collections::VecDeque};
+use std::collections::VecDeque;
 
 use crate::{
     model::{Exemplar, LatencySummary, Lost, Sample, Session, Shares, Window},
@@ -49,6 +49,11 @@ pub enum Event {
     /// The overhead guard removed a function's probes; `note` says why, for the UI and export.
     ProbesDetached {
         fn_id: u32,
+        note: String,
+    },
+    /// Functions of a library loaded after attach are traced from now on; `note` says which.
+    FunctionsAdded {
+        functions: Vec<crate::model::FuncInfo>,
         note: String,
     },
 }
@@ -142,6 +147,13 @@ impl App {
                 }
                 self.status.clone_from(&note);
                 self.info.warnings.push(note);
+                Action::Continue
+            }
+            Event::FunctionsAdded { functions, note } => {
+                self.session.add_functions(functions);
+                self.status.clone_from(&note);
+                self.info.warnings.push(note);
+                self.rebuild();
                 Action::Continue
             }
             Event::Key(key) => self.key(key),
@@ -361,17 +373,24 @@ impl App {
         self.session.functions.get(id as usize).map_or("?", |f| f.symbol.as_str())
     }
 
-    /// What is special about a function's probes, for the UI: removed by the overhead guard, or
-    /// single-stepped by the kernel (about ten times the cost per hit). `None` when neither.
+    /// What is special about a function's probes, for the UI: in a shared library (loaded after
+    /// attach, when it was), removed by the overhead guard, or single-stepped by the kernel (about
+    /// ten times the cost per hit). `None` when nothing.
     pub fn probe_note(&self, id: u32) -> Option<String> {
         let f = self.session.functions.get(id as usize)?;
-        if f.detached {
-            Some("detached by the overhead guard".into())
-        } else if f.single_step {
-            Some(format!("probe single-stepped ({}): ~10x cost per hit", f.entry_insn))
-        } else {
-            None
+        let mut notes = Vec::new();
+        if !f.object.is_empty() && f.object != self.info.target.exe {
+            notes.push(format!("in {}", f.object.rsplit('/').next().unwrap_or(&f.object)));
         }
+        if let Some(ns) = f.added_ns {
+            notes.push(format!("loaded after attach, traced from {:.1}s", ns as f64 / 1e9));
+        }
+        if f.detached {
+            notes.push("detached by the overhead guard".into());
+        } else if f.single_step {
+            notes.push(format!("probe single-stepped ({}): ~10x cost per hit", f.entry_insn));
+        }
+        (!notes.is_empty()).then(|| notes.join(" · "))
     }
 
     /// Estimated CPU the probes cost the target, as a fraction of one CPU.
@@ -415,87 +434,6 @@ impl View {
             View::Functions => "Functions",
             View::Syscalls => "Syscalls",
             View::Exemplars => "Exemplars",
-        }
-    }
-}
-
-/// Columns of the functions table that it can be sorted by, in the order `s` cycles them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum SortKey {
-    Name,
-    Calls,
-    Rate,
-    P50,
-    P90,
-    #[default]
-    P99,
-    P999,
-    Max,
-    OwnCpu,
-    Callees,
-    Syscalls,
-    OffCpu,
-}
-
-impl SortKey {
-    pub const ALL: [SortKey; 12] = [
-        SortKey::Name,
-        SortKey::Calls,
-        SortKey::Rate,
-        SortKey::P50,
-        SortKey::P90,
-        SortKey::P99,
-        SortKey::P999,
-        SortKey::Max,
-        SortKey::OwnCpu,
-        SortKey::Callees,
-        SortKey::Syscalls,
-        SortKey::OffCpu,
-    ];
-
-    pub fn next(self) -> SortKey {
-        let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
-        Self::ALL[(i + 1) % Self::ALL.len()]
-    }
-
-    /// Names sort A→Z, numbers biggest first.
-    pub fn descending_by_default(self) -> bool {
-        self != SortKey::Name
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            SortKey::Name => "name",
-            SortKey::Calls => "calls",
-            SortKey::Rate => "calls/s",
-            SortKey::P50 => "p50",
-            SortKey::P90 => "p90",
-            SortKey::P99 => "p99",
-            SortKey::P999 => "p99.9",
-            SortKey::Max => "max",
-            SortKey::OwnCpu => "own CPU",
-            SortKey::Callees => "callees",
-            SortKey::Syscalls => "syscalls",
-            SortKey::OffCpu => "off-CPU",
-        }
-    }
-
-    /// Ascending order of two rows by this key.
-    pub fn compare(self, a: &FunctionRow, b: &FunctionRow, a_name: &str, b_name: &str) -> Ordering {
-        let (la, lb) = (&a.latency, &b.latency);
-        match self {
-            SortKey::Name => a_name.cmp(b_name),
-            SortKey::Calls => a.calls.cmp(&b.calls),
-            SortKey::Rate => a.calls_per_s.total_cmp(&b.calls_per_s),
-            SortKey::P50 => la.p50_ns.cmp(&lb.p50_ns),
-            SortKey::P90 => la.p90_ns.cmp(&lb.p90_ns),
-            SortKey::P99 => la.p99_ns.cmp(&lb.p99_ns),
-            SortKey::P999 => la.p999_ns.cmp(&lb.p999_ns),
-            SortKey::Max => la.max_ns.cmp(&lb.max_ns),
-            SortKey::OwnCpu => a.shares.self_oncpu.total_cmp(&b.shares.self_oncpu),
-            SortKey::Callees => a.shares.callees.total_cmp(&b.shares.callees),
-            SortKey::Syscalls => a.shares.syscalls.total_cmp(&b.shares.syscalls),
-            SortKey::OffCpu => a.shares.offcpu.total_cmp(&b.shares.offcpu),
         }
     }
 }
@@ -607,6 +545,9 @@ fn matches_filter(hay: &str, needle: &str) -> bool {
 }
 
 mod periodic;
+mod sort;
+
+pub use sort::SortKey;
 
 #[cfg(test)]
 mod tests;

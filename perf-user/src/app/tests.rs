@@ -328,3 +328,51 @@ fn filter_matching_ignores_ascii_case_and_handles_unicode() {
     assert!(!matches_filter("ab", "abc"));
     assert!(matches_filter("Größe::new", "grö"));
 }
+
+/// A library loaded after attach: its functions join the table with their object and the time
+/// they were added, the note goes to the status line and the export, and samples that name the
+/// new ids count for them.
+#[test]
+fn functions_added_later_are_shown_and_exported() {
+    let info = RunInfo {
+        target: crate::output::report::Target { exe: "/opt/app".into(), ..Default::default() },
+        ..RunInfo::default()
+    };
+    let main = FuncInfo { object: "/opt/app".into(), ..FuncInfo::default() };
+    let mut a = App::new(Session::new(vec![main], 10), info);
+    assert_eq!(a.probe_note(0), None, "the executable's functions need no note");
+    let late = FuncInfo {
+        id: 1,
+        symbol: "shl_work".into(),
+        object: "/opt/lib/libshfix.so".into(),
+        added_ns: Some(2_500_000_000),
+        ..FuncInfo::default()
+    };
+    let note = "/opt/lib/libshfix.so loaded after attach: 1 function (shl_work) traced".to_string();
+    assert_eq!(a.handle(Event::FunctionsAdded { functions: vec![late], note: note.clone() }), Action::Continue);
+    assert_eq!(a.status, note);
+    assert_eq!(a.derived.functions.len(), 2);
+    assert!(
+        a.probe_note(1).is_some_and(|n| n.contains("in libshfix.so") && n.contains("2.5s")),
+        "{:?}",
+        a.probe_note(1)
+    );
+    a.handle(Event::Tick {
+        sample: Sample {
+            at_ns: 3_000_000_000,
+            functions: vec![
+                FuncSample { id: 0, ..FuncSample::default() },
+                FuncSample { id: 1, calls: 7, count: 7, ..FuncSample::default() },
+            ],
+            ..Sample::default()
+        },
+        exemplars: vec![],
+    });
+    let r = a.report(None);
+    assert_eq!(r.functions.len(), 2);
+    assert_eq!((r.functions[0].object.as_str(), r.functions[0].added_after_ns), ("/opt/app", None));
+    let f = &r.functions[1];
+    assert_eq!((f.symbol.as_str(), f.calls, f.added_after_ns), ("shl_work", 7, Some(2_500_000_000)));
+    assert_eq!(f.object, "/opt/lib/libshfix.so");
+    assert_eq!(r.warnings, vec![note]);
+}

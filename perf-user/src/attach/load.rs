@@ -3,7 +3,7 @@
 
 use anyhow::{Result, anyhow};
 
-use super::{TargetState, plan::Plan, preflight::Target, run::Signals, threads::unix_ns};
+use super::{TargetState, plan::Plan, preflight::Target, refresh::Refresh, run::Signals, threads::unix_ns};
 use crate::{
     app::App,
     bpf::{
@@ -28,10 +28,14 @@ pub(super) struct Loaded {
     pub attached_line: String,
     /// Steal by both sources at the start, when steal is measured (see `model::steal_check`).
     pub steal_start: Option<StealReading>,
+    /// The probe cost per kind of probe site, for functions added later.
+    pub probe_cost: calibrate::ProbeCost,
+    /// Picks up libraries loaded after attach (with `OBJECT:FUNC` patterns).
+    pub refresh: Option<Refresh>,
 }
 
 pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Signals) -> Result<Loaded> {
-    let Plan { functions, mut infos, spec, mut warnings } = plan;
+    let Plan { functions, mut infos, spec, mut warnings, refresh } = plan;
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
     let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
@@ -49,7 +53,8 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
             info.detached = true;
         }
     }
-    let (probe_cost, calibration) = calibrate_probes(cfg, spec.mode, spec.probes.is_empty(), &tracer, &mut warnings)?;
+    let (probe_cost, calibration) =
+        calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
     let per_fn: Vec<WindowCost> = functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
     for (info, cost) in infos.iter_mut().zip(&per_fn) {
@@ -84,7 +89,7 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
     }
     let steal_start = (app.info.steal_source == "kvm_steal_time").then(|| steal_reading(&collector));
-    Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start })
+    Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start, probe_cost, refresh })
 }
 
 /// Calibrates once the target's probes are in (a bad setup fails there first). The calibration

@@ -4,8 +4,10 @@
 mod finish;
 mod liveness;
 mod load;
+mod objects;
 mod plan;
 mod preflight;
+mod refresh;
 mod run;
 mod threads;
 

@@ -6,6 +6,8 @@ use std::{
     time::Duration,
 };
 
+use crate::{bpf::sys::error_chain, model::WindowCost};
+
 use anyhow::Result;
 use tokio::{
     signal::unix::{Signal, SignalKind, signal},
@@ -219,6 +221,59 @@ impl Loop {
         if cfg.per_thread {
             learn_thread_names(app);
         }
+        if !app.target_exited {
+            self.pick_up_libraries();
+        }
+    }
+
+    /// Probes the functions of libraries loaded since the last look (see `refresh`).
+    fn pick_up_libraries(&mut self) {
+        let Loaded { tracer, app, collector, refresh, probe_cost, .. } = &mut self.loaded;
+        let Some(late) = refresh.as_mut().and_then(|r| r.poll(app.session.functions.len() as u32)) else { return };
+        let mut infos = late.infos;
+        let mut warnings = Vec::new();
+        if !late.probes.is_empty() {
+            match tracer.add_probes(&late.probes, &AtomicBool::new(false)) {
+                Ok(skipped) => {
+                    for s in skipped {
+                        if let Some(i) = infos.iter_mut().find(|i| i.id == s.fn_id) {
+                            i.detached = true;
+                        }
+                        warnings.push(format!("warning: {s}"));
+                    }
+                }
+                Err(e) => {
+                    // Their ids stay taken (some may have probes): shown as detached, never reused.
+                    infos.iter_mut().for_each(|i| i.detached = true);
+                    warnings.push(format!("warning: probing a library loaded after attach: {}", error_chain(&e)));
+                }
+            }
+        }
+        let costs: Vec<WindowCost> = late.functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
+        let now_ns = app.session.elapsed_ns();
+        for (info, cost) in infos.iter_mut().zip(&costs) {
+            info.calibration_ns = cost.median_ns;
+            info.added_ns = Some(now_ns);
+        }
+        collector.add_functions(infos.iter().map(|i| i.symbol.clone()).collect(), costs);
+        for note in late.notes {
+            if self.ui.is_none() {
+                out(&format!("perf-user: {note}\n"));
+            }
+            self.loaded.app.handle(Event::FunctionsAdded { functions: std::mem::take(&mut infos), note });
+        }
+        for w in warnings {
+            self.say(w);
+        }
+    }
+
+    /// A note for the user now: on stdout without the terminal UI, in the status line with it.
+    fn say(&mut self, note: String) {
+        if self.ui.is_none() {
+            out(&format!("perf-user: {note}\n"));
+        }
+        self.loaded.app.status.clone_from(&note);
+        self.loaded.app.info.warnings.push(note);
     }
 }
 

@@ -79,13 +79,14 @@ pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, 
         pid: std::process::id(),
         exe: exe.to_path_buf(),
         probes: vec![
-            Probe { fn_id: 0, file_offset: push.file_offset, symbol: push.name.clone() },
-            Probe { fn_id: 1, file_offset: nop5.file_offset, symbol: nop5.name.clone() },
+            Probe { fn_id: 0, file_offset: push.file_offset, symbol: push.name.clone(), object: None },
+            Probe { fn_id: 1, file_offset: nop5.file_offset, symbol: nop5.name.clone(), object: None },
         ],
         mode,
         tracepoints: false,
         config: perf_ebpf_common::Config::default(),
         max_funcs: 2,
+        capacity: 2,
         attach,
     };
     let plain_ns = time_calls(perf_user_calibration_target);

@@ -19,6 +19,11 @@ pub struct FuncInfo {
     pub detached: bool,
     /// Probe cost subtracted from each of its calls (depends on the kind of probe site).
     pub calibration_ns: u64,
+    /// The ELF object it is in, as the target names it: its executable or a shared library.
+    pub object: String,
+    /// For a function of a library the target loaded after attach (`dlopen`): when its probes
+    /// went in, ns after attach. Its numbers start there.
+    pub added_ns: Option<u64>,
 }
 
 /// What a probe pair adds inside a measured call, from timing an empty function at start-up.
@@ -123,6 +128,12 @@ impl Session {
     pub fn new(functions: Vec<FuncInfo>, exemplar_capacity: usize) -> Self {
         let n = functions.len();
         Session { functions, p99_history: vec![VecDeque::new(); n], exemplar_capacity, ..Session::default() }
+    }
+
+    /// Functions traced from now on (a library loaded after attach); their ids continue the list.
+    pub fn add_functions(&mut self, functions: Vec<FuncInfo>) {
+        self.p99_history.extend(functions.iter().map(|_| VecDeque::new()));
+        self.functions.extend(functions);
     }
 
     pub fn latest(&self) -> Option<&Sample> {

@@ -100,6 +100,14 @@ pub struct FunctionReport {
     pub raw_symbol: String,
     #[serde(default)]
     pub address: u64,
+    /// The ELF object the function is in, as the target names it (its executable or a shared
+    /// library); empty in reports from before objects were named.
+    #[serde(default)]
+    pub object: String,
+    /// A function of a library the target loaded after attach: when its probes went in, ns after
+    /// attach (its numbers start there). Absent for functions traced from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_after_ns: Option<u64>,
     /// Every call that entered, timed or not (`attach --sample N` times one outermost call in N).
     #[serde(default)]
     pub calls: u64,
@@ -223,6 +231,8 @@ impl Report {
                     symbol: fi.symbol.clone(),
                     raw_symbol: fi.raw_symbol.clone(),
                     address: fi.address,
+                    object: fi.object.clone(),
+                    added_after_ns: fi.added_ns,
                     calls: f.calls(),
                     latency,
                     total_ns: f.total_ns,
