@@ -351,8 +351,11 @@ pub struct CpuInterf {
     pub softirq_start_irq_ns: u64,
     /// This CPU's `struct kvm_steal_time` address, found once (0: not yet).
     pub steal_addr: u64,
+    /// The steal clock (ns) at this CPU's last local-timer interrupt (0: none seen yet), which the
+    /// kernel folds into `/proc/stat` at its ticks: user space reads it to check the two agree.
+    pub steal_tick_ns: u64,
 }
-const _: () = assert!(size_of::<CpuInterf>() == 64);
+const _: () = assert!(size_of::<CpuInterf>() == 72);
 
 /// A thread's reading of its CPU's interference totals, taken when it came on CPU or at its last
 /// event since: the next event adds the differences to the innermost frame.

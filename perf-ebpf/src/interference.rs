@@ -176,6 +176,15 @@ pub fn irq_exit(_ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "local_timer_entry")]
 pub fn local_timer_entry(_ctx: BtfTracePointContext) -> i32 {
     irq_begin();
+    // The tick is where the kernel folds the steal clock into /proc/stat: keep the clock as of
+    // then too, for user space's cross-check (one read per tick, steal off: none).
+    if let Some(c) = cpu() {
+        let steal = steal_now(c);
+        if steal != 0 {
+            // SAFETY: this CPU's value, as in `irq_begin`.
+            unsafe { (*c).steal_tick_ns = steal };
+        }
+    }
     0
 }
 

@@ -1,5 +1,6 @@
 //! `--interference` against known causes: a 20 ms spin catches the kernel's timer ticks, whose
-//! time must land in the hard-interrupt part; steal agrees with the kernel's own `/proc/stat`.
+//! time must land in the hard-interrupt part; steal agrees with the kernel's own `/proc/stat`;
+//! page faults and migrations equal what target-app's injections caused, by its own count.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests panic with context")]
 
 mod common;
@@ -10,6 +11,7 @@ use common::*;
 use serde_json::Value;
 
 const SIGNAL: &str = "target_app::signal::Signal::update";
+const BOOK: &str = "target_app::book::OrderBook::apply";
 
 /// Every part of a call or function, own compute and the interference parts included.
 const PARTS: [&str; 8] = [
@@ -162,10 +164,26 @@ fn steal_agrees_with_proc_stat() {
     if !is_vm {
         assert_eq!(source, "not available", "no hypervisor: steal must be said to be unmeasured");
         assert_eq!(part(f, "steal_ns"), 0);
+        assert!(report.get("cpu_steal").is_none(), "no steal clock, no cross-check");
         return;
     }
     assert_eq!(source, "kvm_steal_time", "a KVM guest kernel: steal is measured");
     let tick_ns = 1_000_000_000 / user_hz();
+    // The positive check: over the whole run, each CPU's steal by the clock our programs read
+    // (as of its last local-timer interrupt) and by /proc/stat (read back to back with it, at
+    // both ends) agree within the column's granularity: each end rounds down to a USER_HZ tick,
+    // and the kernel folds the clock in at its own ticks, which ours may lead by one kernel tick.
+    let kernel_tick_ns = 1_000_000_000 / kernel_hz().unwrap_or(100);
+    let per_cpu = report["cpu_steal"].as_array().expect("cpu_steal with steal measured");
+    assert!(per_cpu.iter().any(|c| u(&c["cpu"]) == cpu as u64), "the busy cpu{cpu} is checked: {per_cpu:?}");
+    for c in per_cpu {
+        let (ours, kernel) = (u(&c["steal_ns"]), u(&c["proc_stat_steal_ns"]));
+        eprintln!("cpu{}: steal over the run {ours} ns by the steal clock, {kernel} ns by /proc/stat", c["cpu"]);
+        assert!(
+            ours.abs_diff(kernel) <= tick_ns + 2 * kernel_tick_ns,
+            "steal clock and /proc/stat disagree beyond their granularity: {c}"
+        );
+    }
     let kernel_ns = (after - before) * tick_ns;
     let ours = part(f, "steal_ns");
     let wall = u(&f["total_ns"]);
@@ -181,4 +199,62 @@ fn steal_agrees_with_proc_stat() {
     if kernel_ns >= 5 * tick_ns && on_cpu * 2 >= wall {
         assert!(ours > 0, "/proc/stat has {kernel_ns} ns of steal on cpu{cpu}, the traced calls none");
     }
+}
+
+#[test]
+fn page_faults_per_function_equal_the_apps_rusage() {
+    if !bpf_available("page_faults_per_function_equal_the_apps_rusage") {
+        return;
+    }
+    let (report, truth) = traced_run(
+        "interf-faults",
+        &["--rate", "5000", "--messages", "3000", "--inject", "signal=pagefault:16:every:10"],
+        // BOOK first: see the end.
+        &[BOOK, SIGNAL],
+        &["--interference"],
+    );
+    let t = function(&truth, SIGNAL);
+    let injected = u(&t["injected_count"]);
+    let truth_faults = u(&t["injected_page_faults"]);
+    assert!(injected >= 100, "too few injections: {injected}");
+    assert!(truth_faults >= 16 * injected, "{truth_faults} faults by rusage for {injected} × 16 fresh pages");
+    let f = function(&report, SIGNAL);
+    assert_eq!(u(&f["count"]), u(&t["count"]), "every call traced");
+    assert_eq!(count(f, "page_faults"), truth_faults, "page faults in {SIGNAL}: ours vs the thread's rusage");
+    assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
+    // The one fault that is the tracer's own: the first traced return in the process runs the
+    // kernel's uretprobe trampoline, whose `[uprobes]` page is mapped in on that first touch.
+    // `OrderBook::apply` runs first in each message, so it takes it, never `Signal::update`.
+    let book = count(function(&report, BOOK), "page_faults");
+    assert!(book <= 1, "{book} faults in {BOOK}, which touches no fresh memory");
+}
+
+#[test]
+fn injected_migrations_are_counted_exactly() {
+    if !bpf_available("injected_migrations_are_counted_exactly") {
+        return;
+    }
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        eprintln!("one CPU: no migration to inject");
+        return;
+    }
+    let (report, truth) = traced_run(
+        "interf-migrate",
+        &["--rate", "2000", "--messages", "2000", "--inject", "signal=migrate:every:20"],
+        &[SIGNAL],
+        &["--interference"],
+    );
+    let t = function(&truth, SIGNAL);
+    let injected = u(&t["injected_count"]);
+    let migrations = u(&t["injected_migrations"]);
+    assert!(injected >= 50, "too few injections: {injected}");
+    assert_eq!(migrations, injected, "every injected flip moved the thread (the app's own sched_getcpu)");
+    let f = function(&report, SIGNAL);
+    assert_eq!(u(&f["count"]), u(&t["count"]), "every call traced");
+    assert_eq!(count(f, "migrations"), migrations, "migrations in {SIGNAL}: ours vs the app's");
+    // Each move switches the thread out on one CPU (the stopper thread takes it off) and back in
+    // on the other: at least one switch per migration.
+    let switches = count(f, "switches_voluntary") + count(f, "switches_involuntary");
+    assert!(switches >= migrations, "{switches} switches for {migrations} migrations");
+    assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
 }

@@ -28,8 +28,8 @@ impl OrderBook {
         OrderBook { bids: BTreeMap::new(), asks: BTreeMap::new(), max_levels: max_levels.max(1), inject }
     }
 
-    pub fn injected_count(&self) -> u64 {
-        self.inject.injected_count()
+    pub fn injected(&self) -> crate::inject::InjectCounts {
+        self.inject.counts()
     }
 
     /// Stage `book`: applies one market-data event.

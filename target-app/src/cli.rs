@@ -62,7 +62,11 @@ pub struct Args {
     ///   syscalls:K         every call makes exactly K getppid(2) syscalls;
     ///   fsync:every:N      every Nth call fsyncs the journal (journal only);
     ///   panic:every:N      every Nth call panics, caught above on_message
-    ///                      (needs a panic=unwind build: --profile release-unwind).
+    ///                      (needs a panic=unwind build: --profile release-unwind);
+    ///   pagefault:[P:]every:N  every Nth call writes P fresh pages (default 16):
+    ///                      P minor faults, counted by the thread's rusage;
+    ///   migrate:every:N    every Nth call moves the thread to the other of two
+    ///                      CPUs (it stays pinned between): one migration each.
     /// DUR: 500ns, 50us, 50µs, 1.5ms, 2s.
     #[arg(long, value_name = "STAGE=SPEC", verbatim_doc_comment)]
     pub inject: Vec<InjectSpec>,

@@ -152,17 +152,17 @@ impl Engine {
     }
 
     /// Injections into `on_message` itself (its timing lives with the caller).
-    pub fn on_message_injected(&self) -> u64 {
-        self.inject.injected_count()
+    pub fn on_message_injected(&self) -> crate::inject::InjectCounts {
+        self.inject.counts()
     }
 
     /// Summaries of the callee stages, in pipeline order.
     pub fn callee_summaries(&self) -> [StageSummary; 4] {
         [
-            self.stats.book.summary(self.book.injected_count()),
-            self.stats.signal.summary(self.signal.injected_count()),
-            self.stats.risk_check.summary(self.risk.injected_count()),
-            self.stats.matching.summary(self.matching.injected_count()),
+            self.stats.book.summary(self.book.injected()),
+            self.stats.signal.summary(self.signal.injected()),
+            self.stats.risk_check.summary(self.risk.injected()),
+            self.stats.matching.summary(self.matching.injected()),
         ]
     }
 }

@@ -36,8 +36,8 @@ impl Gateway {
         Ok((Gateway { stream: ours, buf: Vec::with_capacity(64), bytes_sent: 0, inject }, theirs))
     }
 
-    pub fn injected_count(&self) -> u64 {
-        self.inject.injected_count()
+    pub fn injected(&self) -> crate::inject::InjectCounts {
+        self.inject.counts()
     }
 
     pub fn bytes_sent(&self) -> u64 {

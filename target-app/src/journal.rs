@@ -54,8 +54,8 @@ impl Journal {
         Ok(Journal { path: path.to_owned(), file, buf: Vec::with_capacity(FLUSH_THRESHOLD * 2), fsyncs: 0, inject })
     }
 
-    pub fn injected_count(&self) -> u64 {
-        self.inject.injected_count()
+    pub fn injected(&self) -> crate::inject::InjectCounts {
+        self.inject.counts()
     }
 
     pub fn fsyncs(&self) -> u64 {
@@ -136,7 +136,7 @@ mod tests {
             journal.append(&order(id)).expect("append");
         }
         assert_eq!(journal.fsyncs(), 2);
-        assert_eq!(journal.injected_count(), 2);
+        assert_eq!(journal.injected().calls, 2);
         journal.flush().expect("flush");
         let text = std::fs::read_to_string(&path).expect("read journal");
         std::fs::remove_file(&path).expect("remove journal");

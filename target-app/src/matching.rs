@@ -101,8 +101,8 @@ impl MatchingEngine {
         }
     }
 
-    pub fn injected_count(&self) -> u64 {
-        self.inject.injected_count()
+    pub fn injected(&self) -> crate::inject::InjectCounts {
+        self.inject.counts()
     }
 
     /// Stage `matching`: matches one order, appending its fills to `fills`.

@@ -246,7 +246,7 @@ fn run_engine(plan: &InjectPlan, data: &Receiver<EngineInput>, out: &SyncSender<
                 }
             }
             EngineInput::Marker(mut marker) => {
-                let mut stages = vec![decode_stats.summary(decode_inject.injected_count())];
+                let mut stages = vec![decode_stats.summary(decode_inject.counts())];
                 stages.extend(engine.callee_summaries());
                 stages.push(on_message_stats.summary(engine.on_message_injected()));
                 marker.report.engine =
@@ -293,8 +293,8 @@ impl GatewayStage {
                         orders,
                         fills,
                         stages: vec![
-                            send_stats.summary(self.gateway.injected_count()),
-                            journal_stats.summary(self.journal.injected_count()),
+                            send_stats.summary(self.gateway.injected()),
+                            journal_stats.summary(self.journal.injected()),
                         ],
                     };
                     if !marker.is_final {

@@ -43,8 +43,8 @@ impl RiskEngine {
         RiskEngine { limits, position: 0, inject }
     }
 
-    pub fn injected_count(&self) -> u64 {
-        self.inject.injected_count()
+    pub fn injected(&self) -> crate::inject::InjectCounts {
+        self.inject.counts()
     }
 
     pub fn position(&self) -> i64 {

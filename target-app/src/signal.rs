@@ -44,8 +44,8 @@ impl Signal {
         Signal { config, ema_mid: None, since_fire: 0, last_score: 0.0, inject }
     }
 
-    pub fn injected_count(&self) -> u64 {
-        self.inject.injected_count()
+    pub fn injected(&self) -> crate::inject::InjectCounts {
+        self.inject.counts()
     }
 
     /// The score computed by the last update, in [-1.5, 1.5].

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::inject::InjectCounts;
+
 /// One traced stage function. The order is pipeline order, which is also the
 /// order of `functions` in the truth file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -136,9 +138,18 @@ impl StageStats {
         out
     }
 
-    pub fn summary(&self, injected_count: u64) -> StageSummary {
+    pub fn summary(&self, injected: InjectCounts) -> StageSummary {
+        let injected_count = injected.calls;
+        let injected_page_faults = injected.page_faults;
+        let injected_migrations = injected.migrations;
         if self.count == 0 {
-            return StageSummary { stage: self.stage, injected_count, ..StageSummary::empty(self.stage) };
+            return StageSummary {
+                stage: self.stage,
+                injected_count,
+                injected_page_faults,
+                injected_migrations,
+                ..StageSummary::empty(self.stage)
+            };
         }
         // Quantiles come from hdrhistogram buckets (0.1 % resolution); clamp
         // them into the exact [min, max] so p999 never exceeds max.
@@ -156,6 +167,8 @@ impl StageStats {
             max_ns: self.max_ns,
             sum_ns: u64::try_from(self.sum_ns).unwrap_or(u64::MAX),
             injected_count,
+            injected_page_faults,
+            injected_migrations,
         }
     }
 }
@@ -182,6 +195,10 @@ pub struct StageSummary {
     pub max_ns: u64,
     pub sum_ns: u64,
     pub injected_count: u64,
+    /// Page faults the thread took inside `pagefault` injections, by its own rusage.
+    pub injected_page_faults: u64,
+    /// CPU migrations `migrate` injections caused (the thread ran on another CPU afterwards).
+    pub injected_migrations: u64,
 }
 
 impl StageSummary {
@@ -198,6 +215,8 @@ impl StageSummary {
             max_ns: 0,
             sum_ns: 0,
             injected_count: 0,
+            injected_page_faults: 0,
+            injected_migrations: 0,
         }
     }
 }
@@ -225,7 +244,7 @@ mod tests {
         for ns in [100u64, 200, 300, 400, 1_000_000] {
             stats.record(Duration::from_nanos(ns));
         }
-        let s = stats.summary(1);
+        let s = stats.summary(InjectCounts { calls: 1, ..InjectCounts::default() });
         assert_eq!(s.count, 5);
         assert_eq!(s.min_ns, 100);
         assert_eq!(s.max_ns, 1_000_000);
@@ -238,7 +257,7 @@ mod tests {
 
     #[test]
     fn empty_summary_is_all_zero() {
-        let s = stats(Stage::Journal).summary(0);
+        let s = stats(Stage::Journal).summary(InjectCounts::default());
         assert_eq!(s, StageSummary::empty(Stage::Journal));
     }
 }

@@ -303,7 +303,18 @@ mod tests {
         assert_eq!(book["symbol"], "target_app::book::OrderBook::apply");
         assert_eq!(book["stage"], "book");
         assert_eq!(book["count"], 1000);
-        for key in ["min_ns", "mean_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "injected_count"] {
+        for key in [
+            "min_ns",
+            "mean_ns",
+            "p50_ns",
+            "p90_ns",
+            "p99_ns",
+            "p999_ns",
+            "max_ns",
+            "injected_count",
+            "injected_page_faults",
+            "injected_migrations",
+        ] {
             assert!(book[key].is_u64(), "{key}");
         }
         assert_eq!(json["functions"][2]["stage"], "signal");

@@ -64,6 +64,8 @@ fn help_documents_every_flag() {
         "spin:DUR:every:N",
         "syscalls:K",
         "fsync:every:N",
+        "pagefault:[P:]every:N",
+        "migrate:every:N",
         "risk_check",
         "SIGUSR1",
         "SIGUSR2",

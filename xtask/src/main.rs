@@ -2,6 +2,7 @@
 //! Each subcommand runs the ones it depends on, and each step is idempotent.
 
 mod bench;
+mod stress;
 // perf-user's /proc reader, compiled here from its one source file: depending on perf-user
 // would need the eBPF object that xtask itself builds.
 #[path = "../../perf-user/src/target/proc.rs"]
@@ -66,6 +67,15 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         secs: u64,
     },
+    /// The attribution and interference tests RUNS times in a row with `stress-ng --cpu CPUS`
+    /// alongside: the busy machine they must hold on (CI runs 2).
+    StressTests {
+        #[arg(long, default_value_t = 20)]
+        runs: u32,
+        /// stress-ng's CPU workers.
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+    },
     /// The long soak: target-app at 20k msgs/s under full tracing (default 10 minutes; CI runs 20 s).
     Soak {
         /// Seconds of feeding.
@@ -89,6 +99,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Demo { rate, duration, no_tui } => demo(rate, duration, no_tui),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Soak { secs } => soak(secs),
+        Cmd::StressTests { runs, cpus } => stress::run(runs, cpus),
         Cmd::Fuzz { secs } => fuzz(secs),
     }
 }

@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::{
-    load::Loaded,
+    load::{Loaded, steal_reading},
     run::{Loop, write_export},
     threads::learn_thread_names,
 };
@@ -13,15 +13,26 @@ use crate::{
     app::{EndReason, Event},
     cli::AttachConfig,
     commands::out,
-    output::export,
+    model::steal_check,
+    output::{export, prometheus},
 };
 
 pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Result<()> {
     let Loop { loaded, pid, ui, mut published, .. } = session;
-    let Loaded { tracer, calibration, mut collector, mut app, .. } = loaded;
+    let Loaded { tracer, calibration, mut collector, mut app, steal_start, .. } = loaded;
     // The numbers end here (after an exit or exec the last reading was taken already).
     if !app.target_exited && end != EndReason::Exec {
         app.handle(Event::Tick { sample: collector.sample(), exemplars: collector.drain_exemplars() });
+    }
+    if let Some(start) = steal_start {
+        app.info.cpu_steal = steal_check(&start, &steal_reading(&collector));
+    }
+    // A run the kernel skipped is an event the books never saw (a switch, an interrupt's end).
+    let misses: u64 = prometheus::health().programs.iter().map(|p| p.recursion_misses).sum();
+    if misses > 0 {
+        app.info.warnings.push(format!(
+            "the kernel skipped {misses} runs of our BPF programs (recursion_misses: already running on that CPU); the events they would have seen are missing"
+        ));
     }
     if cfg.per_thread {
         learn_thread_names(&mut app);

@@ -12,7 +12,7 @@ use crate::{
         loader::{ProbeMode, Tracer},
     },
     cli::{AttachConfig, Slow},
-    model::{FuncInfo, Session, WindowCost},
+    model::{FuncInfo, Session, StealReading, WindowCost},
     output::report::{self, RunInfo},
     target::proc,
 };
@@ -26,6 +26,8 @@ pub(super) struct Loaded {
     pub app: App,
     /// "attached N probes …", printed when there is no terminal UI.
     pub attached_line: String,
+    /// Steal by both sources at the start, when steal is measured (see `model::steal_check`).
+    pub steal_start: Option<StealReading>,
     /// The probe cost per kind of probe site, for functions added later.
     pub probe_cost: calibrate::ProbeCost,
     /// Picks up libraries loaded after attach (with `OBJECT:FUNC` patterns).
@@ -93,6 +95,7 @@ pub(super) fn load(
             (true, true) => "kvm_steal_time".to_owned(),
             (true, false) => "not available".to_owned(),
         },
+        cpu_steal: Vec::new(),
     };
     let attached_line = attached_line(cfg, &tracer, target, &infos);
     let mut app = App::new(Session::new(infos, cfg.exemplars), info);
@@ -107,7 +110,8 @@ pub(super) fn load(
         // A call is two probe hits (entry and return).
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
     }
-    Ok(Loaded { tracer, calibration, collector, app, attached_line, probe_cost, refresh })
+    let steal_start = (app.info.steal_source == "kvm_steal_time").then(|| steal_reading(&collector));
+    Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start, probe_cost, refresh })
 }
 
 /// Calibrates once the target's probes are in (a bad setup fails there first). The calibration
@@ -173,4 +177,9 @@ fn attached_line(cfg: &AttachConfig, tracer: &Tracer, target: &Target, infos: &[
         infos.len(),
         if cfg.syscalls { ", syscalls" } else { "" }
     )
+}
+
+/// Both sources of each CPU's steal, read back to back.
+pub(super) fn steal_reading(collector: &Collector) -> StealReading {
+    StealReading { clock_ns: collector.steal_at_last_tick_ns(), proc_stat_ns: proc::cpu_steal_ns() }
 }

@@ -8,7 +8,8 @@ use std::{
 
 use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use perf_ebpf_common::{
-    self as common, Counter, FuncStats, FuncSyscallKey, Hist, RECENT_CALLS, SyscallStats, SyscallTotals, ThreadFuncKey,
+    self as common, Counter, CpuInterf, FuncStats, FuncSyscallKey, Hist, RECENT_CALLS, SyscallStats, SyscallTotals,
+    ThreadFuncKey,
     hist_bucket_bounds, names,
 };
 
@@ -32,6 +33,7 @@ pub struct Collector {
     syscall_stats: PerCpuArray<MapData, SyscallStats>,
     syscall_hist: PerCpuArray<MapData, Hist>,
     counters: PerCpuArray<MapData, u64>,
+    cpu_interf: PerCpuArray<MapData, CpuInterf>,
     exemplars: RingBuf<MapData>,
     symbols: Vec<String>,
     started: Instant,
@@ -191,6 +193,7 @@ impl Collector {
             syscall_stats: take(tracer, names::SYSCALL_STATS)?,
             syscall_hist: take(tracer, names::SYSCALL_HIST)?,
             counters: take(tracer, names::COUNTERS)?,
+            cpu_interf: take(tracer, names::CPU_INTERF)?,
             exemplars: take(tracer, names::EXEMPLARS)?,
             cache: Vec::new(),
             syscall_cache: Vec::new(),
@@ -219,6 +222,16 @@ impl Collector {
     }
 
     /// Reads every map once: a cumulative sample since attach.
+    /// Each possible CPU's steal clock at its last local-timer interrupt (ns), `None` while none
+    /// was seen (or steal is not measured): one side of the `/proc/stat` cross-check.
+    pub fn steal_at_last_tick_ns(&self) -> Vec<Option<u64>> {
+        read_percpu_array(&self.cpu_interf, 1, self.cpus)
+            .into_iter()
+            .next()
+            .map(|per_cpu| per_cpu.iter().map(|c| Some(c.steal_tick_ns).filter(|&ns| ns != 0)).collect())
+            .unwrap_or_default()
+    }
+
     pub fn sample(&mut self) -> Sample {
         let at_ns = self.started.elapsed().as_nanos() as u64;
         let mut functions = Vec::with_capacity(self.symbols.len());

@@ -135,10 +135,11 @@ impl Attribution {
         }
         let f = |v: u64| v as f64 / total as f64;
         Shares {
-            self_oncpu: f(self.self_oncpu_ns + self.interference_ns()),
+            self_oncpu: f(self.self_oncpu_ns),
             callees: f(self.callees_ns),
             syscalls: f(self.syscalls_ns),
             offcpu: f(self.offcpu_ns()),
+            interference: f(self.interference_ns()),
         }
     }
 }
@@ -149,4 +150,6 @@ pub struct Shares {
     pub callees: f64,
     pub syscalls: f64,
     pub offcpu: f64,
+    /// `--interference`: irq, softirq and steal, split out of own CPU and syscalls (0 without).
+    pub interference: f64,
 }

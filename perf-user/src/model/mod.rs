@@ -10,6 +10,7 @@ mod hist;
 mod sample;
 mod session;
 mod slow;
+mod steal;
 
 pub use attribution::*;
 pub use heat::*;
@@ -17,6 +18,7 @@ pub use hist::*;
 pub use sample::*;
 pub use session::*;
 pub use slow::*;
+pub use steal::*;
 
 #[cfg(test)]
 mod tests;

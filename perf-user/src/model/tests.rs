@@ -137,10 +137,11 @@ fn attribution_shares_sum_to_one() {
     let s = a.shares();
     assert!((s.self_oncpu + s.callees + s.syscalls + s.offcpu - 1.0).abs() < 1e-9);
     assert_eq!(Attribution::default().shares(), Shares::default());
-    // Interference (`--interference`) is on-CPU time: the four shares still cover everything.
+    // Interference (`--interference`) is a fifth share: the five still cover everything.
     let b = Attribution { irq_ns: 7, steal_ns: 11, softirq_ns: 2, ..a };
     let s = b.shares();
-    assert!((s.self_oncpu + s.callees + s.syscalls + s.offcpu - 1.0).abs() < 1e-9);
+    assert!((s.self_oncpu + s.callees + s.syscalls + s.offcpu + s.interference - 1.0).abs() < 1e-9);
+    assert!((s.interference - 20.0 / 120.0).abs() < 1e-9);
 }
 
 #[test]

@@ -59,6 +59,10 @@ fn function_lines(o: &mut String, f: &FunctionReport) {
     line("syscalls;(unnamed)", a.syscalls_ns.saturating_sub(attributed));
     line("offcpu;blocked", a.offcpu_blocked_ns);
     line("offcpu;runqueue", a.offcpu_runqueue_ns);
+    // `--interference`: taken from own CPU (or syscalls), so siblings of those, not children.
+    line("interference;irq", a.irq_ns);
+    line("interference;softirq", a.softirq_ns);
+    line("interference;steal", a.steal_ns);
 }
 
 /// The folded stacks (`frame;frame;… ns` per line), in report order.
@@ -121,6 +125,8 @@ mod tests {
                             syscalls_ns: 31,
                             offcpu_blocked_ns: 20,
                             offcpu_runqueue_ns: 10,
+                            irq_ns: 7,
+                            steal_ns: 3,
                             ..Attribution::default()
                         },
                         syscalls: vec![
@@ -150,8 +156,10 @@ mod tests {
         assert!(lines.contains(&"app::f;syscalls;futex 10"));
         assert!(lines.contains(&"app::f;offcpu;blocked 20"));
         assert!(lines.contains(&"app::f;offcpu;runqueue 10"));
+        assert!(lines.contains(&"app::f;interference;irq 7"), "{f}");
+        assert!(lines.contains(&"app::f;interference;steal 3"), "{f}");
         let sum: u64 = lines.iter().filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum();
-        assert_eq!(sum, 211);
+        assert_eq!(sum, 221);
         assert!(!f.contains("app::idle"), "functions without time draw nothing");
     }
 

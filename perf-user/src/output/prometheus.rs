@@ -44,6 +44,9 @@ pub struct ProgStats {
     /// Both stay 0 unless `kernel.bpf_stats_enabled` is 1.
     pub run_time_ns: u64,
     pub run_cnt: u64,
+    /// Runs the kernel skipped because the program was already running on that CPU (its
+    /// recursion guard): events the books never saw (counted whatever `bpf_stats_enabled` says).
+    pub recursion_misses: u64,
 }
 
 /// The tool's own health that the report does not hold.
@@ -79,6 +82,7 @@ fn parse_fdinfo(text: &str) -> ProgStats {
             "prog_type" => p.prog_type = v.parse().unwrap_or(0),
             "run_time_ns" => p.run_time_ns = v.parse().unwrap_or(0),
             "run_cnt" => p.run_cnt = v.parse().unwrap_or(0),
+            "recursion_misses" => p.recursion_misses = v.parse().unwrap_or(0),
             _ => {}
         }
     }
@@ -164,20 +168,27 @@ pub fn render(r: &Report, h: &Health) -> String {
         &mut o,
         "perf_ebpf_function_attribution_seconds_total",
         "counter",
-        "Where the calls' wall time went; the five parts sum to the wall time (docs/EXPORT.md).",
+        "Where the calls' wall time went; the parts sum to the wall time (docs/EXPORT.md).",
     );
     for f in &r.functions {
         let a = &f.attribution.parts;
         let l = fn_labels(&f.symbol);
-        for (part, ns) in [
+        let interference = [("irq", a.irq_ns), ("softirq", a.softirq_ns), ("steal", a.steal_ns)];
+        let parts = [
             ("self_oncpu", a.self_oncpu_ns),
             ("callees", a.callees_ns),
             ("syscalls", a.syscalls_ns),
             ("offcpu_blocked", a.offcpu_blocked_ns),
             ("offcpu_runqueue", a.offcpu_runqueue_ns),
-        ] {
-            let _ = writeln!(o, "perf_ebpf_function_attribution_seconds_total{{{l},part=\"{part}\"}} {}", secs(ns));
+        ];
+        // The three interference parts only when measured: absent is "not split", 0 is "none".
+        let measured = if r.interference { &interference[..] } else { &[] };
+        for (part, ns) in parts.iter().chain(measured) {
+            let _ = writeln!(o, "perf_ebpf_function_attribution_seconds_total{{{l},part=\"{part}\"}} {}", secs(*ns));
         }
+    }
+    if r.interference {
+        interference_counts(&mut o, r, &fn_labels);
     }
     header(
         &mut o,
@@ -280,6 +291,21 @@ pub fn render(r: &Report, h: &Health) -> String {
             secs(p.run_time_ns)
         );
     }
+    header(
+        &mut o,
+        "perf_ebpf_bpf_program_recursion_misses_total",
+        "counter",
+        "Runs of each of our BPF programs the kernel skipped (already running on that CPU): lost events.",
+    );
+    for p in &h.programs {
+        let _ = writeln!(
+            o,
+            "perf_ebpf_bpf_program_recursion_misses_total{{prog_id=\"{}\",prog_type=\"{}\"}} {}",
+            p.prog_id,
+            prog_type_name(p.prog_type),
+            p.recursion_misses
+        );
+    }
     o
 }
 
@@ -375,6 +401,30 @@ async fn write_response(
     stream.shutdown().await
 }
 
+/// `--interference`: what took the functions' CPU away, counted (docs/EXPORT.md).
+fn interference_counts(o: &mut String, r: &Report, fn_labels: &dyn Fn(&str) -> String) {
+    header(
+        o,
+        "perf_ebpf_function_interference_total",
+        "counter",
+        "Interrupts, page faults, switches and migrations while the function was innermost (--interference).",
+    );
+    for f in &r.functions {
+        let c = &f.attribution.parts.interference;
+        let l = fn_labels(&f.symbol);
+        for (kind, n) in [
+            ("irq", c.irq_count),
+            ("local_timer", c.timer_count),
+            ("page_fault", c.page_faults),
+            ("switch_voluntary", c.switches_voluntary),
+            ("switch_involuntary", c.switches_involuntary),
+            ("migration", c.migrations),
+        ] {
+            let _ = writeln!(o, "perf_ebpf_function_interference_total{{{l},kind=\"{kind}\"}} {n}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,8 +512,10 @@ mod tests {
 
     #[test]
     fn fdinfo_of_a_bpf_program_parses() {
-        let p = parse_fdinfo("pos:\t0\nprog_type:\t17\nprog_id:\t42\nrun_time_ns:\t1500\nrun_cnt:\t3\n");
-        assert_eq!(p, ProgStats { prog_id: 42, prog_type: 17, run_time_ns: 1500, run_cnt: 3 });
+        let p = parse_fdinfo(
+            "pos:\t0\nprog_type:\t17\nprog_id:\t42\nrun_time_ns:\t1500\nrun_cnt:\t3\nrecursion_misses:\t2\n",
+        );
+        assert_eq!(p, ProgStats { prog_id: 42, prog_type: 17, run_time_ns: 1500, run_cnt: 3, recursion_misses: 2 });
         let text = render(&Report::default(), &Health { programs: vec![p], bpf_stats_enabled: Some(true) });
         assert!(text.contains(
             "perf_ebpf_bpf_program_run_seconds_total{prog_id=\"42\",prog_type=\"raw_tracepoint\"} 0.0000015"
@@ -495,5 +547,22 @@ mod tests {
             let e = bind(addr).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains("cannot listen") && !e.contains('\n'), "{e}");
         });
+    }
+
+    #[test]
+    fn interference_parts_and_counts_only_when_measured() {
+        let mut r = report();
+        let text = render(&r, &Health::default());
+        assert!(!text.contains("part=\"steal\"") && !text.contains("perf_ebpf_function_interference_total"), "{text}");
+        r.interference = true;
+        r.functions[0].attribution.parts.steal_ns = 250_000_000;
+        r.functions[0].attribution.parts.interference.page_faults = 9;
+        let text = render(&r, &Health::default());
+        let has = |metric: &str, tail: &str| text.lines().any(|l| l.starts_with(metric) && l.ends_with(tail));
+        assert!(
+            has("perf_ebpf_function_attribution_seconds_total{function=\"app::f\"", "part=\"steal\"} 0.25"),
+            "{text}"
+        );
+        assert!(has("perf_ebpf_function_interference_total{function=\"app::f\"", "kind=\"page_fault\"} 9"), "{text}");
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    model::{Attribution, Exemplar, LatencySummary, Lost, Sample, Session, SyscallUse, Window},
+    model::{Attribution, CpuSteal, Exemplar, LatencySummary, Lost, Sample, Session, SyscallUse, Window},
     target::syscalls,
 };
 
@@ -60,6 +60,10 @@ pub struct Report {
     /// empty without `--interference`.
     #[serde(default)]
     pub steal_source: String,
+    /// With steal measured, in the final report: each CPU's steal over the run by our reading of
+    /// the steal clock and by `/proc/stat`, the cross-check of the source (docs/EXPORT.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_steal: Vec<CpuSteal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadReport>,
     /// Notes the user must see with the numbers (probes removed by the overhead guard, …).
@@ -195,6 +199,7 @@ pub struct RunInfo {
     pub probes: String,
     pub interference: bool,
     pub steal_source: String,
+    pub cpu_steal: Vec<CpuSteal>,
 }
 
 fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
@@ -308,6 +313,7 @@ impl Report {
             probes: info.probes.clone(),
             interference: info.interference,
             steal_source: info.steal_source.clone(),
+            cpu_steal: info.cpu_steal.clone(),
             threads,
             warnings: info.warnings.clone(),
         }

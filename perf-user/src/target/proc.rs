@@ -231,6 +231,30 @@ fn fdinfos(pid: u32) -> Vec<String> {
     dir.filter_map(|e| e.ok()).filter_map(|e| fs::read_to_string(e.path()).ok()).collect()
 }
 
+/// Each CPU's steal so far by `/proc/stat` (its 8th column, USER_HZ ticks, as ns), indexed by
+/// CPU number; `None` for a CPU without a line. Empty if the file cannot be read.
+pub fn cpu_steal_ns() -> Vec<Option<u64>> {
+    // SAFETY: sysconf has no memory effects.
+    let user_hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&hz| hz > 0).unwrap_or(100);
+    fs::read_to_string("/proc/stat").map(|text| parse_cpu_steal(&text, 1_000_000_000 / user_hz)).unwrap_or_default()
+}
+
+fn parse_cpu_steal(text: &str, tick_ns: u64) -> Vec<Option<u64>> {
+    let mut out: Vec<Option<u64>> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(cpu) = fields.next().and_then(|n| n.strip_prefix("cpu")).and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        let Some(ticks) = fields.nth(7).and_then(|v| v.parse::<u64>().ok()) else { continue };
+        if cpu >= out.len() {
+            out.resize(cpu + 1, None);
+        }
+        out[cpu] = Some(ticks.saturating_mul(tick_ns));
+    }
+    out
+}
+
 /// The fdinfo text of each BPF program descriptor a process holds (`anon_inode:bpf-prog`).
 pub fn bpf_prog_fdinfos(pid: u32) -> Vec<String> {
     let Ok(dir) = fs::read_dir(path(pid, "fd")) else {
@@ -245,6 +269,16 @@ pub fn bpf_prog_fdinfos(pid: u32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_column_per_cpu_in_ns() {
+        let text = "cpu  273204 0 36134 51598 1444 0 197 1052 0 0\n\
+                    cpu0 136225 0 17695 26824 530 0 9 509 0 0\n\
+                    cpu2 136979 0 18439 24773 914 0 188 543 0 0\n\
+                    intr 1 2 3\n";
+        assert_eq!(parse_cpu_steal(text, 10_000_000), [Some(5_090_000_000), None, Some(5_430_000_000)]);
+        assert!(parse_cpu_steal("cpu0 1 2\n", 10).is_empty(), "a short line is no reading");
+    }
 
     /// A comm with spaces and both parentheses must not shift the fields after it.
     #[test]

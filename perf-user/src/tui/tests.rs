@@ -42,7 +42,7 @@ fn lines(buf: &Buffer) -> Vec<String> {
 
 #[test]
 fn attribution_bar_splits_the_width_by_largest_remainder() {
-    let shares = Shares { self_oncpu: 0.5, callees: 0.2, syscalls: 0.1, offcpu: 0.2 };
+    let shares = Shares { self_oncpu: 0.5, callees: 0.2, syscalls: 0.1, offcpu: 0.2, ..Shares::default() };
     let mut buf = Buffer::empty(Rect::new(0, 0, 10, 1));
     (&AttributionBar { shares }).render(buf.area, &mut buf);
     let mut expected = Buffer::with_lines(["█████▓▓▒░░"]);
@@ -53,7 +53,8 @@ fn attribution_bar_splits_the_width_by_largest_remainder() {
     assert_eq!(buf, expected);
 
     // Thirds of 10 cells: the remainders go left to right, the bar is always full.
-    let thirds = Shares { self_oncpu: 1.0 / 3.0, callees: 1.0 / 3.0, syscalls: 0.0, offcpu: 1.0 / 3.0 };
+    let thirds =
+        Shares { self_oncpu: 1.0 / 3.0, callees: 1.0 / 3.0, syscalls: 0.0, offcpu: 1.0 / 3.0, ..Shares::default() };
     let mut buf = Buffer::empty(Rect::new(0, 0, 10, 1));
     (&AttributionBar { shares: thirds }).render(buf.area, &mut buf);
     assert_eq!(lines(&buf), ["████▓▓▓░░░"]);
@@ -61,6 +62,17 @@ fn attribution_bar_splits_the_width_by_largest_remainder() {
     let mut buf = Buffer::empty(Rect::new(0, 0, 20, 1));
     (&AttributionBar { shares: Shares::default() }).render(buf.area, &mut buf);
     assert_eq!(lines(&buf), ["no time measured    "]);
+}
+
+#[test]
+fn interference_is_its_own_part_of_the_bar_and_legend_only_when_measured() {
+    let shares = Shares { self_oncpu: 0.5, offcpu: 0.2, interference: 0.3, ..Shares::default() };
+    let mut buf = Buffer::empty(Rect::new(0, 0, 10, 1));
+    (&AttributionBar { shares }).render(buf.area, &mut buf);
+    assert_eq!(lines(&buf), ["█████░░╳╳╳"]);
+    let text = |s: &Shares| legend(s, 200).spans.iter().map(|s| s.content.to_string()).collect::<String>();
+    assert!(text(&shares).ends_with("╳ irq/steal 30%"), "{}", text(&shares));
+    assert!(!text(&Shares { self_oncpu: 1.0, ..Shares::default() }).contains("irq"), "no part without --interference");
 }
 
 #[test]
@@ -283,7 +295,7 @@ fn the_split_legend_keeps_every_number_at_80_and_120_columns() {
         keys(&mut app, &[Key::Down]);
     }
     // The widest shares (three digits) in narrow widths: labels shrink, numbers stay.
-    let shares = Shares { self_oncpu: 0.0, callees: 0.0, syscalls: 0.1, offcpu: 0.9 };
+    let shares = Shares { self_oncpu: 0.0, callees: 0.0, syscalls: 0.1, offcpu: 0.9, interference: 0.0 };
     let full = legend(&shares, 200);
     assert!(full.to_string().contains("off-CPU 90%"), "{full}");
     for width in 20..=80u16 {

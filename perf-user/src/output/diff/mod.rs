@@ -181,6 +181,10 @@ pub struct Entry {
     pub metrics: Vec<MetricChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ks: Option<KsTest>,
+    /// Slower functions, both reports with `--interference`: steal, interrupts, page faults or
+    /// migrations that grew enough per call to name them (`cause.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<cause::Cause>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -249,7 +253,7 @@ pub fn compare(base: &Report, base_file: &str, new: &Report, new_file: &str, met
         exe: r.target.exe.clone(),
         duration_ns: r.duration_ns,
     };
-    let functions = pair_up(
+    let mut functions = pair_up(
         base.functions.iter().map(|f| (f.symbol.as_str(), Dist::new(&f.latency, &f.buckets, on_ladder(base)))),
         new.functions.iter().map(|f| (f.symbol.as_str(), Dist::new(&f.latency, &f.buckets, on_ladder(new)))),
         metric,
@@ -261,6 +265,7 @@ pub fn compare(base: &Report, base_file: &str, new: &Report, new_file: &str, met
         metric,
         t,
     );
+    cause::name_causes(&mut functions, base, new);
     let summary = Counts::of(&functions);
     let syscall_summary = Counts::of(&syscalls);
     Diff {
@@ -368,7 +373,16 @@ fn judge(name: &str, base: Option<Dist<'_>>, new: Option<Dist<'_>>, metric: Metr
         _ => verdict(&chosen, t),
     };
     let ks = (hist_count(b.buckets) > 0 && hist_count(n.buckets) > 0).then(|| ks_test(b.buckets, n.buckets));
-    Entry { name: name.to_string(), verdict, base_count: bc, new_count: nc, metric: chosen, metrics, ks }
+    Entry {
+        name: name.to_string(),
+        verdict,
+        base_count: bc,
+        new_count: nc,
+        metric: chosen,
+        metrics,
+        ks,
+        causes: Vec::new(),
+    }
 }
 
 /// Fails the gate only when the data show the change beyond --fail-above with 95 % confidence (its
@@ -423,6 +437,7 @@ fn metric_change(metric: Metric, b: &Dist<'_>, n: &Dist<'_>) -> MetricChange {
 
 // ---------------------------------------------------------------------------------------------
 
+mod cause;
 mod program;
 mod stats;
 mod text;

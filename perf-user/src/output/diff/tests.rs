@@ -193,3 +193,40 @@ fn json_output_names_verdicts() {
     assert_eq!(v["functions"][0]["metric"]["metric"], "p99");
     assert_eq!(v["failed"], true);
 }
+
+/// Two reports with interference: `f` 2x slower, its new time all steal and page faults.
+fn with_steal(steal_per_call_ns: u64, faults_per_call: u64) -> (Report, Report) {
+    let mut base = report(&[("f", 1000, 10_000.0)]);
+    let mut new = report(&[("f", 1000, 20_000.0)]);
+    for (r, steal, faults) in [(&mut base, 0, 0), (&mut new, steal_per_call_ns, faults_per_call)] {
+        r.interference = true;
+        let f = &mut r.functions[0];
+        let wall = f.latency.mean_ns * f.latency.count;
+        f.attribution.parts.steal_ns = steal * f.latency.count;
+        f.attribution.parts.self_oncpu_ns = wall - f.attribution.parts.steal_ns;
+        f.attribution.parts.interference.page_faults = faults * f.latency.count;
+    }
+    (base, new)
+}
+
+#[test]
+fn a_regression_in_steal_or_faults_is_named_as_such() {
+    let (base, new) = with_steal(9_000, 3);
+    let d = run(&base, &new, Metric::P50);
+    let f = &d.functions[0];
+    assert_eq!(f.verdict, Verdict::Regressed);
+    let kinds: Vec<&str> = f.causes.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, ["steal", "page_faults"]);
+    let t = text(&d);
+    assert!(t.contains("steal 0ns → 9.00µs a call, page faults 0.00 → 3.00 a call"), "{t}");
+
+    // The same slowdown in own compute names nothing.
+    let (base, new) = with_steal(0, 0);
+    let d = run(&base, &new, Metric::P50);
+    assert_eq!(d.functions[0].verdict, Verdict::Regressed);
+    assert!(d.functions[0].causes.is_empty());
+    // Nor do reports without --interference, where the parts are not split.
+    let (mut base, new) = with_steal(9_000, 3);
+    base.interference = false;
+    assert!(run(&base, &new, Metric::P50).functions[0].causes.is_empty());
+}

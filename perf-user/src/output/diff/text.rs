@@ -53,6 +53,20 @@ fn table(o: &mut String, title: &str, entries: &[Entry]) {
     }
 }
 
+/// `; steal 2.0µs → 310µs a call, page faults 0.00 → 16.00 a call`: what grew, when named.
+fn causes_text(causes: &[super::cause::Cause]) -> String {
+    let named: Vec<String> = causes
+        .iter()
+        .map(|c| match c.kind {
+            "steal" | "interrupts" => {
+                format!("{} {} → {} a call", c.kind, fmt_ns(c.base_per_call as u64), fmt_ns(c.new_per_call as u64))
+            }
+            kind => format!("{} {:.2} → {:.2} a call", kind.replace('_', " "), c.base_per_call, c.new_per_call),
+        })
+        .collect();
+    if named.is_empty() { String::new() } else { format!("; {}", named.join(", ")) }
+}
+
 /// The human view: tables of changes (`*` = significant), then why each non-unchanged entry got its verdict.
 pub fn text(d: &Diff) -> String {
     let mut o = String::new();
@@ -103,7 +117,7 @@ pub fn text(d: &Diff) -> String {
         };
         let _ = writeln!(
             o,
-            "{} {}: {} {} → {} {}{}{}{}",
+            "{} {}: {} {} → {} {}{}{}{}{}",
             e.verdict.label(),
             control(&e.name),
             m.metric.name(),
@@ -112,7 +126,8 @@ pub fn text(d: &Diff) -> String {
             fmt_pct(m),
             ci,
             if why.is_empty() { "" } else { "; " },
-            why
+            why,
+            causes_text(&e.causes)
         );
     }
     let line = |s: &Counts| {

@@ -257,6 +257,27 @@ fn mark(f: &FunctionReport) -> &'static str {
 const MARK_LEGEND: &str =
     "x: probes detached by the overhead guard during the run (numbers stop there); !: single-stepped probe site";
 
+/// `--interference`: what took each function's CPU away, and the steal source's cross-check.
+fn interference_lines(o: &mut String, r: &Report) {
+    let source = if r.steal_source == "kvm_steal_time" { "kvm_steal_time" } else { "not a VM / not available" };
+    let _ = writeln!(o, "\ninterference while innermost (steal: {source}):");
+    for f in &r.functions {
+        let t = f.attribution.parts.interference_text(fmt_ns);
+        if !t.is_empty() {
+            let _ = writeln!(o, "  {}: {t}", control(&f.symbol));
+        }
+    }
+    for c in &r.cpu_steal {
+        let _ = writeln!(
+            o,
+            "  cpu{}: steal over the run {} by the steal clock, {} by /proc/stat",
+            c.cpu,
+            fmt_ns(c.steal_ns),
+            fmt_ns(c.proc_stat_steal_ns)
+        );
+    }
+}
+
 /// The human tables: functions with percentiles and attribution, then syscalls, exemplars and losses.
 pub fn text(r: &Report) -> String {
     let mut o = String::new();
@@ -310,6 +331,9 @@ pub fn text(r: &Report) -> String {
     }
     if rows.iter().any(|f| !mark(f).is_empty()) {
         let _ = writeln!(o, "{MARK_LEGEND}");
+    }
+    if r.interference {
+        interference_lines(&mut o, r);
     }
     if !r.syscalls.is_empty() {
         let _ = writeln!(

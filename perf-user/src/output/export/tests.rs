@@ -89,6 +89,25 @@ mod formats {
         }
         assert!(csv(&r).lines().nth(1).unwrap_or("").starts_with("function,app::f,10,5,7,6,9,10,10,11,50,20"));
     }
+
+    #[test]
+    fn text_names_interference_and_where_steal_is_unmeasured() {
+        let mut r = sample_report();
+        assert!(!text(&r).contains("interference"), "no section without --interference");
+        r.interference = true;
+        r.steal_source = "not available".into();
+        r.functions[0].attribution.parts.irq_ns = 30_000;
+        r.functions[0].attribution.parts.interference.irq_count = 2;
+        r.functions[0].attribution.parts.interference.timer_count = 2;
+        r.functions[0].attribution.parts.interference.page_faults = 7;
+        let t = text(&r);
+        assert!(t.contains("steal: not a VM / not available"), "{t}");
+        assert!(t.contains("app::f: irq ×2 (local timer ×2) 30.0µs, 7 page faults"), "{t}");
+        r.steal_source = "kvm_steal_time".into();
+        r.cpu_steal = vec![crate::model::CpuSteal { cpu: 1, steal_ns: 20_000_000, proc_stat_steal_ns: 20_000_000 }];
+        let t = text(&r);
+        assert!(t.contains("cpu1: steal over the run 20.0ms by the steal clock, 20.0ms by /proc/stat"), "{t}");
+    }
 }
 
 mod safety_tests {

@@ -118,6 +118,12 @@ pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mu
         if let Some(l) = offcpu_line(app, row) {
             line(buf, &mut y, &l);
         }
+        // `--interference`: what the irq/steal part is made of, and the counts.
+        let parts = row.sample.and_then(|i| app.derived.sample.functions.get(i)).map(|f| &f.attribution);
+        let what = parts.map(|a| a.interference_text(fit_ns)).unwrap_or_default();
+        if !what.is_empty() {
+            line(buf, &mut y, &Line::from(format!("  {what}")).fg(PARTS[4].1));
+        }
     }
 
     let history = app.p99_history(row.id);

@@ -56,7 +56,7 @@ pub(crate) fn fn_cell(col: FnCol, r: &FunctionRow) -> String {
     let n = l.count;
     // Nothing split (untimed, or `--latency-only`): a dash, not 0 %.
     let s = &r.shares;
-    let split = s.self_oncpu + s.callees + s.syscalls + s.offcpu > 0.0;
+    let split = s.self_oncpu + s.callees + s.syscalls + s.offcpu + s.interference > 0.0;
     let share = |v: f64| if n == 0 || !split { UNTIMED.to_string() } else { pct(v) };
     match col {
         FnCol::Calls => fit_count(r.calls),

@@ -1,4 +1,4 @@
-//! Colours and glyphs of the four parts of a call (ATTRIBUTION.md), and the split bar.
+//! Colours and glyphs of the parts of a call (ATTRIBUTION.md), and the split bar.
 
 use super::*;
 
@@ -12,17 +12,22 @@ use ratatui::{
 
 use crate::model::{Attribution, Shares};
 
-/// (glyph, colour, label) for own CPU, callees, syscalls, off-CPU. The glyphs differ too, so the
-/// bar reads without colour (and in text snapshots).
-pub(crate) const PARTS: [(char, Color, &str); 4] = [
+/// (glyph, colour, label) for own CPU, callees, syscalls, off-CPU and (`--interference`)
+/// interrupts + softirqs + steal. The glyphs differ too, so the bar reads without colour (and in
+/// text snapshots).
+pub(crate) const PARTS: [(char, Color, &str); 5] = [
     ('█', Color::Green, "own CPU"),
     ('▓', Color::Blue, "callees"),
     ('▒', Color::Yellow, "syscalls"),
     ('░', Color::Red, "off-CPU"),
+    ('╳', Color::Magenta, "irq/steal"),
 ];
 
-pub(crate) fn share_parts(s: &Shares) -> [f64; 4] {
-    [s.self_oncpu, s.callees, s.syscalls, s.offcpu]
+/// The interference part, shown only where it was measured and is not 0.
+const INTERFERENCE: usize = 4;
+
+pub(crate) fn share_parts(s: &Shares) -> [f64; 5] {
+    [s.self_oncpu, s.callees, s.syscalls, s.offcpu, s.interference]
 }
 
 /// The biggest part of one call: its label and share.
@@ -52,9 +57,9 @@ impl Widget for &AttributionBar {
         let exact: Vec<f64> = parts.iter().map(|p| p / total * width as f64).collect();
         let mut cells: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
         let mut left = width.saturating_sub(cells.iter().sum());
-        let mut order: Vec<usize> = (0..4).collect();
+        let mut order: Vec<usize> = (0..PARTS.len()).collect();
         order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
-        for &i in order.iter().cycle().take(8) {
+        for &i in order.iter().cycle().take(2 * PARTS.len()) {
             if left == 0 {
                 break;
             }
@@ -78,15 +83,19 @@ impl Widget for &AttributionBar {
 }
 
 /// Short labels, for when the full ones do not fit.
-const SHORT: [&str; 4] = ["own", "callee", "sys", "off"];
+const SHORT: [&str; 5] = ["own", "callee", "sys", "off", "irq"];
 
-/// `█ own CPU 42%  ▓ callees 30%  ▒ syscalls 8%  ░ off-CPU 20%` in at most `width` cells: the full
-/// labels when they fit, else short ones, else glyphs and numbers; a number is never cut.
+/// `█ own CPU 42%  ▓ callees 30%  ▒ syscalls 8%  ░ off-CPU 20%` (and `╳ irq/steal` when not 0) in
+/// at most `width` cells: the full labels when they fit, else short ones, else glyphs and numbers;
+/// a number is never cut.
 pub(crate) fn legend(shares: &Shares, width: u16) -> Line<'static> {
     let values = share_parts(shares);
-    let variant = |labels: [&str; 4], gap: &'static str| {
-        let mut spans = Vec::with_capacity(8);
+    let variant = |labels: [&str; 5], gap: &'static str| {
+        let mut spans = Vec::with_capacity(10);
         for (i, v) in values.iter().enumerate() {
+            if i == INTERFERENCE && *v <= 0.0 {
+                continue;
+            }
             let (glyph, color, _) = PARTS[i];
             if i > 0 {
                 spans.push(Span::raw(gap));
@@ -101,7 +110,7 @@ pub(crate) fn legend(shares: &Shares, width: u16) -> Line<'static> {
         Line::from(spans)
     };
     let full = PARTS.map(|p| p.2);
-    let candidates = [variant(full, "  "), variant(SHORT, "  "), variant(SHORT, " "), variant([""; 4], " ")];
+    let candidates = [variant(full, "  "), variant(SHORT, "  "), variant(SHORT, " "), variant([""; 5], " ")];
     let fits = |l: &Line| l.width() <= usize::from(width);
     let last = candidates.len() - 1;
     candidates.into_iter().enumerate().find(|(i, l)| fits(l) || *i == last).map(|(_, l)| l).unwrap_or_default()

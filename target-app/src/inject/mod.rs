@@ -1,7 +1,13 @@
 //! Fault injection: parses `--inject STAGE=SPEC` once at start-up and gives
 //! each stage an `Injector` whose per-call check is a counter, not string work.
 
-use std::time::{Duration, Instant};
+mod work;
+
+use std::time::Duration;
+#[cfg(test)]
+use std::time::Instant;
+
+pub use work::INJECTED_PANIC;
 
 use crate::stage::Stage;
 
@@ -20,7 +26,16 @@ pub enum Action {
     /// meaningful in a `panic = "unwind"` build (profile `release-unwind`): it exists to show that
     /// an unwind through a traced function is survived under perf-user's default behaviour.
     Panic { every: u64 },
+    /// Every `every`-th call maps `pages` fresh anonymous pages and writes to each: `pages` minor
+    /// faults, counted by the thread's own rusage.
+    PageFault { pages: u32, every: u64 },
+    /// Every `every`-th call moves its thread to the other of two CPUs (sched_setaffinity): one
+    /// migration, and none in between (the thread stays pinned where it was put).
+    Migrate { every: u64 },
 }
+
+/// Pages touched by `pagefault:every:N` when no count is given.
+pub const DEFAULT_FAULT_PAGES: u32 = 16;
 
 /// One parsed `--inject STAGE=SPEC`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +51,7 @@ pub enum SpecError {
     #[error("unknown stage '{stage}' (expected one of: {expected})")]
     UnknownStage { stage: String, expected: String },
     #[error(
-        "unknown action '{0}' (expected sleep:DUR:every:N, spin:DUR:every:N, syscalls:K, fsync:every:N or panic:every:N)"
+        "unknown action '{0}' (expected sleep:DUR:every:N, spin:DUR:every:N, syscalls:K, fsync:every:N, panic:every:N, pagefault:[PAGES:]every:N or migrate:every:N)"
     )]
     UnknownAction(String),
     #[error("'{spec}' is malformed: expected {expected}")]
@@ -49,6 +64,8 @@ pub enum SpecError {
     FsyncStage(Stage),
     #[error("stage '{0}' is injected more than once")]
     Duplicate(Stage),
+    #[error("migrate needs a thread allowed on two CPUs; this one may run on one only")]
+    OneCpu,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +162,29 @@ impl std::str::FromStr for InjectSpec {
                 };
                 Action::Panic { every: parse_count(n, spec)? }
             }
+            "pagefault" => {
+                let (pages, n) = match parts.as_slice() {
+                    ["pagefault", "every", n] => (DEFAULT_FAULT_PAGES, n),
+                    ["pagefault", pages, "every", n] => {
+                        let pages = u32::try_from(parse_count(pages, spec)?)
+                            .ok()
+                            .filter(|&p| p <= 1 << 16)
+                            .ok_or_else(|| SpecError::Count { text: (*pages).to_owned(), spec: spec.to_owned() })?;
+                        (pages, n)
+                    }
+                    _ => return Err(shape("pagefault:every:N or pagefault:PAGES:every:N")),
+                };
+                Action::PageFault { pages, every: parse_count(n, spec)? }
+            }
+            "migrate" => {
+                let ["migrate", "every", n] = parts.as_slice() else {
+                    return Err(shape("migrate:every:N"));
+                };
+                if !work::may_migrate() {
+                    return Err(SpecError::OneCpu);
+                }
+                Action::Migrate { every: parse_count(n, spec)? }
+            }
             other => return Err(SpecError::UnknownAction(other.to_owned())),
         };
         Ok(InjectSpec { stage, action })
@@ -188,6 +228,17 @@ pub enum Fired {
     FsyncDue,
 }
 
+/// What one stage's injections did, by the app's own count: the truth file's `injected_*`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InjectCounts {
+    /// Calls on which an injection fired.
+    pub calls: u64,
+    /// Page faults the thread took inside `pagefault` injections (getrusage(RUSAGE_THREAD)).
+    pub page_faults: u64,
+    /// `migrate` injections after which the thread ran on another CPU than before.
+    pub migrations: u64,
+}
+
 /// Per-stage injection state, owned by the stage's struct so the check in
 /// the stage body touches only its own cache line.
 #[derive(Debug, Clone)]
@@ -196,6 +247,10 @@ pub struct Injector {
     /// Calls left until the next due one; a countdown avoids a division per call.
     countdown: u64,
     injected: u64,
+    page_faults: u64,
+    migrations: u64,
+    /// `migrate`: the two CPUs it flips between, once the thread is pinned to one of them.
+    pinned_pair: Option<[usize; 2]>,
 }
 
 impl Injector {
@@ -205,11 +260,18 @@ impl Injector {
                 Action::Sleep { every, .. }
                 | Action::Spin { every, .. }
                 | Action::Fsync { every }
-                | Action::Panic { every },
+                | Action::Panic { every }
+                | Action::PageFault { every, .. }
+                | Action::Migrate { every },
             ) => every,
             Some(Action::Syscalls { .. }) | None => 1,
         };
-        Injector { action, countdown, injected: 0 }
+        if let Some(Action::PageFault { .. }) = action {
+            // Once before any traced call, uncounted: the first run faults in the helper's code
+            // and stack, which are not the injected pages.
+            work::touch_fresh_pages(1);
+        }
+        Injector { action, countdown, injected: 0, page_faults: 0, migrations: 0, pinned_pair: None }
     }
 
     pub fn none() -> Self {
@@ -219,6 +281,11 @@ impl Injector {
     /// Calls on which an injection fired so far.
     pub fn injected_count(&self) -> u64 {
         self.injected
+    }
+
+    /// Everything the injections did so far.
+    pub fn counts(&self) -> InjectCounts {
+        InjectCounts { calls: self.injected, page_faults: self.page_faults, migrations: self.migrations }
     }
 
     /// Called first thing in a stage body. Inlined so the injected work runs
@@ -231,12 +298,12 @@ impl Injector {
         match action {
             Action::Syscalls { count } => {
                 self.injected += 1;
-                extra_syscalls(count);
+                work::extra_syscalls(count);
                 Fired::Yes
             }
             Action::Sleep { dur, every } => {
                 if self.due(every) {
-                    sleep_for(dur);
+                    work::sleep_for(dur);
                     Fired::Yes
                 } else {
                     Fired::No
@@ -244,7 +311,7 @@ impl Injector {
             }
             Action::Spin { dur, every } => {
                 if self.due(every) {
-                    spin_for(dur);
+                    work::spin_for(dur);
                     Fired::Yes
                 } else {
                     Fired::No
@@ -259,11 +326,38 @@ impl Injector {
             }
             Action::Panic { every } => {
                 if self.due(every) {
-                    injected_panic();
+                    work::injected_panic();
                 }
                 Fired::No
             }
+            Action::PageFault { pages, every } => {
+                if self.due(every) {
+                    self.page_faults += work::touch_fresh_pages(pages);
+                    Fired::Yes
+                } else {
+                    Fired::No
+                }
+            }
+            Action::Migrate { every } => self.migrate(every),
         }
+    }
+
+    /// `migrate`: the first call pins the thread where it runs (so it cannot wander on its own),
+    /// each due call moves it to the other CPU.
+    #[inline(always)]
+    fn migrate(&mut self, every: u64) -> Fired {
+        if self.pinned_pair.is_none() {
+            self.pinned_pair = work::pin_here();
+        }
+        if !self.due(every) {
+            return Fired::No;
+        }
+        if let Some(pair) = self.pinned_pair
+            && work::flip_cpu(pair)
+        {
+            self.migrations += 1;
+        }
+        Fired::Yes
     }
 
     #[inline(always)]
@@ -276,42 +370,6 @@ impl Injector {
         } else {
             false
         }
-    }
-}
-
-/// The payload of an injected panic, so the panic hook can stay quiet about it.
-pub const INJECTED_PANIC: &str = "target-app: injected panic";
-
-#[cold]
-#[inline(never)]
-fn injected_panic() {
-    std::panic::panic_any(INJECTED_PANIC);
-}
-
-#[cold]
-#[inline(never)]
-fn sleep_for(dur: Duration) {
-    std::thread::sleep(dur);
-}
-
-#[cold]
-#[inline(never)]
-fn spin_for(dur: Duration) {
-    let t0 = Instant::now();
-    while t0.elapsed() < dur {
-        std::hint::spin_loop();
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn extra_syscalls(count: u32) {
-    for _ in 0..count {
-        // SAFETY: getppid(2) takes no arguments, touches no memory and cannot
-        // fail; calling it through syscall(2) bypasses any libc caching, so
-        // each iteration is exactly one kernel entry.
-        let ppid = unsafe { libc::syscall(libc::SYS_getppid) };
-        std::hint::black_box(ppid);
     }
 }
 
@@ -360,6 +418,52 @@ mod tests {
         );
         assert_eq!(spec("gateway=syscalls:5").map(|s| s.action), Ok(Action::Syscalls { count: 5 }));
         assert_eq!(spec("journal=fsync:every:10").map(|s| s.action), Ok(Action::Fsync { every: 10 }));
+        assert_eq!(
+            spec("signal=pagefault:every:3").map(|s| s.action),
+            Ok(Action::PageFault { pages: DEFAULT_FAULT_PAGES, every: 3 })
+        );
+        assert_eq!(
+            spec("signal=pagefault:64:every:2").map(|s| s.action),
+            Ok(Action::PageFault { pages: 64, every: 2 })
+        );
+    }
+
+    #[test]
+    fn pagefault_and_migrate_specs_name_the_bad_part() {
+        let err = |s: &str| spec(s).map(|_| ()).unwrap_err_string();
+        assert!(err("signal=pagefault:0:every:2").contains("bad count '0'"));
+        assert!(err("signal=pagefault:99999999:every:2").contains("bad count '99999999'"));
+        assert!(err("signal=pagefault:every").contains("pagefault:PAGES:every:N"));
+        assert!(err("signal=migrate:2").contains("migrate:every:N"));
+    }
+
+    #[test]
+    fn pagefault_counts_the_threads_own_faults() {
+        let mut inj = Injector::new(Some(Action::PageFault { pages: 32, every: 2 }));
+        assert_eq!([inj.fire(), inj.fire(), inj.fire(), inj.fire()], [Fired::No, Fired::Yes, Fired::No, Fired::Yes]);
+        let c = inj.counts();
+        assert_eq!(c.calls, 2);
+        // One minor fault per fresh page written; a stray fault elsewhere in the thread may add.
+        assert!((64..64 + 8).contains(&c.page_faults), "{c:?}");
+    }
+
+    #[test]
+    fn migrate_moves_the_thread_once_per_due_call() {
+        if !work::may_migrate() {
+            eprintln!("one CPU only: migrate not tested");
+            return;
+        }
+        // A thread of its own: the injector pins the thread it runs on.
+        let counts = std::thread::spawn(|| {
+            let mut inj = Injector::new(Some(Action::Migrate { every: 1 }));
+            for _ in 0..6 {
+                assert_eq!(inj.fire(), Fired::Yes);
+            }
+            inj.counts()
+        })
+        .join()
+        .expect("the migrating thread");
+        assert_eq!(counts, InjectCounts { calls: 6, page_faults: 0, migrations: 6 });
     }
 
     #[test]
