@@ -236,6 +236,8 @@ fn a_signal_during_attach_stops_it_at_the_next_step() {
             config: perf_ebpf_common::Config::default(),
             max_funcs: probes.len(),
             attach,
+            spans: Vec::new(),
+            span_keys: 1,
         };
         let started = Instant::now();
         match Tracer::load_until(&spec, &cancelled) {

@@ -9,9 +9,10 @@ use crate::{
     bpf::{
         calibrate,
         collect::Collector,
+        spans::SpanReader,
         loader::{ProbeMode, Tracer},
     },
-    cli::AttachConfig,
+    cli::{AttachConfig, Slow},
     model::{FuncInfo, Session, WindowCost},
     output::report::{self, RunInfo},
     target::proc,
@@ -29,7 +30,7 @@ pub(super) struct Loaded {
 }
 
 pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Signals) -> Result<Loaded> {
-    let Plan { functions, mut infos, spec, mut warnings } = plan;
+    let Plan { functions, mut infos, spec, mut warnings, spans } = plan;
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
     let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
@@ -56,6 +57,16 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
     let mut collector = Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn)?;
     collector.per_thread = cfg.per_thread;
     collector.latency_only = spec.mode == ProbeMode::Latency;
+    if !spans.is_empty() {
+        let names = spans.iter().map(|s| s.name.clone()).collect();
+        let mut reader = SpanReader::new(&mut tracer, names, target.pid)?;
+        if let Slow::Fixed(ns) = cfg.slow {
+            for s in &spans {
+                reader.set_slow(s.id, ns)?;
+            }
+        }
+        collector.spans = Some(reader);
+    }
     let info = RunInfo {
         target: report::Target { pid: target.pid, exe: target.exe.display().to_string(), comm: proc::comm(target.pid) },
         started_unix_ns: unix_ns(),
@@ -75,7 +86,9 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
         },
     };
     let attached_line = attached_line(cfg, &tracer, target, &infos);
-    let mut app = App::new(Session::new(infos, cfg.exemplars), info);
+    let mut session = Session::new(infos, cfg.exemplars);
+    session.spans = spans;
+    let mut app = App::new(session, info);
     if probe_cost.per_call_ns > 0 {
         // A call is two probe hits (entry and return).
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
@@ -114,12 +127,13 @@ fn calibrate_probes(
 
 fn attached_line(cfg: &AttachConfig, tracer: &Tracer, target: &Target, infos: &[FuncInfo]) -> String {
     format!(
-        "attached {} probes ({}) to pid {} ({}): {} functions{}\n",
+        "attached {} probes ({}) to pid {} ({}): {} functions{}{}\n",
         tracer.attached,
         tracer.attach_kind(),
         target.pid,
         target.exe.display(),
         infos.len(),
+        if cfg.spans.is_empty() { String::new() } else { format!(", {} spans", cfg.spans.len()) },
         if cfg.syscalls { ", syscalls" } else { "" }
     )
 }

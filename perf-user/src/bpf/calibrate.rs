@@ -87,6 +87,8 @@ pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, 
         config: perf_ebpf_common::Config::default(),
         max_funcs: 2,
         attach,
+        spans: Vec::new(),
+        span_keys: perf_ebpf_common::spans::SPAN_KEYS_DEFAULT,
     };
     let plain_ns = time_calls(perf_user_calibration_target);
     let mut tracer = Tracer::load(&spec)?;

@@ -16,8 +16,10 @@ use perf_ebpf_common::{Config, INTERF_ON, INTERF_STEAL, StealLayout, names};
 use crate::{bpf::btf, bpf::kfunc, bpf::uprobe_multi};
 
 mod links;
+mod spans;
 
 pub use links::Skipped;
+pub use spans::SpanProbe;
 use links::{Hook, Links, attach_multi, attach_single, programs};
 
 #[cfg(perf_ebpf_object_missing)]
@@ -137,6 +139,9 @@ pub struct LoadSpec {
     pub config: Config,
     pub max_funcs: usize,
     pub attach: AttachMode,
+    /// `--span` endpoints, and the size of the map of starts waiting for their end.
+    pub spans: Vec<SpanProbe>,
+    pub span_keys: u32,
 }
 
 /// How the function probes are attached.
@@ -307,6 +312,7 @@ impl Tracer {
         let mut attached = if spec.tracepoints { attach_tracepoints(&mut ebpf, interference)? } else { 0 };
         let mut skipped = Vec::new();
         let links = attach_functions(&mut ebpf, &raw, spec, cancel, &mut skipped)?;
+        attached += spans::attach_spans(&mut ebpf, spec.pid, &spec.spans)?;
         attached += match &links {
             Links::Single(l) => l.len(),
             Links::Multi { progs, probes, .. } => progs.len() * probes.len(),
@@ -414,6 +420,7 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved, bool)
         .map_max_entries(names::FUNC_HIST, 2 * funcs)
         .map_max_entries(names::FUNC_SLOW, funcs)
         .map_max_entries(names::FUNC_NESTS, funcs)
+        .map_max_entries(perf_ebpf_common::spans::names::SPAN_STARTS, spec.span_keys.max(1))
         // THREADS is task storage, which aya 0.14 creates but has no type for.
         .allow_unsupported_maps()
         .load(object.bytes())

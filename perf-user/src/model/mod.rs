@@ -8,11 +8,13 @@ mod attribution;
 mod hist;
 mod sample;
 mod session;
+mod span;
 
 pub use attribution::*;
 pub use hist::*;
 pub use sample::*;
 pub use session::*;
+pub use span::*;
 
 #[cfg(test)]
 mod tests;

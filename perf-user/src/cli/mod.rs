@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod span;
+
 use crate::{
     bpf::loader::{AttachMode, ProbeMode},
     output::export::Format,
@@ -47,6 +49,15 @@ pub struct AttachArgs {
     /// Functions to trace: glob on demangled names (`*` spans `::`), a raw symbol name, or 0xADDR. Repeatable.
     #[arg(long = "func", short = 'f', value_name = "GLOB")]
     pub funcs: Vec<String>,
+    /// Time from one function to another on any thread, matched by a key: NAME=FROM..TO, each end
+    /// FUNC(argN), FUNC(argN+OFFSET) (a u64 through a pointer) at the entry or FUNC(ret) at the
+    /// return; e.g. tick=*::feed_receive(arg0)..*::order_sent(arg0+8). Repeatable (docs/SPANS.md).
+    #[arg(long = "span", value_name = "NAME=FROM..TO")]
+    pub spans: Vec<String>,
+    /// Span starts that may wait for their end at once (all spans); the oldest beyond it are
+    /// dropped and counted in lost.span_unmatched.
+    #[arg(long, default_value_t = 16384, value_name = "N")]
+    pub span_keys: u32,
     /// Also show the target's syscalls (count, errors, latency). Attribution uses them either way.
     #[arg(long)]
     pub syscalls: bool,
@@ -216,6 +227,9 @@ pub enum Slow {
 pub struct AttachConfig {
     pub pid: u32,
     pub funcs: Vec<String>,
+    pub spans: Vec<span::SpanSpec>,
+    /// `--span-keys`: size of the kernel's map of waiting span starts.
+    pub span_keys: u32,
     pub syscalls: bool,
     pub duration_ns: Option<u64>,
     pub tui: bool,
@@ -247,7 +261,7 @@ pub enum ConfigError {
     BadPid(i64),
     #[error("--pid {0}: no such process")]
     NoProcess(u32),
-    #[error("nothing to trace: give --func GLOB and/or --syscalls")]
+    #[error("nothing to trace: give --func GLOB, --span and/or --syscalls")]
     NothingToTrace,
     #[error("--{flag}: {error}")]
     Duration { flag: &'static str, error: crate::units::DurationError },
@@ -259,6 +273,8 @@ pub enum ConfigError {
     ExportToStdout,
     #[error("--max-overhead {0}: expected a percentage of one CPU above 0 (e.g. 25)")]
     Overhead(f64),
+    #[error("{0}")]
+    Span(String),
     #[error("--func '': empty pattern")]
     EmptyPattern,
     #[error("--prometheus '{0}': expected ADDR:PORT, e.g. 127.0.0.1:9464")]
@@ -289,8 +305,13 @@ impl AttachArgs {
         if !crate::target::proc::exists(pid) {
             return Err(ConfigError::NoProcess(pid));
         }
-        if self.funcs.is_empty() && !self.syscalls {
+        if self.funcs.is_empty() && self.spans.is_empty() && !self.syscalls {
             return Err(ConfigError::NothingToTrace);
+        }
+        let spans = self.spans.iter().map(|s| span::parse(s)).collect::<Result<Vec<_>, _>>().map_err(ConfigError::Span)?;
+        span::check_all(&spans).map_err(ConfigError::Span)?;
+        if self.span_keys == 0 {
+            return Err(ConfigError::Zero { flag: "span-keys" });
         }
         if self.funcs.iter().any(|f| f.trim().is_empty()) {
             return Err(ConfigError::EmptyPattern);
@@ -357,6 +378,8 @@ impl AttachArgs {
         Ok(AttachConfig {
             pid,
             funcs: self.funcs,
+            spans,
+            span_keys: self.span_keys,
             syscalls: self.syscalls,
             duration_ns,
             tui: !self.no_tui && stdout_is_tty,
