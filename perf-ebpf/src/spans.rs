@@ -13,8 +13,8 @@ use aya_ebpf::{
 use perf_ebpf_common::{
     Hist,
     spans::{
-        MAX_SPANS, SPAN_EXEMPLAR_RING_BYTES, SPAN_KEY_PTR, SPAN_KEY_RET, SPAN_KEYS_DEFAULT, SpanEndpoint,
-        SpanExemplar, SpanKey, SpanStart, SpanStats,
+        MAX_SPANS, SPAN_EXEMPLAR_RING_BYTES, SPAN_KEY_PTR, SPAN_KEY_RET, SPAN_KEYS_DEFAULT, SpanEndpoint, SpanExemplar,
+        SpanKey, SpanStart, SpanStats,
     },
 };
 

@@ -29,9 +29,10 @@ fn by_return_value() -> String {
 }
 
 fn span<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["spans"].as_array().and_then(|s| s.iter().find(|s| s["symbol"] == name)).unwrap_or_else(|| {
-        panic!("no span {name} in {}", serde_json::to_string_pretty(&report["spans"]).unwrap())
-    })
+    report["spans"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["symbol"] == name))
+        .unwrap_or_else(|| panic!("no span {name} in {}", serde_json::to_string_pretty(&report["spans"]).unwrap()))
 }
 
 #[test]

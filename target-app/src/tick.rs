@@ -79,7 +79,13 @@ pub struct TickStats {
 
 impl TickStats {
     pub fn new() -> Result<TickStats, hdrhistogram::CreationError> {
-        Ok(TickStats { hist: Histogram::new_with_bounds(1, HIST_MAX_NS, 3)?, count: 0, min_ns: u64::MAX, max_ns: 0, sum_ns: 0 })
+        Ok(TickStats {
+            hist: Histogram::new_with_bounds(1, HIST_MAX_NS, 3)?,
+            count: 0,
+            min_ns: u64::MAX,
+            max_ns: 0,
+            sum_ns: 0,
+        })
     }
 
     pub fn record(&mut self, ns: u64) {

@@ -9,8 +9,8 @@ use crate::{
     bpf::{
         calibrate,
         collect::Collector,
-        spans::SpanReader,
         loader::{ProbeMode, Tracer},
+        spans::SpanReader,
     },
     cli::{AttachConfig, Slow},
     model::{FuncInfo, Session, WindowCost},

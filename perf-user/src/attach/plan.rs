@@ -63,7 +63,8 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
         // latency-only and the benchmarks' floors (empty programs, the clock alone) have them only
         // for --syscalls.
         // Spans alone need none: their probes are on their endpoints only.
-        tracepoints: (!functions.is_empty() && !matches!(mode, ProbeMode::Latency | ProbeMode::Empty | ProbeMode::Clock))
+        tracepoints: (!functions.is_empty()
+            && !matches!(mode, ProbeMode::Latency | ProbeMode::Empty | ProbeMode::Clock))
             || cfg.syscalls,
         config: kernel_config(cfg),
         max_funcs: cfg.max_funcs,

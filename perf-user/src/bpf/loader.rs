@@ -19,8 +19,8 @@ mod links;
 mod spans;
 
 pub use links::Skipped;
-pub use spans::SpanProbe;
 use links::{Hook, Links, attach_multi, attach_single, programs};
+pub use spans::SpanProbe;
 
 #[cfg(perf_ebpf_object_missing)]
 compile_error!("the eBPF object is not built: run `cargo xtask build-ebpf` (or `cargo xtask test`) first");

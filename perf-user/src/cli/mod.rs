@@ -308,7 +308,8 @@ impl AttachArgs {
         if self.funcs.is_empty() && self.spans.is_empty() && !self.syscalls {
             return Err(ConfigError::NothingToTrace);
         }
-        let spans = self.spans.iter().map(|s| span::parse(s)).collect::<Result<Vec<_>, _>>().map_err(ConfigError::Span)?;
+        let spans =
+            self.spans.iter().map(|s| span::parse(s)).collect::<Result<Vec<_>, _>>().map_err(ConfigError::Span)?;
         span::check_all(&spans).map_err(ConfigError::Span)?;
         if self.span_keys == 0 {
             return Err(ConfigError::Zero { flag: "span-keys" });

@@ -35,7 +35,8 @@ pub(super) fn attach_spans(ebpf: &mut Ebpf, pid: u32, probes: &[SpanProbe]) -> R
     if probes.is_empty() {
         return Ok(0);
     }
-    let pid = NonZeroU32::new(pid).ok_or(LoadError::Unsupported { what: "--span", needs: "a pid other than 0".into() })?;
+    let pid =
+        NonZeroU32::new(pid).ok_or(LoadError::Unsupported { what: "--span", needs: "a pid other than 0".into() })?;
     for name in [names::PROG_SPAN_ENTRY, names::PROG_SPAN_RETURN] {
         let prog: &mut UProbe = program(ebpf, name)?;
         prog.load().map_err(|e| attach_error(name, e))?;

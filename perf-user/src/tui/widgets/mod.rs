@@ -11,6 +11,7 @@ mod functions;
 mod histogram;
 mod parts;
 mod screen;
+mod spans;
 
 pub(crate) use calls::*;
 pub(crate) use chrome::*;
@@ -20,3 +21,4 @@ pub(crate) use format::*;
 pub(crate) use functions::*;
 pub(crate) use histogram::*;
 pub(crate) use parts::*;
+pub(crate) use spans::*;
