@@ -11,14 +11,21 @@ use perf_user::{
 };
 
 fn main() {
+    let tty = std::io::stdout().is_terminal();
     let result = match Cli::parse().cmd {
-        Cmd::Attach(args) => args.validate(std::io::stdout().is_terminal()).map_err(Into::into).and_then(attach::run),
+        Cmd::Attach(args) => args.validate(tty).map_err(Into::into).and_then(attach::run).map(|_| ()),
+        // perf-user ends as CMD did, so a script sees CMD's status.
+        Cmd::Run(args) => match args.validate(tty).map_err(Into::into).and_then(attach::run) {
+            Ok(status) => std::process::exit(status),
+            Err(e) => Err(e),
+        },
         Cmd::Report(args) => commands::report(&args),
         Cmd::Diff(args) => std::process::exit(commands::diff(&args)),
         Cmd::Flamegraph(args) => commands::flamegraph(&args),
     };
     if let Err(e) = result {
         eprintln!("perf-user: error: {e:#}");
-        std::process::exit(1);
+        // A command `run` could not start ends as a shell says (127 not found, 126 cannot run).
+        std::process::exit(e.downcast_ref::<attach::LaunchError>().map_or(1, attach::LaunchError::exit_status));
     }
 }

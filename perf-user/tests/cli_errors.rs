@@ -68,6 +68,27 @@ fn glob_matching_nothing_names_close_matches() {
         "matches no function",
     );
     assert!(line.contains("close matches") && line.contains("OrderBook::apply"), "{line}");
+    // Regression: a misspelt type suggested `pipeline::run_engine` first, not `RiskEngine::check`.
+    let line = fails_with(
+        &perf_user(&["attach", "--pid", &app.pid.to_string(), "--func", "target_app::risk::Risk_Engine*"]),
+        "matches no function",
+    );
+    let matches = line.split("close matches: ").nth(1).unwrap_or_default();
+    assert!(matches.starts_with("target_app::risk::RiskEngine::check"), "{line}");
+}
+
+#[test]
+fn a_bad_baseline_is_refused_before_attaching() {
+    let dir = TempDir::new("baseline");
+    let app = idle_target(&dir);
+    let pid = app.pid.to_string();
+    let attach =
+        |baseline: &str| perf_user(&["attach", "--pid", &pid, "--func", "target_app::book::*", "--baseline", baseline]);
+    fails_with(&attach("/nonexistent-dir/base.json"), "--baseline");
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, "not json").unwrap();
+    let line = fails_with(&attach(garbage.to_str().unwrap()), "--baseline");
+    assert!(line.contains("not a perf-ebpf report"), "{line}");
 }
 
 #[test]

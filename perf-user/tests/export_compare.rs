@@ -144,7 +144,8 @@ fn report_text_shows_functions_attribution_and_syscalls() {
     for needle in [
         "FUNCTION",
         "app::fast",
-        "SELF",
+        "OWN",
+        "CALLEE",
         "OFF",
         "50%",
         "25%",

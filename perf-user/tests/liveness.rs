@@ -223,7 +223,7 @@ fn a_signal_during_attach_stops_it_at_the_next_step() {
     let probes: Vec<Probe> = functions
         .iter()
         .enumerate()
-        .map(|(i, f)| Probe { fn_id: i as u32, file_offset: f.file_offset, symbol: f.name.clone() })
+        .map(|(i, f)| Probe { fn_id: i as u32, file_offset: f.file_offset, symbol: f.name.clone(), object: None })
         .collect();
     let cancelled = AtomicBool::new(true);
     for attach in [AttachMode::Auto, AttachMode::Session, AttachMode::Multi, AttachMode::Single] {
@@ -235,6 +235,7 @@ fn a_signal_during_attach_stops_it_at_the_next_step() {
             tracepoints: false,
             config: perf_ebpf_common::Config::default(),
             max_funcs: probes.len(),
+            capacity: probes.len(),
             attach,
             spans: Vec::new(),
             span_keys: 1,

@@ -108,11 +108,9 @@ fn every_target_app_symbol_demangles_like_rustfilt_and_cxxfilt() {
     assert!(rust > 500, "target-app has only {rust} Rust symbols");
 }
 
-/// Known failure, kept visible: cpp_demangle 0.5.1 drops the `&&` of a pack expansion of
-/// forwarding references (`DpOT_`, e.g. `std::tuple<long const&>&&` in `_M_emplace_hint_unique`),
-/// where c++filt keeps it. Run with `--ignored`; the fix is a demangler that is libiberty's.
+/// Every symbol, pack expansions of forwarding references included (`DpOT_`, e.g.
+/// `std::tuple<long const&>&&` in `_M_emplace_hint_unique`, which cpp_demangle alone drops).
 #[test]
-#[ignore = "cpp_demangle 0.5.1 collapses && in pack expansions (DpOT_) unlike c++filt"]
 fn every_symbol_of_a_gxx_o2_fixture_demangles_like_cxxfilt() {
     let test = "every_symbol_of_a_gxx_o2_fixture_demangles_like_cxxfilt";
     if !tool_available(test, "c++filt", &["--version"]) || !tool_available(test, "g++", &["--version"]) {

@@ -128,3 +128,60 @@ fn tui_shows_functions_quits_on_q_and_restores_the_terminal() {
     // Detached cleanly: the target keeps running.
     assert!(perf_user::target::proc::exists(app.pid), "target-app still alive");
 }
+
+#[test]
+fn tui_q_closes_the_help_and_e_writes_a_numbered_snapshot_where_the_footer_says() {
+    // Regressions (issue 18): `q` quit from inside the help, which says any key closes it; `e`
+    // without --export wrote nothing.
+    if !bpf_available("tui_q_closes_the_help_and_e_writes_a_numbered_snapshot_where_the_footer_says") {
+        return;
+    }
+    let dir = TempDir::new("tui-keys");
+    let app = TargetApp::start(&dir, &["--rate", "2000"]);
+    let tmux = Tmux::new("keys");
+    let cmd = format!(
+        "cd '{}' && '{PERF_USER}' attach --pid {} --func 'target_app::book::*'; echo \"perf-user exited with $?\"",
+        dir.0.display(),
+        app.pid
+    );
+    tmux.ok(&[
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-s",
+        "ui",
+        &cmd,
+        ";",
+        "set-option",
+        "-t",
+        "ui",
+        "remain-on-exit",
+        "on",
+    ]);
+    tmux.wait("the UI", Duration::from_secs(20), Tmux::screen, |s| s.contains("OrderBook") && s.contains("? help"));
+
+    tmux.ok(&["send-keys", "-t", "ui", "?"]);
+    tmux.wait("the help", Duration::from_secs(5), Tmux::screen, |s| s.contains("any key closes it"));
+    tmux.ok(&["send-keys", "-t", "ui", "q"]);
+    let screen =
+        tmux.wait("the help closed", Duration::from_secs(5), Tmux::screen, |s| !s.contains("any key closes it"));
+    assert_eq!(tmux.display("#{pane_dead}"), "0", "q closed the help and did not quit:\n{screen}");
+
+    tmux.ok(&["send-keys", "-t", "ui", "e"]);
+    let name = format!("perf-user-{}.snapshot-1.json", app.pid);
+    let screen = tmux.wait("the footer naming the snapshot", Duration::from_secs(5), Tmux::screen, |s| {
+        s.contains("snapshot written to") && s.contains("? help")
+    });
+    assert!(screen.contains(&format!("perf-user-{}.snapshot-1", app.pid)), "{screen}");
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}\n{screen}")))
+            .unwrap();
+    assert_eq!(snapshot["end_reason"], "running");
+
+    tmux.ok(&["send-keys", "-t", "ui", "q"]);
+    tmux.wait("perf-user to exit after q", Duration::from_secs(15), |t| t.display("#{pane_dead}"), |d| d == "1");
+    assert!(tmux.screen().contains("perf-user exited with 0"), "{}", tmux.screen());
+}

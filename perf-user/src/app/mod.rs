@@ -1,7 +1,7 @@
 //! The single owner of a tracing session's state. The main loop turns everything that happens
 //! (ticks, keys, signals, the target exiting) into `Event`s; `App::handle` decides, I/O happens outside.
 
-use std::{cmp::Ordering, collections::VecDeque};
+use std::collections::VecDeque;
 
 use crate::{
     model::{Exemplar, LatencySummary, Lost, Sample, Session, Shares, Window},
@@ -55,6 +55,11 @@ pub enum Event {
         fn_id: u32,
         note: String,
     },
+    /// Functions of a library loaded after attach are traced from now on; `note` says which.
+    FunctionsAdded {
+        functions: Vec<crate::model::FuncInfo>,
+        note: String,
+    },
 }
 
 /// Keys the app understands, decoupled from the terminal library.
@@ -93,8 +98,17 @@ pub struct App {
     /// The UI shows this instead of the live session while paused (collection goes on).
     pub paused: bool,
     pub target_exited: bool,
-    /// One-line message shown in the footer (export written, reset done, …).
+    /// One-line message shown in the footer (export written, reset done, …); set it with
+    /// `set_status`, it goes after a few seconds.
     pub status: String,
+    /// Ticks the status has left.
+    pub status_ticks: u64,
+    /// The main loop's tick (`--interval`), to count the status' seconds in ticks.
+    pub tick_ns: u64,
+    /// `--max-overhead`: the header's overhead estimate turns red above it.
+    pub max_overhead_pct: f64,
+    /// What the p99 and p99.9 cells are coloured against.
+    pub tails: TailColours,
     /// What one probe hit costs the target (entry or return, ns of CPU); hits/s × this is the
     /// overhead estimate in the header.
     pub cost_per_hit_ns: f64,
@@ -112,6 +126,10 @@ impl App {
             paused: false,
             target_exited: false,
             status: String::new(),
+            status_ticks: 0,
+            tick_ns: 250_000_000,
+            max_overhead_pct: 25.0,
+            tails: TailColours::default(),
             cost_per_hit_ns: 1000.0,
             ui: ViewState::default(),
             derived: Derived::default(),
@@ -123,6 +141,7 @@ impl App {
     pub fn handle(&mut self, event: Event) -> Action {
         match event {
             Event::Tick { sample, exemplars } => {
+                self.age_status();
                 if !self.target_exited {
                     self.session.push(sample);
                     self.session.add_exemplars(exemplars);
@@ -137,15 +156,22 @@ impl App {
             Event::TargetExec => Action::Exit(EndReason::Exec),
             Event::TargetExited => {
                 self.target_exited = true;
-                self.status = "target exited: numbers frozen; q to quit".into();
+                self.set_status("target exited: numbers frozen; q to quit");
                 Action::Continue
             }
             Event::ProbesDetached { fn_id, note } => {
                 if let Some(f) = self.session.functions.get_mut(fn_id as usize) {
                     f.detached = true;
                 }
-                self.status.clone_from(&note);
+                self.set_status(note.clone());
                 self.info.warnings.push(note);
+                Action::Continue
+            }
+            Event::FunctionsAdded { functions, note } => {
+                self.session.add_functions(functions);
+                self.set_status(note.clone());
+                self.info.warnings.push(note);
+                self.rebuild();
                 Action::Continue
             }
             Event::Key(key) => self.key(key),
@@ -162,25 +188,28 @@ impl App {
             return Action::Continue;
         }
         if self.ui.help {
-            // Any key closes the help; `q` still quits from it.
+            // Any key closes the help, as it says, `q` included (Ctrl-C still quits).
             self.ui.help = false;
-            return if key == Key::Char('q') { quit } else { Action::Continue };
+            return Action::Continue;
         }
         match key {
             Key::Char('q') => return quit,
             Key::Char('p') => {
                 self.paused = !self.paused;
-                self.status =
-                    if self.paused { "paused: numbers frozen, collection goes on".into() } else { String::new() };
+                self.set_status(if self.paused { "paused: numbers frozen, collection goes on" } else { "" });
                 // Freeze (or unfreeze) exactly what is on screen now.
                 self.rebuild();
             }
             Key::Char('r') => {
                 self.session.reset();
-                self.status = "reset".into();
+                self.set_status("reset");
                 self.rebuild();
             }
             Key::Char('e') => return Action::ExportSnapshot,
+            // Sorting is the functions table's: elsewhere it would change a table not on screen.
+            Key::Char('s' | 'S') if self.ui.view != View::Functions => {
+                self.set_status("s/S sort the Functions tab (Tab back to it)");
+            }
             Key::Char('s') => {
                 self.ui.sort = self.ui.sort.next();
                 self.ui.descending = self.ui.sort.descending_by_default();
@@ -188,6 +217,15 @@ impl App {
             }
             Key::Char('S') => {
                 self.ui.descending = !self.ui.descending;
+                self.refresh();
+            }
+            Key::Char('z') => {
+                self.ui.show_uncalled = !self.ui.show_uncalled;
+                self.set_status(if self.ui.show_uncalled {
+                    "showing functions without calls in this window"
+                } else {
+                    "hiding functions without calls in this window (z shows them)"
+                });
                 self.refresh();
             }
             Key::Char('/') => self.ui.filter_editing = true,
@@ -266,7 +304,7 @@ impl App {
                 .map(|_| i)
                 .or_else(|| d.sample.functions.iter().position(|f| f.id == fi.id));
             let row = match index.map(|j| (j, &d.sample.functions[j])) {
-                None => FunctionRow { id: fi.id, ..FunctionRow::default() },
+                None => FunctionRow { id: fi.id, floor_ns: fi.floor_ns, ..FunctionRow::default() },
                 Some((j, f)) => {
                     let exact = (exact_totals && f.count > 0 && f.max_ns > 0).then(|| f.exact());
                     let mut latency = f.total_hist.summary(exact);
@@ -279,12 +317,14 @@ impl App {
                         calls_per_s: crate::model::rate_per_s(f.calls(), d.sample.at_ns),
                         latency,
                         shares: f.attribution.shares(),
+                        floor_ns: fi.floor_ns,
                     }
                 }
             };
             d.functions.push(row);
         }
         d.syscalls.clear();
+        let inside = &d.sample.func_syscalls;
         d.syscalls.extend(d.sample.syscalls.iter().filter(|s| s.count > 0).map(|s| {
             let lat = s.hist.summary(None);
             // The kernel's exact maximum when it has one; bucket midpoints must not exceed it.
@@ -298,9 +338,13 @@ impl App {
                 p99_ns: lat.p99_ns.min(max_ns),
                 max_ns,
                 total_ns: s.total_ns,
+                inside_ns: inside.iter().filter(|f| f.nr == s.nr).map(|f| f.total_ns).sum(),
             }
         }));
-        d.syscalls.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.nr.cmp(&b.nr)));
+        // Syscalls made inside traced functions first: the idle waits of untraced threads
+        // (futex, recvfrom) can take the most time and explain nothing traced.
+        d.syscalls
+            .sort_by(|a, b| b.inside_ns.cmp(&a.inside_ns).then(b.total_ns.cmp(&a.total_ns)).then(a.nr.cmp(&b.nr)));
         d.hits_per_s = self.session.hits_per_s();
         d.elapsed_ns = self.session.elapsed_ns();
         d.lost = self.session.latest().map(|s| s.counters.lost).unwrap_or_default();
@@ -320,7 +364,12 @@ impl App {
         let names = &self.session.functions;
         let symbol = |id: u32| names.get(id as usize).map_or("", |f| f.symbol.as_str());
         ui.visible.clear();
-        ui.visible.extend((0..d.functions.len()).filter(|&i| matches_filter(symbol(d.functions[i].id), &ui.filter)));
+        // Uncalled functions (a module glob selects many) are hidden unless asked for (`z`).
+        let shown = |r: &FunctionRow| ui.show_uncalled || r.calls > 0;
+        ui.visible.extend(
+            (0..d.functions.len())
+                .filter(|&i| shown(&d.functions[i]) && matches_filter(symbol(d.functions[i].id), &ui.filter)),
+        );
         let (key, descending) = (ui.sort, ui.descending);
         ui.visible.sort_by(|&a, &b| {
             let (a, b) = (&d.functions[a], &d.functions[b]);
@@ -365,17 +414,24 @@ impl App {
         self.session.functions.get(id as usize).map_or("?", |f| f.symbol.as_str())
     }
 
-    /// What is special about a function's probes, for the UI: removed by the overhead guard, or
-    /// single-stepped by the kernel (about ten times the cost per hit). `None` when neither.
+    /// What is special about a function's probes, for the UI: in a shared library (loaded after
+    /// attach, when it was), removed by the overhead guard, or single-stepped by the kernel (about
+    /// ten times the cost per hit). `None` when nothing.
     pub fn probe_note(&self, id: u32) -> Option<String> {
         let f = self.session.functions.get(id as usize)?;
-        if f.detached {
-            Some("detached by the overhead guard".into())
-        } else if f.single_step {
-            Some(format!("probe single-stepped ({}): ~10x cost per hit", f.entry_insn))
-        } else {
-            None
+        let mut notes = Vec::new();
+        if !f.object.is_empty() && f.object != self.info.target.exe {
+            notes.push(format!("in {}", f.object.rsplit('/').next().unwrap_or(&f.object)));
         }
+        if let Some(ns) = f.added_ns {
+            notes.push(format!("loaded after attach, traced from {:.1}s", ns as f64 / 1e9));
+        }
+        if f.detached {
+            notes.push("detached by the overhead guard".into());
+        } else if f.single_step {
+            notes.push(format!("probe single-stepped ({}): ~10x cost per hit", f.entry_insn));
+        }
+        (!notes.is_empty()).then(|| notes.join(" · "))
     }
 
     /// Estimated CPU the probes cost the target, as a fraction of one CPU.
@@ -423,87 +479,6 @@ impl View {
     }
 }
 
-/// Columns of the functions table that it can be sorted by, in the order `s` cycles them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum SortKey {
-    Name,
-    Calls,
-    Rate,
-    P50,
-    P90,
-    #[default]
-    P99,
-    P999,
-    Max,
-    OwnCpu,
-    Callees,
-    Syscalls,
-    OffCpu,
-}
-
-impl SortKey {
-    pub const ALL: [SortKey; 12] = [
-        SortKey::Name,
-        SortKey::Calls,
-        SortKey::Rate,
-        SortKey::P50,
-        SortKey::P90,
-        SortKey::P99,
-        SortKey::P999,
-        SortKey::Max,
-        SortKey::OwnCpu,
-        SortKey::Callees,
-        SortKey::Syscalls,
-        SortKey::OffCpu,
-    ];
-
-    pub fn next(self) -> SortKey {
-        let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
-        Self::ALL[(i + 1) % Self::ALL.len()]
-    }
-
-    /// Names sort A→Z, numbers biggest first.
-    pub fn descending_by_default(self) -> bool {
-        self != SortKey::Name
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            SortKey::Name => "name",
-            SortKey::Calls => "calls",
-            SortKey::Rate => "calls/s",
-            SortKey::P50 => "p50",
-            SortKey::P90 => "p90",
-            SortKey::P99 => "p99",
-            SortKey::P999 => "p99.9",
-            SortKey::Max => "max",
-            SortKey::OwnCpu => "own CPU",
-            SortKey::Callees => "callees",
-            SortKey::Syscalls => "syscalls",
-            SortKey::OffCpu => "off-CPU",
-        }
-    }
-
-    /// Ascending order of two rows by this key.
-    pub fn compare(self, a: &FunctionRow, b: &FunctionRow, a_name: &str, b_name: &str) -> Ordering {
-        let (la, lb) = (&a.latency, &b.latency);
-        match self {
-            SortKey::Name => a_name.cmp(b_name),
-            SortKey::Calls => a.calls.cmp(&b.calls),
-            SortKey::Rate => a.calls_per_s.total_cmp(&b.calls_per_s),
-            SortKey::P50 => la.p50_ns.cmp(&lb.p50_ns),
-            SortKey::P90 => la.p90_ns.cmp(&lb.p90_ns),
-            SortKey::P99 => la.p99_ns.cmp(&lb.p99_ns),
-            SortKey::P999 => la.p999_ns.cmp(&lb.p999_ns),
-            SortKey::Max => la.max_ns.cmp(&lb.max_ns),
-            SortKey::OwnCpu => a.shares.self_oncpu.total_cmp(&b.shares.self_oncpu),
-            SortKey::Callees => a.shares.callees.total_cmp(&b.shares.callees),
-            SortKey::Syscalls => a.shares.syscalls.total_cmp(&b.shares.syscalls),
-            SortKey::OffCpu => a.shares.offcpu.total_cmp(&b.shares.offcpu),
-        }
-    }
-}
-
 /// What the user is looking at; changed only by keys.
 #[derive(Clone, Debug)]
 pub struct ViewState {
@@ -515,6 +490,8 @@ pub struct ViewState {
     /// Typing goes into `filter` (entered with `/`, left with Enter or Esc).
     pub filter_editing: bool,
     pub help: bool,
+    /// Functions without calls in the window are listed too (`z`).
+    pub show_uncalled: bool,
     /// Cursor position per view, an index into that view's visible rows.
     pub selected: [usize; 3],
     /// The function the user moved the cursor to, so that it stays selected when rows re-sort.
@@ -537,6 +514,7 @@ impl Default for ViewState {
             filter: String::new(),
             filter_editing: false,
             help: false,
+            show_uncalled: false,
             selected: [0; 3],
             selected_id: None,
             visible: Vec::new(),
@@ -556,6 +534,8 @@ pub struct FunctionRow {
     pub calls_per_s: f64,
     pub latency: LatencySummary,
     pub shares: Shares,
+    /// Latencies below this read `<floor` (`FuncInfo::floor_ns`).
+    pub floor_ns: u64,
 }
 
 /// One syscall's numbers in the active window.
@@ -569,6 +549,8 @@ pub struct SyscallRow {
     pub p99_ns: u64,
     pub max_ns: u64,
     pub total_ns: u64,
+    /// Wall time of these syscalls made while a traced function was innermost.
+    pub inside_ns: u64,
 }
 
 /// Copies of what the session keeps changing in place, taken when the UI is paused.
@@ -587,7 +569,7 @@ pub struct Derived {
     pub sample: Sample,
     /// One row per traced function, in session order.
     pub functions: Vec<FunctionRow>,
-    /// Syscalls by total time, biggest first.
+    /// Syscalls by time inside traced functions, then by total time, biggest first.
     pub syscalls: Vec<SyscallRow>,
     pub hits_per_s: f64,
     /// Since attach.
@@ -610,7 +592,13 @@ fn matches_filter(hay: &str, needle: &str) -> bool {
     h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
+mod colour;
 mod periodic;
+mod sort;
+mod status;
+
+pub use colour::{Tail, TailColours, Verdict};
+pub use sort::SortKey;
 
 #[cfg(test)]
 mod tests;

@@ -258,8 +258,92 @@ fn help_toggles_and_swallows_the_next_key() {
     assert_eq!(key(&mut a, Key::Char('r')), Action::Continue);
     assert!(!a.ui.help);
     assert!(a.status.is_empty(), "the key that closed the help did not reset");
+    // Regression: `q` quit from inside the help, which says any key closes it.
     key(&mut a, Key::Char('?'));
-    assert_eq!(key(&mut a, Key::Char('q')), Action::Exit(EndReason::Quit), "q quits from the help");
+    assert_eq!(key(&mut a, Key::Char('q')), Action::Continue, "q closes the help like any key");
+    assert!(!a.ui.help);
+    assert_eq!(key(&mut a, Key::Char('q')), Action::Exit(EndReason::Quit), "and quits once it is closed");
+    key(&mut a, Key::Char('?'));
+    assert_eq!(key(&mut a, Key::CtrlC), Action::Exit(EndReason::Quit), "Ctrl-C quits from anywhere");
+}
+
+#[test]
+fn sort_keys_do_nothing_to_the_functions_table_from_another_tab() {
+    // Regression: `s`/`S` on the Syscalls or Exemplars tab re-sorted the hidden Functions table.
+    let mut a = named_app(&["b", "a", "c"]);
+    a.handle(Event::Tick { sample: sample_at(1, &[10, 30, 20]), exemplars: vec![] });
+    for view in [View::Syscalls, View::Exemplars] {
+        while a.ui.view != view {
+            key(&mut a, Key::Tab);
+        }
+        for k in ['s', 'S', 's'] {
+            key(&mut a, Key::Char(k));
+        }
+        assert_eq!((a.ui.sort, a.ui.descending), (SortKey::P99, true), "{view:?}");
+        assert_eq!(visible_ids(&a), vec![2, 1, 0]);
+        assert!(a.status.contains("Functions tab"), "{}", a.status);
+    }
+    key(&mut a, Key::Tab);
+    key(&mut a, Key::Char('s'));
+    assert_eq!(a.ui.sort, SortKey::P999, "on its own tab s sorts");
+}
+
+#[test]
+fn functions_without_calls_are_hidden_until_z() {
+    // Regression: a module glob selects dozens of functions that never run; they crowded the table.
+    let mut a = named_app(&["never", "hot", "idle", "warm"]);
+    a.handle(Event::Tick { sample: sample_at(1, &[0, 30, 0, 5]), exemplars: vec![] });
+    assert_eq!(visible_ids(&a), vec![3, 1], "called ones only, by p99");
+    key(&mut a, Key::Char('z'));
+    assert_eq!(visible_ids(&a).len(), 4);
+    key(&mut a, Key::Char('z'));
+    assert_eq!(visible_ids(&a), vec![3, 1]);
+    // The 1 s window: `hot` made no call in the last second, so it goes too.
+    a.handle(Event::Tick { sample: sample_at(2, &[0, 30, 0, 9]), exemplars: vec![] });
+    key(&mut a, Key::Char('w'));
+    assert_eq!(visible_ids(&a), vec![3]);
+}
+
+#[test]
+fn status_messages_go_after_a_few_seconds_of_ticks() {
+    // Regression: a status ("exported …", "reset", a detach note) stayed in the footer for good.
+    let mut a = named_app(&["f"]);
+    a.tick_ns = 1_000_000_000;
+    key(&mut a, Key::Char('r'));
+    assert_eq!(a.status, "reset");
+    let ticks = (status::STATUS_NS / a.tick_ns) as usize;
+    for t in 1..ticks {
+        a.handle(Event::Tick { sample: sample_at(t as u64, &[1]), exemplars: vec![] });
+    }
+    assert_eq!(a.status, "reset", "still there one tick before its time");
+    a.handle(Event::Tick { sample: sample_at(ticks as u64, &[1]), exemplars: vec![] });
+    assert!(a.status.is_empty(), "gone: {}", a.status);
+    // Also once the target exited (its clock stopped, ticks go on).
+    a.handle(Event::TargetExited);
+    assert!(!a.status.is_empty());
+    for t in 0..ticks {
+        a.handle(Event::Tick { sample: sample_at(100 + t as u64, &[1]), exemplars: vec![] });
+    }
+    assert!(a.status.is_empty(), "gone: {}", a.status);
+}
+
+#[test]
+fn syscalls_made_inside_traced_functions_rank_first() {
+    // Regression: idle waits of untraced threads (futex, recvfrom) topped the Syscalls tab.
+    use crate::model::{FuncSyscall, SyscallSample};
+    let mut s = sample_at(1, &[10]);
+    let sys = |nr, total_ns| SyscallSample { nr, count: 10, completed: 10, total_ns, ..SyscallSample::default() };
+    // futex 202 and recvfrom 45: much time, none inside; write 1 and sendto 44: some inside.
+    s.syscalls = vec![sys(202, 9_000_000), sys(45, 5_000_000), sys(1, 20_000), sys(44, 40_000)];
+    s.func_syscalls = vec![
+        FuncSyscall { fn_id: 0, nr: 1, count: 10, total_ns: 20_000 },
+        FuncSyscall { fn_id: 0, nr: 44, count: 2, total_ns: 8_000 },
+    ];
+    let mut a = named_app(&["f"]);
+    a.handle(Event::Tick { sample: s, exemplars: vec![] });
+    let order: Vec<u32> = a.derived.syscalls.iter().map(|r| r.nr).collect();
+    assert_eq!(order, vec![1, 44, 202, 45], "inside time first, then total time");
+    assert_eq!(a.derived.syscalls[1].inside_ns, 8_000);
 }
 
 #[test]
@@ -327,4 +411,52 @@ fn filter_matching_ignores_ascii_case_and_handles_unicode() {
     assert!(matches_filter("anything", ""));
     assert!(!matches_filter("ab", "abc"));
     assert!(matches_filter("Größe::new", "grö"));
+}
+
+/// A library loaded after attach: its functions join the table with their object and the time
+/// they were added, the note goes to the status line and the export, and samples that name the
+/// new ids count for them.
+#[test]
+fn functions_added_later_are_shown_and_exported() {
+    let info = RunInfo {
+        target: crate::output::report::Target { exe: "/opt/app".into(), ..Default::default() },
+        ..RunInfo::default()
+    };
+    let main = FuncInfo { object: "/opt/app".into(), ..FuncInfo::default() };
+    let mut a = App::new(Session::new(vec![main], 10), info);
+    assert_eq!(a.probe_note(0), None, "the executable's functions need no note");
+    let late = FuncInfo {
+        id: 1,
+        symbol: "shl_work".into(),
+        object: "/opt/lib/libshfix.so".into(),
+        added_ns: Some(2_500_000_000),
+        ..FuncInfo::default()
+    };
+    let note = "/opt/lib/libshfix.so loaded after attach: 1 function (shl_work) traced".to_string();
+    assert_eq!(a.handle(Event::FunctionsAdded { functions: vec![late], note: note.clone() }), Action::Continue);
+    assert_eq!(a.status, note);
+    assert_eq!(a.derived.functions.len(), 2);
+    assert!(
+        a.probe_note(1).is_some_and(|n| n.contains("in libshfix.so") && n.contains("2.5s")),
+        "{:?}",
+        a.probe_note(1)
+    );
+    a.handle(Event::Tick {
+        sample: Sample {
+            at_ns: 3_000_000_000,
+            functions: vec![
+                FuncSample { id: 0, ..FuncSample::default() },
+                FuncSample { id: 1, calls: 7, count: 7, ..FuncSample::default() },
+            ],
+            ..Sample::default()
+        },
+        exemplars: vec![],
+    });
+    let r = a.report(None);
+    assert_eq!(r.functions.len(), 2);
+    assert_eq!((r.functions[0].object.as_str(), r.functions[0].added_after_ns), ("/opt/app", None));
+    let f = &r.functions[1];
+    assert_eq!((f.symbol.as_str(), f.calls, f.added_after_ns), ("shl_work", 7, Some(2_500_000_000)));
+    assert_eq!(f.object, "/opt/lib/libshfix.so");
+    assert_eq!(r.warnings, vec![note]);
 }

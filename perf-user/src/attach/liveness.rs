@@ -36,6 +36,14 @@ pub struct Liveness {
 
 impl Liveness {
     pub fn open(pid: u32) -> io::Result<Liveness> {
+        let mut liveness = Liveness::open_launched(pid)?;
+        liveness.watch_exec();
+        Ok(liveness)
+    }
+
+    /// A child perf-user started (`perf-user run`) is watched for exit from its fork, and for
+    /// `execve` only once it runs CMD (`watch_exec`): the `execve` that starts CMD is no exec away.
+    pub fn open_launched(pid: u32) -> io::Result<Liveness> {
         let pid_t = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
         // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; no memory
         // is passed.
@@ -46,9 +54,13 @@ impl Liveness {
         let fd = i32::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
         // SAFETY: `fd` was just returned by pidfd_open and nothing else owns it.
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mem = File::open(format!("/proc/{pid}/mem")).ok();
-        let exe_id = exe_id(pid);
-        Ok(Liveness { pid, pidfd, mem, exe_id })
+        Ok(Liveness { pid, pidfd, mem: None, exe_id: None })
+    }
+
+    /// Binds the exec check to the program the process runs now.
+    pub fn watch_exec(&mut self) {
+        self.mem = File::open(format!("/proc/{}/mem", self.pid)).ok();
+        self.exe_id = exe_id(self.pid);
     }
 
     /// Exited (now, without waiting) or execed or running.

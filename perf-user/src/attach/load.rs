@@ -3,9 +3,9 @@
 
 use anyhow::{Result, anyhow};
 
-use super::{TargetState, plan::Plan, preflight::Target, run::Signals, threads::unix_ns};
+use super::{TargetState, plan::Plan, preflight::Target, refresh::Refresh, run::Signals, threads::unix_ns};
 use crate::{
-    app::App,
+    app::{App, TailColours},
     bpf::{
         calibrate,
         collect::Collector,
@@ -27,10 +27,20 @@ pub(super) struct Loaded {
     pub app: App,
     /// "attached N probes …", printed when there is no terminal UI.
     pub attached_line: String,
+    /// The probe cost per kind of probe site, for functions added later.
+    pub probe_cost: calibrate::ProbeCost,
+    /// Picks up libraries loaded after attach (with `OBJECT:FUNC` patterns).
+    pub refresh: Option<Refresh>,
 }
 
-pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Signals) -> Result<Loaded> {
-    let Plan { functions, mut infos, spec, mut warnings, spans } = plan;
+pub(super) fn load(
+    cfg: &AttachConfig,
+    plan: Plan,
+    target: &Target,
+    baseline: Option<&report::Report>,
+    signals: &Signals,
+) -> Result<Loaded> {
+    let Plan { functions, mut infos, spec, mut warnings, refresh, spans } = plan;
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
     let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
@@ -48,11 +58,13 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
             info.detached = true;
         }
     }
-    let (probe_cost, calibration) = calibrate_probes(cfg, spec.mode, spec.probes.is_empty(), &tracer, &mut warnings)?;
+    let (probe_cost, calibration) =
+        calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
     let per_fn: Vec<WindowCost> = functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
     for (info, cost) in infos.iter_mut().zip(&per_fn) {
         info.calibration_ns = cost.median_ns;
+        info.floor_ns = cost.floor_ns();
     }
     let mut collector = Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn)?;
     collector.per_thread = cfg.per_thread;
@@ -89,11 +101,18 @@ pub(super) fn load(cfg: &AttachConfig, plan: Plan, target: &Target, signals: &Si
     let mut session = Session::new(infos, cfg.exemplars);
     session.spans = spans;
     let mut app = App::new(session, info);
+    app.tick_ns = cfg.interval_ns;
+    app.max_overhead_pct = cfg.max_overhead_pct;
+    let threshold_ns = match cfg.slow {
+        Slow::Fixed(ns) => Some(ns),
+        Slow::Auto | Slow::Off => None,
+    };
+    app.tails = TailColours::new(threshold_ns, baseline);
     if probe_cost.per_call_ns > 0 {
         // A call is two probe hits (entry and return).
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
     }
-    Ok(Loaded { tracer, calibration, collector, app, attached_line })
+    Ok(Loaded { tracer, calibration, collector, app, attached_line, probe_cost, refresh })
 }
 
 /// Calibrates once the target's probes are in (a bad setup fails there first). The calibration

@@ -1,12 +1,12 @@
 //! Stage 2 of `attach`: what to probe and how: the functions from the symbols, the probe mode,
 //! the warnings that travel with the numbers, and the loader's spec. Reads files, loads nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use perf_ebpf_common::Config as KernelConfig;
 
-use super::preflight::Checked;
+use super::{objects, preflight::Checked, refresh::Refresh};
 use crate::{
     bpf::{
         loader::{LoadSpec, Probe, ProbeMode, SpanProbe},
@@ -29,7 +29,13 @@ pub(super) struct Plan {
     pub warnings: Vec<String>,
     /// `--span`s, by id.
     pub spans: Vec<SpanInfo>,
+    /// With `OBJECT:FUNC` patterns: what picks up libraries the target loads later.
+    pub refresh: Option<Refresh>,
 }
+
+/// Functions of libraries loaded after attach one run makes room for (within `--max-funcs`): each
+/// costs its statistics and two histograms per CPU in the kernel, allocated at load.
+pub(super) const LATE_ROOM: usize = 128;
 
 pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
     let t = &checked.target;
@@ -38,7 +44,23 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
         eprintln!("perf-user: {note}");
         warnings.push(note);
     }
-    let functions = if cfg.funcs.is_empty() { Vec::new() } else { resolve_functions(cfg, &t.exe_link, &t.exe)? };
+    let (main_patterns, lib_patterns) = objects::split(&cfg.funcs);
+    let mut functions = if main_patterns.is_empty() {
+        Vec::new()
+    } else {
+        resolve_functions(cfg, &main_patterns, &t.exe_link, &t.exe)?
+    };
+    let mapped = objects::mapped(t.pid);
+    let found = objects::resolve(&lib_patterns, &mapped, (t.pid, &t.exe_link, &t.exe), false)?;
+    for note in &found.notes {
+        eprintln!("perf-user: {note}");
+        warnings.push(note.clone());
+    }
+    for f in found.functions {
+        if !functions.iter().any(|c| c.address == f.address && c.object == f.object) {
+            functions.push(f);
+        }
+    }
     if functions.len() > cfg.max_funcs {
         bail!(
             "{} functions match but --max-funcs is {}; narrow the globs or raise --max-funcs",
@@ -47,8 +69,10 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
         );
     }
     let (spans, span_probes) = resolve_spans(cfg, &t.exe_link, &t.exe)?;
-    let mode = probe_mode(cfg, &t.exe_link, &mut warnings)?;
-    let infos = func_infos(&functions);
+    let mode = probe_mode(cfg, &t.exe_link, &found.unwind_risks, &mut warnings)?;
+    let mut names = found.names;
+    names.push((t.exe_link.clone(), t.exe.display().to_string()));
+    let infos = func_infos(&functions, 0, &names);
     warnings.extend(mode_warnings(cfg, mode, &infos));
     let spec = LoadSpec {
         pid: t.pid,
@@ -56,8 +80,18 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
         probes: functions
             .iter()
             .enumerate()
-            .map(|(i, f)| Probe { fn_id: i as u32, file_offset: f.file_offset, symbol: f.name.clone() })
+            .map(|(i, f)| Probe {
+                fn_id: i as u32,
+                file_offset: f.file_offset,
+                symbol: f.name.clone(),
+                object: Some(f.object.clone()),
+            })
             .collect(),
+        capacity: if lib_patterns.is_empty() {
+            functions.len()
+        } else {
+            cfg.max_funcs.min(functions.len() + LATE_ROOM).max(functions.len())
+        },
         mode,
         // Attribution and the syscall table need the syscall and scheduler tracepoints;
         // latency-only and the benchmarks' floors (empty programs, the clock alone) have them only
@@ -72,17 +106,25 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
         spans: span_probes,
         span_keys: cfg.span_keys,
     };
-    Ok(Plan { functions, infos, spec, warnings, spans })
+    let refresh = (!lib_patterns.is_empty()).then(|| Refresh::new(cfg, t, lib_patterns, &mapped, &spec));
+    Ok(Plan { functions, infos, spec, warnings, refresh, spans })
 }
 
-fn func_infos(functions: &[symbols::Function]) -> Vec<FuncInfo> {
+/// The functions' identities, ids from `first_id` on; `names` maps each function's object (the
+/// path probed) to the path the target knows it by.
+pub(super) fn func_infos(functions: &[symbols::Function], first_id: u32, names: &[(PathBuf, String)]) -> Vec<FuncInfo> {
     functions
         .iter()
-        .enumerate()
-        .map(|(i, f)| {
+        .zip(first_id..)
+        .map(|(f, id)| {
             let site = probe_site::classify(&f.entry_bytes, f.address);
             FuncInfo {
-                id: i as u32,
+                id,
+                object: names
+                    .iter()
+                    .find(|(a, _)| *a == f.object)
+                    .map_or_else(|| f.object.display().to_string(), |(_, n)| n.clone()),
+                added_ns: None,
                 symbol: f.name.clone(),
                 raw_symbol: f.raw.clone(),
                 address: f.address,
@@ -90,6 +132,7 @@ fn func_infos(functions: &[symbols::Function]) -> Vec<FuncInfo> {
                 single_step: site.single_step,
                 detached: false,
                 calibration_ns: 0,
+                floor_ns: 0,
             }
         })
         .collect()
@@ -147,13 +190,18 @@ fn kernel_config(cfg: &AttachConfig) -> KernelConfig {
 
 /// The traced functions: from the binary the process runs, or for a stripped one from `--symbols`
 /// or its separate debug file (build id / .gnu_debuglink).
-fn resolve_functions(cfg: &AttachConfig, exe_link: &Path, exe: &Path) -> Result<Vec<symbols::Function>> {
+fn resolve_functions(
+    cfg: &AttachConfig,
+    patterns: &[String],
+    exe_link: &Path,
+    exe: &Path,
+) -> Result<Vec<symbols::Function>> {
     let mut table = match &cfg.symbols {
         Some(file) => SymbolTable::read_split(file, exe_link)?,
         None => SymbolTable::read(exe_link)?,
     };
     table.binary = cfg.symbols.clone().unwrap_or_else(|| exe.to_path_buf());
-    let only_addresses = cfg.funcs.iter().all(|f| f.starts_with("0x"));
+    let only_addresses = patterns.iter().all(|f| f.starts_with("0x"));
     if table.functions.is_empty() && cfg.symbols.is_none() && !only_addresses {
         let dir = exe.parent().unwrap_or(Path::new("/"));
         if let Some(debug) = symbols::find_debug_file(exe_link, dir) {
@@ -162,7 +210,7 @@ fn resolve_functions(cfg: &AttachConfig, exe_link: &Path, exe: &Path) -> Result<
             table.binary = exe.to_path_buf();
         }
     }
-    let selection = table.resolve(&cfg.funcs)?;
+    let selection = table.resolve(patterns)?;
     // Compiler-split fragments and labels a glob also matched: never probed, said in one line each.
     for note in &selection.notes {
         eprintln!("perf-user: {note}");
@@ -226,11 +274,16 @@ fn endpoint_probe(table: &SymbolTable, spec: &SpanSpec, ep: &Endpoint, id: u32, 
 
 /// Full tracing, unless a return probe could abort the target: then entry-only (counts), said
 /// loudly, unless the user accepted the risk.
-fn probe_mode(cfg: &AttachConfig, exe_link: &Path, warnings: &mut Vec<String>) -> Result<ProbeMode> {
+fn probe_mode(
+    cfg: &AttachConfig,
+    exe_link: &Path,
+    library_risks: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<ProbeMode> {
     if !matches!(cfg.probe_mode, ProbeMode::Full | ProbeMode::Latency) || cfg.funcs.is_empty() {
         return Ok(cfg.probe_mode);
     }
-    let risk = SymbolTable::read(exe_link).ok().and_then(|t| t.unwind_risk);
+    let risk = SymbolTable::read(exe_link).ok().and_then(|t| t.unwind_risk).or_else(|| library_risks.first().cloned());
     let Some(reason) = risk else { return Ok(cfg.probe_mode) };
     if cfg.allow_unwind_risk {
         let note = format!(
@@ -249,12 +302,16 @@ fn probe_mode(cfg: &AttachConfig, exe_link: &Path, warnings: &mut Vec<String>) -
     Ok(ProbeMode::EntryOnly)
 }
 
-/// A target in another mount namespace (a container) is traced through /proc/PID/exe, which is
-/// right, but the user should know paths in the report are the container's.
+/// A target in another mount namespace (a container) is traced through /proc/PID/exe and
+/// /proc/PID/map_files, which is right, but the user should know paths in the report are the container's.
 fn namespace_note(pid: u32) -> Option<String> {
     let ours = proc::namespace(std::process::id(), "mnt")?;
     let theirs = proc::namespace(pid, "mnt")?;
     (ours != theirs).then(|| {
-        format!("pid {pid} is in another mount namespace ({}); its binary is read through /proc/{pid}/exe and paths are the container's", theirs.display())
+        format!(
+            "pid {pid} is in another mount namespace ({}); its binary is read through /proc/{pid}/exe, its libraries \
+             through /proc/{pid}/map_files, and paths are the container's",
+            theirs.display()
+        )
     })
 }

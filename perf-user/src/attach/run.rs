@@ -6,6 +6,8 @@ use std::{
     time::Duration,
 };
 
+use crate::{bpf::sys::error_chain, model::WindowCost};
+
 use anyhow::Result;
 use tokio::{
     signal::unix::{Signal, SignalKind, signal},
@@ -14,33 +16,45 @@ use tokio::{
 };
 
 use super::{
+    launch,
     liveness::AsyncLiveness,
     load::Loaded,
     preflight::Target,
     threads::{learn_thread_names, thread_names},
 };
 use crate::{
-    app::{Action, App, EndReason, Event},
+    app::{Action, App, EndReason, Event, Key},
     cli::{AttachConfig, Slow},
     commands::out,
     output::{export, prometheus},
     tui,
 };
 
-/// SIGINT and SIGTERM: as events in the loop, and as a flag the blocking attach checks.
+/// SIGINT and SIGTERM: as events in the loop, and as a flag the blocking attach checks. For
+/// `run` they go to CMD instead, and the run ends when CMD does.
 pub(super) struct Signals {
     sigint: Signal,
     sigterm: Signal,
     cancel: Arc<AtomicBool>,
+    /// `run`: signals are forwarded to CMD, never end the loop themselves.
+    forwarded: bool,
 }
 
 impl Signals {
-    pub fn install() -> Result<Signals> {
+    pub fn install(forward_to: Option<u32>) -> Result<Signals> {
         let cancel = Arc::new(AtomicBool::new(false));
         for sig in [libc::SIGINT, libc::SIGTERM] {
             signal_hook::flag::register(sig, Arc::clone(&cancel))?;
+            if let Some(pid) = forward_to {
+                forward(sig, pid)?;
+            }
         }
-        Ok(Signals { sigint: signal(SignalKind::interrupt())?, sigterm: signal(SignalKind::terminate())?, cancel })
+        Ok(Signals {
+            sigint: signal(SignalKind::interrupt())?,
+            sigterm: signal(SignalKind::terminate())?,
+            cancel,
+            forwarded: forward_to.is_some(),
+        })
     }
 
     pub fn cancel(&self) -> &AtomicBool {
@@ -48,11 +62,28 @@ impl Signals {
     }
 
     async fn recv(&mut self) {
+        if self.forwarded {
+            return std::future::pending().await;
+        }
         tokio::select! {
             _ = self.sigint.recv() => {}
             _ = self.sigterm.recv() => {}
         }
     }
+}
+
+/// Passes `sig` on to CMD from the handler itself (kill is async-signal-safe), unless the terminal
+/// sent it: a Ctrl-C goes to the whole foreground process group, CMD included (it stays in ours),
+/// and a second copy would make a program that stops gently on the first stop hard.
+fn forward(sig: i32, pid: u32) -> Result<()> {
+    let action = move |info: &libc::siginfo_t| {
+        if info.si_code != libc::SI_KERNEL {
+            launch::interrupt(pid, sig);
+        }
+    };
+    // SAFETY: the action only compares an integer and calls kill(2), both async-signal-safe.
+    unsafe { signal_hook_registry::register_sigaction(sig, action) }?;
+    Ok(())
 }
 
 /// `--prometheus` and `--export-interval`: what the loop publishes on a schedule.
@@ -94,7 +125,7 @@ impl Published {
             && let Err(e) = s.write(&report)
         {
             eprintln!("perf-user: {e}");
-            app.status = format!("snapshot failed: {e}");
+            app.set_status(format!("snapshot failed: {e}"));
         }
     }
 }
@@ -106,6 +137,8 @@ pub(super) struct Loop {
     liveness: Option<AsyncLiveness>,
     pub ui: Option<tui::Tui>,
     pub published: Published,
+    /// `run`: the target is CMD, which gets the terminal UI's Ctrl-C.
+    launched: bool,
 }
 
 impl Loop {
@@ -125,7 +158,7 @@ impl Loop {
             out(&loaded.attached_line);
         }
         let liveness = Some(target.liveness.into_async()?);
-        Ok(Loop { loaded, pid: target.pid, liveness, ui, published })
+        Ok(Loop { loaded, pid: target.pid, liveness, ui, published, launched: !cfg.command.is_empty() })
     }
 
     /// Runs until the app says the run ends; returns why.
@@ -142,6 +175,9 @@ impl Loop {
                 () = sleep_until(deadline) => Event::DurationElapsed,
                 key = tui::next_key(&mut self.ui) => Event::Key(key),
             };
+            if self.passes_on_ctrl_c(&event) {
+                continue;
+            }
             let exited = matches!(event, Event::TargetExited);
             match self.loaded.app.handle(event) {
                 Action::Continue => {}
@@ -161,6 +197,17 @@ impl Loop {
                 None => {}
             }
         }
+    }
+
+    /// The terminal UI reads Ctrl-C as a key; for `run` it is CMD's, as it would be without us
+    /// (once CMD has exited it quits, as for `attach`).
+    fn passes_on_ctrl_c(&mut self, event: &Event) -> bool {
+        if !(self.launched && matches!(event, Event::Key(Key::CtrlC)) && !self.loaded.app.target_exited) {
+            return false;
+        }
+        launch::interrupt(self.pid, libc::SIGINT);
+        self.loaded.app.status = format!("sent SIGINT to pid {}", self.pid);
+        true
     }
 
     fn sample(&mut self) -> Event {
@@ -187,16 +234,16 @@ impl Loop {
         Event::TargetExited
     }
 
-    /// Only ever the path the user gave: perf-user writes nowhere else.
+    /// The `e` key: a numbered snapshot next to `--export` (which the exit writes), or in the
+    /// working directory without it; the footer says where.
     fn export_snapshot(&mut self, cfg: &AttachConfig) {
         let app = &mut self.loaded.app;
-        app.status = match &cfg.export {
-            None => "no --export FILE.json given: nothing written".to_string(),
-            Some(path) => match write_export(app, None, path) {
-                Ok(()) => format!("exported {}", path.display()),
-                Err(e) => format!("export failed: {e:#}"),
-            },
+        let stem = export::numbered_snapshot_stem(cfg.export.as_deref(), self.pid);
+        let status = match export::write_numbered_snapshot(&stem, &with_thread_names(app, None)) {
+            Ok(path) => format!("snapshot written to {}", path.display()),
+            Err(e) => format!("snapshot failed: {e:#}"),
         };
+        app.set_status(status);
     }
 
     /// `--slow auto`, the overhead guard, the periodic publications and thread names.
@@ -224,6 +271,60 @@ impl Loop {
         if cfg.per_thread {
             learn_thread_names(app);
         }
+        if !app.target_exited {
+            self.pick_up_libraries();
+        }
+    }
+
+    /// Probes the functions of libraries loaded since the last look (see `refresh`).
+    fn pick_up_libraries(&mut self) {
+        let Loaded { tracer, app, collector, refresh, probe_cost, .. } = &mut self.loaded;
+        let Some(late) = refresh.as_mut().and_then(|r| r.poll(app.session.functions.len() as u32)) else { return };
+        let mut infos = late.infos;
+        let mut warnings = Vec::new();
+        if !late.probes.is_empty() {
+            match tracer.add_probes(&late.probes, &AtomicBool::new(false)) {
+                Ok(skipped) => {
+                    for s in skipped {
+                        if let Some(i) = infos.iter_mut().find(|i| i.id == s.fn_id) {
+                            i.detached = true;
+                        }
+                        warnings.push(format!("warning: {s}"));
+                    }
+                }
+                Err(e) => {
+                    // Their ids stay taken (some may have probes): shown as detached, never reused.
+                    infos.iter_mut().for_each(|i| i.detached = true);
+                    warnings.push(format!("warning: probing a library loaded after attach: {}", error_chain(&e)));
+                }
+            }
+        }
+        let costs: Vec<WindowCost> = late.functions.iter().map(|f| probe_cost.in_window_for(&f.entry_bytes)).collect();
+        let now_ns = app.session.elapsed_ns();
+        for (info, cost) in infos.iter_mut().zip(&costs) {
+            info.calibration_ns = cost.median_ns;
+            info.floor_ns = cost.floor_ns();
+            info.added_ns = Some(now_ns);
+        }
+        collector.add_functions(infos.iter().map(|i| i.symbol.clone()).collect(), costs);
+        for note in late.notes {
+            if self.ui.is_none() {
+                out(&format!("perf-user: {note}\n"));
+            }
+            self.loaded.app.handle(Event::FunctionsAdded { functions: std::mem::take(&mut infos), note });
+        }
+        for w in warnings {
+            self.say(w);
+        }
+    }
+
+    /// A note for the user now: on stdout without the terminal UI, in the status line with it.
+    fn say(&mut self, note: String) {
+        if self.ui.is_none() {
+            out(&format!("perf-user: {note}\n"));
+        }
+        self.loaded.app.set_status(note.clone());
+        self.loaded.app.info.warnings.push(note);
     }
 }
 
@@ -243,6 +344,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 pub(super) fn write_export(app: &App, end: Option<EndReason>, path: &std::path::Path) -> Result<()> {
+    export::write_atomic(path, &export::json(&with_thread_names(app, end)))?;
+    Ok(())
+}
+
+/// The report, with the names of threads still alive filled in.
+fn with_thread_names(app: &App, end: Option<EndReason>) -> crate::output::report::Report {
     let mut app_report = app.report(end);
     if app_report.threads.iter().any(|t| t.thread.is_empty()) {
         let names = thread_names(app.info.target.pid);
@@ -252,6 +359,5 @@ pub(super) fn write_export(app: &App, end: Option<EndReason>, path: &std::path::
             }
         }
     }
-    export::write_atomic(path, &export::json(&app_report))?;
-    Ok(())
+    app_report
 }

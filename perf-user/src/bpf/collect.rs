@@ -204,6 +204,15 @@ impl Collector {
         })
     }
 
+    /// Functions traced from now on (a library loaded later): ids continue from the last ones.
+    pub fn add_functions(&mut self, symbols: Vec<String>, calibration: Vec<WindowCost>) {
+        self.subtracted_ns.resize(self.symbols.len(), 0);
+        self.calibration.resize(self.symbols.len(), WindowCost::default());
+        self.subtracted_ns.extend(calibration.iter().map(|c| c.median_ns));
+        self.calibration.extend(calibration);
+        self.symbols.extend(symbols);
+    }
+
     fn hist(map: &PerCpuArray<MapData, Hist>, index: u32) -> BucketHist {
         map.get(&index, 0).map(|v| merge_hist(&v)).unwrap_or_default()
     }
@@ -414,11 +423,17 @@ mod tests {
         let spec = LoadSpec {
             pid: std::process::id(),
             exe: exe.to_path_buf(),
-            probes: vec![Probe { fn_id: 0, file_offset: target[0].file_offset, symbol: target[0].name.clone() }],
+            probes: vec![Probe {
+                fn_id: 0,
+                file_offset: target[0].file_offset,
+                symbol: target[0].name.clone(),
+                object: None,
+            }],
             mode: ProbeMode::Full,
             tracepoints: true,
             config: common::Config::default(),
             max_funcs: 1,
+            capacity: 1,
             attach: AttachMode::Auto,
             spans: Vec::new(),
             span_keys: perf_ebpf_common::spans::SPAN_KEYS_DEFAULT,

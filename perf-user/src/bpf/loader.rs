@@ -19,7 +19,7 @@ mod links;
 mod spans;
 
 pub use links::Skipped;
-use links::{Hook, Links, attach_multi, attach_single, programs};
+use links::{Hook, Links, Objects, attach_multi, attach_single, programs};
 pub use spans::SpanProbe;
 
 #[cfg(perf_ebpf_object_missing)]
@@ -92,6 +92,8 @@ pub enum LoadError {
     AllRefused { count: usize, first: String },
     #[error("{count} functions requested but at most {max} can be traced (raise --max-funcs)")]
     TooManyFunctions { count: usize, max: usize },
+    #[error("cannot open {path} to probe it")]
+    OpenObject { path: PathBuf, source: std::io::Error },
 }
 
 impl LoadError {
@@ -125,6 +127,9 @@ pub struct Probe {
     pub file_offset: u64,
     /// For error messages.
     pub symbol: String,
+    /// The ELF object `file_offset` is in (a shared library's `/proc/PID/map_files/…`); `None`:
+    /// the executable, `LoadSpec::exe`.
+    pub object: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -133,6 +138,9 @@ pub struct LoadSpec {
     /// `/proc/PID/exe`: the inode the process runs, even if the path on disk was replaced.
     pub exe: PathBuf,
     pub probes: Vec<Probe>,
+    /// Function ids the kernel's maps make room for: at least `probes.len()`, more when functions
+    /// may be added while tracing (libraries loaded later, [`Tracer::add_probes`]).
+    pub capacity: usize,
     pub mode: ProbeMode,
     /// Attach the syscall and scheduler tracepoints (attribution, `--syscalls`).
     pub tracepoints: bool,
@@ -212,6 +220,12 @@ impl ProbeMode {
 pub struct Tracer {
     /// Dropped first: closing the multi links detaches all their probes at once.
     links: Links,
+    /// The objects probed, held open (after `links`: the probes' files).
+    objects: Objects,
+    /// The process traced and its executable (probes without an object).
+    target: (u32, PathBuf),
+    /// Function ids the maps hold.
+    capacity: usize,
     pub ebpf: Ebpf,
     func_slow: Array<MapData, u64>,
     pub attached: usize,
@@ -311,13 +325,21 @@ impl Tracer {
         let interference = spec.tracepoints && spec.config.interference & INTERF_ON != 0;
         let mut attached = if spec.tracepoints { attach_tracepoints(&mut ebpf, interference)? } else { 0 };
         let mut skipped = Vec::new();
-        let links = attach_functions(&mut ebpf, &raw, spec, cancel, &mut skipped)?;
+        let mut objects = Objects::default();
+        let links = attach_functions(&mut ebpf, &raw, &mut objects, spec, cancel, &mut skipped)?;
+        attached += links.count();
         attached += spans::attach_spans(&mut ebpf, spec.pid, &spec.spans)?;
-        attached += match &links {
-            Links::Single(l) => l.len(),
-            Links::Multi { progs, probes, .. } => progs.len() * probes.len(),
-        };
-        Ok(Tracer { links, ebpf, func_slow, attached, skipped, steal_measured })
+        Ok(Tracer {
+            links,
+            objects,
+            target: (spec.pid, spec.exe.clone()),
+            capacity: capacity(spec),
+            ebpf,
+            func_slow,
+            attached,
+            skipped,
+            steal_measured,
+        })
     }
 
     /// How the function probes were attached: `uprobe_session`, `uprobe_multi` or `perf_event`.
@@ -332,7 +354,7 @@ impl Tracer {
     /// The attach mode the probes ended up with (`Auto` resolved).
     pub fn attached_as(&self) -> AttachMode {
         match &self.links {
-            Links::Single(_) => AttachMode::Single,
+            Links::Single { .. } => AttachMode::Single,
             Links::Multi { progs, .. } if progs.iter().any(|p| p.hook == Hook::Session) => AttachMode::Session,
             Links::Multi { .. } => AttachMode::Multi,
         }
@@ -342,7 +364,7 @@ impl Tracer {
     /// shadow stack are dropped as orphans by the next entry below them.
     pub fn detach_function(&mut self, fn_id: u32) -> Result<usize, LoadError> {
         let detached = match &mut self.links {
-            Links::Single(links) => {
+            Links::Single { links, .. } => {
                 let mut detached = 0;
                 let mut i = 0;
                 while i < links.len() {
@@ -357,20 +379,52 @@ impl Tracer {
                 }
                 detached
             }
-            Links::Multi { progs, probes, exe, pid } => {
-                let before = probes.len();
-                probes.retain(|p| p.fn_id != fn_id);
-                if probes.len() == before {
+            Links::Multi { progs, groups, pid } => {
+                let Some(group) = groups.iter_mut().find(|g| g.probes.iter().any(|p| p.fn_id == fn_id)) else {
                     return Ok(0);
-                }
-                // A link's function set is fixed: link the rest again. Calls in flight
-                // meanwhile end up counted as orphans.
-                links::relink(progs, probes, exe, *pid, &AtomicBool::new(false))?;
-                progs.len() * (before - probes.len())
+                };
+                let before = group.probes.len();
+                group.probes.retain(|p| p.fn_id != fn_id);
+                // A link's function set is fixed: link the rest of its object again. Calls in
+                // flight meanwhile end up counted as orphans.
+                links::relink(progs, group, *pid, &AtomicBool::new(false))?;
+                progs.len() * (before - group.probes.len())
             }
         };
         self.attached -= detached;
         Ok(detached)
+    }
+
+    /// Probes functions found after the load (a library the target loaded later), the same way as
+    /// the others. Their ids must be below the spec's `capacity`. Returns the functions the kernel
+    /// refused (the rest are traced).
+    pub fn add_probes(&mut self, probes: &[Probe], cancel: &AtomicBool) -> Result<Vec<Skipped>, LoadError> {
+        if let Some(p) = probes.iter().find(|p| p.fn_id as usize >= self.capacity) {
+            return Err(LoadError::TooManyFunctions { count: p.fn_id as usize + 1, max: self.capacity });
+        }
+        let mut skipped = Vec::new();
+        let before = self.links.count();
+        let target = (self.target.0, self.target.1.as_path());
+        match &mut self.links {
+            Links::Single { progs, links } => {
+                let progs: &[(&str, Hook)] = progs;
+                links::single_probes(
+                    &mut self.ebpf,
+                    &mut self.objects,
+                    target,
+                    progs,
+                    probes,
+                    cancel,
+                    &mut skipped,
+                    links,
+                )?;
+            }
+            Links::Multi { progs, groups, .. } => {
+                groups.extend(links::multi_groups(progs, &mut self.objects, target, probes, cancel, &mut skipped)?);
+            }
+        }
+        self.attached += self.links.count().saturating_sub(before);
+        Ok(skipped)
     }
 
     /// Sets one function's own exemplar threshold (0: the global one).
@@ -379,6 +433,12 @@ impl Tracer {
             .set(fn_id, slow_ns, 0)
             .map_err(|source| LoadError::Map { name: names::FUNC_SLOW.to_owned(), source })
     }
+}
+
+/// Function ids the maps hold: the spec's room for later functions, within what the mode can name.
+fn capacity(spec: &LoadSpec) -> usize {
+    let room = spec.capacity.max(spec.probes.len());
+    if spec.mode == ProbeMode::Latency { room.min(perf_ebpf_common::LATENCY_MAX_FUNCS as usize) } else { room }
 }
 
 /// The embedded object with the target's globals, loaded (programs not yet attached).
@@ -401,7 +461,7 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved, bool)
             needs: format!("uprobe session cookies ({}, kernel 6.13+), which this kernel lacks", kfunc::SESSION_COOKIE),
         });
     }
-    let funcs = u32::try_from(spec.probes.len().max(1)).unwrap_or(u32::MAX);
+    let funcs = u32::try_from(capacity(spec).max(1)).unwrap_or(u32::MAX);
     let mut config = spec.config;
     let interference = spec.tracepoints && config.interference & INTERF_ON != 0;
     let layout = if interference && is_vm_guest() { steal_layout(&vmlinux) } else { None };
@@ -473,6 +533,7 @@ fn attach_tracepoints(ebpf: &mut Ebpf, interference: bool) -> Result<usize, Load
 fn attach_functions(
     ebpf: &mut Ebpf,
     raw: &Result<uprobe_multi::RawObject, String>,
+    objects: &mut Objects,
     spec: &LoadSpec,
     cancel: &AtomicBool,
     skipped: &mut Vec<Skipped>,
@@ -484,24 +545,24 @@ fn attach_functions(
         return Err(LoadError::Unsupported { what, needs: "session attachment, not --attach-mode single".into() });
     }
     match spec.attach {
-        AttachMode::Single => attach_single(ebpf, spec, programs(spec.mode, false), cancel, skipped),
-        AttachMode::Multi => attach_multi(raw, spec, programs(spec.mode, session), cancel, skipped),
-        AttachMode::Session => attach_multi(raw, spec, programs(spec.mode, true), cancel, skipped),
+        AttachMode::Single => attach_single(ebpf, objects, spec, programs(spec.mode, false), cancel, skipped),
+        AttachMode::Multi => attach_multi(raw, objects, spec, programs(spec.mode, session), cancel, skipped),
+        AttachMode::Session => attach_multi(raw, objects, spec, programs(spec.mode, true), cancel, skipped),
         // Sampling and latency-only have no fallback: they need the session.
-        AttachMode::Auto if session => attach_multi(raw, spec, programs(spec.mode, true), cancel, skipped),
+        AttachMode::Auto if session => attach_multi(raw, objects, spec, programs(spec.mode, true), cancel, skipped),
         // The cheapest the kernel has: a session (6.13+: one program, one trap's worth less
         // work per call), else an entry and a return program on uprobe_multi links (6.6+),
         // else perf events. Older kernels reject the attach type at load or at link time.
         // Missing privileges and a signal end the fallbacks at once.
         AttachMode::Auto => {
             let fatal = |e: &LoadError| matches!(e, LoadError::NotPermitted | LoadError::Interrupted);
-            match attach_multi(raw, spec, programs(spec.mode, true), cancel, skipped) {
+            match attach_multi(raw, objects, spec, programs(spec.mode, true), cancel, skipped) {
                 Err(e) if !fatal(&e) => {
                     skipped.clear();
-                    match attach_multi(raw, spec, programs(spec.mode, false), cancel, skipped) {
+                    match attach_multi(raw, objects, spec, programs(spec.mode, false), cancel, skipped) {
                         Err(e) if !fatal(&e) => {
                             skipped.clear();
-                            attach_single(ebpf, spec, programs(spec.mode, false), cancel, skipped)
+                            attach_single(ebpf, objects, spec, programs(spec.mode, false), cancel, skipped)
                         }
                         other => other,
                     }

@@ -1,7 +1,7 @@
 //! Command-line arguments: clap's raw view (`Cli`), validated into what the rest of the program
 //! runs on (`AttachConfig`), so every bad input is caught here with one clear line.
 
-use std::path::PathBuf;
+use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -29,6 +29,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Attach to a running process and trace functions (and its syscalls) live.
     Attach(AttachArgs),
+    /// Start a command with its probes in place before its `main` runs; exit with its status.
+    Run(RunArgs),
     /// Print a saved JSON report as tables.
     Report(ReportArgs),
     /// Compare two reports; exit 1 when a function regressed significantly beyond --fail-above.
@@ -41,12 +43,38 @@ pub enum Cmd {
 #[command(after_help = "Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and uprobes.\n\
 Syscall counts never include syscall 335 (uretprobe): the kernel enters it on every traced return.\n\
 Examples:\n  sudo perf-user attach --pid 1234 --func 'target_app::book::*' --func '*::submit'\n  \
+sudo perf-user attach --pid 1234 --func 'libc.so.6:malloc' --func 'libengine*.so:book::*'\n  \
 sudo perf-user attach --pid 1234 --func 'target_app::*' --no-tui --duration 10s --export run.json")]
 pub struct AttachArgs {
     /// Process to trace.
     #[arg(long, short)]
     pub pid: i64,
-    /// Functions to trace: glob on demangled names (`*` spans `::`), a raw symbol name, or 0xADDR. Repeatable.
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF and uprobes.\n\
+CMD is found on PATH as a shell finds it, started with its probes already attached (traced from its \
+first call), and perf-user exits with its exit status (128+N when signal N killed it). The export \
+is written when CMD ends. Ctrl-C and SIGINT/SIGTERM sent to perf-user go to CMD; perf-user ends \
+after it. --duration or `q` stop the tracing early; perf-user still waits for CMD.\n\
+Examples:\n  sudo perf-user run --func 'target_app::*' --no-tui --export run.json -- ./target-app --messages 20000")]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// The command to start and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// The options `attach` and `run` share: what to trace and how.
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// Functions to trace: glob on demangled names (`*` spans `::`), a raw symbol name, or 0xADDR, in
+    /// the main executable. OBJECT:FUNC picks functions of a shared library the target maps, a glob
+    /// on its file name, a colon, a glob on the function (`libc.so.6:malloc`, `libengine*.so:book::*`);
+    /// libraries it loads later (dlopen) are picked up within a second. Repeatable.
     #[arg(long = "func", short = 'f', value_name = "GLOB")]
     pub funcs: Vec<String>,
     /// Time from one function to another on any thread, matched by a key: NAME=FROM..TO, each end
@@ -85,6 +113,10 @@ pub struct AttachArgs {
     /// Slow-call exemplars kept in memory (the newest).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub exemplars: usize,
+    /// A previous export (`--export` JSON or NDJSON): the UI colours each function's p99 and
+    /// p99.9 red when more than 20% above it there, green when as much below.
+    #[arg(long, value_name = "FILE.json")]
+    pub baseline: Option<PathBuf>,
     /// Keep statistics per thread as well.
     #[arg(long)]
     pub per_thread: bool,
@@ -225,7 +257,10 @@ pub enum Slow {
 /// A validated `attach` request.
 #[derive(Clone, Debug)]
 pub struct AttachConfig {
+    /// The process to trace; 0 for `run` until its child is started.
     pub pid: u32,
+    /// `run`: the command to start and trace (`argv`); empty for `attach`.
+    pub command: Vec<OsString>,
     pub funcs: Vec<String>,
     pub spans: Vec<span::SpanSpec>,
     /// `--span-keys`: size of the kernel's map of waiting span starts.
@@ -239,6 +274,8 @@ pub struct AttachConfig {
     pub prometheus: Option<std::net::SocketAddr>,
     pub slow: Slow,
     pub exemplars: usize,
+    /// `--baseline`: the report tail latencies are compared with.
+    pub baseline: Option<PathBuf>,
     pub per_thread: bool,
     /// `--interference`.
     pub interference: bool,
@@ -275,6 +312,8 @@ pub enum ConfigError {
     Overhead(f64),
     #[error("{0}")]
     Span(String),
+    #[error("--func '{0}': no function after the colon; OBJECT:FUNC, e.g. 'libc.so.6:malloc'")]
+    EmptyFunction(String),
     #[error("--func '': empty pattern")]
     EmptyPattern,
     #[error("--prometheus '{0}': expected ADDR:PORT, e.g. 127.0.0.1:9464")]
@@ -305,6 +344,18 @@ impl AttachArgs {
         if !crate::target::proc::exists(pid) {
             return Err(ConfigError::NoProcess(pid));
         }
+        self.trace.validate(pid, Vec::new(), stdout_is_tty)
+    }
+}
+
+impl RunArgs {
+    pub fn validate(self, stdout_is_tty: bool) -> Result<AttachConfig, ConfigError> {
+        self.trace.validate(0, self.command, stdout_is_tty)
+    }
+}
+
+impl TraceArgs {
+    fn validate(self, pid: u32, command: Vec<OsString>, stdout_is_tty: bool) -> Result<AttachConfig, ConfigError> {
         if self.funcs.is_empty() && self.spans.is_empty() && !self.syscalls {
             return Err(ConfigError::NothingToTrace);
         }
@@ -316,6 +367,11 @@ impl AttachArgs {
         }
         if self.funcs.iter().any(|f| f.trim().is_empty()) {
             return Err(ConfigError::EmptyPattern);
+        }
+        if let Some(f) = self.funcs.iter().find(|f| {
+            matches!(crate::target::symbols::objects::split_object_pattern(f), (Some(_), func) if func.trim().is_empty())
+        }) {
+            return Err(ConfigError::EmptyFunction(f.clone()));
         }
         let dur =
             |flag: &'static str, s: &str| parse_duration_ns(s).map_err(|error| ConfigError::Duration { flag, error });
@@ -378,6 +434,7 @@ impl AttachArgs {
         }
         Ok(AttachConfig {
             pid,
+            command,
             funcs: self.funcs,
             spans,
             span_keys: self.span_keys,
@@ -389,6 +446,7 @@ impl AttachArgs {
             prometheus,
             slow,
             exemplars: self.exemplars,
+            baseline: self.baseline,
             per_thread: self.per_thread,
             interference: self.interference,
             interval_ns,
@@ -459,5 +517,22 @@ mod tests {
         let cli = Cli::try_parse_from(["perf-user", "attach", "--pid", "999999999", "--func", "x"]);
         let Ok(Cli { cmd: Cmd::Attach(a) }) = cli else { panic!("parse") };
         assert!(a.validate(false).unwrap_err().to_string().contains("no such process"));
+    }
+
+    /// `run` takes every `attach` option, and CMD only after `--` (so CMD's own flags are never
+    /// read as perf-user's).
+    #[test]
+    fn run_takes_the_attach_options_and_a_command_after_double_dash() {
+        let cli =
+            Cli::try_parse_from(["perf-user", "run", "--func", "a::*", "--sample", "5", "--", "app", "--func", "x"]);
+        let Ok(Cli { cmd: Cmd::Run(r) }) = cli else { panic!("parse") };
+        let c = r.validate(false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.pid, c.funcs.as_slice(), c.sample_every), (0, &["a::*".to_string()][..], 5));
+        assert_eq!(c.command, ["app", "--func", "x"].map(OsString::from));
+        assert!(Cli::try_parse_from(["perf-user", "run", "--func", "x", "app"]).is_err(), "CMD needs --");
+        assert!(Cli::try_parse_from(["perf-user", "run", "--func", "x", "--"]).is_err(), "CMD is required");
+        let cli = Cli::try_parse_from(["perf-user", "run", "--", "app"]);
+        let Ok(Cli { cmd: Cmd::Run(r) }) = cli else { panic!("parse") };
+        assert!(r.validate(false).unwrap_err().to_string().contains("nothing to trace"));
     }
 }

@@ -194,6 +194,18 @@ pub struct ExactTotals {
     pub max_ns: u64,
 }
 
+impl LatencySummary {
+    /// The percentiles clamped into `[min_ns, max_ns]`, after either was replaced by an exact
+    /// value (a bucket midpoint can lie beyond the kernel's exact maximum).
+    pub fn clamped(mut self) -> LatencySummary {
+        let (lo, hi) = (self.min_ns, self.max_ns.max(self.min_ns));
+        for p in [&mut self.p50_ns, &mut self.p90_ns, &mut self.p99_ns, &mut self.p999_ns] {
+            *p = (*p).clamp(lo, hi);
+        }
+        self
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LatencySummary {
     pub count: u64,

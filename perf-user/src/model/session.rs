@@ -19,6 +19,14 @@ pub struct FuncInfo {
     pub detached: bool,
     /// Probe cost subtracted from each of its calls (depends on the kind of probe site).
     pub calibration_ns: u64,
+    /// Corrected latencies below this are not credible: within the calibration's own spread
+    /// (`WindowCost::floor_ns`); shown as `<floor`. 0: raw numbers, nothing subtracted.
+    pub floor_ns: u64,
+    /// The ELF object it is in, as the target names it: its executable or a shared library.
+    pub object: String,
+    /// For a function of a library the target loaded after attach (`dlopen`): when its probes
+    /// went in, ns after attach. Its numbers start there.
+    pub added_ns: Option<u64>,
 }
 
 /// What a probe pair adds inside a measured call, from timing an empty function at start-up.
@@ -29,6 +37,15 @@ pub struct WindowCost {
     /// The fastest: how low a call's probe cost can be (bounds the subtraction, see
     /// `FuncSample::probe_cost`).
     pub min_ns: u64,
+}
+
+impl WindowCost {
+    /// How far the probe cost itself varies below its median: a corrected call shorter than this
+    /// may be nothing but probe cost, so no smaller value is credible (at least 1 ns once
+    /// anything is subtracted; 0 when nothing is).
+    pub fn floor_ns(&self) -> u64 {
+        if self.median_ns == 0 { 0 } else { self.median_ns.saturating_sub(self.min_ns).max(1) }
+    }
 }
 
 /// A single-stepped probe hit costs about this many times an emulated one (measured here: ~10 µs
@@ -127,6 +144,12 @@ impl Session {
         Session { functions, p99_history: vec![VecDeque::new(); n], exemplar_capacity, ..Session::default() }
     }
 
+    /// Functions traced from now on (a library loaded after attach); their ids continue the list.
+    pub fn add_functions(&mut self, functions: Vec<FuncInfo>) {
+        self.p99_history.extend(functions.iter().map(|_| VecDeque::new()));
+        self.functions.extend(functions);
+    }
+
     pub fn latest(&self) -> Option<&Sample> {
         self.history.back()
     }
@@ -213,8 +236,17 @@ impl Session {
         let base = match w.span_ns() {
             None => self.baseline.as_ref(),
             Some(span) => {
+                // The sample nearest to `span` before the latest, not the newest one at least that
+                // old: ticks arrive a little late, and "at least" then turns a 1 s window at 250 ms
+                // ticks into 1.25 s. Nearest keeps it within half a tick of its name.
                 let cutoff = latest.at_ns.saturating_sub(span);
-                let older = self.history.iter().rev().find(|s| s.at_ns <= cutoff).or(self.history.front());
+                let older = self
+                    .history
+                    .iter()
+                    .rev()
+                    .filter(|s| !std::ptr::eq(*s, latest))
+                    .min_by_key(|s| s.at_ns.abs_diff(cutoff))
+                    .or(self.history.front());
                 match (older, &self.baseline) {
                     (Some(o), Some(b)) if b.at_ns > o.at_ns => Some(b),
                     (o, _) => o,

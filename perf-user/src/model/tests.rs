@@ -198,6 +198,45 @@ fn history_stays_bounded_and_windows_stay_right_at_four_ticks_a_second() {
 }
 
 #[test]
+fn one_second_window_is_one_second_when_ticks_arrive_late() {
+    // Regression: the "1 s" window took the newest sample at least 1 s old, so a tick that came
+    // 0.1 ms late made it span 1.25 s (and count a quarter more calls) at 250 ms ticks.
+    let mut s = Session::new(vec![FuncInfo::default()], 10);
+    let late = [0, 250_100_000, 500_000_000, 750_000_000, 1_000_000_000, 1_250_000_000];
+    for (i, at_ns) in late.into_iter().enumerate() {
+        s.push(Sample { at_ns, ..sample(0, i as u64 * 25) });
+    }
+    let w1 = s.window(Window::Last1s).unwrap_or_default();
+    assert!(w1.at_ns.abs_diff(1_000_000_000) <= 125_000_000, "the 1 s window spans {} ns", w1.at_ns);
+    assert_eq!(w1.functions[0].count, 100, "four ticks of 25 calls, not five");
+    // Nothing older than the latest yet: an empty window, not everything.
+    let mut one = Session::new(vec![FuncInfo::default()], 10);
+    one.push(sample(1, 10));
+    assert_eq!(one.window(Window::Last1s).unwrap_or_default().functions[0].count, 0);
+}
+
+#[test]
+fn percentiles_stay_inside_exact_extremes() {
+    // Regression: a syscall's exact maximum replaced the bucket one after the summary, leaving
+    // p50 (a bucket midpoint) above max_ns in the export.
+    let one_bucket = BucketHist { buckets: vec![Bucket { low_ns: 1_024, high_ns: 1_055, count: 10 }] };
+    let mut s = one_bucket.summary(None);
+    s.max_ns = 1_030;
+    let s = s.clamped();
+    for p in [s.p50_ns, s.p90_ns, s.p99_ns, s.p999_ns] {
+        assert!((s.min_ns..=s.max_ns).contains(&p), "{s:?}");
+    }
+    assert_eq!(s.p50_ns, 1_030);
+}
+
+#[test]
+fn the_credible_floor_is_the_calibration_spread() {
+    assert_eq!(WindowCost { median_ns: 0, min_ns: 0 }.floor_ns(), 0, "nothing subtracted: raw numbers");
+    assert_eq!(WindowCost { median_ns: 887, min_ns: 840 }.floor_ns(), 47);
+    assert_eq!(WindowCost { median_ns: 700, min_ns: 700 }.floor_ns(), 1, "never 0 once something is subtracted");
+}
+
+#[test]
 fn exemplars_keep_the_newest() {
     let mut s = Session::new(vec![], 2);
     s.add_exemplars((0..5).map(|i| Exemplar { tid: i, ..Exemplar::default() }));

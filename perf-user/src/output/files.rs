@@ -221,6 +221,34 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     install(&mut tmp, path)
 }
 
+/// Writes `bytes` to a new file at `path`, all or nothing: an existing file (or anything else at
+/// that name) is never replaced, `Ok(false)` says the name was taken.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<bool, FileError> {
+    // Anything at that name, symlink included, makes it taken: nothing there is even looked into.
+    match fs::symlink_metadata(path) {
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("write", path)(e)),
+    }
+    let mut tmp = TempFile::create(path, NEW_FILE_MODE)?;
+    tmp.file.write_all(bytes).map_err(io_err("write", path))?;
+    tmp.file.sync_all().map_err(io_err("write", path))?;
+    match renameat2(&tmp.path, path, libc::RENAME_NOREPLACE) {
+        Ok(()) => {
+            tmp.installed = true;
+            Ok(true)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+        // No rename flags here: a hard link fails on an existing name just as well.
+        Err(e) if no_rename_flags(&e) => match fs::hard_link(&tmp.path, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io_err("write", path)(e)),
+        },
+        Err(e) => Err(io_err("write", path)(e)),
+    }
+}
+
 /// Fails now, before any tracing, if `path` could not be written at the end: not a regular file,
 /// or no temp file can be created next to it.
 pub fn check_writable(path: &Path) -> Result<(), FileError> {

@@ -100,6 +100,14 @@ pub struct FunctionReport {
     pub raw_symbol: String,
     #[serde(default)]
     pub address: u64,
+    /// The ELF object the function is in, as the target names it (its executable or a shared
+    /// library); empty in reports from before objects were named.
+    #[serde(default)]
+    pub object: String,
+    /// A function of a library the target loaded after attach: when its probes went in, ns after
+    /// attach (its numbers start there). Absent for functions traced from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_after_ns: Option<u64>,
     /// Every call that entered, timed or not (`attach --sample N` times one outermost call in N).
     #[serde(default)]
     pub calls: u64,
@@ -169,6 +177,10 @@ pub struct ProbeReport {
     /// Probe cost subtracted from each call, measured for this kind of probe site (0: raw).
     #[serde(default)]
     pub calibration_ns: u64,
+    /// Latencies below this are not credible once the probe cost is subtracted (the
+    /// calibration's own spread); the text tables show them as `<floor` (0: raw numbers).
+    #[serde(default)]
+    pub floor_ns: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -260,6 +272,8 @@ impl Report {
                     symbol: fi.symbol.clone(),
                     raw_symbol: fi.raw_symbol.clone(),
                     address: fi.address,
+                    object: fi.object.clone(),
+                    added_after_ns: fi.added_ns,
                     calls: f.calls(),
                     latency,
                     total_ns: f.total_ns,
@@ -271,6 +285,7 @@ impl Report {
                         single_step: fi.single_step,
                         detached: fi.detached,
                         calibration_ns: fi.calibration_ns,
+                        floor_ns: fi.floor_ns,
                     },
                 }
             })
@@ -286,6 +301,7 @@ impl Report {
                 if s.max_ns > 0 {
                     latency.max_ns = s.max_ns;
                 }
+                let latency = latency.clamped();
                 SyscallReport {
                     name: syscalls::display(s.nr),
                     nr: s.nr,

@@ -201,6 +201,11 @@ fn parse_maps_line(line: &str) -> Option<Mapping> {
     })
 }
 
+/// The text of `/proc/PID/maps` (a few KiB: cheap to read once a second).
+pub fn maps_text(pid: u32) -> io::Result<String> {
+    fs::read_to_string(path(pid, "maps"))
+}
+
 /// `/proc/PID/maps`, parsed.
 pub fn maps(pid: u32) -> io::Result<Vec<Mapping>> {
     fs::read_to_string(path(pid, "maps")).map(|t| parse_maps(&t))

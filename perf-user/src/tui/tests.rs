@@ -260,6 +260,151 @@ fn drawing_twice_changes_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Regressions seen at 80, 120 and 200 columns
+// ---------------------------------------------------------------------------------------------
+
+/// The line holding the split legend (from its first label on).
+fn legend_line(screen: &str) -> String {
+    let line = screen.lines().find(|l| l.contains("▒ sys")).unwrap_or_default();
+    line[line.find("█ own").unwrap_or(0)..].to_string()
+}
+
+#[test]
+fn the_split_legend_keeps_every_number_at_80_and_120_columns() {
+    // Regression: at 80 columns the legend under the table read `off-CPU 9` for 90 %, at 120 the
+    // detail pane's legend lost its last label.
+    let mut app = fixtures::app(8, 20);
+    for _ in 0..8 {
+        for (w, h) in [(80, 24), (120, 40), (200, 50)] {
+            let text = screen(&app, w, h);
+            let legend = legend_line(&text);
+            assert_eq!(legend.matches('%').count(), 4, "{w}x{h}: {legend:?}\n{text}");
+        }
+        keys(&mut app, &[Key::Down]);
+    }
+    // The widest shares (three digits) in narrow widths: labels shrink, numbers stay.
+    let shares = Shares { self_oncpu: 0.0, callees: 0.0, syscalls: 0.1, offcpu: 0.9 };
+    let full = legend(&shares, 200);
+    assert!(full.to_string().contains("off-CPU 90%"), "{full}");
+    for width in 20..=80u16 {
+        let l = legend(&shares, width);
+        assert!(l.width() <= usize::from(width) || width < 24, "{width}: {l}");
+        assert!(l.to_string().contains("90%") && l.to_string().contains("10%"), "{width}: {l}");
+    }
+}
+
+#[test]
+fn every_sortable_column_holds_its_title_and_the_arrow() {
+    // Regression: sorted by callees, the header read `allee▼`.
+    for (_, title, width, ..) in FN_COLS {
+        assert!(usize::from(width) > title.chars().count(), "{title} in {width} cells");
+    }
+    let mut app = fixtures::app(8, 5);
+    while app.ui.sort != crate::app::SortKey::Callees {
+        keys(&mut app, &[Key::Char('s')]);
+    }
+    let text = screen(&app, 200, 50);
+    assert!(text.contains("Callee▼"), "{text}");
+}
+
+#[test]
+fn the_footer_keeps_help_in_view_whatever_the_status() {
+    // Regression: a long status pushed `? help` off the screen.
+    let mut app = fixtures::app(8, 5);
+    app.set_status(
+        "overhead guard: detached target_app::engine::Engine::on_message (probes cost ~25.0% of a CPU > --max-overhead 25%)",
+    );
+    for (w, h) in [(80, 24), (120, 40), (200, 50)] {
+        let text = screen(&app, w, h);
+        let footer = text.lines().last().unwrap_or_default();
+        assert!(footer.contains("? help"), "{w}: {footer}");
+        assert!(footer.contains("overhead guard: detached"), "{w}: {footer}");
+    }
+    app.status.clear();
+    let footer = screen(&app, 80, 24).lines().last().unwrap_or_default().to_string();
+    assert!(footer.contains("q quit") && footer.contains("? help"), "{footer}");
+}
+
+#[test]
+fn the_overhead_estimate_is_red_only_above_the_guard() {
+    // Regression: red from 5 %, while the guard (25 % by default) let it be.
+    let app = |max_overhead_pct| {
+        let mut a = fixtures::app(8, 5);
+        a.cost_per_hit_ns = 5_000.0;
+        a.max_overhead_pct = max_overhead_pct;
+        a
+    };
+    let colour = |a: &App| {
+        let mut buf = Buffer::empty(Rect::new(0, 0, 160, 2));
+        (&Header(a)).render(buf.area, &mut buf);
+        let row: String = (0..160).map(|x| buf[(x, 1)].symbol().to_string()).collect();
+        let at = row.find("% of 1 CPU").map(|b| row[..b].chars().count()).unwrap_or(0);
+        buf[(at as u16, 1)].fg
+    };
+    let a = app(25.0);
+    assert!(a.overhead_cpus() * 100.0 > 5.0 && a.overhead_cpus() * 100.0 < 25.0, "{}", a.overhead_cpus());
+    assert_ne!(colour(&a), Color::Red, "under the guard");
+    assert_eq!(colour(&app(1.0)), Color::Red, "above it");
+}
+
+#[test]
+fn tail_cells_are_coloured_against_the_baseline_and_the_threshold() {
+    use crate::{
+        app::TailColours,
+        model::LatencySummary,
+        output::report::{FunctionReport, Report},
+    };
+    let mut app = fixtures::app(3, 5);
+    let row = |app: &App, id: u32| app.derived.functions.iter().find(|r| r.id == id).cloned().unwrap_or_default();
+    let (r0, r1) = (row(&app, 0), row(&app, 1));
+    // Function 0 got twice as slow since the baseline, function 1 twice as fast.
+    let base = |id: u32, r: &crate::app::FunctionRow, factor: f64| FunctionReport {
+        symbol: app.symbol(id).to_string(),
+        latency: LatencySummary {
+            count: 10,
+            p99_ns: (r.latency.p99_ns as f64 * factor) as u64,
+            p999_ns: (r.latency.p999_ns as f64 * factor) as u64,
+            ..LatencySummary::default()
+        },
+        ..FunctionReport::default()
+    };
+    let baseline = Report { functions: vec![base(0, &r0, 0.5), base(1, &r1, 2.0)], ..Report::default() };
+    app.tails = TailColours::new(None, Some(&baseline));
+    for col in [FnCol::P99, FnCol::P999] {
+        assert_eq!(tail_style(&app, col, &r0).fg, Some(Color::Red));
+        assert_eq!(tail_style(&app, col, &r1).fg, Some(Color::Green));
+        assert_eq!(tail_style(&app, col, &row(&app, 2)).fg, None, "not in the baseline");
+    }
+    assert_eq!(tail_style(&app, FnCol::P50, &r0).fg, None, "only the tails");
+    // A threshold: every tail at or above it is red.
+    app.tails = TailColours::new(Some(1), None);
+    assert_eq!(tail_style(&app, FnCol::P99, &row(&app, 2)).fg, Some(Color::Red));
+    // And on screen.
+    let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
+    terminal.draw(|f| f.render_widget(&app, f.area())).unwrap();
+    let buf = terminal.backend().buffer();
+    assert!(
+        buf.content()
+            .iter()
+            .any(|c| c.fg == Color::Red && c.symbol().chars().all(|ch| ch.is_ascii_digit() || ch == '.'))
+    );
+}
+
+#[test]
+fn latencies_under_the_calibration_floor_read_as_less_than_it() {
+    // Regression: MIN 0 ns and p50 of 0–4 ns after calibration.
+    let mut row = crate::app::FunctionRow::default();
+    row.latency.count = 10;
+    row.latency.p50_ns = 4;
+    row.latency.p99_ns = 900;
+    row.floor_ns = 47;
+    assert_eq!(fn_cell(FnCol::P50, &row), "<47ns");
+    assert_eq!(fn_cell(FnCol::P99, &row), "900ns");
+    row.floor_ns = 0;
+    assert_eq!(fn_cell(FnCol::P50, &row), "4ns", "raw numbers (--no-calibrate) as measured");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Terminal events → keys
 // ---------------------------------------------------------------------------------------------
 

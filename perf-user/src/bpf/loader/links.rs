@@ -1,9 +1,15 @@
 //! The function probes' links: perf-event uprobes one per function and program, or `uprobe_multi`
-//! links over many functions. A function whose entry the kernel refuses to probe is skipped.
+//! links over many functions, one set per ELF object (the executable, each shared library). A
+//! function whose entry the kernel refuses to probe is skipped.
+//!
+//! Every object is opened once and probed through `/proc/self/fd/N`: the probes land on the inode
+//! that was opened, even when the target unmaps it later (`dlclose`) and maps something else at the
+//! same address, which would make its `/proc/PID/map_files/START-END` name another file.
 
 use std::{
+    fs::File,
     num::NonZeroU32,
-    os::fd::{AsFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
     sync::atomic::{AtomicBool, Ordering},
 };
@@ -50,18 +56,68 @@ fn refusal(errno: Option<i32>) -> Option<&'static str> {
 
 /// The function probes, by how they were attached.
 pub(super) enum Links {
-    /// Every uprobe link by function, so one function's probes can be removed (overhead guard).
-    Single(Vec<(u32, &'static str, UProbeLinkId)>),
-    /// Links per program over all `probes`; removing a function re-creates the links.
-    Multi { progs: Vec<MultiProgram>, probes: Vec<Probe>, exe: PathBuf, pid: u32 },
+    /// Every uprobe link by function, so one function's probes can be removed (overhead guard);
+    /// `progs` are the programs each function gets (functions found later get the same).
+    Single { progs: &'static [(&'static str, Hook)], links: Vec<(u32, &'static str, UProbeLinkId)> },
+    /// Links per program and object; removing a function re-creates its object's links.
+    Multi { progs: Vec<MultiProgram>, groups: Vec<Group>, pid: u32 },
+}
+
+impl Links {
+    /// Probes attached: one per function and program.
+    pub(super) fn count(&self) -> usize {
+        match self {
+            Links::Single { links, .. } => links.len(),
+            Links::Multi { progs, groups, .. } => progs.len() * groups.iter().map(|g| g.probes.len()).sum::<usize>(),
+        }
+    }
 }
 
 pub(super) struct MultiProgram {
     name: &'static str,
     prog: OwnedFd,
     pub(super) hook: Hook,
-    /// One link normally; more when refused functions had to be split out of the set.
-    links: Vec<OwnedFd>,
+}
+
+/// The traced functions of one object and their links: `links[i]` are program `i`'s (one link
+/// normally; more when refused functions had to be split out of the set).
+pub(super) struct Group {
+    path: PathBuf,
+    pub(super) probes: Vec<Probe>,
+    links: Vec<Vec<OwnedFd>>,
+}
+
+/// The objects probed, each opened once (see the module's doc).
+#[derive(Default)]
+pub(super) struct Objects(Vec<(PathBuf, File)>);
+
+impl Objects {
+    /// The path to probe `object` through: `/proc/self/fd/N` of the file opened the first time.
+    pub(super) fn attach_path(&mut self, object: &Path) -> Result<PathBuf, LoadError> {
+        let file = match self.0.iter().find(|(p, _)| p == object) {
+            Some((_, f)) => f,
+            None => {
+                let f = File::open(object)
+                    .map_err(|source| LoadError::OpenObject { path: object.to_path_buf(), source })?;
+                self.0.push((object.to_path_buf(), f));
+                &self.0[self.0.len() - 1].1
+            }
+        };
+        Ok(PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())))
+    }
+}
+
+/// `probes` by object (a probe without one is in `exe`), in first-seen order.
+fn by_object<'a>(probes: &'a [Probe], exe: &'a Path) -> Vec<(&'a Path, Vec<Probe>)> {
+    let mut out: Vec<(&Path, Vec<Probe>)> = Vec::new();
+    for p in probes {
+        let object = p.object.as_deref().unwrap_or(exe);
+        match out.iter_mut().find(|(o, _)| *o == object) {
+            Some((_, v)) => v.push(p.clone()),
+            None => out.push((object, vec![p.clone()])),
+        }
+    }
+    out
 }
 
 /// Where a function program runs.
@@ -108,21 +164,43 @@ fn uprobe_pmu() -> Result<(), LoadError> {
 /// probes it already got and is skipped.
 pub(super) fn attach_single(
     ebpf: &mut Ebpf,
+    objects: &mut Objects,
     spec: &LoadSpec,
-    progs: &[(&'static str, Hook)],
+    progs: &'static [(&'static str, Hook)],
     cancel: &AtomicBool,
     skipped: &mut Vec<Skipped>,
 ) -> Result<Links, LoadError> {
     uprobe_pmu()?;
-    let pid = NonZeroU32::new(spec.pid)
-        .ok_or(LoadError::Unsupported { what: "tracing", needs: "a pid other than 0".into() })?;
     for &(name, _) in progs {
         let prog: &mut UProbe = program(ebpf, name)?;
         prog.load().map_err(|e| attach_error(name, e))?;
     }
     let mut links = Vec::with_capacity(progs.len() * spec.probes.len());
-    for p in &spec.probes {
+    single_probes(ebpf, objects, (spec.pid, &spec.exe), progs, &spec.probes, cancel, skipped, &mut links)?;
+    if links.is_empty() && !spec.probes.is_empty() {
+        return Err(all_refused(skipped));
+    }
+    Ok(Links::Single { progs, links })
+}
+
+/// Attaches every program in `progs` (loaded) to each of `probes` of process `target.0`, whose
+/// executable is `target.1`, appending to `links`.
+#[allow(clippy::too_many_arguments, reason = "the attach state, borrowed apart")]
+pub(super) fn single_probes(
+    ebpf: &mut Ebpf,
+    objects: &mut Objects,
+    target: (u32, &Path),
+    progs: &[(&'static str, Hook)],
+    probes: &[Probe],
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
+    links: &mut Vec<(u32, &'static str, UProbeLinkId)>,
+) -> Result<(), LoadError> {
+    let pid = NonZeroU32::new(target.0)
+        .ok_or(LoadError::Unsupported { what: "tracing", needs: "a pid other than 0".into() })?;
+    for p in probes {
         check(cancel)?;
+        let path = objects.attach_path(p.object.as_deref().unwrap_or(target.1))?;
         let point = || UProbeAttachPoint {
             location: UProbeAttachLocation::AbsoluteOffset(p.file_offset),
             cookie: Some(u64::from(p.fn_id)),
@@ -130,7 +208,7 @@ pub(super) fn attach_single(
         let mut mine = Vec::with_capacity(progs.len());
         for &(name, _) in progs {
             let prog: &mut UProbe = program(ebpf, name)?;
-            match prog.attach(point(), &spec.exe, UProbeScope::OneProcess(pid)) {
+            match prog.attach(point(), &path, UProbeScope::OneProcess(pid)) {
                 Ok(link) => mine.push((p.fn_id, name, link)),
                 Err(e) => {
                     let err = attach_error(format!("{name} to {}", p.symbol), e);
@@ -146,10 +224,7 @@ pub(super) fn attach_single(
         }
         links.append(&mut mine);
     }
-    if links.is_empty() && !spec.probes.is_empty() {
-        return Err(all_refused(skipped));
-    }
-    Ok(Links::Single(links))
+    Ok(())
 }
 
 fn all_refused(skipped: &[Skipped]) -> LoadError {
@@ -157,9 +232,11 @@ fn all_refused(skipped: &[Skipped]) -> LoadError {
 }
 
 /// Loads each program again with the `uprobe_multi` attach type and links it to every function
-/// the kernel accepts. All or nothing otherwise: on error, whatever was linked is closed again.
+/// the kernel accepts, one set of links per object. All or nothing otherwise: on error, whatever
+/// was linked is closed again.
 pub(super) fn attach_multi(
     raw: &Result<uprobe_multi::RawObject, String>,
+    objects: &mut Objects,
     spec: &LoadSpec,
     progs: &[(&'static str, Hook)],
     cancel: &AtomicBool,
@@ -174,48 +251,81 @@ pub(super) fn attach_multi(
             uprobe_multi::BPF_TRACE_UPROBE_MULTI
         };
         let prog = raw.load(name, attach_type).map_err(LoadError::UprobeMulti)?;
-        loaded.push(MultiProgram { name, prog, hook, links: Vec::new() });
+        loaded.push(MultiProgram { name, prog, hook });
     }
-    let mut probes = spec.probes.clone();
+    let groups = multi_groups(&loaded, objects, (spec.pid, &spec.exe), &spec.probes, cancel, skipped)?;
+    if groups.iter().all(|g| g.probes.is_empty()) && !spec.probes.is_empty() {
+        return Err(all_refused(skipped));
+    }
+    Ok(Links::Multi { progs: loaded, groups, pid: spec.pid })
+}
+
+/// Links every program to `probes` of process `target.0` (executable `target.1`), one group of
+/// links per object.
+pub(super) fn multi_groups(
+    progs: &[MultiProgram],
+    objects: &mut Objects,
+    target: (u32, &Path),
+    probes: &[Probe],
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<Group>, LoadError> {
+    let mut groups = Vec::new();
+    for (object, probes) in by_object(probes, target.1) {
+        let path = objects.attach_path(object)?;
+        groups.push(link_group(progs, path, probes, target.0, cancel, skipped)?);
+    }
+    Ok(groups)
+}
+
+/// Links every program to the functions of one object. A function refused by one program gets no
+/// probe from the others either.
+fn link_group(
+    progs: &[MultiProgram],
+    path: PathBuf,
+    probes: Vec<Probe>,
+    pid: u32,
+    cancel: &AtomicBool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Group, LoadError> {
+    let mut group = Group { path, probes, links: Vec::with_capacity(progs.len()) };
     let mut refused = Vec::new();
     let mut consistent = true;
-    for (i, p) in loaded.iter_mut().enumerate() {
+    for (i, p) in progs.iter().enumerate() {
         let before = refused.len();
-        if !probes.is_empty() {
-            p.links = link_splitting(p, &probes, &spec.exe, spec.pid, cancel, &mut refused)?;
-        }
-        // A function refused by one program gets no probe from the others either.
-        probes.retain(|pr| !refused.iter().any(|s: &Skipped| s.fn_id == pr.fn_id));
+        let links = if group.probes.is_empty() {
+            Vec::new()
+        } else {
+            link_splitting(p, &group.probes, &group.path, pid, cancel, &mut refused)?
+        };
+        group.links.push(links);
+        group.probes.retain(|pr| !refused.iter().any(|s: &Skipped| s.fn_id == pr.fn_id));
         consistent &= i == 0 || refused.len() == before;
     }
     if !consistent {
         // A later program refused what an earlier one linked: every program must cover the same
         // functions for entries and returns to pair up.
-        relink(&mut loaded, &probes, &spec.exe, spec.pid, cancel)?;
+        relink(progs, &mut group, pid, cancel)?;
     }
     skipped.extend(refused);
-    if probes.is_empty() && !spec.probes.is_empty() {
-        return Err(all_refused(skipped));
-    }
-    Ok(Links::Multi { progs: loaded, probes, exe: spec.exe.clone(), pid: spec.pid })
+    Ok(group)
 }
 
-/// Closes every link (entries first, so no new frame waits for a return that is no longer
-/// probed), then links `probes` again, returns first.
+/// Closes every link of `group` (entries first, so no new frame waits for a return that is no
+/// longer probed), then links its probes again, returns first.
 pub(super) fn relink(
-    progs: &mut [MultiProgram],
-    probes: &[Probe],
-    exe: &Path,
+    progs: &[MultiProgram],
+    group: &mut Group,
     pid: u32,
     cancel: &AtomicBool,
 ) -> Result<(), LoadError> {
-    for p in progs.iter_mut().rev() {
-        p.links.clear();
+    for links in group.links.iter_mut().rev() {
+        links.clear();
     }
     let mut refused = Vec::new();
-    for p in progs.iter_mut() {
-        if !probes.is_empty() {
-            p.links = link_splitting(p, probes, exe, pid, cancel, &mut refused)?;
+    for (p, links) in progs.iter().zip(group.links.iter_mut()) {
+        if !group.probes.is_empty() {
+            *links = link_splitting(p, &group.probes, &group.path, pid, cancel, &mut refused)?;
         }
     }
     match refused.first() {

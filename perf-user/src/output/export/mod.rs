@@ -140,6 +140,31 @@ fn parse(path: &Path, data: &[u8]) -> Result<(Report, Option<String>), ExportErr
     Ok((report, truncated))
 }
 
+/// Where the `e` key's snapshots go: next to `--export FILE.json` as `FILE.snapshot-N.json`, or
+/// without it as `perf-user-PID.snapshot-N.json` in the working directory; never over the export
+/// (written at exit) nor over an earlier snapshot.
+pub fn numbered_snapshot_stem(export: Option<&Path>, pid: u32) -> PathBuf {
+    match export {
+        Some(p) => p.with_extension(""),
+        None => PathBuf::from(format!("perf-user-{pid}")),
+    }
+}
+
+/// Writes `report` to the first free `STEM.snapshot-N.json` (N from 1) and returns its path.
+pub fn write_numbered_snapshot(stem: &Path, report: &Report) -> Result<PathBuf, ExportError> {
+    let bytes = json(report);
+    for n in 1..=10_000u32 {
+        let mut name = stem.as_os_str().to_os_string();
+        name.push(format!(".snapshot-{n}.json"));
+        let path = PathBuf::from(name);
+        if files::write_new(&path, &bytes)? {
+            return Ok(path);
+        }
+    }
+    let cause = std::io::Error::other("10000 snapshots there already");
+    Err(ExportError::Write { path: stem.into(), cause })
+}
+
 /// Where `--export-interval` appends its snapshots: the export path with extension `.ndjson`.
 pub fn snapshot_path(export: &Path) -> PathBuf {
     export.with_extension("ndjson")
@@ -194,9 +219,27 @@ fn pct(part: u64, total: u64) -> String {
     if total == 0 { UNTIMED.into() } else { format!("{:.0}%", part as f64 * 100.0 / total as f64) }
 }
 
-/// A latency cell of a function row: `—` when the function was not timed.
+/// A latency cell of a function row: `—` when the function was not timed, `<floor` below what
+/// the probe-cost correction can tell from zero (`probe.floor_ns`).
 fn lat(f: &FunctionReport, ns: u64) -> String {
-    if f.latency.count == 0 { UNTIMED.into() } else { fmt_ns(ns) }
+    let floor = f.probe.floor_ns;
+    if f.latency.count == 0 {
+        UNTIMED.into()
+    } else if ns < floor {
+        format!("<{}", fmt_ns(floor))
+    } else {
+        fmt_ns(ns)
+    }
+}
+
+/// The function rows of the human tables, as the terminal UI shows them by default: slowest p99
+/// first (ties in selection order), functions never called left out (the JSON keeps them).
+/// Returns the rows and how many were left out.
+fn table_rows(r: &Report) -> (Vec<&FunctionReport>, usize) {
+    let mut rows: Vec<&FunctionReport> = r.functions.iter().filter(|f| f.calls() > 0).collect();
+    rows.sort_by_key(|f| std::cmp::Reverse(f.latency.p99_ns));
+    let hidden = r.functions.len() - rows.len();
+    (rows, hidden)
 }
 
 /// The same marks as the terminal UI: `x ` probes detached by the overhead guard (its numbers
@@ -225,22 +268,24 @@ pub fn text(r: &Report) -> String {
         fmt_ns(r.duration_ns),
         fmt_count(r.probe_hits)
     );
-    let names: Vec<String> = r.functions.iter().map(|f| format!("{}{}", mark(f), control(&f.symbol))).collect();
+    let (rows, hidden) = table_rows(r);
+    let names: Vec<String> = rows.iter().map(|f| format!("{}{}", mark(f), control(&f.symbol))).collect();
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(8).clamp(8, 60);
-    let _ = (!r.functions.is_empty()).then(|| {
+    // The terminal UI's column names (Own, Callee, Sys, Off: shares of the wall time).
+    let _ = (!rows.is_empty()).then(|| {
         writeln!(
             o,
-            "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>5} {:>5} {:>5}",
-            "FUNCTION", "CALLS", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "SELF", "CALLS", "SYS", "OFF"
+            "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>6} {:>5} {:>5}",
+            "FUNCTION", "CALLS", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "OWN", "CALLEE", "SYS", "OFF"
         )
     });
-    for (f, name) in r.functions.iter().zip(&names) {
+    for (f, name) in rows.iter().zip(&names) {
         let l = &f.latency;
         let a = &f.attribution.parts;
         let total = a.total_ns();
         let _ = writeln!(
             o,
-            "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>5} {:>5} {:>5}",
+            "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>6} {:>5} {:>5}",
             truncate(name, width),
             f.calls(),
             lat(f, l.min_ns),
@@ -255,19 +300,29 @@ pub fn text(r: &Report) -> String {
             pct(a.offcpu_blocked_ns + a.offcpu_runqueue_ns, total),
         );
     }
-    if r.functions.iter().any(|f| !mark(f).is_empty()) {
+    // A few are named on one line (a run tracing one idle function still says which).
+    let uncalled: Vec<String> =
+        r.functions.iter().filter(|f| f.calls() == 0).map(|f| control(&f.symbol).into_owned()).collect();
+    if (1..=3).contains(&hidden) {
+        let _ = writeln!(o, "not called: {}", uncalled.join(", "));
+    } else if hidden > 0 {
+        let _ = writeln!(o, "({hidden} traced functions not called: not shown; the JSON export lists them)");
+    }
+    if rows.iter().any(|f| !mark(f).is_empty()) {
         let _ = writeln!(o, "{MARK_LEGEND}");
     }
     spans::text(r, &mut o);
     if !r.syscalls.is_empty() {
         let _ = writeln!(
             o,
-            "\n{:<20} {:>9} {:>7} {:>8} {:>8} {:>8} {:>10}",
-            "SYSCALL", "COUNT", "ERRORS", "P50", "P99", "MAX", "TOTAL"
+            "\n{:<20} {:>9} {:>7} {:>8} {:>8} {:>8} {:>10} {:>10}",
+            "SYSCALL", "COUNT", "ERRORS", "P50", "P99", "MAX", "INSIDE", "TOTAL"
         );
-        for s in &r.syscalls {
+        for (s, inside_ns) in syscalls_inside_first(r) {
             let [name, count, errors, p50, p99, max, total] = syscall_cells(s);
-            let _ = writeln!(o, "{name:<20} {count:>9} {errors:>7} {p50:>8} {p99:>8} {max:>8} {total:>10}");
+            let inside = fmt_ns(inside_ns);
+            let _ =
+                writeln!(o, "{name:<20} {count:>9} {errors:>7} {p50:>8} {p99:>8} {max:>8} {inside:>10} {total:>10}");
         }
     }
     let with_sys: Vec<_> = r.functions.iter().filter(|f| !f.attribution.syscalls.is_empty()).collect();
@@ -338,6 +393,17 @@ pub fn text(r: &Report) -> String {
     escape::lines(&o).into_owned()
 }
 
+/// Syscalls as the UI ranks them: by their wall time inside traced functions (`INSIDE`, from the
+/// functions' `attribution.syscalls`), then by total time; idle waits of untraced code last.
+fn syscalls_inside_first(r: &Report) -> Vec<(&crate::output::report::SyscallReport, u64)> {
+    let inside = |name: &str| -> u64 {
+        r.functions.iter().flat_map(|f| &f.attribution.syscalls).filter(|u| u.name == name).map(|u| u.total_ns).sum()
+    };
+    let mut rows: Vec<_> = r.syscalls.iter().map(|s| (s, inside(&s.name))).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.total_ns.cmp(&a.0.total_ns)));
+    rows
+}
+
 /// One syscall row's cells, the same in the text and Markdown tables.
 fn syscall_cells(s: &crate::output::report::SyscallReport) -> [String; 7] {
     [
@@ -400,9 +466,10 @@ pub fn csv(r: &Report) -> String {
 pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "### pid {} `{}` ({} traced)\n", r.target.pid, control(&r.target.exe), fmt_ns(r.duration_ns));
-    let _ = writeln!(o, "| function | calls | p50 | p90 | p99 | p99.9 | max | self | callees | syscalls | off-CPU |");
+    let _ = writeln!(o, "| function | calls | p50 | p90 | p99 | p99.9 | max | own | callee | sys | off |");
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for f in &r.functions {
+    let (rows, hidden) = table_rows(r);
+    for f in rows {
         let l = &f.latency;
         let a = &f.attribution.parts;
         let t = a.total_ns();
@@ -422,6 +489,9 @@ pub fn markdown(r: &Report) -> String {
             pct(a.syscalls_ns, t),
             pct(a.offcpu_ns(), t)
         );
+    }
+    if hidden > 0 {
+        let _ = writeln!(o, "\n{hidden} traced functions not called (not shown).");
     }
     spans::markdown(r, &mut o);
     if !r.syscalls.is_empty() {

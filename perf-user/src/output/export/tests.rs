@@ -270,3 +270,161 @@ mod snapshot_tests {
         assert!(matches!(read_report(&p), Err(ExportError::Parse { .. })));
     }
 }
+
+mod table_tests {
+    use super::super::*;
+    use crate::{
+        model::{Attribution, Bucket, BucketHist, FuncInfo, LatencySummary, Sample, Session, SyscallSample},
+        output::report::{AttributionReport, FunctionReport, ProbeReport, RunInfo},
+    };
+
+    fn function(symbol: &str, calls: u64, p99_ns: u64) -> FunctionReport {
+        let latency = LatencySummary {
+            count: calls,
+            min_ns: 4,
+            p50_ns: 6,
+            p90_ns: p99_ns / 2,
+            p99_ns,
+            p999_ns: p99_ns,
+            max_ns: p99_ns,
+            ..LatencySummary::default()
+        };
+        FunctionReport {
+            symbol: symbol.into(),
+            calls,
+            latency,
+            attribution: AttributionReport {
+                parts: Attribution { self_oncpu_ns: 60, callees_ns: 40, ..Attribution::default() },
+                syscalls: vec![],
+            },
+            ..FunctionReport::default()
+        }
+    }
+
+    fn text_of(r: &Report) -> String {
+        text(r)
+    }
+
+    #[test]
+    fn final_tables_sort_like_the_ui_hide_uncalled_and_use_its_column_names() {
+        // Regression: the tables at exit listed functions in selection order, never-called ones
+        // included, under a second "CALLS" column that meant the callee share.
+        let r = Report {
+            schema: SCHEMA.into(),
+            functions: vec![
+                function("app::never", 0, 0),
+                function("app::fast", 100, 1_000),
+                function("app::slow", 10, 90_000),
+                function("app::never_either", 0, 0),
+            ],
+            ..Report::default()
+        };
+        let text = text(&r);
+        let header = text.lines().find(|l| l.starts_with("FUNCTION")).unwrap_or_default();
+        assert_eq!(header.split_whitespace().filter(|w| *w == "CALLS").count(), 1, "{header}");
+        assert!(header.contains("OWN") && header.contains("CALLEE") && !header.contains("SELF"), "{header}");
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("app::")).collect();
+        assert_eq!(rows.len(), 2, "uncalled functions hidden:\n{text}");
+        assert!(rows[0].starts_with("app::slow") && rows[1].starts_with("app::fast"), "by p99:\n{text}");
+        assert!(text.contains("\nnot called: app::never, app::never_either\n"), "a few are named:\n{text}");
+        let many =
+            Report { functions: (0..5).map(|i| function(&format!("app::idle{i}"), 0, 0)).collect(), ..r.clone() };
+        assert!(text_of(&many).contains("(5 traced functions not called: not shown"), "{}", text_of(&many));
+        let md = markdown(&r);
+        assert!(md.find("app::slow") < md.find("app::fast") && !md.contains("app::never"), "{md}");
+        // The JSON and CSV keep every function.
+        assert_eq!(csv(&r).lines().filter(|l| l.starts_with("function,")).count(), 4);
+    }
+
+    #[test]
+    fn latencies_below_the_calibration_floor_read_as_less_than_it() {
+        // Regression: after calibration the tables said MIN 0ns and p50 4ns: less than the
+        // probe-cost correction can tell apart from zero.
+        let mut f = function("app::tiny", 100, 900);
+        f.latency.min_ns = 0;
+        f.latency.p50_ns = 4;
+        f.probe = ProbeReport { calibration_ns: 887, floor_ns: 47, ..ProbeReport::default() };
+        let r = Report { schema: SCHEMA.into(), functions: vec![f], ..Report::default() };
+        let row = text(&r).lines().find(|l| l.starts_with("app::tiny")).unwrap_or_default().to_string();
+        assert_eq!(row.matches("<47ns").count(), 2, "min and p50: {row}");
+        assert!(!row.contains(" 0ns") && !row.contains(" 4ns") && row.contains("900ns"), "{row}");
+        assert!(markdown(&r).contains("| <47ns |"), "{}", markdown(&r));
+    }
+
+    #[test]
+    fn the_syscall_table_ranks_syscalls_inside_traced_functions_first() {
+        use crate::{model::SyscallUse, output::report::SyscallReport};
+        let sys = |name: &str, total_ns| SyscallReport { name: name.into(), total_ns, ..SyscallReport::default() };
+        let mut f = function("app::send", 10, 1_000);
+        f.attribution.syscalls = vec![SyscallUse { name: "sendto".into(), count: 10, total_ns: 40_000 }];
+        let r = Report {
+            schema: SCHEMA.into(),
+            functions: vec![f],
+            syscalls: vec![sys("futex", 9_000_000_000), sys("recvfrom", 5_000_000_000), sys("sendto", 50_000)],
+            ..Report::default()
+        };
+        let text = text(&r);
+        let order: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("SYSCALL"))
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(order, ["sendto", "futex", "recvfrom"], "{text}");
+    }
+
+    #[test]
+    fn syscall_percentiles_never_exceed_the_exact_max() {
+        // Regression: a syscall's p50 (a bucket midpoint) above its exact max_ns, JSON included.
+        let mut session = Session::new(vec![FuncInfo::default()], 10);
+        session.push(Sample {
+            at_ns: 1_000_000_000,
+            syscalls: vec![SyscallSample {
+                nr: 202,
+                count: 10,
+                completed: 10,
+                total_ns: 10_250,
+                max_ns: 1_030,
+                hist: BucketHist { buckets: vec![Bucket { low_ns: 1_024, high_ns: 1_055, count: 10 }] },
+                ..SyscallSample::default()
+            }],
+            ..Sample::default()
+        });
+        let r = Report::build(&session, &RunInfo::default());
+        let v: serde_json::Value = serde_json::from_slice(&json(&r)).unwrap_or_default();
+        let s = &v["syscalls"][0];
+        let max = s["max_ns"].as_u64().unwrap_or(0);
+        assert_eq!(max, 1_030);
+        for k in ["min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns"] {
+            assert!(s[k].as_u64().is_some_and(|p| p <= max), "{k} above max_ns: {s}");
+        }
+    }
+}
+
+mod numbered_snapshot_tests {
+    use super::super::*;
+
+    #[test]
+    fn the_e_key_writes_numbered_snapshots_and_never_the_export() {
+        // Regression: `e` with --export wrote the export file, which the exit then overwrote;
+        // without --export it wrote nothing at all.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let export = dir.path().join("run.json");
+        fs::write(&export, "the final export").unwrap_or_else(|e| panic!("{e}"));
+        let stem = numbered_snapshot_stem(Some(&export), 42);
+        let r = Report { schema: SCHEMA.into(), duration_ns: 7, ..Report::default() };
+        let first = write_numbered_snapshot(&stem, &r).unwrap_or_else(|e| panic!("{e}"));
+        let second = write_numbered_snapshot(&stem, &r).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first, dir.path().join("run.snapshot-1.json"));
+        assert_eq!(second, dir.path().join("run.snapshot-2.json"));
+        assert_eq!(read_report(&second).unwrap_or_else(|e| panic!("{e}")).duration_ns, 7);
+        assert_eq!(fs::read_to_string(&export).unwrap_or_default(), "the final export", "export untouched");
+        // A name taken by something else (a symlink planted there) is skipped, never followed.
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("run.snapshot-3.json"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let fourth = write_numbered_snapshot(&stem, &r).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fourth, dir.path().join("run.snapshot-4.json"));
+        assert_eq!(numbered_snapshot_stem(None, 42), Path::new("perf-user-42"));
+    }
+}

@@ -40,18 +40,26 @@ pub fn demangle(raw: &str) -> String {
     raw.to_string()
 }
 
-/// C++ through `cpp_demangle`, whose output follows libiberty's (c++filt). A name it cannot
-/// read whole is retried without its clone suffix, which is then printed as libiberty does.
+/// C++ through `cpp_demangle`, whose output follows libiberty's (c++filt), except for a pack
+/// expansion ending the parameters (`pack`). A name it cannot read whole is retried without its
+/// clone suffix, which is then printed as libiberty does.
 fn demangle_cpp(raw: &str) -> Option<String> {
+    let (mangled, suffix) = split_suffix(raw);
+    if let Some(out) = super::pack::demangle_trailing_pack(mangled).and_then(|out| with_clones(out, suffix)) {
+        return Some(out);
+    }
     let whole = cpp_demangle::Symbol::new(raw).ok().and_then(|s| s.demangle().ok());
     if whole.is_some() {
         return whole;
     }
-    let (mangled, suffix) = split_suffix(raw);
     if suffix.is_empty() {
         return None;
     }
-    let mut out = cpp_demangle::Symbol::new(mangled).ok()?.demangle().ok()?;
+    with_clones(cpp_demangle::Symbol::new(mangled).ok()?.demangle().ok()?, suffix)
+}
+
+/// `name` followed by each clone of `suffix` as libiberty prints them (` [clone .isra.0]`).
+fn with_clones(mut out: String, suffix: &str) -> Option<String> {
     for part in clone_parts(suffix)? {
         out.push_str(" [clone ");
         out.push_str(part);

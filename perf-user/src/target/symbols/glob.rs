@@ -59,14 +59,30 @@ pub fn close_matches<'a>(names: impl Iterator<Item = &'a str> + Clone, pattern: 
     if !out.is_empty() {
         return out;
     }
-    let last = pattern.rsplit("::").next().unwrap_or(pattern).replace(['*', '?'], "");
+    // Each literal path segment of the pattern against the name segment nearest to it, spelled
+    // loosely (case and `_` ignored): `risk::Risk_Engine*` finds `risk::RiskEngine::check`, where
+    // the last segment alone, as typed, was nearer to `run_engine`.
+    let wanted: Vec<String> = pattern.split("::").map(loose).filter(|s| !s.is_empty()).collect();
+    let budget = wanted.iter().map(|w| w.len().max(3) / 2).sum::<usize>();
     let mut scored: Vec<(usize, &str)> = names
-        .map(|n| (edit_distance(&last, n.rsplit("::").next().unwrap_or(n)), n))
-        .filter(|&(d, _)| d <= last.len().max(3) / 2)
+        .map(|n| {
+            let segments: Vec<String> = n.split("::").map(loose).collect();
+            let d = wanted
+                .iter()
+                .map(|w| segments.iter().map(|s| edit_distance(w, s)).min().unwrap_or(w.len()))
+                .sum::<usize>();
+            (d, n)
+        })
+        .filter(|&(d, _)| d <= budget)
         .collect();
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
     scored.into_iter().take(limit).map(|(_, n)| n.to_string()).collect()
+}
+
+/// A path segment spelled loosely: wildcards, `_` and case dropped.
+fn loose(segment: &str) -> String {
+    segment.chars().filter(|c| !matches!(c, '*' | '?' | '_')).flat_map(char::to_lowercase).collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -101,6 +117,23 @@ mod tests {
         assert!(glob_match("*é*x", "aébéx"));
         assert!(!glob_match("a?c", "aééc"));
         assert!(glob_match("*a*", "\u{80}\u{fff}a"));
+    }
+
+    #[test]
+    fn close_matches_compare_path_segments_loosely() {
+        // Regression: `risk::Risk_Engine*` suggested `run_engine` (nearer to `Risk_Engine` as
+        // typed) before `RiskEngine::check`.
+        let names = [
+            "target_app::pipeline::run_engine",
+            "target_app::risk::RiskEngine::check",
+            "target_app::engine::Engine::on_message",
+            "target_app::book::OrderBook::apply",
+        ];
+        let found = close_matches(names.iter().copied(), "target_app::risk::Risk_Engine*", 5);
+        assert_eq!(found.first().map(String::as_str), Some("target_app::risk::RiskEngine::check"), "{found:?}");
+        let typo = close_matches(names.iter().copied(), "*::OrderBok::aply", 5);
+        assert_eq!(typo, ["target_app::book::OrderBook::apply"]);
+        assert!(close_matches(names.iter().copied(), "zzz::qqqqqq", 5).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod demangle;
 mod entry;
 mod glob;
 pub mod objects;
+mod pack;
 
 use std::{
     collections::BTreeMap,
@@ -16,7 +17,7 @@ use std::{
 };
 
 pub use demangle::{Names, demangle, split_suffix};
-pub use glob::glob_match;
+pub use glob::{close_matches, glob_match};
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +79,24 @@ impl Function {
             || (self.base.len() != self.name.len() && glob_match(pattern, &self.base))
             || glob_match(pattern, &self.raw)
             || self.aliases.iter().chain(&self.alias_names).any(|a| glob_match(pattern, a))
+    }
+
+    /// This function under the name `pattern` found it by: a glob that matches only one of its
+    /// aliases (`free` for glibc's `__libc_free`) shows that alias, the first name becoming one.
+    fn named_as(&self, pattern: &str) -> Function {
+        let primary =
+            glob_match(pattern, &self.name) || glob_match(pattern, &self.base) || glob_match(pattern, &self.raw);
+        let alias = (0..self.aliases.len())
+            .find(|&i| glob_match(pattern, &self.aliases[i]) || glob_match(pattern, &self.alias_names[i]));
+        let mut f = self.clone();
+        if let (false, Some(i)) = (primary, alias) {
+            let raw = f.aliases.remove(i);
+            let name = f.alias_names.remove(i);
+            f.aliases.insert(0, std::mem::replace(&mut f.raw, raw));
+            f.alias_names.insert(0, std::mem::replace(&mut f.name, name));
+            f.base = Names::of(&f.raw).base;
+        }
+        f
     }
 }
 
@@ -282,7 +301,8 @@ impl SymbolTable {
         if self.functions.is_empty() {
             return Err(SymbolError::Stripped { binary: self.binary.clone() });
         }
-        let found: Vec<Function> = self.functions.iter().filter(|f| f.matches(pattern)).cloned().collect();
+        let found: Vec<Function> =
+            self.functions.iter().filter(|f| f.matches(pattern)).map(|f| f.named_as(pattern)).collect();
         let skipped: Vec<NotEntry> = self.not_entries.iter().filter(|n| n.matches(pattern)).cloned().collect();
         if found.is_empty() && !skipped.is_empty() {
             return Err(SymbolError::NotEntry {

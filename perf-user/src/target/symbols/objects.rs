@@ -28,6 +28,9 @@ pub struct MappedObject {
     pub path: String,
     /// What probes attach through: `/proc/PID/map_files/START-END` of its executable mapping.
     pub attach: PathBuf,
+    /// The file's device (`fd:01`) and inode: what it is, whatever its path (a library loaded
+    /// again after `dlclose` is the same file; one replaced on disk is another).
+    pub id: (String, u64),
 }
 
 impl MappedObject {
@@ -42,8 +45,12 @@ pub fn executable_objects(pid: u32, maps: &str) -> Vec<MappedObject> {
     let mut out: Vec<MappedObject> = Vec::new();
     for line in maps.lines() {
         let mut fields = line.splitn(6, ' ');
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else { continue };
-        let path = fields.nth(3).map(str::trim_start).unwrap_or("");
+        let (Some(range), Some(perms), Some(_offset), Some(dev), Some(inode)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let path = fields.next().map(str::trim_start).unwrap_or("");
         // A replaced or deleted file is still probed through the mapping the process holds.
         let path = path.strip_suffix(" (deleted)").unwrap_or(path);
         if !perms.contains('x') || !path.starts_with('/') {
@@ -55,6 +62,7 @@ pub fn executable_objects(pid: u32, maps: &str) -> Vec<MappedObject> {
         out.push(MappedObject {
             path: path.to_string(),
             attach: PathBuf::from(format!("/proc/{pid}/map_files/{range}")),
+            id: (dev.to_string(), inode.parse().unwrap_or(0)),
         });
     }
     out
@@ -96,6 +104,7 @@ mod tests {
         let names: Vec<&str> = objs.iter().map(MappedObject::file_name).collect();
         assert_eq!(names, ["app", "libc.so.6", "libengine2.so"]);
         assert_eq!(objs[1].attach, PathBuf::from("/proc/42/map_files/7f0000000000-7f0000100000"));
+        assert_eq!(objs[1].id, ("fd:01".to_string(), 456));
         assert_eq!(matching(&objs, "libc*").len(), 1);
     }
 }

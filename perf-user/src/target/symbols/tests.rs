@@ -48,3 +48,29 @@ fn garbage_is_a_parse_error_not_a_panic() {
     let err = SymbolTable::parse(Path::new("junk"), b"\x7fELF garbage").unwrap_err();
     assert!(matches!(err, SymbolError::Parse { .. }), "{err}");
 }
+
+/// glibc's `free` is `__libc_free` (and `cfree`) at one address: `--func 'libc.so.6:free'` shows
+/// the name asked for; a glob matching the first name keeps it.
+#[test]
+fn a_glob_that_matches_only_an_alias_shows_the_alias() {
+    let names = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let f = Function {
+        raw: "__libc_free".into(),
+        name: "__libc_free".into(),
+        base: "__libc_free".into(),
+        address: 0x1000,
+        size: 16,
+        object: PathBuf::from("/proc/1/map_files/1000-2000"),
+        file_offset: 0x1000,
+        entry_bytes: Vec::new(),
+        aliases: names(&["cfree", "free"]),
+        alias_names: names(&["cfree", "free"]),
+    };
+    let g = f.named_as("free");
+    assert_eq!((g.raw.as_str(), g.name.as_str(), g.base.as_str()), ("free", "free", "free"));
+    assert_eq!(g.aliases, names(&["__libc_free", "cfree"]));
+    assert_eq!(g.alias_names, g.aliases);
+    assert_eq!((g.address, g.file_offset), (f.address, f.file_offset));
+    assert_eq!(f.named_as("__libc_*"), f);
+    assert_eq!(f.named_as("*free").name, "__libc_free");
+}

@@ -15,8 +15,18 @@ use crate::app::App;
 
 pub struct SyscallTable<'a>(pub &'a App);
 
-pub(crate) const SYS_COLS: [(&str, u16, u8); 7] =
-    [("Calls", 7, 1), ("Errors", 7, 4), ("p50", 7, 3), ("p99", 7, 2), ("Max", 7, 5), ("Total", 8, 0), ("Time%", 6, 6)];
+/// (title, width, priority). "Inside" is their wall time while a traced function was innermost:
+/// the rows are ranked by it (idle waits of untraced code last), then by total time.
+pub(crate) const SYS_COLS: [(&str, u16, u8); 8] = [
+    ("Calls", 7, 1),
+    ("Errors", 7, 4),
+    ("p50", 7, 3),
+    ("p99", 7, 2),
+    ("Max", 7, 5),
+    ("Inside", 8, 0),
+    ("Total", 8, 0),
+    ("Time%", 6, 6),
+];
 
 impl Widget for &SyscallTable<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -47,6 +57,7 @@ impl Widget for &SyscallTable<'_> {
                     fit_ns(s.p50_ns),
                     fit_ns(s.p99_ns),
                     fit_ns(s.max_ns),
+                    fit_ns(s.inside_ns),
                     fit_ns(s.total_ns),
                     pct(if all_ns == 0 { 0.0 } else { s.total_ns as f64 / all_ns as f64 }),
                 ];
@@ -56,7 +67,7 @@ impl Widget for &SyscallTable<'_> {
                 if s.errors > 0 { row.style(Style::default().fg(Color::Yellow)) } else { row }
             })
             .collect();
-        let block = table_block(app, Line::from(" by total time ")).title_bottom(position_note(offset, shown, len));
+        let block = table_block(app, Line::from(" by Inside, Total ")).title_bottom(position_note(offset, shown, len));
         let table = selectable_table(rows, widths, Row::new(header), block);
         let mut state = TableState::default().with_selected((len > 0).then(|| ui.selected[1] - offset));
         StatefulWidget::render(table, area, buf, &mut state);

@@ -75,7 +75,8 @@ impl Widget for &Header<'_> {
             Span::raw(" ≈ "),
             Span::styled(
                 format!("{cpu:.1}% of 1 CPU"),
-                if cpu >= 5.0 {
+                // Red only past the overhead guard's budget (`--max-overhead`), where it acts.
+                if cpu > app.max_overhead_pct {
                     Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
                 } else {
                     Style::default()
@@ -125,26 +126,54 @@ impl Widget for &Footer<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
         let key = Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan);
-        let mut spans = Vec::with_capacity(24);
         if app.ui.filter_editing {
-            spans.push(Span::styled(" filter: ", key));
-            spans.push(Span::raw(format!("{}▏", app.ui.filter)));
-            spans.push(Span::raw("  Enter keep · Esc clear · ↑↓ select").dim());
-        } else {
-            if !app.status.is_empty() {
-                spans.push(Span::styled(
-                    format!(" {} ", app.status),
-                    Style::default().add_modifier(Modifier::BOLD).fg(Color::Yellow),
-                ));
-                spans.push(Span::raw("│").dim());
-            }
-            for (k, what) in HINTS {
-                spans.push(Span::styled(format!(" {k}"), key));
-                spans.push(Span::raw(format!(" {what}")));
-            }
+            let spans = vec![
+                Span::styled(" filter: ", key),
+                Span::raw(format!("{}▏", app.ui.filter)),
+                Span::raw("  Enter keep · Esc clear · ↑↓ select").dim(),
+            ];
+            buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+            return;
         }
-        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+        // `? help` always shows, at the right end; a status message comes first (cut if it
+        // must be), then as many of the other hints as fit.
+        let help = Line::from(vec![Span::styled(" ?", key), Span::raw(" help ")]);
+        let help_w = help.width() as u16;
+        let left_w = usize::from(area.width.saturating_sub(help_w));
+        let mut spans = Vec::with_capacity(24);
+        let mut used = 0usize;
+        if !app.status.is_empty() {
+            let status = ellipsize_right(&format!(" {} ", app.status), left_w);
+            used += status.chars().count() + 1;
+            spans.push(Span::styled(status, Style::default().add_modifier(Modifier::BOLD).fg(Color::Yellow)));
+            spans.push(Span::raw("│").dim());
+        }
+        for (k, what) in HINTS.iter().filter(|(k, _)| *k != "?") {
+            let hint = [Span::styled(format!(" {k}"), key), Span::raw(format!(" {what}"))];
+            let w = hint.iter().map(Span::width).sum::<usize>();
+            if used + w > left_w {
+                break;
+            }
+            used += w;
+            spans.extend(hint);
+        }
+        buf.set_line(area.x, area.y, &Line::from(spans), left_w as u16);
+        if area.width >= help_w {
+            buf.set_line(area.x + left_w as u16, area.y, &help, help_w);
+        }
     }
+}
+
+/// Keeps the start of a message, `…` where it is cut.
+fn ellipsize_right(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        out.push('…');
+    }
+    out
 }
 
 /// Every key, in a box over the middle of the screen.
@@ -154,9 +183,10 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ("q / Ctrl-C", "quit: detach, write --export, print the report"),
     ("p", "pause the display (collection goes on) / resume"),
     ("r", "reset: numbers restart from now"),
-    ("e", "export a snapshot now (JSON)"),
+    ("e", "numbered JSON snapshot now (the footer says where)"),
     ("w", "time window: all → last 1 s → last 10 s"),
-    ("s / S", "sort by the next column / flip the direction"),
+    ("s / S", "sort functions by the next column / flip the direction"),
+    ("z", "show / hide functions without calls in the window"),
     ("/", "filter functions by name: Enter keeps, Esc clears"),
     ("Esc", "clear the filter"),
     ("Tab / Shift-Tab", "functions → syscalls → exemplars"),

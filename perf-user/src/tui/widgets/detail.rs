@@ -81,10 +81,10 @@ pub(crate) fn render_histogram(h: &LatencyHistogram, row: &FunctionRow, area: Re
         Span::styled("Latency", Style::default().add_modifier(Modifier::BOLD)),
         Span::raw(format!(
             "  p50 {}  p99 {}  p99.9 {}  max {}",
-            lat(row.latency.p50_ns, row.latency.count),
-            lat(row.latency.p99_ns, row.latency.count),
-            lat(row.latency.p999_ns, row.latency.count),
-            lat(row.latency.max_ns, row.latency.count)
+            lat_floor(row.latency.p50_ns, row.latency.count, row.floor_ns),
+            lat_floor(row.latency.p99_ns, row.latency.count, row.floor_ns),
+            lat_floor(row.latency.p999_ns, row.latency.count, row.floor_ns),
+            lat_floor(row.latency.max_ns, row.latency.count, row.floor_ns)
         )),
     ]);
     buf.set_line(area.x, area.y, &title, area.width);
@@ -114,7 +114,7 @@ pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mu
             (&AttributionBar { shares: row.shares }).render(Rect { x: area.x, y, width: w, height: 1 }, buf);
             y += 1;
         }
-        line(buf, &mut y, &legend(&row.shares));
+        line(buf, &mut y, &legend(&row.shares, w));
     }
 
     let history = app.p99_history(row.id);
@@ -197,8 +197,14 @@ impl Widget for &MiniDetail<'_> {
         if area.height == 0 {
             return;
         }
-        let mut l = legend(&row.shares);
-        l.spans.insert(0, Span::raw(format!("{}: ", ellipsize_left(self.0.symbol(row.id), 24))));
+        // The legend's numbers first; the name gets what is left (at most 24 cells).
+        let name = self.0.symbol(row.id);
+        let name_w = name.chars().count().min(24) as u16 + 2;
+        let mut l = legend(&row.shares, area.width.saturating_sub(name_w));
+        let room = usize::from(area.width).saturating_sub(l.width() + 2).min(24);
+        if room > 0 {
+            l.spans.insert(0, Span::raw(format!("{}: ", ellipsize_left(name, room))));
+        }
         buf.set_line(area.x, area.y, &l, area.width);
         if area.height > 1 {
             (&AttributionBar { shares: row.shares }).render(Rect { y: area.y + 1, height: 1, ..area }, buf);

@@ -66,6 +66,12 @@ pub(crate) fn lat(ns: u64, count: u64) -> String {
     if count == 0 { UNTIMED.into() } else { fit_ns(ns) }
 }
 
+/// A latency cell after calibration: `<floor` below what the probe-cost correction can tell
+/// from zero (`FuncInfo::floor_ns`; 0: raw numbers).
+pub(crate) fn lat_floor(ns: u64, count: u64, floor_ns: u64) -> String {
+    if count > 0 && ns < floor_ns { format!("<{}", fit_ns(floor_ns)) } else { lat(ns, count) }
+}
+
 /// `12.3s`, `4m05s`, `2h07m`.
 pub fn fmt_uptime(ns: u64) -> String {
     let s = ns / 1_000_000_000;

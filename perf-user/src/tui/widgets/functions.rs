@@ -5,12 +5,12 @@ use super::*;
 use ratatui::{
     buffer::Buffer,
     layout::{Constraint, Margin, Rect},
-    style::{Style, Stylize},
+    style::{Color, Modifier, Style, Stylize},
     text::Line,
     widgets::{Cell, Paragraph, Row, StatefulWidget, TableState, Widget},
 };
 
-use crate::app::{App, FunctionRow, SortKey};
+use crate::app::{App, FunctionRow, SortKey, Tail, Verdict};
 
 #[derive(Clone, Copy)]
 pub(crate) enum FnCol {
@@ -27,7 +27,8 @@ pub(crate) enum FnCol {
     Off,
 }
 
-/// (column, title, width, priority): display order; priority decides what narrow terminals drop.
+/// (column, title, width, priority, sort key): display order; priority decides what narrow
+/// terminals drop. Each width holds its title and the sort arrow.
 pub(crate) const FN_COLS: [(FnCol, &str, u16, u8, SortKey); 11] = [
     (FnCol::Calls, "Calls", 7, 11, SortKey::Calls),
     (FnCol::Rate, "Calls/s", 9, 3, SortKey::Rate),
@@ -37,7 +38,7 @@ pub(crate) const FN_COLS: [(FnCol, &str, u16, u8, SortKey); 11] = [
     (FnCol::P999, "p99.9", 7, 4, SortKey::P999),
     (FnCol::Max, "Max", 7, 5, SortKey::Max),
     (FnCol::Own, "Own", 5, 6, SortKey::OwnCpu),
-    (FnCol::Callees, "Callee", 6, 9, SortKey::Callees),
+    (FnCol::Callees, "Callee", 7, 9, SortKey::Callees),
     (FnCol::Sys, "Sys", 5, 8, SortKey::Syscalls),
     (FnCol::Off, "Off", 5, 7, SortKey::OffCpu),
 ];
@@ -57,15 +58,30 @@ pub(crate) fn fn_cell(col: FnCol, r: &FunctionRow) -> String {
     match col {
         FnCol::Calls => fit_count(r.calls),
         FnCol::Rate => fit_rate(r.calls_per_s),
-        FnCol::P50 => lat(l.p50_ns, n),
-        FnCol::P90 => lat(l.p90_ns, n),
-        FnCol::P99 => lat(l.p99_ns, n),
-        FnCol::P999 => lat(l.p999_ns, n),
-        FnCol::Max => lat(l.max_ns, n),
+        FnCol::P50 => lat_floor(l.p50_ns, n, r.floor_ns),
+        FnCol::P90 => lat_floor(l.p90_ns, n, r.floor_ns),
+        FnCol::P99 => lat_floor(l.p99_ns, n, r.floor_ns),
+        FnCol::P999 => lat_floor(l.p999_ns, n, r.floor_ns),
+        FnCol::Max => lat_floor(l.max_ns, n, r.floor_ns),
         FnCol::Own => share(r.shares.self_oncpu),
         FnCol::Callees => share(r.shares.callees),
         FnCol::Sys => share(r.shares.syscalls),
         FnCol::Off => share(r.shares.offcpu),
+    }
+}
+
+/// A p99 or p99.9 cell's colour: red when above `--slow DURATION` or worse than `--baseline`,
+/// green when better than the baseline.
+pub(crate) fn tail_style(app: &App, col: FnCol, r: &FunctionRow) -> Style {
+    let (tail, ns) = match col {
+        FnCol::P99 => (Tail::P99, r.latency.p99_ns),
+        FnCol::P999 => (Tail::P999, r.latency.p999_ns),
+        _ => return Style::default(),
+    };
+    match app.tails.judge(app.symbol(r.id), tail, ns, r.latency.count) {
+        Verdict::Worse => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        Verdict::Better => Style::default().fg(Color::Green),
+        Verdict::Plain => Style::default(),
     }
 }
 
@@ -106,7 +122,7 @@ impl Widget for &FunctionTable<'_> {
                 };
                 let name = format!("{mark}{}", app.symbol(r.id));
                 let mut cells = vec![Cell::from(ellipsize_left(&name, usize::from(name_w)))];
-                cells.extend(cols.iter().map(|c| right(fn_cell(c.0, r))));
+                cells.extend(cols.iter().map(|c| right(fn_cell(c.0, r)).style(tail_style(app, c.0, r))));
                 let row = Row::new(cells);
                 if r.calls == 0 || info.is_some_and(|f| f.detached) { row.style(Style::default().dim()) } else { row }
             })
@@ -119,6 +135,8 @@ impl Widget for &FunctionTable<'_> {
         if ui.visible.is_empty() {
             let msg = if app.derived.functions.is_empty() {
                 "no functions traced (attach with --func GLOB)"
+            } else if !ui.show_uncalled && app.derived.functions.iter().all(|r| r.calls == 0) {
+                "no calls in this window yet (z lists the functions without calls)"
             } else {
                 "no function matches the filter (Esc clears it)"
             };

@@ -77,15 +77,32 @@ impl Widget for &AttributionBar {
     }
 }
 
-/// `█ own CPU 42%  ▓ callees 30%  ▒ syscalls 8%  ░ off-CPU 20%`.
-pub(crate) fn legend(shares: &Shares) -> Line<'static> {
-    let mut spans = Vec::with_capacity(8);
-    for (i, v) in share_parts(shares).iter().enumerate() {
-        let (glyph, color, label) = PARTS[i];
-        if i > 0 {
-            spans.push(Span::raw("  "));
+/// Short labels, for when the full ones do not fit.
+const SHORT: [&str; 4] = ["own", "callee", "sys", "off"];
+
+/// `█ own CPU 42%  ▓ callees 30%  ▒ syscalls 8%  ░ off-CPU 20%` in at most `width` cells: the full
+/// labels when they fit, else short ones, else glyphs and numbers; a number is never cut.
+pub(crate) fn legend(shares: &Shares, width: u16) -> Line<'static> {
+    let values = share_parts(shares);
+    let variant = |labels: [&str; 4], gap: &'static str| {
+        let mut spans = Vec::with_capacity(8);
+        for (i, v) in values.iter().enumerate() {
+            let (glyph, color, _) = PARTS[i];
+            if i > 0 {
+                spans.push(Span::raw(gap));
+            }
+            let text = if labels[i].is_empty() {
+                format!("{glyph}{}", pct(*v))
+            } else {
+                format!("{glyph} {} {}", labels[i], pct(*v))
+            };
+            spans.push(Span::styled(text, Style::default().fg(color)));
         }
-        spans.push(Span::styled(format!("{glyph} {label} {}", pct(*v)), Style::default().fg(color)));
-    }
-    Line::from(spans)
+        Line::from(spans)
+    };
+    let full = PARTS.map(|p| p.2);
+    let candidates = [variant(full, "  "), variant(SHORT, "  "), variant(SHORT, " "), variant([""; 4], " ")];
+    let fits = |l: &Line| l.width() <= usize::from(width);
+    let last = candidates.len() - 1;
+    candidates.into_iter().enumerate().find(|(i, l)| fits(l) || *i == last).map(|(_, l)| l).unwrap_or_default()
 }
