@@ -10,6 +10,7 @@ mod maps;
 mod record;
 mod sampling;
 mod sched;
+mod spans;
 mod syscalls;
 mod thread;
 

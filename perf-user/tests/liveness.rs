@@ -237,6 +237,8 @@ fn a_signal_during_attach_stops_it_at_the_next_step() {
             max_funcs: probes.len(),
             capacity: probes.len(),
             attach,
+            spans: Vec::new(),
+            span_keys: 1,
         };
         let started = Instant::now();
         match Tracer::load_until(&spec, &cancelled) {

@@ -226,7 +226,7 @@ impl Generator {
     }
 
     pub fn next_message(&mut self) -> Message {
-        self.seq += 1;
+        let seq = crate::tick::next_seq(&mut self.seq);
         if self.rng.chance(1, 8) {
             self.mid = if self.rng.chance(1, 2) { (self.mid + 1).min(MAX_MID) } else { (self.mid - 1).max(MIN_MID) };
         }
@@ -236,7 +236,7 @@ impl Generator {
             60..90 => self.cancel().unwrap_or_else(|| self.add()),
             _ => self.trade(),
         };
-        Message { seq: self.seq, event }
+        Message { seq, event }
     }
 
     fn add(&mut self) -> MarketEvent {

@@ -20,5 +20,6 @@ pub mod risk;
 pub mod rng;
 pub mod signal;
 pub mod stage;
+pub mod tick;
 pub mod truth;
 pub mod types;

@@ -18,6 +18,7 @@ use crate::gateway::{self, Drained, Gateway};
 use crate::inject::InjectPlan;
 use crate::journal::Journal;
 use crate::stage::{Stage, StageStats};
+use crate::tick::{self, OrderTicket, Tick, TickStats};
 use crate::truth::{EngineReport, FeedReport, GatewayReport, Report, Start};
 
 /// Batches in flight between feed and engine; beyond it the feed blocks,
@@ -64,13 +65,20 @@ struct Marker {
     report: Box<Report>,
 }
 
+/// A message as the feed received it: its frame and when (the start of its tick-to-trade).
+struct Arrival {
+    frame: Frame,
+    received_ns: u64,
+}
+
 enum EngineInput {
-    Batch(Vec<Frame>),
+    Batch(Vec<Arrival>),
     Marker(Marker),
 }
 
 enum GatewayInput {
-    Out(Outbound),
+    /// An order carries the tick that caused it; a fill none.
+    Out(Outbound, Option<Tick>),
     Marker(Marker),
 }
 
@@ -187,7 +195,12 @@ impl FeedConfig {
             let due = ((elapsed * rate) as u64).saturating_add(1).min(limit);
             let batch_len = due.saturating_sub(report.messages_fed).min(MAX_BATCH);
             if batch_len > 0 {
-                let batch: Vec<Frame> = (0..batch_len).map(|_| feed::encode(&generator.next_message())).collect();
+                let batch: Vec<Arrival> = (0..batch_len)
+                    .map(|_| {
+                        let msg = generator.next_message();
+                        Arrival { received_ns: tick::feed_receive(msg.seq), frame: feed::encode(&msg) }
+                    })
+                    .collect();
                 data.send(EngineInput::Batch(batch)).map_err(|_| anyhow!("the engine thread is gone"))?;
                 report.messages_fed += batch_len;
             }
@@ -225,8 +238,8 @@ fn run_engine(plan: &InjectPlan, data: &Receiver<EngineInput>, out: &SyncSender<
         let input = data.recv().map_err(|_| anyhow!("the feed thread stopped without a final marker"))?;
         match input {
             EngineInput::Batch(frames) => {
-                for frame in &frames {
-                    let decoded_msg = decode_stats.time(|| feed::decode(frame.as_bytes(), &mut decode_inject));
+                for arrival in &frames {
+                    let decoded_msg = decode_stats.time(|| feed::decode(arrival.frame.as_bytes(), &mut decode_inject));
                     let Ok(msg) = decoded_msg else {
                         decode_errors += 1;
                         continue;
@@ -241,7 +254,9 @@ fn run_engine(plan: &InjectPlan, data: &Receiver<EngineInput>, out: &SyncSender<
                         outbound.clear();
                     }
                     for o in outbound.drain(..) {
-                        out.send(GatewayInput::Out(o)).map_err(gone)?;
+                        let tick = matches!(o, Outbound::Order(_))
+                            .then_some(Tick { seq: msg.seq, received_ns: arrival.received_ns });
+                        out.send(GatewayInput::Out(o, tick)).map_err(gone)?;
                     }
                 }
             }
@@ -273,12 +288,17 @@ impl GatewayStage {
     fn run(mut self, input: &Receiver<GatewayInput>, events: &Sender<Event>) -> anyhow::Result<()> {
         let mut send_stats = StageStats::new(Stage::Gateway)?;
         let mut journal_stats = StageStats::new(Stage::Journal)?;
+        let mut tick_stats = TickStats::new().context("cannot create the tick-to-trade histogram")?;
         let (mut orders, mut fills, mut journaled) = (0u64, 0u64, 0u64);
         loop {
             let msg = input.recv().map_err(|_| anyhow!("the engine thread stopped without a final marker"))?;
             match msg {
-                GatewayInput::Out(o) => {
+                GatewayInput::Out(o, tick) => {
                     send_stats.time(|| self.gateway.send(&o))?;
+                    if let (Outbound::Order(order), Some(t)) = (&o, tick) {
+                        let sent_ns = tick::order_sent(&OrderTicket { order_id: order.id, md_seq: t.seq });
+                        tick_stats.record(sent_ns.saturating_sub(t.received_ns));
+                    }
                     match o {
                         Outbound::Order(_) => orders += 1,
                         Outbound::Fill(_) => fills += 1,
@@ -292,6 +312,7 @@ impl GatewayStage {
                         journaled,
                         orders,
                         fills,
+                        tick_to_trade: tick_stats.summary(),
                         stages: vec![
                             send_stats.summary(self.gateway.injected()),
                             journal_stats.summary(self.journal.injected()),

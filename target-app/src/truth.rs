@@ -71,6 +71,7 @@ pub struct GatewayReport {
     pub journaled: u64,
     pub orders: u64,
     pub fills: u64,
+    pub tick_to_trade: crate::tick::TickToTrade,
     pub stages: Vec<StageSummary>,
 }
 
@@ -99,6 +100,9 @@ pub struct Truth {
     pub cpu_ns: u64,
     pub pipeline: Pipeline,
     pub functions: Vec<FunctionTruth>,
+    /// Feed receive → gateway send of every order, timed by target-app (the span perf-user's
+    /// `--span` measures between `tick::feed_receive` and `tick::order_sent`).
+    pub tick_to_trade: crate::tick::TickToTrade,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -215,6 +219,7 @@ impl Truth {
                 journaled: g.journaled,
             },
             functions,
+            tick_to_trade: g.tick_to_trade.clone(),
         }
     }
 

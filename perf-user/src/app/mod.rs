@@ -33,6 +33,10 @@ impl EndReason {
 }
 
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one Tick an interval, moved once into the session: boxing would only add an allocation"
+)]
 pub enum Event {
     /// A new cumulative reading of the kernel's maps and the exemplars drained with it.
     Tick {

@@ -56,6 +56,18 @@ impl App {
             .collect()
     }
 
+    /// `--slow auto` for spans: each span's exemplar threshold at its running p99.9 (after 100
+    /// spans; spans carry no probe-cost calibration).
+    pub fn span_auto_thresholds(&self) -> Vec<(u32, u64)> {
+        let Some(latest) = self.session.latest() else { return Vec::new() };
+        latest
+            .spans
+            .iter()
+            .filter(|s| s.row.count >= 100)
+            .map(|s| (s.row.id, s.row.total_hist.summary(None).p999_ns.max(1)))
+            .collect()
+    }
+
     /// One line a second without the terminal UI: rates over the last second and the slowest p99.
     pub fn progress_line(&self) -> String {
         let s = &self.session;

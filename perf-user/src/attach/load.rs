@@ -10,6 +10,7 @@ use crate::{
         calibrate::{self, SiteClass},
         collect::Collector,
         loader::{ProbeMode, Tracer},
+        spans::SpanReader,
     },
     cli::{AttachConfig, Slow},
     model::{FuncInfo, Session, StealReading, WindowCost},
@@ -41,7 +42,7 @@ pub(super) fn load(
     baseline: Option<&report::Report>,
     signals: &Signals,
 ) -> Result<Loaded> {
-    let Plan { functions, mut infos, spec, mut warnings, refresh } = plan;
+    let Plan { functions, mut infos, spec, mut warnings, refresh, spans } = plan;
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
     let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
@@ -78,6 +79,16 @@ pub(super) fn load(
     let mut collector = Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn)?;
     collector.per_thread = cfg.per_thread;
     collector.latency_only = spec.mode == ProbeMode::Latency;
+    if !spans.is_empty() {
+        let names = spans.iter().map(|s| s.name.clone()).collect();
+        let mut reader = SpanReader::new(&mut tracer, names, target.pid)?;
+        if let Slow::Fixed(ns) = cfg.slow {
+            for s in &spans {
+                reader.set_slow(s.id, ns)?;
+            }
+        }
+        collector.spans = Some(reader);
+    }
     let info = RunInfo {
         target: report::Target { pid: target.pid, exe: target.exe.display().to_string(), comm: proc::comm(target.pid) },
         started_unix_ns: unix_ns(),
@@ -98,7 +109,9 @@ pub(super) fn load(
         cpu_steal: Vec::new(),
     };
     let attached_line = attached_line(cfg, &tracer, target, &infos);
-    let mut app = App::new(Session::new(infos, cfg.exemplars), info);
+    let mut session = Session::new(infos, cfg.exemplars);
+    session.spans = spans;
+    let mut app = App::new(session, info);
     app.tick_ns = cfg.interval_ns;
     app.max_overhead_pct = cfg.max_overhead_pct;
     let threshold_ns = match cfg.slow {
@@ -169,12 +182,13 @@ fn stepped_warning(infos: &[FuncInfo], cost: &calibrate::ProbeCost) -> Option<St
 
 fn attached_line(cfg: &AttachConfig, tracer: &Tracer, target: &Target, infos: &[FuncInfo]) -> String {
     format!(
-        "attached {} probes ({}) to pid {} ({}): {} functions{}\n",
+        "attached {} probes ({}) to pid {} ({}): {} functions{}{}\n",
         tracer.attached,
         tracer.attach_kind(),
         target.pid,
         target.exe.display(),
         infos.len(),
+        if cfg.spans.is_empty() { String::new() } else { format!(", {} spans", cfg.spans.len()) },
         if cfg.syscalls { ", syscalls" } else { "" }
     )
 }

@@ -9,11 +9,14 @@ use perf_ebpf_common::Config as KernelConfig;
 use super::{objects, preflight::Checked, refresh::Refresh};
 use crate::{
     bpf::{
-        loader::{LoadSpec, Probe, ProbeMode},
+        loader::{LoadSpec, Probe, ProbeMode, SpanProbe},
         probe_site,
     },
-    cli::{AttachConfig, Slow},
-    model::FuncInfo,
+    cli::{
+        AttachConfig, Slow,
+        span::{Endpoint, SpanKey, SpanSpec},
+    },
+    model::{FuncInfo, SpanInfo},
     target::proc,
     target::{symbols, symbols::SymbolTable},
 };
@@ -24,6 +27,8 @@ pub(super) struct Plan {
     pub infos: Vec<FuncInfo>,
     pub spec: LoadSpec,
     pub warnings: Vec<String>,
+    /// `--span`s, by id.
+    pub spans: Vec<SpanInfo>,
     /// With `OBJECT:FUNC` patterns: what picks up libraries the target loads later.
     pub refresh: Option<Refresh>,
 }
@@ -63,6 +68,7 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
             cfg.max_funcs
         );
     }
+    let (spans, span_probes) = resolve_spans(cfg, &t.exe_link, &t.exe)?;
     let mode = probe_mode(cfg, &t.exe_link, &found.unwind_risks, &mut warnings)?;
     let mut names = found.names;
     names.push((t.exe_link.clone(), t.exe.display().to_string()));
@@ -90,13 +96,18 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
         // Attribution and the syscall table need the syscall and scheduler tracepoints;
         // latency-only and the benchmarks' floors (empty programs, the clock alone) have them only
         // for --syscalls.
-        tracepoints: !matches!(mode, ProbeMode::Latency | ProbeMode::Empty | ProbeMode::Clock) || cfg.syscalls,
+        // Spans alone need none: their probes are on their endpoints only.
+        tracepoints: (!functions.is_empty()
+            && !matches!(mode, ProbeMode::Latency | ProbeMode::Empty | ProbeMode::Clock))
+            || cfg.syscalls,
         config: kernel_config(cfg),
         max_funcs: cfg.max_funcs,
         attach: cfg.attach_mode,
+        spans: span_probes,
+        span_keys: cfg.span_keys,
     };
     let refresh = (!lib_patterns.is_empty()).then(|| Refresh::new(cfg, t, lib_patterns, &mapped, &spec));
-    Ok(Plan { functions, infos, spec, warnings, refresh })
+    Ok(Plan { functions, infos, spec, warnings, refresh, spans })
 }
 
 /// The functions' identities, ids from `first_id` on; `names` maps each function's object (the
@@ -195,6 +206,60 @@ fn resolve_functions(
         eprintln!("perf-user: {note}");
     }
     Ok(selection.functions)
+}
+
+/// The spans' endpoints: each must name exactly one function of the target.
+fn resolve_spans(cfg: &AttachConfig, exe_link: &Path, exe: &Path) -> Result<(Vec<SpanInfo>, Vec<SpanProbe>)> {
+    if cfg.spans.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut table = match &cfg.symbols {
+        Some(file) => SymbolTable::read_split(file, exe_link)?,
+        None => SymbolTable::read(exe_link)?,
+    };
+    table.binary = cfg.symbols.clone().unwrap_or_else(|| exe.to_path_buf());
+    let mut infos = Vec::new();
+    let mut probes = Vec::new();
+    for (id, spec) in (0u32..).zip(&cfg.spans) {
+        let from = endpoint_probe(&table, spec, &spec.from, id, false)?;
+        let to = endpoint_probe(&table, spec, &spec.to, id, true)?;
+        infos.push(SpanInfo { id, name: spec.name.clone(), from: from.what.clone(), to: to.what.clone() });
+        probes.extend([from, to]);
+    }
+    Ok((infos, probes))
+}
+
+fn endpoint_probe(table: &SymbolTable, spec: &SpanSpec, ep: &Endpoint, id: u32, is_end: bool) -> Result<SpanProbe> {
+    use perf_ebpf_common::spans::{SPAN_KEY_ARG, SPAN_KEY_PTR, SPAN_KEY_RET, SpanEndpoint};
+    let side = if is_end { "TO" } else { "FROM" };
+    let found = table
+        .resolve(std::slice::from_ref(&ep.func))
+        .map_err(|e| anyhow::anyhow!("--span {}: {side} {}: {e}", spec.name, ep.func))?
+        .functions;
+    let f = match found.as_slice() {
+        [one] => one,
+        many => bail!(
+            "--span {}: {side} '{}' matches {} functions ({}{}); name one",
+            spec.name,
+            ep.func,
+            many.len(),
+            many.iter().take(3).map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
+            if many.len() > 3 { ", …" } else { "" }
+        ),
+    };
+    let (kind, arg, offset) = match ep.key {
+        SpanKey::Arg(n) => (SPAN_KEY_ARG, n, 0),
+        SpanKey::Deref { arg, offset } => (SPAN_KEY_PTR, arg, offset),
+        SpanKey::Ret => (SPAN_KEY_RET, 0, 0),
+    };
+    let cookie = SpanEndpoint { span_id: id, is_end: u32::from(is_end), kind, arg, offset }.cookie();
+    Ok(SpanProbe {
+        cookie,
+        object: f.object.clone(),
+        file_offset: f.file_offset,
+        at_return: ep.key.at_return(),
+        what: format!("{}({})", f.name, ep.key),
+    })
 }
 
 /// Full tracing, unless a return probe could abort the target: then entry-only (counts), said

@@ -248,10 +248,15 @@ impl Loop {
 
     /// `--slow auto`, the overhead guard, the periodic publications and thread names.
     fn after_event(&mut self, cfg: &AttachConfig) {
-        let Loaded { tracer, app, .. } = &mut self.loaded;
+        let Loaded { tracer, app, collector, .. } = &mut self.loaded;
         if cfg.slow == Slow::Auto {
             for (fn_id, slow_ns) in app.auto_thresholds() {
                 let _ = tracer.set_slow_threshold(fn_id, slow_ns);
+            }
+            if let Some(spans) = &mut collector.spans {
+                for (span_id, slow_ns) in app.span_auto_thresholds() {
+                    let _ = spans.set_slow(span_id, slow_ns);
+                }
             }
         }
         for (fn_id, note) in app.overhead_guard(cfg.max_overhead_pct) {

@@ -143,6 +143,8 @@ pub fn probe_cost_ns(attach: AttachMode, mode: ProbeMode) -> Result<(ProbeCost, 
         max_funcs: 3,
         capacity: 3,
         attach,
+        spans: Vec::new(),
+        span_keys: perf_ebpf_common::spans::SPAN_KEYS_DEFAULT,
     };
     let targets: [(extern "C" fn(u64) -> u64, u32); 3] = [
         (perf_user_calibration_target, CALLS),

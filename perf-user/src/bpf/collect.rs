@@ -56,6 +56,8 @@ pub struct Collector {
     /// What is subtracted from each function's wall and own time and its exemplars: the
     /// calibration, bounded by the fastest call seen (`FuncSample::probe_cost`).
     subtracted_ns: Vec<u64>,
+    /// `--span`: the span maps, when spans were defined.
+    pub spans: Option<crate::bpf::spans::SpanReader>,
 }
 
 fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
@@ -205,6 +207,7 @@ impl Collector {
             latency_only: false,
             subtracted_ns: calibration.iter().map(|c| c.median_ns).collect(),
             calibration,
+            spans: None,
         })
     }
 
@@ -329,6 +332,7 @@ impl Collector {
             Vec::new()
         };
 
+        let spans = self.spans.as_mut().map(|r| r.sample()).unwrap_or_default();
         let c = |k: Counter| self.counters.get(&k.index(), 0).map(|v| v.iter().sum()).unwrap_or(0u64);
         let probe_hits =
             if self.latency_only { functions.iter().map(|f| f.calls() + f.count).sum() } else { c(Counter::ProbeHits) };
@@ -345,9 +349,10 @@ impl Collector {
                 orphan_entry: c(Counter::OrphanEntry),
                 attr_map_full: c(Counter::AttrMapFull),
                 exemplars_evicted: 0,
+                span_unmatched: spans.iter().map(crate::model::SpanSample::unmatched).sum(),
             },
         };
-        Sample { at_ns, functions, syscalls, func_syscalls, threads, counters }
+        Sample { at_ns, functions, syscalls, func_syscalls, threads, spans, counters }
     }
 
     /// Everything the ring buffer holds now (the kernel never wakes us; we drain on a timer).
@@ -404,7 +409,11 @@ impl Collector {
                 at_ns: e.entry_ts_ns.saturating_sub(self.origin_mono_ns),
                 seq: 0,
                 nested,
+                span: None,
             });
+        }
+        if let Some(r) = &mut self.spans {
+            out.extend(r.drain_exemplars());
         }
         out
     }
@@ -479,6 +488,8 @@ mod tests {
             max_funcs: 1,
             capacity: 1,
             attach: AttachMode::Auto,
+            spans: Vec::new(),
+            span_keys: perf_ebpf_common::spans::SPAN_KEYS_DEFAULT,
         };
         let mut tracer = Tracer::load(&spec).unwrap();
         let c = Collector::new(&mut tracer, vec![target[0].name.clone()], Vec::new()).unwrap();

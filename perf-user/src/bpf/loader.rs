@@ -16,9 +16,11 @@ use perf_ebpf_common::{Config, INTERF_ON, INTERF_STEAL, StealLayout, names};
 use crate::{bpf::btf, bpf::kfunc, bpf::uprobe_multi};
 
 mod links;
+mod spans;
 
 pub use links::Skipped;
 use links::{Hook, Links, Objects, attach_multi, attach_single, programs};
+pub use spans::SpanProbe;
 
 #[cfg(perf_ebpf_object_missing)]
 compile_error!("the eBPF object is not built: run `cargo xtask build-ebpf` (or `cargo xtask test`) first");
@@ -145,6 +147,9 @@ pub struct LoadSpec {
     pub config: Config,
     pub max_funcs: usize,
     pub attach: AttachMode,
+    /// `--span` endpoints, and the size of the map of starts waiting for their end.
+    pub spans: Vec<SpanProbe>,
+    pub span_keys: u32,
 }
 
 /// How the function probes are attached.
@@ -323,6 +328,7 @@ impl Tracer {
         let mut objects = Objects::default();
         let links = attach_functions(&mut ebpf, &raw, &mut objects, spec, cancel, &mut skipped)?;
         attached += links.count();
+        attached += spans::attach_spans(&mut ebpf, spec.pid, &spec.spans)?;
         Ok(Tracer {
             links,
             objects,
@@ -472,6 +478,7 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved, bool)
         .map_max_entries(names::FUNC_HIST, 2 * funcs)
         .map_max_entries(names::FUNC_SLOW, funcs)
         .map_max_entries(names::FUNC_NESTS, funcs)
+        .map_max_entries(perf_ebpf_common::spans::names::SPAN_STARTS, spec.span_keys.max(1))
         // THREADS is task storage, which aya 0.14 creates but has no type for.
         .allow_unsupported_maps()
         .load(object.bytes())

@@ -10,5 +10,6 @@ pub mod collect;
 pub mod kfunc;
 pub mod loader;
 pub mod probe_site;
+pub mod spans;
 pub mod sys;
 pub mod uprobe_multi;

@@ -11,6 +11,7 @@ mod sample;
 mod session;
 mod slow;
 mod steal;
+mod span;
 
 pub use attribution::*;
 pub use heat::*;
@@ -19,6 +20,7 @@ pub use sample::*;
 pub use session::*;
 pub use slow::*;
 pub use steal::*;
+pub use span::*;
 
 #[cfg(test)]
 mod tests;

@@ -151,6 +151,10 @@ pub struct Lost {
     pub attr_map_full: u64,
     /// Exemplars received but not kept in memory (only the newest are).
     pub exemplars_evicted: u64,
+    /// `--span`: starts never matched (evicted from the bounded map of waiting starts, or
+    /// replaced by a later start under the same key) plus ends that found no start.
+    #[serde(default)]
+    pub span_unmatched: u64,
 }
 
 impl Lost {
@@ -196,6 +200,9 @@ pub struct Exemplar {
     pub syscall_count: u64,
     /// The syscalls with the most wall time inside this call, by wall time.
     pub syscalls: Vec<SyscallUse>,
+    /// A span's exemplar (`symbol` is the span's name): its key and where it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<SpanEnds>,
     /// Time since attach at entry (what the UI and the `--trace` file place it at).
     #[serde(skip)]
     pub at_ns: u64,
@@ -235,6 +242,8 @@ pub struct Sample {
     pub syscalls: Vec<SyscallSample>,
     pub func_syscalls: Vec<FuncSyscall>,
     pub threads: Vec<ThreadFuncSample>,
+    /// `--span`: one per span, by id.
+    pub spans: Vec<SpanSample>,
     pub counters: Counters,
 }
 
@@ -271,6 +280,14 @@ impl Sample {
             })
             .filter(|s| s.count > 0)
             .collect();
+        let spans = self
+            .spans
+            .iter()
+            .map(|s| match base.spans.iter().find(|b| b.row.id == s.row.id) {
+                Some(b) => s.since(b),
+                None => s.clone(),
+            })
+            .collect();
         let c = &self.counters;
         let b = &base.counters;
         Sample {
@@ -279,6 +296,7 @@ impl Sample {
             syscalls,
             func_syscalls,
             threads: self.threads.clone(),
+            spans,
             counters: Counters {
                 probe_hits: c.probe_hits.saturating_sub(b.probe_hits),
                 exemplars: c.exemplars.saturating_sub(b.exemplars),

@@ -123,6 +123,8 @@ impl Window {
 #[derive(Debug, Default)]
 pub struct Session {
     pub functions: Vec<FuncInfo>,
+    /// `--span`s, by id (their numbers are `Sample::spans`).
+    pub spans: Vec<SpanInfo>,
     /// Cumulative samples (oldest first) for windows and rates: every one of the last
     /// `DENSE_SPAN_NS`, then one a second back to `HISTORY_SPAN_NS`. Each holds every function's
     /// cumulative histograms, which only gain buckets: keeping a minute of them at 4 a second grew

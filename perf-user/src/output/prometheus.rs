@@ -141,6 +141,35 @@ fn histogram(o: &mut String, name: &str, labels: &str, buckets: &[BucketCount], 
     let _ = writeln!(o, "{name}_count{{{labels}}} {total}");
 }
 
+/// `--span`: per span a latency histogram, its starts and what matching lost; nothing without spans.
+fn spans(o: &mut String, r: &Report, target: &str) {
+    if r.spans.is_empty() {
+        return;
+    }
+    let labels = |name: &str| format!("span=\"{}\",{target}", esc(name));
+    header(o, "perf_ebpf_span_latency_seconds", "histogram", "Latency from a span's FROM to its TO, matched by key.");
+    for s in &r.spans {
+        histogram(o, "perf_ebpf_span_latency_seconds", &labels(&s.row.symbol), &s.row.buckets, s.row.total_ns);
+    }
+    header(o, "perf_ebpf_span_starts_total", "counter", "FROM hits: span starts stored.");
+    for s in &r.spans {
+        let _ = writeln!(o, "perf_ebpf_span_starts_total{{{}}} {}", labels(&s.row.symbol), s.row.calls);
+    }
+    header(o, "perf_ebpf_span_unmatched_total", "counter", "Starts evicted or replaced, plus ends without a start.");
+    for s in &r.spans {
+        let _ = writeln!(
+            o,
+            "perf_ebpf_span_unmatched_total{{{}}} {}",
+            labels(&s.row.symbol),
+            s.starts_lost + s.ends_without_start
+        );
+    }
+    header(o, "perf_ebpf_span_pending", "gauge", "Starts waiting for their end (bounded by --span-keys).");
+    for s in &r.spans {
+        let _ = writeln!(o, "perf_ebpf_span_pending{{{}}} {}", labels(&s.row.symbol), s.pending);
+    }
+}
+
 /// The whole exposition: per function a latency histogram, attribution counters and syscalls made
 /// while innermost; per syscall a latency histogram and counts; then the tool's health.
 pub fn render(r: &Report, h: &Health) -> String {
@@ -225,6 +254,8 @@ pub fn render(r: &Report, h: &Health) -> String {
         }
     }
 
+    spans(&mut o, r, &target);
+
     let sys_labels = |name: &str| format!("syscall=\"{}\",{target}", esc(name));
     header(&mut o, "perf_ebpf_syscall_latency_seconds", "histogram", "Latency of the target's completed syscalls.");
     for s in &r.syscalls {
@@ -251,6 +282,7 @@ pub fn render(r: &Report, h: &Health) -> String {
         ("orphan_entry", l.orphan_entry),
         ("attr_map_full", l.attr_map_full),
         ("exemplars_evicted", l.exemplars_evicted),
+        ("span_unmatched", l.span_unmatched),
     ] {
         let _ = writeln!(o, "perf_ebpf_lost_events_total{{{target},kind=\"{kind}\"}} {n}");
     }

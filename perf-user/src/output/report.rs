@@ -23,6 +23,10 @@ pub struct Report {
     #[serde(default)]
     pub end_reason: String,
     pub functions: Vec<FunctionReport>,
+    /// `attach --span`: one row per span, the same fields as a function (`symbol` is the span's
+    /// name; attribution and `self_oncpu` stay empty) plus where it runs and what matching lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<SpanReport>,
     #[serde(default)]
     pub syscalls: Vec<SyscallReport>,
     #[serde(default)]
@@ -135,6 +139,28 @@ impl FunctionReport {
     }
 }
 
+/// One span: latency from its FROM endpoint to its TO endpoint, matched by key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpanReport {
+    /// `symbol` (the span's name), `calls` (FROM hits), `count` (matched spans), latency summary,
+    /// `total_ns` and `buckets`, as for a function.
+    #[serde(flatten)]
+    pub row: FunctionReport,
+    /// The FROM endpoint: `function(key)`.
+    pub from: String,
+    /// The TO endpoint.
+    pub to: String,
+    /// Starts never matched: evicted from the bounded map or replaced by a later start under the
+    /// same key.
+    pub starts_lost: u64,
+    /// TO hits that found no start under their key.
+    pub ends_without_start: u64,
+    /// Hits whose key could not be read through its pointer (ignored).
+    pub key_faults: u64,
+    /// Starts still waiting for their end at the last reading.
+    pub pending: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributionReport {
     #[serde(flatten)]
@@ -200,6 +226,22 @@ pub struct RunInfo {
     pub interference: bool,
     pub steal_source: String,
     pub cpu_steal: Vec<CpuSteal>,
+}
+
+/// A row with only wall-time numbers (a span): no attribution, no probe.
+fn row(symbol: String, f: &crate::model::FuncSample) -> FunctionReport {
+    let exact = (f.count > 0 && f.max_ns > 0).then(|| f.exact());
+    let mut latency = f.total_hist.summary(exact);
+    latency.count = f.count;
+    latency.mean_ns = f.total_ns.checked_div(f.count).unwrap_or(0);
+    FunctionReport {
+        symbol,
+        calls: f.calls(),
+        latency,
+        total_ns: f.total_ns,
+        buckets: buckets(&f.total_hist),
+        ..FunctionReport::default()
+    }
 }
 
 fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
@@ -292,6 +334,22 @@ impl Report {
                 attribution: t.attribution,
             })
             .collect();
+        let spans = session
+            .spans
+            .iter()
+            .map(|si| {
+                let s = sample.spans.iter().find(|s| s.row.id == si.id).cloned().unwrap_or_default();
+                SpanReport {
+                    row: row(si.name.clone(), &s.row),
+                    from: si.from.clone(),
+                    to: si.to.clone(),
+                    starts_lost: s.starts_lost(),
+                    ends_without_start: s.ends_without_start,
+                    key_faults: s.key_faults,
+                    pending: s.pending,
+                }
+            })
+            .collect();
         let mut lost = sample.counters.lost;
         lost.exemplars_evicted = session.exemplars_evicted;
         Report {
@@ -302,6 +360,7 @@ impl Report {
             duration_ns: sample.at_ns,
             end_reason: info.end_reason.clone(),
             functions,
+            spans,
             syscalls,
             exemplars: session.exemplars.iter().cloned().collect(),
             lost,

@@ -300,6 +300,7 @@ pub fn saturated_app() -> App {
         orphan_entry: 6,
         attr_map_full: 7,
         exemplars_evicted: 0,
+        span_unmatched: 0,
     };
     for t in 1..=2u64 {
         let sample = Sample {

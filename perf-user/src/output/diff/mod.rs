@@ -234,12 +234,18 @@ pub struct Diff {
     pub warn_above_pct: f64,
     pub fail_above_pct: f64,
     pub functions: Vec<Entry>,
+    /// `--span`s, paired by name; they gate like functions. Absent when neither report has spans.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<Entry>,
     pub syscalls: Vec<Entry>,
     /// Verdicts of the functions.
     pub summary: Counts,
+    /// Verdicts of the spans (absent without spans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span_summary: Option<Counts>,
     /// Verdicts of the syscalls (shown, but they do not gate: their latency follows the machine).
     pub syscall_summary: Counts,
-    /// True when a function regressed beyond --fail-above: `perf-user diff` then exits 1.
+    /// True when a function or a span regressed beyond --fail-above: `perf-user diff` then exits 1.
     pub failed: bool,
 }
 
@@ -259,6 +265,12 @@ pub fn compare(base: &Report, base_file: &str, new: &Report, new_file: &str, met
         metric,
         t,
     );
+    let spans = pair_up(
+        base.spans.iter().map(|s| (s.row.symbol.as_str(), Dist::new(&s.row.latency, &s.row.buckets, on_ladder(base)))),
+        new.spans.iter().map(|s| (s.row.symbol.as_str(), Dist::new(&s.row.latency, &s.row.buckets, on_ladder(new)))),
+        metric,
+        t,
+    );
     let syscalls = pair_up(
         base.syscalls.iter().map(|s| (s.name.as_str(), Dist::new(&s.latency, &s.buckets, on_ladder(base)))),
         new.syscalls.iter().map(|s| (s.name.as_str(), Dist::new(&s.latency, &s.buckets, on_ladder(new)))),
@@ -268,6 +280,7 @@ pub fn compare(base: &Report, base_file: &str, new: &Report, new_file: &str, met
     cause::name_causes(&mut functions, base, new);
     let summary = Counts::of(&functions);
     let syscall_summary = Counts::of(&syscalls);
+    let span_summary = (!spans.is_empty()).then(|| Counts::of(&spans));
     Diff {
         schema: DIFF_SCHEMA,
         base: side(base, base_file),
@@ -275,10 +288,12 @@ pub fn compare(base: &Report, base_file: &str, new: &Report, new_file: &str, met
         metric,
         warn_above_pct: t.warn_pct,
         fail_above_pct: t.fail_pct,
-        failed: summary.regressed > 0,
+        failed: summary.regressed > 0 || span_summary.is_some_and(|s| s.regressed > 0),
         functions,
+        spans,
         syscalls,
         summary,
+        span_summary,
         syscall_summary,
     }
 }

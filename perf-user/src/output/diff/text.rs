@@ -88,12 +88,16 @@ pub fn text(d: &Diff) -> String {
         d.fail_above_pct
     );
     table(&mut o, "FUNCTION", &d.functions);
+    if !d.spans.is_empty() {
+        o.push('\n');
+        table(&mut o, "SPAN", &d.spans);
+    }
     if !d.syscalls.is_empty() {
         o.push('\n');
         table(&mut o, "SYSCALL", &d.syscalls);
     }
     let notable: Vec<&Entry> =
-        d.functions.iter().chain(&d.syscalls).filter(|e| e.verdict != Verdict::Unchanged).collect();
+        d.functions.iter().chain(&d.spans).chain(&d.syscalls).filter(|e| e.verdict != Verdict::Unchanged).collect();
     if !notable.is_empty() {
         o.push('\n');
     }
@@ -137,11 +141,14 @@ pub fn text(d: &Diff) -> String {
         )
     };
     let _ = writeln!(o, "\nfunctions: {}", line(&d.summary));
+    if let Some(s) = &d.span_summary {
+        let _ = writeln!(o, "spans: {}", line(s));
+    }
     if !d.syscalls.is_empty() {
         let _ = writeln!(o, "syscalls (shown, not gating): {}", line(&d.syscall_summary));
     }
     if d.failed {
-        let _ = writeln!(o, "FAIL: a function's {} regressed beyond +{}%", d.metric.name(), d.fail_above_pct);
+        let _ = writeln!(o, "FAIL: a function's or span's {} regressed beyond +{}%", d.metric.name(), d.fail_above_pct);
     }
     // File names and anything else from the inputs: shown, never obeyed by the terminal.
     escape::lines(&o).into_owned()

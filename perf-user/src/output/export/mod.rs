@@ -335,6 +335,7 @@ pub fn text(r: &Report) -> String {
     if r.interference {
         interference_lines(&mut o, r);
     }
+    spans::text(r, &mut o);
     if !r.syscalls.is_empty() {
         let _ = writeln!(
             o,
@@ -369,6 +370,10 @@ pub fn text(r: &Report) -> String {
         let mut ex: Vec<_> = r.exemplars.iter().collect();
         ex.sort_by_key(|e| std::cmp::Reverse(e.duration_ns));
         for e in ex.iter().take(5) {
+            if let Some(line) = spans::exemplar_line(e) {
+                let _ = writeln!(o, "{line}");
+                continue;
+            }
             let a = &e.attribution;
             let top = e.syscalls.first().map(|s| format!(", mostly {}", control(&s.name))).unwrap_or_default();
             // `--interference`: what took the CPU away, e.g. "312 µs: steal 296 µs".
@@ -389,18 +394,19 @@ pub fn text(r: &Report) -> String {
             );
         }
     }
-    if r.lost.total() > 0 || r.lost.exemplars_evicted > 0 {
+    if r.lost.total() > 0 || r.lost.exemplars_evicted > 0 || r.lost.span_unmatched > 0 {
         let l = &r.lost;
         let _ = writeln!(
             o,
-            "\nlost: ringbuf_full {} thread_map_full {} depth_overflow {} orphan_return {} orphan_entry {} attr_map_full {} exemplars_evicted {}",
+            "\nlost: ringbuf_full {} thread_map_full {} depth_overflow {} orphan_return {} orphan_entry {} attr_map_full {} exemplars_evicted {} span_unmatched {}",
             l.ringbuf_full,
             l.thread_map_full,
             l.depth_overflow,
             l.orphan_return,
             l.orphan_entry,
             l.attr_map_full,
-            l.exemplars_evicted
+            l.exemplars_evicted,
+            l.span_unmatched
         );
     }
     for w in &r.warnings {
@@ -475,6 +481,7 @@ pub fn csv(r: &Report) -> String {
             f.probe.detached
         );
     }
+    spans::csv(r, &mut o);
     for s in &r.syscalls {
         let _ = writeln!(o, "syscall,{},{},,,,,,{},", csv_field(&s.name), csv_latency(&s.latency), s.errors);
     }
@@ -511,6 +518,7 @@ pub fn markdown(r: &Report) -> String {
     if hidden > 0 {
         let _ = writeln!(o, "\n{hidden} traced functions not called (not shown).");
     }
+    spans::markdown(r, &mut o);
     if !r.syscalls.is_empty() {
         let _ = writeln!(o, "\n| syscall | count | errors | p50 | p99 | max | total |");
         let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
@@ -521,5 +529,6 @@ pub fn markdown(r: &Report) -> String {
     escape::lines(&o).into_owned()
 }
 
+mod spans;
 #[cfg(test)]
 mod tests;

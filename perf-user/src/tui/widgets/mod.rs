@@ -15,6 +15,7 @@ mod parts;
 mod screen;
 mod threads;
 mod trend;
+mod spans;
 
 pub(crate) use breakdown::*;
 pub(crate) use calls::*;
@@ -28,3 +29,4 @@ pub(crate) use histogram::*;
 pub(crate) use parts::*;
 pub(crate) use threads::*;
 pub(crate) use trend::*;
+pub(crate) use spans::*;

@@ -35,6 +35,15 @@ impl Widget for &App {
 }
 
 pub(crate) fn functions_view(app: &App, area: Rect, buf: &mut Buffer) {
+    // Spans (`--span`) take their rows at the bottom while the rest stays usable.
+    let spans_h = span_table_height(app);
+    let area = if spans_h > 0 && area.height >= spans_h + 10 {
+        let [rest, spans] = Layout::vertical([Constraint::Fill(1), Constraint::Length(spans_h)]).areas(area);
+        (&SpanTable(app)).render(spans, buf);
+        rest
+    } else {
+        area
+    };
     if area.height >= DETAIL_MIN_MAIN_HEIGHT && area.width >= 60 {
         // The table takes what its rows need, the detail pane between 16 rows and 60 % of the rest.
         let wanted = app.ui.visible.len() as u16 + 3;

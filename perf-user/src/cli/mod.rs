@@ -5,6 +5,8 @@ use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod span;
+
 use crate::{
     bpf::loader::{AttachMode, ProbeMode},
     output::export::Format,
@@ -75,6 +77,15 @@ pub struct TraceArgs {
     /// libraries it loads later (dlopen) are picked up within a second. Repeatable.
     #[arg(long = "func", short = 'f', value_name = "GLOB")]
     pub funcs: Vec<String>,
+    /// Time from one function to another on any thread, matched by a key: NAME=FROM..TO, each end
+    /// FUNC(argN), FUNC(argN+OFFSET) (a u64 through a pointer) at the entry or FUNC(ret) at the
+    /// return; e.g. tick=*::feed_receive(arg0)..*::order_sent(arg0+8). Repeatable (docs/SPANS.md).
+    #[arg(long = "span", value_name = "NAME=FROM..TO")]
+    pub spans: Vec<String>,
+    /// Span starts that may wait for their end at once (all spans); the oldest beyond it are
+    /// dropped and counted in lost.span_unmatched.
+    #[arg(long, default_value_t = 16384, value_name = "N")]
+    pub span_keys: u32,
     /// Also show the target's syscalls (count, errors, latency). Attribution uses them either way.
     #[arg(long)]
     pub syscalls: bool,
@@ -255,6 +266,9 @@ pub struct AttachConfig {
     /// `run`: the command to start and trace (`argv`); empty for `attach`.
     pub command: Vec<OsString>,
     pub funcs: Vec<String>,
+    pub spans: Vec<span::SpanSpec>,
+    /// `--span-keys`: size of the kernel's map of waiting span starts.
+    pub span_keys: u32,
     pub syscalls: bool,
     pub duration_ns: Option<u64>,
     pub tui: bool,
@@ -290,7 +304,7 @@ pub enum ConfigError {
     BadPid(i64),
     #[error("--pid {0}: no such process")]
     NoProcess(u32),
-    #[error("nothing to trace: give --func GLOB and/or --syscalls")]
+    #[error("nothing to trace: give --func GLOB, --span and/or --syscalls")]
     NothingToTrace,
     #[error("--{flag}: {error}")]
     Duration { flag: &'static str, error: crate::units::DurationError },
@@ -302,6 +316,8 @@ pub enum ConfigError {
     ExportToStdout,
     #[error("--max-overhead {0}: expected a percentage of one CPU above 0 (e.g. 25)")]
     Overhead(f64),
+    #[error("{0}")]
+    Span(String),
     #[error("--func '{0}': no function after the colon; OBJECT:FUNC, e.g. 'libc.so.6:malloc'")]
     EmptyFunction(String),
     #[error("--func '': empty pattern")]
@@ -348,8 +364,14 @@ impl RunArgs {
 
 impl TraceArgs {
     fn validate(self, pid: u32, command: Vec<OsString>, stdout_is_tty: bool) -> Result<AttachConfig, ConfigError> {
-        if self.funcs.is_empty() && !self.syscalls {
+        if self.funcs.is_empty() && self.spans.is_empty() && !self.syscalls {
             return Err(ConfigError::NothingToTrace);
+        }
+        let spans =
+            self.spans.iter().map(|s| span::parse(s)).collect::<Result<Vec<_>, _>>().map_err(ConfigError::Span)?;
+        span::check_all(&spans).map_err(ConfigError::Span)?;
+        if self.span_keys == 0 {
+            return Err(ConfigError::Zero { flag: "span-keys" });
         }
         if self.funcs.iter().any(|f| f.trim().is_empty()) {
             return Err(ConfigError::EmptyPattern);
@@ -436,6 +458,8 @@ impl TraceArgs {
             pid,
             command,
             funcs: self.funcs,
+            spans,
+            span_keys: self.span_keys,
             syscalls: self.syscalls,
             duration_ns,
             tui: !self.no_tui && stdout_is_tty,
