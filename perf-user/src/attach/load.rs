@@ -81,7 +81,7 @@ pub(super) fn load(
     collector.latency_only = spec.mode == ProbeMode::Latency;
     if !spans.is_empty() {
         let names = spans.iter().map(|s| s.name.clone()).collect();
-        let mut reader = SpanReader::new(&mut tracer, names, target.pid)?;
+        let mut reader = SpanReader::new(&mut tracer, names, target.pid, cfg.span_keys)?;
         if let Slow::Fixed(ns) = cfg.slow {
             for s in &spans {
                 reader.set_slow(s.id, ns)?;

@@ -9,8 +9,7 @@ use std::{
 use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use perf_ebpf_common::{
     self as common, Counter, CpuInterf, FuncStats, FuncSyscallKey, Hist, RECENT_CALLS, SyscallStats, SyscallTotals,
-    ThreadFuncKey,
-    hist_bucket_bounds, names,
+    ThreadFuncKey, hist_bucket_bounds, names,
 };
 
 use crate::{

@@ -25,6 +25,8 @@ pub struct SpanReader {
     /// Span names by id.
     names: Vec<String>,
     pid: u32,
+    /// The start map's size (`--span-keys`): it never holds more.
+    capacity: u64,
     /// Last histogram read per span, reused while its count has not moved.
     cache: Vec<(u64, crate::model::BucketHist)>,
 }
@@ -55,7 +57,7 @@ fn sum(v: &[SpanStats]) -> SpanStats {
 
 impl SpanReader {
     /// Takes the span maps out of the loaded object; `names[id]` names the spans.
-    pub fn new(tracer: &mut Tracer, names: Vec<String>, pid: u32) -> Result<SpanReader, LoadError> {
+    pub fn new(tracer: &mut Tracer, names: Vec<String>, pid: u32, capacity: u32) -> Result<SpanReader, LoadError> {
         Ok(SpanReader {
             stats: take(tracer, names::SPAN_STATS)?,
             hist: take(tracer, names::SPAN_HIST)?,
@@ -65,6 +67,7 @@ impl SpanReader {
             cache: vec![(u64::MAX, Default::default()); names.len()],
             names,
             pid,
+            capacity: u64::from(capacity.max(1)),
         })
     }
 
@@ -98,13 +101,23 @@ impl SpanReader {
         out
     }
 
-    /// Starts waiting now, per span: one walk over the bounded map's keys.
+    /// Starts waiting now, per span: one walk over the bounded map's keys. The kernel changes the
+    /// map during the walk, and a walk whose current key was deleted starts over from the first
+    /// one, so keys are counted once each and the walk is bounded; no count exceeds the map's size.
     fn pending(&self) -> Vec<u64> {
         let mut per_span = vec![0u64; self.names.len()];
-        for k in self.starts.keys().filter_map(Result::ok) {
+        let mut seen = std::collections::HashSet::new();
+        let bound = usize::try_from(self.capacity.saturating_mul(4)).unwrap_or(usize::MAX);
+        for k in self.starts.keys().take(bound).filter_map(Result::ok) {
+            if !seen.insert((k.span_id, k.key)) {
+                continue;
+            }
             if let Some(n) = per_span.get_mut(k.span_id as usize) {
                 *n += 1;
             }
+        }
+        for n in &mut per_span {
+            *n = (*n).min(self.capacity);
         }
         per_span
     }

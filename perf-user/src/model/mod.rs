@@ -10,8 +10,8 @@ mod hist;
 mod sample;
 mod session;
 mod slow;
-mod steal;
 mod span;
+mod steal;
 
 pub use attribution::*;
 pub use heat::*;
@@ -19,8 +19,8 @@ pub use hist::*;
 pub use sample::*;
 pub use session::*;
 pub use slow::*;
-pub use steal::*;
 pub use span::*;
+pub use steal::*;
 
 #[cfg(test)]
 mod tests;

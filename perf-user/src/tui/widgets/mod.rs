@@ -13,9 +13,9 @@ mod heatmap;
 mod histogram;
 mod parts;
 mod screen;
+mod spans;
 mod threads;
 mod trend;
-mod spans;
 
 pub(crate) use breakdown::*;
 pub(crate) use calls::*;
@@ -27,6 +27,6 @@ pub(crate) use functions::*;
 pub(crate) use heatmap::*;
 pub(crate) use histogram::*;
 pub(crate) use parts::*;
+pub(crate) use spans::*;
 pub(crate) use threads::*;
 pub(crate) use trend::*;
-pub(crate) use spans::*;
