@@ -33,7 +33,7 @@ impl EndReason {
 }
 
 #[derive(Debug)]
-#[expect(
+#[allow(
     clippy::large_enum_variant,
     reason = "one Tick an interval, moved once into the session: boxing would only add an allocation"
 )]
