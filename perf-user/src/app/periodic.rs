@@ -84,9 +84,10 @@ impl App {
                 })
             })
             .unwrap_or_default();
+        let spans = self.span_progress(w);
         let lost = &w.counters.lost;
         format!(
-            "[{:>6}] {} calls, {} probe hits, {} dropped, {} untimed{}\n",
+            "[{:>6}] {} calls, {} probe hits, {} dropped, {} untimed{}{spans}\n",
             units::fmt_ns(s.elapsed_ns()),
             units::fmt_rate(model::rate_per_s(calls, w.at_ns)),
             units::fmt_rate(s.hits_per_s()),
@@ -94,6 +95,25 @@ impl App {
             lost.total().saturating_sub(lost.dropped()),
             top
         )
+    }
+
+    /// The progress line's span part: each `--span`'s rate and p99 over the last second, and its
+    /// unmatched starts/ends when there are any (empty without spans).
+    fn span_progress(&self, w: &model::Sample) -> String {
+        let mut out = String::new();
+        for span in &w.spans {
+            let Some(info) = self.session.spans.iter().find(|i| i.id == span.row.id) else { continue };
+            let name = crate::output::escape::control(&info.name);
+            out.push_str(&format!("; span {name} {}", units::fmt_rate(model::rate_per_s(span.row.count, w.at_ns))));
+            if span.row.count > 0 {
+                out.push_str(&format!(" p99 {}", units::fmt_ns(span.row.total_hist.summary(None).p99_ns)));
+            }
+            let unmatched = span.unmatched();
+            if unmatched > 0 {
+                out.push_str(&format!(", {unmatched} unmatched"));
+            }
+        }
+        out
     }
 }
 
@@ -144,6 +164,27 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(Some(plain[0].1), crate::model::auto_threshold_ns(&hist, rate));
         assert!(plain[0].1 >= hist.summary(None).p999_ns, "never below the p99.9");
+    }
+
+    #[test]
+    fn progress_line_names_each_span_with_its_rate_p99_and_losses() {
+        use crate::model::{Bucket, BucketHist, FuncSample, Sample, SpanInfo, SpanSample};
+        let mut app = fixtures::empty_app(1);
+        app.session.spans =
+            vec![SpanInfo { id: 0, name: "tick\x1b[2J_to_trade".into(), from: "a(arg0)".into(), to: "b(ret)".into() }];
+        let tick = |at_ns: u64, span: SpanSample| Event::Tick {
+            sample: Sample { at_ns, spans: vec![span], ..Sample::default() },
+            exemplars: vec![],
+        };
+        app.handle(tick(0, SpanSample { row: FuncSample { id: 0, ..FuncSample::default() }, ..SpanSample::default() }));
+        let hist = BucketHist { buckets: vec![Bucket { low_ns: 40_000, high_ns: 41_000, count: 900 }] };
+        let row =
+            FuncSample { id: 0, calls: 1000, count: 900, max_ns: 41_000, total_hist: hist, ..FuncSample::default() };
+        app.handle(tick(1_000_000_000, SpanSample { row, starts: 1000, pending: 40, ..SpanSample::default() }));
+        let line = app.progress_line();
+        assert!(line.contains("; span tick"), "{line}");
+        assert!(!line.contains('\x1b'), "a span name is printed escaped: {line:?}");
+        assert!(line.contains("900/s") && line.contains("p99 4") && line.contains("60 unmatched"), "{line}");
     }
 
     #[test]
