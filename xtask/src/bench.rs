@@ -65,7 +65,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     let calls = calls::measure(ctx, binutils, sampling.is_ok());
     let pairs = pairs::measure(ctx, binutils);
-    let syscalls = syscalls::measure(ctx);
+    let syscalls = syscalls::measure(ctx, binutils);
     let (ceiling, loads) = load::measure(ctx);
     let spin = spin::measure(ctx);
     let programs = programs::measure(ctx);

@@ -142,7 +142,12 @@ const HOW_TO_READ: &str = "## How to read this
   floor alone is near 1.1 × the floor (a VM's clock read costs tens of ns), no timing program can
   meet them.
 - Syscall overhead: the loop calls getppid(2); perf-user `--syscalls` and bpftrace's counting script
-  use tracepoints, strace `-c -f` stops the process twice per syscall (ptrace).
+  use tracepoints, strace `-c -f` stops the process twice per syscall (ptrace). The rows *tracing
+  another process* measure the same loop while the tracer traces an idle process instead: what every
+  other process on the machine pays per syscall while it runs. perf-user's default mode attaches
+  `sys_enter`/`sys_exit`, which the kernel runs on every syscall of every process (the programs
+  return at once for other processes; the kernel's tracepoint path is most of the cost), while
+  `--latency-only` and bpftrace's latency script attach uprobes only, which cost nobody else.
 - **CPU** is the tracer's utime + stime (`/proc/PID/stat`, all threads, 10 ms ticks) over the measured
   loop only, as % of one core; **peak RSS** is VmHWM at the end of the loop. **Lost** lists non-zero
   counters of the report's `lost{}` and calls the target made that the kernel did not count.

@@ -88,6 +88,18 @@ pub fn run_once(
     target.wait_for(|l| l.starts_with("ready pid="), Duration::from_secs(20))?;
     let pid = target.pid();
 
+    // A tracer elsewhere traces an idle bench-target of its own, which lives until this run ends.
+    let (_elsewhere, pid, tracer) = match tracer {
+        Tracer::Elsewhere(inner) => {
+            let mut idle_cmd = Command::new(&bins.bench_target);
+            idle_cmd.args(["calls", "--func", "push-rbp", "--iterations", "1", "--wait-stdin"]);
+            let mut idle = Proc::spawn("idle bench-target", &mut idle_cmd)?;
+            idle.wait_for(|l| l.starts_with("ready pid="), Duration::from_secs(20))?;
+            let idle_pid = idle.pid();
+            (Some(idle), idle_pid, &**inner)
+        }
+        _ => (None, pid, tracer),
+    };
     // The first of a pair runs beside the measured one, from before it attaches until it is gone.
     let (first, tracer) = match tracer {
         Tracer::Pair(first, second) => {

@@ -36,6 +36,9 @@ pub enum Tracer {
     /// twin), attached in that order and stopped in the reverse one. The outcome's tracer
     /// figures (attach time, CPU, export) are the second's.
     Pair(Box<Tracer>, Box<Tracer>),
+    /// The tracer on another, idle bench-target instead of the measured one: what a process pays
+    /// for a tracer that does not trace it (system-wide tracepoints run on its syscalls too).
+    Elsewhere(Box<Tracer>),
 }
 
 impl Tracer {
@@ -173,5 +176,6 @@ fn command(
             (c, |l| l.contains("attached"))
         }
         Tracer::Pair(..) => bail!("a pair of tracers cannot be one of a pair"),
+        Tracer::Elsewhere(..) => bail!("a tracer elsewhere is started by `run_once`"),
     }))
 }
