@@ -525,13 +525,18 @@ pub struct Config {
     /// `INTERF_*` bits: split on-CPU time into own compute, interrupts, softirqs and steal, and
     /// count faults, switches and migrations per call (`--interference`).
     pub interference: u32,
+    /// Non-zero (`--syscalls`): every syscall of the target goes into `SYSCALL_STATS` and
+    /// `SYSCALL_HIST`. Zero: only syscalls made inside a traced call are followed (attribution
+    /// needs no others), so the target's other syscalls cost one state lookup.
+    pub syscall_table: u32,
+    pub _pad: u32,
 }
 
 /// `Config::interference`: interference is measured.
 pub const INTERF_ON: u32 = 1;
 /// `Config::interference`: the kernel has a per-CPU `steal_time` the object was linked to.
 pub const INTERF_STEAL: u32 = 2;
-const _: () = assert!(size_of::<Config>() == 24);
+const _: () = assert!(size_of::<Config>() == 32);
 
 /// One step of the kernel's per-CPU sampling generator (xorshift64; `x` must not be 0).
 #[inline(always)]

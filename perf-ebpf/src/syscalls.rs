@@ -10,7 +10,7 @@ use perf_ebpf_common::{
 use crate::{
     helpers::{bump, frame_index, hist_add, now_ns, target_tid},
     interference::settle,
-    maps::{FUNC_SYSCALLS, SYSCALL_HIST, SYSCALL_STATS, TRAMPOLINE},
+    maps::{FUNC_SYSCALLS, SYSCALL_HIST, SYSCALL_STATS, TRAMPOLINE, config},
     thread::{thread_state, thread_state_or_new},
 };
 
@@ -34,16 +34,27 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let Some(_) = target_tid() else { return 0 };
-    let now = now_ns();
-    // Counted at entry, like `strace -c` and bpftrace on sys_enter: a syscall that never returns
-    // (exit_group, a thread killed in futex) still happened.
-    if let Some(s) = SYSCALL_STATS.get_ptr_mut(nr as u32) {
-        // SAFETY: valid per-CPU map value.
-        unsafe { (*s).count += 1 };
-    }
-    let Some(st) = thread_state_or_new() else {
+    let table = config().syscall_table != 0;
+    let st = if table {
+        // Counted at entry, like `strace -c` and bpftrace on sys_enter: a syscall that never
+        // returns (exit_group, a thread killed in futex) still happened.
+        if let Some(s) = SYSCALL_STATS.get_ptr_mut(nr as u32) {
+            // SAFETY: valid per-CPU map value.
+            unsafe { (*s).count += 1 };
+        }
+        thread_state_or_new()
+    } else {
+        // Without the table only attribution needs syscalls: one outside every traced call (no
+        // open frame; none can open before it returns) is left alone.
+        thread_state().filter(|st| {
+            // SAFETY: see `functions::begin_entry`.
+            unsafe { (**st).depth != 0 }
+        })
+    };
+    let Some(st) = st else {
         return 0;
     };
+    let now = now_ns();
     // SAFETY: see `functions::begin_entry`.
     let st = unsafe { &mut *st };
     settle(st);
@@ -103,6 +114,16 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let nr = st.sys_nr;
     let wall_ns = now.saturating_sub(st.sys_entry_ts_ns);
     bump(Counter::Syscalls);
+    if config().syscall_table != 0 {
+        record_syscall(nr, ret, wall_ns);
+    }
+    attribute_syscall(st, nr, wall_ns);
+    0
+}
+
+/// The syscall table's numbers (`--syscalls`) of a completed syscall.
+#[inline(always)]
+fn record_syscall(nr: u32, ret: i64, wall_ns: u64) {
     if let Some(s) = SYSCALL_STATS.get_ptr_mut(nr) {
         // SAFETY: valid per-CPU map value.
         unsafe {
@@ -117,8 +138,6 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         }
     }
     hist_add(&SYSCALL_HIST, nr, wall_ns);
-    attribute_syscall(st, nr, wall_ns);
-    0
 }
 
 /// A completed syscall `nr` of `wall_ns`, attributed to the thread's innermost traced frame, if any.

@@ -101,6 +101,7 @@ pub(super) fn load(
         sample_every: cfg.sample_every.max(1),
         probes: spec.mode.label().to_string(),
         interference: cfg.interference && spec.tracepoints,
+        syscalls_inside_only: !cfg.syscalls,
         steal_source: match (cfg.interference && spec.tracepoints, tracer.steal_measured) {
             (false, _) => String::new(),
             (true, true) => "kvm_steal_time".to_owned(),

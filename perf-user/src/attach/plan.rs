@@ -175,6 +175,8 @@ fn kernel_config(cfg: &AttachConfig) -> KernelConfig {
         sample_every: cfg.sample_every,
         sample_below: perf_ebpf_common::sample_below(cfg.sample_every),
         interference: if cfg.interference { perf_ebpf_common::INTERF_ON } else { 0 },
+        syscall_table: u32::from(cfg.syscalls),
+        _pad: 0,
     }
 }
 

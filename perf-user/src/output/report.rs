@@ -224,6 +224,9 @@ pub struct RunInfo {
     pub sample_every: u32,
     pub probes: String,
     pub interference: bool,
+    /// Without `--syscalls` the kernel follows only syscalls made inside traced calls (what
+    /// attribution needs), so the Syscalls view lists those alone.
+    pub syscalls_inside_only: bool,
     pub steal_source: String,
     pub cpu_steal: Vec<CpuSteal>,
 }

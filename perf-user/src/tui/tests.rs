@@ -222,6 +222,17 @@ fn screen_syscalls_view() {
     insta::assert_snapshot!(screen(&app, 120, 20));
 }
 
+/// Without `--syscalls` the kernel follows only syscalls inside traced calls: the view says so.
+#[test]
+fn syscalls_view_says_when_it_lists_only_syscalls_inside_traced_calls() {
+    let mut app = fixtures::app(8, 20);
+    keys(&mut app, &[Key::Tab]);
+    assert!(screen(&app, 120, 20).contains("by Inside, Total"));
+    app.info.syscalls_inside_only = true;
+    let text = screen(&app, 120, 20);
+    assert!(text.contains("inside traced calls only (all: --syscalls)"), "{text}");
+}
+
 #[test]
 fn screen_exemplars_view() {
     let mut app = fixtures::app(8, 3);

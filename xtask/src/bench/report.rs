@@ -142,7 +142,9 @@ const HOW_TO_READ: &str = "## How to read this
   floor alone is near 1.1 × the floor (a VM's clock read costs tens of ns), no timing program can
   meet them.
 - Syscall overhead: the loop calls getppid(2); perf-user `--syscalls` and bpftrace's counting script
-  use tracepoints, strace `-c -f` stops the process twice per syscall (ptrace). The rows *tracing
+  use tracepoints, strace `-c -f` stops the process twice per syscall (ptrace). *perf-user default,
+  syscalls outside traced calls* traces a function the loop never calls: without `--syscalls` the
+  programs follow only syscalls made inside traced calls, so these cost a state lookup. The rows *tracing
   another process* measure the same loop while the tracer traces an idle process instead: what every
   other process on the machine pays per syscall while it runs. perf-user's default mode attaches
   `sys_enter`/`sys_exit`, which the kernel runs on every syscall of every process (the programs

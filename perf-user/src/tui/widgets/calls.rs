@@ -67,7 +67,12 @@ impl Widget for &SyscallTable<'_> {
                 if s.errors > 0 { row.style(Style::default().fg(Color::Yellow)) } else { row }
             })
             .collect();
-        let block = table_block(app, Line::from(" by Inside, Total ")).title_bottom(position_note(offset, shown, len));
+        let order = if app.info.syscalls_inside_only {
+            " inside traced calls only (all: --syscalls) "
+        } else {
+            " by Inside, Total "
+        };
+        let block = table_block(app, Line::from(order)).title_bottom(position_note(offset, shown, len));
         let table = selectable_table(rows, widths, Row::new(header), block);
         let mut state = TableState::default().with_selected((len > 0).then(|| ui.selected[1] - offset));
         StatefulWidget::render(table, area, buf, &mut state);
