@@ -215,7 +215,7 @@ pub struct Exemplar {
     pub seq: u64,
     /// Traced calls that ran inside it, oldest first: the last few the kernel kept per thread
     /// (`RECENT_CALLS`), so a long call with many callees shows only its final ones.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nested: Vec<NestedCall>,
 }
 
@@ -230,8 +230,9 @@ pub struct CalleeUse {
 }
 
 /// A traced call that ran inside a slow one, from the thread's ring of recent calls.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NestedCall {
+    #[serde(skip)]
     pub fn_id: u32,
     pub symbol: String,
     /// Its depth on the thread's traced stack (0 would be outermost; nested calls are at least 1).
