@@ -219,6 +219,33 @@ pub struct Exemplar {
     pub nested: Vec<NestedCall>,
 }
 
+impl Exemplar {
+    /// Its heaviest traced callees as shares of its wall time, e.g. "callees 99%: Gateway::send 97%,
+    /// Book::apply 1%"; empty when none was traced.
+    pub fn callees_text(&self) -> String {
+        if self.callees.is_empty() {
+            return String::new();
+        }
+        let total = self.duration_ns.max(1) as f64;
+        let pct = |ns: u64| format!("{:.0}%", ns as f64 * 100.0 / total);
+        let names: Vec<String> =
+            self.callees.iter().map(|c| format!("{} {}", short_symbol(&c.symbol), pct(c.total_ns))).collect();
+        format!("callees {}: {}", pct(self.attribution.callees_ns), names.join(", "))
+    }
+}
+
+/// The last two `::` segments of a symbol (`Gateway::send` for `app::gateway::Gateway::send`).
+pub fn short_symbol(symbol: &str) -> &str {
+    let mut cut = symbol.len();
+    for _ in 0..2 {
+        match symbol[..cut].rfind("::") {
+            Some(i) => cut = i,
+            None => return symbol,
+        }
+    }
+    &symbol[cut + 2..]
+}
+
 /// One traced callee's share of a slow call: its calls and their wall time.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalleeUse {
