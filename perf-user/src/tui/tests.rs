@@ -225,7 +225,7 @@ fn screen_syscalls_view() {
 #[test]
 fn screen_exemplars_view() {
     let mut app = fixtures::app(8, 3);
-    keys(&mut app, &[Key::BackTab]);
+    keys(&mut app, &[Key::BackTab, Key::BackTab]);
     assert_eq!(app.ui.view, View::Exemplars);
     insta::assert_snapshot!(screen(&app, 140, 20));
 }
