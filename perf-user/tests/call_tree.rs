@@ -87,3 +87,56 @@ fn slow_on_message_names_its_heaviest_callee() {
             as u64;
     assert!(naming_risk >= injected, "{naming_risk} slow on_message name {RISK}, {injected} injected: {slow:#?}");
 }
+
+/// The folded stacks of `perf-user flamegraph REPORT --folded` (with `extra` flags), root frame →
+/// summed width, and every line's stack.
+fn flame(report: &Value, name: &str, extra: &[&str]) -> (std::collections::BTreeMap<String, u64>, Vec<String>) {
+    let dir = TempDir::new(name);
+    let file = dir.join("report.json");
+    std::fs::write(&file, serde_json::to_vec(report).unwrap()).unwrap();
+    let out = std::process::Command::new(PERF_USER)
+        .args(["flamegraph", file.to_str().unwrap(), "--folded", "-o", "-"])
+        .args(extra)
+        .output()
+        .expect("run perf-user flamegraph");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut roots = std::collections::BTreeMap::new();
+    let mut stacks = Vec::new();
+    for l in text.lines() {
+        let (stack, ns) = l.rsplit_once(' ').unwrap_or_else(|| panic!("a folded line: {l}"));
+        *roots.entry(stack.split(';').next().unwrap().to_string()).or_insert(0u64) += ns.parse::<u64>().unwrap();
+        stacks.push(stack.to_string());
+    }
+    (roots, stacks)
+}
+
+/// The nested flame graph of a real run: on_message is the only root and as wide as its traced
+/// time; its stages are drawn inside it, never again at the top. `--slow-only` draws the slow
+/// calls: a slow risk check inside a slow on_message is not a root of its own.
+#[test]
+fn flame_graph_nests_stages_inside_on_message_once() {
+    if !bpf_available("flame_graph_nests_stages_inside_on_message_once") {
+        return;
+    }
+    let (report, _truth) = traced();
+    let (roots, stacks) = flame(&report, "flame-nested", &[]);
+    assert_eq!(roots.keys().collect::<Vec<_>>(), [ON_MESSAGE], "only the outermost function is a root");
+    let root_ns = u(&function(&report, ON_MESSAGE)["total_ns"]);
+    // The path's own parts plus its callees' totals: equal to its wall time, but for the probe cost
+    // the callees' totals lose to calibration (drawn back as "no kept path"), so within 1 %.
+    let drawn = roots[ON_MESSAGE];
+    assert!(drawn.abs_diff(root_ns) * 100 <= root_ns, "root width {drawn} ns, on_message's time {root_ns} ns");
+    for stage in [SIGNAL, RISK, BOOK] {
+        assert!(stacks.iter().any(|s| s.starts_with(&format!("{ON_MESSAGE};{stage};"))), "{stage} inside on_message");
+    }
+
+    let (slow_roots, slow_stacks) = flame(&report, "flame-slow", &["--slow-only"]);
+    assert!(slow_roots.contains_key(ON_MESSAGE), "{slow_roots:?}");
+    let exemplars = report["exemplars"].as_array().unwrap();
+    let slow_ns: u64 = exemplars.iter().filter(|e| e["symbol"] == ON_MESSAGE).map(|e| u(&e["duration_ns"])).sum();
+    assert_eq!(slow_roots[ON_MESSAGE], slow_ns, "every slow on_message drawn whole, once");
+    // Slow risk checks happened only inside slow on_messages: none is a root.
+    assert!(!slow_roots.contains_key(RISK), "a slow risk check drawn twice: {slow_roots:?}");
+    assert!(slow_stacks.iter().any(|s| s == &format!("{ON_MESSAGE};{RISK}")), "{slow_stacks:?}");
+}
