@@ -49,6 +49,11 @@ pub const FRAME_TOP_SYSCALLS: usize = 4;
 /// encloses them (`--trace`): the most recent ones, so a slow call shows what it ran last.
 pub const RECENT_CALLS: usize = 16;
 const _: () = assert!(RECENT_CALLS.is_power_of_two(), "the kernel masks ring indexes with RECENT_CALLS - 1");
+/// Traced callees remembered per frame for its exemplar, by wall time ("callees 99%: Gateway::send 97%").
+pub const FRAME_TOP_CALLEES: usize = 3;
+/// Distinct call paths (a traced function reached through one chain of traced callers) kept in
+/// `CALL_PATHS`; later new paths are counted in `Counter::AttrMapFull`.
+pub const MAX_CALL_PATHS: u32 = 8192;
 /// Ring buffer for slow-call exemplars, in bytes (a power of two, multiple of the page size).
 pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
 /// x86-64 `uretprobe` syscall: the kernel enters it on every uretprobe return, so it is ours, not the target's.
@@ -73,6 +78,7 @@ pub mod names {
     pub const SYSCALL_HIST: &str = "SYSCALL_HIST";
     pub const THREADS: &str = "THREADS";
     pub const COUNTERS: &str = "COUNTERS";
+    pub const CALL_PATHS: &str = "CALL_PATHS";
     pub const EXEMPLARS: &str = "EXEMPLARS";
 
     pub const GLOBAL_TARGET_TGID: &str = "TARGET_TGID";
@@ -428,6 +434,53 @@ pub struct SyscallSlot {
 }
 const _: () = assert!(size_of::<SyscallSlot>() == 16);
 
+/// One traced callee's share of a single call, kept for its exemplar.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct CalleeSlot {
+    pub fn_id: u32,
+    /// Calls of it; 0 when the slot is empty.
+    pub count: u32,
+    pub total_ns: u64,
+}
+const _: () = assert!(size_of::<CalleeSlot>() == 16);
+
+/// The id of the call path that reaches `fn_id` from the path `parent` (0: `fn_id` is an
+/// outermost traced call): a 64-bit mix of both, never 0, so equal chains of traced callers get
+/// equal ids on every thread and CPU without a shared allocator (collisions: ~n²/2^65).
+#[inline(always)]
+pub const fn call_path_id(parent: u64, fn_id: u32) -> u64 {
+    let mut x = parent ^ (fn_id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    if x == 0 { 1 } else { x }
+}
+
+/// `CALL_PATHS[path id]`, per CPU: the calls that returned through one call path, with their
+/// attribution. `parent` and `fn_id` let userspace rebuild the tree.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct PathStats {
+    /// The caller's path id; 0 for an outermost traced call.
+    pub parent: u64,
+    pub fn_id: u32,
+    /// Traced frames above it (0: outermost).
+    pub depth: u32,
+    /// The caller's function (unused at depth 0): names the caller's path while none of its calls
+    /// has returned yet (an event loop that runs until the end).
+    pub parent_fn_id: u32,
+    pub _pad: u32,
+    pub count: u64,
+    pub total_ns: u64,
+    pub self_oncpu_ns: u64,
+    pub callees_ns: u64,
+    pub syscalls_ns: u64,
+    pub offcpu_blocked_ns: u64,
+    pub offcpu_runqueue_ns: u64,
+}
+const _: () = assert!(size_of::<PathStats>() == 80);
+
 /// One active traced call on a thread's shadow stack.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -447,8 +500,13 @@ pub struct Frame {
     pub syscall_count: u64,
     pub top_syscalls: [SyscallSlot; FRAME_TOP_SYSCALLS],
     pub interf: Interf,
+    /// Its call path (see `call_path_id`).
+    pub path_id: u64,
+    /// The traced callees with the most wall time in this call.
+    pub top_callees: [CalleeSlot; FRAME_TOP_CALLEES],
 }
-const _: () = assert!(size_of::<Frame>() == 64 + 16 * FRAME_TOP_SYSCALLS + size_of::<Interf>());
+const _: () =
+    assert!(size_of::<Frame>() == 72 + 16 * FRAME_TOP_SYSCALLS + size_of::<Interf>() + 16 * FRAME_TOP_CALLEES);
 
 /// A nested traced call that returned, kept in its thread's `ThreadState::recent` ring.
 #[repr(C)]
@@ -576,9 +634,13 @@ pub struct Exemplar {
     pub recent: [RecentCall; RECENT_CALLS],
     pub recent_next: u32,
     pub _pad: u32,
+    /// Its traced callees with the most wall time (direct callees only), empty slots at count 0.
+    pub top_callees: [CalleeSlot; FRAME_TOP_CALLEES],
 }
-const _: () =
-    assert!(size_of::<Exemplar>() == 72 + 16 * FRAME_TOP_SYSCALLS + 16 + size_of::<Interf>() + 24 * RECENT_CALLS + 8);
+const _: () = assert!(
+    size_of::<Exemplar>()
+        == 72 + 16 * FRAME_TOP_SYSCALLS + 16 + size_of::<Interf>() + 24 * RECENT_CALLS + 8 + 16 * FRAME_TOP_CALLEES
+);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -595,6 +657,7 @@ mod pod {
     unsafe impl aya::Pod for Exemplar {}
     unsafe impl aya::Pod for CpuInterf {}
     unsafe impl aya::Pod for StealLayout {}
+    unsafe impl aya::Pod for PathStats {}
 }
 
 #[cfg(test)]

@@ -67,3 +67,16 @@ fn buckets_are_contiguous_and_cover_u64() {
     assert_eq!(next, 0, "last bucket ends at u64::MAX");
     assert_eq!(hist_bucket(u64::MAX), HIST_BUCKETS as u32 - 1);
 }
+
+#[test]
+fn call_path_ids_differ_by_caller_and_are_never_zero() {
+    let root = call_path_id(0, 3);
+    assert_ne!(root, 0);
+    assert_eq!(root, call_path_id(0, 3), "the same chain has the same id everywhere");
+    let a = call_path_id(root, 5);
+    let b = call_path_id(call_path_id(0, 4), 5);
+    assert_ne!(a, b, "one callee under two callers: two paths");
+    assert_ne!(call_path_id(0, 5), a, "an outermost call is not the nested one");
+    // Recursion: each level its own path.
+    assert_ne!(call_path_id(root, 3), root);
+}

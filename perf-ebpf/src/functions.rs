@@ -14,7 +14,7 @@ use crate::{
     helpers::{bump, frame_index, hist_add, now_ns},
     interference::settle,
     maps::{FUNC_HIST, FUNC_STATS, config},
-    record::{Call, count_call, record_call, remember_nested, stats_add},
+    record::{Call, count_call, note_top_callee, record_call, record_path, remember_nested, stats_add},
     sampling::{sample_draw, sampled_in},
     thread::{drop_dead_frames, pop_frame, push_frame, thread_state, thread_state_or_new},
 };
@@ -259,10 +259,21 @@ fn func_return(fn_id: u32, sp: u64, now: u64) {
     };
     let frame = &st.frames[frame_index(idx)];
     let call = Call::of_frame(frame, now);
+    let parent = if idx > 0 {
+        let caller = &st.frames[frame_index(idx - 1)];
+        (caller.path_id, caller.fn_id)
+    } else {
+        (0, 0)
+    };
+    // Before the per-call recording: in this order the verifier's walk of the program stays far
+    // below its 1M-instruction limit (the other order exceeded it, E2BIG at load).
+    record_path(frame, parent, idx, &call);
     record_call(fn_id, &call, frame, st);
     if idx > 0 {
         let entry_ts_ns = frame.entry_ts_ns;
-        st.frames[frame_index(idx - 1)].callees_ns += call.wall_ns;
+        let caller = &mut st.frames[frame_index(idx - 1)];
+        caller.callees_ns += call.wall_ns;
+        note_top_callee(&mut caller.top_callees, fn_id, call.wall_ns);
         remember_nested(st, fn_id, idx, entry_ts_ns, call.wall_ns);
     }
 }

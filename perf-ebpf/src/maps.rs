@@ -7,8 +7,9 @@ use aya_ebpf::{
 };
 use core::ffi::c_void;
 use perf_ebpf_common::{
-    Config, Counter, CpuInterf, EXEMPLAR_RING_BYTES, FuncStats, FuncSyscallKey, Hist, MAX_FUNC_SYSCALLS, MAX_FUNCS,
-    MAX_SYSCALLS, MAX_THREAD_FUNCS, StealLayout, SyscallStats, SyscallTotals, ThreadFuncKey, ThreadState,
+    Config, Counter, CpuInterf, EXEMPLAR_RING_BYTES, FuncStats, FuncSyscallKey, Hist, MAX_CALL_PATHS,
+    MAX_FUNC_SYSCALLS, MAX_FUNCS, MAX_SYSCALLS, MAX_THREAD_FUNCS, PathStats, StealLayout, SyscallStats, SyscallTotals,
+    ThreadFuncKey, ThreadState,
 };
 
 // Globals, set by the loader before load (read-only afterwards, so the verifier sees constants).
@@ -72,6 +73,9 @@ pub(crate) static FUNC_SYSCALLS: PerCpuHashMap<FuncSyscallKey, SyscallTotals> =
 #[map(name = "THREAD_FUNC_STATS")]
 pub(crate) static THREAD_FUNC_STATS: PerCpuHashMap<ThreadFuncKey, FuncStats> =
     PerCpuHashMap::with_max_entries(MAX_THREAD_FUNCS, 0);
+/// Per call path totals, keyed by path id (see `perf_ebpf_common::call_path_id`): the call tree.
+#[map(name = "CALL_PATHS")]
+pub(crate) static CALL_PATHS: PerCpuHashMap<u64, PathStats> = PerCpuHashMap::with_max_entries(MAX_CALL_PATHS, 0);
 #[map(name = "SYSCALL_STATS")]
 pub(crate) static SYSCALL_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(MAX_SYSCALLS, 0);
 #[map(name = "SYSCALL_HIST")]

@@ -3,13 +3,13 @@
 
 use aya_ebpf::helpers::bpf_get_current_comm;
 use perf_ebpf_common::{
-    Counter, Exemplar, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, Interf, RECENT_CALLS, RecentCall,
-    ThreadFuncKey, ThreadState,
+    CalleeSlot, Counter, Exemplar, FRAME_TOP_CALLEES, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, Interf,
+    PathStats, RECENT_CALLS, RecentCall, ThreadFuncKey, ThreadState,
 };
 
 use crate::{
     helpers::{bump, current_tid, hist_add},
-    maps::{EXEMPLARS, FUNC_HIST, FUNC_SLOW, FUNC_STATS, THREAD_FUNC_STATS, config},
+    maps::{CALL_PATHS, EXEMPLARS, FUNC_HIST, FUNC_SLOW, FUNC_STATS, THREAD_FUNC_STATS, config},
 };
 
 /// `bpf_ringbuf_submit` flag: do not wake the reader; userspace drains on a timer.
@@ -149,6 +149,74 @@ pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame, st: &ThreadSta
     }
 }
 
+/// A completed call whose frame (already popped, at `depth`) is `frame`, called through the path
+/// `parent` (path id, function): added to its call path's totals, the path created on its first call.
+#[inline(always)]
+pub(crate) fn record_path(frame: &Frame, parent: (u64, u32), depth: u32, c: &Call) {
+    let key = frame.path_id;
+    let Some(p) = CALL_PATHS.get_ptr_mut(key) else {
+        let v = PathStats {
+            parent: parent.0,
+            fn_id: frame.fn_id,
+            depth,
+            parent_fn_id: parent.1,
+            _pad: 0,
+            count: 1,
+            total_ns: c.wall_ns,
+            self_oncpu_ns: c.self_oncpu_ns,
+            callees_ns: c.callees_ns,
+            syscalls_ns: c.syscalls_ns,
+            offcpu_blocked_ns: c.offcpu_blocked_ns,
+            offcpu_runqueue_ns: c.offcpu_runqueue_ns,
+        };
+        if CALL_PATHS.insert(key, v, 0).is_err() {
+            bump(Counter::AttrMapFull);
+        }
+        return;
+    };
+    // SAFETY: a valid per-CPU map value, this CPU's for this program run.
+    unsafe {
+        // The insert set these on its own CPU only (the kernel zeroes the other CPUs' copies):
+        // every CPU's copy names its path, so userspace can read any one with calls.
+        (*p).parent = parent.0;
+        (*p).fn_id = frame.fn_id;
+        (*p).depth = depth;
+        (*p).parent_fn_id = parent.1;
+        (*p).count += 1;
+        (*p).total_ns += c.wall_ns;
+        (*p).self_oncpu_ns += c.self_oncpu_ns;
+        (*p).callees_ns += c.callees_ns;
+        (*p).syscalls_ns += c.syscalls_ns;
+        (*p).offcpu_blocked_ns += c.offcpu_blocked_ns;
+        (*p).offcpu_runqueue_ns += c.offcpu_runqueue_ns;
+    }
+}
+
+/// Keeps the `FRAME_TOP_CALLEES` traced callees with the most wall time of one call (a callee
+/// pushed out by a heavier one starts over if it comes back).
+#[inline(always)]
+pub(crate) fn note_top_callee(slots: &mut [CalleeSlot; FRAME_TOP_CALLEES], fn_id: u32, wall_ns: u64) {
+    let mut victim = 0;
+    let mut victim_ns = u64::MAX;
+    for (i, slot) in slots.iter_mut().enumerate() {
+        if slot.count != 0 && slot.fn_id == fn_id {
+            slot.count += 1;
+            slot.total_ns += wall_ns;
+            return;
+        }
+        let ns = if slot.count == 0 { 0 } else { slot.total_ns };
+        if ns < victim_ns {
+            victim = i;
+            victim_ns = ns;
+        }
+    }
+    if let Some(slot) = slots.get_mut(victim)
+        && (slot.count == 0 || wall_ns > slot.total_ns)
+    {
+        *slot = CalleeSlot { fn_id, count: 1, total_ns: wall_ns };
+    }
+}
+
 /// A nested call (its frame was at `depth` > 0) returned: the thread remembers it in its ring of
 /// recent calls, for the slow call around it. Four stores; the oldest entry is overwritten.
 #[inline(always)]
@@ -189,6 +257,7 @@ fn send_exemplar(fn_id: u32, tid: u32, call: &Call, frame: &Frame, st: &ThreadSt
         }
         (*e).recent_next = st.recent_next;
         (*e)._pad = 0;
+        (*e).top_callees = frame.top_callees;
     }
     entry.submit(BPF_RB_NO_WAKEUP);
     bump(Counter::Exemplars);

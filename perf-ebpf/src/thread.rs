@@ -8,7 +8,7 @@ use aya_ebpf::{
         generated::{bpf_get_current_task_btf, bpf_task_storage_get},
     },
 };
-use perf_ebpf_common::{Counter, Interf, MAX_DEPTH, PAGE_BYTES, ThreadState};
+use perf_ebpf_common::{Counter, Interf, MAX_DEPTH, PAGE_BYTES, ThreadState, call_path_id};
 
 use crate::{
     helpers::{bump, frame_index},
@@ -55,8 +55,10 @@ pub(crate) fn push_frame(st: &mut ThreadState, fn_id: u32, sp: u64, now: u64) {
         bump(Counter::DepthOverflow);
         return;
     }
+    let parent_path = if depth == 0 { 0 } else { st.frames[frame_index(depth - 1)].path_id };
     let f = &mut st.frames[frame_index(depth)];
     f.fn_id = fn_id;
+    f.path_id = call_path_id(parent_path, fn_id);
     f.stack_ptr = sp;
     f.entry_ts_ns = now;
     // Volatile stores: plain ones get merged into a memset, which BPF runs as a byte-at-a-time
@@ -71,6 +73,9 @@ pub(crate) fn push_frame(st: &mut ThreadState, fn_id: u32, sp: u64, now: u64) {
         core::ptr::write_volatile(&mut f.interf, Interf::default());
     }
     for slot in f.top_syscalls.iter_mut() {
+        slot.count = 0;
+    }
+    for slot in f.top_callees.iter_mut() {
         slot.count = 0;
     }
 }

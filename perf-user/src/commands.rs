@@ -45,11 +45,12 @@ pub fn diff(args: &cli::DiffArgs) -> i32 {
 /// `perf-user flamegraph`: an export as an SVG flame graph or folded stacks.
 pub fn flamegraph(args: &cli::FlameArgs) -> Result<()> {
     let report = export::read_report(&args.file)?;
+    let source = if args.slow_only { flame::Source::SlowOnly } else { flame::Source::AllCalls };
     let bytes = if args.folded {
-        flame::folded(&report).into_bytes()
+        flame::folded(&report, source).into_bytes()
     } else {
         let title = format!("perf-ebpf: pid {} {}", report.target.pid, report.target.exe);
-        flame::svg(&report, &title).with_context(|| args.file.display().to_string())?
+        flame::svg(&report, source, &title).with_context(|| args.file.display().to_string())?
     };
     export::write_atomic(&args.output, &bytes)?;
     Ok(())

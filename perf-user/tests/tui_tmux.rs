@@ -187,8 +187,9 @@ fn tui_q_closes_the_help_and_e_writes_a_numbered_snapshot_where_the_footer_says(
 }
 
 /// Investigating a spike end to end: the heatmap of the selected function (`h`), then the slow
-/// calls (`Tab`), sorted by duration (`s`), and one call's breakdown (Enter) with off-CPU split into
-/// blocked and run queue; any key closes it.
+/// calls (`Shift-Tab` twice), sorted by duration (`s`), and one call's breakdown (Enter) with
+/// off-CPU split into blocked and run queue; any key closes it. Then the call tree (`Tab`): `l` to
+/// the heaviest callee, `u` back up, Enter folds.
 #[test]
 fn tui_heatmap_and_slow_call_breakdown() {
     if !bpf_available("tui_heatmap_and_slow_call_breakdown") {
@@ -214,7 +215,7 @@ fn tui_heatmap_and_slow_call_breakdown() {
     tmux.ok(&["send-keys", "-t", "ui", "h"]);
     tmux.wait("the detail pane back", Duration::from_secs(10), Tmux::screen, |s| s.contains("Where the time goes"));
 
-    tmux.ok(&["send-keys", "-t", "ui", "BTab", "s"]);
+    tmux.ok(&["send-keys", "-t", "ui", "BTab", "BTab", "s"]);
     tmux.wait("slow calls sorted by duration", Duration::from_secs(20), Tmux::screen, |s| {
         s.contains("sort dur") && s.contains("clock_nanosleep")
     });
@@ -228,5 +229,24 @@ fn tui_heatmap_and_slow_call_breakdown() {
     assert!(detail.contains("RiskEngine::check"), "the call or its traced callee:\n{detail}");
     tmux.ok(&["send-keys", "-t", "ui", "Escape"]);
     tmux.wait("the breakdown closed", Duration::from_secs(10), Tmux::screen, |s| !s.contains("Slow call:"));
+
+    // The call tree (Tab from the slow calls): on_message at the top with the risk check folded
+    // out under it; `l` goes to the heaviest callee, `u` back, Enter folds.
+    tmux.ok(&["send-keys", "-t", "ui", "Tab"]);
+    let selected = |s: &str| s.lines().find(|l| l.contains('▶')).unwrap_or_default().to_string();
+    let tree = tmux.wait("the call tree", Duration::from_secs(10), Tmux::screen, |s| {
+        s.contains("▸Tree") && s.contains("Parent%") && s.contains("▾ target_app::engine::Engine::on_message")
+    });
+    assert!(selected(&tree).contains("Engine::on_message"), "the cursor starts on the root:\n{tree}");
+    assert!(tree.contains("    target_app::risk::RiskEngine::check"), "the check indented under it:\n{tree}");
+    tmux.ok(&["send-keys", "-t", "ui", "l"]);
+    tmux.wait("l: the heaviest callee", Duration::from_secs(10), Tmux::screen, |s| {
+        selected(s).contains("RiskEngine::check")
+    });
+    tmux.ok(&["send-keys", "-t", "ui", "u", "Enter"]);
+    let folded = tmux.wait("u then Enter: the root folded", Duration::from_secs(10), Tmux::screen, |s| {
+        selected(s).contains("▸ target_app::engine::Engine::on_message")
+    });
+    assert!(!folded.contains("    target_app::risk::RiskEngine::check"), "its callees hidden:\n{folded}");
     tmux.ok(&["send-keys", "-t", "ui", "q"]);
 }

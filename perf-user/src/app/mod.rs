@@ -68,6 +68,8 @@ pub enum Key {
     Char(char),
     Up,
     Down,
+    Left,
+    Right,
     PageUp,
     PageDown,
     Home,
@@ -192,7 +194,7 @@ impl App {
             self.ui.help = false;
             return Action::Continue;
         }
-        if self.explore_key(key).is_some() {
+        if self.explore_key(key).is_some() || self.tree_key(key).is_some() {
             return Action::Continue;
         }
         match key {
@@ -272,6 +274,7 @@ impl App {
             View::Functions => self.ui.visible.len(),
             View::Syscalls => self.ui.visible_syscalls.len(),
             View::Exemplars => self.ui.visible_exemplars.len(),
+            View::Tree => self.ui.visible_tree.len(),
         };
         let sel = &mut self.ui.selected[self.ui.view as usize];
         let last = len.saturating_sub(1);
@@ -289,6 +292,9 @@ impl App {
         }
         if self.ui.view == View::Exemplars {
             self.follow_exemplar();
+        }
+        if self.ui.view == View::Tree {
+            self.follow_path();
         }
     }
 
@@ -351,6 +357,7 @@ impl App {
         // (futex, recvfrom) can take the most time and explain nothing traced.
         d.syscalls
             .sort_by(|a, b| b.inside_ns.cmp(&a.inside_ns).then(b.total_ns.cmp(&a.total_ns)).then(a.nr.cmp(&b.nr)));
+        d.tree = crate::model::CallTree::build(&d.sample.call_paths);
         d.hits_per_s = self.session.hits_per_s();
         d.elapsed_ns = self.session.elapsed_ns();
         d.lost = self.session.latest().map(|s| s.counters.lost).unwrap_or_default();
@@ -394,6 +401,7 @@ impl App {
         ui.selected[1] = ui.selected[1].min(ui.visible_syscalls.len().saturating_sub(1));
 
         explore::refresh_exemplars(ui, d.frozen.as_ref().map_or(&self.session.exemplars, |f| &f.exemplars));
+        tree::refresh_tree(ui, &d.tree);
     }
 
     /// The function row under the cursor in the functions view.
@@ -457,24 +465,26 @@ impl App {
 /// Rows moved by PageUp/PageDown.
 const PAGE_ROWS: usize = 10;
 
-/// The three tables, switched with Tab / BackTab.
+/// The four tables, switched with Tab / BackTab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum View {
     #[default]
     Functions = 0,
     Syscalls = 1,
     Exemplars = 2,
+    /// The call tree: traced calls by call path.
+    Tree = 3,
 }
 
 impl View {
-    pub const ALL: [View; 3] = [View::Functions, View::Syscalls, View::Exemplars];
+    pub const ALL: [View; 4] = [View::Functions, View::Syscalls, View::Exemplars, View::Tree];
 
     pub fn next(self) -> View {
-        Self::ALL[(self as usize + 1) % 3]
+        Self::ALL[(self as usize + 1) % Self::ALL.len()]
     }
 
     pub fn prev(self) -> View {
-        Self::ALL[(self as usize + 2) % 3]
+        Self::ALL[(self as usize + Self::ALL.len() - 1) % Self::ALL.len()]
     }
 
     pub fn label(self) -> &'static str {
@@ -482,6 +492,7 @@ impl View {
             View::Functions => "Functions",
             View::Syscalls => "Syscalls",
             View::Exemplars => "Exemplars",
+            View::Tree => "Tree",
         }
     }
 }
@@ -500,7 +511,7 @@ pub struct ViewState {
     /// Functions without calls in the window are listed too (`z`).
     pub show_uncalled: bool,
     /// Cursor position per view, an index into that view's visible rows.
-    pub selected: [usize; 3],
+    pub selected: [usize; 4],
     /// The function the user moved the cursor to, so that it stays selected when rows re-sort.
     pub selected_id: Option<u32>,
     /// Functions shown, filtered and sorted: indices into `Derived::functions`.
@@ -509,6 +520,10 @@ pub struct ViewState {
     pub visible_syscalls: Vec<usize>,
     /// Exemplars shown, filtered and sorted (`exemplar.sort`): indices into `App::exemplars()`.
     pub visible_exemplars: Vec<usize>,
+    /// Call-tree rows shown: indices into `Derived::tree.nodes`, depth first, folded ones' callees left out.
+    pub visible_tree: Vec<usize>,
+    /// The call tree's folds and cursor.
+    pub tree: TreeView,
     /// The exemplars' sort, followed call and breakdown.
     pub exemplar: ExemplarView,
     /// What the functions view shows under its table.
@@ -526,11 +541,13 @@ impl Default for ViewState {
             filter_editing: false,
             help: false,
             show_uncalled: false,
-            selected: [0; 3],
+            selected: [0; 4],
             selected_id: None,
             visible: Vec::new(),
             visible_syscalls: Vec::new(),
             visible_exemplars: Vec::new(),
+            visible_tree: Vec::new(),
+            tree: TreeView::default(),
             exemplar: ExemplarView::default(),
             pane: Pane::default(),
         }
@@ -584,6 +601,8 @@ pub struct Derived {
     pub functions: Vec<FunctionRow>,
     /// Syscalls by time inside traced functions, then by total time, biggest first.
     pub syscalls: Vec<SyscallRow>,
+    /// The window's call tree.
+    pub tree: crate::model::CallTree,
     pub hits_per_s: f64,
     /// Since attach.
     pub elapsed_ns: u64,
@@ -610,10 +629,12 @@ mod explore;
 mod periodic;
 mod sort;
 mod status;
+mod tree;
 
 pub use colour::{Tail, TailColours, Verdict};
 pub use explore::{ExemplarSort, ExemplarView, Pane};
 pub use sort::SortKey;
+pub use tree::TreeView;
 
 #[cfg(test)]
 mod tests;

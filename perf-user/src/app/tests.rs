@@ -272,7 +272,7 @@ fn sort_keys_do_nothing_to_the_functions_table_from_another_tab() {
     // Regression: `s`/`S` on the Syscalls or Exemplars tab re-sorted the hidden Functions table.
     let mut a = named_app(&["b", "a", "c"]);
     a.handle(Event::Tick { sample: sample_at(1, &[10, 30, 20]), exemplars: vec![] });
-    for view in [View::Syscalls, View::Exemplars] {
+    for view in [View::Syscalls, View::Exemplars, View::Tree] {
         while a.ui.view != view {
             key(&mut a, Key::Tab);
         }
@@ -284,6 +284,7 @@ fn sort_keys_do_nothing_to_the_functions_table_from_another_tab() {
         assert!(a.status.contains("Functions tab"), "{}", a.status);
     }
     key(&mut a, Key::Tab);
+    assert_eq!(a.ui.view, View::Functions);
     key(&mut a, Key::Char('s'));
     assert_eq!(a.ui.sort, SortKey::P999, "on its own tab s sorts");
 }
@@ -355,7 +356,11 @@ fn tab_and_backtab_switch_views() {
     key(&mut a, Key::Tab);
     assert_eq!(a.ui.view, View::Exemplars);
     key(&mut a, Key::Tab);
+    assert_eq!(a.ui.view, View::Tree);
+    key(&mut a, Key::Tab);
     assert_eq!(a.ui.view, View::Functions);
+    key(&mut a, Key::BackTab);
+    assert_eq!(a.ui.view, View::Tree);
     key(&mut a, Key::BackTab);
     assert_eq!(a.ui.view, View::Exemplars);
     // Each view keeps its own cursor.
@@ -364,7 +369,7 @@ fn tab_and_backtab_switch_views() {
         exemplars: (0..3).map(|i| Exemplar { fn_id: 0, tid: i, ..Exemplar::default() }).collect(),
     });
     key(&mut a, Key::End);
-    assert_eq!(a.ui.selected, [0, 0, 2]);
+    assert_eq!(a.ui.selected, [0, 0, 2, 0]);
     assert_eq!(a.ui.visible_exemplars, vec![2, 1, 0], "newest first");
 }
 

@@ -8,8 +8,8 @@ use std::{
 
 use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use perf_ebpf_common::{
-    self as common, Counter, CpuInterf, FuncStats, FuncSyscallKey, Hist, RECENT_CALLS, SyscallStats, SyscallTotals,
-    ThreadFuncKey, hist_bucket_bounds, names,
+    self as common, Counter, CpuInterf, FuncStats, FuncSyscallKey, Hist, PathStats, RECENT_CALLS, SyscallStats,
+    SyscallTotals, ThreadFuncKey, hist_bucket_bounds, names,
 };
 
 use crate::{
@@ -18,8 +18,8 @@ use crate::{
         sys,
     },
     model::{
-        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncSample, FuncSyscall, InterfCounts, Lost, NestedCall,
-        Sample, SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
+        Attribution, Bucket, BucketHist, CallPath, CalleeUse, Counters, Exemplar, FuncSample, FuncSyscall,
+        InterfCounts, Lost, NestedCall, Sample, SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
     },
     target::syscalls,
 };
@@ -29,6 +29,7 @@ pub struct Collector {
     func_hist: PerCpuArray<MapData, Hist>,
     func_syscalls: PerCpuHashMap<MapData, FuncSyscallKey, SyscallTotals>,
     thread_funcs: PerCpuHashMap<MapData, ThreadFuncKey, FuncStats>,
+    call_paths: PerCpuHashMap<MapData, u64, PathStats>,
     syscall_stats: PerCpuArray<MapData, SyscallStats>,
     syscall_hist: PerCpuArray<MapData, Hist>,
     counters: PerCpuArray<MapData, u64>,
@@ -191,6 +192,7 @@ impl Collector {
             func_hist: take(tracer, names::FUNC_HIST)?,
             func_syscalls: take(tracer, names::FUNC_SYSCALLS)?,
             thread_funcs: take(tracer, names::THREAD_FUNC_STATS)?,
+            call_paths: take(tracer, names::CALL_PATHS)?,
             syscall_stats: take(tracer, names::SYSCALL_STATS)?,
             syscall_hist: take(tracer, names::SYSCALL_HIST)?,
             counters: take(tracer, names::COUNTERS)?,
@@ -331,6 +333,7 @@ impl Collector {
             Vec::new()
         };
 
+        let call_paths = self.read_call_paths();
         let spans = self.spans.as_mut().map(|r| r.sample()).unwrap_or_default();
         let c = |k: Counter| self.counters.get(&k.index(), 0).map(|v| v.iter().sum()).unwrap_or(0u64);
         let probe_hits =
@@ -351,7 +354,34 @@ impl Collector {
                 span_unmatched: spans.iter().map(crate::model::SpanSample::unmatched).sum(),
             },
         };
-        Sample { at_ns, functions, syscalls, func_syscalls, threads, spans, counters }
+        Sample { at_ns, functions, syscalls, func_syscalls, threads, spans, call_paths, counters }
+    }
+
+    /// Every call path's totals summed over CPUs, calibrated like their functions' calls.
+    fn read_call_paths(&self) -> Vec<CallPath> {
+        self.call_paths
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(id, v)| {
+                let first = v.iter().find(|p| p.count > 0).copied().unwrap_or_default();
+                let sum = |f: fn(&PathStats) -> u64| v.iter().map(f).sum::<u64>();
+                CallPath {
+                    id,
+                    parent: first.parent,
+                    fn_id: first.fn_id,
+                    parent_fn_id: first.parent_fn_id,
+                    depth: first.depth,
+                    count: sum(|p| p.count),
+                    total_ns: sum(|p| p.total_ns),
+                    self_oncpu_ns: sum(|p| p.self_oncpu_ns),
+                    callees_ns: sum(|p| p.callees_ns),
+                    syscalls_ns: sum(|p| p.syscalls_ns),
+                    offcpu_blocked_ns: sum(|p| p.offcpu_blocked_ns),
+                    offcpu_runqueue_ns: sum(|p| p.offcpu_runqueue_ns),
+                }
+                .without_probe_cost(self.subtracted_ns.get(first.fn_id as usize).copied().unwrap_or(0))
+            })
+            .collect()
     }
 
     /// Everything the ring buffer holds now (the kernel never wakes us; we drain on a timer).
@@ -395,6 +425,18 @@ impl Collector {
             // wall time, so the parts sum to it.
             let kept = attribution.take_probe_cost(cost);
             let nested = nested_calls(&e, &self.symbols, calibration, self.origin_mono_ns);
+            let mut callees: Vec<CalleeUse> = e
+                .top_callees
+                .iter()
+                .filter(|c| c.count > 0)
+                .map(|c| CalleeUse {
+                    fn_id: c.fn_id,
+                    symbol: self.symbols.get(c.fn_id as usize).cloned().unwrap_or_default(),
+                    count: u64::from(c.count),
+                    total_ns: c.total_ns,
+                })
+                .collect();
+            callees.sort_by_key(|c| std::cmp::Reverse(c.total_ns));
             out.push(Exemplar {
                 fn_id: e.fn_id,
                 symbol: self.symbols.get(e.fn_id as usize).cloned().unwrap_or_default(),
@@ -405,6 +447,7 @@ impl Collector {
                 attribution,
                 syscall_count: e.syscall_count,
                 syscalls: top,
+                callees,
                 at_ns: e.entry_ts_ns.saturating_sub(self.origin_mono_ns),
                 seq: 0,
                 nested,

@@ -222,6 +222,10 @@ pub struct FlameArgs {
     /// Write the folded stacks (`frame;frame ns` lines) instead of the SVG.
     #[arg(long)]
     pub folded: bool,
+    /// Draw the slow calls only (the report's exemplars), each outermost one a root with its
+    /// heaviest traced callees inside.
+    #[arg(long)]
+    pub slow_only: bool,
 }
 
 /// Parses `--fail-above`/`--warn-above`: a finite percentage ≥ 0, with or without `%`.

@@ -12,6 +12,7 @@ mod session;
 mod slow;
 mod span;
 mod steal;
+mod tree;
 
 pub use attribution::*;
 pub use heat::*;
@@ -21,6 +22,7 @@ pub use session::*;
 pub use slow::*;
 pub use span::*;
 pub use steal::*;
+pub use tree::*;
 
 #[cfg(test)]
 mod tests;

@@ -200,6 +200,10 @@ pub struct Exemplar {
     pub syscall_count: u64,
     /// The syscalls with the most wall time inside this call, by wall time.
     pub syscalls: Vec<SyscallUse>,
+    /// Its direct traced callees with the most wall time (at most 3, kept by the kernel for the
+    /// whole call), by wall time: "callees 99%: Gateway::send 97%".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callees: Vec<CalleeUse>,
     /// A span's exemplar (`symbol` is the span's name): its key and where it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<SpanEnds>,
@@ -211,13 +215,51 @@ pub struct Exemplar {
     pub seq: u64,
     /// Traced calls that ran inside it, oldest first: the last few the kernel kept per thread
     /// (`RECENT_CALLS`), so a long call with many callees shows only its final ones.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nested: Vec<NestedCall>,
 }
 
+impl Exemplar {
+    /// Its heaviest traced callees as shares of its wall time, e.g. "callees 99%: Gateway::send 97%,
+    /// Book::apply 1%"; empty when none was traced.
+    pub fn callees_text(&self) -> String {
+        if self.callees.is_empty() {
+            return String::new();
+        }
+        let total = self.duration_ns.max(1) as f64;
+        let pct = |ns: u64| format!("{:.0}%", ns as f64 * 100.0 / total);
+        let names: Vec<String> =
+            self.callees.iter().map(|c| format!("{} {}", short_symbol(&c.symbol), pct(c.total_ns))).collect();
+        format!("callees {}: {}", pct(self.attribution.callees_ns), names.join(", "))
+    }
+}
+
+/// The last two `::` segments of a symbol (`Gateway::send` for `app::gateway::Gateway::send`).
+pub fn short_symbol(symbol: &str) -> &str {
+    let mut cut = symbol.len();
+    for _ in 0..2 {
+        match symbol[..cut].rfind("::") {
+            Some(i) => cut = i,
+            None => return symbol,
+        }
+    }
+    &symbol[cut + 2..]
+}
+
+/// One traced callee's share of a slow call: its calls and their wall time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalleeUse {
+    #[serde(skip)]
+    pub fn_id: u32,
+    pub symbol: String,
+    pub count: u64,
+    pub total_ns: u64,
+}
+
 /// A traced call that ran inside a slow one, from the thread's ring of recent calls.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NestedCall {
+    #[serde(skip)]
     pub fn_id: u32,
     pub symbol: String,
     /// Its depth on the thread's traced stack (0 would be outermost; nested calls are at least 1).
@@ -244,6 +286,8 @@ pub struct Sample {
     pub threads: Vec<ThreadFuncSample>,
     /// `--span`: one per span, by id.
     pub spans: Vec<SpanSample>,
+    /// Per call path totals (the call tree's data), cumulative.
+    pub call_paths: Vec<CallPath>,
     pub counters: Counters,
 }
 
@@ -288,6 +332,13 @@ impl Sample {
                 None => s.clone(),
             })
             .collect();
+        let base_paths: std::collections::HashMap<u64, &CallPath> = base.call_paths.iter().map(|p| (p.id, p)).collect();
+        let call_paths = self
+            .call_paths
+            .iter()
+            .map(|p| base_paths.get(&p.id).map_or(*p, |b| p.since(b)))
+            .filter(|p| p.count > 0)
+            .collect();
         let c = &self.counters;
         let b = &base.counters;
         Sample {
@@ -297,6 +348,7 @@ impl Sample {
             func_syscalls,
             threads: self.threads.clone(),
             spans,
+            call_paths,
             counters: Counters {
                 probe_hits: c.probe_hits.saturating_sub(b.probe_hits),
                 exemplars: c.exemplars.saturating_sub(b.exemplars),

@@ -325,3 +325,19 @@ fn one_walk_summary_equals_hdrhistogram() {
         assert_eq!(h.summary(Some(exact)), summary_through_hdr(h, Some(exact)), "{h:?}");
     }
 }
+
+#[test]
+fn a_slow_call_names_its_heaviest_callees_as_shares_of_its_time() {
+    let e = Exemplar {
+        duration_ns: 1000,
+        attribution: Attribution { callees_ns: 990, self_oncpu_ns: 10, ..Attribution::default() },
+        callees: vec![
+            CalleeUse { fn_id: 1, symbol: "app::gateway::Gateway::send".into(), count: 1, total_ns: 970 },
+            CalleeUse { fn_id: 2, symbol: "apply".into(), count: 2, total_ns: 20 },
+        ],
+        ..Exemplar::default()
+    };
+    assert_eq!(e.callees_text(), "callees 99%: Gateway::send 97%, apply 2%");
+    assert_eq!(Exemplar::default().callees_text(), "");
+    assert_eq!(short_symbol("a::b"), "a::b");
+}

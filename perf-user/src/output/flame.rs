@@ -1,12 +1,17 @@
-//! `perf-user flamegraph`: a report's attribution as folded stacks (one root per function, split
-//! into its five parts and the syscall part by syscall name), rendered to SVG by `inferno`.
+//! `perf-user flamegraph`: a report's time as folded stacks, rendered to SVG by `inferno`.
 //!
-//! Widths are nanoseconds of wall time summed over all calls. Callees are traced functions with
-//! their own roots, so their time appears twice: under the caller's `callees` and as their own root.
+//! Widths are nanoseconds of wall time summed over all calls. With a call tree in the report
+//! (`call_tree[]`), frames nest by real call paths: each traced callee is drawn inside the caller
+//! that called it, never again as a root, so the roots' widths sum to the traced root time. Older
+//! reports draw one root per function (callees then appear twice). `--slow-only` draws the slow
+//! calls (exemplars) only, each outermost one a root with its heaviest callees inside.
 
 use std::fmt::Write as _;
 
-use crate::output::report::{FunctionReport, Report};
+use crate::{
+    model::Exemplar,
+    output::report::{CallNodeReport, FunctionReport, Report},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlameError {
@@ -65,24 +70,139 @@ fn function_lines(o: &mut String, f: &FunctionReport) {
     line("interference;steal", a.steal_ns);
 }
 
-/// The folded stacks (`frame;frame;… ns` per line), in report order.
-pub fn folded(r: &Report) -> String {
+/// What the flame graph is drawn from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Every call: nested by call path when the report has a call tree, else one root per function.
+    #[default]
+    AllCalls,
+    /// The slow calls kept (`exemplars[]`): each outermost one a root, its heaviest callees inside.
+    SlowOnly,
+}
+
+/// The folded stacks (`frame;frame;… ns` per line).
+pub fn folded(r: &Report, source: Source) -> String {
     let mut o = String::new();
-    for f in &r.functions {
-        function_lines(&mut o, f);
+    match source {
+        Source::SlowOnly => slow_lines(&mut o, r),
+        Source::AllCalls if !r.call_tree.is_empty() => tree_lines(&mut o, r),
+        Source::AllCalls => {
+            for f in &r.functions {
+                function_lines(&mut o, f);
+            }
+        }
     }
     o
 }
 
-/// The SVG of `folded(r)`.
-pub fn svg(r: &Report, title: &str) -> Result<Vec<u8>, FlameError> {
-    let lines = folded(r);
+/// One call path's own parts, under its stack of callers; its callees draw their own lines.
+fn tree_lines(o: &mut String, r: &Report) {
+    let nodes = &r.call_tree;
+    let mut stacks: Vec<String> = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        // Depth first: a caller comes before its callees, so its stack is already there.
+        let caller = n.parent.and_then(|p| stacks.get(p)).cloned();
+        let stack = match caller {
+            Some(c) => format!("{c};{}", frame(&n.symbol)),
+            None => frame(&n.symbol),
+        };
+        stacks.push(stack);
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let stack = &stacks[i];
+        let mut line = |part: &str, ns: u64| {
+            if ns > 0 {
+                let _ = writeln!(o, "{stack};{part} {ns}");
+            }
+        };
+        if n.open {
+            continue;
+        }
+        line("self_oncpu", n.self_oncpu_ns);
+        syscall_lines(&mut line, n.syscalls_ns, r.functions.iter().find(|f| f.symbol == n.symbol));
+        line("offcpu;blocked", n.offcpu_blocked_ns);
+        line("offcpu;runqueue", n.offcpu_runqueue_ns);
+        // `--interference` takes its parts out of own CPU time; a path keeps no split of them.
+        let parts = n.self_oncpu_ns + n.callees_ns + n.syscalls_ns + n.offcpu_blocked_ns + n.offcpu_runqueue_ns;
+        line("interference", n.total_ns.saturating_sub(parts));
+        let drawn: u64 = children(nodes, i).map(|c| c.total_ns).sum();
+        line("callees;(no kept path)", n.callees_ns.saturating_sub(drawn));
+    }
+}
+
+fn children(nodes: &[CallNodeReport], i: usize) -> impl Iterator<Item = &CallNodeReport> {
+    nodes.iter().filter(move |c| c.parent == Some(i))
+}
+
+/// The syscall part split over the function's syscall names, as `function_lines` does.
+fn syscall_lines(line: &mut impl FnMut(&str, u64), syscalls_ns: u64, f: Option<&FunctionReport>) {
+    let names = f.map(|f| f.attribution.syscalls.as_slice()).unwrap_or_default();
+    let shares = split(syscalls_ns, &names.iter().map(|s| s.total_ns).collect::<Vec<_>>());
+    let attributed: u64 = shares.iter().sum();
+    for (s, ns) in names.iter().zip(shares) {
+        line(&format!("syscalls;{}", frame(&s.name)), ns);
+    }
+    line("syscalls;(unnamed)", syscalls_ns.saturating_sub(attributed));
+}
+
+/// Whether slow call `inner` ran inside slow call `outer` (same thread, within its time).
+fn inside(inner: &Exemplar, outer: &Exemplar) -> bool {
+    !std::ptr::eq(inner, outer)
+        && inner.tid == outer.tid
+        && outer.start_ns <= inner.start_ns
+        && inner.start_ns.saturating_add(inner.duration_ns) <= outer.start_ns.saturating_add(outer.duration_ns)
+}
+
+/// The slow calls: those inside another slow call are already drawn within it, as its callees.
+fn slow_lines(o: &mut String, r: &Report) {
+    let ex: Vec<&Exemplar> = r.exemplars.iter().filter(|e| e.span.is_none()).collect();
+    for e in ex.iter().filter(|e| !ex.iter().any(|outer| inside(e, outer))) {
+        let name = frame(&e.symbol);
+        let a = &e.attribution;
+        let mut line = |stack: &str, ns: u64| {
+            if ns > 0 {
+                let _ = writeln!(o, "{name};{stack} {ns}");
+            }
+        };
+        line("self_oncpu", a.self_oncpu_ns);
+        let named: u64 = e.callees.iter().map(|c| c.total_ns).sum::<u64>().min(a.callees_ns);
+        let shares = split(named, &e.callees.iter().map(|c| c.total_ns).collect::<Vec<_>>());
+        for (c, ns) in e.callees.iter().zip(shares) {
+            line(&frame(&c.symbol), ns);
+        }
+        line("callees;(other)", a.callees_ns - named);
+        let shares = split(a.syscalls_ns, &e.syscalls.iter().map(|s| s.total_ns).collect::<Vec<_>>());
+        let attributed: u64 = shares.iter().sum();
+        for (s, ns) in e.syscalls.iter().zip(shares) {
+            line(&format!("syscalls;{}", frame(&s.name)), ns);
+        }
+        line("syscalls;(unnamed)", a.syscalls_ns.saturating_sub(attributed));
+        line("offcpu;blocked", a.offcpu_blocked_ns);
+        line("offcpu;runqueue", a.offcpu_runqueue_ns);
+        line("interference;irq", a.irq_ns);
+        line("interference;softirq", a.softirq_ns);
+        line("interference;steal", a.steal_ns);
+    }
+}
+
+/// The SVG of `folded(r, source)`.
+pub fn svg(r: &Report, source: Source, title: &str) -> Result<Vec<u8>, FlameError> {
+    let lines = folded(r, source);
     if lines.is_empty() {
         return Err(FlameError::Empty);
     }
     let mut opt = inferno::flamegraph::Options::default();
     opt.title = crate::output::escape::control(title).into_owned();
-    opt.subtitle = Some("width = wall time (ns) summed over all calls; callees also appear as their own roots".into());
+    opt.subtitle = Some(
+        match source {
+            Source::SlowOnly => "slow calls only: width = their wall time (ns), each traced callee inside its caller",
+            Source::AllCalls if !r.call_tree.is_empty() => {
+                "width = wall time (ns) summed over all calls, nested by call path"
+            }
+            Source::AllCalls => "width = wall time (ns) summed over all calls; callees also appear as their own roots",
+        }
+        .into(),
+    );
     opt.count_name = "ns".into();
     opt.deterministic = true;
     let mut out = Vec::new();
@@ -102,10 +222,10 @@ mod tests {
     fn control_characters_never_reach_the_folded_text_or_the_svg() {
         let mut r = report();
         r.functions[0].symbol = "app::\x1b]0;pwned\x07f".into();
-        let folded = folded(&r);
+        let folded = folded(&r, Source::AllCalls);
         assert!(!folded.chars().any(|c| c.is_control() && c != '\n'), "{folded}");
         assert!(folded.contains("\\x1b]0:pwned\\x07f"), "{folded}");
-        let svg = svg(&r, "pid 1 /bin/\x1b[2J").unwrap_or_default();
+        let svg = svg(&r, Source::AllCalls, "pid 1 /bin/\x1b[2J").unwrap_or_default();
         let opts = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
         let text = String::from_utf8_lossy(&svg);
         let doc = roxmltree::Document::parse_with_options(&text, opts);
@@ -148,7 +268,7 @@ mod tests {
 
     #[test]
     fn folded_lines_carry_every_part_and_sum_to_the_wall_time() {
-        let f = folded(&report());
+        let f = folded(&report(), Source::AllCalls);
         let lines: Vec<&str> = f.lines().collect();
         assert!(lines.contains(&"app::f;self_oncpu 100"), "{f}");
         assert!(lines.contains(&"app::f;callees 50"));
@@ -172,12 +292,89 @@ mod tests {
 
     #[test]
     fn svg_names_the_parts_and_an_empty_report_is_an_error() {
-        let s = String::from_utf8(svg(&report(), "t").unwrap_or_default()).unwrap_or_default();
+        let s = String::from_utf8(svg(&report(), Source::AllCalls, "t").unwrap_or_default()).unwrap_or_default();
         assert!(
             s.starts_with("<?xml") && s.contains("app::f") && s.contains("self_oncpu"),
             "{}",
             &s[..200.min(s.len())]
         );
-        assert!(matches!(svg(&Report::default(), "t"), Err(FlameError::Empty)));
+        assert!(matches!(svg(&Report::default(), Source::AllCalls, "t"), Err(FlameError::Empty)));
+    }
+
+    fn node(id: usize, parent: Option<usize>, symbol: &str, total_ns: u64, self_ns: u64) -> CallNodeReport {
+        CallNodeReport {
+            id,
+            parent,
+            symbol: symbol.into(),
+            depth: u32::from(parent.is_some()),
+            calls: 1,
+            total_ns,
+            self_oncpu_ns: self_ns,
+            callees_ns: total_ns - self_ns,
+            ..CallNodeReport::default()
+        }
+    }
+
+    /// Root frame → summed width of the folded lines.
+    fn roots(folded: &str) -> std::collections::BTreeMap<String, u64> {
+        let mut m = std::collections::BTreeMap::new();
+        for l in folded.lines() {
+            let (stack, ns) = l.rsplit_once(' ').unwrap_or_default();
+            let root = stack.split(';').next().unwrap_or_default().to_string();
+            *m.entry(root).or_default() += ns.parse::<u64>().unwrap_or_default();
+        }
+        m
+    }
+
+    #[test]
+    fn nested_by_call_path_roots_sum_to_the_root_time_and_callees_are_never_roots() {
+        let mut r = report();
+        // f calls g twice as long as h; g also calls h; f's callee time not in a kept path: 50.
+        r.call_tree = vec![
+            node(0, None, "app::f", 1000, 250),
+            node(1, Some(0), "app::g", 500, 400),
+            node(2, Some(1), "app::h", 100, 100),
+            node(3, Some(0), "app::h", 200, 200),
+            node(4, None, "app::idle", 40, 40),
+        ];
+        let f = folded(&r, Source::AllCalls);
+        let roots = roots(&f);
+        assert_eq!(roots.keys().collect::<Vec<_>>(), ["app::f", "app::idle"], "{f}");
+        assert_eq!(roots.values().sum::<u64>(), 1040, "the roots' totals: {f}");
+        assert_eq!(roots["app::f"], 1000);
+        let lines: Vec<&str> = f.lines().collect();
+        assert!(lines.contains(&"app::f;app::g;app::h;self_oncpu 100"), "{f}");
+        assert!(lines.contains(&"app::f;app::h;self_oncpu 200"), "{f}");
+        assert!(lines.contains(&"app::f;callees;(no kept path) 50"), "{f}");
+        let svg = String::from_utf8(svg(&r, Source::AllCalls, "t").unwrap_or_default()).unwrap_or_default();
+        assert!(svg.contains("nested by call path"));
+    }
+
+    #[test]
+    fn slow_only_draws_outermost_slow_calls_with_their_heaviest_callees() {
+        use crate::model::CalleeUse;
+        let slow = |symbol: &str, tid: u32, start_ns: u64, duration_ns: u64, callees_ns: u64| Exemplar {
+            symbol: symbol.into(),
+            tid,
+            start_ns,
+            duration_ns,
+            attribution: Attribution { self_oncpu_ns: duration_ns - callees_ns, callees_ns, ..Attribution::default() },
+            ..Exemplar::default()
+        };
+        let mut outer = slow("app::on_message", 1, 1000, 500, 450);
+        outer.callees = vec![CalleeUse { fn_id: 1, symbol: "app::check".into(), count: 1, total_ns: 400 }];
+        let mut r = report();
+        r.exemplars = vec![
+            outer,
+            slow("app::check", 1, 1050, 400, 0),
+            // Same times, another thread: not inside.
+            slow("app::check", 2, 1050, 300, 0),
+        ];
+        let f = folded(&r, Source::SlowOnly);
+        let roots = roots(&f);
+        assert_eq!(roots.get("app::on_message"), Some(&500), "{f}");
+        assert_eq!(roots.get("app::check"), Some(&300), "only the other thread's: {f}");
+        assert!(f.lines().any(|l| l == "app::on_message;app::check 400"), "{f}");
+        assert!(f.lines().any(|l| l == "app::on_message;callees;(other) 50"), "{f}");
     }
 }

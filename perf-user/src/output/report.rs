@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    model::{Attribution, CpuSteal, Exemplar, LatencySummary, Lost, Sample, Session, SyscallUse, Window},
+    model::{Attribution, CallTree, CpuSteal, Exemplar, LatencySummary, Lost, Sample, Session, SyscallUse, Window},
     target::syscalls,
 };
 
@@ -70,9 +70,58 @@ pub struct Report {
     pub cpu_steal: Vec<CpuSteal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadReport>,
+    /// The call tree: one node per call path, depth first, heaviest callee first (docs/EXPORT.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call_tree: Vec<CallNodeReport>,
     /// Notes the user must see with the numbers (probes removed by the overhead guard, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// One node of `call_tree[]`: a traced function reached through one chain of traced callers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallNodeReport {
+    /// Its index in `call_tree[]`.
+    pub id: usize,
+    /// The caller's index; absent for a root (an outermost traced call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<usize>,
+    pub symbol: String,
+    pub depth: u32,
+    pub calls: u64,
+    pub total_ns: u64,
+    pub self_oncpu_ns: u64,
+    pub callees_ns: u64,
+    pub syscalls_ns: u64,
+    pub offcpu_blocked_ns: u64,
+    pub offcpu_runqueue_ns: u64,
+    /// No call through this path had returned: a stand-in for a caller still running (an event
+    /// loop), whose totals are its callees'.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
+}
+
+/// `call_tree[]` of a sample, named with the session's functions.
+pub fn call_tree_report(session: &Session, sample: &Sample) -> Vec<CallNodeReport> {
+    let tree = CallTree::build(&sample.call_paths);
+    tree.nodes
+        .iter()
+        .enumerate()
+        .map(|(id, n)| CallNodeReport {
+            id,
+            parent: n.parent,
+            symbol: session.functions.get(n.fn_id as usize).map(|f| f.symbol.clone()).unwrap_or_default(),
+            depth: n.depth,
+            calls: n.count,
+            total_ns: n.total_ns,
+            self_oncpu_ns: n.self_oncpu_ns,
+            callees_ns: n.callees_ns,
+            syscalls_ns: n.syscalls_ns,
+            offcpu_blocked_ns: n.offcpu_blocked_ns,
+            offcpu_runqueue_ns: n.offcpu_runqueue_ns,
+            open: n.open,
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,6 +426,7 @@ impl Report {
             steal_source: info.steal_source.clone(),
             cpu_steal: info.cpu_steal.clone(),
             threads,
+            call_tree: call_tree_report(session, sample),
             warnings: info.warnings.clone(),
         }
     }

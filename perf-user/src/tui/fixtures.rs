@@ -6,8 +6,8 @@ use perf_ebpf_common::{hist_bucket, hist_bucket_bounds};
 use crate::{
     app::{App, Event},
     model::{
-        Attribution, Bucket, BucketHist, Counters, Exemplar, FuncInfo, FuncSample, FuncSyscall, NestedCall, Sample,
-        Session, SyscallSample, SyscallUse, ThreadFuncSample,
+        Attribution, Bucket, BucketHist, CallPath, CalleeUse, Counters, Exemplar, FuncInfo, FuncSample, FuncSyscall,
+        NestedCall, Sample, Session, SyscallSample, SyscallUse, ThreadFuncSample,
     },
     output::report::{RunInfo, Target},
 };
@@ -127,7 +127,7 @@ pub fn app(n: usize, ticks: u64) -> App {
                     thread: ["engine", "gateway", ""][i % 3].to_string(),
                     start_ns: t * 1_000_000_000 + i as u64,
                     duration_ns: base * tail * 4 + t * 1000,
-                    attribution: scale(&attribution, base * tail * 4 + t * 1000, wall),
+                    attribution: with_callees(i, scale(&attribution, base * tail * 4 + t * 1000, wall)),
                     syscall_count: 3,
                     syscalls: if parts[2] > 0 || parts[3] > 0 {
                         vec![
@@ -139,6 +139,20 @@ pub fn app(n: usize, ticks: u64) -> App {
                     },
                     at_ns: t * 1_000_000_000 + i as u64 * 1_000_000,
                     nested: nested_calls(&app, i, t * 1_000_000_000 + i as u64 * 1_000_000, base * tail * 4),
+                    callees: if i == 0 && n > 2 {
+                        let callees = with_callees(i, scale(&attribution, base * tail * 4 + t * 1000, wall)).callees_ns;
+                        vec![
+                            CalleeUse {
+                                fn_id: 2,
+                                symbol: app.symbol(2).to_string(),
+                                count: 1,
+                                total_ns: callees * 9 / 10,
+                            },
+                            CalleeUse { fn_id: 1, symbol: app.symbol(1).to_string(), count: 2, total_ns: callees / 20 },
+                        ]
+                    } else {
+                        Vec::new()
+                    },
                     ..Exemplar::default()
                 });
             }
@@ -173,6 +187,7 @@ pub fn app(n: usize, ticks: u64) -> App {
             ..Sample::default()
         };
         sample.threads = thread_rows(&cumulative);
+        sample.call_paths = call_paths(n, t);
         app.handle(Event::Tick { sample, exemplars });
     }
     app
@@ -312,4 +327,61 @@ pub fn saturated_app() -> App {
         app.handle(Event::Tick { sample, exemplars: vec![] });
     }
     app
+}
+
+/// Cumulative call paths after `t` ticks, for `n` ≥ 5 functions: 0 calls 1 and 2, 2 calls 3,
+/// 4 (a second root) calls 3 too: one function on two paths.
+pub fn call_paths(n: usize, t: u64) -> Vec<CallPath> {
+    if n < 5 {
+        return Vec::new();
+    }
+    // (id, parent, fn, depth, calls a tick, ns a call, own share of 10)
+    let shape: [(u64, u64, u32, u32, u64, u64, u64); 5] = [
+        (10, 0, 0, 0, 500, 40_000, 2),
+        (11, 10, 1, 1, 500, 6_000, 10),
+        (12, 10, 2, 1, 500, 25_000, 4),
+        (13, 12, 3, 2, 1000, 7_000, 10),
+        (14, 0, 4, 0, 200, 9_000, 3),
+    ];
+    shape
+        .iter()
+        .map(|&(id, parent, fn_id, depth, calls, ns, own)| {
+            let count = calls * t;
+            let total_ns = count * ns;
+            let self_oncpu_ns = total_ns * own / 10;
+            CallPath {
+                id,
+                parent,
+                fn_id,
+                parent_fn_id: 0,
+                depth,
+                count,
+                total_ns,
+                self_oncpu_ns,
+                callees_ns: total_ns - self_oncpu_ns,
+                ..CallPath::default()
+            }
+        })
+        .chain(std::iter::once(CallPath {
+            id: 15,
+            parent: 14,
+            fn_id: 3,
+            depth: 1,
+            count: 200 * t,
+            total_ns: 200 * t * 6_300,
+            self_oncpu_ns: 200 * t * 6_300,
+            ..CallPath::default()
+        }))
+        .collect()
+}
+
+/// Function 0's slow calls spend most of their own time in traced callees (the exemplars' callee
+/// columns and "Heaviest callees" have something to show).
+fn with_callees(i: usize, mut a: Attribution) -> Attribution {
+    if i == 0 {
+        let moved = a.self_oncpu_ns * 9 / 10;
+        a.self_oncpu_ns -= moved;
+        a.callees_ns += moved;
+    }
+    a
 }

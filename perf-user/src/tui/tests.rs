@@ -236,7 +236,7 @@ fn syscalls_view_says_when_it_lists_only_syscalls_inside_traced_calls() {
 #[test]
 fn screen_exemplars_view() {
     let mut app = fixtures::app(8, 3);
-    keys(&mut app, &[Key::BackTab]);
+    keys(&mut app, &[Key::BackTab, Key::BackTab]);
     assert_eq!(app.ui.view, View::Exemplars);
     insta::assert_snapshot!(screen(&app, 140, 20));
 }

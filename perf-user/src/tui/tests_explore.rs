@@ -29,7 +29,7 @@ fn each_size(name: &str, app: &App) {
 #[test]
 fn exemplars_sorted_by_duration_with_their_start() {
     let mut app = fixtures::app(8, 20);
-    keys(&mut app, &[Key::BackTab, Key::Char('s')]);
+    keys(&mut app, &[Key::BackTab, Key::BackTab, Key::Char('s')]);
     assert_eq!((app.ui.view, app.ui.exemplar.sort), (View::Exemplars, ExemplarSort::Duration));
     let d: Vec<u64> = app.ui.visible_exemplars.iter().map(|&i| app.exemplars()[i].duration_ns).collect();
     assert!(d.windows(2).all(|w| w[0] >= w[1]), "longest first: {d:?}");
@@ -39,8 +39,10 @@ fn exemplars_sorted_by_duration_with_their_start() {
 #[test]
 fn exemplar_breakdown() {
     let mut app = fixtures::app(8, 20);
-    keys(&mut app, &[Key::BackTab, Key::Down, Key::Enter]);
+    keys(&mut app, &[Key::BackTab, Key::BackTab, Key::Down, Key::Down, Key::Enter]);
     assert!(app.ui.exemplar.open);
+    let e = app.selected_exemplar().unwrap_or_else(|| panic!("a call is selected"));
+    assert!(e.callees_text().starts_with("callees 9"), "{}", e.callees_text());
     each_size("exemplar_breakdown", &app);
     keys(&mut app, &[Key::Char('q')]);
     assert!(!app.ui.exemplar.open, "any key closes the breakdown, q included");
@@ -73,7 +75,7 @@ fn functions_table_with_trend() {
 #[test]
 fn exemplar_selection_follows_its_call_as_new_ones_arrive() {
     let mut app = fixtures::app(8, 3);
-    keys(&mut app, &[Key::BackTab, Key::Down, Key::Down]);
+    keys(&mut app, &[Key::BackTab, Key::BackTab, Key::Down, Key::Down]);
     let before = app.selected_exemplar().map(|e| e.seq);
     assert!(before.is_some());
     // Three more ticks bring more exemplars, each newer than the selected one.
@@ -84,4 +86,72 @@ fn exemplar_selection_follows_its_call_as_new_ones_arrive() {
     app.handle(Event::Tick { sample, exemplars: extra });
     assert_eq!(app.selected_exemplar().map(|e| e.seq), before, "the cursor moved off its call");
     assert!(app.ui.selected[2] > 2, "rows arrived above it");
+}
+
+/// The call tree at three sizes, unfolded: 0 → {2 → 3, 1}, 4 → 3 (function 3 on two paths).
+#[test]
+fn call_tree_view() {
+    let mut app = fixtures::app(8, 20);
+    keys(&mut app, &[Key::BackTab]);
+    assert_eq!(app.ui.view, View::Tree);
+    let tree = &app.derived.tree;
+    let rows: Vec<u32> = app.ui.visible_tree.iter().map(|&n| tree.nodes[n].fn_id).collect();
+    assert_eq!(rows, vec![0, 2, 3, 1, 4, 3], "depth first, heaviest callee first");
+    each_size("call_tree", &app);
+}
+
+/// uftrace's moves: `l` goes down the heaviest callees, `u` back up; Enter and ← fold, → unfolds
+/// and then steps onto the heaviest callee; the cursor stays on its path as ticks arrive.
+#[test]
+fn call_tree_keys_fold_and_follow_the_heaviest_path() {
+    let mut app = fixtures::app(8, 5);
+    keys(&mut app, &[Key::BackTab]);
+    let fn_at = |app: &App| app.selected_node().map(|n| app.derived.tree.nodes[n].fn_id);
+    assert_eq!(fn_at(&app), Some(0));
+    keys(&mut app, &[Key::Char('l'), Key::Char('l')]);
+    assert_eq!(fn_at(&app), Some(3), "0 → 2 → 3");
+    keys(&mut app, &[Key::Char('l')]);
+    assert_eq!(fn_at(&app), Some(3), "a leaf has no callee to go to");
+    keys(&mut app, &[Key::Char('u')]);
+    assert_eq!(fn_at(&app), Some(2));
+    keys(&mut app, &[Key::Enter]);
+    assert_eq!(app.ui.visible_tree.len(), 5, "2 folded: its callee 3 hidden");
+    keys(&mut app, &[Key::Char(' ')]);
+    assert_eq!(app.ui.visible_tree.len(), 6, "space unfolds");
+    keys(&mut app, &[Key::Left]);
+    assert_eq!((fn_at(&app), app.ui.visible_tree.len()), (Some(2), 5), "← folds an open node");
+    keys(&mut app, &[Key::Left]);
+    assert_eq!(fn_at(&app), Some(0), "← on a folded node goes to the caller");
+    keys(&mut app, &[Key::Right]);
+    assert_eq!(fn_at(&app), Some(2), "→ on an open node steps onto its heaviest callee");
+    keys(&mut app, &[Key::Right]);
+    assert_eq!((fn_at(&app), app.ui.visible_tree.len()), (Some(2), 6), "→ unfolds a folded node");
+    keys(&mut app, &[Key::Down, Key::Down]);
+    assert_eq!(fn_at(&app), Some(1));
+    let path = app.ui.tree.path;
+    app.handle(Event::Tick { sample: next_tick(&app, 6), exemplars: Vec::new() });
+    assert_eq!((app.ui.tree.path, fn_at(&app)), (path, Some(1)), "the cursor stays on its path");
+    // Elsewhere these keys are not the tree's.
+    keys(&mut app, &[Key::Tab, Key::Char('l')]);
+    assert_eq!(app.ui.view, View::Functions);
+}
+
+/// Pausing freezes the tree with the rest: new ticks do not change its numbers.
+#[test]
+fn call_tree_freezes_while_paused() {
+    let mut app = fixtures::app(8, 5);
+    keys(&mut app, &[Key::BackTab, Key::Char('p')]);
+    let before = app.derived.tree.clone();
+    app.handle(Event::Tick { sample: next_tick(&app, 6), exemplars: Vec::new() });
+    assert_eq!(app.derived.tree, before);
+    keys(&mut app, &[Key::Char('p')]);
+    assert_ne!(app.derived.tree, before, "unpaused: the new tick shows");
+}
+
+/// The session's latest sample one tick later, with the fixture's call paths grown.
+fn next_tick(app: &App, t: u64) -> crate::model::Sample {
+    let mut s = app.session.latest().cloned().unwrap_or_default();
+    s.at_ns = t * 1_000_000_000;
+    s.call_paths = fixtures::call_paths(8, t);
+    s
 }

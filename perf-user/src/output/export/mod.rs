@@ -375,7 +375,11 @@ pub fn text(r: &Report) -> String {
                 continue;
             }
             let a = &e.attribution;
-            let top = e.syscalls.first().map(|s| format!(", mostly {}", control(&s.name))).unwrap_or_default();
+            let mut top = e.syscalls.first().map(|s| format!(", mostly {}", control(&s.name))).unwrap_or_default();
+            let callees = e.callees_text();
+            if !callees.is_empty() {
+                top = format!("{top}; {}", control(&callees));
+            }
             // `--interference`: what took the CPU away, e.g. "312 µs: steal 296 µs".
             let interf = a.interference_text(fmt_ns);
             let interf = if interf.is_empty() { interf } else { format!("; {}: {interf}", fmt_ns(e.duration_ns)) };

@@ -48,6 +48,48 @@ mod formats {
         assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 1);
     }
 
+    /// The call tree's fields: `call_tree[]`, each slow call's `callees[]` and `nested[]` are in the
+    /// JSON and read back (the nested calls were once kept in memory only).
+    #[test]
+    fn json_carries_the_call_tree_and_each_slow_calls_callees_and_nested_calls() {
+        use crate::{
+            model::{CalleeUse, Exemplar, NestedCall},
+            output::report::CallNodeReport,
+        };
+        let mut r = sample_report();
+        r.call_tree = vec![
+            CallNodeReport { id: 0, symbol: "app::f".into(), calls: 3, total_ns: 90, ..CallNodeReport::default() },
+            CallNodeReport {
+                id: 1,
+                parent: Some(0),
+                symbol: "app::g".into(),
+                depth: 1,
+                calls: 3,
+                total_ns: 60,
+                ..CallNodeReport::default()
+            },
+        ];
+        r.exemplars = vec![Exemplar {
+            symbol: "app::f".into(),
+            duration_ns: 90,
+            callees: vec![CalleeUse { fn_id: 1, symbol: "app::g".into(), count: 1, total_ns: 60 }],
+            nested: vec![NestedCall { fn_id: 1, symbol: "app::g".into(), depth: 1, at_ns: 5, duration_ns: 60 }],
+            ..Exemplar::default()
+        }];
+        let v: serde_json::Value = serde_json::from_slice(&json(&r)).unwrap_or_default();
+        assert_eq!(v["call_tree"][1]["parent"], 0);
+        assert!(v["call_tree"][0]["parent"].is_null() && v["call_tree"][0].get("open").is_none());
+        assert_eq!(v["exemplars"][0]["callees"][0]["symbol"], "app::g");
+        assert_eq!(v["exemplars"][0]["nested"][0]["duration_ns"], 60);
+        assert_eq!(v["exemplars"][0]["nested"][0]["depth"], 1);
+        let back = parse_report(std::path::Path::new("r.json"), &json(&r)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.call_tree, r.call_tree);
+        assert_eq!(back.exemplars[0].nested[0].symbol, "app::g");
+        // Older reports, without them, still read.
+        let old = json(&sample_report());
+        assert!(parse_report(std::path::Path::new("o.json"), &old).is_ok_and(|o| o.call_tree.is_empty()));
+    }
+
     #[test]
     fn json_has_the_v1_field_names() {
         let v: serde_json::Value = serde_json::from_slice(&json(&sample_report())).unwrap_or_default();

@@ -110,7 +110,13 @@ fn syscall_lines(e: &Exemplar) -> Vec<Line<'static>> {
 
 /// The traced calls that ran inside (the kernel keeps the last few per thread), indented by depth.
 fn callee_lines(e: &Exemplar, width: usize) -> Vec<Line<'static>> {
-    let mut out = vec![Line::styled(format!("Traced calls inside (last {} kept)", e.nested.len()), bold())];
+    let mut out = Vec::new();
+    let heaviest = e.callees_text();
+    if !heaviest.is_empty() {
+        out.push(Line::styled("Heaviest callees", bold()));
+        out.push(Line::from(format!("  {}", ellipsize_left(&heaviest, width.saturating_sub(2)))));
+    }
+    out.push(Line::styled(format!("Traced calls inside (last {} kept)", e.nested.len()), bold()));
     if e.nested.is_empty() {
         out.push(Line::from("  none seen (no traced callee, or it ran before the last few)").dim());
     }

@@ -155,6 +155,10 @@ impl Widget for &ExemplarTable<'_> {
                     cells.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(v) } else { right(v) });
                 }
                 let mut sys = String::new();
+                if let Some(c) = e.callees.first() {
+                    let share = pct(c.total_ns as f64 / e.duration_ns.max(1) as f64);
+                    let _ = write!(sys, "→{} {share}", crate::model::short_symbol(&c.symbol));
+                }
                 for u in &e.syscalls {
                     if !sys.is_empty() {
                         sys.push_str(", ");

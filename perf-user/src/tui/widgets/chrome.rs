@@ -189,9 +189,10 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ("z", "show / hide functions without calls in the window"),
     ("/", "filter functions by name: Enter keeps, Esc clears"),
     ("Esc", "clear the filter"),
-    ("Tab / Shift-Tab", "functions → syscalls → exemplars"),
+    ("Tab / Shift-Tab", "functions → syscalls → exemplars → call tree"),
     ("h / t", "functions: latency heatmap / per-thread rows (again: detail)"),
     ("Enter", "exemplars: the call's breakdown; s: sort by time/duration"),
+    ("Enter ← →  l  u", "tree: fold/unfold; l heaviest callee, u back to the caller"),
     ("↑ ↓ PgUp PgDn Home End", "move the selection"),
     ("?", "this help (any key closes it)"),
 ];

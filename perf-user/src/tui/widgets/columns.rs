@@ -38,6 +38,7 @@ pub(crate) fn table_block(app: &App, extra: Line<'static>) -> Block<'static> {
         format!("{}/{}", app.ui.visible.len(), app.derived.functions.len()),
         app.ui.visible_syscalls.len().to_string(),
         app.ui.visible_exemplars.len().to_string(),
+        app.derived.tree.nodes.len().to_string(),
     ];
     for (i, v) in View::ALL.iter().enumerate() {
         let text = format!(" {} ({}) ", v.label(), counts[i]);
@@ -49,7 +50,7 @@ pub(crate) fn table_block(app: &App, extra: Line<'static>) -> Block<'static> {
         } else {
             Span::raw(text)
         });
-        if i < 2 {
+        if i + 1 < View::ALL.len() {
             tabs.push(Span::raw("│").dim());
         }
     }

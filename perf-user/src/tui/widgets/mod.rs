@@ -15,6 +15,7 @@ mod parts;
 mod screen;
 mod spans;
 mod threads;
+mod tree;
 mod trend;
 
 pub(crate) use breakdown::*;
@@ -29,4 +30,5 @@ pub(crate) use histogram::*;
 pub(crate) use parts::*;
 pub(crate) use spans::*;
 pub(crate) use threads::*;
+pub(crate) use tree::*;
 pub(crate) use trend::*;

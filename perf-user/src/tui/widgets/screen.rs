@@ -23,6 +23,7 @@ impl Widget for &App {
             View::Functions => functions_view(self, main, buf),
             View::Syscalls => (&SyscallTable(self)).render(main, buf),
             View::Exemplars => (&ExemplarTable(self)).render(main, buf),
+            View::Tree => (&TreeTable(self)).render(main, buf),
         }
         if self.ui.view == View::Exemplars && self.ui.exemplar.open {
             (&Breakdown(self)).render(main, buf);

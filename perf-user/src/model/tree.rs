@@ -1,0 +1,248 @@
+//! The call tree: per call path totals as the kernel keeps them (`CallPath`, cumulative like every
+//! sample), and the tree rebuilt from them (`CallTree`): a node per path, children by wall time.
+
+/// The calls that returned through one call path (a traced function reached through one chain of
+/// traced callers), cumulative since attach. See docs/ATTRIBUTION.md, "Call paths".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallPath {
+    pub id: u64,
+    /// The caller's path id; 0 for an outermost traced call.
+    pub parent: u64,
+    pub fn_id: u32,
+    /// The caller's function (meaningful when `depth > 0`).
+    pub parent_fn_id: u32,
+    /// Traced frames above it (0: outermost).
+    pub depth: u32,
+    pub count: u64,
+    pub total_ns: u64,
+    pub self_oncpu_ns: u64,
+    pub callees_ns: u64,
+    pub syscalls_ns: u64,
+    pub offcpu_blocked_ns: u64,
+    pub offcpu_runqueue_ns: u64,
+}
+
+impl CallPath {
+    /// The calls made after `base` was read.
+    pub fn since(&self, base: &CallPath) -> CallPath {
+        CallPath {
+            count: self.count.saturating_sub(base.count),
+            total_ns: self.total_ns.saturating_sub(base.total_ns),
+            self_oncpu_ns: self.self_oncpu_ns.saturating_sub(base.self_oncpu_ns),
+            callees_ns: self.callees_ns.saturating_sub(base.callees_ns),
+            syscalls_ns: self.syscalls_ns.saturating_sub(base.syscalls_ns),
+            offcpu_blocked_ns: self.offcpu_blocked_ns.saturating_sub(base.offcpu_blocked_ns),
+            offcpu_runqueue_ns: self.offcpu_runqueue_ns.saturating_sub(base.offcpu_runqueue_ns),
+            ..*self
+        }
+    }
+
+    /// Takes the probes' own cost (`ns` per call) out of the wall time and own CPU time, as
+    /// `FuncSample::without_probe_cost` does for the function's totals.
+    pub fn without_probe_cost(mut self, ns: u64) -> CallPath {
+        let cost = ns.saturating_mul(self.count).min(self.self_oncpu_ns);
+        self.self_oncpu_ns -= cost;
+        self.total_ns = self.total_ns.saturating_sub(cost);
+        self
+    }
+}
+
+/// One node of the call tree: a call path and its totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallNode {
+    pub path: u64,
+    pub fn_id: u32,
+    pub depth: u32,
+    /// Index of the caller's node; `None` for a root.
+    pub parent: Option<usize>,
+    /// Indexes of the callees' nodes, heaviest (wall time) first.
+    pub children: Vec<usize>,
+    pub count: u64,
+    pub total_ns: u64,
+    pub self_oncpu_ns: u64,
+    pub callees_ns: u64,
+    pub syscalls_ns: u64,
+    pub offcpu_blocked_ns: u64,
+    pub offcpu_runqueue_ns: u64,
+    /// No call through this path has returned yet (an event loop that runs to the end): a stand-in
+    /// that holds its callees, with their totals summed and no own numbers.
+    pub open: bool,
+}
+
+/// The call tree of a sample: nodes in depth-first order (heaviest child first), roots by wall time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallTree {
+    pub nodes: Vec<CallNode>,
+    pub roots: Vec<usize>,
+}
+
+impl CallTree {
+    /// The tree of `paths`. A path whose caller has no entry (none of the caller's calls has
+    /// returned yet, or its path did not fit the kernel's map) hangs under a stand-in for that
+    /// caller, marked `open`; paths without calls in the window are left out.
+    pub fn build(paths: &[CallPath]) -> CallTree {
+        let mut all: Vec<CallPath> = paths.iter().filter(|p| p.count > 0).copied().collect();
+        let known: std::collections::HashSet<u64> = all.iter().map(|p| p.id).collect();
+        let mut stand_ins: Vec<CallPath> = Vec::new();
+        for p in &all {
+            if p.depth > 0 && !known.contains(&p.parent) && !stand_ins.iter().any(|s| s.id == p.parent) {
+                stand_ins.push(CallPath {
+                    id: p.parent,
+                    fn_id: p.parent_fn_id,
+                    depth: p.depth - 1,
+                    ..CallPath::default()
+                });
+            }
+        }
+        let open: std::collections::HashSet<u64> = stand_ins.iter().map(|s| s.id).collect();
+        all.extend(stand_ins);
+        let index: std::collections::HashMap<u64, usize> = all.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        let mut kids: Vec<Vec<usize>> = vec![Vec::new(); all.len()];
+        let mut roots = Vec::new();
+        for (i, p) in all.iter().enumerate() {
+            match index.get(&p.parent).filter(|_| p.depth > 0 && p.parent != p.id) {
+                Some(&parent) => kids[parent].push(i),
+                None => roots.push(i),
+            }
+        }
+        // Stand-ins weigh what their callees do.
+        let weight = |i: usize, kids: &[Vec<usize>]| -> u64 {
+            if open.contains(&all[i].id) { kids[i].iter().map(|&k| all[k].total_ns).sum() } else { all[i].total_ns }
+        };
+        let mut tree = CallTree::default();
+        roots.sort_by_key(|&i| (std::cmp::Reverse(weight(i, &kids)), all[i].fn_id));
+        let mut order = Vec::new();
+        for &r in &roots {
+            tree.roots.push(tree.nodes.len());
+            place(r, None, &all, &open, &mut kids, &mut tree, &mut order, 0);
+        }
+        tree
+    }
+
+    /// The node's heaviest callee (uftrace's `l`).
+    pub fn heaviest_child(&self, node: usize) -> Option<usize> {
+        self.nodes.get(node)?.children.first().copied()
+    }
+
+    /// Wall time of the roots: all traced time at the outermost level.
+    pub fn root_ns(&self) -> u64 {
+        self.roots.iter().map(|&r| self.nodes[r].total_ns).sum()
+    }
+
+    /// The node's share of its caller's wall time (of all roots' for a root), 0..=1.
+    pub fn share_of_parent(&self, node: usize) -> f64 {
+        let Some(n) = self.nodes.get(node) else { return 0.0 };
+        let of = n.parent.map_or(self.root_ns(), |p| self.nodes[p].total_ns);
+        if of == 0 { 0.0 } else { n.total_ns as f64 / of as f64 }
+    }
+}
+
+/// Appends node `i` (index into `all`) and, depth first, its callees; returns its index in `tree`.
+#[expect(clippy::too_many_arguments, reason = "one recursive walk's state, private to `build`")]
+fn place(
+    i: usize,
+    parent: Option<usize>,
+    all: &[CallPath],
+    open: &std::collections::HashSet<u64>,
+    kids: &mut Vec<Vec<usize>>,
+    tree: &mut CallTree,
+    guard: &mut Vec<usize>,
+    level: usize,
+) -> usize {
+    let p = &all[i];
+    let at = tree.nodes.len();
+    let is_open = open.contains(&p.id);
+    tree.nodes.push(CallNode {
+        path: p.id,
+        fn_id: p.fn_id,
+        depth: p.depth,
+        parent,
+        children: Vec::new(),
+        count: p.count,
+        total_ns: p.total_ns,
+        self_oncpu_ns: p.self_oncpu_ns,
+        callees_ns: p.callees_ns,
+        syscalls_ns: p.syscalls_ns,
+        offcpu_blocked_ns: p.offcpu_blocked_ns,
+        offcpu_runqueue_ns: p.offcpu_runqueue_ns,
+        open: is_open,
+    });
+    // A cycle would need a hash collision; the depth bound stops one anyway.
+    if guard.contains(&i) || level > 64 {
+        return at;
+    }
+    guard.push(i);
+    let mut mine = std::mem::take(&mut kids[i]);
+    mine.sort_by_key(|&k| (std::cmp::Reverse(all[k].total_ns), all[k].fn_id));
+    let mut children = Vec::with_capacity(mine.len());
+    for k in mine {
+        children.push(place(k, Some(at), all, open, kids, tree, guard, level + 1));
+    }
+    guard.pop();
+    if is_open {
+        let sum: u64 = children.iter().map(|&c| tree.nodes[c].total_ns).sum();
+        tree.nodes[at].total_ns = sum;
+        tree.nodes[at].callees_ns = sum;
+    }
+    tree.nodes[at].children = children;
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(id: u64, parent: u64, fn_id: u32, depth: u32, count: u64, total_ns: u64) -> CallPath {
+        CallPath { id, parent, fn_id, depth, count, total_ns, self_oncpu_ns: total_ns, ..CallPath::default() }
+    }
+
+    #[test]
+    fn tree_nests_paths_under_their_callers_heaviest_first() {
+        let t = CallTree::build(&[
+            path(1, 0, 0, 0, 10, 1000),
+            path(2, 1, 1, 1, 10, 300),
+            path(3, 1, 2, 1, 10, 600),
+            path(4, 0, 1, 0, 5, 50),
+            path(5, 3, 1, 2, 2, 10),
+        ]);
+        assert_eq!(t.roots.len(), 2);
+        let root = &t.nodes[t.roots[0]];
+        assert_eq!((root.fn_id, root.total_ns), (0, 1000));
+        let heavy = t.heaviest_child(t.roots[0]).unwrap();
+        assert_eq!(t.nodes[heavy].fn_id, 2, "the 600 ns callee comes first");
+        assert_eq!(t.nodes[t.nodes[heavy].children[0]].fn_id, 1, "a grandchild under its own caller");
+        assert_eq!(t.root_ns(), 1050);
+        assert!((t.share_of_parent(heavy) - 0.6).abs() < 1e-9);
+        // Function 1 called from two places: two nodes, never merged.
+        assert_eq!(t.nodes.iter().filter(|n| n.fn_id == 1).count(), 3);
+    }
+
+    #[test]
+    fn callees_of_a_caller_still_running_hang_under_an_open_stand_in() {
+        let mut a = path(2, 99, 1, 1, 3, 300);
+        a.parent_fn_id = 7;
+        let mut b = path(3, 99, 2, 1, 3, 100);
+        b.parent_fn_id = 7;
+        let t = CallTree::build(&[a, b]);
+        assert_eq!(t.roots.len(), 1);
+        let r = &t.nodes[t.roots[0]];
+        assert!(r.open);
+        assert_eq!((r.fn_id, r.total_ns, r.count, r.children.len()), (7, 400, 0, 2));
+    }
+
+    #[test]
+    fn paths_without_calls_in_the_window_are_left_out() {
+        let t = CallTree::build(&[path(1, 0, 0, 0, 0, 0), path(2, 0, 1, 0, 1, 5)]);
+        assert_eq!(t.nodes.len(), 1);
+    }
+
+    #[test]
+    fn probe_cost_comes_out_of_own_time_only_as_far_as_it_goes() {
+        let p = path(1, 0, 0, 0, 10, 1000).without_probe_cost(20);
+        assert_eq!((p.total_ns, p.self_oncpu_ns), (800, 800));
+        let mut q = path(1, 0, 0, 0, 10, 1000);
+        q.self_oncpu_ns = 50;
+        let q = q.without_probe_cost(20);
+        assert_eq!((q.total_ns, q.self_oncpu_ns), (950, 0));
+    }
+}
