@@ -7,6 +7,7 @@
 mod attribution;
 mod heat;
 mod hist;
+mod names;
 mod sample;
 mod session;
 mod slow;
@@ -16,6 +17,7 @@ mod steal;
 pub use attribution::*;
 pub use heat::*;
 pub use hist::*;
+pub use names::*;
 pub use sample::*;
 pub use session::*;
 pub use slow::*;
