@@ -1,6 +1,7 @@
 //! Functions of shared libraries (`--func 'OBJECT:FUNC'`): libc's `malloc` counted exactly, and a
 //! library the target loads with `dlopen` after attach picked up and counted exactly, in every
-//! attach mode, and for a target whose files exist only in its own mount namespace.
+//! attach mode, and for a target whose files exist only in its own mount namespace; `perf-user run`
+//! on a program linked against a library counts its calls from the first (probes before exec).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests panic with context")]
 
 mod common;
@@ -220,4 +221,92 @@ fn a_target_in_another_mount_namespace_is_traced() {
     let ns = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
     assert_ne!(ns(fixture.pid), ns(std::process::id()), "the fixture runs in its own mount namespace");
     dlopen_picked_up(&mut fixture, &dir, "session");
+}
+
+const LINKED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/shlib_linked.c");
+
+/// How the launched fixture finds its library: each is a different step of the loader's search.
+#[derive(Clone, Copy, Debug)]
+enum Finds {
+    Runpath,
+    Rpath,
+    LdLibraryPath,
+}
+
+/// `perf-user run` on a program linked against a test library that it calls N times right at
+/// start: every call is counted and timed, the library's probes being in before the loader maps it.
+fn launched_library_counted(mode: Option<&str>, finds: Finds) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = TempDir::new(&format!("launch-lib-{finds:?}"));
+    let libdir = dir.join("lib");
+    std::fs::create_dir(&libdir).unwrap();
+    cc(&["-O2", "-shared", "-fPIC", "-fcf-protection=none"], &libdir.join("libshfix.so"), LIB);
+    let exe = dir.join("shlib_linked");
+    let link = format!("-L{}", libdir.display());
+    let (rpath, env) = match finds {
+        Finds::Runpath => ("-Wl,-rpath,$ORIGIN/lib,--enable-new-dtags".to_string(), None),
+        Finds::Rpath => ("-Wl,-rpath,$ORIGIN/lib,--disable-new-dtags".to_string(), None),
+        Finds::LdLibraryPath => ("-Wl,--enable-new-dtags".to_string(), Some(libdir.clone())),
+    };
+    let out = Command::new("cc")
+        .args(["-O2", "-fcf-protection=none", "-o"])
+        .arg(&exe)
+        .arg(LINKED)
+        .args([link.as_str(), "-lshfix", rpath.as_str()])
+        .output()
+        .expect("run cc");
+    assert!(out.status.success(), "cc: {}", String::from_utf8_lossy(&out.stderr));
+    let export = dir.join("report.json");
+    let mut cmd = Command::new(PERF_USER);
+    cmd.args(["run", "--no-tui", "--max-overhead", "1000", "--export", export.to_str().unwrap()])
+        .args(["--func", "libshfix*.so:shl_work"])
+        .args(mode.map(|m| ["--attach-mode", m]).iter().flatten())
+        .arg("--")
+        .arg(&exe)
+        .arg("20000")
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null());
+    if let Some(libdir) = &env {
+        cmd.env("LD_LIBRARY_PATH", libdir);
+    }
+    let out = cmd.output().expect("spawn perf-user");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{mode:?} {finds:?}: {stderr}");
+    let truth: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("done calls="))
+        .unwrap_or_else(|| panic!("no done line: {stdout}"))
+        .parse()
+        .unwrap();
+    assert_eq!(truth, 20_000);
+    let report = read_json(&export);
+    if let Some(m) = mode {
+        assert_eq!(report["attach"], attach_kind(m));
+    }
+    let work = function(&report, "shl_work");
+    assert_eq!(u(&work["calls"]), truth, "{mode:?} {finds:?}: calls of shl_work: {stderr}");
+    assert_eq!(u(&work["count"]), truth, "{mode:?} {finds:?}: timed calls of shl_work");
+    assert!(work["object"].as_str().unwrap().ends_with("/lib/libshfix.so"), "{}", work["object"]);
+    assert!(work.get("added_after_ns").is_none(), "{mode:?} {finds:?}: probed before CMD started: {work}");
+}
+
+#[test]
+fn run_traces_a_linked_library_from_its_first_call_by_default() {
+    if can_run("run_traces_a_linked_library_from_its_first_call_by_default") {
+        launched_library_counted(None, Finds::Runpath);
+    }
+}
+
+#[test]
+fn run_traces_a_linked_library_from_its_first_call_with_multi_links() {
+    if can_run("run_traces_a_linked_library_from_its_first_call_with_multi_links") {
+        launched_library_counted(Some("multi"), Finds::LdLibraryPath);
+    }
+}
+
+#[test]
+fn run_traces_a_linked_library_from_its_first_call_with_single_probes() {
+    if can_run("run_traces_a_linked_library_from_its_first_call_with_single_probes") {
+        launched_library_counted(Some("single"), Finds::Rpath);
+    }
 }

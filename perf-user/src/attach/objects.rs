@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::target::{
-    proc,
+    needed, proc,
     symbols::{
         Function, SymbolError, SymbolTable, close_matches,
         objects::{self, MappedObject},
@@ -41,6 +41,28 @@ pub(super) fn split(funcs: &[String]) -> (Vec<String>, Vec<ObjectPattern>) {
 /// The executable objects the target maps now.
 pub(super) fn mapped(pid: u32) -> Vec<MappedObject> {
     proc::maps_text(pid).map(|t| objects::executable_objects(pid, &t)).unwrap_or_default()
+}
+
+/// `run`: the objects CMD will map when it starts, before it runs: its executable, its
+/// interpreter and the libraries the dynamic loader will find for it (`target::needed`). Probes go
+/// on their files; the kernel inserts them when the loader maps them, before CMD's first call.
+pub(super) fn predicted(exe: &Path) -> Vec<MappedObject> {
+    let libs = needed::libraries(exe, &needed::Search::for_child());
+    std::iter::once(exe.to_path_buf())
+        .chain(libs)
+        .filter_map(|path| {
+            let path = std::fs::canonicalize(&path).ok()?;
+            let id = file_id(&path)?;
+            let id = (format!("{:02x}:{:02x}", libc::major(id.0), libc::minor(id.0)), id.1);
+            Some(MappedObject { path: path.display().to_string(), attach: path, id })
+        })
+        .collect()
+}
+
+/// A file's (device, inode) as `stat` gives them (through a `map_files` link: the mapped file's).
+pub(super) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// What the object patterns chose among some objects.

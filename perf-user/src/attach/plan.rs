@@ -50,7 +50,8 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
     } else {
         resolve_functions(cfg, &main_patterns, &t.exe_link, &t.exe)?
     };
-    let mapped = objects::mapped(t.pid);
+    // `run`: the child still runs perf-user's program; CMD's objects are found as its loader will.
+    let mapped = if t.launched.is_some() { objects::predicted(&t.exe) } else { objects::mapped(t.pid) };
     let found = objects::resolve(&lib_patterns, &mapped, (t.pid, &t.exe_link, &t.exe), false)?;
     for note in &found.notes {
         eprintln!("perf-user: {note}");

@@ -31,6 +31,9 @@ pub(super) struct Refresh {
     patterns: Vec<ObjectPattern>,
     /// Every executable object seen so far, by (device, inode).
     known: HashSet<(String, u64)>,
+    /// `run`: the files probed before CMD started, by `stat`'s (device, inode); the maps' device
+    /// numbers may differ from `stat`'s (btrfs), so a newly mapped object is checked against these.
+    probed_files: HashSet<(u64, u64)>,
     last: Instant,
     /// Function ids the kernel's maps hold.
     capacity: usize,
@@ -62,6 +65,11 @@ impl Refresh {
             exe: t.exe.clone(),
             patterns,
             known: mapped.iter().map(|o| o.id.clone()).collect(),
+            probed_files: if t.launched.is_some() {
+                mapped.iter().filter_map(|o| objects::file_id(&o.attach)).collect()
+            } else {
+                HashSet::new()
+            },
             last: Instant::now(),
             capacity: spec.capacity,
             avoid_unwind: matches!(spec.mode, ProbeMode::Full | ProbeMode::Latency) && !cfg.allow_unwind_risk,
@@ -75,8 +83,14 @@ impl Refresh {
             return None;
         }
         self.last = Instant::now();
-        let new: Vec<MappedObject> =
-            objects::mapped(self.pid).into_iter().filter(|o| self.known.insert(o.id.clone())).collect();
+        let new: Vec<MappedObject> = objects::mapped(self.pid)
+            .into_iter()
+            .filter(|o| self.known.insert(o.id.clone()))
+            .filter(|o| {
+                self.probed_files.is_empty()
+                    || objects::file_id(&o.attach).is_none_or(|id| !self.probed_files.contains(&id))
+            })
+            .collect();
         let mut late = Late { functions: Vec::new(), probes: Vec::new(), infos: Vec::new(), notes: Vec::new() };
         let mut next = next_id;
         for obj in new {

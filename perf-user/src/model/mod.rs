@@ -7,6 +7,7 @@
 mod attribution;
 mod heat;
 mod hist;
+mod names;
 mod sample;
 mod session;
 mod slow;
@@ -17,6 +18,7 @@ mod tree;
 pub use attribution::*;
 pub use heat::*;
 pub use hist::*;
+pub use names::*;
 pub use sample::*;
 pub use session::*;
 pub use slow::*;

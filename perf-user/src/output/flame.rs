@@ -43,8 +43,8 @@ fn split(total: u64, weights: &[u64]) -> Vec<u64> {
     parts
 }
 
-fn function_lines(o: &mut String, f: &FunctionReport) {
-    let name = frame(&f.symbol);
+fn function_lines(o: &mut String, f: &FunctionReport, shown: &str) {
+    let name = frame(shown);
     let a = &f.attribution.parts;
     let mut line = |stack: &str, ns: u64| {
         if ns > 0 {
@@ -88,7 +88,8 @@ pub fn folded(r: &Report, source: Source) -> String {
         Source::AllCalls if !r.call_tree.is_empty() => tree_lines(&mut o, r),
         Source::AllCalls => {
             for f in &r.functions {
-                function_lines(&mut o, f);
+                // Two functions of one name in two objects stay two frames.
+                function_lines(&mut o, f, &r.shown_name(f));
             }
         }
     }

@@ -10,7 +10,7 @@ use tokio::{
     sync::{Semaphore, watch},
 };
 
-use crate::output::report::{BucketCount, Report};
+use crate::output::report::{BucketCount, FunctionReport, Report};
 
 /// Fixed `le` ladder (ns) of every latency histogram: 1-2-5 steps from 100 ns to 100 s, 28 bounds
 /// plus `+Inf`. Our own buckets are 1/32 of a power of two wide; each lands in the first bound at
@@ -182,13 +182,15 @@ pub fn render(r: &Report, h: &Health) -> String {
     header(&mut o, "perf_ebpf_traced_seconds", "gauge", "Time since attach (or since the last reset).");
     let _ = writeln!(o, "perf_ebpf_traced_seconds{{{target}}} {}", secs(r.duration_ns));
 
-    let fn_labels = |symbol: &str| format!("function=\"{}\",{target}", esc(symbol));
+    // `object` keeps two functions of one name in two objects two series.
+    let fn_labels =
+        |f: &FunctionReport| format!("function=\"{}\",object=\"{}\",{target}", esc(&f.symbol), esc(&f.object));
     header(&mut o, "perf_ebpf_function_latency_seconds", "histogram", "Wall time per call of a traced function.");
     for f in &r.functions {
         histogram(
             &mut o,
             "perf_ebpf_function_latency_seconds",
-            &fn_labels(&f.symbol),
+            &fn_labels(f),
             &f.buckets,
             f.attribution.parts.total_ns(),
         );
@@ -201,7 +203,7 @@ pub fn render(r: &Report, h: &Health) -> String {
     );
     for f in &r.functions {
         let a = &f.attribution.parts;
-        let l = fn_labels(&f.symbol);
+        let l = fn_labels(f);
         let interference = [("irq", a.irq_ns), ("softirq", a.softirq_ns), ("steal", a.steal_ns)];
         let parts = [
             ("self_oncpu", a.self_oncpu_ns),
@@ -230,7 +232,7 @@ pub fn render(r: &Report, h: &Health) -> String {
             let _ = writeln!(
                 o,
                 "perf_ebpf_function_syscalls_total{{{},syscall=\"{}\"}} {}",
-                fn_labels(&f.symbol),
+                fn_labels(f),
                 esc(&s.name),
                 s.count
             );
@@ -247,7 +249,7 @@ pub fn render(r: &Report, h: &Health) -> String {
             let _ = writeln!(
                 o,
                 "perf_ebpf_function_syscall_seconds_total{{{},syscall=\"{}\"}} {}",
-                fn_labels(&f.symbol),
+                fn_labels(f),
                 esc(&s.name),
                 secs(s.total_ns)
             );
@@ -434,7 +436,7 @@ async fn write_response(
 }
 
 /// `--interference`: what took the functions' CPU away, counted (docs/EXPORT.md).
-fn interference_counts(o: &mut String, r: &Report, fn_labels: &dyn Fn(&str) -> String) {
+fn interference_counts(o: &mut String, r: &Report, fn_labels: &dyn Fn(&FunctionReport) -> String) {
     header(
         o,
         "perf_ebpf_function_interference_total",
@@ -443,7 +445,7 @@ fn interference_counts(o: &mut String, r: &Report, fn_labels: &dyn Fn(&str) -> S
     );
     for f in &r.functions {
         let c = &f.attribution.parts.interference;
-        let l = fn_labels(&f.symbol);
+        let l = fn_labels(f);
         for (kind, n) in [
             ("irq", c.irq_count),
             ("local_timer", c.timer_count),
@@ -472,6 +474,7 @@ mod tests {
             duration_ns: 2_000_000_000,
             functions: vec![FunctionReport {
                 symbol: "app::f".into(),
+                object: "/usr/bin/app".into(),
                 latency: LatencySummary { count: 6, ..LatencySummary::default() },
                 // 1 call ≤ 150 ns, 2 ≤ 1007 ns (lands in 2 µs), 3 beyond the ladder.
                 buckets: vec![
@@ -502,6 +505,28 @@ mod tests {
         }
     }
 
+    /// The same symbol in the executable and in a library: two series, told apart by `object`.
+    #[test]
+    fn one_name_in_two_objects_is_two_series() {
+        let mut r = report();
+        let mut lib = r.functions[0].clone();
+        lib.object = "/usr/lib/libc.so.6".into();
+        lib.latency.count = 2;
+        r.functions.push(lib);
+        let text = render(&r, &Health::default());
+        let count = |object: &str| {
+            let l = format!("function=\"app::f\",object=\"{object}\",pid=\"7\",comm=\"app\"");
+            let line = format!("perf_ebpf_function_latency_seconds_count{{{l}}} ");
+            text.lines().filter(|x| x.starts_with(&line)).map(|x| x[line.len()..].to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(count("/usr/bin/app"), ["6"], "{text}");
+        assert_eq!(count("/usr/lib/libc.so.6"), ["6"], "{text}");
+        let series: Vec<&str> =
+            text.lines().filter(|x| !x.starts_with('#')).map(|x| x.rsplit_once(' ').unwrap().0).collect();
+        let unique: std::collections::HashSet<&str> = series.iter().copied().collect();
+        assert_eq!(unique.len(), series.len(), "a series repeats:\n{text}");
+    }
+
     #[test]
     fn ladder_is_1_2_5_from_100ns_to_100s() {
         assert_eq!(&LADDER_NS[..4], &[100, 200, 500, 1000]);
@@ -512,7 +537,7 @@ mod tests {
     #[test]
     fn histograms_are_cumulative_and_consistent() {
         let text = render(&report(), &Health::default());
-        let l = "function=\"app::f\",pid=\"7\",comm=\"app\"";
+        let l = "function=\"app::f\",object=\"/usr/bin/app\",pid=\"7\",comm=\"app\"";
         for (le, n) in [("0.0000001", 0), ("0.0000002", 1), ("0.000001", 1), ("0.000002", 3), ("100", 3), ("+Inf", 6)] {
             let line = format!("perf_ebpf_function_latency_seconds_bucket{{{l},le=\"{le}\"}} {n}\n");
             assert!(text.contains(&line), "missing {line}in\n{text}");

@@ -301,6 +301,26 @@ fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
 }
 
 impl Report {
+    /// `f`'s name as tables show it: its symbol, or `object:symbol` when another function of this
+    /// report has the same symbol in another object (`model::shown_name`).
+    pub fn shown_name(&self, f: &FunctionReport) -> String {
+        let same: Vec<(&str, &str)> = self
+            .functions
+            .iter()
+            .filter(|g| g.symbol == f.symbol)
+            .map(|g| (g.symbol.as_str(), g.object.as_str()))
+            .collect();
+        crate::model::shown_name(&f.symbol, &f.object, &same)
+    }
+
+    /// What pairs `f` with a function of another report (`diff`): its object's file name (empty
+    /// for the executable, whatever its path, and in reports from before objects were named) and
+    /// its symbol.
+    pub fn function_key<'a>(&self, f: &'a FunctionReport) -> (&'a str, &'a str) {
+        let object = if f.object == self.target.exe { "" } else { f.object.rsplit('/').next().unwrap_or("") };
+        (object, f.symbol.as_str())
+    }
+
     /// The whole run so far (since attach, or since the last reset).
     pub fn build(session: &Session, info: &RunInfo) -> Report {
         let sample = session.window(Window::AllTime).unwrap_or_default();

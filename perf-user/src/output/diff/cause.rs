@@ -63,7 +63,9 @@ pub fn name_causes(entries: &mut [Entry], base: &Report, new: &Report) {
         return;
     }
     for e in entries.iter_mut().filter(|e| matches!(e.verdict, Verdict::Regressed | Verdict::Slower)) {
-        let find = |r: &'_ Report| r.functions.iter().find(|f| f.symbol == e.name).cloned();
+        let find = |r: &'_ Report| {
+            r.functions.iter().find(|f| r.function_key(f) == (e.object.as_str(), e.symbol.as_str())).cloned()
+        };
         if let (Some(b), Some(n)) = (find(base), find(new)) {
             e.causes = causes(&b, &n);
         }

@@ -171,7 +171,16 @@ pub struct KsTest {
 /// One function or syscall.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Entry {
+    /// The function as tables show it: its symbol, or `object:symbol` when the reports hold that
+    /// symbol in more than one object.
     pub name: String,
+    /// The object's file name when the function is not in the executable (absent otherwise):
+    /// functions are paired by object and symbol.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub object: String,
+    /// The symbol, as the reports name it.
+    #[serde(skip)]
+    pub symbol: String,
     pub verdict: Verdict,
     pub base_count: u64,
     pub new_count: u64,
@@ -259,12 +268,7 @@ pub fn compare(base: &Report, base_file: &str, new: &Report, new_file: &str, met
         exe: r.target.exe.clone(),
         duration_ns: r.duration_ns,
     };
-    let mut functions = pair_up(
-        base.functions.iter().map(|f| (f.symbol.as_str(), Dist::new(&f.latency, &f.buckets, on_ladder(base)))),
-        new.functions.iter().map(|f| (f.symbol.as_str(), Dist::new(&f.latency, &f.buckets, on_ladder(new)))),
-        metric,
-        t,
-    );
+    let mut functions = pair_functions(base, new, metric, t);
     let spans = pair_up(
         base.spans.iter().map(|s| (s.row.symbol.as_str(), Dist::new(&s.row.latency, &s.row.buckets, on_ladder(base)))),
         new.spans.iter().map(|s| (s.row.symbol.as_str(), Dist::new(&s.row.latency, &s.row.buckets, on_ladder(new)))),
@@ -333,6 +337,34 @@ impl<'a> Dist<'a> {
     }
 }
 
+/// Functions paired by (object, symbol): the same symbol in two objects stays two entries, each
+/// named `object:symbol` (the executable by its file name).
+fn pair_functions(base: &Report, new: &Report, metric: Metric, t: Thresholds) -> Vec<Entry> {
+    // "object\0symbol": a symbol holds no NUL, so the key splits back unambiguously.
+    let keyed = |r: &Report| -> Vec<String> {
+        r.functions.iter().map(|f| format!("{}\0{}", r.function_key(f).0, f.symbol)).collect()
+    };
+    let (bk, nk) = (keyed(base), keyed(new));
+    let (bd, nd) = (dists(base), dists(new));
+    let mut entries = pair_up(bk.iter().map(String::as_str).zip(bd), nk.iter().map(String::as_str).zip(nd), metric, t);
+    let split = |k: &str| k.split_once('\0').map(|(o, s)| (o.to_owned(), s.to_owned())).unwrap_or_default();
+    let all: Vec<(String, String)> = bk.iter().chain(&nk).map(|k| split(k)).collect();
+    let exe_name = new.target.exe.rsplit('/').next().unwrap_or("").to_owned();
+    for e in &mut entries {
+        let (object, symbol) = split(&e.name);
+        let ambiguous = all.iter().any(|(o, s)| *s == symbol && *o != object);
+        let shown_object = if object.is_empty() { exe_name.clone() } else { object.clone() };
+        e.name = if ambiguous { format!("{shown_object}:{symbol}") } else { symbol.clone() };
+        e.object = object;
+        e.symbol = symbol;
+    }
+    entries
+}
+
+fn dists(r: &Report) -> Vec<Dist<'_>> {
+    r.functions.iter().map(|f| Dist::new(&f.latency, &f.buckets, on_ladder(r))).collect()
+}
+
 fn pair_up<'a>(
     base: impl Iterator<Item = (&'a str, Dist<'a>)>,
     new: impl Iterator<Item = (&'a str, Dist<'a>)>,
@@ -390,6 +422,8 @@ fn judge(name: &str, base: Option<Dist<'_>>, new: Option<Dist<'_>>, metric: Metr
     let ks = (hist_count(b.buckets) > 0 && hist_count(n.buckets) > 0).then(|| ks_test(b.buckets, n.buckets));
     Entry {
         name: name.to_string(),
+        object: String::new(),
+        symbol: name.to_string(),
         verdict,
         base_count: bc,
         new_count: nc,

@@ -230,3 +230,29 @@ fn a_regression_in_steal_or_faults_is_named_as_such() {
     base.interference = false;
     assert!(run(&base, &new, Metric::P50).functions[0].causes.is_empty());
 }
+
+/// `f` in the executable and in `libx.so`, in both reports; only the library's got slower. Paired
+/// by object and symbol: two entries, each named with its object, the library's regressed.
+#[test]
+fn one_name_in_two_objects_is_paired_by_object() {
+    let with_objects = |lib_center: f64| {
+        let mut r = report(&[("f", 20_000, 10_000.0), ("f", 20_000, lib_center)]);
+        r.target.exe = "/opt/app/bin/app".into();
+        r.functions[0].object = r.target.exe.clone();
+        r.functions[1].object = "/opt/app/lib/libx.so".into();
+        r
+    };
+    let (base, mut new) = (with_objects(10_000.0), with_objects(13_000.0));
+    // Another build of the executable at another path is still "the executable".
+    new.target.exe = "/tmp/build/app".into();
+    new.functions[0].object = new.target.exe.clone();
+    // The library's row first in one report: pairing does not follow the order.
+    new.functions.reverse();
+    let d = run(&base, &new, Metric::P50);
+    let names: Vec<(&str, &str, Verdict)> =
+        d.functions.iter().map(|e| (e.name.as_str(), e.object.as_str(), e.verdict)).collect();
+    assert_eq!(names, [("libx.so:f", "libx.so", Verdict::Regressed), ("app:f", "", Verdict::Unchanged)], "{d:#?}");
+    // A symbol in one object only keeps its plain name.
+    let d = run(&report(&[("g", 100, 1_000.0)]), &report(&[("g", 100, 1_000.0)]), Metric::P50);
+    assert_eq!(d.functions[0].name, "g");
+}

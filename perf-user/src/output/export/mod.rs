@@ -264,7 +264,7 @@ fn interference_lines(o: &mut String, r: &Report) {
     for f in &r.functions {
         let t = f.attribution.parts.interference_text(fmt_ns);
         if !t.is_empty() {
-            let _ = writeln!(o, "  {}: {t}", control(&f.symbol));
+            let _ = writeln!(o, "  {}: {t}", control(&r.shown_name(f)));
         }
     }
     for c in &r.cpu_steal {
@@ -290,7 +290,7 @@ pub fn text(r: &Report) -> String {
         fmt_count(r.probe_hits)
     );
     let (rows, hidden) = table_rows(r);
-    let names: Vec<String> = rows.iter().map(|f| format!("{}{}", mark(f), control(&f.symbol))).collect();
+    let names: Vec<String> = rows.iter().map(|f| format!("{}{}", mark(f), control(&r.shown_name(f)))).collect();
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(8).clamp(8, 60);
     // The terminal UI's column names (Own, Callee, Sys, Off: shares of the wall time).
     let _ = (!rows.is_empty()).then(|| {
@@ -323,7 +323,7 @@ pub fn text(r: &Report) -> String {
     }
     // A few are named on one line (a run tracing one idle function still says which).
     let uncalled: Vec<String> =
-        r.functions.iter().filter(|f| f.calls() == 0).map(|f| control(&f.symbol).into_owned()).collect();
+        r.functions.iter().filter(|f| f.calls() == 0).map(|f| control(&r.shown_name(f)).into_owned()).collect();
     if (1..=3).contains(&hidden) {
         let _ = writeln!(o, "not called: {}", uncalled.join(", "));
     } else if hidden > 0 {
@@ -362,7 +362,7 @@ pub fn text(r: &Report) -> String {
                 .collect();
             let more = f.attribution.syscalls.len().saturating_sub(6);
             let more = if more > 0 { format!(", +{more} more") } else { String::new() };
-            let _ = writeln!(o, "  {}: {}{more}", control(&f.symbol), list.join(", "));
+            let _ = writeln!(o, "  {}: {}{more}", control(&r.shown_name(f)), list.join(", "));
         }
     }
     if !r.exemplars.is_empty() {
@@ -475,7 +475,7 @@ pub fn csv(r: &Report) -> String {
         let _ = writeln!(
             o,
             "function,{},{},{},{},{},{},{},,{}",
-            csv_field(&f.symbol),
+            csv_field(&r.shown_name(f)),
             csv_latency(&f.latency),
             a.self_oncpu_ns,
             a.callees_ns,
@@ -505,7 +505,7 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(
             o,
             "| `{}`{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            control(&f.symbol).replace('|', "\\|").replace('`', "'"),
+            control(&r.shown_name(f)).replace('|', "\\|").replace('`', "'"),
             if f.probe.detached { " (detached by the overhead guard)" } else { "" },
             f.calls(),
             lat(f, l.p50_ns),

@@ -35,6 +35,33 @@ mod formats {
         }
     }
 
+    /// `malloc` in the executable and in libc: two rows in every table and two frames in the flame
+    /// graph, each named with its object; a name in one object only stays plain.
+    #[test]
+    fn one_name_in_two_objects_stays_two_named_rows() {
+        let mut r = sample_report();
+        let mut f = r.functions[0].clone();
+        f.symbol = "malloc".into();
+        f.object = "/bin/app".into();
+        let mut lib = f.clone();
+        lib.object = "/usr/lib/x86_64-linux-gnu/libc.so.6".into();
+        lib.latency.p99_ns = 99;
+        f.calls = 10;
+        lib.calls = 10;
+        r.functions[0].calls = 10;
+        r.functions.extend([f, lib]);
+        let rows = |text: &str, name: &str| text.lines().filter(|l| l.contains(name)).count();
+        let t = text(&r);
+        assert_eq!((rows(&t, "app:malloc"), rows(&t, "libc.so.6:malloc"), rows(&t, "app::f")), (1, 1, 1), "{t}");
+        let c = csv(&r);
+        assert!(c.contains("\nfunction,app:malloc,") && c.contains("\nfunction,libc.so.6:malloc,"), "{c}");
+        let m = markdown(&r);
+        assert_eq!((rows(&m, "`app:malloc`"), rows(&m, "`libc.so.6:malloc`")), (1, 1), "{m}");
+        let folded = crate::output::flame::folded(&r);
+        assert!(folded.contains("app:malloc;") && folded.contains("libc.so.6:malloc;"), "{folded}");
+        assert!(folded.lines().all(|l| !l.starts_with("malloc;")), "{folded}");
+    }
+
     #[test]
     fn json_round_trips() {
         let r = sample_report();

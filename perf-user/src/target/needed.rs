@@ -1,0 +1,366 @@
+//! The shared objects a command will map when it starts, found before it runs the way glibc's
+//! dynamic loader finds them: its interpreter, `LD_PRELOAD` and `/etc/ld.so.preload`, then its
+//! `DT_NEEDED` libraries breadth first, each searched in the requester's `DT_RPATH` chain (when
+//! it has no `DT_RUNPATH`), `LD_LIBRARY_PATH`, its `DT_RUNPATH`, `/etc/ld.so.cache`, the default
+//! directories (`DF_1_NODEFLIB` skips the last two), with `glibc-hwcaps` subdirectories first.
+//!
+//! `perf-user run` puts the probes of `OBJECT:FUNC` patterns on these files before CMD execs: a
+//! uprobe belongs to an inode, and the kernel inserts it when the loader maps the file.
+//! Not modelled: legacy hwcap subdirectories (`tls/`, `x86_64/`; gone in glibc 2.37), the secure
+//! mode of set-user-ID commands, and `$LIB`/`$PLATFORM` beyond this machine's multiarch layout.
+//! A library missed here is still picked up by the periodic refresh, later.
+
+use std::{
+    ffi::OsStr,
+    io::Read,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use object::{
+    Endianness,
+    elf::{FileHeader32, FileHeader64},
+    read::elf::{Dyn, FileHeader, ProgramHeader},
+};
+
+use super::ld_cache::LdCache;
+
+/// Files larger than this are no library we read.
+const MAX_FILE: u64 = 256 << 20;
+
+/// What the loader reads of one ELF object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DynamicInfo {
+    pub class64: bool,
+    pub machine: u16,
+    pub interpreter: Option<String>,
+    pub needed: Vec<String>,
+    pub soname: Option<String>,
+    pub rpath: Option<String>,
+    pub runpath: Option<String>,
+    /// `DF_1_NODEFLIB`: the cache and default directories are not searched for its needs.
+    pub nodeflib: bool,
+}
+
+/// Reads the program headers and dynamic section of the ELF file at `path`.
+pub fn dynamic_info(path: &Path) -> Option<DynamicInfo> {
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut data = Vec::new();
+    file.take(MAX_FILE).read_to_end(&mut data).ok()?;
+    match data.get(4) {
+        Some(&object::elf::ELFCLASS64) => parse::<FileHeader64<Endianness>>(&data),
+        Some(&object::elf::ELFCLASS32) => parse::<FileHeader32<Endianness>>(&data),
+        _ => None,
+    }
+}
+
+fn parse<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<DynamicInfo> {
+    let header = Elf::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let phdrs = header.program_headers(endian, data).ok()?;
+    let mut info =
+        DynamicInfo { class64: header.is_class_64(), machine: header.e_machine(endian), ..Default::default() };
+    let mut dynamic: &[Elf::Dyn] = &[];
+    for ph in phdrs {
+        if let Ok(Some(interp)) = ph.interpreter(endian, data) {
+            info.interpreter = Some(String::from_utf8_lossy(interp).into_owned());
+        }
+        if let Ok(Some(d)) = ph.dynamic(endian, data) {
+            dynamic = d;
+        }
+    }
+    let tag = |d: &Elf::Dyn| d.d_tag(endian).into();
+    let val = |d: &Elf::Dyn| d.d_val(endian).into();
+    // DT_STRTAB is an address: the loadable segment holding it gives its place in the file.
+    let strtab_addr = dynamic.iter().find(|d| tag(d) == u64::from(object::elf::DT_STRTAB)).map(val)?;
+    let strtab_off = phdrs.iter().find_map(|ph| {
+        let (vaddr, filesz): (u64, u64) = (ph.p_vaddr(endian).into(), ph.p_filesz(endian).into());
+        let in_it = ph.p_type(endian) == object::elf::PT_LOAD && (vaddr..vaddr + filesz).contains(&strtab_addr);
+        in_it.then(|| strtab_addr - vaddr + ph.p_offset(endian).into())
+    })?;
+    let string = |off: u64| {
+        let s = data.get(usize::try_from(strtab_off.checked_add(off)?).ok()?..)?;
+        let end = s.iter().position(|&b| b == 0)?;
+        Some(String::from_utf8_lossy(&s[..end]).into_owned())
+    };
+    for d in dynamic {
+        let (t, v) = (tag(d), val(d));
+        match u32::try_from(t).unwrap_or(u32::MAX) {
+            object::elf::DT_NULL => break,
+            object::elf::DT_NEEDED => info.needed.extend(string(v)),
+            object::elf::DT_SONAME => info.soname = string(v),
+            object::elf::DT_RPATH => info.rpath = string(v),
+            object::elf::DT_RUNPATH => info.runpath = string(v),
+            object::elf::DT_FLAGS_1 => info.nodeflib = v & u64::from(object::elf::DF_1_NODEFLIB) != 0,
+            _ => {}
+        }
+    }
+    Some(info)
+}
+
+/// What the loader's search depends on besides the files: the command's environment and
+/// working directory, the cache and this CPU.
+pub struct Search {
+    pub ld_library_path: Option<String>,
+    pub ld_preload: Option<String>,
+    /// `/etc/ld.so.preload`'s text.
+    pub preload_file: Option<String>,
+    pub cache: LdCache,
+    /// `glibc-hwcaps` subdirectories this CPU runs, best first.
+    pub hwcaps: Vec<&'static str>,
+    pub cwd: PathBuf,
+}
+
+impl Search {
+    /// The search a command started now by this process would get (it inherits our environment).
+    pub fn for_child() -> Search {
+        let var = |k: &str| std::env::var_os(k).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        Search {
+            ld_library_path: var("LD_LIBRARY_PATH"),
+            ld_preload: var("LD_PRELOAD"),
+            preload_file: std::fs::read_to_string("/etc/ld.so.preload").ok(),
+            cache: std::fs::read("/etc/ld.so.cache").map(|d| LdCache::parse(&d)).unwrap_or_default(),
+            hwcaps: supported_hwcaps(),
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        }
+    }
+}
+
+/// One object the loader maps: the path it opens it by, its names, who asked for it.
+struct Loaded {
+    path: PathBuf,
+    names: Vec<String>,
+    info: DynamicInfo,
+    loader: Option<usize>,
+}
+
+/// The objects `exe` maps at start, as paths the loader opens (interpreter, preloads, needed
+/// libraries breadth first), without `exe` itself. Names not found are left out.
+pub fn libraries(exe: &Path, search: &Search) -> Vec<PathBuf> {
+    let Some(info) = dynamic_info(exe) else { return Vec::new() };
+    let Some(interp) = info.interpreter.clone() else { return Vec::new() };
+    let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
+    let main_names = vec![exe.display().to_string()];
+    let mut objs = vec![Loaded { path: exe, names: main_names, info, loader: None }];
+    // The interpreter is mapped by the kernel; a NEEDED naming its soname is it.
+    if let Some(rtld) = dynamic_info(Path::new(&interp)) {
+        let mut names = vec![interp.clone()];
+        names.extend(rtld.soname.clone());
+        objs.push(Loaded { path: PathBuf::from(&interp), names, info: rtld, loader: None });
+    }
+    let preloads = [&search.ld_preload, &search.preload_file];
+    for name in preloads.into_iter().flatten().flat_map(|s| s.split([' ', ':', '\t', '\n'])).filter(|s| !s.is_empty()) {
+        add(&mut objs, name, 0, search);
+    }
+    let mut next = 0;
+    while next < objs.len() {
+        for name in objs[next].info.needed.clone() {
+            add(&mut objs, &name, next, search);
+        }
+        next += 1;
+    }
+    objs.into_iter().skip(1).map(|o| o.path).collect()
+}
+
+/// Loads `name` as requested by `objs[by]` unless an object of that name is there already.
+fn add(objs: &mut Vec<Loaded>, name: &str, by: usize, search: &Search) {
+    if objs.iter().any(|o| o.names.iter().any(|n| n == name)) {
+        return;
+    }
+    let want = (objs[0].info.class64, objs[0].info.machine);
+    let Some((path, info)) = find(objs, name, by, search, want) else { return };
+    if let Some(o) = objs.iter_mut().find(|o| same_file(&o.path, &path)) {
+        o.names.push(name.to_owned());
+        return;
+    }
+    let mut names = vec![name.to_owned(), path.display().to_string()];
+    names.extend(info.soname.clone());
+    objs.push(Loaded { path, names, info, loader: Some(by) });
+}
+
+/// Where the loader finds `name` for `objs[by]`: a path as is, else the search order.
+fn find(objs: &[Loaded], name: &str, by: usize, search: &Search, want: (bool, u16)) -> Option<(PathBuf, DynamicInfo)> {
+    if name.contains('/') {
+        return fits(&search.cwd.join(name), want);
+    }
+    let requester = &objs[by];
+    let in_dirs = |list: &str, origin: &Path, allow_empty: bool| {
+        list.split([':', ';'])
+            .filter(|d| allow_empty || !d.is_empty())
+            .map(|d| expand(d, origin, &search.cwd))
+            .find_map(|dir| in_dir(&dir, name, &search.hwcaps, want))
+    };
+    if requester.info.runpath.is_none() {
+        let mut at = Some(by);
+        let mut saw_main = false;
+        while let Some(i) = at {
+            if let Some(rpath) = &objs[i].info.rpath
+                && let Some(found) = in_dirs(rpath, &origin(&objs[i].path), false)
+            {
+                return Some(found);
+            }
+            saw_main |= i == 0;
+            at = objs[i].loader;
+        }
+        if !saw_main
+            && let Some(rpath) = &objs[0].info.rpath
+            && let Some(found) = in_dirs(rpath, &origin(&objs[0].path), false)
+        {
+            return Some(found);
+        }
+    }
+    if let Some(found) = search.ld_library_path.as_deref().and_then(|l| in_dirs(l, &origin(&objs[0].path), true)) {
+        return Some(found);
+    }
+    if let Some(found) = requester.info.runpath.as_deref().and_then(|r| in_dirs(r, &origin(&requester.path), false)) {
+        return Some(found);
+    }
+    if requester.info.nodeflib {
+        return None;
+    }
+    if let Some(found) = search.cache.lookup(name, &search.hwcaps).into_iter().find_map(|p| fits(Path::new(p), want)) {
+        return Some(found);
+    }
+    default_dirs(want).iter().find_map(|d| in_dir(Path::new(d), name, &search.hwcaps, want))
+}
+
+/// `name` in `dir`: its glibc-hwcaps builds first, then the plain one.
+fn in_dir(dir: &Path, name: &str, hwcaps: &[&str], want: (bool, u16)) -> Option<(PathBuf, DynamicInfo)> {
+    hwcaps
+        .iter()
+        .map(|h| dir.join("glibc-hwcaps").join(h).join(name))
+        .chain(std::iter::once(dir.join(name)))
+        .find_map(|p| fits(&p, want))
+}
+
+/// The file at `path` when it is an ELF object of the executable's class and machine (the loader
+/// passes over others and searches on).
+fn fits(path: &Path, want: (bool, u16)) -> Option<(PathBuf, DynamicInfo)> {
+    let info = dynamic_info(path)?;
+    ((info.class64, info.machine) == want).then(|| (path.to_path_buf(), info))
+}
+
+/// `$ORIGIN` (or `${ORIGIN}`) is the requesting object's directory; `$LIB` and `$PLATFORM` as
+/// this machine's loader expands them; a relative entry is relative to the working directory.
+fn expand(dir: &str, origin: &Path, cwd: &Path) -> PathBuf {
+    let origin = origin.display().to_string();
+    let lib = if Path::new("/lib/x86_64-linux-gnu").is_dir() { "lib/x86_64-linux-gnu" } else { "lib64" };
+    let d = dir
+        .replace("${ORIGIN}", &origin)
+        .replace("$ORIGIN", &origin)
+        .replace("${LIB}", lib)
+        .replace("$LIB", lib)
+        .replace("${PLATFORM}", std::env::consts::ARCH)
+        .replace("$PLATFORM", std::env::consts::ARCH);
+    cwd.join(OsStr::new(&d))
+}
+
+/// The directory of an object, as an absolute path (`$ORIGIN`).
+fn origin(path: &Path) -> PathBuf {
+    path.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => a == b,
+    }
+}
+
+/// The loader's built-in directories, by architecture (Debian's multiarch ones and the lib64 of
+/// others; directories without the object are simply passed over).
+fn default_dirs(want: (bool, u16)) -> &'static [&'static str] {
+    match want {
+        (true, object::elf::EM_X86_64) => {
+            &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]
+        }
+        (true, object::elf::EM_AARCH64) => {
+            &["/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]
+        }
+        _ => &["/lib", "/usr/lib"],
+    }
+}
+
+/// The x86-64 micro-architecture levels this CPU runs, best first (glibc-hwcaps subdirectories).
+fn supported_hwcaps() -> Vec<&'static str> {
+    let mut out = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let v2 =
+            has!("sse3") && has!("ssse3") && has!("sse4.1") && has!("sse4.2") && has!("popcnt") && has!("cmpxchg16b");
+        let v3 = v2
+            && has!("avx")
+            && has!("avx2")
+            && has!("bmi1")
+            && has!("bmi2")
+            && has!("f16c")
+            && has!("fma")
+            && has!("lzcnt")
+            && has!("movbe")
+            && has!("xsave");
+        let v4 = v3 && has!("avx512f") && has!("avx512bw") && has!("avx512cd") && has!("avx512dq") && has!("avx512vl");
+        for (ok, name) in [(v4, "x86-64-v4"), (v3, "x86-64-v3"), (v2, "x86-64-v2")] {
+            if ok {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the dynamic loader itself says `exe` maps (`ld.so --list`, as ldd asks it),
+    /// canonical paths, the vdso left out.
+    pub(crate) fn loader_says(exe: &Path, env: &[(&str, &str)]) -> Option<Vec<PathBuf>> {
+        let interp = dynamic_info(exe)?.interpreter?;
+        let out = std::process::Command::new(&interp).arg("--list").arg(exe).envs(env.iter().copied()).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut paths: Vec<PathBuf> = text
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim();
+                let path = l.split(" => ").nth(1).unwrap_or(l);
+                let path = path.rsplit_once(" (").map_or(path, |(p, _)| p);
+                path.starts_with('/').then(|| std::fs::canonicalize(path).unwrap_or_else(|_| path.into()))
+            })
+            .collect();
+        paths.sort();
+        Some(paths)
+    }
+
+    pub(crate) fn ours(exe: &Path, search: &Search) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> =
+            libraries(exe, search).iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+        paths.sort();
+        paths
+    }
+
+    /// Every dynamically linked program here and this test binary: the same objects as the
+    /// loader's own `--list`.
+    #[test]
+    fn system_programs_need_what_the_loader_says() {
+        let search = Search::for_child();
+        let me = std::env::current_exe().unwrap();
+        let mut checked = 0;
+        for exe in [me.as_path(), Path::new("/bin/ls"), Path::new("/usr/bin/python3"), Path::new("/usr/bin/perl")] {
+            let Some(truth) = loader_says(exe, &[]) else { continue };
+            assert_eq!(ours(exe, &search), truth, "{}", exe.display());
+            checked += 1;
+        }
+        assert!(checked >= 2, "only {checked} programs checked");
+    }
+
+    #[test]
+    fn a_static_or_missing_file_needs_nothing() {
+        assert!(libraries(Path::new("/no/such/file"), &Search::for_child()).is_empty());
+        assert!(dynamic_info(Path::new("/proc/self/status")).is_none());
+    }
+}
