@@ -57,7 +57,7 @@ mod formats {
         assert!(c.contains("\nfunction,app:malloc,") && c.contains("\nfunction,libc.so.6:malloc,"), "{c}");
         let m = markdown(&r);
         assert_eq!((rows(&m, "`app:malloc`"), rows(&m, "`libc.so.6:malloc`")), (1, 1), "{m}");
-        let folded = crate::output::flame::folded(&r);
+        let folded = crate::output::flame::folded(&r, crate::output::flame::Source::AllCalls);
         assert!(folded.contains("app:malloc;") && folded.contains("libc.so.6:malloc;"), "{folded}");
         assert!(folded.lines().all(|l| !l.starts_with("malloc;")), "{folded}");
     }
