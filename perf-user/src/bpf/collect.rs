@@ -526,7 +526,8 @@ mod tests {
             }],
             mode: ProbeMode::Full,
             tracepoints: true,
-            config: common::Config::default(),
+            // The syscall table (`--syscalls`): every syscall of the target, these getppid calls too.
+            config: common::Config { syscall_table: 1, ..common::Config::default() },
             max_funcs: 1,
             capacity: 1,
             attach: AttachMode::Auto,
