@@ -180,3 +180,36 @@ fn guard_estimate_matches_the_real_cost_of_single_stepped_probes() {
         real_ns / 1e6
     );
 }
+
+/// Issue 16: the guard priced each function by its kind of probe site, but the export did not say
+/// which kind a function had nor what each kind cost: a reader could not tell that a function's
+/// time was mostly single-stepping. Each function's class and each class's measured cost are in
+/// the JSON, and the text report's header states them.
+#[test]
+fn export_names_each_functions_probe_site_class_and_its_measured_cost() {
+    let test = "export_names_each_functions_probe_site_class_and_its_measured_cost";
+    if !can_run(test) {
+        return;
+    }
+    let fixture = ["--seconds", "1", "--threads", "1", "--stepped", "5", "--spin-us", "200"];
+    let (report, _) = traced_fixture("classes", &fixture, &["gd_cheap_a", "gd_stepped"], &["--max-overhead", "1000"]);
+    let class = |f: &str| function(&report, f)["probe"]["site_class"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(class("gd_cheap_a"), "emulated");
+    assert_eq!(class("gd_stepped"), "single_step");
+    let costs = report["probe_costs"].as_array().unwrap_or_else(|| panic!("no probe_costs: {report}"));
+    let of = |c: &str| costs.iter().find(|x| x["class"] == c).unwrap_or_else(|| panic!("no {c} in {costs:?}"));
+    for (c, functions) in [("emulated", 1), ("nop5", 0), ("single_step", 1)] {
+        assert_eq!(u(&of(c)["functions"]), functions, "{c}: {costs:?}");
+        assert!(u(&of(c)["per_call_ns"]) > 0, "{c} measured: {costs:?}");
+    }
+    assert!(u(&of("single_step")["per_call_ns"]) > u(&of("emulated")["per_call_ns"]), "{costs:?}");
+    // The guard's unit is the emulated class's: the old top-level field still says it.
+    assert_eq!(u(&report["probe_cost_per_hit_ns"]), u(&of("emulated")["per_call_ns"]) / 2);
+    let dir = TempDir::new("classes-text");
+    let path = dir.join("r.json");
+    std::fs::write(&path, report.to_string()).unwrap();
+    let out = Command::new(PERF_USER).arg("report").arg(&path).output().expect("run perf-user report");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header = text.lines().nth(1).unwrap_or_default();
+    assert!(header.contains("emulated") && header.contains("single-stepped") && header.contains("×1"), "{text}");
+}
