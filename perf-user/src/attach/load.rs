@@ -60,6 +60,10 @@ pub(super) fn load(
             info.detached = true;
         }
     }
+    if let Some(note) = tracer.links_shared_note() {
+        eprintln!("perf-user: warning: {note}");
+        warnings.push(note);
+    }
     let (probe_cost, calibration) =
         calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
