@@ -50,6 +50,17 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Runs the fixture with `fixture_args` traced with `flags` from its first call to its exit.
 /// Returns (report, truth).
 fn traced_fixture(name: &str, fixture_args: &[&str], funcs: &[&str], flags: &[&str]) -> (Value, Value) {
+    traced_fixture_limited(name, fixture_args, funcs, flags, None)
+}
+
+/// `traced_fixture` with perf-user's descriptor limit set to `nofile` when given.
+fn traced_fixture_limited(
+    name: &str,
+    fixture_args: &[&str],
+    funcs: &[&str],
+    flags: &[&str],
+    nofile: Option<u64>,
+) -> (Value, Value) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = TempDir::new(name);
     let exe = build_fixture(&dir);
@@ -63,7 +74,7 @@ fn traced_fixture(name: &str, fixture_args: &[&str], funcs: &[&str], flags: &[&s
         args.extend(["--func", f]);
     }
     args.extend(flags);
-    let mut pu = PerfUser::attach(child.id(), &args);
+    let mut pu = PerfUser::attach_limited(child.id(), &args, &[], nofile);
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     lines.wait_for("done", Duration::from_secs(120));
     let status = child.wait().expect("wait for the fixture");
@@ -91,6 +102,7 @@ fn detaching_one_function_loses_no_other_call(mode: &str) {
         traced_fixture(&format!("guard-{mode}"), &fixture, &funcs, &["--max-overhead", "10", "--attach-mode", mode]);
     assert_eq!(report["end_reason"], "target-exited");
     let warnings = report["warnings"].to_string();
+    assert!(!warnings.contains("share a link"), "{test}: descriptors are plenty here: {warnings}");
     assert!(detached(&report, "gd_costly"), "{test}: the guard must detach gd_costly: {warnings}");
     assert!(u(&function(&report, "gd_costly")["calls"]) > 0, "{test}: gd_costly counted before its detach");
     for f in ["gd_cheap_a", "gd_cheap_b"] {
@@ -179,4 +191,61 @@ fn guard_estimate_matches_the_real_cost_of_single_stepped_probes() {
         estimate_ns / 1e6,
         real_ns / 1e6
     );
+}
+
+/// Issue 16: the guard priced each function by its kind of probe site, but the export did not say
+/// which kind a function had nor what each kind cost: a reader could not tell that a function's
+/// time was mostly single-stepping. Each function's class and each class's measured cost are in
+/// the JSON, and the text report's header states them.
+#[test]
+fn export_names_each_functions_probe_site_class_and_its_measured_cost() {
+    let test = "export_names_each_functions_probe_site_class_and_its_measured_cost";
+    if !can_run(test) {
+        return;
+    }
+    let fixture = ["--seconds", "1", "--threads", "1", "--stepped", "5", "--spin-us", "200"];
+    let (report, _) = traced_fixture("classes", &fixture, &["gd_cheap_a", "gd_stepped"], &["--max-overhead", "1000"]);
+    let class = |f: &str| function(&report, f)["probe"]["site_class"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(class("gd_cheap_a"), "emulated");
+    assert_eq!(class("gd_stepped"), "single_step");
+    let costs = report["probe_costs"].as_array().unwrap_or_else(|| panic!("no probe_costs: {report}"));
+    let of = |c: &str| costs.iter().find(|x| x["class"] == c).unwrap_or_else(|| panic!("no {c} in {costs:?}"));
+    for (c, functions) in [("emulated", 1), ("nop5", 0), ("single_step", 1)] {
+        assert_eq!(u(&of(c)["functions"]), functions, "{c}: {costs:?}");
+        assert!(u(&of(c)["per_call_ns"]) > 0, "{c} measured: {costs:?}");
+    }
+    assert!(u(&of("single_step")["per_call_ns"]) > u(&of("emulated")["per_call_ns"]), "{costs:?}");
+    // The guard's unit is the emulated class's: the old top-level field still says it.
+    assert_eq!(u(&report["probe_cost_per_hit_ns"]), u(&of("emulated")["per_call_ns"]) / 2);
+    let dir = TempDir::new("classes-text");
+    let path = dir.join("r.json");
+    std::fs::write(&path, report.to_string()).unwrap();
+    let out = Command::new(PERF_USER).arg("report").arg(&path).output().expect("run perf-user report");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header = text.lines().nth(1).unwrap_or_default();
+    assert!(header.contains("emulated") && header.contains("single-stepped") && header.contains("×1"), "{text}");
+}
+
+/// Issue 16: one link per function keeps a guard detach from touching other functions, but when
+/// the descriptor limit cannot be raised that far functions share links, silently, and a detach
+/// loses calls again. perf-user reserves 1,024 descriptors for everything else, so a hard limit of
+/// 1,026 leaves room for two links: four functions in session mode must share, and say so once.
+#[test]
+fn a_descriptor_limit_that_makes_functions_share_links_is_a_warning() {
+    let test = "a_descriptor_limit_that_makes_functions_share_links_is_a_warning";
+    if !can_run(test) {
+        return;
+    }
+    let fixture = ["--seconds", "1", "--threads", "1", "--costly", "2", "--stepped", "1", "--spin-us", "200"];
+    let funcs = ["gd_cheap_a", "gd_cheap_b", "gd_costly", "gd_stepped"];
+    let flags = ["--max-overhead", "1000", "--attach-mode", "session"];
+    let (report, truth) = traced_fixture_limited("fd-limit", &fixture, &funcs, &flags, Some(1026));
+    let warnings: Vec<&str> = report["warnings"].as_array().unwrap().iter().filter_map(|w| w.as_str()).collect();
+    let shared: Vec<&&str> = warnings.iter().filter(|w| w.contains("share a link")).collect();
+    assert_eq!(shared.len(), 1, "one warning for the run: {warnings:?}");
+    assert!(shared[0].contains("(1026)") && shared[0].contains("up to 2 functions"), "{}", shared[0]);
+    // Sharing costs nothing while nothing is detached: every call is still seen.
+    for f in funcs {
+        assert_eq!(u(&function(&report, f)["calls"]), u(&function(&truth, f)["count"]), "{f}");
+    }
 }

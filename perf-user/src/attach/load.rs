@@ -7,13 +7,13 @@ use super::{TargetState, plan::Plan, preflight::Target, refresh::Refresh, run::S
 use crate::{
     app::{App, TailColours},
     bpf::{
-        calibrate::{self, SiteClass},
+        calibrate,
         collect::Collector,
         loader::{ProbeMode, Tracer},
         spans::SpanReader,
     },
     cli::{AttachConfig, Slow},
-    model::{FuncInfo, Session, StealReading, WindowCost},
+    model::{FuncInfo, Session, SiteClass, StealReading, WindowCost},
     output::report::{self, RunInfo},
     target::proc,
 };
@@ -42,7 +42,7 @@ pub(super) fn load(
     baseline: Option<&report::Report>,
     signals: &Signals,
 ) -> Result<Loaded> {
-    let Plan { functions, mut infos, spec, mut warnings, refresh, spans } = plan;
+    let Plan { mut infos, spec, mut warnings, refresh, spans } = plan;
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
     let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
@@ -60,17 +60,19 @@ pub(super) fn load(
             info.detached = true;
         }
     }
+    if let Some(note) = tracer.links_shared_note() {
+        eprintln!("perf-user: warning: {note}");
+        warnings.push(note);
+    }
     let (probe_cost, calibration) =
         calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
-    let classes: Vec<SiteClass> =
-        functions.iter().zip(&infos).map(|(f, i)| SiteClass::of(&f.entry_bytes, i.single_step)).collect();
-    let per_fn: Vec<WindowCost> = classes.iter().map(|&c| probe_cost.in_window_for(c)).collect();
-    for ((info, cost), &class) in infos.iter_mut().zip(&per_fn).zip(&classes) {
+    let per_fn: Vec<WindowCost> = infos.iter().map(|i| probe_cost.in_window_for(i.site_class)).collect();
+    for (info, cost) in infos.iter_mut().zip(&per_fn) {
         info.calibration_ns = cost.median_ns;
         info.floor_ns = cost.floor_ns();
         // A call is two probe hits (entry and return).
-        info.hit_cost_ns = probe_cost.per_call_for(class) / 2;
+        info.hit_cost_ns = probe_cost.per_call_for(info.site_class) / 2;
     }
     if let Some(note) = stepped_warning(&infos, &probe_cost) {
         eprintln!("perf-user: {note}");
@@ -97,6 +99,7 @@ pub(super) fn load(
         warnings,
         calibration_ns: probe_cost.in_window.median_ns,
         probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
+        probe_costs: class_costs(&probe_cost),
         attach: tracer.attach_kind().to_owned(),
         sample_every: cfg.sample_every.max(1),
         probes: spec.mode.label().to_string(),
@@ -155,6 +158,22 @@ fn calibrate_probes(
             Ok((calibrate::ProbeCost::default(), None))
         }
     }
+}
+
+/// The measured cost of each kind of probe site, for the export; none when not calibrated.
+fn class_costs(cost: &calibrate::ProbeCost) -> Vec<report::ProbeClassCost> {
+    if cost.per_call_ns == 0 && cost.in_window.median_ns == 0 {
+        return Vec::new();
+    }
+    SiteClass::ALL
+        .iter()
+        .map(|&c| report::ProbeClassCost {
+            class: c.label().to_owned(),
+            functions: 0,
+            per_call_ns: cost.per_call_for(c),
+            calibration_ns: cost.in_window_for(c).median_ns,
+        })
+        .collect()
 }
 
 /// Single-stepped probe sites, with what they cost per call on this host against an emulated

@@ -16,14 +16,13 @@ use crate::{
         AttachConfig, Slow,
         span::{Endpoint, SpanKey, SpanSpec},
     },
-    model::{FuncInfo, SpanInfo},
+    model::{FuncInfo, SiteClass, SpanInfo},
     target::proc,
     target::{symbols, symbols::SymbolTable},
 };
 
 /// What the load stage attaches, and what the report says about it.
 pub(super) struct Plan {
-    pub functions: Vec<symbols::Function>,
     pub infos: Vec<FuncInfo>,
     pub spec: LoadSpec,
     pub warnings: Vec<String>,
@@ -108,7 +107,7 @@ pub(super) fn make(cfg: &AttachConfig, checked: &Checked) -> Result<Plan> {
         span_keys: cfg.span_keys,
     };
     let refresh = (!lib_patterns.is_empty()).then(|| Refresh::new(cfg, t, lib_patterns, &mapped, &spec));
-    Ok(Plan { functions, infos, spec, warnings, refresh, spans })
+    Ok(Plan { infos, spec, warnings, refresh, spans })
 }
 
 /// The functions' identities, ids from `first_id` on; `names` maps each function's object (the
@@ -129,6 +128,7 @@ pub(super) fn func_infos(functions: &[symbols::Function], first_id: u32, names: 
                 symbol: f.name.clone(),
                 raw_symbol: f.raw.clone(),
                 address: f.address,
+                site_class: SiteClass::of(&f.entry_bytes, site.single_step),
                 entry_insn: site.insn,
                 single_step: site.single_step,
                 detached: false,

@@ -18,7 +18,7 @@ use crate::{
     bpf::loader::{LoadSpec, Probe, ProbeMode},
     cli::AttachConfig,
     model::FuncInfo,
-    target::symbols::{Function, objects::MappedObject},
+    target::symbols::objects::MappedObject,
 };
 
 /// How often the maps are compared.
@@ -44,7 +44,6 @@ pub(super) struct Refresh {
 
 /// Functions of libraries loaded since the last look, ready to probe.
 pub(super) struct Late {
-    pub functions: Vec<Function>,
     pub probes: Vec<Probe>,
     pub infos: Vec<FuncInfo>,
     /// One line per library: what was traced or why not.
@@ -91,7 +90,7 @@ impl Refresh {
                     || objects::file_id(&o.attach).is_none_or(|id| !self.probed_files.contains(&id))
             })
             .collect();
-        let mut late = Late { functions: Vec::new(), probes: Vec::new(), infos: Vec::new(), notes: Vec::new() };
+        let mut late = Late { probes: Vec::new(), infos: Vec::new(), notes: Vec::new() };
         let mut next = next_id;
         for obj in new {
             let Some(found) = self.resolve(&obj, &mut late.notes) else { continue };
@@ -125,7 +124,6 @@ impl Refresh {
             }));
             next += infos.len() as u32;
             late.infos.extend(infos);
-            late.functions.extend(functions);
         }
         (!late.notes.is_empty()).then_some(late)
     }

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{bpf::calibrate::SiteClass, bpf::sys::error_chain, model::WindowCost};
+use crate::{bpf::sys::error_chain, model::WindowCost};
 
 use anyhow::Result;
 use tokio::{
@@ -299,14 +299,12 @@ impl Loop {
                 }
             }
         }
-        let classes: Vec<SiteClass> =
-            late.functions.iter().zip(&infos).map(|(f, i)| SiteClass::of(&f.entry_bytes, i.single_step)).collect();
-        let costs: Vec<WindowCost> = classes.iter().map(|&c| probe_cost.in_window_for(c)).collect();
+        let costs: Vec<WindowCost> = infos.iter().map(|i| probe_cost.in_window_for(i.site_class)).collect();
         let now_ns = app.session.elapsed_ns();
-        for ((info, cost), &class) in infos.iter_mut().zip(&costs).zip(&classes) {
+        for (info, cost) in infos.iter_mut().zip(&costs) {
             info.calibration_ns = cost.median_ns;
             info.floor_ns = cost.floor_ns();
-            info.hit_cost_ns = probe_cost.per_call_for(class) / 2;
+            info.hit_cost_ns = probe_cost.per_call_for(info.site_class) / 2;
             info.added_ns = Some(now_ns);
         }
         collector.add_functions(infos.iter().map(|i| i.symbol.clone()).collect(), costs);

@@ -54,8 +54,7 @@ pub extern "C" fn perf_user_calibration_target_stepped(x: u64) -> u64 {
     core::arch::naked_asm!("lea rax, [rdi]", "ret")
 }
 
-/// First bytes of a function whose probe site is a 5-byte nop.
-pub const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+pub use crate::model::{NOP5, SiteClass};
 
 /// What probes cost on this host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,27 +74,6 @@ pub struct ProbeCost {
     pub per_call_nop5_ns: u64,
     /// The same through a single-stepped entry.
     pub per_call_stepped_ns: u64,
-}
-
-/// The kinds of probe site whose cost differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SiteClass {
-    Emulated,
-    Nop5,
-    SingleStep,
-}
-
-impl SiteClass {
-    /// The class of a function starting with `entry` bytes that `probe_site` judged.
-    pub fn of(entry: &[u8], single_step: bool) -> SiteClass {
-        if single_step {
-            SiteClass::SingleStep
-        } else if entry.starts_with(&NOP5) {
-            SiteClass::Nop5
-        } else {
-            SiteClass::Emulated
-        }
-    }
 }
 
 impl ProbeCost {

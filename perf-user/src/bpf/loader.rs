@@ -342,6 +342,19 @@ impl Tracer {
         })
     }
 
+    /// When the descriptor limit made functions share links: one line saying so, for the screen
+    /// and the export's warnings. Detaching one of them (the overhead guard) then re-links the
+    /// others of its link, whose calls are lost meanwhile.
+    pub fn links_shared_note(&self) -> Option<String> {
+        let s = self.links.sharing()?;
+        Some(format!(
+            "the descriptor limit ({}) is too low for one probe link per function (about {} needed): up to {} \
+             functions share a link, so when the overhead guard detaches one the others of its link lose calls \
+             while they are re-linked; raise the hard limit (ulimit -Hn) to avoid it",
+            s.fd_limit, s.fd_needed, s.per_link
+        ))
+    }
+
     /// How the function probes were attached: `uprobe_session`, `uprobe_multi` or `perf_event`.
     pub fn attach_kind(&self) -> &'static str {
         match self.attached_as() {

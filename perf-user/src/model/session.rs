@@ -15,6 +15,8 @@ pub struct FuncInfo {
     /// First instruction at the probe site, and whether the kernel must single-step it (slow).
     pub entry_insn: String,
     pub single_step: bool,
+    /// Its kind of probe site, whose cost was measured at start-up (`probe_costs` in the export).
+    pub site_class: SiteClass,
     /// Its probes were removed by the overhead guard; its numbers stop there.
     pub detached: bool,
     /// Probe cost subtracted from each of its calls (depends on the kind of probe site).
@@ -30,6 +32,45 @@ pub struct FuncInfo {
     /// For a function of a library the target loaded after attach (`dlopen`): when its probes
     /// went in, ns after attach. Its numbers start there.
     pub added_ns: Option<u64>,
+}
+
+/// The kinds of probe site whose cost differs: an entry the kernel emulates (`push rbp`, a
+/// relative jump), a 5-byte nop (recent kernels turn the trap into a call) and an instruction it
+/// single-steps out of line on every hit (the expensive one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SiteClass {
+    #[default]
+    Emulated,
+    Nop5,
+    SingleStep,
+}
+
+/// The first bytes of a function whose probe site is a 5-byte nop (`nopl 0x0(%rax,%rax,1)`).
+pub const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+
+impl SiteClass {
+    pub const ALL: [SiteClass; 3] = [SiteClass::Emulated, SiteClass::Nop5, SiteClass::SingleStep];
+
+    /// The class of a function starting with `entry` bytes, whose first instruction the kernel
+    /// single-steps when `single_step` (as `bpf::probe_site` judged it).
+    pub fn of(entry: &[u8], single_step: bool) -> SiteClass {
+        if single_step {
+            SiteClass::SingleStep
+        } else if entry.starts_with(&NOP5) {
+            SiteClass::Nop5
+        } else {
+            SiteClass::Emulated
+        }
+    }
+
+    /// Its name in the export (`probe.site_class`, `probe_costs[].class`).
+    pub fn label(self) -> &'static str {
+        match self {
+            SiteClass::Emulated => "emulated",
+            SiteClass::Nop5 => "nop5",
+            SiteClass::SingleStep => "single_step",
+        }
+    }
 }
 
 /// What a probe pair adds inside a measured call, from timing an empty function at start-up.

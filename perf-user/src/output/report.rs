@@ -42,6 +42,10 @@ pub struct Report {
     /// overhead estimate is `probe_hits × probe_cost_per_hit_ns`.
     #[serde(default)]
     pub probe_cost_per_hit_ns: u64,
+    /// What a probed call costs on each kind of probe site, measured at start-up, with how many
+    /// functions have that kind; empty when not calibrated and in older reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probe_costs: Vec<ProbeClassCost>,
     /// How the function probes were attached: `uprobe_multi` (one link for all functions) or
     /// `perf_event` (one per probe; kernels before 6.6).
     #[serde(default)]
@@ -224,6 +228,10 @@ pub struct ProbeReport {
     pub entry_insn: String,
     /// True when the kernel single-steps it on every hit (its measured cost is in the single-step warning).
     pub single_step: bool,
+    /// Its kind of probe site: `emulated`, `nop5` or `single_step` (`probe_costs[]` has the
+    /// measured cost of each); empty in older reports and imports.
+    #[serde(default)]
+    pub site_class: String,
     /// True when the overhead guard removed its probes during the run (see `warnings`).
     #[serde(default)]
     pub detached: bool,
@@ -234,6 +242,22 @@ pub struct ProbeReport {
     /// calibration's own spread); the text tables show them as `<floor` (0: raw numbers).
     #[serde(default)]
     pub floor_ns: u64,
+}
+
+/// The measured cost of one kind of probe site (`probe_costs[]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeClassCost {
+    /// `emulated`, `nop5` or `single_step`, as in `functions[].probe.site_class`.
+    pub class: String,
+    /// Traced functions whose probe site is of this kind.
+    #[serde(default)]
+    pub functions: u64,
+    /// What one probed call (entry and return hits) costs the traced thread: the guard's unit.
+    #[serde(default)]
+    pub per_call_ns: u64,
+    /// The probe cost inside a measured call, subtracted from each call's latency.
+    #[serde(default)]
+    pub calibration_ns: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -269,6 +293,8 @@ pub struct RunInfo {
     pub warnings: Vec<String>,
     pub calibration_ns: u64,
     pub probe_cost_per_hit_ns: u64,
+    /// The measured cost per kind of probe site (`functions` is counted when the report is built).
+    pub probe_costs: Vec<ProbeClassCost>,
     pub attach: String,
     pub sample_every: u32,
     pub probes: String,
@@ -298,6 +324,12 @@ fn row(symbol: String, f: &crate::model::FuncSample) -> FunctionReport {
 
 fn buckets(h: &crate::model::BucketHist) -> Vec<BucketCount> {
     h.buckets.iter().map(|b| BucketCount { le_ns: b.high_ns, count: b.count }).collect()
+}
+
+/// The run's measured cost per kind of probe site, each with how many functions have that kind.
+fn probe_costs(session: &Session, info: &RunInfo) -> Vec<ProbeClassCost> {
+    let count = |class: &str| session.functions.iter().filter(|f| f.site_class.label() == class).count() as u64;
+    info.probe_costs.iter().map(|c| ProbeClassCost { functions: count(&c.class), ..c.clone() }).collect()
 }
 
 impl Report {
@@ -360,6 +392,7 @@ impl Report {
                     probe: ProbeReport {
                         entry_insn: fi.entry_insn.clone(),
                         single_step: fi.single_step,
+                        site_class: fi.site_class.label().to_owned(),
                         detached: fi.detached,
                         calibration_ns: fi.calibration_ns,
                         floor_ns: fi.floor_ns,
@@ -439,6 +472,7 @@ impl Report {
             probe_hits: sample.counters.probe_hits,
             calibration_ns: info.calibration_ns,
             probe_cost_per_hit_ns: info.probe_cost_per_hit_ns,
+            probe_costs: probe_costs(session, info),
             attach: info.attach.clone(),
             sample_every: info.sample_every,
             probes: info.probes.clone(),

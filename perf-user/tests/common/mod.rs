@@ -212,11 +212,31 @@ impl PerfUser {
     }
 
     pub fn attach_with_env(pid: u32, extra: &[&str], env: &[(&str, &str)]) -> PerfUser {
+        PerfUser::attach_limited(pid, extra, env, None)
+    }
+
+    /// `attach` with perf-user's descriptor limit (soft and hard) set to `nofile` when given.
+    pub fn attach_limited(pid: u32, extra: &[&str], env: &[(&str, &str)], nofile: Option<u64>) -> PerfUser {
+        let mut cmd = Command::new(PERF_USER);
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt as _;
+            let lim = libc::rlimit { rlim_cur: n, rlim_max: n };
+            // SAFETY: setrlimit is async-signal-safe; `lim` is a valid rlimit copied into the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         // The overhead guard gives up functions to protect the target, from a cost estimated at
         // start-up; on a loaded machine that estimate can trip it mid-run. A test that compares
         // counts with the truth wants every call, so the guard is off unless the test sets it.
         let guard: &[&str] = if extra.contains(&"--max-overhead") { &[] } else { &["--max-overhead", "1000"] };
-        let mut child = Command::new(PERF_USER)
+        let mut child = cmd
             .envs(env.iter().copied())
             .args(["attach", "--no-tui", "--pid", &pid.to_string()])
             .args(guard)

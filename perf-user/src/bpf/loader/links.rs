@@ -65,6 +65,12 @@ pub(super) enum Links {
 }
 
 impl Links {
+    /// The most functions any link shares, when descriptors ran short (`None`: each its own).
+    pub(super) fn sharing(&self) -> Option<Sharing> {
+        let Links::Multi { groups, .. } = self else { return None };
+        groups.iter().map(|g| g.sharing).filter(|s| s.per_link > 1).max_by_key(|s| s.per_link)
+    }
+
     /// Probes attached: one per function and program.
     pub(super) fn count(&self) -> usize {
         match self {
@@ -87,6 +93,18 @@ pub(super) struct Group {
     pub(super) probes: Vec<Probe>,
     /// Per program (in `progs` order), its links to these functions.
     links: Vec<Vec<Linked>>,
+    /// More than one when the descriptor limit made functions share links ([`group_size`]).
+    pub(super) sharing: Sharing,
+}
+
+/// How many functions share a link, and why: descriptors ran short.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sharing {
+    /// Functions per link (1: each its own).
+    pub per_link: usize,
+    /// The descriptor soft limit in force, and what one link per function would have needed.
+    pub fd_limit: u64,
+    pub fd_needed: u64,
 }
 
 /// One `uprobe_multi` link: closing `fd` detaches it from all of `fn_ids`.
@@ -135,12 +153,13 @@ const FD_RESERVE: u64 = 1024;
 /// twice. One link per function and program needs that many descriptors: the soft limit is
 /// raised as far as the hard one allows; only beyond that do functions share links. `links` are
 /// the links about to be made; every call adds to the run's total.
-fn group_size(links: usize) -> usize {
+fn group_size(links: usize) -> Sharing {
     static TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let total = TOTAL.fetch_add(links as u64, Ordering::Relaxed) + links as u64;
     let soft = raise_fd_limit(total + FD_RESERVE);
     let budget = soft.saturating_sub(FD_RESERVE).max(1);
-    usize::try_from(total.div_ceil(budget)).unwrap_or(usize::MAX).max(1)
+    let per_link = usize::try_from(total.div_ceil(budget)).unwrap_or(usize::MAX).max(1);
+    Sharing { per_link, fd_limit: soft, fd_needed: total + FD_RESERVE }
 }
 
 /// Raises this process's descriptor soft limit to `needed` (and the hard one, which only root
@@ -365,8 +384,10 @@ fn link_group(
     cancel: &AtomicBool,
     skipped: &mut Vec<Skipped>,
 ) -> Result<Group, LoadError> {
-    let mut group = Group { path, probes, links: Vec::with_capacity(progs.len()) };
-    let size = group_size(progs.len() * group.probes.len());
+    let sharing = group_size(progs.len() * probes.len());
+    let sharing = Sharing { per_link: sharing.per_link.min(probes.len()).max(1), ..sharing };
+    let size = sharing.per_link;
+    let mut group = Group { path, probes, links: Vec::with_capacity(progs.len()), sharing };
     let mut refused = Vec::new();
     for p in progs {
         let mut links = Vec::new();

@@ -131,6 +131,36 @@ mod formats {
     }
 
     #[test]
+    fn each_probe_site_class_and_its_measured_cost_travel_in_json_and_text() {
+        use crate::output::report::ProbeClassCost;
+        // Issue 16: the measured cost per kind of probe site was used by the guard but never
+        // written, so a report could not say why a function's numbers were mostly probe cost.
+        let mut r = sample_report();
+        r.functions[0].probe.site_class = "single_step".into();
+        let cost = |class: &str, functions, per_call_ns| ProbeClassCost {
+            class: class.into(),
+            functions,
+            per_call_ns,
+            calibration_ns: per_call_ns / 3,
+        };
+        r.probe_costs = vec![cost("emulated", 0, 1_200), cost("nop5", 0, 900), cost("single_step", 1, 24_000)];
+        let v: serde_json::Value = serde_json::from_slice(&json(&r)).unwrap_or_default();
+        assert_eq!(v["functions"][0]["probe"]["site_class"], "single_step");
+        assert_eq!(v["probe_costs"][2]["class"], "single_step");
+        assert_eq!(v["probe_costs"][2]["per_call_ns"], 24_000);
+        assert_eq!(v["probe_costs"][2]["functions"], 1);
+        let text_report = text(&r);
+        let header: Vec<&str> = text_report.lines().take(2).collect();
+        assert!(header[1].contains("single-stepped 24.0µs ×1") && !header[1].contains("emulated"), "{header:?}");
+        // Older reports (and imports) have neither field: they read, and the text says nothing.
+        let old = sample_report();
+        let back: Report = serde_json::from_slice(&json(&old)).unwrap_or_default();
+        assert!(back.probe_costs.is_empty() && back.functions[0].probe.site_class.is_empty());
+        assert!(!text(&old).contains("probe cost per call"));
+        assert!(!String::from_utf8_lossy(&json(&old)).contains("probe_costs"), "absent when not measured");
+    }
+
+    #[test]
     fn wrong_schema_and_garbage_are_refused() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let p = dir.path().join("x.json");
