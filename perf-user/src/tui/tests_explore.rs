@@ -155,3 +155,17 @@ fn next_tick(app: &App, t: u64) -> crate::model::Sample {
     s.call_paths = fixtures::call_paths(8, t);
     s
 }
+
+/// Regression: the heatmap kept scrolling while paused; it freezes with the rest of the screen.
+#[test]
+fn heatmap_freezes_while_paused() {
+    let mut app = fixtures::app(8, 30);
+    keys(&mut app, &[Key::Down, Key::Down, Key::Char('h'), Key::Char('p')]);
+    let before = screen(&app, 120, 40);
+    for t in 31..34 {
+        app.handle(Event::Tick { sample: next_tick(&app, t), exemplars: Vec::new() });
+    }
+    assert_eq!(screen(&app, 120, 40), before, "paused: nothing moves");
+    keys(&mut app, &[Key::Char('p')]);
+    assert_ne!(screen(&app, 120, 40), before, "unpaused: the new columns show");
+}
