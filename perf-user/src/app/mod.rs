@@ -365,6 +365,8 @@ impl App {
         d.frozen = self.paused.then(|| Frozen {
             exemplars: self.session.exemplars.clone(),
             p99_history: self.session.p99_history.clone(),
+            heat: self.session.heat.clone(),
+            heat_at: self.session.heat_at.clone(),
         });
         self.refresh();
     }
@@ -417,6 +419,15 @@ impl App {
     /// p99 over time of function `id` as displayed (the frozen copy while paused).
     pub fn p99_history(&self, id: u32) -> Option<&VecDeque<u64>> {
         self.derived.frozen.as_ref().map_or(&self.session.p99_history, |f| &f.p99_history).get(id as usize)
+    }
+
+    /// The latency heatmap's columns of function `id` and when each was read, as displayed (the
+    /// frozen copy while paused).
+    pub fn heat(&self, id: u32) -> (Option<&VecDeque<crate::model::HeatColumn>>, &VecDeque<u64>) {
+        match &self.derived.frozen {
+            Some(f) => (f.heat.get(id as usize), &f.heat_at),
+            None => (self.session.heat.get(id as usize), &self.session.heat_at),
+        }
     }
 
     /// Demangled name of function `id`.
@@ -588,6 +599,9 @@ pub struct SyscallRow {
 pub struct Frozen {
     pub exemplars: VecDeque<Exemplar>,
     pub p99_history: Vec<VecDeque<u64>>,
+    /// The heatmap's columns and their times.
+    pub heat: Vec<VecDeque<crate::model::HeatColumn>>,
+    pub heat_at: VecDeque<u64>,
 }
 
 /// Everything the UI renders that costs something to compute, computed in `App::rebuild`.

@@ -155,3 +155,33 @@ fn next_tick(app: &App, t: u64) -> crate::model::Sample {
     s.call_paths = fixtures::call_paths(8, t);
     s
 }
+
+/// Regression: the heatmap kept scrolling while paused; it freezes with the rest of the screen.
+#[test]
+fn heatmap_freezes_while_paused() {
+    let mut app = fixtures::app(8, 30);
+    keys(&mut app, &[Key::Down, Key::Down, Key::Char('h'), Key::Char('p')]);
+    let before = screen(&app, 120, 40);
+    for t in 31..34 {
+        app.handle(Event::Tick { sample: next_tick(&app, t), exemplars: Vec::new() });
+    }
+    assert_eq!(screen(&app, 120, 40), before, "paused: nothing moves");
+    keys(&mut app, &[Key::Char('p')]);
+    assert_ne!(screen(&app, 120, 40), before, "unpaused: the new columns show");
+}
+
+/// Regression: at 120 columns the detail pane's "p99 over time … peak" line was cut, losing the
+/// peak's number; now the note and spaces go first and the numbers always fit.
+#[test]
+fn p99_trend_title_never_cuts_its_numbers() {
+    let text = |l: ratatui::text::Line| l.spans.iter().map(|s| s.content.to_string()).collect::<String>();
+    for width in 30..=80 {
+        let t = text(super::widgets::trend_title(1_540_000, 12_300_000, width));
+        assert!(t.chars().count() <= width, "{width}: {t:?}");
+        assert!(t.contains("now 1.54ms") && t.ends_with("peak 12.3ms"), "{width}: {t:?}");
+    }
+    assert_eq!(
+        text(super::widgets::trend_title(154_000, 154_000, 60)),
+        "p99 over time (1 s windows)  now 154µs  peak 154µs"
+    );
+}

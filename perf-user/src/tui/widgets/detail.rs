@@ -91,6 +91,24 @@ pub(crate) fn render_histogram(h: &LatencyHistogram, row: &FunctionRow, area: Re
     h.render(Rect { y: area.y + 1, height: area.height - 1, ..area }, buf);
 }
 
+/// "p99 over time (1 s windows)  now X  peak Y", shortened to fit `width` so that the numbers,
+/// which matter most, are never cut: the window note goes first, then the double spaces.
+pub(crate) fn trend_title(now: u64, peak: u64, width: usize) -> Line<'static> {
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let (now, peak) = (fit_ns(now), fit_ns(peak));
+    let tails = [
+        format!(" (1 s windows)  now {now}  peak {peak}"),
+        format!("  now {now}  peak {peak}"),
+        format!(" now {now} peak {peak}"),
+    ];
+    let title = "p99 over time";
+    let tail = tails.iter().find(|t| title.chars().count() + t.chars().count() <= width);
+    match tail {
+        Some(t) => Line::from(vec![Span::styled(title, bold), Span::raw(t.clone())]),
+        None => Line::from(vec![Span::styled("p99", bold), Span::raw(format!(" now {now} peak {peak}"))]),
+    }
+}
+
 /// Where the time goes, p99 over time, top syscalls and slowest exemplars, top to bottom while
 /// they fit (`full`: all four; otherwise the first two).
 pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mut Buffer, full: bool) {
@@ -129,14 +147,7 @@ pub(crate) fn render_sections(app: &App, row: &FunctionRow, area: Rect, buf: &mu
     let history = app.p99_history(row.id);
     let (now, peak) =
         history.map_or((0, 0), |h| (h.back().copied().unwrap_or(0), h.iter().copied().max().unwrap_or(0)));
-    line(
-        buf,
-        &mut y,
-        &Line::from(vec![
-            Span::styled("p99 over time", bold),
-            Span::raw(format!(" (1 s windows)  now {}  peak {}", fit_ns(now), fit_ns(peak))),
-        ]),
-    );
+    line(buf, &mut y, &trend_title(now, peak, usize::from(w)));
     if y + 1 < bottom {
         let points = usize::from(w);
         let data: Vec<u64> =

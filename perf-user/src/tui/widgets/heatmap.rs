@@ -38,7 +38,8 @@ impl Widget for &Heatmap<'_> {
         let inner = block.inner(area);
         block.render(area, buf);
         let empty = std::collections::VecDeque::new();
-        let heat = app.session.heat.get(row.id as usize).unwrap_or(&empty);
+        let (heat, times) = app.heat(row.id);
+        let heat = heat.unwrap_or(&empty);
         if inner.height < 3 || inner.width <= AXIS_W + 4 {
             return;
         }
@@ -80,7 +81,6 @@ impl Widget for &Heatmap<'_> {
                 cell.set_char(SHADES[shade(n, max)]).set_fg(Color::LightRed);
             }
         }
-        let times = &app.session.heat_at;
         let span = match (times.iter().rev().nth(cols.len().saturating_sub(1)), times.back()) {
             (Some(a), Some(b)) => b.saturating_sub(*a),
             _ => 0,
