@@ -40,12 +40,12 @@ pub fn demangle(raw: &str) -> String {
     raw.to_string()
 }
 
-/// C++ through `cpp_demangle`, whose output follows libiberty's (c++filt), except for a pack
-/// expansion ending the parameters (`pack`). A name it cannot read whole is retried without its
+/// C++ through `cpp_demangle`, whose output follows libiberty's (c++filt), except for pack
+/// expansions with a pattern (`pack`). A name it cannot read whole is retried without its
 /// clone suffix, which is then printed as libiberty does.
 fn demangle_cpp(raw: &str) -> Option<String> {
     let (mangled, suffix) = split_suffix(raw);
-    if let Some(out) = super::pack::demangle_trailing_pack(mangled).and_then(|out| with_clones(out, suffix)) {
+    if let Some(out) = super::pack::demangle_packs(mangled).and_then(|out| with_clones(out, suffix)) {
         return Some(out);
     }
     let whole = cpp_demangle::Symbol::new(raw).ok().and_then(|s| s.demangle().ok());

@@ -1,44 +1,104 @@
-//! A C++ pack expansion that ends a function's parameters (`Args&&... args`, mangled `DpOT_`),
-//! printed as `c++filt` prints it: cpp_demangle 0.5 applies the pattern once to the whole pack
-//! (`int, long&&`), or lets the first reference element swallow it (`T const&, U, V`).
+//! C++ pack expansions with a pattern (`Args&&... args`, mangled `DpOT_`), anywhere in a name
+//! (ending the parameters, before another one, inside template arguments or a function type),
+//! printed as `c++filt` prints them: cpp_demangle 0.5 applies the pattern once to the whole pack
+//! and collapses it into a reference element, so `int&&, long&` comes out `int, long&`.
 //!
-//! Exact, because the expansion ends the mangled name: demangled again without the pattern (no
-//! substitution can refer past the end), the pack's elements print plainly inside the last
-//! template-parameter node, and the pattern is applied to each one as libiberty does.
+//! Each pattern's codes are swapped for vendor qualifiers of the same shape (`U4pu_O`): one
+//! substitution candidate each, as the reference, pointer or cv-qualifier group they replace, so
+//! every later back-reference still means what it meant. cpp_demangle then prints each pack's
+//! elements plainly, followed by the markers; the pattern is applied to each element as
+//! libiberty does. A marker left anywhere else means the rewrite did not fit: the caller keeps
+//! cpp_demangle's own output.
 
 use cpp_demangle::{DemangleNodeType, DemangleOptions, DemangleWrite, Symbol};
 
-/// The demangled name of `mangled` (no compiler suffix) when it ends in a pack expansion with a
+/// A marker's printed form: ` pu_` then the pattern's codes it stands for.
+const MARK: &str = " pu_";
+
+/// The demangled name of `mangled` (no compiler suffix) when it holds a pack expansion with a
 /// pattern over a template parameter; None otherwise, or when a piece is not of a form this
-/// knows how to print (the caller then keeps cpp_demangle's own output).
-pub(super) fn demangle_trailing_pack(mangled: &str) -> Option<String> {
-    let (head, pattern, param) = split_trailing_pack(mangled)?;
-    let plain = format!("{head}{param}");
+/// knows how to print.
+pub(super) fn demangle_packs(mangled: &str) -> Option<String> {
+    let rewritten = rewrite(mangled)?;
     let mut out = Spans::default();
-    Symbol::new(plain.as_bytes()).ok()?.structured_demangle(&mut out, &DemangleOptions::default()).ok()?;
-    let (start, end) = out.last_param?;
-    // The expansion is the last parameter: its elements are followed by the closing parenthesis.
-    if !out.text[end..].starts_with(')') {
-        return None;
+    Symbol::new(rewritten.as_bytes()).ok()?.structured_demangle(&mut out, &DemangleOptions::default()).ok()?;
+    let text = &out.text;
+    let mut result = String::with_capacity(text.len());
+    let mut at = 0;
+    for &(start, end) in &out.params {
+        if start < at || !text[end..].starts_with(MARK) {
+            continue;
+        }
+        // The markers, innermost code first: ` pu_K pu_R` is the pattern `RK`.
+        let mut codes = Vec::new();
+        let mut after = end;
+        while let Some(rest) = text[after..].strip_prefix(MARK) {
+            let len = rest.bytes().take_while(|b| b"ORPKVr".contains(b)).count();
+            codes.push(&rest[..len]);
+            after += MARK.len() + len;
+        }
+        let pattern: String = codes.iter().rev().copied().collect();
+        let elements = split_top_level(&text[start..end])?;
+        let expanded = elements.iter().map(|e| apply(&pattern, e)).collect::<Option<Vec<_>>>()?;
+        result.push_str(&text[at..start]);
+        result.push_str(&expanded.join(", "));
+        at = after;
     }
-    let elements = split_top_level(&out.text[start..end])?;
-    let expanded = elements.iter().map(|e| apply(pattern, e)).collect::<Option<Vec<_>>>()?;
-    Some(format!("{}{}{}", &out.text[..start], expanded.join(", "), &out.text[end..]))
+    result.push_str(&text[at..]);
+    (!result.contains(MARK.trim_start())).then_some(result)
 }
 
-/// `…Dp<pattern>T<n>_` → (`…Dp`, pattern, `T<n>_`), the pattern made of reference, pointer and
-/// cv-qualifier codes (outermost first).
-fn split_trailing_pack(mangled: &str) -> Option<(&str, &str, &str)> {
-    let param_at = mangled.rfind('T')?;
-    let param = &mangled[param_at..];
-    let digits = param[1..].strip_suffix('_')?;
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// `mangled` with the codes of every pack expansion's pattern (`Dp` then references, pointers
+/// and cv-qualifiers, then a template parameter `T_`/`T<n>_`) made vendor qualifiers; None when
+/// it holds none.
+fn rewrite(mangled: &str) -> Option<String> {
+    let b = mangled.as_bytes();
+    let mut out = String::with_capacity(mangled.len() + 16);
+    let (mut i, mut from, mut any) = (0, 0, false);
+    while i + 2 < b.len() {
+        if &b[i..i + 2] != b"Dp" {
+            i += 1;
+            continue;
+        }
+        let start = i + 2;
+        let len = b[start..].iter().take_while(|c| b"ORPKVr".contains(c)).count();
+        let param = &b[start + len..];
+        let is_param = param.first() == Some(&b'T')
+            && param[1..]
+                .iter()
+                .position(|&c| c == b'_')
+                .is_some_and(|n| param[1..1 + n].iter().all(u8::is_ascii_digit));
+        if len == 0 || !is_param {
+            i += 2;
+            continue;
+        }
+        out.push_str(&mangled[from..start]);
+        for group in code_groups(&mangled[start..start + len]) {
+            out.push_str(&format!("U{}pu_{group}", 3 + group.len()));
+        }
+        any = true;
+        from = start + len;
+        i = from;
     }
-    let before = &mangled[..param_at];
-    let pattern_len = before.bytes().rev().take_while(|b| b"ORPKVr".contains(b)).count();
-    let (head, pattern) = before.split_at(before.len() - pattern_len);
-    (!pattern.is_empty() && head.ends_with("Dp")).then_some((head, pattern, param))
+    out.push_str(&mangled[from..]);
+    any.then_some(out)
+}
+
+/// The pattern's codes as substitution candidates: each reference or pointer alone, each run of
+/// cv-qualifiers (`rVK`) together.
+fn code_groups(codes: &str) -> Vec<&str> {
+    let mut groups = Vec::new();
+    let mut from = 0;
+    let b = codes.as_bytes();
+    for i in 0..b.len() {
+        let cv = b"rVK".contains(&b[i]);
+        let next_cv = b.get(i + 1).is_some_and(|c| b"rVK".contains(c));
+        if !(cv && next_cv) {
+            groups.push(&codes[from..=i]);
+            from = i + 1;
+        }
+    }
+    groups
 }
 
 /// libiberty's printing of one element under the pattern: a single reference directly over the
@@ -95,13 +155,13 @@ fn split_top_level(text: &str) -> Option<Vec<&str>> {
     (depth == 0).then_some(parts)
 }
 
-/// The demangled text, and where the last outermost template-parameter node printed.
+/// The demangled text, and where each outermost template-parameter node printed, in order.
 #[derive(Default)]
 struct Spans {
     text: String,
     /// Open nodes: whether each is a template parameter, and where it started.
     open: Vec<(bool, usize)>,
-    last_param: Option<(usize, usize)>,
+    params: Vec<(usize, usize)>,
 }
 
 impl DemangleWrite for Spans {
@@ -118,7 +178,7 @@ impl DemangleWrite for Spans {
         if let Some((true, start)) = self.open.pop()
             && !self.open.iter().any(|&(param, _)| param)
         {
-            self.last_param = Some((start, self.text.len()));
+            self.params.push((start, self.text.len()));
         }
     }
 }
@@ -137,16 +197,34 @@ mod tests {
             ("_Z1fIJiRiOiEEvDpPT_", "void f<int, int&, int&&>(int*, int&*, int&&*)"),
             ("_Z1fIJiRiEEvDpVKT_", "void f<int, int&>(int const volatile, int& const volatile)"),
             ("_Z1fIJEEvDpOT_", "void f<>()"),
+            // Not at the end: before another parameter, in template arguments, in a function
+            // type (then repeated by a back-reference), and two in one name.
+            (
+                "_ZN5packs7leadingIJiRlOlEEElDpOT_i",
+                "long packs::leading<int, long&, long&&>(int&&, long&, long&&, int)",
+            ),
+            (
+                "_ZN5packs7in_argsIJiRlEEElSt5tupleIJDpOT_EE",
+                "long packs::in_args<int, long&>(std::tuple<int&&, long&>)",
+            ),
+            (
+                "_ZN5packs10in_fn_typeIJiRlEEElPFlDpOT_ES4_",
+                "long packs::in_fn_type<int, long&>(long (*)(int&&, long&), int&&, long&)",
+            ),
+            ("_Z1gIJilEEvDpVKPT_i", "void g<int, long>(int* const volatile, long* const volatile, int)"),
+            ("_Z1hIJiEJlRiEEvSt5tupleIJDpOT_EEDpPT0_", "void h<int, long, int&>(std::tuple<int&&>, long*, int&*)"),
         ] {
-            assert_eq!(demangle_trailing_pack(mangled).as_deref(), Some(cxxfilt), "{mangled}");
+            assert_eq!(demangle_packs(mangled).as_deref(), Some(cxxfilt), "{mangled}");
         }
         // A function pointer element takes the pattern inside its parentheses: left alone.
-        assert_eq!(demangle_trailing_pack("_Z1fIJiPFviEEEvDpOT_"), None);
+        assert_eq!(demangle_packs("_Z1fIJiPFviEEEvDpOT_"), None);
         // No pattern, or no pack at the end: nothing to fix.
-        assert_eq!(demangle_trailing_pack("_Z1fIJiRiOiEEvDpT_"), None);
-        assert_eq!(demangle_trailing_pack("_Z3fooi"), None);
+        assert_eq!(demangle_packs("_Z1fIJiRiOiEEvDpT_"), None);
+        assert_eq!(demangle_packs("_Z3fooi"), None);
+        // `DpOT_` inside an identifier is no expansion: the rewrite does not fit, nothing is returned.
+        assert_eq!(demangle_packs("_Z6xDpOT_v"), None);
         for odd in ["", "T_", "DpOT_", "_ZDpOT_", "_Z1fDpOT5_", "_Z1fIJiEEvDpOTx_"] {
-            let _ = demangle_trailing_pack(odd);
+            let _ = demangle_packs(odd);
         }
     }
 }
