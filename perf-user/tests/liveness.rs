@@ -16,11 +16,7 @@ use common::*;
 
 /// tests/fixtures/liveness_target.c built with `cc -O2` into `dir`.
 fn build_fixture(dir: &TempDir) -> PathBuf {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/liveness_target.c");
-    let bin = dir.join("liveness_target");
-    let out = Command::new("cc").arg("-O2").arg("-o").arg(&bin).arg(&src).output().expect("run cc");
-    assert!(out.status.success(), "cc failed: {}", String::from_utf8_lossy(&out.stderr));
-    bin
+    compile(dir, "cc", &["-O2"], "liveness_target.c", "liveness_target")
 }
 
 fn start_fixture(bin: &PathBuf, args: &[&str]) -> (std::process::Child, Lines) {
