@@ -4,12 +4,7 @@
 
 mod common;
 
-use std::{
-    io::Write as _,
-    path::PathBuf,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{path::PathBuf, time::Duration};
 
 use common::*;
 use serde_json::Value;

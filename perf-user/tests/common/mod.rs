@@ -15,6 +15,7 @@ use serde_json::Value;
 use target_app::stage::Stage;
 
 mod fixture;
+#[allow(unused_imports, reason = "each test crate uses a different subset")]
 pub use fixture::*;
 
 pub const PERF_USER: &str = env!("CARGO_BIN_EXE_perf-user");
