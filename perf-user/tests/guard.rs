@@ -14,23 +14,18 @@ use std::{
 use common::*;
 use serde_json::Value;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/guard_detach.c");
-
 /// The fixture built as a user would build it, in `dir`; panics unless each function starts with
 /// the probe site the test counts on (`push rbp`, emulated, but `gd_stepped`'s `lea`).
 fn build_fixture(dir: &TempDir) -> PathBuf {
-    let exe = dir.join("guard_detach");
     // -fcf-protection=none: with CET every function would start with `endbr64` (single-stepped).
-    let out = Command::new("cc")
-        .args(["-O2", "-fno-omit-frame-pointer", "-fcf-protection=none", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(FIXTURE)
-        .output()
-        .expect("run cc (the tests compile a C fixture)");
-    assert!(out.status.success(), "cc {FIXTURE}: {}", String::from_utf8_lossy(&out.stderr));
-    let dump = Command::new("objdump").args(["-d", "--no-show-raw-insn"]).arg(&exe).output().expect("run objdump");
-    assert!(dump.status.success(), "objdump: {}", String::from_utf8_lossy(&dump.stderr));
-    let dump = String::from_utf8_lossy(&dump.stdout);
+    let exe = compile(
+        dir,
+        "cc",
+        &["-O2", "-fno-omit-frame-pointer", "-fcf-protection=none", "-pthread"],
+        "guard_detach.c",
+        "guard_detach",
+    );
+    let dump = disassemble(&exe);
     for (f, first) in [("gd_cheap_a", "push"), ("gd_cheap_b", "push"), ("gd_costly", "push"), ("gd_stepped", "lea")] {
         let insn = dump.lines().skip_while(|l| !l.ends_with(&format!("<{f}>:"))).nth(1).unwrap_or_default();
         assert!(insn.split_whitespace().nth(1) == Some(first), "{f} must start with {first}: {insn}");
@@ -38,14 +33,10 @@ fn build_fixture(dir: &TempDir) -> PathBuf {
     exe
 }
 
-/// Whether this test can run: BPF, and the compiler and objdump the fixture's build needs (in CI a
-/// failure, outside it a printed skip).
+/// Whether this test can run: BPF, and the compiler and objdump the fixture's build needs.
 fn can_run(test: &str) -> bool {
-    bpf_available(test) && tool_available(test, "cc", &["--version"]) && tool_available(test, "objdump", &["--version"])
+    can_run_c_fixture(test)
 }
-
-/// One traced run at a time: two on a 2-CPU machine slow each other down.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs the fixture with `fixture_args` traced with `flags` from its first call to its exit.
 /// Returns (report, truth).
@@ -64,23 +55,12 @@ fn traced_fixture_limited(
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = TempDir::new(name);
     let exe = build_fixture(&dir);
-    let truth = dir.join("truth.json");
-    let (mut child, lines) = spawn_ready(
-        Command::new(&exe).args(fixture_args).arg("--truth").arg(&truth).stdin(Stdio::piped()).stderr(Stdio::inherit()),
-    );
-    let export = dir.join("report.json");
-    let mut args = vec!["--export", export.to_str().unwrap(), "--interval", "100ms"];
+    let mut args = vec!["--interval", "100ms"];
     for f in funcs {
         args.extend(["--func", f]);
     }
     args.extend(flags);
-    let mut pu = PerfUser::attach_limited(child.id(), &args, &[], nofile);
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    lines.wait_for("done", Duration::from_secs(120));
-    let status = child.wait().expect("wait for the fixture");
-    assert!(status.success(), "fixture exited with {status}");
-    pu.wait(Duration::from_secs(60));
-    (read_json(&export), read_json(&truth))
+    traced_fixture_run_limited(&dir, &exe, fixture_args, &args, Duration::from_secs(60), nofile)
 }
 
 fn detached(report: &Value, symbol: &str) -> bool {

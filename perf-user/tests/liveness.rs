@@ -16,11 +16,7 @@ use common::*;
 
 /// tests/fixtures/liveness_target.c built with `cc -O2` into `dir`.
 fn build_fixture(dir: &TempDir) -> PathBuf {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/liveness_target.c");
-    let bin = dir.join("liveness_target");
-    let out = Command::new("cc").arg("-O2").arg("-o").arg(&bin).arg(&src).output().expect("run cc");
-    assert!(out.status.success(), "cc failed: {}", String::from_utf8_lossy(&out.stderr));
-    bin
+    compile(dir, "cc", &["-O2"], "liveness_target.c", "liveness_target")
 }
 
 fn start_fixture(bin: &PathBuf, args: &[&str]) -> (std::process::Child, Lines) {
@@ -162,8 +158,10 @@ fn idle_prometheus_connections_cannot_end_the_run() {
             "target_app::book::*",
             "--prometheus",
             &addr,
+            // Long enough for 1,200 connects on a loaded machine (6 s was not: the run ended
+            // by its duration after 1,158 under four parallel builds).
             "--duration",
-            "6s",
+            "20s",
             "--export",
             export.to_str().unwrap(),
         ],

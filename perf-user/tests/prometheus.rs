@@ -87,28 +87,37 @@ fn ladder_bucket(ns: f64) -> usize {
     LADDER_NS.iter().position(|&b| ns <= b as f64).unwrap_or(LADDER_NS.len())
 }
 
-#[test]
-fn prometheus_scrapes_histograms_that_agree_with_our_p99() {
-    if !bpf_available("prometheus_scrapes_histograms_that_agree_with_our_p99") {
-        return;
-    }
-    let Some(prometheus) = prometheus_binary() else {
+/// The prometheus binary; without it, outside CI the test is skipped with a printed reason, in CI
+/// that is a failure.
+fn prometheus_or_skip(test: &str) -> Option<PathBuf> {
+    let found = prometheus_binary();
+    if found.is_none() {
         assert!(std::env::var_os("CI").is_none(), "CI must have prometheus installed (apt-get install prometheus)");
-        eprintln!(
-            "SKIPPED prometheus_scrapes_histograms_that_agree_with_our_p99: no prometheus binary (apt-get install prometheus)"
-        );
-        return;
-    };
-    let dir = TempDir::new("prometheus");
-    let mut app = TargetApp::start(&dir, &["--hold", "--rate", "20000"]);
+        eprintln!("SKIPPED {test}: no prometheus binary (apt-get install prometheus)");
+    }
+    found
+}
 
-    // perf-user picks its own port (0) and says which: no race for a free one.
-    let export = dir.join("final.json");
+/// The snapshot in `export`'s ndjson taken nearest to `traced_s` of tracing (at most 0.35 s off).
+fn nearest_snapshot(export: &Path, traced_s: f64) -> Value {
+    let ndjson = std::fs::read_to_string(export.with_extension("ndjson")).unwrap();
+    let snapshots: Vec<Value> = ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(snapshots.len() >= 5, "{} snapshots", snapshots.len());
+    let snap =
+        snapshots.into_iter().min_by_key(|s| (u(&s["duration_ns"]) as f64 - traced_s * 1e9).abs() as u64).unwrap();
+    let gap_s = (u(&snap["duration_ns"]) as f64 / 1e9 - traced_s).abs();
+    assert!(gap_s <= 0.35, "nearest snapshot is {gap_s:.2}s from the scraped report");
+    snap
+}
+
+/// perf-user attached to `pid` with `--prometheus` on a port it picks (0) and says which (no race
+/// for a free one), snapshots in `export`. Returns it, its stdout and its metrics port.
+fn start_perf_user(pid: u32, export: &Path) -> (Guard, Lines, u16) {
     let mut pu = Command::new(PERF_USER)
-        .args(["attach", "--no-tui", "--syscalls", "--pid", &app.pid.to_string(), "--prometheus", "127.0.0.1:0"])
+        .args(["attach", "--no-tui", "--syscalls", "--pid", &pid.to_string(), "--prometheus", "127.0.0.1:0"])
         .args(["--interval", "100ms", "--duration", "90s", "--export-interval", "200ms"])
         .arg("--export")
-        .arg(&export)
+        .arg(export)
         .args(STAGES.iter().flat_map(|s| ["--func", s]))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -122,9 +131,11 @@ fn prometheus_scrapes_histograms_that_agree_with_our_p99() {
         .rsplit_once(':')
         .and_then(|(_, rest)| rest.trim_end_matches("/metrics").parse().ok())
         .unwrap_or_else(|| panic!("no port in {serving:?}"));
-    lines.wait_for("attached ", Duration::from_secs(30));
-    app.signal(libc::SIGUSR2);
+    (pu, lines, metrics_port)
+}
 
+/// A Prometheus server in `dir` scraping `metrics_port` every second. Returns it and its web port.
+fn start_prometheus(dir: &TempDir, prometheus: &Path, metrics_port: u16) -> (Guard, u16) {
     let web_port = free_port();
     let config = dir.join("prometheus.yml");
     std::fs::write(
@@ -137,7 +148,7 @@ fn prometheus_scrapes_histograms_that_agree_with_our_p99() {
     .unwrap();
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
     let prom = Guard(
-        Command::new(&prometheus)
+        Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
@@ -148,6 +159,26 @@ fn prometheus_scrapes_histograms_that_agree_with_our_p99() {
             .spawn()
             .unwrap(),
     );
+    (prom, web_port)
+}
+
+#[test]
+fn prometheus_scrapes_histograms_that_agree_with_our_p99() {
+    if !bpf_available("prometheus_scrapes_histograms_that_agree_with_our_p99") {
+        return;
+    }
+    let Some(prometheus) = prometheus_or_skip("prometheus_scrapes_histograms_that_agree_with_our_p99") else {
+        return;
+    };
+    let dir = TempDir::new("prometheus");
+    let mut app = TargetApp::start(&dir, &["--hold", "--rate", "20000"]);
+
+    let export = dir.join("final.json");
+    let (pu, lines, metrics_port) = start_perf_user(app.pid, &export);
+    lines.wait_for("attached ", Duration::from_secs(30));
+    app.signal(libc::SIGUSR2);
+
+    let (prom, web_port) = start_prometheus(&dir, &prometheus, metrics_port);
     let show_log = || std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
     wait_until("prometheus ready", Duration::from_secs(60), || {
         http_get(web_port, "/-/ready").filter(|(s, _)| *s == 200)
@@ -193,12 +224,7 @@ fn prometheus_scrapes_histograms_that_agree_with_our_p99() {
     app.signal(libc::SIGTERM);
 
     // perf-user's own p99 from the snapshot nearest to the scraped report.
-    let ndjson = std::fs::read_to_string(export.with_extension("ndjson")).unwrap();
-    let snapshots: Vec<Value> = ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(snapshots.len() >= 5, "{} snapshots", snapshots.len());
-    let snap = snapshots.iter().min_by_key(|s| (u(&s["duration_ns"]) as f64 - traced_s * 1e9).abs() as u64).unwrap();
-    let gap_s = (u(&snap["duration_ns"]) as f64 / 1e9 - traced_s).abs();
-    assert!(gap_s <= 0.35, "nearest snapshot is {gap_s:.2}s from the scraped report");
+    let snap = &nearest_snapshot(&export, traced_s);
     let ours = function(snap, FUNCTION);
     let our_p99 = u(&ours["p99_ns"]) as f64;
     let our_count: u64 = ours["buckets"].as_array().unwrap().iter().map(|b| u(&b["count"])).sum();

@@ -6,29 +6,13 @@ mod common;
 
 use std::{
     io::Write,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
 
 use common::*;
 use perf_user::target::symbols::SymbolTable;
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-/// Compiles a fixture with `tool args… -o OUT SRC` into `dir`; panics with the compiler's words.
-fn compile(dir: &TempDir, tool: &str, args: &[&str], src: &str, out: &str) -> PathBuf {
-    let path = dir.join(out);
-    let o = Command::new(tool)
-        .args(args)
-        .arg("-o")
-        .arg(&path)
-        .arg(Path::new(FIXTURES).join(src))
-        .output()
-        .unwrap_or_else(|e| panic!("{tool}: {e}"));
-    assert!(o.status.success(), "{tool} {src}: {}", String::from_utf8_lossy(&o.stderr));
-    path
-}
 
 /// Every raw name the table knows a probe site or a refused place by.
 fn raw_names(table: &SymbolTable) -> Vec<(String, String)> {

@@ -4,17 +4,10 @@
 
 mod common;
 
-use std::{
-    io::Write as _,
-    path::PathBuf,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{path::PathBuf, time::Duration};
 
 use common::*;
 use serde_json::Value;
-
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tailcalls.c");
 
 /// Every function of the fixture that perf-user traces (`tc_untraced_leaf` is left out: the
 /// target of a tail call into an untraced function).
@@ -44,19 +37,11 @@ const TAIL_CALLS: [(&str, &str); 5] = [
 /// The fixture built as a user would build it, in `dir`; panics unless its tail calls are `jmp`s
 /// (a compiler that turned them into calls would make every test here pass for nothing).
 fn build_fixture(dir: &TempDir) -> PathBuf {
-    let exe = dir.join("tailcalls");
     // -fcf-protection=none: where the compiler defaults to CET, every function would start with
     // `endbr64`, a first instruction the kernel single-steps (10-30 µs a hit) instead of `push rbp`.
-    let out = Command::new("cc")
-        .args(["-O2", "-fno-omit-frame-pointer", "-fcf-protection=none", "-o"])
-        .arg(&exe)
-        .arg(FIXTURE)
-        .output()
-        .expect("run cc (the tests compile a C fixture)");
-    assert!(out.status.success(), "cc {FIXTURE}: {}", String::from_utf8_lossy(&out.stderr));
-    let dump = Command::new("objdump").args(["-d", "--no-show-raw-insn"]).arg(&exe).output().expect("run objdump");
-    assert!(dump.status.success(), "objdump: {}", String::from_utf8_lossy(&dump.stderr));
-    let dump = String::from_utf8_lossy(&dump.stdout);
+    let exe =
+        compile(dir, "cc", &["-O2", "-fno-omit-frame-pointer", "-fcf-protection=none"], "tailcalls.c", "tailcalls");
+    let dump = disassemble(&exe);
     for (caller, callee) in TAIL_CALLS {
         let body: Vec<&str> =
             dump.lines().skip_while(|l| !l.ends_with(&format!("<{caller}>:"))).take_while(|l| !l.is_empty()).collect();
@@ -67,10 +52,9 @@ fn build_fixture(dir: &TempDir) -> PathBuf {
     exe
 }
 
-/// Whether this test can run: BPF, and the C compiler and objdump the fixture's build needs (in CI
-/// a failure, outside it a printed skip).
+/// Whether this test can run: BPF, and the C compiler and objdump the fixture's build needs.
 fn can_run(test: &str) -> bool {
-    bpf_available(test) && tool_available(test, "cc", &["--version"]) && tool_available(test, "objdump", &["--version"])
+    can_run_c_fixture(test)
 }
 
 /// One traced run of the fixture from its first call to its exit. Returns (report, truth).
@@ -78,30 +62,15 @@ fn traced_fixture(name: &str, fixture_args: &[&str], flags: &[&str]) -> (Value, 
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = TempDir::new(name);
     let exe = build_fixture(&dir);
-    let truth = dir.join("truth.json");
-    let (mut child, lines) = spawn_ready(
-        Command::new(&exe).args(fixture_args).arg("--truth").arg(&truth).stdin(Stdio::piped()).stderr(Stdio::inherit()),
-    );
-    let export = dir.join("report.json");
     // The overhead guard would detach probes of this call-dense loop on a busy machine (it judges
     // by the probe cost calibrated under that load); these tests are about every call being seen.
-    let mut args =
-        vec!["--export", export.to_str().unwrap(), "--interval", "100ms", "--no-calibrate", "--max-overhead", "1000"];
+    let mut args = vec!["--interval", "100ms", "--no-calibrate", "--max-overhead", "1000"];
     for f in TRACED {
         args.extend(["--func", f]);
     }
     args.extend(flags);
-    let mut pu = PerfUser::attach(child.id(), &args);
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    lines.wait_for("done", Duration::from_secs(120));
-    let status = child.wait().expect("wait for the fixture");
-    assert!(status.success(), "fixture exited with {status}");
-    pu.wait(Duration::from_secs(30));
-    (read_json(&export), read_json(&truth))
+    traced_fixture_run(&dir, &exe, fixture_args, &args, Duration::from_secs(30))
 }
-
-/// One traced run at a time: two on a 2-CPU machine preempt each other, which skews timings.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The fixture's run without longjmps: enough calls for stable percentiles, over in a second.
 const RUN: [&str; 4] = ["--iterations", "2000", "--depth", "3"];

@@ -14,6 +14,7 @@ pub mod feed;
 pub mod gateway;
 pub mod inject;
 pub mod journal;
+pub mod latency;
 pub mod matching;
 pub mod pipeline;
 pub mod risk;

@@ -4,10 +4,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::inject::InjectCounts;
+use crate::latency::LatencyRecord;
 
 /// One traced stage function. The order is pipeline order, which is also the
 /// order of `functions` in the truth file.
@@ -87,27 +87,19 @@ impl fmt::Display for Stage {
     }
 }
 
-/// Highest latency the histogram resolves; anything longer is clamped (a
-/// stage that takes a minute is a hang, not a latency).
-const HIST_MAX_NS: u64 = 60_000_000_000;
-
 /// Latency record for one stage, owned by the one thread that calls it, so
 /// recording takes no lock.
 #[derive(Debug, Clone)]
 pub struct StageStats {
     stage: Stage,
-    hist: Histogram<u64>,
-    count: u64,
-    min_ns: u64,
-    max_ns: u64,
-    sum_ns: u128,
+    latency: LatencyRecord,
 }
 
 impl StageStats {
     pub fn new(stage: Stage) -> Result<Self, StatsError> {
         // Fixed bounds so recording never allocates or resizes on a hot path.
-        let hist = Histogram::new_with_bounds(1, HIST_MAX_NS, 3).map_err(|source| StatsError { stage, source })?;
-        Ok(StageStats { stage, hist, count: 0, min_ns: u64::MAX, max_ns: 0, sum_ns: 0 })
+        let latency = LatencyRecord::new().map_err(|source| StatsError { stage, source })?;
+        Ok(StageStats { stage, latency })
     }
 
     pub fn stage(&self) -> Stage {
@@ -115,17 +107,12 @@ impl StageStats {
     }
 
     pub fn count(&self) -> u64 {
-        self.count
+        self.latency.count()
     }
 
     #[inline(always)]
     pub fn record(&mut self, elapsed: Duration) {
-        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.hist.saturating_record(ns);
-        self.count += 1;
-        self.min_ns = self.min_ns.min(ns);
-        self.max_ns = self.max_ns.max(ns);
-        self.sum_ns += u128::from(ns);
+        self.latency.record(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
     }
 
     /// Times `f` at the call site: the same interval a uprobe/uretprobe pair
@@ -139,36 +126,21 @@ impl StageStats {
     }
 
     pub fn summary(&self, injected: InjectCounts) -> StageSummary {
-        let injected_count = injected.calls;
-        let injected_page_faults = injected.page_faults;
-        let injected_migrations = injected.migrations;
-        if self.count == 0 {
-            return StageSummary {
-                stage: self.stage,
-                injected_count,
-                injected_page_faults,
-                injected_migrations,
-                ..StageSummary::empty(self.stage)
-            };
-        }
-        // Quantiles come from hdrhistogram buckets (0.1 % resolution); clamp
-        // them into the exact [min, max] so p999 never exceeds max.
-        let q = |quantile: f64| self.hist.value_at_quantile(quantile).clamp(self.min_ns, self.max_ns);
-        let mean = self.sum_ns / u128::from(self.count);
+        let s = self.latency.summary();
         StageSummary {
             stage: self.stage,
-            count: self.count,
-            min_ns: self.min_ns,
-            mean_ns: u64::try_from(mean).unwrap_or(u64::MAX),
-            p50_ns: q(0.50),
-            p90_ns: q(0.90),
-            p99_ns: q(0.99),
-            p999_ns: q(0.999),
-            max_ns: self.max_ns,
-            sum_ns: u64::try_from(self.sum_ns).unwrap_or(u64::MAX),
-            injected_count,
-            injected_page_faults,
-            injected_migrations,
+            count: s.count,
+            min_ns: s.min_ns,
+            mean_ns: s.mean_ns,
+            p50_ns: s.p50_ns,
+            p90_ns: s.p90_ns,
+            p99_ns: s.p99_ns,
+            p999_ns: s.p999_ns,
+            max_ns: s.max_ns,
+            sum_ns: s.sum_ns,
+            injected_count: injected.calls,
+            injected_page_faults: injected.page_faults,
+            injected_migrations: injected.migrations,
         }
     }
 }

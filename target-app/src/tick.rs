@@ -5,8 +5,9 @@
 //! The three hooks are `extern "C"` so their arguments sit in the System V registers a span key
 //! names (`arg0` …), and `#[inline(never)]` so they exist to be probed.
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use crate::latency::LatencyRecord;
 
 /// What the gateway thread hands to `order_sent`: the order and the message that caused it.
 /// `#[repr(C)]`: `md_seq` is at byte 8, so a span keys on it as `order_sent(arg0+8)`.
@@ -65,55 +66,44 @@ pub struct Tick {
     pub received_ns: u64,
 }
 
-const HIST_MAX_NS: u64 = 60_000_000_000;
-
 /// The gateway thread's record of tick-to-trade latencies.
 #[derive(Debug, Clone)]
-pub struct TickStats {
-    hist: Histogram<u64>,
-    count: u64,
-    min_ns: u64,
-    max_ns: u64,
-    sum_ns: u128,
-}
+pub struct TickStats(LatencyRecord);
 
 impl TickStats {
     pub fn new() -> Result<TickStats, hdrhistogram::CreationError> {
-        Ok(TickStats {
-            hist: Histogram::new_with_bounds(1, HIST_MAX_NS, 3)?,
-            count: 0,
-            min_ns: u64::MAX,
-            max_ns: 0,
-            sum_ns: 0,
-        })
+        LatencyRecord::new().map(TickStats)
     }
 
     pub fn record(&mut self, ns: u64) {
-        self.hist.saturating_record(ns.max(1));
-        self.count += 1;
-        self.min_ns = self.min_ns.min(ns);
-        self.max_ns = self.max_ns.max(ns);
-        self.sum_ns += u128::from(ns);
+        self.0.record(ns.max(1));
     }
 
     pub fn summary(&self) -> TickToTrade {
-        let mut t = TickToTrade { from: FEED_RECEIVE, to: ORDER_SENT, ..TickToTrade::default() };
-        if self.count == 0 {
+        let t = TickToTrade { from: FEED_RECEIVE, to: ORDER_SENT, ..TickToTrade::default() };
+        if self.0.count() == 0 {
             return t;
         }
-        let q = |quantile: f64| self.hist.value_at_quantile(quantile).clamp(self.min_ns, self.max_ns);
-        t.count = self.count;
-        t.min_ns = self.min_ns;
-        t.mean_ns = u64::try_from(self.sum_ns / u128::from(self.count)).unwrap_or(u64::MAX);
-        (t.p50_ns, t.p90_ns, t.p99_ns, t.p999_ns) = (q(0.5), q(0.9), q(0.99), q(0.999));
-        t.max_ns = self.max_ns;
-        t.buckets = self
-            .hist
+        let s = self.0.summary();
+        let buckets = self
+            .0
+            .histogram()
             .iter_log(1024, 2.0)
             .filter(|v| v.count_since_last_iteration() > 0)
             .map(|v| Bucket { le_ns: v.value_iterated_to(), count: v.count_since_last_iteration() })
             .collect();
-        t
+        TickToTrade {
+            count: s.count,
+            min_ns: s.min_ns,
+            mean_ns: s.mean_ns,
+            p50_ns: s.p50_ns,
+            p90_ns: s.p90_ns,
+            p99_ns: s.p99_ns,
+            p999_ns: s.p999_ns,
+            max_ns: s.max_ns,
+            buckets,
+            ..t
+        }
     }
 }
 

@@ -19,7 +19,8 @@ use crate::{
     },
     model::{
         Attribution, Bucket, BucketHist, CallPath, CalleeUse, Counters, Exemplar, FuncSample, FuncSyscall,
-        InterfCounts, Lost, NestedCall, Sample, SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
+        InterfCounts, Lost, NestedCall, Sample, SpanSample, SyscallSample, SyscallUse, ThreadFuncSample,
+        WindowCost,
     },
     target::syscalls,
 };
@@ -236,8 +237,23 @@ impl Collector {
             .unwrap_or_default()
     }
 
+    /// One reading of every map: functions (probe cost taken out), syscalls, per-function
+    /// syscalls, per-thread functions, spans and counters.
     pub fn sample(&mut self) -> Sample {
         let at_ns = self.started.elapsed().as_nanos() as u64;
+        let functions = self.sample_functions();
+        let syscalls = self.sample_syscalls();
+        let func_syscalls = self.sample_func_syscalls();
+        let threads = if self.per_thread { self.sample_threads() } else { Vec::new() };
+        let spans = self.spans.as_mut().map(|r| r.sample()).unwrap_or_default();
+        let call_paths = self.read_call_paths();
+        let counters = self.sample_counters(&functions, &spans);
+        Sample { at_ns, functions, syscalls, func_syscalls, threads, spans, call_paths, counters }
+    }
+
+    /// Every traced function's stats and histograms (unchanged ones from the cache), with the
+    /// calibrated probe cost subtracted.
+    fn sample_functions(&mut self) -> Vec<FuncSample> {
         let mut functions = Vec::with_capacity(self.symbols.len());
         let all_stats = read_percpu_array(&self.func_stats, self.symbols.len() as u32, self.cpus);
         for (id, per_cpu) in (0u32..).zip(&all_stats) {
@@ -266,7 +282,7 @@ impl Collector {
             });
         }
         self.cache.clone_from(&functions);
-        let functions: Vec<FuncSample> = functions
+        functions
             .into_iter()
             .map(|f| {
                 let cost = f.probe_cost(self.calibration.get(f.id as usize).copied().unwrap_or_default());
@@ -275,8 +291,11 @@ impl Collector {
                 }
                 f.without_probe_cost(cost)
             })
-            .collect();
+            .collect()
+    }
 
+    /// Every syscall seen, summed over CPUs (histograms of unchanged ones from the cache).
+    fn sample_syscalls(&mut self) -> Vec<SyscallSample> {
         let mut syscalls = Vec::new();
         let all_syscalls = read_percpu_array(&self.syscall_stats, common::MAX_SYSCALLS, self.cpus);
         for (nr, v) in (0u32..).zip(&all_syscalls) {
@@ -299,9 +318,12 @@ impl Collector {
             syscalls.push(SyscallSample { nr, count, completed, errors, total_ns, max_ns, hist });
         }
         self.syscall_cache.clone_from(&syscalls);
+        syscalls
+    }
 
-        let func_syscalls = self
-            .func_syscalls
+    /// Syscalls by the traced function they were made in.
+    fn sample_func_syscalls(&self) -> Vec<FuncSyscall> {
+        self.func_syscalls
             .iter()
             .filter_map(Result::ok)
             .map(|(k, v)| FuncSyscall {
@@ -310,35 +332,35 @@ impl Collector {
                 count: v.iter().map(|t| t.count).sum(),
                 total_ns: v.iter().map(|t| t.total_ns).sum(),
             })
-            .collect();
+            .collect()
+    }
 
-        let threads = if self.per_thread {
-            self.thread_funcs
-                .iter()
-                .filter_map(Result::ok)
-                .map(|(k, v)| {
-                    let s = sum_stats(&v);
-                    ThreadFuncSample {
-                        tid: k.tid,
-                        fn_id: k.fn_id,
-                        count: s.count,
-                        total_ns: s.total_ns,
-                        min_ns: s.min_ns,
-                        max_ns: s.max_ns,
-                        attribution: attribution(&s),
-                    }
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+    /// Each thread's stats per function (`--per-thread`).
+    fn sample_threads(&self) -> Vec<ThreadFuncSample> {
+        self.thread_funcs
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(k, v)| {
+                let s = sum_stats(&v);
+                ThreadFuncSample {
+                    tid: k.tid,
+                    fn_id: k.fn_id,
+                    count: s.count,
+                    total_ns: s.total_ns,
+                    min_ns: s.min_ns,
+                    max_ns: s.max_ns,
+                    attribution: attribution(&s),
+                }
+            })
+            .collect()
+    }
 
-        let call_paths = self.read_call_paths();
-        let spans = self.spans.as_mut().map(|r| r.sample()).unwrap_or_default();
+    /// The kernel's counters, with probe hits counted from the functions in latency-only mode.
+    fn sample_counters(&self, functions: &[FuncSample], spans: &[SpanSample]) -> Counters {
         let c = |k: Counter| self.counters.get(&k.index(), 0).map(|v| v.iter().sum()).unwrap_or(0u64);
         let probe_hits =
             if self.latency_only { functions.iter().map(|f| f.calls() + f.count).sum() } else { c(Counter::ProbeHits) };
-        let counters = Counters {
+        Counters {
             probe_hits,
             exemplars: c(Counter::Exemplars),
             syscalls: c(Counter::Syscalls),
@@ -351,10 +373,9 @@ impl Collector {
                 orphan_entry: c(Counter::OrphanEntry),
                 attr_map_full: c(Counter::AttrMapFull),
                 exemplars_evicted: 0,
-                span_unmatched: spans.iter().map(crate::model::SpanSample::unmatched).sum(),
+                span_unmatched: spans.iter().map(SpanSample::unmatched).sum(),
             },
-        };
-        Sample { at_ns, functions, syscalls, func_syscalls, threads, spans, call_paths, counters }
+        }
     }
 
     /// Every call path's totals summed over CPUs, calibrated like their functions' calls.

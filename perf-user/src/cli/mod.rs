@@ -368,6 +368,49 @@ impl RunArgs {
 
 impl TraceArgs {
     fn validate(self, pid: u32, command: Vec<OsString>, stdout_is_tty: bool) -> Result<AttachConfig, ConfigError> {
+        let spans = self.check_targets()?;
+        let Timings { duration_ns, interval_ns, slow, export_interval_ns } = self.check_timings()?;
+        self.check_export(export_interval_ns)?;
+        let prometheus = self.prometheus.as_deref().map(parse_listen_addr).transpose()?;
+        self.check_modes(slow)?;
+        Ok(AttachConfig {
+            pid,
+            command,
+            funcs: self.funcs,
+            spans,
+            span_keys: self.span_keys,
+            syscalls: self.syscalls,
+            duration_ns,
+            tui: !self.no_tui && stdout_is_tty,
+            export: self.export,
+            export_interval_ns,
+            prometheus,
+            slow,
+            exemplars: self.exemplars,
+            baseline: self.baseline,
+            trace: self.trace,
+            per_thread: self.per_thread,
+            interference: self.interference,
+            interval_ns,
+            symbols: self.symbols,
+            max_funcs: self.max_funcs,
+            probe_mode: if self.entry_only {
+                ProbeMode::EntryOnly
+            } else if self.latency_only {
+                ProbeMode::Latency
+            } else {
+                self.probe_mode
+            },
+            attach_mode: self.attach_mode,
+            sample_every: self.sample,
+            allow_unwind_risk: self.allow_unwind_risk,
+            calibrate: !self.no_calibrate,
+            max_overhead_pct: self.max_overhead,
+        })
+    }
+
+    /// Something to trace, and every `--func` and `--span` well formed.
+    fn check_targets(&self) -> Result<Vec<span::SpanSpec>, ConfigError> {
         if self.funcs.is_empty() && self.spans.is_empty() && !self.syscalls {
             return Err(ConfigError::NothingToTrace);
         }
@@ -385,6 +428,11 @@ impl TraceArgs {
         }) {
             return Err(ConfigError::EmptyFunction(f.clone()));
         }
+        Ok(spans)
+    }
+
+    /// The durations and intervals, parsed and checked.
+    fn check_timings(&self) -> Result<Timings, ConfigError> {
         let dur =
             |flag: &'static str, s: &str| parse_duration_ns(s).map_err(|error| ConfigError::Duration { flag, error });
         let duration_ns = self.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
@@ -407,6 +455,11 @@ impl TraceArgs {
         if export_interval_ns == Some(0) {
             return Err(ConfigError::Zero { flag: "export-interval" });
         }
+        Ok(Timings { duration_ns, interval_ns, slow, export_interval_ns })
+    }
+
+    /// `--export` and `--export-interval` consistent, the export never stdout.
+    fn check_export(&self, export_interval_ns: Option<u64>) -> Result<(), ConfigError> {
         if let (Some(_), Some(e)) = (export_interval_ns, &self.export)
             && crate::output::export::snapshot_path(e) == *e
         {
@@ -418,7 +471,11 @@ impl TraceArgs {
         if self.export.as_deref().is_some_and(crate::output::files::is_stdout) {
             return Err(ConfigError::ExportToStdout);
         }
-        let prometheus = self.prometheus.as_deref().map(parse_listen_addr).transpose()?;
+        Ok(())
+    }
+
+    /// The overhead limit, exemplars, sampling, `--trace` and the probe modes compatible.
+    fn check_modes(&self, slow: Slow) -> Result<(), ConfigError> {
         if !(self.max_overhead > 0.0 && self.max_overhead <= 10_000.0) {
             return Err(ConfigError::Overhead(self.max_overhead));
         }
@@ -458,41 +515,16 @@ impl TraceArgs {
                 return Err(ConfigError::SampleConflict(flag));
             }
         }
-        Ok(AttachConfig {
-            pid,
-            command,
-            funcs: self.funcs,
-            spans,
-            span_keys: self.span_keys,
-            syscalls: self.syscalls,
-            duration_ns,
-            tui: !self.no_tui && stdout_is_tty,
-            export: self.export,
-            export_interval_ns,
-            prometheus,
-            slow,
-            exemplars: self.exemplars,
-            baseline: self.baseline,
-            trace: self.trace,
-            per_thread: self.per_thread,
-            interference: self.interference,
-            interval_ns,
-            symbols: self.symbols,
-            max_funcs: self.max_funcs,
-            probe_mode: if self.entry_only {
-                ProbeMode::EntryOnly
-            } else if self.latency_only {
-                ProbeMode::Latency
-            } else {
-                self.probe_mode
-            },
-            attach_mode: self.attach_mode,
-            sample_every: self.sample,
-            allow_unwind_risk: self.allow_unwind_risk,
-            calibrate: !self.no_calibrate,
-            max_overhead_pct: self.max_overhead,
-        })
+        Ok(())
     }
+}
+
+/// The durations of `validate`'s checks, in ns.
+struct Timings {
+    duration_ns: Option<u64>,
+    interval_ns: u64,
+    slow: Slow,
+    export_interval_ns: Option<u64>,
 }
 
 /// The flag that asks for an attach mode without uprobe sessions, which `--sample` and

@@ -14,6 +14,10 @@ use std::{
 use serde_json::Value;
 use target_app::stage::Stage;
 
+mod fixture;
+#[allow(unused_imports, reason = "each test crate uses a different subset")]
+pub use fixture::*;
+
 pub const PERF_USER: &str = env!("CARGO_BIN_EXE_perf-user");
 
 /// The eight pipeline stages of target-app, by their demangled names, as target-app names them

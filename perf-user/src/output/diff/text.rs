@@ -68,6 +68,7 @@ fn causes_text(causes: &[super::cause::Cause]) -> String {
 }
 
 /// The human view: tables of changes (`*` = significant), then why each non-unchanged entry got its verdict.
+#[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
 pub fn text(d: &Diff) -> String {
     let mut o = String::new();
     let _ = writeln!(
