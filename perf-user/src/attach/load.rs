@@ -13,7 +13,7 @@ use crate::{
         spans::SpanReader,
     },
     cli::{AttachConfig, Slow},
-    model::{FuncInfo, Session, SiteClass, StealReading, WindowCost},
+    model::{FuncInfo, Session, SiteClass, SpanInfo, StealReading, WindowCost},
     output::report::{self, RunInfo},
     target::proc,
 };
@@ -35,6 +35,35 @@ pub(super) struct Loaded {
     pub refresh: Option<Refresh>,
 }
 
+/// Functions whose probe the kernel refused (shown detached) and links shared for want of
+/// descriptors: each said on stderr and kept with the report.
+fn note_attach_warnings(tracer: &Tracer, infos: &mut [FuncInfo], warnings: &mut Vec<String>) {
+    for s in &tracer.skipped {
+        let note = s.to_string();
+        eprintln!("perf-user: warning: {note}");
+        warnings.push(note);
+        if let Some(info) = infos.get_mut(s.fn_id as usize) {
+            info.detached = true;
+        }
+    }
+    if let Some(note) = tracer.links_shared_note() {
+        eprintln!("perf-user: warning: {note}");
+        warnings.push(note);
+    }
+}
+
+/// The reader of the `--span` maps, with each span's fixed slow threshold set.
+fn span_reader(cfg: &AttachConfig, tracer: &mut Tracer, spans: &[SpanInfo], pid: u32) -> Result<SpanReader> {
+    let names = spans.iter().map(|s| s.name.clone()).collect();
+    let mut reader = SpanReader::new(tracer, names, pid, cfg.span_keys)?;
+    if let Slow::Fixed(ns) = cfg.slow {
+        for s in spans {
+            reader.set_slow(s.id, ns)?;
+        }
+    }
+    Ok(reader)
+}
+
 pub(super) fn load(
     cfg: &AttachConfig,
     plan: Plan,
@@ -52,18 +81,7 @@ pub(super) fn load(
             e.into()
         }
     })?;
-    for s in &tracer.skipped {
-        let note = s.to_string();
-        eprintln!("perf-user: warning: {note}");
-        warnings.push(note);
-        if let Some(info) = infos.get_mut(s.fn_id as usize) {
-            info.detached = true;
-        }
-    }
-    if let Some(note) = tracer.links_shared_note() {
-        eprintln!("perf-user: warning: {note}");
-        warnings.push(note);
-    }
+    note_attach_warnings(&tracer, &mut infos, &mut warnings);
     let (probe_cost, calibration) =
         calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
@@ -82,14 +100,7 @@ pub(super) fn load(
     collector.per_thread = cfg.per_thread;
     collector.latency_only = spec.mode == ProbeMode::Latency;
     if !spans.is_empty() {
-        let names = spans.iter().map(|s| s.name.clone()).collect();
-        let mut reader = SpanReader::new(&mut tracer, names, target.pid, cfg.span_keys)?;
-        if let Slow::Fixed(ns) = cfg.slow {
-            for s in &spans {
-                reader.set_slow(s.id, ns)?;
-            }
-        }
-        collector.spans = Some(reader);
+        collector.spans = Some(span_reader(cfg, &mut tracer, &spans, target.pid)?);
     }
     let info = RunInfo {
         target: report::Target { pid: target.pid, exe: target.exe.display().to_string(), comm: proc::comm(target.pid) },

@@ -19,8 +19,7 @@ use crate::{
     },
     model::{
         Attribution, Bucket, BucketHist, CallPath, CalleeUse, Counters, Exemplar, FuncSample, FuncSyscall,
-        InterfCounts, Lost, NestedCall, Sample, SpanSample, SyscallSample, SyscallUse, ThreadFuncSample,
-        WindowCost,
+        InterfCounts, Lost, NestedCall, Sample, SpanSample, SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
     },
     target::syscalls,
 };
