@@ -29,6 +29,8 @@ pub struct SpanReader {
     capacity: u64,
     /// Last histogram read per span, reused while its count has not moved.
     cache: Vec<(u64, crate::model::BucketHist)>,
+    /// Per span, the most starts known lost so far (see `sample`): never goes down.
+    lost_floor: Vec<u64>,
 }
 
 fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
@@ -65,6 +67,7 @@ impl SpanReader {
             slow: take(tracer, names::SPAN_SLOW)?,
             exemplars: take(tracer, names::SPAN_EXEMPLARS)?,
             cache: vec![(u64::MAX, Default::default()); names.len()],
+            lost_floor: vec![0; names.len()],
             names,
             pid,
             capacity: u64::from(capacity.max(1)),
@@ -72,11 +75,30 @@ impl SpanReader {
     }
 
     /// Every span's cumulative totals.
+    ///
+    /// Lost starts are not counted by the kernel (an LRU eviction is silent): they are what is
+    /// neither matched nor waiting, `starts - count - pending`, from reads at different moments
+    /// while the kernel goes on. Starts are read before the walk of waiting keys and matches after
+    /// it, so the estimate never exceeds the true lost count at the walk's end (a start after the
+    /// first read is in neither `starts` nor, unless still waiting, anything subtracted; a match
+    /// during the walk is subtracted once as matched). The largest such lower bound so far is
+    /// kept: the lost count never goes down, and `pending` is what the identity leaves (at most what
+    /// the walk found).
     pub fn sample(&mut self) -> Vec<SpanSample> {
+        let starts_before: Vec<u64> = (0..self.names.len() as u32)
+            .map(|id| self.stats.get(&id, 0).map(|v| sum(&v).starts).unwrap_or_default())
+            .collect();
         let pending = self.pending();
         let mut out = Vec::with_capacity(self.names.len());
         for id in 0..self.names.len() as u32 {
-            let s = self.stats.get(&id, 0).map(|v| sum(&v)).unwrap_or_default();
+            let mut s = self.stats.get(&id, 0).map(|v| sum(&v)).unwrap_or_default();
+            let before = starts_before[id as usize];
+            let walked = pending.get(id as usize).copied().unwrap_or(0);
+            let floor = &mut self.lost_floor[id as usize];
+            *floor = (*floor).max(before.saturating_sub(s.count).saturating_sub(walked));
+            // Every match and every lost start was a start: never fewer starts than those.
+            s.starts = before.max(s.count + *floor);
+            let waiting = s.starts - s.count - *floor;
             let cached = &mut self.cache[id as usize];
             if cached.0 != s.count {
                 *cached = (s.count, self.hist.get(&id, 0).map(|v| merge_hist(&v)).unwrap_or_default());
@@ -95,7 +117,7 @@ impl SpanReader {
                 starts: s.starts,
                 ends_without_start: s.ends_without_start,
                 key_faults: s.key_faults,
-                pending: pending.get(id as usize).copied().unwrap_or(0),
+                pending: waiting,
             });
         }
         out
