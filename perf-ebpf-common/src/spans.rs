@@ -99,8 +99,11 @@ pub struct SpanStats {
     pub ends_without_start: u64,
     /// Pointer keys that could not be read (the pointer was bad): the hit is ignored.
     pub key_faults: u64,
+    /// Starts stored over a start still waiting under the same key: the older one is lost, and
+    /// counted here exactly (an LRU eviction is silent, so only these can be counted in the kernel).
+    pub replaced: u64,
 }
-const _: () = assert!(size_of::<SpanStats>() == 56);
+const _: () = assert!(size_of::<SpanStats>() == 64);
 
 /// A slow span, sent through `SPAN_EXEMPLARS`.
 #[repr(C)]

@@ -37,6 +37,12 @@ static SPAN_EXEMPLARS: RingBuf = RingBuf::with_byte_size(SPAN_EXEMPLAR_RING_BYTE
 
 /// `bpf_ringbuf_submit` flag: do not wake the reader; userspace drains on a timer.
 const BPF_RB_NO_WAKEUP: u64 = 1;
+/// `bpf_map_update_elem` flags: create or replace; create only.
+const BPF_ANY: u64 = 0;
+const BPF_NOEXIST: u64 = 1;
+/// The update's error when BPF_NOEXIST finds the key (any other error: the start was not stored,
+/// and userspace's estimate counts it lost).
+const EEXIST: i32 = 17;
 
 /// An endpoint at a function's entry (keyed by an argument, or a u64 through one).
 #[uprobe]
@@ -69,8 +75,13 @@ fn span_hit(ctx: *mut core::ffi::c_void, regs: *mut pt_regs) {
     let key = SpanKey { span_id: ep.span_id, _pad: 0, key };
     if ep.is_end == 0 {
         stats.starts += 1;
-        // BPF_ANY: a start under a key already waiting replaces it (userspace counts the lost one).
-        let _ = SPAN_STARTS.insert(&key, &SpanStart { start_ns: now, tid: current_tid(), _pad: 0 }, 0);
+        let start = SpanStart { start_ns: now, tid: current_tid(), _pad: 0 };
+        // BPF_NOEXIST first, so a start under a key already waiting is seen and counted; then it
+        // replaces the older one (BPF_ANY). The common case costs the one update it always did.
+        if SPAN_STARTS.insert(&key, &start, BPF_NOEXIST) == Err(-EEXIST) {
+            stats.replaced += 1;
+            let _ = SPAN_STARTS.insert(&key, &start, BPF_ANY);
+        }
         return;
     }
     let Some(start) = SPAN_STARTS.get_ptr(&key) else {

@@ -24,6 +24,13 @@ fn by_argument() -> String {
     format!("tick={FEED_RECEIVE}(arg0)..{ORDER_SENT}(arg0+{TICKET_SEQ_OFFSET})")
 }
 
+/// Every FROM keyed by the same value: `next_seq`'s `arg0` is the feed's counter, one address, and
+/// no TO ever has that key (an order ticket lives elsewhere). So each start but the last replaces
+/// a waiting one, which the kernel counts, and every TO finds no start.
+fn by_one_key() -> String {
+    format!("one_key={NEXT_SEQ}(arg0)..{ORDER_SENT}(arg0)")
+}
+
 fn by_return_value() -> String {
     format!("by_ret={NEXT_SEQ}(ret)..{ORDER_SENT}(arg0+{TICKET_SEQ_OFFSET})")
 }
@@ -40,13 +47,13 @@ fn span_count_equals_the_orders_and_latency_matches_target_app() {
     if !bpf_available("span_count_equals_the_orders_and_latency_matches_target_app") {
         return;
     }
-    let (a, b) = (by_argument(), by_return_value());
+    let (a, b, c) = (by_argument(), by_return_value(), by_one_key());
     // `order_sent` is also a traced function: an endpoint may be both.
     let (report, truth) = traced_run(
         "spans-truth",
         &["--rate", "5000", "--messages", "20000", "--seed", "7"],
         &[ORDER_SENT],
-        &["--span", &a, "--span", &b, "--span-keys", "65536", "--interval", "100ms"],
+        &["--span", &a, "--span", &b, "--span", &c, "--span-keys", "65536", "--interval", "100ms"],
     );
     let t = &truth["tick_to_trade"];
     let orders = u(&truth["pipeline"]["gateway_orders"]);
@@ -71,7 +78,20 @@ fn span_count_equals_the_orders_and_latency_matches_target_app() {
     assert!(close(p50, p50t, 0.25, 1_500), "p50 {p50} ns vs truth {p50t} ns");
     assert!(p99 <= p99t + p99t / 2 + 5_000, "p99 {p99} ns above truth {p99t} ns");
     assert!(close(p99, p99t, 0.5, 5_000), "p99 {p99} ns vs truth {p99t} ns");
-    assert_eq!(u(&report["lost"]["span_unmatched"]), 0);
+    // One key for every start: all but the last were replaced, counted exactly by the kernel.
+    let one = span(&report, "one_key");
+    let fed = u(&truth["messages_fed"]);
+    assert_eq!(u(&one["calls"]), fed, "one_key: starts");
+    assert_eq!(u(&one["count"]), 0, "one_key: no TO has the feed counter's address");
+    assert_eq!(u(&one["starts_replaced"]), fed - 1, "one_key: replaced starts");
+    assert_eq!(u(&one["starts_lost"]), fed - 1, "one_key: lost starts are the replaced ones");
+    assert_eq!(u(&one["pending"]), 1, "one_key: the last start waits");
+    assert_eq!(u(&one["ends_without_start"]), orders, "one_key: every TO found no start");
+    for name in ["tick", "by_ret"] {
+        assert_eq!(u(&span(&report, name)["starts_replaced"]), 0, "{name}: unique keys");
+    }
+    // Only the one-key span lost anything.
+    assert_eq!(u(&report["lost"]["span_unmatched"]), fed - 1 + orders);
     // Slow spans came back as exemplars with their key and both threads.
     let ex: Vec<&Value> = report["exemplars"].as_array().unwrap().iter().filter(|e| e["span"].is_object()).collect();
     assert!(!ex.is_empty(), "no span exemplars");

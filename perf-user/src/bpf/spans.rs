@@ -53,6 +53,7 @@ fn sum(v: &[SpanStats]) -> SpanStats {
         s.max_ns = s.max_ns.max(c.max_ns);
         s.ends_without_start += c.ends_without_start;
         s.key_faults += c.key_faults;
+        s.replaced += c.replaced;
     }
     s
 }
@@ -76,14 +77,14 @@ impl SpanReader {
 
     /// Every span's cumulative totals.
     ///
-    /// Lost starts are not counted by the kernel (an LRU eviction is silent): they are what is
-    /// neither matched nor waiting, `starts - count - pending`, from reads at different moments
+    /// A start that replaces one still waiting under its key is counted by the kernel, but an LRU
+    /// eviction is silent: so lost starts are what is neither matched nor waiting, `starts - count - pending`, from reads at different moments
     /// while the kernel goes on. Starts are read before the walk of waiting keys and matches after
     /// it, so the estimate never exceeds the true lost count at the walk's end (a start after the
     /// first read is in neither `starts` nor, unless still waiting, anything subtracted; a match
     /// during the walk is subtracted once as matched). The largest such lower bound so far is
-    /// kept: the lost count never goes down, and `pending` is what the identity leaves (at most what
-    /// the walk found).
+    /// kept, and never below the kernel's count of replaced starts: the lost count never goes down,
+    /// and `pending` is what the identity leaves (at most what the walk found).
     pub fn sample(&mut self) -> Vec<SpanSample> {
         let starts_before: Vec<u64> = (0..self.names.len() as u32)
             .map(|id| self.stats.get(&id, 0).map(|v| sum(&v).starts).unwrap_or_default())
@@ -95,7 +96,8 @@ impl SpanReader {
             let before = starts_before[id as usize];
             let walked = pending.get(id as usize).copied().unwrap_or(0);
             let floor = &mut self.lost_floor[id as usize];
-            *floor = (*floor).max(before.saturating_sub(s.count).saturating_sub(walked));
+            // Replacements are counted by the kernel, exactly: lost starts are never fewer.
+            *floor = (*floor).max(before.saturating_sub(s.count).saturating_sub(walked)).max(s.replaced);
             // Every match and every lost start was a start: never fewer starts than those.
             s.starts = before.max(s.count + *floor);
             let waiting = s.starts - s.count - *floor;
@@ -115,6 +117,7 @@ impl SpanReader {
                     ..FuncSample::default()
                 },
                 starts: s.starts,
+                starts_replaced: s.replaced,
                 ends_without_start: s.ends_without_start,
                 key_faults: s.key_faults,
                 pending: waiting,

@@ -24,6 +24,9 @@ pub struct SpanSample {
     pub row: FuncSample,
     /// FROM hits (starts stored).
     pub starts: u64,
+    /// Starts stored over one still waiting under the same key, counted by the kernel: the part of
+    /// `starts_lost` known exactly (the rest were evicted from the full map).
+    pub starts_replaced: u64,
     /// TO hits that found no start under their key.
     pub ends_without_start: u64,
     /// Hits whose pointer key could not be read.
@@ -48,6 +51,7 @@ impl SpanSample {
         SpanSample {
             row: self.row.since(&base.row),
             starts: self.starts.saturating_sub(base.starts),
+            starts_replaced: self.starts_replaced.saturating_sub(base.starts_replaced),
             ends_without_start: self.ends_without_start.saturating_sub(base.ends_without_start),
             key_faults: self.key_faults.saturating_sub(base.key_faults),
             pending: self.pending,

@@ -206,6 +206,10 @@ pub struct SpanReport {
     /// Starts never matched: evicted from the bounded map or replaced by a later start under the
     /// same key.
     pub starts_lost: u64,
+    /// The part of `starts_lost` the kernel counted exactly: starts stored over one still waiting
+    /// under the same key (the rest were evicted from the full map, estimated).
+    #[serde(default)]
+    pub starts_replaced: u64,
     /// TO hits that found no start under their key.
     pub ends_without_start: u64,
     /// Hits whose key could not be read through its pointer (ignored).
@@ -450,6 +454,7 @@ impl Report {
                     from: si.from.clone(),
                     to: si.to.clone(),
                     starts_lost: s.starts_lost(),
+                    starts_replaced: s.starts_replaced,
                     ends_without_start: s.ends_without_start,
                     key_faults: s.key_faults,
                     pending: s.pending,
