@@ -95,6 +95,9 @@ enum Func {
     Spin,
     /// `bench_target::many::f0000` … `f0999`, round robin.
     Many,
+    /// `push_rbp(i)` then `push_rbp_twin(i)`: the two endpoints of a span keyed by `arg0`, one
+    /// span per iteration (the harness's `--span` against bpftrace's keyed-timing script).
+    Span,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -119,6 +122,7 @@ fn run(cli: Cli) -> Result<()> {
             Func::Nop5 => drive(&run, |i| funcs::nop5(i)),
             Func::Spin => drive(&run, |i| funcs::spin(spin_ns).wrapping_add(i)),
             Func::Many => drive(&run, |i| many::ALL[(i % many::ALL.len() as u64) as usize](i)),
+            Func::Span => drive(&run, |i| funcs::push_rbp_twin(funcs::push_rbp(i))),
         },
         Cmd::Pair { func, block, iterations, wait_stdin } => match func {
             PairFunc::PushRbp => drive_pair(iterations, block, wait_stdin, funcs::push_rbp, funcs::push_rbp_twin),

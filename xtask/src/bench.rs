@@ -18,6 +18,7 @@ mod report;
 mod results;
 mod rounds;
 mod run;
+mod spans;
 mod spin;
 mod stats;
 mod sys;
@@ -70,6 +71,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let spin = spin::measure(ctx);
     let programs = programs::measure(ctx);
     let workloads = workload::measure(ctx);
+    let spans = spans::measure(ctx, binutils);
     // Last: the 1,000-function run leaves the kernel detaching for minutes.
     let attach = attach::measure(ctx, args.quick);
 
@@ -94,6 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         programs,
         hot_paths,
         workloads,
+        spans,
         notes: std::mem::take(&mut ctx.notes),
     };
     write_report(&output, &report::markdown(&results), started)

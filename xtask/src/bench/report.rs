@@ -7,6 +7,7 @@ mod hot_paths;
 mod load;
 mod per_call;
 mod programs;
+mod spans;
 mod syscalls;
 mod workload;
 
@@ -26,6 +27,7 @@ pub fn markdown(r: &Results) -> String {
     programs::section(&mut md, r);
     hot_paths::section(&mut md, r);
     workload::section(&mut md, r);
+    spans::section(&mut md, r);
     let _ = writeln!(md, "\n{HOW_TO_READ}");
     notes(&mut md, r);
     md

@@ -74,6 +74,15 @@ pub struct SyscallRow {
     pub tracer_cpu_pct: Cell,
 }
 
+/// Section 10: one span per iteration under one tracer.
+#[derive(Debug)]
+pub struct SpanRow {
+    pub tracer: &'static str,
+    /// ns per iteration: both endpoints' calls, probes and the tracer's work on them.
+    pub ns_per_span: Cell,
+    pub tracer_cpu_pct: Cell,
+}
+
 /// Sections 3 and 4: perf-user tracing a paced (or flat-out) loop.
 #[derive(Debug)]
 pub struct LoadRow {
@@ -174,6 +183,8 @@ pub struct Results {
     pub hot_paths: Result<HotPaths, String>,
     /// Section 9: real workloads, traced in every mode.
     pub workloads: Workloads,
+    /// Section 10: the cost of a span against bpftrace's keyed-timing script.
+    pub spans: Vec<SpanRow>,
     pub notes: Vec<String>,
 }
 
@@ -435,6 +446,7 @@ pub mod fixtures {
                 calls_per_request: vec![],
                 load_secs: 5,
             },
+            spans: vec![],
             notes: vec![],
         }
     }
