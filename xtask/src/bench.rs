@@ -5,6 +5,7 @@
 mod attach;
 mod calls;
 mod goals;
+mod guard;
 mod hot_paths;
 mod judge;
 mod load;
@@ -72,6 +73,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let programs = programs::measure(ctx);
     let workloads = workload::measure(ctx);
     let spans = spans::measure(ctx, binutils);
+    let guard = guard::measure(ctx);
     // Last: the 1,000-function run leaves the kernel detaching for minutes.
     let attach = attach::measure(ctx, args.quick);
 
@@ -97,6 +99,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         hot_paths,
         workloads,
         spans,
+        guard,
         notes: std::mem::take(&mut ctx.notes),
     };
     write_report(&output, &report::markdown(&results), started)

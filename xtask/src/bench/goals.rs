@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::{
     judge::{Goal, Status, judge, judge_ci, judge_interval, list_text},
     results::{CLOCK_PROGRAMS, CallRow, EMPTY_PROGRAMS, Load, Mode, PairRow, Results, SAMPLED_LOAD, Workload},
-    stats::{RatioCi, Runs, added_runs, median_ci, ratio_ci},
+    stats::{self, Cell, RatioCi, Runs, added_runs, median_ci, ratio_ci},
     text::{ci_text, signed_ci, thousands},
 };
 
@@ -25,7 +25,44 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     goals.push(server_cpu(r, latency_only));
     goals.push(server_cpu(r, latency_sampled));
     goals.push(target_app_loss(r));
+    goals.push(guard_kept(r));
+    goals.push(span_vs_bpftrace(r));
     goals
+}
+
+/// Section 11: with the guard on, the probes' share of one CPU stays within `--max-overhead`.
+fn guard_kept(r: &Results) -> Goal {
+    let values: Vec<(String, Cell)> = r
+        .guard
+        .iter()
+        .filter_map(|g| {
+            let budget = f64::from(g.budget_pct?);
+            let over = g.probe_share_pct.as_ref().map(|s| s - budget).map_err(Clone::clone);
+            Some((format!("{} at {budget} %", g.what), over))
+        })
+        .collect();
+    let (measured, status) = if values.is_empty() {
+        ("not run".into(), Status::NotMeasured("no guarded run".into()))
+    } else {
+        judge(&values, |over| format!("{over:+.1} points over the budget"), |over| over <= 0.0)
+    };
+    Goal { goal: "the overhead guard keeps the probes within `--max-overhead` (section 11)", measured, status }
+}
+
+/// Section 10: perf-user's own work per span (over two empty uprobes) at most bpftrace's.
+fn span_vs_bpftrace(r: &Results) -> Goal {
+    let of = |prefix: &str| {
+        r.spans
+            .iter()
+            .find(|s| s.tracer.starts_with(prefix))
+            .map_or_else(|| Err(format!("no {prefix} run")), |s| s.ns_per_span.clone())
+    };
+    let floor = of(super::spans::FLOOR);
+    let own = |prefix: &str| stats::added(&of(prefix), &floor);
+    let ratio = stats::ratio(&own("perf-user"), &own("bpftrace keyed"));
+    let (measured, status) =
+        judge(&[("perf-user / bpftrace".to_string(), ratio)], |x| format!("{x:.2}×"), |x| x <= 1.0);
+    Goal { goal: "a span's own work ≤ bpftrace's keyed-timing script (section 10)", measured, status }
 }
 
 /// The two timed modes judged against 1.1 × the floor attached the same way: the default mode
@@ -344,14 +381,44 @@ mod tests {
     }
 
     #[test]
+    fn the_guard_is_judged_on_every_budget_and_a_span_against_bpftrace() {
+        use crate::bench::results::{GuardRow, SpanRow};
+        let guard = |budget: Option<u32>, share: f64| GuardRow {
+            what: "set",
+            budget_pct: budget,
+            probe_share_pct: Ok(share),
+            detached: Ok(1.0),
+            functions: Ok(2.0),
+        };
+        let span = |tracer: &'static str, ns: f64| SpanRow { tracer, ns_per_span: Ok(ns), tracer_cpu_pct: Ok(0.0) };
+        let mut r = results(vec![row(2.0, 1002.0, 1052.0, 802.0)]);
+        r.guard = vec![guard(None, 90.0), guard(Some(25), 24.0), guard(Some(10), 9.5)];
+        r.spans = vec![
+            span(crate::bench::spans::FLOOR, 1000.0),
+            span("perf-user --span", 1500.0),
+            span("bpftrace keyed-timing script", 2000.0),
+        ];
+        let g = goals(&r);
+        assert_eq!(g[14].status, Status::Met, "{:?}", g[14]);
+        assert_eq!(g[15].status, Status::Met, "0.5×: {:?}", g[15]);
+        r.guard[2] = guard(Some(10), 12.0);
+        r.spans[1] = span("perf-user --span", 2100.0);
+        let g = goals(&r);
+        assert_eq!(g[14].status, Status::NotMet, "12 % over a 10 % budget: {:?}", g[14]);
+        assert_eq!(g[15].status, Status::NotMet, "1.1×: {:?}", g[15]);
+    }
+
+    #[test]
     fn the_real_server_is_judged_against_bpftrace_per_regime() {
         let mut r = results(vec![row(2.0, 1002.0, 1052.0, 802.0)]);
         let g = goals(&r);
-        assert_eq!(g.len(), 14, "{g:?}");
+        assert_eq!(g.len(), 16, "{g:?}");
         for goal in &g[9..13] {
             assert_eq!(goal.status, Status::NotMeasured("skipped: nginx not installed".into()), "{goal:?}");
         }
         assert!(matches!(g[13].status, Status::NotMeasured(_)), "no target-app run: {:?}", g[13]);
+        assert!(matches!(g[14].status, Status::NotMeasured(_)), "no guard run: {:?}", g[14]);
+        assert!(matches!(g[15].status, Status::NotMeasured(_)), "no span run: {:?}", g[15]);
 
         // Default: +15 µs against bpftrace's +10 (1.5×), 88 req/s against 90; latency-only +4 µs
         // (0.4×); sampled +3 µs (0.3×, over 0.2×).

@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod attach;
+mod guard;
 mod hot_paths;
 mod load;
 mod per_call;
@@ -28,6 +29,7 @@ pub fn markdown(r: &Results) -> String {
     hot_paths::section(&mut md, r);
     workload::section(&mut md, r);
     spans::section(&mut md, r);
+    guard::section(&mut md, r);
     let _ = writeln!(md, "\n{HOW_TO_READ}");
     notes(&mut md, r);
     md

@@ -83,6 +83,20 @@ pub struct SpanRow {
     pub tracer_cpu_pct: Cell,
 }
 
+/// Section 11: a function set under one overhead budget.
+#[derive(Debug)]
+pub struct GuardRow {
+    /// The set's size and entry instruction, for the table.
+    pub what: &'static str,
+    /// `--max-overhead`; `None`: the guard off.
+    pub budget_pct: Option<u32>,
+    /// The share of the loop's one CPU the probes took once the guard had settled, in %.
+    pub probe_share_pct: Cell,
+    /// Functions the guard detached, and functions attached.
+    pub detached: Cell,
+    pub functions: Cell,
+}
+
 /// Sections 3 and 4: perf-user tracing a paced (or flat-out) loop.
 #[derive(Debug)]
 pub struct LoadRow {
@@ -185,6 +199,8 @@ pub struct Results {
     pub workloads: Workloads,
     /// Section 10: the cost of a span against bpftrace's keyed-timing script.
     pub spans: Vec<SpanRow>,
+    /// Section 11: the overhead guard against its budget.
+    pub guard: Vec<GuardRow>,
     pub notes: Vec<String>,
 }
 
@@ -447,6 +463,7 @@ pub mod fixtures {
                 load_secs: 5,
             },
             spans: vec![],
+            guard: vec![],
             notes: vec![],
         }
     }

@@ -141,6 +141,22 @@ impl Stopped {
     }
 }
 
+/// The flags the harness adds to every `perf-user attach`, less those the run sets itself (a run
+/// that gives `--max-overhead` measures the guard, which the harness otherwise turns off).
+fn harness_flags<'a>(harness: &'a [String], run: &[String]) -> Vec<&'a String> {
+    let mut out = Vec::new();
+    let mut flags = harness.iter().peekable();
+    while let Some(flag) = flags.next() {
+        let value = flags.next_if(|v| !v.starts_with("--"));
+        if run.contains(flag) {
+            continue;
+        }
+        out.push(flag);
+        out.extend(value);
+    }
+    out
+}
+
 /// Recognises a tracer's line saying it has attached.
 type Ready = fn(&str) -> bool;
 
@@ -159,7 +175,7 @@ fn command(
         Tracer::PerfUser(args) => {
             let mut c = Command::new(&bins.perf_user);
             c.args(["attach", "--pid", &pid.to_string(), "--no-tui", "--export"]).arg(export_path);
-            c.args(args).args(&bins.perf_user_args);
+            c.args(args).args(harness_flags(&bins.perf_user_args, args));
             (c, |l| l.starts_with("attached "))
         }
         Tracer::Bpftrace(script) => {
@@ -178,4 +194,17 @@ fn command(
         Tracer::Pair(..) => bail!("a pair of tracers cannot be one of a pair"),
         Tracer::Elsewhere(..) => bail!("a tracer elsewhere is started by `run_once`"),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_sets_a_harness_flag_keeps_its_own_value() {
+        let harness: Vec<String> = ["--max-overhead", "1000", "--no-calibrate"].map(String::from).to_vec();
+        let run: Vec<String> = ["--func", "x", "--max-overhead", "25"].map(String::from).to_vec();
+        assert_eq!(harness_flags(&harness, &run), vec!["--no-calibrate"]);
+        assert_eq!(harness_flags(&harness, &[]), harness.iter().collect::<Vec<_>>());
+    }
 }
