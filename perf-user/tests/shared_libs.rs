@@ -195,6 +195,47 @@ fn a_library_loaded_after_attach_is_traced_with_single_probes() {
     }
 }
 
+/// Descriptors that run short only when a library arrives: its two functions must share one link
+/// (a hard limit of 1,025 leaves perf-user one beyond its reserve), and the run says so once, as
+/// it does when that happens at attach (issue 16). Sharing loses no call while nothing detaches.
+#[test]
+fn a_library_loaded_after_attach_that_must_share_links_is_a_warning() {
+    if !can_run("a_library_loaded_after_attach_that_must_share_links_is_a_warning") {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = TempDir::new("dlopen-shared-links");
+    let (exe, lib) = build(&dir);
+    let mut fixture = Fixture::start(Command::new(&exe).arg("dlopen").arg(&lib).arg("5000"));
+    let export = dir.join("report.json");
+    let args = [
+        "--export",
+        export.to_str().unwrap(),
+        "--interval",
+        "100ms",
+        "--func",
+        "libshfix*.so:shl_*",
+        "--attach-mode",
+        "session",
+        "--max-overhead",
+        "1000",
+    ];
+    let mut pu = PerfUser::attach_limited(fixture.pid, &args, &[], Some(1025));
+    fixture.go();
+    fixture.lines.wait_for("loaded", Duration::from_secs(20));
+    pu.stdout.wait_for("loaded after attach", Duration::from_secs(30));
+    fixture.go();
+    let truth = fixture.done("calls");
+    pu.wait(Duration::from_secs(30));
+    let report = read_json(&export);
+    let warnings: Vec<&str> = report["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let shared: Vec<&&str> = warnings.iter().filter(|w| w.contains("share a link")).collect();
+    assert_eq!(shared.len(), 1, "one warning, when the library came: {warnings:?}");
+    assert!(shared[0].contains("(1025)") && shared[0].contains("up to 2 functions"), "{}", shared[0]);
+    assert_eq!(u(&function(&report, "shl_work")["calls"]), truth, "calls of shl_work");
+    assert_eq!(u(&function(&report, "shl_idle")["calls"]), 0, "shl_idle is never called");
+}
+
 /// A target whose executable and library exist only in its own mount namespace (a tmpfs mounted
 /// there, as in a container): traced through `/proc/PID/exe` and `/proc/PID/map_files`.
 #[test]

@@ -37,7 +37,7 @@ pub(super) struct Loaded {
 
 /// Functions whose probe the kernel refused (shown detached) and links shared for want of
 /// descriptors: each said on stderr and kept with the report.
-fn note_attach_warnings(tracer: &Tracer, infos: &mut [FuncInfo], warnings: &mut Vec<String>) {
+fn note_attach_warnings(tracer: &mut Tracer, infos: &mut [FuncInfo], warnings: &mut Vec<String>) {
     for s in &tracer.skipped {
         let note = s.to_string();
         eprintln!("perf-user: warning: {note}");
@@ -81,7 +81,7 @@ pub(super) fn load(
             e.into()
         }
     })?;
-    note_attach_warnings(&tracer, &mut infos, &mut warnings);
+    note_attach_warnings(&mut tracer, &mut infos, &mut warnings);
     let (probe_cost, calibration) =
         calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.

@@ -291,6 +291,8 @@ impl Loop {
                         }
                         warnings.push(format!("warning: {s}"));
                     }
+                    // The library's links may be the ones that ran out of descriptors.
+                    warnings.extend(tracer.links_shared_note().map(|n| format!("warning: {n}")));
                 }
                 Err(e) => {
                     // Their ids stay taken (some may have probes): shown as detached, never reused.

@@ -234,6 +234,9 @@ pub struct Tracer {
     /// With `--interference`: whether hypervisor steal is measured (a KVM guest whose kernel
     /// has a per-CPU `steal_time`); false without `--interference`.
     pub steal_measured: bool,
+    /// The most functions per link already reported by `links_shared_note` (0: none), so
+    /// libraries probed later that share more are reported, and nothing twice.
+    shared_noted: usize,
 }
 
 /// Where the running task finds its CPU's steal clock (see `StealLayout`), from the kernel's BTF;
@@ -339,14 +342,17 @@ impl Tracer {
             attached,
             skipped,
             steal_measured,
+            shared_noted: 0,
         })
     }
 
-    /// When the descriptor limit made functions share links: one line saying so, for the screen
-    /// and the export's warnings. Detaching one of them (the overhead guard) then re-links the
-    /// others of its link, whose calls are lost meanwhile.
-    pub fn links_shared_note(&self) -> Option<String> {
-        let s = self.links.sharing()?;
+    /// When the descriptor limit made functions share links, at attach or since for libraries
+    /// loaded later: one line saying so, for the screen and the export's warnings, given again
+    /// only when more functions share a link than last said. Detaching one of them (the overhead
+    /// guard) then re-links the others of its link, whose calls are lost meanwhile.
+    pub fn links_shared_note(&mut self) -> Option<String> {
+        let s = self.links.sharing().filter(|s| s.per_link > self.shared_noted)?;
+        self.shared_noted = s.per_link;
         Some(format!(
             "the descriptor limit ({}) is too low for one probe link per function (about {} needed): up to {} \
              functions share a link, so when the overhead guard detaches one the others of its link lose calls \
