@@ -229,3 +229,41 @@ fn a_descriptor_limit_that_makes_functions_share_links_is_a_warning() {
         assert_eq!(u(&function(&report, f)["calls"]), u(&function(&truth, f)["count"]), "{f}");
     }
 }
+
+/// Regression (issue 16): the guard gave up functions one at a time, and each closed link waits a
+/// kernel grace period (tens of ms), so giving up hundreds stalled perf-user for tens of seconds: no
+/// progress, no reaction to the end of `--duration`. 300 hot cheap functions under the default
+/// guard: most are given up at once, and the run still ends near its `--duration`.
+#[test]
+fn giving_up_hundreds_of_functions_does_not_stall_the_run() {
+    let test = "giving_up_hundreds_of_functions_does_not_stall_the_run";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = TempDir::new("guard-many");
+    let flags = ["-O2", "-fno-omit-frame-pointer", "-fcf-protection=none"];
+    let exe = compile(&dir, "cc", &flags, "guard_many.c", "guard_many");
+    let (mut child, lines) =
+        spawn_ready(Command::new(&exe).args(["--seconds", "30"]).stdin(Stdio::piped()).stderr(Stdio::inherit()));
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let export = dir.join("report.json");
+    let duration = Duration::from_secs(5);
+    let args = ["--func", "gm_*", "--max-overhead", "25", "--duration", "5s", "--export", export.to_str().unwrap()];
+    let started = std::time::Instant::now();
+    let mut pu = PerfUser::attach(child.id(), &args);
+    pu.wait(duration * 6);
+    let took = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(lines);
+    let report = read_json(&export);
+    let given_up = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w.as_str().is_some_and(|w| w.contains("overhead guard: detached")))
+        .count();
+    assert!(given_up >= 100, "the guard gave up {given_up} of 300 hot functions");
+    assert!(took < duration * 2, "a {duration:?} run took {took:?} with {given_up} functions given up");
+}

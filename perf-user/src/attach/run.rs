@@ -259,10 +259,15 @@ impl Loop {
                 }
             }
         }
-        for (fn_id, note) in app.overhead_guard(cfg.max_overhead_pct) {
-            match tracer.detach_function(fn_id) {
+        // All of the verdict's functions at once: their links close side by side.
+        let verdict = app.overhead_guard(cfg.max_overhead_pct);
+        if !verdict.is_empty() {
+            let fn_ids: Vec<u32> = verdict.iter().map(|v| v.0).collect();
+            match tracer.detach_functions(&fn_ids) {
                 Ok(_) => {
-                    app.handle(Event::ProbesDetached { fn_id, note });
+                    for (fn_id, note) in verdict {
+                        app.handle(Event::ProbesDetached { fn_id, note });
+                    }
                 }
                 Err(e) => eprintln!("perf-user: overhead guard: {e:#}"),
             }

@@ -379,15 +379,16 @@ impl Tracer {
         }
     }
 
-    /// Removes every probe of one function; the rest keep running. Its frames still on a thread's
-    /// shadow stack are dropped as orphans by the next entry below them.
-    pub fn detach_function(&mut self, fn_id: u32) -> Result<usize, LoadError> {
+    /// Removes every probe of the functions `fn_ids`; the rest keep running. Their frames still on
+    /// a thread's shadow stack are dropped as orphans by the next entry below them. The links of
+    /// all of them close at once (see `links::unlink_functions`). Returns the probes removed.
+    pub fn detach_functions(&mut self, fn_ids: &[u32]) -> Result<usize, LoadError> {
         let detached = match &mut self.links {
             Links::Single { links, .. } => {
                 let mut detached = 0;
                 let mut i = 0;
                 while i < links.len() {
-                    if links[i].0 != fn_id {
+                    if !fn_ids.contains(&links[i].0) {
                         i += 1;
                         continue;
                     }
@@ -399,13 +400,8 @@ impl Tracer {
                 detached
             }
             Links::Multi { progs, groups, pid } => {
-                let Some(group) = groups.iter_mut().find(|g| g.probes.iter().any(|p| p.fn_id == fn_id)) else {
-                    return Ok(0);
-                };
-                // Its own links close; the other functions' links stay as they are.
-                links::unlink_function(progs, group, fn_id, *pid)?;
-                group.probes.retain(|p| p.fn_id != fn_id);
-                progs.len()
+                // Their own links close; the other functions' links stay as they are.
+                progs.len() * links::unlink_functions(progs, groups, fn_ids, *pid)?
             }
         };
         self.attached -= detached;

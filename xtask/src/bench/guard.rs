@@ -14,7 +14,7 @@ use super::{
 };
 
 /// Unmeasured seconds of calls before the measured loop.
-const SETTLE_MS: u64 = 5000;
+const SETTLE_MS: u64 = 8000;
 /// The budgets measured; `None`: the guard off.
 const BUDGETS: [Option<u32>; 3] = [None, Some(25), Some(10)];
 

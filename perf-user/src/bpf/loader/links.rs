@@ -399,40 +399,67 @@ fn link_group(
     }
     // A function a later program refused loses what the earlier ones linked: every program must
     // cover the same functions for entries and returns to pair up.
-    for s in &refused {
-        unlink_function(progs, &mut group, s.fn_id, pid)?;
+    let refused_ids: Vec<u32> = refused.iter().map(|s| s.fn_id).collect();
+    if !refused_ids.is_empty() {
+        unlink_functions(progs, std::slice::from_mut(&mut group), &refused_ids, pid)?;
     }
     skipped.extend(refused);
     Ok(group)
 }
 
-/// Removes `fn_id` from every program's links in `group`, entries first (so no new frame waits
-/// for a return that is no longer probed). Its own links are closed; no other function's probe is
-/// touched, except those sharing a link with it when descriptors ran short ([`group_size`]):
-/// they are linked again after the close, and lose their calls meanwhile.
-pub(super) fn unlink_function(
+/// Removes `fn_ids` from every program's links, entries first (so no new frame waits for a
+/// return that is no longer probed). Their own links are closed, all of a program's at once in
+/// parallel: the kernel waits a grace period (tens of ms) for each link it releases, and waits
+/// side by side share it, so the overhead guard giving up hundreds of functions takes a few grace
+/// periods, not hundreds. No other function's probe is touched, except those sharing a link with
+/// one of them when descriptors ran short ([`group_size`]): they are linked again after the close,
+/// and lose their calls meanwhile. Returns how many functions were found and removed.
+pub(super) fn unlink_functions(
     progs: &[MultiProgram],
-    group: &mut Group,
-    fn_id: u32,
+    groups: &mut [Group],
+    fn_ids: &[u32],
     pid: u32,
-) -> Result<(), LoadError> {
-    for (p, links) in progs.iter().zip(group.links.iter_mut()).rev() {
-        let Some(i) = links.iter().position(|l| l.fn_ids.contains(&fn_id)) else { continue };
-        let old = links.swap_remove(i);
-        let mates: Vec<Probe> =
-            group.probes.iter().filter(|pr| pr.fn_id != fn_id && old.fn_ids.contains(&pr.fn_id)).cloned().collect();
-        drop(old);
-        if !mates.is_empty() {
+) -> Result<usize, LoadError> {
+    let gone = |id: &u32| fn_ids.contains(id);
+    for (i, p) in progs.iter().enumerate().rev() {
+        let mut closing = Vec::new();
+        // Per group, the functions that shared a closing link and stay: linked again below.
+        let mut mates: Vec<Vec<Probe>> = Vec::with_capacity(groups.len());
+        for group in groups.iter_mut() {
+            let Some(links) = group.links.get_mut(i) else {
+                mates.push(Vec::new());
+                continue;
+            };
+            let (close, keep): (Vec<Linked>, Vec<Linked>) =
+                std::mem::take(links).into_iter().partition(|l| l.fn_ids.iter().any(gone));
+            *links = keep;
+            let stay = |pr: &&Probe| !gone(&pr.fn_id) && close.iter().any(|l| l.fn_ids.contains(&pr.fn_id));
+            mates.push(group.probes.iter().filter(stay).cloned().collect());
+            closing.extend(close);
+        }
+        close_in_parallel(closing);
+        for (group, mates) in groups.iter_mut().zip(mates) {
+            if mates.is_empty() {
+                continue;
+            }
             let mut refused = Vec::new();
             let again = link_splitting(p, &mates, &group.path, pid, &AtomicBool::new(false), &mut refused)?;
             if let Some(s) = refused.first() {
                 // Accepted once, refused now: the kernel changed its mind, which is an error.
                 return Err(LoadError::AllRefused { count: refused.len(), first: s.to_string() });
             }
-            links.extend(again);
+            if let Some(links) = group.links.get_mut(i) {
+                links.extend(again);
+            }
         }
     }
-    Ok(())
+    let mut removed = 0;
+    for group in groups.iter_mut() {
+        let before = group.probes.len();
+        group.probes.retain(|pr| !gone(&pr.fn_id));
+        removed += before - group.probes.len();
+    }
+    Ok(removed)
 }
 
 /// Links `p` to `probes`. When the kernel refuses the set because of one function's instruction,

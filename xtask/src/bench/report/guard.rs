@@ -11,7 +11,7 @@ pub(super) fn section(md: &mut String, r: &Results) {
     let _ = writeln!(
         md,
         "bench-target calls a set of functions round robin, flat out on one thread, traced with `--func` on all \
-         of them. The loop runs unmeasured for 5 s (the guard needs 2 s of rates, then detaches the hottest \
+         of them. The loop runs unmeasured for 8 s (the guard needs 2 s of rates, then detaches the hottest \
          until its estimate fits), then is timed. On one busy thread, the probes' share of its time is the \
          share of one CPU they cost: 1 − untraced ns per call / traced ns per call. \"Kept\" when that share \
          is within the budget.\n"
