@@ -221,12 +221,41 @@ fn page_faults_per_function_equal_the_apps_rusage() {
     let f = function(&report, SIGNAL);
     assert_eq!(u(&f["count"]), u(&t["count"]), "every call traced");
     assert_eq!(count(f, "page_faults"), truth_faults, "page faults in {SIGNAL}: ours vs the thread's rusage");
+    assert_eq!(count(f, "major_faults"), 0, "fresh anonymous pages are minor faults");
     assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
     // The one fault that is the tracer's own: the first traced return in the process runs the
     // kernel's uretprobe trampoline, whose `[uprobes]` page is mapped in on that first touch.
     // `OrderBook::apply` runs first in each message, so it takes it, never `Signal::update`.
     let book = count(function(&report, BOOK), "page_faults");
     assert!(book <= 1, "{book} faults in {BOOK}, which touches no fresh memory");
+}
+
+#[test]
+fn major_faults_per_function_equal_the_apps_rusage() {
+    if !bpf_available("major_faults_per_function_equal_the_apps_rusage") {
+        return;
+    }
+    let (report, truth) = traced_run(
+        "interf-majfaults",
+        &["--rate", "2000", "--messages", "1000", "--inject", "signal=majorfault:8:every:10"],
+        // BOOK first: it takes the tracer's own fault (see `page_faults_per_function_…`).
+        &[BOOK, SIGNAL],
+        &["--interference"],
+    );
+    let t = function(&truth, SIGNAL);
+    let injected = u(&t["injected_count"]);
+    let truth_faults = u(&t["injected_page_faults"]);
+    let truth_major = u(&t["injected_major_faults"]);
+    assert!(injected >= 50, "too few injections: {injected}");
+    // The injection is real: the kernel had to read pages (each drop-and-read of the 8-page file
+    // takes 8 major faults unless a page could not be dropped at once).
+    assert!(truth_major >= injected, "{truth_major} major faults by rusage for {injected} reads of a dropped file");
+    let f = function(&report, SIGNAL);
+    assert_eq!(u(&f["count"]), u(&t["count"]), "every call traced");
+    assert_eq!(count(f, "major_faults"), truth_major, "major faults in {SIGNAL}: ours vs the thread's rusage");
+    assert_eq!(count(f, "page_faults"), truth_faults, "all faults in {SIGNAL}: ours vs the thread's rusage");
+    assert_eq!(count(function(&report, BOOK), "major_faults"), 0, "{BOOK} reads no file");
+    assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
 }
 
 #[test]
