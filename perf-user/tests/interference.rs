@@ -201,6 +201,34 @@ fn steal_agrees_with_proc_stat() {
     }
 }
 
+/// NMIs on all CPUs so far, by `/proc/interrupts`.
+fn nmi_total() -> u64 {
+    let text = std::fs::read_to_string("/proc/interrupts").unwrap();
+    let line = text.lines().find(|l| l.trim_start().starts_with("NMI:")).expect("an NMI line");
+    line.trim_start()[4..].split_whitespace().map_while(|f| f.parse::<u64>().ok()).sum()
+}
+
+#[test]
+fn nmis_are_counted_and_said_not_split() {
+    if !bpf_available("nmis_are_counted_and_said_not_split") {
+        return;
+    }
+    let before = nmi_total();
+    let (report, _truth) =
+        traced_run("interf-nmi", &["--rate", "2000", "--messages", "1000"], &[SIGNAL], &["--interference"]);
+    let after = nmi_total();
+    assert_eq!(report["nmi_source"], "not available", "NMI time is not split out, and the export says so");
+    // Ours covers perf-user's run, inside the test's interval.
+    let ours = u(&report["nmi_count"]);
+    assert!(ours <= after - before, "{ours} NMIs during the run, {} around it", after - before);
+    let warnings = report["warnings"].as_array().cloned().unwrap_or_default();
+    let warned = warnings.iter().any(|w| w.as_str().unwrap().contains("NMIs on the machine"));
+    assert_eq!(warned, ours > 0, "NMIs during the run are said, and only then: {}", report["warnings"]);
+    if after == before {
+        eprintln!("no NMI on this machine during the run (/proc/interrupts): their count is checked at 0 only");
+    }
+}
+
 #[test]
 fn page_faults_per_function_equal_the_apps_rusage() {
     if !bpf_available("page_faults_per_function_equal_the_apps_rusage") {
