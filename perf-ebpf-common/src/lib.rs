@@ -161,11 +161,14 @@ pub enum Counter {
     Syscalls = 8,
     /// Context switches of the target's threads seen.
     Switches = 9,
+    /// Switch-ins of the target's threads no `sched_switch` reported (this kernel emits none when
+    /// the outgoing task is one of the VM agent's threads), closed at the thread's next event.
+    SwitchInUnseen = 10,
 }
 
 impl Counter {
     /// Every counter, in slot order.
-    pub const ALL: [Counter; 10] = [
+    pub const ALL: [Counter; 11] = [
         Counter::ProbeHits,
         Counter::RingbufFull,
         Counter::ThreadMapFull,
@@ -176,6 +179,7 @@ impl Counter {
         Counter::Exemplars,
         Counter::Syscalls,
         Counter::Switches,
+        Counter::SwitchInUnseen,
     ];
     /// Entries of the `COUNTERS` map.
     pub const COUNT: u32 = Counter::ALL.len() as u32;

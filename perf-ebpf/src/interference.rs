@@ -22,6 +22,7 @@ use perf_ebpf_common::{CpuInterf, INTERF_STEAL, MAX_DEPTH, ThreadState};
 use crate::{
     helpers::{frame_index, now_ns, target_tid},
     maps::{CPU_INTERF, config, steal_layout, task_maj_flt_offset},
+    sched::catch_up_switch_in,
     thread::thread_state,
 };
 
@@ -60,8 +61,21 @@ fn cpu() -> Option<*mut CpuInterf> {
 /// Takes new readings for `st`, the current thread's state, first adding what happened since the
 /// last ones to its innermost frame: its CPU's totals (see `settle_cpu`) and its own major-fault
 /// count. Called at every event of a target thread while it is on CPU, in its own context.
+///
+/// First, a switch-in no `sched_switch` reported is closed (see `catch_up_switch_in`): every
+/// event of the thread (entry, return, syscall entry and exit) comes through here, with or
+/// without `--interference`.
 #[inline(always)]
 pub(crate) fn settle(st: &mut ThreadState) {
+    if st.offcpu_start_ns != 0 {
+        catch_up_switch_in(st, now_ns());
+    }
+    settle_on_cpu(st);
+}
+
+/// `settle` for a thread known to be on CPU since its last switch-in.
+#[inline(always)]
+fn settle_on_cpu(st: &mut ThreadState) {
     if config().interference == 0 {
         return;
     }
@@ -145,7 +159,7 @@ pub(crate) fn switch_out(st: &mut ThreadState, voluntary: bool) {
     if config().interference == 0 {
         return;
     }
-    settle(st);
+    settle_on_cpu(st);
     st.mark.valid = 0;
     // SAFETY: no arguments.
     st.mark.last_cpu_plus1 = unsafe { bpf_get_smp_processor_id() } + 1;

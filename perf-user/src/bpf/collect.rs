@@ -375,6 +375,7 @@ impl Collector {
                 attr_map_full: c(Counter::AttrMapFull),
                 exemplars_evicted: 0,
                 span_unmatched: spans.iter().map(SpanSample::unmatched).sum(),
+                switch_in_unseen: c(Counter::SwitchInUnseen),
             },
         }
     }
