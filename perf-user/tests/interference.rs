@@ -143,7 +143,7 @@ fn steal_agrees_with_proc_stat() {
     // everything of the target to one CPU, so its calls cover most of that CPU's time.
     let mut app = TargetApp::start(
         &dir,
-        &["--hold", "--rate", "50", "--messages", "100", "--inject", "signal=spin:19ms:every:1"],
+        &["--hold", "--rate", "50", "--messages", "200", "--inject", "signal=spin:19ms:every:1"],
     );
     pin(app.pid, cpu);
     let export = dir.join("report.json");
@@ -194,10 +194,18 @@ fn steal_agrees_with_proc_stat() {
     // value is rounded down to USER_HZ ticks at each end, and the kernel folds the steal clock
     // into it at its own ticks).
     assert!(ours <= kernel_ns + 2 * tick_ns, "steal {ours} ns per call, /proc/stat {kernel_ns} ns on cpu{cpu}");
-    // And when the kernel saw steal well above its granularity while our calls held the CPU for
-    // most of the interval, we saw some of it.
-    if kernel_ns >= 5 * tick_ns && on_cpu * 2 >= wall {
-        assert!(ours > 0, "/proc/stat has {kernel_ns} ns of steal on cpu{cpu}, the traced calls none");
+    // The positive part, against the finer of the two sources: the busy CPU's steal clock over
+    // the run (`cpu_steal[]`, checked against /proc/stat above). Steal comes in chunks of tens to
+    // hundreds of µs; with the calls holding at least half of the run, a millisecond of it on that
+    // CPU cannot all miss them. Ours is part of it, up to the steal after its last tick.
+    let clock = per_cpu.iter().find(|c| u(&c["cpu"]) == cpu as u64).map(|c| u(&c["steal_ns"])).unwrap();
+    assert!(ours <= clock + kernel_tick_ns, "steal {ours} ns in calls, {clock} ns on cpu{cpu} by its steal clock");
+    if clock >= 1_000_000 && on_cpu * 2 >= wall {
+        assert!(ours > 0, "{clock} ns of steal on cpu{cpu} over the run, none in the calls that held it");
+    } else {
+        eprintln!(
+            "positive check skipped: {clock} ns of steal on cpu{cpu} by its steal clock (needs 1 ms), calls on CPU {on_cpu} ns of {wall} ns: this host stole too little to test that steal reaches a call"
+        );
     }
 }
 
