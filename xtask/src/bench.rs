@@ -6,6 +6,7 @@ mod attach;
 mod calls;
 mod goals;
 mod hot_paths;
+mod interference;
 mod judge;
 mod load;
 mod pairs;
@@ -69,6 +70,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let (ceiling, loads) = load::measure(ctx);
     let spin = spin::measure(ctx);
     let programs = programs::measure(ctx);
+    let interference = interference::measure(ctx);
     let workloads = workload::measure(ctx);
     // Last: the 1,000-function run leaves the kernel detaching for minutes.
     let attach = attach::measure(ctx, args.quick);
@@ -94,6 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         programs,
         hot_paths,
         workloads,
+        interference,
         notes: std::mem::take(&mut ctx.notes),
     };
     write_report(&output, &report::markdown(&results), started)

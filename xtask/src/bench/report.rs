@@ -4,6 +4,7 @@
 mod accuracy;
 mod attach;
 mod hot_paths;
+mod interference;
 mod load;
 mod per_call;
 mod programs;
@@ -26,6 +27,7 @@ pub fn markdown(r: &Results) -> String {
     programs::section(&mut md, r);
     hot_paths::section(&mut md, r);
     workload::section(&mut md, r);
+    interference::section(&mut md, r);
     let _ = writeln!(md, "\n{HOW_TO_READ}");
     notes(&mut md, r);
     md

@@ -174,6 +174,8 @@ pub struct Results {
     pub hot_paths: Result<HotPaths, String>,
     /// Section 9: real workloads, traced in every mode.
     pub workloads: Workloads,
+    /// Section 10: what `--interference` adds per call, interrupt and page fault.
+    pub interference: Result<InterferenceCost, String>,
     pub notes: Vec<String>,
 }
 
@@ -205,6 +207,28 @@ pub struct ProgramCost {
     pub program: String,
     pub runs_per_call: f64,
     pub ns_per_run: f64,
+}
+
+/// One BPF program's median runs and run time in one configuration of section 10.
+#[derive(Debug)]
+pub struct InterfProgram {
+    pub config: &'static str,
+    pub program: String,
+    /// Runs during the measured loop.
+    pub runs: f64,
+    pub runs_per_call: f64,
+    pub ns_per_run: f64,
+}
+
+/// Section 10: what `--interference` adds.
+#[derive(Debug)]
+pub struct InterferenceCost {
+    pub func: &'static str,
+    /// The default mode on both sides of the pair: the method's own ratio (1.00× if fair).
+    pub same: Runs,
+    /// `--interference` on the twin over the default mode on the function.
+    pub interference: Runs,
+    pub programs: Result<Vec<InterfProgram>, String>,
 }
 
 /// Section 9's tracing modes, the same functions traced in each.
@@ -424,6 +448,7 @@ pub mod fixtures {
             spin_ns: 20_000,
             spin: Ok(Spin { p50_ns: 20_100.0, p99_ns: 30_000.0 }),
             programs: Err("not measured".into()),
+            interference: Err("not measured".into()),
             hot_paths: Ok(HotPaths {
                 rows: vec![HotPath { name: "merge | sparse".into(), median_ns: 12_345.0, deviation_ns: 20.0 }],
                 notes: vec!["one frame: 1ms".into()],
