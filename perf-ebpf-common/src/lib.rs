@@ -83,6 +83,8 @@ pub mod names {
 
     pub const GLOBAL_TARGET_TGID: &str = "TARGET_TGID";
     pub const GLOBAL_TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
+    /// Offset of `maj_flt` in `struct task_struct` (`--interference`'s major faults), 0: unknown.
+    pub const GLOBAL_TASK_MAJ_FLT_OFFSET: &str = "TASK_MAJ_FLT_OFFSET";
     /// A [`super::Config`].
     pub const GLOBAL_CONFIG: &str = "CONFIG";
 
@@ -159,11 +161,14 @@ pub enum Counter {
     Syscalls = 8,
     /// Context switches of the target's threads seen.
     Switches = 9,
+    /// Switch-ins of the target's threads no `sched_switch` reported (this kernel emits none when
+    /// the outgoing task is one of the VM agent's threads), closed at the thread's next event.
+    SwitchInUnseen = 10,
 }
 
 impl Counter {
     /// Every counter, in slot order.
-    pub const ALL: [Counter; 10] = [
+    pub const ALL: [Counter; 11] = [
         Counter::ProbeHits,
         Counter::RingbufFull,
         Counter::ThreadMapFull,
@@ -174,6 +179,7 @@ impl Counter {
         Counter::Exemplars,
         Counter::Syscalls,
         Counter::Switches,
+        Counter::SwitchInUnseen,
     ];
     /// Entries of the `COUNTERS` map.
     pub const COUNT: u32 = Counter::ALL.len() as u32;
@@ -311,8 +317,10 @@ pub struct FuncStats {
     pub switches_voluntary: u64,
     pub switches_involuntary: u64,
     pub migrations: u64,
+    /// Major page faults (I/O) among `page_faults`' user-mode ones; see [`Interf::major_faults`].
+    pub major_faults: u64,
 }
-const _: () = assert!(size_of::<FuncStats>() == 88 + 9 * 8);
+const _: () = assert!(size_of::<FuncStats>() == 88 + 10 * 8);
 
 /// What interfered with one call while it was the innermost traced frame and its thread was on
 /// CPU (`--interference`): time taken by hard interrupts, softirqs and the hypervisor (steal),
@@ -338,8 +346,13 @@ pub struct Interf {
     pub switches_involuntary: u32,
     /// Ran again on another CPU than the one it was switched out of.
     pub migrations: u32,
+    /// Major page faults (the kernel had to read the page: `VM_FAULT_MAJOR`) taken in user mode:
+    /// the growth of the thread's own `task_struct.maj_flt` (what `getrusage` reports) between
+    /// its events outside syscalls. A subset of `page_faults`.
+    pub major_faults: u32,
+    pub _reserved: u32,
 }
-const _: () = assert!(size_of::<Interf>() == 48);
+const _: () = assert!(size_of::<Interf>() == 56);
 
 /// `CPU_INTERF[0]`, per CPU: running totals of this CPU's interrupt and softirq time, which a
 /// frame takes differences of (one per-CPU array read per event instead of a thread lookup per
@@ -379,8 +392,13 @@ pub struct InterfMark {
     pub valid: u32,
     /// The CPU the thread was last switched out of (migrations), + 1; 0 before the first switch.
     pub last_cpu_plus1: u32,
+    /// The thread's `maj_flt` when last read; meaningful once `flt_valid` is set. A counter of the
+    /// thread's own, so unlike the CPU's totals it stays valid across switches.
+    pub maj_flt: u64,
+    pub flt_valid: u32,
+    pub _reserved: u32,
 }
-const _: () = assert!(size_of::<InterfMark>() == 48);
+const _: () = assert!(size_of::<InterfMark>() == 64);
 
 /// Key of `FUNC_SYSCALLS`: which syscall, made while which function was innermost.
 #[repr(C)]
@@ -563,8 +581,10 @@ pub struct ThreadState {
     pub recent_next: u32,
     pub _pad2: u32,
 }
-const _: () =
-    assert!(size_of::<ThreadState>() == 72 + 56 + size_of::<Frame>() * MAX_DEPTH as usize + 24 * RECENT_CALLS + 8);
+const _: () = assert!(
+    size_of::<ThreadState>()
+        == 72 + 8 + size_of::<InterfMark>() + size_of::<Frame>() * MAX_DEPTH as usize + 24 * RECENT_CALLS + 8
+);
 
 /// The `CONFIG` global: knobs fixed at load (read-only, so the verifier prunes what they turn off).
 #[repr(C)]

@@ -21,7 +21,8 @@ use perf_ebpf_common::{CpuInterf, INTERF_STEAL, MAX_DEPTH, ThreadState};
 
 use crate::{
     helpers::{frame_index, now_ns, target_tid},
-    maps::{CPU_INTERF, config, steal_layout},
+    maps::{CPU_INTERF, config, steal_layout, task_maj_flt_offset},
+    sched::catch_up_switch_in,
     thread::thread_state,
 };
 
@@ -57,14 +58,68 @@ fn cpu() -> Option<*mut CpuInterf> {
     CPU_INTERF.get_ptr_mut(0)
 }
 
-/// Takes a new reading of this CPU's totals for `st`, first adding what happened since the last
-/// one to its innermost frame (and to its current syscall's interference) when that reading is
-/// of this CPU. Called at every event of a target thread while it is on CPU.
+/// Takes new readings for `st`, the current thread's state, first adding what happened since the
+/// last ones to its innermost frame: its CPU's totals (see `settle_cpu`) and its own major-fault
+/// count. Called at every event of a target thread while it is on CPU, in its own context.
+///
+/// First, a switch-in no `sched_switch` reported is closed (see `catch_up_switch_in`): every
+/// event of the thread (entry, return, syscall entry and exit) comes through here, with or
+/// without `--interference`.
 #[inline(always)]
 pub(crate) fn settle(st: &mut ThreadState) {
+    if st.offcpu_start_ns != 0 {
+        catch_up_switch_in(st, now_ns());
+    }
+    settle_on_cpu(st);
+}
+
+/// `settle` for a thread known to be on CPU since its last switch-in.
+#[inline(always)]
+fn settle_on_cpu(st: &mut ThreadState) {
     if config().interference == 0 {
         return;
     }
+    settle_cpu(st);
+    settle_faults(st);
+}
+
+/// The current thread's major faults since its last reading go to its innermost frame, unless
+/// they were taken inside a syscall (the kernel's faults on user memory there, `copy_to_user`,
+/// are the syscall's time, as `page_fault_user` leaves them out too). `maj_flt` is the thread's
+/// own counter (`mm_account_fault`, what `getrusage` reports), bumped once a fault completes: the
+/// delta between two events is exactly the faults that completed between them, wherever the
+/// thread ran and however long it slept in them.
+#[inline(always)]
+fn settle_faults(st: &mut ThreadState) {
+    let off = task_maj_flt_offset();
+    if off == 0 {
+        return;
+    }
+    // SAFETY: no arguments; the running task, which `st` belongs to (every caller runs in its
+    // context). bpf_probe_read_kernel checks the address.
+    let Ok(maj) = (unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        bpf_probe_read_kernel(task.wrapping_add(off as usize).cast::<u64>())
+    }) else {
+        return;
+    };
+    let m = &mut st.mark;
+    if m.flt_valid != 0 && st.in_syscall == 0 {
+        let depth = st.depth;
+        if depth != 0 && depth <= MAX_DEPTH {
+            let f = &mut st.frames[frame_index(depth - 1)].interf;
+            f.major_faults += maj.saturating_sub(m.maj_flt) as u32;
+        }
+    }
+    m.maj_flt = maj;
+    m.flt_valid = 1;
+}
+
+/// Takes a new reading of this CPU's totals for `st`, first adding what happened since the last
+/// one to its innermost frame (and to its current syscall's interference) when that reading is
+/// of this CPU.
+#[inline(always)]
+fn settle_cpu(st: &mut ThreadState) {
     let Some(c) = cpu() else { return };
     let steal = steal_now(c);
     // SAFETY: a valid per-CPU map value; the interrupt programs that write it do not run on this
@@ -104,7 +159,7 @@ pub(crate) fn switch_out(st: &mut ThreadState, voluntary: bool) {
     if config().interference == 0 {
         return;
     }
-    settle(st);
+    settle_on_cpu(st);
     st.mark.valid = 0;
     // SAFETY: no arguments.
     st.mark.last_cpu_plus1 = unsafe { bpf_get_smp_processor_id() } + 1;
@@ -119,7 +174,9 @@ pub(crate) fn switch_out(st: &mut ThreadState, voluntary: bool) {
     }
 }
 
-/// The thread comes on CPU (this one): a migration if it left another, and a fresh reading.
+/// The thread comes on CPU (this one): a migration if it left another, and a fresh reading of
+/// the CPU's totals (not of its faults: `current` is still the outgoing thread here, and its own
+/// counter did not move while it was off CPU).
 #[inline(always)]
 pub(crate) fn switch_in(st: &mut ThreadState) {
     if config().interference == 0 {
@@ -132,7 +189,7 @@ pub(crate) fn switch_in(st: &mut ThreadState) {
         st.frames[frame_index(depth - 1)].interf.migrations += 1;
     }
     st.mark.valid = 0;
-    settle(st);
+    settle_cpu(st);
 }
 
 #[inline(always)]

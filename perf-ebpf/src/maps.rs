@@ -19,6 +19,9 @@ static TARGET_TGID: u32 = 0;
 /// Byte offset of `tgid` in `struct task_struct`, read by the loader from the kernel's BTF.
 #[unsafe(no_mangle)]
 static TASK_TGID_OFFSET: u32 = 0;
+/// Byte offset of `maj_flt` in `struct task_struct` (0: not known, major faults not counted).
+#[unsafe(no_mangle)]
+static TASK_MAJ_FLT_OFFSET: u32 = 0;
 
 /// Load-time knobs (see `Config`).
 #[unsafe(no_mangle)]
@@ -46,6 +49,12 @@ pub(crate) fn target_tgid() -> u32 {
 pub(crate) fn task_tgid_offset() -> u32 {
     // SAFETY: as in `target_tgid`.
     unsafe { core::ptr::read_volatile(&TASK_TGID_OFFSET) }
+}
+
+#[inline(always)]
+pub(crate) fn task_maj_flt_offset() -> u32 {
+    // SAFETY: as in `target_tgid`.
+    unsafe { core::ptr::read_volatile(&TASK_MAJ_FLT_OFFSET) }
 }
 
 #[inline(always)]

@@ -105,6 +105,7 @@ pub(crate) fn stats_add(s: *mut FuncStats, c: &Call) {
         (*s).switches_voluntary += u64::from(c.interf.switches_voluntary);
         (*s).switches_involuntary += u64::from(c.interf.switches_involuntary);
         (*s).migrations += u64::from(c.interf.migrations);
+        (*s).major_faults += u64::from(c.interf.major_faults);
     }
 }
 

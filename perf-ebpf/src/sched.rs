@@ -37,6 +37,7 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
         let prev_state: u64 = ctx.arg(3);
         // SAFETY: see `functions::begin_entry`.
         let st = unsafe { &mut *st };
+        catch_up_switch_in(st, now);
         st.offcpu_start_ns = now;
         st.offcpu_kind = if preempt & 0xff != 0 || prev_state & 0xffff_ffff == TASK_RUNNING {
             OFFCPU_RUNQUEUE
@@ -63,6 +64,23 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     // sched_switch runs on the CPU `next` is about to run on.
     switch_in(st);
     0
+}
+
+/// Closes a switch-out whose switch-in no `sched_switch` reported, at one of the thread's own
+/// events (`now`): it runs, so it came back. This kernel emits no `sched_switch` when the outgoing
+/// task is one of the VM agent's threads (pid 1's; ftrace sees none either), so a thread switched
+/// in after one is not seen coming back (docs/ATTRIBUTION.md, "Unseen switch-ins"). Its off-CPU
+/// time then runs to `now`, which is later than the real switch-in by the kernel's path back to
+/// this event (the rest of `schedule()` and of the syscall or fault it slept in); the migration,
+/// if any, is counted exactly, as the thread runs now on the CPU it was switched in on.
+#[inline(always)]
+pub(crate) fn catch_up_switch_in(st: &mut ThreadState, now: u64) {
+    if st.offcpu_start_ns == 0 {
+        return;
+    }
+    bump(Counter::SwitchInUnseen);
+    back_on_cpu(st, now);
+    switch_in(st);
 }
 
 /// A target thread runs again at `now`: its time off-CPU goes to its innermost traced frame, and

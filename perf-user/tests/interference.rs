@@ -143,7 +143,7 @@ fn steal_agrees_with_proc_stat() {
     // everything of the target to one CPU, so its calls cover most of that CPU's time.
     let mut app = TargetApp::start(
         &dir,
-        &["--hold", "--rate", "50", "--messages", "100", "--inject", "signal=spin:19ms:every:1"],
+        &["--hold", "--rate", "50", "--messages", "200", "--inject", "signal=spin:19ms:every:1"],
     );
     pin(app.pid, cpu);
     let export = dir.join("report.json");
@@ -194,10 +194,46 @@ fn steal_agrees_with_proc_stat() {
     // value is rounded down to USER_HZ ticks at each end, and the kernel folds the steal clock
     // into it at its own ticks).
     assert!(ours <= kernel_ns + 2 * tick_ns, "steal {ours} ns per call, /proc/stat {kernel_ns} ns on cpu{cpu}");
-    // And when the kernel saw steal well above its granularity while our calls held the CPU for
-    // most of the interval, we saw some of it.
-    if kernel_ns >= 5 * tick_ns && on_cpu * 2 >= wall {
-        assert!(ours > 0, "/proc/stat has {kernel_ns} ns of steal on cpu{cpu}, the traced calls none");
+    // The positive part, against the finer of the two sources: the busy CPU's steal clock over
+    // the run (`cpu_steal[]`, checked against /proc/stat above). Steal comes in chunks of tens to
+    // hundreds of µs; with the calls holding at least half of the run, a millisecond of it on that
+    // CPU cannot all miss them. Ours is part of it, up to the steal after its last tick.
+    let clock = per_cpu.iter().find(|c| u(&c["cpu"]) == cpu as u64).map(|c| u(&c["steal_ns"])).unwrap();
+    assert!(ours <= clock + kernel_tick_ns, "steal {ours} ns in calls, {clock} ns on cpu{cpu} by its steal clock");
+    if clock >= 1_000_000 && on_cpu * 2 >= wall {
+        assert!(ours > 0, "{clock} ns of steal on cpu{cpu} over the run, none in the calls that held it");
+    } else {
+        eprintln!(
+            "positive check skipped: {clock} ns of steal on cpu{cpu} by its steal clock (needs 1 ms), calls on CPU {on_cpu} ns of {wall} ns: this host stole too little to test that steal reaches a call"
+        );
+    }
+}
+
+/// NMIs on all CPUs so far, by `/proc/interrupts`.
+fn nmi_total() -> u64 {
+    let text = std::fs::read_to_string("/proc/interrupts").unwrap();
+    let line = text.lines().find(|l| l.trim_start().starts_with("NMI:")).expect("an NMI line");
+    line.trim_start()[4..].split_whitespace().map_while(|f| f.parse::<u64>().ok()).sum()
+}
+
+#[test]
+fn nmis_are_counted_and_said_not_split() {
+    if !bpf_available("nmis_are_counted_and_said_not_split") {
+        return;
+    }
+    let before = nmi_total();
+    let (report, _truth) =
+        traced_run("interf-nmi", &["--rate", "2000", "--messages", "1000"], &[SIGNAL], &["--interference"]);
+    let after = nmi_total();
+    assert_eq!(report["nmi_source"], "not available", "NMI time is not split out, and the export says so");
+    // Ours covers perf-user's run, inside the test's interval.
+    let ours = u(&report["nmi_count"]);
+    assert!(ours <= after - before, "{ours} NMIs during the run, {} around it", after - before);
+    let warnings = report["warnings"].as_array().cloned().unwrap_or_default();
+    let warned = warnings.iter().any(|w| w.as_str().unwrap().contains("NMIs on the machine"));
+    assert_eq!(warned, ours > 0, "NMIs during the run are said, and only then: {}", report["warnings"]);
+    if after == before {
+        eprintln!("no NMI on this machine during the run (/proc/interrupts): their count is checked at 0 only");
     }
 }
 
@@ -221,12 +257,41 @@ fn page_faults_per_function_equal_the_apps_rusage() {
     let f = function(&report, SIGNAL);
     assert_eq!(u(&f["count"]), u(&t["count"]), "every call traced");
     assert_eq!(count(f, "page_faults"), truth_faults, "page faults in {SIGNAL}: ours vs the thread's rusage");
+    assert_eq!(count(f, "major_faults"), 0, "fresh anonymous pages are minor faults");
     assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
     // The one fault that is the tracer's own: the first traced return in the process runs the
     // kernel's uretprobe trampoline, whose `[uprobes]` page is mapped in on that first touch.
     // `OrderBook::apply` runs first in each message, so it takes it, never `Signal::update`.
     let book = count(function(&report, BOOK), "page_faults");
     assert!(book <= 1, "{book} faults in {BOOK}, which touches no fresh memory");
+}
+
+#[test]
+fn major_faults_per_function_equal_the_apps_rusage() {
+    if !bpf_available("major_faults_per_function_equal_the_apps_rusage") {
+        return;
+    }
+    let (report, truth) = traced_run(
+        "interf-majfaults",
+        &["--rate", "2000", "--messages", "1000", "--inject", "signal=majorfault:8:every:10"],
+        // BOOK first: it takes the tracer's own fault (see `page_faults_per_function_…`).
+        &[BOOK, SIGNAL],
+        &["--interference"],
+    );
+    let t = function(&truth, SIGNAL);
+    let injected = u(&t["injected_count"]);
+    let truth_faults = u(&t["injected_page_faults"]);
+    let truth_major = u(&t["injected_major_faults"]);
+    assert!(injected >= 50, "too few injections: {injected}");
+    // The injection is real: the kernel had to read pages (each drop-and-read of the 8-page file
+    // takes 8 major faults unless a page could not be dropped at once).
+    assert!(truth_major >= injected, "{truth_major} major faults by rusage for {injected} reads of a dropped file");
+    let f = function(&report, SIGNAL);
+    assert_eq!(u(&f["count"]), u(&t["count"]), "every call traced");
+    assert_eq!(count(f, "major_faults"), truth_major, "major faults in {SIGNAL}: ours vs the thread's rusage");
+    assert_eq!(count(f, "page_faults"), truth_faults, "all faults in {SIGNAL}: ours vs the thread's rusage");
+    assert_eq!(count(function(&report, BOOK), "major_faults"), 0, "{BOOK} reads no file");
+    assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the function's wall time");
 }
 
 #[test]
@@ -251,16 +316,13 @@ fn injected_migrations_are_counted_exactly() {
     assert_eq!(migrations, injected, "every injected flip moved the thread (the app's own sched_getcpu)");
     let f = function(&report, SIGNAL);
     assert_eq!(u(&f["count"]), u(&t["count"]), "every call traced");
-    // Open blind spot (issue 17): about one run in five misses exactly one migration of ~100,
-    // never more, and never counts one too many. Until it is explained, one is tolerated and shown.
+    // Exactly, with no tolerance: this kernel emits no `sched_switch` when the outgoing task is
+    // one of the VM agent's threads, so a switch-in after one is unseen; the thread's next event
+    // closes it and counts the move (`lost.switch_in_unseen` says how often; about one run in
+    // two here, one switch-in of ~100).
     let ours = count(f, "migrations");
-    if ours != migrations {
-        eprintln!("migrations in {SIGNAL}: ours {ours}, the app's {migrations} (known: one may be missed)");
-    }
-    assert!(
-        ours <= migrations && ours + 1 >= migrations,
-        "migrations in {SIGNAL}: ours {ours} vs the app's {migrations}"
-    );
+    eprintln!("switch-ins closed at the thread's next event: {}", report["lost"]["switch_in_unseen"]);
+    assert_eq!(ours, migrations, "migrations in {SIGNAL}: ours vs the app's");
     // Each move switches the thread out on one CPU (the stopper thread takes it off) and back in
     // on the other: at least one switch per migration.
     let switches = count(f, "switches_voluntary") + count(f, "switches_involuntary");

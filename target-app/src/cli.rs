@@ -65,6 +65,9 @@ pub struct Args {
     ///                      (needs a panic=unwind build: --profile release-unwind);
     ///   pagefault:[P:]every:N  every Nth call writes P fresh pages (default 16):
     ///                      P minor faults, counted by the thread's rusage;
+    ///   majorfault:[P:]every:N  every Nth call drops a P-page file (default 16)
+    ///                      from the page cache and reads it through a mapping:
+    ///                      P major faults, counted by the thread's rusage;
     ///   migrate:every:N    every Nth call moves the thread to the other of two
     ///                      CPUs (it stays pinned between): one migration each.
     /// DUR: 500ns, 50us, 50µs, 1.5ms, 2s.

@@ -140,6 +140,7 @@ impl StageStats {
             sum_ns: s.sum_ns,
             injected_count: injected.calls,
             injected_page_faults: injected.page_faults,
+            injected_major_faults: injected.major_faults,
             injected_migrations: injected.migrations,
         }
     }
@@ -169,6 +170,8 @@ pub struct StageSummary {
     pub injected_count: u64,
     /// Page faults the thread took inside `pagefault` injections, by its own rusage.
     pub injected_page_faults: u64,
+    /// The major ones among them (`majorfault` injections).
+    pub injected_major_faults: u64,
     /// CPU migrations `migrate` injections caused (the thread ran on another CPU afterwards).
     pub injected_migrations: u64,
 }
@@ -188,6 +191,7 @@ impl StageSummary {
             sum_ns: 0,
             injected_count: 0,
             injected_page_faults: 0,
+            injected_major_faults: 0,
             injected_migrations: 0,
         }
     }

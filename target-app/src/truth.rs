@@ -318,6 +318,7 @@ mod tests {
             "max_ns",
             "injected_count",
             "injected_page_faults",
+            "injected_major_faults",
             "injected_migrations",
         ] {
             assert!(book[key].is_u64(), "{key}");

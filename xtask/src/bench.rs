@@ -7,6 +7,7 @@ mod calls;
 mod goals;
 mod guard;
 mod hot_paths;
+mod interference;
 mod judge;
 mod load;
 mod pairs;
@@ -71,6 +72,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let (ceiling, loads) = load::measure(ctx);
     let spin = spin::measure(ctx);
     let programs = programs::measure(ctx);
+    let interference = interference::measure(ctx);
     let workloads = workload::measure(ctx);
     let spans = spans::measure(ctx, binutils);
     let guard = guard::measure(ctx);
@@ -98,6 +100,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         programs,
         hot_paths,
         workloads,
+        interference,
         spans,
         guard,
         notes: std::mem::take(&mut ctx.notes),

@@ -19,7 +19,7 @@ use crate::{
 
 pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Result<()> {
     let Loop { loaded, pid, ui, mut published, .. } = session;
-    let Loaded { tracer, calibration, mut collector, mut app, steal_start, .. } = loaded;
+    let Loaded { tracer, calibration, mut collector, mut app, steal_start, nmi_start, .. } = loaded;
     // The numbers end here (after an exit or exec the last reading was taken already).
     if !app.target_exited && end != EndReason::Exec {
         app.handle(Event::Tick { sample: collector.sample(), exemplars: collector.drain_exemplars() });
@@ -27,6 +27,7 @@ pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Resul
     if let Some(start) = steal_start {
         app.info.cpu_steal = steal_check(&start, &steal_reading(&collector));
     }
+    note_nmis(&mut app, nmi_start);
     // A run the kernel skipped is an event the books never saw (a switch, an interrupt's end).
     let misses: u64 = prometheus::health().programs.iter().map(|p| p.recursion_misses).sum();
     if misses > 0 {
@@ -69,4 +70,18 @@ fn write_trace(app: &crate::app::App, path: &std::path::Path) -> Result<()> {
     let target = &app.info.target;
     let bytes = crate::output::trace::serialize(&kept, target.pid, &target.comm);
     Ok(crate::output::files::write_file(path, &bytes)?)
+}
+
+/// `--interference`: the NMIs the machine took during the run, whose time is not split out (there
+/// is no NMI source to measure it from on the VMs this was built on): counted, and said if any.
+fn note_nmis(app: &mut crate::app::App, start: Option<u64>) {
+    let Some(n) = start.zip(crate::target::proc::nmi_total()).and_then(|(a, b)| b.checked_sub(a)) else {
+        return;
+    };
+    app.info.nmi_count = Some(n);
+    if n > 0 {
+        app.info.warnings.push(format!(
+            "{n} NMIs on the machine during the run: NMI time is not split out (nmi_source: not available), any that hit a traced call is in its own compute"
+        ));
+    }
 }

@@ -29,6 +29,8 @@ pub(super) struct Loaded {
     pub attached_line: String,
     /// Steal by both sources at the start, when steal is measured (see `model::steal_check`).
     pub steal_start: Option<StealReading>,
+    /// With `--interference`: NMIs on the machine so far (`/proc/interrupts`), at the start.
+    pub nmi_start: Option<u64>,
     /// The probe cost per kind of probe site, for functions added later.
     pub probe_cost: calibrate::ProbeCost,
     /// Picks up libraries loaded after attach (with `OBJECT:FUNC` patterns).
@@ -122,6 +124,8 @@ pub(super) fn load(
             (true, false) => "not available".to_owned(),
         },
         cpu_steal: Vec::new(),
+        nmi_source: if cfg.interference && spec.tracepoints { "not available".to_owned() } else { String::new() },
+        nmi_count: None,
     };
     let attached_line = attached_line(cfg, &tracer, target, &infos);
     let mut session = Session::new(infos, cfg.exemplars);
@@ -139,7 +143,8 @@ pub(super) fn load(
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
     }
     let steal_start = (app.info.steal_source == "kvm_steal_time").then(|| steal_reading(&collector));
-    Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start, probe_cost, refresh })
+    let nmi_start = if app.info.interference { proc::nmi_total() } else { None };
+    Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start, nmi_start, probe_cost, refresh })
 }
 
 /// Calibrates once the target's probes are in (a bad setup fails there first). The calibration

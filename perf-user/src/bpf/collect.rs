@@ -90,6 +90,7 @@ fn sum_stats(v: &[FuncStats]) -> FuncStats {
         s.switches_voluntary += c.switches_voluntary;
         s.switches_involuntary += c.switches_involuntary;
         s.migrations += c.migrations;
+        s.major_faults += c.major_faults;
     }
     s
 }
@@ -111,6 +112,7 @@ fn attribution(s: &FuncStats) -> Attribution {
             switches_voluntary: s.switches_voluntary,
             switches_involuntary: s.switches_involuntary,
             migrations: s.migrations,
+            major_faults: s.major_faults,
         },
     }
 }
@@ -373,6 +375,7 @@ impl Collector {
                 attr_map_full: c(Counter::AttrMapFull),
                 exemplars_evicted: 0,
                 span_unmatched: spans.iter().map(SpanSample::unmatched).sum(),
+                switch_in_unseen: c(Counter::SwitchInUnseen),
             },
         }
     }
@@ -439,6 +442,7 @@ impl Collector {
                     switches_voluntary: u64::from(e.interf.switches_voluntary),
                     switches_involuntary: u64::from(e.interf.switches_involuntary),
                     migrations: u64::from(e.interf.migrations),
+                    major_faults: u64::from(e.interf.major_faults),
                 },
             };
             // What the parts cannot give back (a call shorter than the calibration) stays in the

@@ -479,6 +479,15 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved, bool)
     let interference = spec.tracepoints && config.interference & INTERF_ON != 0;
     let layout = if interference && is_vm_guest() { steal_layout(&vmlinux) } else { None };
     let steal = layout.is_some();
+    // Major faults are counted when the kernel's task_struct has `maj_flt` (always so far).
+    let maj_flt_offset: u32 = if interference {
+        btf::parse_member_offsets(&vmlinux, "task_struct", &["maj_flt"])
+            .ok()
+            .and_then(|o| o.first().copied())
+            .unwrap_or(0)
+    } else {
+        0
+    };
     if steal {
         config.interference |= INTERF_STEAL;
     } else {
@@ -487,6 +496,7 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved, bool)
     let ebpf = EbpfLoader::new()
         .override_global(names::GLOBAL_TARGET_TGID, &spec.pid, true)
         .override_global(names::GLOBAL_TASK_TGID_OFFSET, &offsets[0], true)
+        .override_global(names::GLOBAL_TASK_MAJ_FLT_OFFSET, &maj_flt_offset, true)
         .override_global(names::GLOBAL_CONFIG, &config, true)
         .override_global(names::GLOBAL_STEAL_LAYOUT, &layout.unwrap_or_default(), true)
         .map_max_entries(names::FUNC_STATS, funcs)

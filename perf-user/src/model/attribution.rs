@@ -39,6 +39,9 @@ pub struct InterfCounts {
     pub switches_involuntary: u64,
     /// Came back on another CPU than the one it left.
     pub migrations: u64,
+    /// Major faults (the page had to be read) among `page_faults`, by the thread's `maj_flt`.
+    #[serde(default)]
+    pub major_faults: u64,
 }
 
 impl InterfCounts {
@@ -50,6 +53,7 @@ impl InterfCounts {
             switches_voluntary: self.switches_voluntary.saturating_sub(base.switches_voluntary),
             switches_involuntary: self.switches_involuntary.saturating_sub(base.switches_involuntary),
             migrations: self.migrations.saturating_sub(base.migrations),
+            major_faults: self.major_faults.saturating_sub(base.major_faults),
         }
     }
 }
@@ -99,7 +103,9 @@ impl Attribution {
             parts.push(format!("softirq {}", fmt_ns(self.softirq_ns)));
         }
         let c = &self.interference;
-        if c.page_faults > 0 {
+        if c.major_faults > 0 {
+            parts.push(format!("{} page faults ({} major)", c.page_faults, c.major_faults));
+        } else if c.page_faults > 0 {
             parts.push(format!("{} page faults", c.page_faults));
         }
         if c.migrations > 0 {

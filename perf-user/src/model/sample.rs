@@ -155,6 +155,11 @@ pub struct Lost {
     /// replaced by a later start under the same key) plus ends that found no start.
     #[serde(default)]
     pub span_unmatched: u64,
+    /// Switch-ins of the target's threads no `sched_switch` reported (on this kernel: those right
+    /// after one of the VM agent's threads), closed at the thread's next event: not lost, but
+    /// their off-CPU time ends there (docs/ATTRIBUTION.md).
+    #[serde(default)]
+    pub switch_in_unseen: u64,
 }
 
 impl Lost {

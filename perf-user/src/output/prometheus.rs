@@ -442,7 +442,7 @@ fn interference_counts(o: &mut String, r: &Report, fn_labels: &dyn Fn(&FunctionR
         o,
         "perf_ebpf_function_interference_total",
         "counter",
-        "Interrupts, page faults, switches and migrations while the function was innermost (--interference).",
+        "Interrupts, page faults (major ones also on their own), switches and migrations while the function was innermost (--interference).",
     );
     for f in &r.functions {
         let c = &f.attribution.parts.interference;
@@ -451,6 +451,7 @@ fn interference_counts(o: &mut String, r: &Report, fn_labels: &dyn Fn(&FunctionR
             ("irq", c.irq_count),
             ("local_timer", c.timer_count),
             ("page_fault", c.page_faults),
+            ("major_fault", c.major_faults),
             ("switch_voluntary", c.switches_voluntary),
             ("switch_involuntary", c.switches_involuntary),
             ("migration", c.migrations),

@@ -72,6 +72,15 @@ pub struct Report {
     /// the steal clock and by `/proc/stat`, the cross-check of the source (docs/EXPORT.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cpu_steal: Vec<CpuSteal>,
+    /// With `--interference`: `not available`. NMI time is not split out of own compute: there
+    /// is no NMI to measure on the VMs this was built on (docs/ATTRIBUTION.md); empty without
+    /// `--interference`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nmi_source: String,
+    /// With `--interference`, in the final report: NMIs on all CPUs during the run by
+    /// `/proc/interrupts`, whose time (if any) stayed in own compute; absent if unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nmi_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadReport>,
     /// The call tree: one node per call path, depth first, heaviest callee first (docs/EXPORT.md).
@@ -308,6 +317,8 @@ pub struct RunInfo {
     pub syscalls_inside_only: bool,
     pub steal_source: String,
     pub cpu_steal: Vec<CpuSteal>,
+    pub nmi_source: String,
+    pub nmi_count: Option<u64>,
 }
 
 /// A row with only wall-time numbers (a span): no attribution, no probe.
@@ -485,6 +496,8 @@ impl Report {
             interference: info.interference,
             steal_source: info.steal_source.clone(),
             cpu_steal: info.cpu_steal.clone(),
+            nmi_source: info.nmi_source.clone(),
+            nmi_count: info.nmi_count,
             threads,
             call_tree: call_tree_report(session, sample),
             warnings: info.warnings.clone(),

@@ -255,6 +255,17 @@ fn parse_cpu_steal(text: &str, tick_ns: u64) -> Vec<Option<u64>> {
     out
 }
 
+/// NMIs so far on all CPUs, by `/proc/interrupts`' `NMI:` line; `None` if it cannot be read.
+pub fn nmi_total() -> Option<u64> {
+    fs::read_to_string("/proc/interrupts").ok().and_then(|t| parse_nmi_total(&t))
+}
+
+fn parse_nmi_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.trim_start().starts_with("NMI:"))?;
+    let counts = line.trim_start().strip_prefix("NMI:")?.split_whitespace().map_while(|f| f.parse::<u64>().ok());
+    Some(counts.sum())
+}
+
 /// The fdinfo text of each BPF program descriptor a process holds (`anon_inode:bpf-prog`).
 pub fn bpf_prog_fdinfos(pid: u32) -> Vec<String> {
     let Ok(dir) = fs::read_dir(path(pid, "fd")) else {
@@ -278,6 +289,13 @@ mod tests {
                     intr 1 2 3\n";
         assert_eq!(parse_cpu_steal(text, 10_000_000), [Some(5_090_000_000), None, Some(5_430_000_000)]);
         assert!(parse_cpu_steal("cpu0 1 2\n", 10).is_empty(), "a short line is no reading");
+    }
+
+    #[test]
+    fn nmi_total_sums_every_cpu_and_stops_at_the_label() {
+        let text = "           CPU0       CPU1\n  0:   40   0  IO-APIC 2-edge timer\n NMI:    3    4   Non-maskable interrupts\n";
+        assert_eq!(parse_nmi_total(text), Some(7));
+        assert_eq!(parse_nmi_total("  0: 1 2 timer\n"), None, "no NMI line, no reading");
     }
 
     /// A comm with spaces and both parentheses must not shift the fields after it.

@@ -317,6 +317,7 @@ pub fn saturated_app() -> App {
         attr_map_full: 7,
         exemplars_evicted: 0,
         span_unmatched: 0,
+        switch_in_unseen: 0,
     };
     for t in 1..=2u64 {
         let sample = Sample {

@@ -29,6 +29,9 @@ pub enum Action {
     /// Every `every`-th call maps `pages` fresh anonymous pages and writes to each: `pages` minor
     /// faults, counted by the thread's own rusage.
     PageFault { pages: u32, every: u64 },
+    /// Every `every`-th call drops a file's `pages` pages from the page cache and reads each
+    /// through a mapping: `pages` major faults, counted by the thread's own rusage.
+    MajorFault { pages: u32, every: u64 },
     /// Every `every`-th call moves its thread to the other of two CPUs (sched_setaffinity): one
     /// migration, and none in between (the thread stays pinned where it was put).
     Migrate { every: u64 },
@@ -51,7 +54,7 @@ pub enum SpecError {
     #[error("unknown stage '{stage}' (expected one of: {expected})")]
     UnknownStage { stage: String, expected: String },
     #[error(
-        "unknown action '{0}' (expected sleep:DUR:every:N, spin:DUR:every:N, syscalls:K, fsync:every:N, panic:every:N, pagefault:[PAGES:]every:N or migrate:every:N)"
+        "unknown action '{0}' (expected sleep:DUR:every:N, spin:DUR:every:N, syscalls:K, fsync:every:N, panic:every:N, pagefault:[PAGES:]every:N, majorfault:[PAGES:]every:N or migrate:every:N)"
     )]
     UnknownAction(String),
     #[error("'{spec}' is malformed: expected {expected}")]
@@ -162,19 +165,25 @@ impl std::str::FromStr for InjectSpec {
                 };
                 Action::Panic { every: parse_count(n, spec)? }
             }
-            "pagefault" => {
+            kind @ ("pagefault" | "majorfault") => {
                 let (pages, n) = match parts.as_slice() {
-                    ["pagefault", "every", n] => (DEFAULT_FAULT_PAGES, n),
-                    ["pagefault", pages, "every", n] => {
+                    [_, "every", n] => (DEFAULT_FAULT_PAGES, n),
+                    [_, pages, "every", n] => {
                         let pages = u32::try_from(parse_count(pages, spec)?)
                             .ok()
                             .filter(|&p| p <= 1 << 16)
                             .ok_or_else(|| SpecError::Count { text: (*pages).to_owned(), spec: spec.to_owned() })?;
                         (pages, n)
                     }
-                    _ => return Err(shape("pagefault:every:N or pagefault:PAGES:every:N")),
+                    _ if kind == "pagefault" => return Err(shape("pagefault:every:N or pagefault:PAGES:every:N")),
+                    _ => return Err(shape("majorfault:every:N or majorfault:PAGES:every:N")),
                 };
-                Action::PageFault { pages, every: parse_count(n, spec)? }
+                let every = parse_count(n, spec)?;
+                if kind == "pagefault" {
+                    Action::PageFault { pages, every }
+                } else {
+                    Action::MajorFault { pages, every }
+                }
             }
             "migrate" => {
                 let ["migrate", "every", n] = parts.as_slice() else {
@@ -233,8 +242,11 @@ pub enum Fired {
 pub struct InjectCounts {
     /// Calls on which an injection fired.
     pub calls: u64,
-    /// Page faults the thread took inside `pagefault` injections (getrusage(RUSAGE_THREAD)).
+    /// Page faults the thread took inside `pagefault` and `majorfault` injections
+    /// (getrusage(RUSAGE_THREAD), minor + major).
     pub page_faults: u64,
+    /// The major ones among them.
+    pub major_faults: u64,
     /// `migrate` injections after which the thread ran on another CPU than before.
     pub migrations: u64,
 }
@@ -248,7 +260,10 @@ pub struct Injector {
     countdown: u64,
     injected: u64,
     page_faults: u64,
+    major_faults: u64,
     migrations: u64,
+    /// `majorfault`: the descriptor of the file whose pages are dropped and read (-1: none).
+    cold_fd: i32,
     /// `migrate`: the two CPUs it flips between, once the thread is pinned to one of them.
     pinned_pair: Option<[usize; 2]>,
 }
@@ -262,6 +277,7 @@ impl Injector {
                 | Action::Fsync { every }
                 | Action::Panic { every }
                 | Action::PageFault { every, .. }
+                | Action::MajorFault { every, .. }
                 | Action::Migrate { every },
             ) => every,
             Some(Action::Syscalls { .. }) | None => 1,
@@ -271,7 +287,23 @@ impl Injector {
             // and stack, which are not the injected pages.
             work::touch_fresh_pages(1);
         }
-        Injector { action, countdown, injected: 0, page_faults: 0, migrations: 0, pinned_pair: None }
+        let cold_fd = match action {
+            Some(Action::MajorFault { pages, .. }) => work::cold_file(pages).inspect(|&fd| {
+                // Once before any traced call, uncounted, as for `pagefault`.
+                work::touch_cold_file(fd, 1);
+            }),
+            _ => None,
+        };
+        Injector {
+            action,
+            countdown,
+            injected: 0,
+            page_faults: 0,
+            major_faults: 0,
+            migrations: 0,
+            cold_fd: cold_fd.unwrap_or(-1),
+            pinned_pair: None,
+        }
     }
 
     pub fn none() -> Self {
@@ -285,7 +317,12 @@ impl Injector {
 
     /// Everything the injections did so far.
     pub fn counts(&self) -> InjectCounts {
-        InjectCounts { calls: self.injected, page_faults: self.page_faults, migrations: self.migrations }
+        InjectCounts {
+            calls: self.injected,
+            page_faults: self.page_faults,
+            major_faults: self.major_faults,
+            migrations: self.migrations,
+        }
     }
 
     /// Called first thing in a stage body. Inlined so the injected work runs
@@ -333,6 +370,18 @@ impl Injector {
             Action::PageFault { pages, every } => {
                 if self.due(every) {
                     self.page_faults += work::touch_fresh_pages(pages);
+                    Fired::Yes
+                } else {
+                    Fired::No
+                }
+            }
+            Action::MajorFault { pages, every } => {
+                if self.due(every) {
+                    if self.cold_fd >= 0 {
+                        let (all, major) = work::touch_cold_file(self.cold_fd, pages);
+                        self.page_faults += all;
+                        self.major_faults += major;
+                    }
                     Fired::Yes
                 } else {
                     Fired::No
@@ -426,6 +475,21 @@ mod tests {
             spec("signal=pagefault:64:every:2").map(|s| s.action),
             Ok(Action::PageFault { pages: 64, every: 2 })
         );
+        assert_eq!(
+            spec("signal=majorfault:8:every:5").map(|s| s.action),
+            Ok(Action::MajorFault { pages: 8, every: 5 })
+        );
+    }
+
+    #[test]
+    fn majorfault_reads_each_page_of_its_cold_file_with_a_major_fault() {
+        let mut inj = Injector::new(Some(Action::MajorFault { pages: 8, every: 1 }));
+        assert_eq!(inj.fire(), Fired::Yes);
+        let c = inj.counts();
+        // The page cache may keep a page the kernel could not drop at once (another CPU's LRU
+        // batch); each read page is a fault, and the dropped ones major.
+        assert!(c.page_faults >= 8, "{c:?}");
+        assert!(c.major_faults >= 1 && c.major_faults <= c.page_faults, "{c:?}");
     }
 
     #[test]
@@ -463,7 +527,7 @@ mod tests {
         })
         .join()
         .expect("the migrating thread");
-        assert_eq!(counts, InjectCounts { calls: 6, page_faults: 0, migrations: 6 });
+        assert_eq!(counts, InjectCounts { calls: 6, page_faults: 0, major_faults: 0, migrations: 6 });
     }
 
     #[test]

@@ -41,15 +41,62 @@ pub(super) fn extra_syscalls(count: u32) {
     }
 }
 
-/// Page faults (minor + major) this thread has taken so far.
-fn thread_faults() -> u64 {
+/// Page faults this thread has taken so far: (minor + major, major), by its own rusage.
+fn thread_fault_counts() -> (u64, u64) {
     // SAFETY: an all-zero rusage is a valid value; getrusage writes only into it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to `ru`; RUSAGE_THREAD is this thread only.
     if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
-        return 0;
+        return (0, 0);
     }
-    u64::try_from(ru.ru_minflt).unwrap_or(0) + u64::try_from(ru.ru_majflt).unwrap_or(0)
+    let major = u64::try_from(ru.ru_majflt).unwrap_or(0);
+    (u64::try_from(ru.ru_minflt).unwrap_or(0) + major, major)
+}
+
+/// Page faults (minor + major) this thread has taken so far.
+fn thread_faults() -> u64 {
+    thread_fault_counts().0
+}
+
+/// A file of `pages` pages on disk whose page cache `touch_cold_file` drops before each use, so
+/// that reading it through a mapping takes a major fault a page. Unlinked at once: only the
+/// descriptor (kept for the process's life) names it.
+pub(super) fn cold_file(pages: u32) -> Option<i32> {
+    use std::io::Write;
+    let path = std::env::temp_dir().join(format!("target-app-{}-cold-{pages}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    f.write_all(&vec![0x5a; pages as usize * PAGE]).ok()?;
+    // Clean pages only: POSIX_FADV_DONTNEED drops clean pages, and writes back dirty ones first.
+    f.sync_all().ok()?;
+    Some(std::os::fd::IntoRawFd::into_raw_fd(f))
+}
+
+/// Drops `fd`'s `pages` pages from the page cache, maps them and reads one byte of each: a major
+/// fault apiece (the kernel must read the page; `MADV_RANDOM` turns off read-ahead, and
+/// fault-around maps only pages already cached, of which there are none). Returns the thread's
+/// (all, major) faults meanwhile by its own rusage: the truth a tracer's counts are compared to.
+#[cold]
+#[inline(never)]
+pub(super) fn touch_cold_file(fd: i32, pages: u32) -> (u64, u64) {
+    let (all0, major0) = thread_fault_counts();
+    let len = pages as usize * PAGE;
+    // SAFETY: plain syscalls on our own descriptor; the mapping is read only and ours alone,
+    // read inside its bounds and unmapped before returning.
+    unsafe {
+        libc::posix_fadvise(fd, 0, len as libc::off_t, libc::POSIX_FADV_DONTNEED);
+        let base = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd, 0);
+        if base != libc::MAP_FAILED {
+            libc::madvise(base, len, libc::MADV_RANDOM);
+            let bytes = base.cast::<u8>();
+            for p in 0..pages as usize {
+                std::hint::black_box(std::ptr::read_volatile(bytes.add(p * PAGE)));
+            }
+            libc::munmap(base, len);
+        }
+    }
+    let (all1, major1) = thread_fault_counts();
+    (all1.saturating_sub(all0), major1.saturating_sub(major0))
 }
 
 /// Maps `pages` fresh anonymous pages, writes one byte in each (a minor fault apiece: no huge

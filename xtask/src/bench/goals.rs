@@ -30,7 +30,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     goals
 }
 
-/// Section 11: with the guard on, the probes' share of one CPU stays within `--max-overhead`.
+/// Section 12: with the guard on, the probes' share of one CPU stays within `--max-overhead`.
 fn guard_kept(r: &Results) -> Goal {
     let values: Vec<(String, Cell)> = r
         .guard
@@ -46,10 +46,10 @@ fn guard_kept(r: &Results) -> Goal {
     } else {
         judge(&values, |over| format!("{over:+.1} points over the budget"), |over| over <= 0.0)
     };
-    Goal { goal: "the overhead guard keeps the probes within `--max-overhead` (section 11)", measured, status }
+    Goal { goal: "the overhead guard keeps the probes within `--max-overhead` (section 12)", measured, status }
 }
 
-/// Section 10: perf-user's own work per span (over two empty uprobes) at most bpftrace's.
+/// Section 11: perf-user's own work per span (over two empty uprobes) at most bpftrace's.
 fn span_vs_bpftrace(r: &Results) -> Goal {
     let of = |prefix: &str| {
         r.spans
@@ -62,7 +62,7 @@ fn span_vs_bpftrace(r: &Results) -> Goal {
     let ratio = stats::ratio(&own("perf-user"), &own("bpftrace keyed"));
     let (measured, status) =
         judge(&[("perf-user / bpftrace".to_string(), ratio)], |x| format!("{x:.2}×"), |x| x <= 1.0);
-    Goal { goal: "a span's own work ≤ bpftrace's keyed-timing script (section 10)", measured, status }
+    Goal { goal: "a span's own work ≤ bpftrace's keyed-timing script (section 11)", measured, status }
 }
 
 /// The two timed modes judged against 1.1 × the floor attached the same way: the default mode

@@ -1,4 +1,4 @@
-//! Section 11: does the overhead guard keep its promise? `--max-overhead P` says the probes cost
+//! Section 12: does the overhead guard keep its promise? `--max-overhead P` says the probes cost
 //! at most P % of one CPU. bench-target calls many functions round robin, flat out on one thread,
 //! so the share of its time the probes take is the share of one CPU they cost: `1 − untraced ns
 //! per call / traced ns per call`. The loop runs unmeasured for a while first, so the guard (which

@@ -59,7 +59,7 @@ fn pair_row(ctx: &mut Ctx, name: &'static str, arg: &str, path: &[&str], binutil
 }
 
 /// Each run's (twin − its untraced cost) / (function − its untraced cost).
-fn ratios(outcomes: &[Result<Outcome, String>], untraced: &(Cell, Cell)) -> Runs {
+pub fn ratios(outcomes: &[Result<Outcome, String>], untraced: &(Cell, Cell)) -> Runs {
     match untraced {
         (Ok(uf), Ok(ut)) => runs_of(outcomes, |o| {
             let (f, t) = o.target?.pair_ns?;

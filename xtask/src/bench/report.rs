@@ -5,6 +5,7 @@ mod accuracy;
 mod attach;
 mod guard;
 mod hot_paths;
+mod interference;
 mod load;
 mod per_call;
 mod programs;
@@ -28,6 +29,7 @@ pub fn markdown(r: &Results) -> String {
     programs::section(&mut md, r);
     hot_paths::section(&mut md, r);
     workload::section(&mut md, r);
+    interference::section(&mut md, r);
     spans::section(&mut md, r);
     guard::section(&mut md, r);
     let _ = writeln!(md, "\n{HOW_TO_READ}");

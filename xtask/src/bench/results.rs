@@ -74,7 +74,7 @@ pub struct SyscallRow {
     pub tracer_cpu_pct: Cell,
 }
 
-/// Section 10: one span per iteration under one tracer.
+/// Section 11: one span per iteration under one tracer.
 #[derive(Debug)]
 pub struct SpanRow {
     pub tracer: &'static str,
@@ -83,7 +83,7 @@ pub struct SpanRow {
     pub tracer_cpu_pct: Cell,
 }
 
-/// Section 11: a function set under one overhead budget.
+/// Section 12: a function set under one overhead budget.
 #[derive(Debug)]
 pub struct GuardRow {
     /// The set's size and entry instruction, for the table.
@@ -197,9 +197,11 @@ pub struct Results {
     pub hot_paths: Result<HotPaths, String>,
     /// Section 9: real workloads, traced in every mode.
     pub workloads: Workloads,
-    /// Section 10: the cost of a span against bpftrace's keyed-timing script.
+    /// Section 10: what `--interference` adds per call, interrupt and page fault.
+    pub interference: Result<InterferenceCost, String>,
+    /// Section 11: the cost of a span against bpftrace's keyed-timing script.
     pub spans: Vec<SpanRow>,
-    /// Section 11: the overhead guard against its budget.
+    /// Section 12: the overhead guard against its budget.
     pub guard: Vec<GuardRow>,
     pub notes: Vec<String>,
 }
@@ -232,6 +234,28 @@ pub struct ProgramCost {
     pub program: String,
     pub runs_per_call: f64,
     pub ns_per_run: f64,
+}
+
+/// One BPF program's median runs and run time in one configuration of section 10.
+#[derive(Debug)]
+pub struct InterfProgram {
+    pub config: &'static str,
+    pub program: String,
+    /// Runs during the measured loop.
+    pub runs: f64,
+    pub runs_per_call: f64,
+    pub ns_per_run: f64,
+}
+
+/// Section 10: what `--interference` adds.
+#[derive(Debug)]
+pub struct InterferenceCost {
+    pub func: &'static str,
+    /// The default mode on both sides of the pair: the method's own ratio (1.00× if fair).
+    pub same: Runs,
+    /// `--interference` on the twin over the default mode on the function.
+    pub interference: Runs,
+    pub programs: Result<Vec<InterfProgram>, String>,
 }
 
 /// Section 9's tracing modes, the same functions traced in each.
@@ -451,6 +475,7 @@ pub mod fixtures {
             spin_ns: 20_000,
             spin: Ok(Spin { p50_ns: 20_100.0, p99_ns: 30_000.0 }),
             programs: Err("not measured".into()),
+            interference: Err("not measured".into()),
             hot_paths: Ok(HotPaths {
                 rows: vec![HotPath { name: "merge | sparse".into(), median_ns: 12_345.0, deviation_ns: 20.0 }],
                 notes: vec!["one frame: 1ms".into()],

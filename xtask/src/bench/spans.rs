@@ -1,4 +1,4 @@
-//! Section 10: what a span costs (`--span`), against the bpftrace script people write for keyed
+//! Section 11: what a span costs (`--span`), against the bpftrace script people write for keyed
 //! timing (`@start[arg0] = nsecs` at one function, `hist(nsecs - @start[arg0])` and `delete` at the
 //! other). bench-target calls `push_rbp(i)` then `push_rbp_twin(i)`: one span per iteration,
 //! keyed by `i`. Two empty uprobes on the same functions are the kernel's floor for any tool.

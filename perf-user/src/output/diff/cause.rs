@@ -9,7 +9,7 @@ use crate::output::report::{FunctionReport, Report};
 /// A per-call amount that grew enough between base and new to be named as the regression's cause.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Cause {
-    /// `steal`, `interrupts` (hard + soft), `page_faults` or `migrations`.
+    /// `steal`, `interrupts` (hard + soft), `major_faults`, `page_faults` or `migrations`.
     pub kind: &'static str,
     /// Per call: ns for `steal` and `interrupts`, a count for the others.
     pub base_per_call: f64,
@@ -46,9 +46,11 @@ pub fn causes(b: &FunctionReport, n: &FunctionReport) -> Vec<Cause> {
     time("steal", pb.steal_ns, pn.steal_ns);
     time("interrupts", pb.irq_ns + pb.softirq_ns, pn.irq_ns + pn.softirq_ns);
     let (cb, cn) = (&pb.interference, &pn.interference);
-    for (kind, base, new) in
-        [("page_faults", cb.page_faults, cn.page_faults), ("migrations", cb.migrations, cn.migrations)]
-    {
+    for (kind, base, new) in [
+        ("major_faults", cb.major_faults, cn.major_faults),
+        ("page_faults", cb.page_faults, cn.page_faults),
+        ("migrations", cb.migrations, cn.migrations),
+    ] {
         let (base_per_call, new_per_call) = (per_call(b, base), per_call(n, new));
         if new_per_call >= 2.0 * base_per_call && new_per_call - base_per_call >= COUNT_MIN_GROWTH {
             out.push(Cause { kind, base_per_call, new_per_call });

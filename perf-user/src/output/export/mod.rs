@@ -260,7 +260,11 @@ const MARK_LEGEND: &str =
 /// `--interference`: what took each function's CPU away, and the steal source's cross-check.
 fn interference_lines(o: &mut String, r: &Report) {
     let source = if r.steal_source == "kvm_steal_time" { "kvm_steal_time" } else { "not a VM / not available" };
-    let _ = writeln!(o, "\ninterference while innermost (steal: {source}):");
+    let nmis = match r.nmi_count {
+        Some(n) => format!("NMIs: not split out, {n} during the run"),
+        None => "NMIs: not split out".to_owned(),
+    };
+    let _ = writeln!(o, "\ninterference while innermost (steal: {source}; {nmis}):");
     for f in &r.functions {
         let t = f.attribution.parts.interference_text(fmt_ns);
         if !t.is_empty() {

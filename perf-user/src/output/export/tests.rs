@@ -202,6 +202,9 @@ mod formats {
         let t = text(&r);
         assert!(t.contains("steal: not a VM / not available"), "{t}");
         assert!(t.contains("app::f: irq ×2 (local timer ×2) 30.0µs, 7 page faults"), "{t}");
+        r.functions[0].attribution.parts.interference.major_faults = 3;
+        assert!(text(&r).contains("app::f: irq ×2 (local timer ×2) 30.0µs, 7 page faults (3 major)"), "{}", text(&r));
+        r.functions[0].attribution.parts.interference.major_faults = 0;
         r.steal_source = "kvm_steal_time".into();
         r.cpu_steal = vec![crate::model::CpuSteal { cpu: 1, steal_ns: 20_000_000, proc_stat_steal_ns: 20_000_000 }];
         let t = text(&r);

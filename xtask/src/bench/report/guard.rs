@@ -1,4 +1,4 @@
-//! Section 11 of the report: the share of one CPU the probes took once the overhead guard had
+//! Section 12 of the report: the share of one CPU the probes took once the overhead guard had
 //! settled, against the budget it promises.
 
 use std::fmt::Write as _;
@@ -7,7 +7,7 @@ use super::cell;
 use crate::bench::results::Results;
 
 pub(super) fn section(md: &mut String, r: &Results) {
-    let _ = writeln!(md, "\n## 11. The overhead guard's promise (`--max-overhead`, % of one CPU)\n");
+    let _ = writeln!(md, "\n## 12. The overhead guard's promise (`--max-overhead`, % of one CPU)\n");
     let _ = writeln!(
         md,
         "bench-target calls a set of functions round robin, flat out on one thread, traced with `--func` on all \

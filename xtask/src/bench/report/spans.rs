@@ -1,4 +1,4 @@
-//! Section 10 of the report: what one span costs under perf-user's `--span` and under bpftrace's
+//! Section 11 of the report: what one span costs under perf-user's `--span` and under bpftrace's
 //! keyed-timing script, each over the two empty uprobes every tool pays first.
 
 use std::fmt::Write as _;
@@ -11,9 +11,9 @@ use crate::bench::{
     text::{ns, times},
 };
 
-/// Section 10: ns per span (both endpoints), what each tracer adds, and its own work over the floor.
+/// Section 11: ns per span (both endpoints), what each tracer adds, and its own work over the floor.
 pub(super) fn section(md: &mut String, r: &Results) {
-    let _ = writeln!(md, "\n## 10. Spans: one keyed span against bpftrace's script (ns per span)\n");
+    let _ = writeln!(md, "\n## 11. Spans: one keyed span against bpftrace's script (ns per span)\n");
     let _ = writeln!(
         md,
         "bench-target calls `push_rbp(i)` then `push_rbp_twin(i)`; perf-user runs `--span \
