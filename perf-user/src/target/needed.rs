@@ -77,8 +77,8 @@ fn read_limited(path: &Path, max: u64) -> Option<Vec<u8>> {
 /// without an end or longer than [`MAX_STRING`]) are skipped.
 pub fn parse_dynamic(data: &[u8]) -> Option<DynamicInfo> {
     match data.get(4) {
-        Some(&object::elf::ELFCLASS64) => parse::<FileHeader64<Endianness>>(&data),
-        Some(&object::elf::ELFCLASS32) => parse::<FileHeader32<Endianness>>(&data),
+        Some(&object::elf::ELFCLASS64) => parse::<FileHeader64<Endianness>>(data),
+        Some(&object::elf::ELFCLASS32) => parse::<FileHeader32<Endianness>>(data),
         _ => None,
     }
 }
