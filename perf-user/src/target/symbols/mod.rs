@@ -7,6 +7,7 @@
 mod demangle;
 mod entry;
 mod glob;
+pub mod inlined;
 pub mod objects;
 mod pack;
 
@@ -30,8 +31,10 @@ pub enum SymbolError {
         "{binary} has no function symbols (stripped?); pass --symbols FILE with an unstripped copy, or --func 0xADDR"
     )]
     Stripped { binary: PathBuf },
-    #[error("--func '{pattern}' matches no function in {binary}{}", suggest(.suggestions))]
-    NoMatch { pattern: String, binary: PathBuf, suggestions: Vec<String> },
+    #[error("--func '{pattern}' matches no function in {binary}{}{debug_note}", suggest(.suggestions))]
+    NoMatch { pattern: String, binary: PathBuf, suggestions: Vec<String>, debug_note: String },
+    #[error("--func '{pattern}' matches no function symbol in {binary}, only inlined code: {detail}")]
+    Inlined { pattern: String, binary: PathBuf, detail: String },
     #[error("--func '{pattern}' names no function entry in {binary}, only {}: refusing to probe them", entry::list(.places))]
     NotEntry { pattern: String, binary: PathBuf, places: Vec<NotEntry> },
     #[error("--symbols {symbols} does not belong to {binary} (their build ids differ)")]
@@ -145,6 +148,8 @@ pub struct SymbolTable {
     pub build_id: Option<Vec<u8>>,
     /// Executable segments of the running binary: (address, size, file offset).
     exec_segments: Vec<(u64, u64, u64)>,
+    /// The file the symbols were read from, whose DWARF says where inlined functions went.
+    source: PathBuf,
 }
 
 impl SymbolTable {
@@ -197,6 +202,7 @@ impl SymbolTable {
             unwind_risk: unwind_risk(&file),
             build_id,
             exec_segments: places.exec_segments,
+            source: path.into(),
         })
     }
 
@@ -241,16 +247,47 @@ impl SymbolTable {
             });
         }
         if found.is_empty() {
-            return Err(SymbolError::NoMatch {
-                pattern: pattern.into(),
-                binary: self.binary.clone(),
-                suggestions: self.close_matches(pattern, 5),
-            });
+            return Err(self.no_match(pattern));
         }
         let note = (!skipped.is_empty()).then(|| {
             format!("--func '{pattern}': left out {}: not function entries, never probed", entry::list(&skipped))
         });
         Ok((found, note))
+    }
+
+    /// Why `pattern` matched no symbol: functions that exist only inlined (DWARF), or nothing.
+    fn no_match(&self, pattern: &str) -> SymbolError {
+        let data = std::fs::read(&self.source).ok();
+        let lookup = data.as_deref().map(|d| inlined::lookup(d, pattern));
+        let inlined_error =
+            |detail: String| SymbolError::Inlined { pattern: pattern.into(), binary: self.binary.clone(), detail };
+        if let Some(inlined::Lookup::Found(found)) = &lookup
+            && !found.is_empty()
+        {
+            return inlined_error(inlined::explain(found));
+        }
+        // DWARF with line tables only (Rust's `debug = "line-tables-only"`) names functions by
+        // their last path segment: `a::b::f` is looked for as `f`, and the message says so.
+        if let (Some(inlined::Lookup::Found(_)), Some(d), Some((_, last))) = (&lookup, &data, pattern.rsplit_once("::"))
+            && let inlined::Lookup::Found(found) = inlined::lookup(d, last)
+            && !found.is_empty()
+        {
+            return inlined_error(format!(
+                "its debug info names functions without their path, looked for as '{last}': {}",
+                inlined::explain(&found)
+            ));
+        }
+        let debug_note = if lookup == Some(inlined::Lookup::NoDebugInfo) {
+            " (it has no DWARF debug info, so functions inlined everywhere could not be looked for)".into()
+        } else {
+            String::new()
+        };
+        SymbolError::NoMatch {
+            pattern: pattern.into(),
+            binary: self.binary.clone(),
+            suggestions: self.close_matches(pattern, 5),
+            debug_note,
+        }
     }
 
     /// The function starting at `address`: a known symbol, or (stripped binaries) any address
