@@ -7,7 +7,10 @@
 //! not found) or DWARF this reader cannot parse gives no answer, never an error: the caller says
 //! "matches no function" as before, with a note that no debug info was there to look in.
 
-use std::{borrow::Cow, collections::HashMap};
+use std::{
+    borrow::Cow,
+    collections::{BTreeSet, HashMap},
+};
 
 use gimli::{AttributeValue, DebugInfoOffset, EndianSlice, RunTimeEndian};
 use object::{Object, ObjectSection};
@@ -66,20 +69,19 @@ pub fn lookup(data: &[u8], pattern: &str) -> Lookup {
         }
         None
     };
-    let mut found: HashMap<String, Inlined> = HashMap::new();
+    // Per name: its sites and its callers (a set: hostile DWARF may hold millions of sites).
+    let mut found: HashMap<String, (usize, BTreeSet<String>)> = HashMap::new();
     for (origin, caller) in sites {
         let Some(name) = name_of(origin).filter(|n| glob_match(pattern, n)) else { continue };
         let caller = caller.and_then(name_of).unwrap_or_else(|| "?".into());
-        let e = found.entry(name.clone()).or_insert(Inlined { name, sites: 0, callers: Vec::new() });
-        e.sites += 1;
-        if !e.callers.contains(&caller) {
-            e.callers.push(caller);
-        }
+        let e = found.entry(name).or_default();
+        e.0 += 1;
+        e.1.insert(caller);
     }
-    let mut out: Vec<Inlined> = found.into_values().collect();
-    for i in &mut out {
-        i.callers.sort();
-    }
+    let mut out: Vec<Inlined> = found
+        .into_iter()
+        .map(|(name, (sites, callers))| Inlined { name, sites, callers: callers.into_iter().collect() })
+        .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Lookup::Found(out)
 }
