@@ -8,6 +8,7 @@ use perf_user::{
     attach,
     cli::{Cli, Cmd},
     commands,
+    output::escape,
 };
 
 fn main() {
@@ -24,7 +25,8 @@ fn main() {
         Cmd::Flamegraph(args) => commands::flamegraph(&args),
     };
     if let Err(e) = result {
-        eprintln!("perf-user: error: {e:#}");
+        // Errors name the target's files and symbols, which may carry terminal escapes.
+        eprintln!("perf-user: error: {}", escape::lines(&format!("{e:#}")));
         // A command `run` could not start ends as a shell says (127 not found, 126 cannot run).
         std::process::exit(e.downcast_ref::<attach::LaunchError>().map_or(1, attach::LaunchError::exit_status));
     }

@@ -61,11 +61,15 @@ enum Cmd {
     },
     /// Measure perf-user against the kernel's floor and bpftrace; writes docs/BENCHMARKS.md.
     Bench(bench::BenchArgs),
-    /// Fuzz the readers of untrusted input (ELF symbols, JSON reports) for a bounded time each.
+    /// Fuzz the readers of untrusted input (ELF symbols, JSON reports, the loader's cache and
+    /// dynamic sections) for a bounded time each.
     Fuzz {
         /// Seconds per fuzz target.
         #[arg(long, default_value_t = 60)]
         secs: u64,
+        /// Only this target (symbols, report_json, loader); default: all.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// The attribution and interference tests RUNS times in a row with `stress-ng --cpu CPUS`
     /// alongside: the busy machine they must hold on (CI runs 2).
@@ -100,7 +104,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Soak { secs } => soak(secs),
         Cmd::StressTests { runs, cpus } => stress::run(runs, cpus),
-        Cmd::Fuzz { secs } => fuzz(secs),
+        Cmd::Fuzz { secs, only } => fuzz(secs, only.as_deref()),
     }
 }
 
@@ -337,9 +341,16 @@ fn test(extra: &[String]) -> Result<()> {
 }
 
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
-const FUZZ_TARGETS: [&str; 2] = ["symbols", "report_json"];
+/// `loader` is `ld.so.cache` and ELF dynamic sections in one target (`perf-user run`'s readers),
+/// so CI's fuzzing time grows by one run, not two.
+const FUZZ_TARGETS: [&str; 3] = ["symbols", "report_json", "loader"];
 
-fn fuzz(secs: u64) -> Result<()> {
+fn fuzz(secs: u64, only: Option<&str>) -> Result<()> {
+    if let Some(t) = only
+        && !FUZZ_TARGETS.contains(&t)
+    {
+        bail!("no fuzz target {t}; there are {}", FUZZ_TARGETS.join(", "));
+    }
     let tc = setup()?;
     // perf-user embeds the eBPF object, so the fuzz build needs it too.
     build_ebpf(&tc)?;
@@ -364,7 +375,7 @@ fn fuzz(secs: u64) -> Result<()> {
     let mut paths = vec![tools.join("bin")];
     paths.extend(env::split_paths(&path));
     let corpus_root = workspace_root().join("target/fuzz-corpus");
-    for target in FUZZ_TARGETS {
+    for target in FUZZ_TARGETS.into_iter().filter(|t| only.is_none_or(|o| o == *t)) {
         // A fresh corpus dir under target/: nothing fuzzed is ever committed.
         let corpus = corpus_root.join(target);
         fs::create_dir_all(&corpus)?;

@@ -1,4 +1,5 @@
-//! Arbitrary bytes as the target's binary: parsing, selecting and demangling must never panic.
+//! Arbitrary bytes as the target's binary: parsing, selecting, demangling and reading its DWARF
+//! for inlined functions must never panic.
 #![no_main]
 
 use std::path::Path;
@@ -14,6 +15,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = probe_site::classify(&f.entry_bytes, f.address);
         }
     }
+    // Hostile DWARF where a pattern matched no symbol: an answer or none, never a panic.
+    let _ = perf_user::target::symbols::inlined::lookup(data, "*");
     if let Ok(name) = std::str::from_utf8(data) {
         let _ = perf_user::target::symbols::Names::of(name);
         let _ = perf_user::target::symbols::glob_match(name, "target_app::book::OrderBook::apply");

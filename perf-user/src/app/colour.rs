@@ -33,8 +33,10 @@ pub enum Verdict {
 pub struct TailColours {
     /// `--slow DURATION`: a tail at or above it is worse.
     pub threshold_ns: Option<u64>,
-    /// Per function name (as `diff` matches them): the baseline's (p99, p99.9) of timed calls.
-    pub baseline: HashMap<String, (u64, u64)>,
+    /// Per function, paired as `diff` pairs them (`Report::function_key`: the object's file name,
+    /// empty for the executable, and the symbol): the baseline's (p99, p99.9) of timed calls.
+    /// `malloc` of the executable is never judged against libc's.
+    pub baseline: HashMap<(String, String), (u64, u64)>,
 }
 
 impl TailColours {
@@ -44,22 +46,28 @@ impl TailColours {
                 r.functions
                     .iter()
                     .filter(|f| f.latency.count > 0)
-                    .map(|f| (f.symbol.clone(), (f.latency.p99_ns, f.latency.p999_ns)))
+                    .map(|f| {
+                        let (object, symbol) = r.function_key(f);
+                        ((object.to_owned(), symbol.to_owned()), (f.latency.p99_ns, f.latency.p999_ns))
+                    })
                     .collect()
             })
             .unwrap_or_default();
         TailColours { threshold_ns, baseline }
     }
 
-    /// The verdict on `ns`, the `tail` percentile of `symbol` (0 timed calls: `Plain`).
-    pub fn judge(&self, symbol: &str, tail: Tail, ns: u64, timed: u64) -> Verdict {
+    /// The verdict on `ns`, the `tail` percentile of the function `key` (object file name, empty
+    /// for the executable, and symbol; `App::function_key`); 0 timed calls: `Plain`.
+    pub fn judge(&self, key: (&str, &str), tail: Tail, ns: u64, timed: u64) -> Verdict {
         if timed == 0 {
             return Verdict::Plain;
         }
         if self.threshold_ns.is_some_and(|t| ns >= t) {
             return Verdict::Worse;
         }
-        let Some(&(p99, p999)) = self.baseline.get(symbol) else { return Verdict::Plain };
+        let Some(&(p99, p999)) = self.baseline.get(&(key.0.to_owned(), key.1.to_owned())) else {
+            return Verdict::Plain;
+        };
         let base = match tail {
             Tail::P99 => p99,
             Tail::P999 => p999,
@@ -92,22 +100,26 @@ mod tests {
     #[test]
     fn tails_are_judged_against_the_baseline_with_a_tolerance() {
         let c = TailColours::new(None, Some(&baseline()));
-        assert_eq!(c.judge("app::a", Tail::P99, 1_100, 5), Verdict::Plain, "within 20 %");
-        assert_eq!(c.judge("app::a", Tail::P99, 1_300, 5), Verdict::Worse);
-        assert_eq!(c.judge("app::a", Tail::P99, 700, 5), Verdict::Better);
-        assert_eq!(c.judge("app::a", Tail::P999, 13_000, 5), Verdict::Worse, "p99.9 against the baseline's p99.9");
-        assert_eq!(c.judge("app::a", Tail::P999, 11_000, 5), Verdict::Plain);
-        assert_eq!(c.judge("app::new", Tail::P99, 1_000_000, 5), Verdict::Plain, "not in the baseline");
-        assert_eq!(c.judge("app::untimed", Tail::P99, 1_000_000, 5), Verdict::Plain, "nothing timed there");
-        assert_eq!(c.judge("app::a", Tail::P99, 1_000_000, 0), Verdict::Plain, "nothing timed here");
+        assert_eq!(c.judge(("", "app::a"), Tail::P99, 1_100, 5), Verdict::Plain, "within 20 %");
+        assert_eq!(c.judge(("", "app::a"), Tail::P99, 1_300, 5), Verdict::Worse);
+        assert_eq!(c.judge(("", "app::a"), Tail::P99, 700, 5), Verdict::Better);
+        assert_eq!(
+            c.judge(("", "app::a"), Tail::P999, 13_000, 5),
+            Verdict::Worse,
+            "p99.9 against the baseline's p99.9"
+        );
+        assert_eq!(c.judge(("", "app::a"), Tail::P999, 11_000, 5), Verdict::Plain);
+        assert_eq!(c.judge(("", "app::new"), Tail::P99, 1_000_000, 5), Verdict::Plain, "not in the baseline");
+        assert_eq!(c.judge(("", "app::untimed"), Tail::P99, 1_000_000, 5), Verdict::Plain, "nothing timed there");
+        assert_eq!(c.judge(("", "app::a"), Tail::P99, 1_000_000, 0), Verdict::Plain, "nothing timed here");
     }
 
     #[test]
     fn a_threshold_marks_tails_at_or_above_it() {
         let c = TailColours::new(Some(1_000_000), Some(&baseline()));
-        assert_eq!(c.judge("app::new", Tail::P99, 1_000_000, 5), Verdict::Worse);
-        assert_eq!(c.judge("app::new", Tail::P999, 999_999, 5), Verdict::Plain);
-        assert_eq!(c.judge("app::a", Tail::P99, 700, 5), Verdict::Better, "under it, the baseline decides");
-        assert_eq!(TailColours::default().judge("app::a", Tail::P99, u64::MAX, 5), Verdict::Plain);
+        assert_eq!(c.judge(("", "app::new"), Tail::P99, 1_000_000, 5), Verdict::Worse);
+        assert_eq!(c.judge(("", "app::new"), Tail::P999, 999_999, 5), Verdict::Plain);
+        assert_eq!(c.judge(("", "app::a"), Tail::P99, 700, 5), Verdict::Better, "under it, the baseline decides");
+        assert_eq!(TailColours::default().judge(("", "app::a"), Tail::P99, u64::MAX, 5), Verdict::Plain);
     }
 }

@@ -303,6 +303,9 @@ impl App {
     /// change; never on draw.
     fn rebuild(&mut self) {
         let d = &mut self.derived;
+        if d.names.len() != self.session.functions.len() {
+            d.names = shown_names(&self.session.functions);
+        }
         d.window = self.ui.window;
         d.sample = self.session.window(self.ui.window).unwrap_or_default();
         let exact_totals = self.ui.window == Window::AllTime;
@@ -377,7 +380,10 @@ impl App {
         let ui = &mut self.ui;
         let d = &self.derived;
         let names = &self.session.functions;
-        let symbol = |id: u32| names.get(id as usize).map_or("", |f| f.symbol.as_str());
+        let symbol = |id: u32| match d.names.get(id as usize) {
+            Some(name) => name.as_str(),
+            None => names.get(id as usize).map_or("", |f| f.symbol.as_str()),
+        };
         ui.visible.clear();
         // Uncalled functions (a module glob selects many) are hidden unless asked for (`z`).
         let shown = |r: &FunctionRow| ui.show_uncalled || r.calls > 0;
@@ -430,9 +436,22 @@ impl App {
         }
     }
 
-    /// Demangled name of function `id`.
+    /// The name function `id`'s rows show: its demangled symbol, or `object:symbol` when another
+    /// traced function has that symbol in another object (as tables, CSV, flame graphs and diffs
+    /// name it, `model::shown_name`).
     pub fn symbol(&self, id: u32) -> &str {
-        self.session.functions.get(id as usize).map_or("?", |f| f.symbol.as_str())
+        match self.derived.names.get(id as usize) {
+            Some(name) => name,
+            None => self.session.functions.get(id as usize).map_or("?", |f| f.symbol.as_str()),
+        }
+    }
+
+    /// What pairs function `id` with a function of a baseline report (`Report::function_key`):
+    /// its object's file name (empty for the executable) and its symbol.
+    pub fn function_key(&self, id: u32) -> (&str, &str) {
+        let Some(f) = self.session.functions.get(id as usize) else { return ("", "?") };
+        let object = if f.object == self.info.target.exe { "" } else { f.object.rsplit('/').next().unwrap_or("") };
+        (object, f.symbol.as_str())
     }
 
     /// What is special about a function's probes, for the UI: in a shared library (loaded after
@@ -624,6 +643,25 @@ pub struct Derived {
     pub lost: Lost,
     /// Set while paused.
     pub frozen: Option<Frozen>,
+    /// Each traced function's shown name (`App::symbol`), by id; recomputed when functions come.
+    pub names: Vec<String>,
+}
+
+/// Each function's shown name (`model::shown_name`), in time linear in their number: only the
+/// functions whose symbol occurs more than once are compared with each other (a module glob
+/// traces thousands).
+fn shown_names(functions: &[crate::model::FuncInfo]) -> Vec<String> {
+    let mut by_symbol: std::collections::HashMap<&str, Vec<(&str, &str)>> = std::collections::HashMap::new();
+    for f in functions {
+        by_symbol.entry(f.symbol.as_str()).or_default().push((f.symbol.as_str(), f.object.as_str()));
+    }
+    functions
+        .iter()
+        .map(|f| {
+            let same = by_symbol.get(f.symbol.as_str()).map_or(&[][..], Vec::as_slice);
+            crate::model::shown_name(&f.symbol, &f.object, same)
+        })
+        .collect()
 }
 
 /// Case-insensitive substring match without allocating (filters run every tick).

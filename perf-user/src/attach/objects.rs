@@ -133,7 +133,10 @@ pub(super) fn resolve(
                     }
                 }
                 Err(
-                    e @ (SymbolError::NoMatch { .. } | SymbolError::Stripped { .. } | SymbolError::NotEntry { .. }),
+                    e @ (SymbolError::NoMatch { .. }
+                    | SymbolError::Stripped { .. }
+                    | SymbolError::NotEntry { .. }
+                    | SymbolError::Inlined { .. }),
                 ) => {
                     first_miss.get_or_insert(e);
                 }

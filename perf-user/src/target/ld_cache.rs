@@ -14,6 +14,11 @@ const FLAG_TYPE_MASK: i32 = 0xff;
 const HWCAP_EXTENSION: u64 = 1 << 62;
 const EXTENSION_MAGIC: u32 = 0xeaa4_2174;
 const EXTENSION_TAG_GLIBC_HWCAPS: u32 = 1;
+/// A name or path longer than this is skipped: each string costs a bounded scan, so a hostile
+/// cache of many entries pointing into one long unterminated run stays linear.
+const MAX_STRING: usize = 4096;
+/// A cache larger than this is not read (glibc's is well under a megabyte).
+pub const MAX_CACHE: u64 = 64 << 20;
 
 /// The parsed cache: `(name, path, hwcap subdirectory)` per glibc entry, in file order.
 #[derive(Debug, Default)]
@@ -30,11 +35,7 @@ impl LdCache {
         let u32_at = |off: usize| new.get(off..off + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let (Some(nlibs), Some(ext_off)) = (u32_at(20), u32_at(32)) else { return LdCache::default() };
         let subdirs = hwcap_subdirs(new, ext_off as usize);
-        let string = |off: u32| {
-            let s = new.get(off as usize..)?;
-            let end = s.iter().position(|&b| b == 0)?;
-            std::str::from_utf8(&s[..end]).ok().map(str::to_owned)
-        };
+        let string = |off: u32| std::str::from_utf8(c_string(new, off as usize)?).ok().map(str::to_owned);
         let mut entries = Vec::new();
         for i in 0..nlibs as usize {
             let at = HEADER + i * ENTRY;
@@ -95,15 +96,22 @@ fn hwcap_subdirs(new: &[u8], ext_off: usize) -> Vec<String> {
         if tag != EXTENSION_TAG_GLIBC_HWCAPS {
             continue;
         }
-        return (0..size as usize / 4)
+        // The table lies inside the file: a hostile size cannot make this loop longer than it.
+        let size = (size as usize / 4).min(new.len().saturating_sub(off as usize) / 4);
+        return (0..size)
             .filter_map(|j| {
-                let s = new.get(u32_at(off as usize + j * 4)? as usize..)?;
-                let end = s.iter().position(|&b| b == 0)?;
-                Some(String::from_utf8_lossy(&s[..end]).into_owned())
+                Some(String::from_utf8_lossy(c_string(new, u32_at(off as usize + j * 4)? as usize)?).into_owned())
             })
             .collect();
     }
     Vec::new()
+}
+
+/// The NUL-terminated bytes at `off`, if they end within [`MAX_STRING`] bytes.
+fn c_string(data: &[u8], off: usize) -> Option<&[u8]> {
+    let s = data.get(off..)?;
+    let s = &s[..s.len().min(MAX_STRING + 1)];
+    s.iter().position(|&b| b == 0).map(|end| &s[..end])
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

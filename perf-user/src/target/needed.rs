@@ -27,6 +27,17 @@ use super::ld_cache::LdCache;
 
 /// Files larger than this are no library we read.
 const MAX_FILE: u64 = 256 << 20;
+/// Longer `DT_NEEDED`/`DT_RPATH`/`DT_RUNPATH` strings are skipped (a search list of 10,000
+/// directories fits): a hostile string table costs a bounded scan per entry.
+const MAX_STRING: usize = 256 << 10;
+/// At most this many needed names are read per object, and this many objects predicted: more is
+/// no program a loader runs in practice, and the periodic refresh still finds what is left out.
+const MAX_NEEDED: usize = 1024;
+const MAX_OBJECTS: usize = 1024;
+/// Look-ups (a `stat` of a search directory, an open of a candidate file) the whole prediction
+/// may make: a search list of 10,000 directories times a thousand names must end in bounded time
+/// (a look-up of a missing path costs microseconds), not stall `run` before CMD starts.
+const MAX_PROBES: u32 = 200_000;
 
 /// What the loader reads of one ELF object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,15 +55,30 @@ pub struct DynamicInfo {
 
 /// Reads the program headers and dynamic section of the ELF file at `path`.
 pub fn dynamic_info(path: &Path) -> Option<DynamicInfo> {
-    let file = std::fs::File::open(path).ok()?;
+    parse_dynamic(&read_limited(path, MAX_FILE)?)
+}
+
+/// The first `max` bytes of the regular file at `path`; `None` for anything else (a FIFO, a
+/// device, a directory) or an error.
+fn read_limited(path: &Path, max: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: a FIFO planted where a library is searched must not block the open.
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }
     let mut data = Vec::new();
-    file.take(MAX_FILE).read_to_end(&mut data).ok()?;
+    file.take(max).read_to_end(&mut data).ok()?;
+    Some(data)
+}
+
+/// What the loader reads of the ELF image `data`; `None` when it is no ELF file this reader
+/// knows or has no dynamic string table. Malformed entries (offsets out of range, strings
+/// without an end or longer than [`MAX_STRING`]) are skipped.
+pub fn parse_dynamic(data: &[u8]) -> Option<DynamicInfo> {
     match data.get(4) {
-        Some(&object::elf::ELFCLASS64) => parse::<FileHeader64<Endianness>>(&data),
-        Some(&object::elf::ELFCLASS32) => parse::<FileHeader32<Endianness>>(&data),
+        Some(&object::elf::ELFCLASS64) => parse::<FileHeader64<Endianness>>(data),
+        Some(&object::elf::ELFCLASS32) => parse::<FileHeader32<Endianness>>(data),
         _ => None,
     }
 }
@@ -83,6 +109,7 @@ fn parse<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<DynamicInf
     })?;
     let string = |off: u64| {
         let s = data.get(usize::try_from(strtab_off.checked_add(off)?).ok()?..)?;
+        let s = &s[..s.len().min(MAX_STRING + 1)];
         let end = s.iter().position(|&b| b == 0)?;
         Some(String::from_utf8_lossy(&s[..end]).into_owned())
     };
@@ -90,7 +117,7 @@ fn parse<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<DynamicInf
         let (t, v) = (tag(d), val(d));
         match u32::try_from(t).unwrap_or(u32::MAX) {
             object::elf::DT_NULL => break,
-            object::elf::DT_NEEDED => info.needed.extend(string(v)),
+            object::elf::DT_NEEDED if info.needed.len() < MAX_NEEDED => info.needed.extend(string(v)),
             object::elf::DT_SONAME => info.soname = string(v),
             object::elf::DT_RPATH => info.rpath = string(v),
             object::elf::DT_RUNPATH => info.runpath = string(v),
@@ -122,7 +149,9 @@ impl Search {
             ld_library_path: var("LD_LIBRARY_PATH"),
             ld_preload: var("LD_PRELOAD"),
             preload_file: std::fs::read_to_string("/etc/ld.so.preload").ok(),
-            cache: std::fs::read("/etc/ld.so.cache").map(|d| LdCache::parse(&d)).unwrap_or_default(),
+            cache: read_limited(Path::new("/etc/ld.so.cache"), super::ld_cache::MAX_CACHE)
+                .map(|d| LdCache::parse(&d))
+                .unwrap_or_default(),
             hwcaps: supported_hwcaps(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         }
@@ -137,11 +166,22 @@ struct Loaded {
     loader: Option<usize>,
 }
 
+/// One prediction's search: the loader's inputs, the executable's class and machine, and the
+/// files tried so far (bounded by [`MAX_PROBES`]).
+struct Finder<'a> {
+    search: &'a Search,
+    want: (bool, u16),
+    probes: std::cell::Cell<u32>,
+}
+
 /// The objects `exe` maps at start, as paths the loader opens (interpreter, preloads, needed
-/// libraries breadth first), without `exe` itself. Names not found are left out.
+/// libraries breadth first), without `exe` itself. Names not found are left out, and so is what
+/// lies beyond the bounds of a hostile file ([`MAX_OBJECTS`], [`MAX_PROBES`]): the periodic
+/// refresh picks such libraries up once they are mapped.
 pub fn libraries(exe: &Path, search: &Search) -> Vec<PathBuf> {
     let Some(info) = dynamic_info(exe) else { return Vec::new() };
     let Some(interp) = info.interpreter.clone() else { return Vec::new() };
+    let finder = Finder { search, want: (info.class64, info.machine), probes: std::cell::Cell::new(0) };
     let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
     let main_names = vec![exe.display().to_string()];
     let mut objs = vec![Loaded { path: exe, names: main_names, info, loader: None }];
@@ -153,94 +193,114 @@ pub fn libraries(exe: &Path, search: &Search) -> Vec<PathBuf> {
     }
     let preloads = [&search.ld_preload, &search.preload_file];
     for name in preloads.into_iter().flatten().flat_map(|s| s.split([' ', ':', '\t', '\n'])).filter(|s| !s.is_empty()) {
-        add(&mut objs, name, 0, search);
+        finder.add(&mut objs, name, 0);
     }
     let mut next = 0;
     while next < objs.len() {
         for name in objs[next].info.needed.clone() {
-            add(&mut objs, &name, next, search);
+            finder.add(&mut objs, &name, next);
         }
         next += 1;
     }
     objs.into_iter().skip(1).map(|o| o.path).collect()
 }
 
-/// Loads `name` as requested by `objs[by]` unless an object of that name is there already.
-fn add(objs: &mut Vec<Loaded>, name: &str, by: usize, search: &Search) {
-    if objs.iter().any(|o| o.names.iter().any(|n| n == name)) {
-        return;
+impl Finder<'_> {
+    /// Loads `name` as requested by `objs[by]` unless an object of that name is there already
+    /// (so a cyclic `DT_NEEDED` chain ends) or the bounds are reached.
+    fn add(&self, objs: &mut Vec<Loaded>, name: &str, by: usize) {
+        if objs.len() >= MAX_OBJECTS || objs.iter().any(|o| o.names.iter().any(|n| n == name)) {
+            return;
+        }
+        let Some((path, info)) = self.find(objs, name, by) else { return };
+        if let Some(o) = objs.iter_mut().find(|o| same_file(&o.path, &path)) {
+            o.names.push(name.to_owned());
+            return;
+        }
+        let mut names = vec![name.to_owned(), path.display().to_string()];
+        names.extend(info.soname.clone());
+        objs.push(Loaded { path, names, info, loader: Some(by) });
     }
-    let want = (objs[0].info.class64, objs[0].info.machine);
-    let Some((path, info)) = find(objs, name, by, search, want) else { return };
-    if let Some(o) = objs.iter_mut().find(|o| same_file(&o.path, &path)) {
-        o.names.push(name.to_owned());
-        return;
-    }
-    let mut names = vec![name.to_owned(), path.display().to_string()];
-    names.extend(info.soname.clone());
-    objs.push(Loaded { path, names, info, loader: Some(by) });
-}
 
-/// Where the loader finds `name` for `objs[by]`: a path as is, else the search order.
-fn find(objs: &[Loaded], name: &str, by: usize, search: &Search, want: (bool, u16)) -> Option<(PathBuf, DynamicInfo)> {
-    if name.contains('/') {
-        return fits(&search.cwd.join(name), want);
-    }
-    let requester = &objs[by];
-    let in_dirs = |list: &str, origin: &Path, allow_empty: bool| {
-        list.split([':', ';'])
-            .filter(|d| allow_empty || !d.is_empty())
-            .map(|d| expand(d, origin, &search.cwd))
-            .find_map(|dir| in_dir(&dir, name, &search.hwcaps, want))
-    };
-    if requester.info.runpath.is_none() {
-        let mut at = Some(by);
-        let mut saw_main = false;
-        while let Some(i) = at {
-            if let Some(rpath) = &objs[i].info.rpath
-                && let Some(found) = in_dirs(rpath, &origin(&objs[i].path), false)
+    /// Where the loader finds `name` for `objs[by]`: a path as is, else the search order.
+    fn find(&self, objs: &[Loaded], name: &str, by: usize) -> Option<(PathBuf, DynamicInfo)> {
+        let search = self.search;
+        if name.contains('/') {
+            return self.fits(&search.cwd.join(name));
+        }
+        let requester = &objs[by];
+        let in_dirs = |list: &str, origin: &Path, allow_empty: bool| {
+            list.split([':', ';'])
+                .filter(|d| allow_empty || !d.is_empty())
+                .map(|d| expand(d, origin, &search.cwd))
+                .find_map(|dir| self.in_dir(&dir, name))
+        };
+        if requester.info.runpath.is_none() {
+            let mut at = Some(by);
+            let mut saw_main = false;
+            while let Some(i) = at {
+                if let Some(rpath) = &objs[i].info.rpath
+                    && let Some(found) = in_dirs(rpath, &origin(&objs[i].path), false)
+                {
+                    return Some(found);
+                }
+                saw_main |= i == 0;
+                at = objs[i].loader;
+            }
+            if !saw_main
+                && let Some(rpath) = &objs[0].info.rpath
+                && let Some(found) = in_dirs(rpath, &origin(&objs[0].path), false)
             {
                 return Some(found);
             }
-            saw_main |= i == 0;
-            at = objs[i].loader;
         }
-        if !saw_main
-            && let Some(rpath) = &objs[0].info.rpath
-            && let Some(found) = in_dirs(rpath, &origin(&objs[0].path), false)
+        if let Some(found) = search.ld_library_path.as_deref().and_then(|l| in_dirs(l, &origin(&objs[0].path), true)) {
+            return Some(found);
+        }
+        if let Some(found) = requester.info.runpath.as_deref().and_then(|r| in_dirs(r, &origin(&requester.path), false))
         {
             return Some(found);
         }
+        if requester.info.nodeflib {
+            return None;
+        }
+        if let Some(found) = search.cache.lookup(name, &search.hwcaps).into_iter().find_map(|p| self.fits(Path::new(p)))
+        {
+            return Some(found);
+        }
+        default_dirs(self.want).iter().find_map(|d| self.in_dir(Path::new(d), name))
     }
-    if let Some(found) = search.ld_library_path.as_deref().and_then(|l| in_dirs(l, &origin(&objs[0].path), true)) {
-        return Some(found);
-    }
-    if let Some(found) = requester.info.runpath.as_deref().and_then(|r| in_dirs(r, &origin(&requester.path), false)) {
-        return Some(found);
-    }
-    if requester.info.nodeflib {
-        return None;
-    }
-    if let Some(found) = search.cache.lookup(name, &search.hwcaps).into_iter().find_map(|p| fits(Path::new(p), want)) {
-        return Some(found);
-    }
-    default_dirs(want).iter().find_map(|d| in_dir(Path::new(d), name, &search.hwcaps, want))
-}
 
-/// `name` in `dir`: its glibc-hwcaps builds first, then the plain one.
-fn in_dir(dir: &Path, name: &str, hwcaps: &[&str], want: (bool, u16)) -> Option<(PathBuf, DynamicInfo)> {
-    hwcaps
-        .iter()
-        .map(|h| dir.join("glibc-hwcaps").join(h).join(name))
-        .chain(std::iter::once(dir.join(name)))
-        .find_map(|p| fits(&p, want))
-}
+    /// `name` in `dir`: its glibc-hwcaps builds first, then the plain one. A directory that is
+    /// not there costs one `stat`.
+    fn in_dir(&self, dir: &Path, name: &str) -> Option<(PathBuf, DynamicInfo)> {
+        if !self.spend() || !dir.is_dir() {
+            return None;
+        }
+        self.search
+            .hwcaps
+            .iter()
+            .map(|h| dir.join("glibc-hwcaps").join(h).join(name))
+            .chain(std::iter::once(dir.join(name)))
+            .find_map(|p| self.fits(&p))
+    }
 
-/// The file at `path` when it is an ELF object of the executable's class and machine (the loader
-/// passes over others and searches on).
-fn fits(path: &Path, want: (bool, u16)) -> Option<(PathBuf, DynamicInfo)> {
-    let info = dynamic_info(path)?;
-    ((info.class64, info.machine) == want).then(|| (path.to_path_buf(), info))
+    /// The file at `path` when it is an ELF object of the executable's class and machine (the
+    /// loader passes over others and searches on).
+    fn fits(&self, path: &Path) -> Option<(PathBuf, DynamicInfo)> {
+        if !self.spend() {
+            return None;
+        }
+        let info = dynamic_info(path)?;
+        ((info.class64, info.machine) == self.want).then(|| (path.to_path_buf(), info))
+    }
+
+    /// Counts one file system look-up; false once the prediction has used its budget.
+    fn spend(&self) -> bool {
+        let n = self.probes.get();
+        self.probes.set(n.saturating_add(1));
+        n < MAX_PROBES
+    }
 }
 
 /// `$ORIGIN` (or `${ORIGIN}`) is the requesting object's directory; `$LIB` and `$PLATFORM` as

@@ -452,3 +452,47 @@ fn terminal_events_map_to_keys() {
     });
     assert_eq!(map_event(&release), None);
 }
+
+/// One symbol in the executable and in a library loaded after attach: two rows, each named
+/// `object:symbol` as the tables name them, and each judged against its own baseline entry.
+#[test]
+fn one_symbol_in_two_objects_is_two_rows_with_their_own_baseline() {
+    use crate::{
+        app::{Tail, TailColours, Verdict},
+        model::{FuncInfo, LatencySummary, Session},
+        output::report::{FunctionReport, Report},
+    };
+    let info = fixtures::run_info();
+    let mut funcs = fixtures::names(3);
+    for f in &mut funcs {
+        f.object = info.target.exe.clone();
+    }
+    let symbol = funcs[1].symbol.clone();
+    let mut app = App::new(Session::new(funcs, 200), info.clone());
+    let lib = FuncInfo { id: 3, symbol: symbol.clone(), object: "/usr/lib/libbook.so".into(), ..FuncInfo::default() };
+    app.handle(Event::FunctionsAdded { functions: vec![lib], note: "libbook.so loaded".into() });
+    assert_eq!(app.symbol(1), format!("target-app:{symbol}"));
+    assert_eq!(app.symbol(3), format!("libbook.so:{symbol}"));
+    assert_eq!(app.symbol(0), "target_app::feed::decode", "unambiguous names stay bare");
+    keys(&mut app, &[Key::Char('z')]);
+    let text = screen(&app, 160, 30);
+    for name in [format!("target-app:{symbol}"), format!("libbook.so:{symbol}")] {
+        assert_eq!(text.matches(name.as_str()).count(), 1, "one row named {name}:\n{text}");
+    }
+    // The baseline has the executable's function fast and the library's slow: each is judged
+    // against its own (a report elsewhere may keep the library at another path).
+    let base = |object: &str, p99_ns| FunctionReport {
+        symbol: symbol.clone(),
+        object: object.into(),
+        latency: LatencySummary { count: 10, p99_ns, p999_ns: p99_ns, ..LatencySummary::default() },
+        ..FunctionReport::default()
+    };
+    let baseline = Report {
+        target: info.target.clone(),
+        functions: vec![base(&info.target.exe, 100), base("/opt/other/libbook.so", 100_000)],
+        ..Report::default()
+    };
+    app.tails = TailColours::new(None, Some(&baseline));
+    assert_eq!(app.tails.judge(app.function_key(1), Tail::P99, 1_000, 5), Verdict::Worse);
+    assert_eq!(app.tails.judge(app.function_key(3), Tail::P99, 1_000, 5), Verdict::Better);
+}

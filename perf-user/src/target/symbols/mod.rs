@@ -7,6 +7,7 @@
 mod demangle;
 mod entry;
 mod glob;
+pub mod inlined;
 pub mod objects;
 mod pack;
 
@@ -30,8 +31,10 @@ pub enum SymbolError {
         "{binary} has no function symbols (stripped?); pass --symbols FILE with an unstripped copy, or --func 0xADDR"
     )]
     Stripped { binary: PathBuf },
-    #[error("--func '{pattern}' matches no function in {binary}{}", suggest(.suggestions))]
-    NoMatch { pattern: String, binary: PathBuf, suggestions: Vec<String> },
+    #[error("--func '{pattern}' matches no function in {binary}{}{debug_note}", suggest(.suggestions))]
+    NoMatch { pattern: String, binary: PathBuf, suggestions: Vec<String>, debug_note: String },
+    #[error("--func '{pattern}' matches no function symbol in {binary}, only inlined code: {detail}")]
+    Inlined { pattern: String, binary: PathBuf, detail: String },
     #[error("--func '{pattern}' names no function entry in {binary}, only {}: refusing to probe them", entry::list(.places))]
     NotEntry { pattern: String, binary: PathBuf, places: Vec<NotEntry> },
     #[error("--symbols {symbols} does not belong to {binary} (their build ids differ)")]
@@ -145,6 +148,8 @@ pub struct SymbolTable {
     pub build_id: Option<Vec<u8>>,
     /// Executable segments of the running binary: (address, size, file offset).
     exec_segments: Vec<(u64, u64, u64)>,
+    /// The file the symbols were read from, whose DWARF says where inlined functions went.
+    source: PathBuf,
 }
 
 impl SymbolTable {
@@ -176,7 +181,8 @@ impl SymbolTable {
         Self::parse_with_layout(path, data, path, &file, data)
     }
 
-    #[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
+    /// The symbols of `data` (read from `path`) placed in the running binary `layout` (the same
+    /// file, or the stripped one `read_split` pairs it with), whose object probes attach to.
     fn parse_with_layout(
         path: &Path,
         data: &[u8],
@@ -185,81 +191,8 @@ impl SymbolTable {
         layout_data: &[u8],
     ) -> Result<Self, SymbolError> {
         let file = parse_elf(path, data)?;
-        // Loadable segments of the running binary map virtual addresses to file offsets.
-        let segments: Vec<(u64, u64, u64)> = layout
-            .segments()
-            .map(|s| (s.address(), s.size(), s.file_range().0))
-            .filter(|&(_, size, _)| size > 0)
-            .collect();
-        // Code can only start in executable segments (PF_X).
-        let exec_segments: Vec<(u64, u64, u64)> = layout
-            .segments()
-            .filter(|s| matches!(s.flags(), object::SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0))
-            .map(|s| (s.address(), s.size(), s.file_range().0))
-            .filter(|&(_, size, _)| size > 0)
-            .collect();
-        let in_exec = |a: u64| exec_segments.iter().any(|&(s, size, _)| a >= s && a < s.saturating_add(size));
-        let mut by_addr: BTreeMap<u64, Function> = BTreeMap::new();
-        let mut labels: Vec<(u64, String)> = Vec::new();
-        for sym in file.symbols().chain(file.dynamic_symbols()) {
-            if sym.is_undefined() || sym.address() == 0 {
-                continue;
-            }
-            let Ok(raw) = sym.name() else { continue };
-            if raw.is_empty() {
-                continue;
-            }
-            let address = sym.address();
-            // Assembler labels (`STT_NOTYPE`) in code: no entries, but named when matched.
-            if matches!(sym.kind(), SymbolKind::Label | SymbolKind::Unknown) {
-                let in_code = sym
-                    .section_index()
-                    .and_then(|i| file.section_by_index(i).ok())
-                    .is_some_and(|s| s.kind() == object::SectionKind::Text);
-                if in_code && in_exec(address) {
-                    labels.push((address, raw.to_string()));
-                }
-                continue;
-            }
-            if sym.kind() != SymbolKind::Text {
-                continue;
-            }
-            if let Some(f) = by_addr.get_mut(&address) {
-                // The linker folded identical functions (or this is an alias): one probe site,
-                // reported under the first name, found by any.
-                if f.raw != raw && !f.aliases.iter().any(|a| a == raw) {
-                    f.aliases.push(raw.to_string());
-                    f.alias_names.push(demangle(raw));
-                }
-                continue;
-            }
-            let Some(&(seg_addr, _, seg_off)) =
-                segments.iter().find(|&&(a, size, _)| address >= a && address < a.saturating_add(size))
-            else {
-                continue;
-            };
-            let Names { name, base, .. } = Names::of(raw);
-            let file_offset = address - seg_addr + seg_off;
-            let off = usize::try_from(file_offset).unwrap_or(usize::MAX);
-            by_addr.insert(
-                address,
-                Function {
-                    raw: raw.to_string(),
-                    name,
-                    base,
-                    address,
-                    size: sym.size(),
-                    object: object_path.to_path_buf(),
-                    file_offset,
-                    aliases: Vec::new(),
-                    alias_names: Vec::new(),
-                    entry_bytes: layout_data
-                        .get(off..off.saturating_add(16).min(layout_data.len()))
-                        .unwrap_or(&[])
-                        .to_vec(),
-                },
-            );
-        }
+        let places = Layout::of(layout, layout_data, object_path);
+        let (by_addr, labels) = places.collect(&file);
         let (functions, not_entries) = entry::separate(by_addr, labels, layout_data);
         let build_id = file.build_id().ok().flatten().map(<[u8]>::to_vec);
         Ok(Self {
@@ -268,7 +201,8 @@ impl SymbolTable {
             not_entries,
             unwind_risk: unwind_risk(&file),
             build_id,
-            exec_segments,
+            exec_segments: places.exec_segments,
+            source: path.into(),
         })
     }
 
@@ -313,16 +247,47 @@ impl SymbolTable {
             });
         }
         if found.is_empty() {
-            return Err(SymbolError::NoMatch {
-                pattern: pattern.into(),
-                binary: self.binary.clone(),
-                suggestions: self.close_matches(pattern, 5),
-            });
+            return Err(self.no_match(pattern));
         }
         let note = (!skipped.is_empty()).then(|| {
             format!("--func '{pattern}': left out {}: not function entries, never probed", entry::list(&skipped))
         });
         Ok((found, note))
+    }
+
+    /// Why `pattern` matched no symbol: functions that exist only inlined (DWARF), or nothing.
+    fn no_match(&self, pattern: &str) -> SymbolError {
+        let data = std::fs::read(&self.source).ok();
+        let lookup = data.as_deref().map(|d| inlined::lookup(d, pattern));
+        let inlined_error =
+            |detail: String| SymbolError::Inlined { pattern: pattern.into(), binary: self.binary.clone(), detail };
+        if let Some(inlined::Lookup::Found(found)) = &lookup
+            && !found.is_empty()
+        {
+            return inlined_error(inlined::explain(found));
+        }
+        // DWARF with line tables only (Rust's `debug = "line-tables-only"`) names functions by
+        // their last path segment: `a::b::f` is looked for as `f`, and the message says so.
+        if let (Some(inlined::Lookup::Found(_)), Some(d), Some((_, last))) = (&lookup, &data, pattern.rsplit_once("::"))
+            && let inlined::Lookup::Found(found) = inlined::lookup(d, last)
+            && !found.is_empty()
+        {
+            return inlined_error(format!(
+                "its debug info names functions without their path, looked for as '{last}': {}",
+                inlined::explain(&found)
+            ));
+        }
+        let debug_note = if lookup == Some(inlined::Lookup::NoDebugInfo) {
+            " (it has no DWARF debug info, so functions inlined everywhere could not be looked for)".into()
+        } else {
+            String::new()
+        };
+        SymbolError::NoMatch {
+            pattern: pattern.into(),
+            binary: self.binary.clone(),
+            suggestions: self.close_matches(pattern, 5),
+            debug_note,
+        }
     }
 
     /// The function starting at `address`: a known symbol, or (stripped binaries) any address
@@ -370,6 +335,105 @@ impl SymbolTable {
             .iter()
             .flat_map(|f| std::iter::once(f.name.as_str()).chain(f.alias_names.iter().map(String::as_str)));
         glob::close_matches(names, pattern, limit)
+    }
+}
+
+/// Where the running binary's code is: its loadable segments mapping virtual addresses to file
+/// offsets, and its bytes, for the functions a symbol table names.
+struct Layout<'a> {
+    /// Loadable segments: (address, size, file offset).
+    segments: Vec<(u64, u64, u64)>,
+    /// The executable ones (`PF_X`): code can only start there.
+    exec_segments: Vec<(u64, u64, u64)>,
+    data: &'a [u8],
+    object: &'a Path,
+}
+
+impl<'a> Layout<'a> {
+    fn of(layout: &object::File<'_>, data: &'a [u8], object: &'a Path) -> Self {
+        let place = |s: &object::Segment<'_, '_>| (s.address(), s.size(), s.file_range().0);
+        let segments = layout.segments().map(|s| place(&s)).filter(|&(_, size, _)| size > 0).collect();
+        let exec_segments = layout
+            .segments()
+            .filter(|s| matches!(s.flags(), object::SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0))
+            .map(|s| place(&s))
+            .filter(|&(_, size, _)| size > 0)
+            .collect();
+        Layout { segments, exec_segments, data, object }
+    }
+
+    fn in_exec(&self, a: u64) -> bool {
+        self.exec_segments.iter().any(|&(s, size, _)| a >= s && a < s.saturating_add(size))
+    }
+
+    /// Every function symbol of `file` by address (the linker's aliases and folded copies under
+    /// the first name), and the assembler labels in code.
+    fn collect(&self, file: &object::File<'_>) -> (BTreeMap<u64, Function>, Vec<(u64, String)>) {
+        let mut by_addr: BTreeMap<u64, Function> = BTreeMap::new();
+        let mut labels: Vec<(u64, String)> = Vec::new();
+        for sym in file.symbols().chain(file.dynamic_symbols()) {
+            if sym.is_undefined() || sym.address() == 0 {
+                continue;
+            }
+            let Ok(raw) = sym.name() else { continue };
+            if raw.is_empty() {
+                continue;
+            }
+            let address = sym.address();
+            // Assembler labels (`STT_NOTYPE`) in code: no entries, but named when matched.
+            if matches!(sym.kind(), SymbolKind::Label | SymbolKind::Unknown) {
+                if self.is_code_label(file, &sym) {
+                    labels.push((address, raw.to_string()));
+                }
+                continue;
+            }
+            if sym.kind() != SymbolKind::Text {
+                continue;
+            }
+            if let Some(f) = by_addr.get_mut(&address) {
+                // The linker folded identical functions (or this is an alias): one probe site,
+                // reported under the first name, found by any.
+                if f.raw != raw && !f.aliases.iter().any(|a| a == raw) {
+                    f.aliases.push(raw.to_string());
+                    f.alias_names.push(demangle(raw));
+                }
+                continue;
+            }
+            if let Some(f) = self.function(raw, address, sym.size()) {
+                by_addr.insert(address, f);
+            }
+        }
+        (by_addr, labels)
+    }
+
+    /// A label in a text section, inside an executable segment.
+    fn is_code_label(&self, file: &object::File<'_>, sym: &object::Symbol<'_, '_>) -> bool {
+        let in_code = sym
+            .section_index()
+            .and_then(|i| file.section_by_index(i).ok())
+            .is_some_and(|s| s.kind() == object::SectionKind::Text);
+        in_code && self.in_exec(sym.address())
+    }
+
+    /// The function `raw` at `address`, placed in the file; `None` outside every loadable segment.
+    fn function(&self, raw: &str, address: u64, size: u64) -> Option<Function> {
+        let &(seg_addr, _, seg_off) =
+            self.segments.iter().find(|&&(a, size, _)| address >= a && address < a.saturating_add(size))?;
+        let Names { name, base, .. } = Names::of(raw);
+        let file_offset = address - seg_addr + seg_off;
+        let off = usize::try_from(file_offset).unwrap_or(usize::MAX);
+        Some(Function {
+            raw: raw.to_string(),
+            name,
+            base,
+            address,
+            size,
+            object: self.object.to_path_buf(),
+            file_offset,
+            aliases: Vec::new(),
+            alias_names: Vec::new(),
+            entry_bytes: self.data.get(off..off.saturating_add(16).min(self.data.len())).unwrap_or(&[]).to_vec(),
+        })
     }
 }
 

@@ -82,7 +82,7 @@ pub(crate) fn tail_style(app: &App, col: FnCol, r: &FunctionRow) -> Style {
         FnCol::P999 => (Tail::P999, r.latency.p999_ns),
         _ => return Style::default(),
     };
-    match app.tails.judge(app.symbol(r.id), tail, ns, r.latency.count) {
+    match app.tails.judge(app.function_key(r.id), tail, ns, r.latency.count) {
         Verdict::Worse => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
         Verdict::Better => Style::default().fg(Color::Green),
         Verdict::Plain => Style::default(),

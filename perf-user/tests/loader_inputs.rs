@@ -1,0 +1,206 @@
+//! `perf-user run` reads, as root and before CMD starts, files anyone may have shaped: the
+//! command's ELF (`DT_NEEDED`, `DT_RPATH`, `DT_RUNPATH`), the libraries it names and
+//! `/etc/ld.so.cache`. Each hostile shape here is skipped or bounded, never a panic or a hang:
+//! a truncated or garbage cache, a `DT_NEEDED` offset out of range, a `DT_RUNPATH` of 10,000
+//! directories, a cyclic `DT_NEEDED` chain, a FIFO where a library is searched, and a library
+//! name with terminal escape bytes (which reaches the user only escaped).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests panic with context")]
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use common::*;
+use object::{Object, ObjectSection};
+use perf_user::target::{
+    ld_cache::LdCache,
+    needed::{self, Search},
+};
+
+/// `cc -shared` (or an executable without `-shared`) of `src` into `dir/out` with `args`.
+fn cc(dir: &Path, src: &str, out: &str, args: &[&str]) -> PathBuf {
+    let c = dir.join(format!("{out}.c"));
+    std::fs::write(&c, src).unwrap();
+    let path = dir.join(out);
+    let o = Command::new("cc").arg("-o").arg(&path).arg(&c).args(args).output().expect("run cc");
+    assert!(o.status.success(), "cc {out}: {}", String::from_utf8_lossy(&o.stderr));
+    path
+}
+
+fn search_in(cwd: &Path) -> Search {
+    let mut s = Search::for_child();
+    s.ld_library_path = None;
+    s.ld_preload = None;
+    s.cwd = cwd.to_path_buf();
+    s
+}
+
+fn names(paths: &[PathBuf]) -> Vec<String> {
+    paths.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn garbage_and_truncated_caches_find_nothing_and_never_panic() {
+    let real = std::fs::read("/etc/ld.so.cache").unwrap_or_default();
+    let mut inputs: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"glibc-ld.so.cache1.1".to_vec(),
+        // Header claiming 2^32-1 entries and an extension at the end of the address space.
+        [b"glibc-ld.so.cache1.1".as_slice(), &[0xff; 28]].concat(),
+        (0..=255u8).cycle().take(1 << 16).collect(),
+    ];
+    for cut in [1, 7, 48, 100, real.len() / 2, real.len().saturating_sub(1)] {
+        inputs.push(real[..cut.min(real.len())].to_vec());
+    }
+    for data in &inputs {
+        let cache = LdCache::parse(data);
+        let _ = cache.lookup("libc.so.6", &["x86-64-v3", "x86-64-v2"]);
+    }
+    // The whole cache with every byte after the magic's header flipped in turn, a sample of them.
+    for at in (20..real.len().min(4096)).step_by(7) {
+        let mut d = real.clone();
+        d[at] ^= 0xff;
+        let _ = LdCache::parse(&d).lookup("libc.so.6", &[]);
+    }
+}
+
+#[test]
+fn a_needed_offset_out_of_range_is_skipped() {
+    if !tool_available("a_needed_offset_out_of_range_is_skipped", "cc", &["--version"]) {
+        return;
+    }
+    let dir = TempDir::new("needed-range");
+    let lib = cc(&dir.0, "int f(void){return 1;}", "libgood.so", &["-shared", "-fPIC"]);
+    let exe = cc(
+        &dir.0,
+        "int f(void); int main(void){return f();}",
+        "main",
+        &["-L", &dir.0.display().to_string(), "-lgood", "-Wl,-rpath,$ORIGIN"],
+    );
+    let info = needed::dynamic_info(&exe).expect("the fixture parses");
+    assert!(info.needed.iter().any(|n| n == "libgood.so"), "{info:?}");
+    assert!(names(&needed::libraries(&exe, &search_in(&dir.0))).contains(&"libgood.so".into()));
+    // Every DT_NEEDED value pointed far past the string table (and the file).
+    let mut data = std::fs::read(&exe).unwrap();
+    patch_dynamic(&mut data, object::elf::DT_NEEDED, u64::MAX / 2);
+    let bad = dir.0.join("bad");
+    std::fs::write(&bad, &data).unwrap();
+    let info = needed::parse_dynamic(&data).expect("the rest of the file still parses");
+    assert!(info.needed.is_empty(), "{info:?}");
+    assert!(!names(&needed::libraries(&bad, &search_in(&dir.0))).contains(&"libgood.so".into()));
+    drop(lib);
+}
+
+/// Sets the value of every `tag` entry of the dynamic section of the ELF64 image `data`.
+fn patch_dynamic(data: &mut [u8], tag: u32, value: u64) {
+    let (start, size) = {
+        let file = object::File::parse(&*data).unwrap();
+        file.section_by_name(".dynamic").unwrap().file_range().unwrap()
+    };
+    let mut patched = 0;
+    for at in (start as usize..(start + size) as usize).step_by(16) {
+        if u64::from_le_bytes(data[at..at + 8].try_into().unwrap()) == u64::from(tag) {
+            data[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert!(patched > 0, "no dynamic tag {tag} to patch");
+}
+
+#[test]
+fn a_runpath_of_ten_thousand_directories_ends() {
+    if !tool_available("a_runpath_of_ten_thousand_directories_ends", "cc", &["--version"]) {
+        return;
+    }
+    let dir = TempDir::new("runpath-10k");
+    cc(&dir.0, "int f(void){return 1;}", "libfar.so", &["-shared", "-fPIC"]);
+    let mut list: Vec<String> = (0..10_000).map(|i| format!("/n{i}")).collect();
+    list.push(dir.0.display().to_string());
+    let runpath = format!("-Wl,--enable-new-dtags,-rpath,{}", list.join(":"));
+    let exe = cc(
+        &dir.0,
+        "int f(void); int main(void){return f();}",
+        "main",
+        &["-L", &dir.0.display().to_string(), "-lfar", &runpath],
+    );
+    let info = needed::dynamic_info(&exe).unwrap();
+    assert_eq!(info.runpath.as_deref().map(|r| r.split(':').count()), Some(10_001));
+    // Found as the loader finds it, after 10,000 directories that are not there.
+    let found = names(&needed::libraries(&exe, &search_in(&dir.0)));
+    assert!(found.contains(&"libfar.so".into()), "{found:?}");
+    assert!(found.iter().any(|n| n.starts_with("libc.so")), "{found:?}");
+}
+
+#[test]
+fn a_cyclic_needed_chain_ends_with_each_library_once() {
+    if !tool_available("a_cyclic_needed_chain_ends_with_each_library_once", "cc", &["--version"]) {
+        return;
+    }
+    let dir = TempDir::new("needed-cycle");
+    let d = dir.0.display().to_string();
+    let rpath = "-Wl,-rpath,$ORIGIN";
+    // libb first without its need, liba needing it, then libb again needing liba: a cycle.
+    cc(&dir.0, "int b(void){return 2;}", "libb.so", &["-shared", "-fPIC"]);
+    cc(&dir.0, "int b(void); int a(void){return b();}", "liba.so", &["-shared", "-fPIC", "-L", &d, "-lb", rpath]);
+    cc(&dir.0, "int a(void); int b(void){return 2;}", "libb.so", &["-shared", "-fPIC", "-L", &d, "-la", rpath]);
+    let exe = cc(&dir.0, "int a(void); int main(void){return a();}", "main", &["-L", &d, "-la", rpath]);
+    let found = names(&needed::libraries(&exe, &search_in(&dir.0)));
+    for lib in ["liba.so", "libb.so"] {
+        assert_eq!(found.iter().filter(|n| *n == lib).count(), 1, "{found:?}");
+    }
+}
+
+#[test]
+fn a_fifo_where_a_library_is_searched_does_not_block() {
+    if !tool_available("a_fifo_where_a_library_is_searched_does_not_block", "cc", &["--version"]) {
+        return;
+    }
+    let dir = TempDir::new("needed-fifo");
+    let fifo_dir = dir.0.join("fifo");
+    std::fs::create_dir(&fifo_dir).unwrap();
+    cc(&dir.0, "int f(void){return 1;}", "libpiped.so", &["-shared", "-fPIC"]);
+    let d = dir.0.display().to_string();
+    let rpath = format!("-Wl,-rpath,{}:{d}", fifo_dir.display());
+    let exe = cc(&dir.0, "int f(void); int main(void){return f();}", "main", &["-L", &d, "-lpiped", &rpath]);
+    let fifo = std::ffi::CString::new(fifo_dir.join("libpiped.so").display().to_string()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let found = needed::libraries(&exe, &search_in(&dir.0));
+    assert!(found.iter().any(|p| p == &dir.0.join("libpiped.so")), "the FIFO is passed over: {found:?}");
+}
+
+#[test]
+fn a_library_name_with_terminal_escapes_is_found_and_printed_escaped() {
+    if !tool_available("a_library_name_with_terminal_escapes_is_found_and_printed_escaped", "cc", &["--version"]) {
+        return;
+    }
+    let dir = TempDir::new("needed-escape");
+    let d = dir.0.display().to_string();
+    let hostile = "lib\x1b]0;owned\x07\x1b[2J.so";
+    cc(&dir.0, "int f(void){return 1;}", hostile, &["-shared", "-fPIC", &format!("-Wl,-soname,{hostile}")]);
+    let exe = cc(
+        &dir.0,
+        "int f(void); int main(void){return f();}",
+        "main",
+        &[dir.0.join(hostile).to_str().unwrap(), "-Wl,-rpath,$ORIGIN", "-L", &d],
+    );
+    let info = needed::dynamic_info(&exe).unwrap();
+    assert!(info.needed.iter().any(|n| n == hostile), "{info:?}");
+    assert!(names(&needed::libraries(&exe, &search_in(&dir.0))).contains(&hostile.to_string()));
+    // What perf-user prints of it (the object a pattern found no function in), escaped.
+    let out = Command::new(PERF_USER)
+        .args(["run", "--func", "lib*:nosuch", "--duration", "1", "--no-tui", "--"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let all = [out.stdout, out.stderr].concat();
+    assert!(String::from_utf8_lossy(&all).contains("lib\\x1b]0;owned\\x07"), "{}", String::from_utf8_lossy(&all));
+    assert!(
+        !all.contains(&0x1b) && !all.contains(&0x07),
+        "raw escape bytes printed: {}",
+        String::from_utf8_lossy(&all)
+    );
+}
