@@ -177,11 +177,15 @@ pub(crate) fn record_path(frame: &Frame, parent: (u64, u32), depth: u32, c: &Cal
     // SAFETY: a valid per-CPU map value, this CPU's for this program run.
     unsafe {
         // The insert set these on its own CPU only (the kernel zeroes the other CPUs' copies):
-        // every CPU's copy names its path, so userspace can read any one with calls.
-        (*p).parent = parent.0;
-        (*p).fn_id = frame.fn_id;
-        (*p).depth = depth;
-        (*p).parent_fn_id = parent.1;
+        // a CPU's first call of the path names it there, once, so every copy with calls names its
+        // path (userspace reads identity from a copy with calls only) and the hot path skips four
+        // stores per return.
+        if (*p).count == 0 {
+            (*p).parent = parent.0;
+            (*p).fn_id = frame.fn_id;
+            (*p).depth = depth;
+            (*p).parent_fn_id = parent.1;
+        }
         (*p).count += 1;
         (*p).total_ns += c.wall_ns;
         (*p).self_oncpu_ns += c.self_oncpu_ns;
