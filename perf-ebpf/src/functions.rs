@@ -14,9 +14,10 @@ use crate::{
     helpers::{bump, frame_index, hist_add, now_ns},
     interference::settle,
     maps::{FUNC_HIST, FUNC_STATS, config},
-    record::{Call, count_call, note_top_callee, record_call, record_path, remember_nested, stats_add},
+    record::{Call, count_call, record_call, record_path, remember_nested, stats_add},
     sampling::{sample_draw, sampled_in},
     thread::{drop_dead_frames, pop_frame, push_frame, thread_state, thread_state_or_new},
+    top::note_top,
 };
 
 /// Entry-only mode (binaries that may unwind through a probed frame, where a uretprobe would
@@ -273,7 +274,7 @@ fn func_return(fn_id: u32, sp: u64, now: u64) {
         let entry_ts_ns = frame.entry_ts_ns;
         let caller = &mut st.frames[frame_index(idx - 1)];
         caller.callees_ns += call.wall_ns;
-        note_top_callee(&mut caller.top_callees, fn_id, call.wall_ns);
+        note_top(&mut caller.top_callees, fn_id, call.wall_ns);
         remember_nested(st, fn_id, idx, entry_ts_ns, call.wall_ns);
     }
 }

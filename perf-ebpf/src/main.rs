@@ -13,6 +13,7 @@ mod sched;
 mod spans;
 mod syscalls;
 mod thread;
+mod top;
 
 #[cfg(not(test))]
 #[panic_handler]

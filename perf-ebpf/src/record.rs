@@ -3,8 +3,8 @@
 
 use aya_ebpf::helpers::bpf_get_current_comm;
 use perf_ebpf_common::{
-    CalleeSlot, Counter, Exemplar, FRAME_TOP_CALLEES, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, Interf,
-    PathStats, RECENT_CALLS, RecentCall, ThreadFuncKey, ThreadState,
+    Counter, Exemplar, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, Interf, PathStats, RECENT_CALLS, RecentCall,
+    ThreadFuncKey, ThreadState,
 };
 
 use crate::{
@@ -178,11 +178,15 @@ pub(crate) fn record_path(frame: &Frame, parent: (u64, u32), depth: u32, c: &Cal
     // SAFETY: a valid per-CPU map value, this CPU's for this program run.
     unsafe {
         // The insert set these on its own CPU only (the kernel zeroes the other CPUs' copies):
-        // every CPU's copy names its path, so userspace can read any one with calls.
-        (*p).parent = parent.0;
-        (*p).fn_id = frame.fn_id;
-        (*p).depth = depth;
-        (*p).parent_fn_id = parent.1;
+        // a CPU's first call of the path names it there, once, so every copy with calls names its
+        // path (userspace reads identity from a copy with calls only) and the hot path skips four
+        // stores per return.
+        if (*p).count == 0 {
+            (*p).parent = parent.0;
+            (*p).fn_id = frame.fn_id;
+            (*p).depth = depth;
+            (*p).parent_fn_id = parent.1;
+        }
         (*p).count += 1;
         (*p).total_ns += c.wall_ns;
         (*p).self_oncpu_ns += c.self_oncpu_ns;
@@ -190,31 +194,6 @@ pub(crate) fn record_path(frame: &Frame, parent: (u64, u32), depth: u32, c: &Cal
         (*p).syscalls_ns += c.syscalls_ns;
         (*p).offcpu_blocked_ns += c.offcpu_blocked_ns;
         (*p).offcpu_runqueue_ns += c.offcpu_runqueue_ns;
-    }
-}
-
-/// Keeps the `FRAME_TOP_CALLEES` traced callees with the most wall time of one call (a callee
-/// pushed out by a heavier one starts over if it comes back).
-#[inline(always)]
-pub(crate) fn note_top_callee(slots: &mut [CalleeSlot; FRAME_TOP_CALLEES], fn_id: u32, wall_ns: u64) {
-    let mut victim = 0;
-    let mut victim_ns = u64::MAX;
-    for (i, slot) in slots.iter_mut().enumerate() {
-        if slot.count != 0 && slot.fn_id == fn_id {
-            slot.count += 1;
-            slot.total_ns += wall_ns;
-            return;
-        }
-        let ns = if slot.count == 0 { 0 } else { slot.total_ns };
-        if ns < victim_ns {
-            victim = i;
-            victim_ns = ns;
-        }
-    }
-    if let Some(slot) = slots.get_mut(victim)
-        && (slot.count == 0 || wall_ns > slot.total_ns)
-    {
-        *slot = CalleeSlot { fn_id, count: 1, total_ns: wall_ns };
     }
 }
 

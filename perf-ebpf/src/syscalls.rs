@@ -3,8 +3,8 @@
 
 use aya_ebpf::{bindings::pt_regs, macros::btf_tracepoint, programs::BtfTracePointContext};
 use perf_ebpf_common::{
-    Counter, FRAME_TOP_SYSCALLS, FuncSyscallKey, MAX_DEPTH, MAX_SYSCALLS, PAGE_BYTES, SYSCALL_NR_UPROBE,
-    SYSCALL_NR_URETPROBE, SyscallSlot, SyscallTotals, ThreadState,
+    Counter, FuncSyscallKey, MAX_DEPTH, MAX_SYSCALLS, PAGE_BYTES, SYSCALL_NR_UPROBE, SYSCALL_NR_URETPROBE,
+    SyscallTotals, ThreadState,
 };
 
 use crate::{
@@ -12,6 +12,7 @@ use crate::{
     interference::settle,
     maps::{FUNC_SYSCALLS, SYSCALL_HIST, SYSCALL_STATS, TRAMPOLINE, config},
     thread::{thread_state, thread_state_or_new},
+    top::note_top,
 };
 
 /// `-MAX_ERRNO`: syscall return values in [-4095, -1] are errors.
@@ -151,7 +152,7 @@ fn attribute_syscall(st: &mut ThreadState, nr: u32, wall_ns: u64) {
     // Off-CPU time inside the syscall is already in the frame's off-CPU parts.
     frame.syscalls_ns += wall_ns.saturating_sub(st.sys_offcpu_ns).saturating_sub(st.sys_interf_ns);
     frame.syscall_count += 1;
-    note_top_syscall(&mut frame.top_syscalls, nr, wall_ns);
+    note_top(&mut frame.top_syscalls, nr, wall_ns);
     let key = FuncSyscallKey { fn_id: frame.fn_id, nr };
     match FUNC_SYSCALLS.get_ptr_mut(key) {
         // SAFETY: valid per-CPU map value.
@@ -165,31 +166,5 @@ fn attribute_syscall(st: &mut ThreadState, nr: u32, wall_ns: u64) {
                 bump(Counter::AttrMapFull);
             }
         }
-    }
-}
-
-/// Keeps the `FRAME_TOP_SYSCALLS` syscall numbers with the most wall time of one call.
-#[inline(always)]
-fn note_top_syscall(slots: &mut [SyscallSlot; FRAME_TOP_SYSCALLS], nr: u32, wall_ns: u64) {
-    for slot in slots.iter_mut() {
-        if slot.count != 0 && slot.nr == nr {
-            slot.count += 1;
-            slot.total_ns += wall_ns;
-            return;
-        }
-    }
-    let mut victim = 0;
-    let mut victim_ns = u64::MAX;
-    for (i, slot) in slots.iter().enumerate() {
-        let ns = if slot.count == 0 { 0 } else { slot.total_ns };
-        if ns < victim_ns {
-            victim = i;
-            victim_ns = ns;
-        }
-    }
-    if let Some(slot) = slots.get_mut(victim)
-        && (slot.count == 0 || wall_ns > slot.total_ns)
-    {
-        *slot = SyscallSlot { nr, count: 1, total_ns: wall_ns };
     }
 }
