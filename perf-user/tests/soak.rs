@@ -85,9 +85,14 @@ fn soak_memory_flat_counts_exact_nothing_lost_overhead_as_estimated() {
     assert!(last <= after_warmup + after_warmup / 5 + 2048, "perf-user RSS grew: {rss:?} KiB");
 
     // The target's extra CPU stays within perf-user's estimate (probe hits × cost per hit measured
-    // at start-up, the number the UI shows as overhead). That cost is measured on a hot loop and
-    // excludes the syscall/scheduler programs, so real code pays more per hit (about 1.6× here):
-    // the estimate must be right within a factor of two, never off by an order of magnitude.
+    // at start-up, the number the UI shows as overhead and the guard uses). Regression: the cost
+    // per hit came from a tight loop only, where the probe path stays in the caches; target-app
+    // meets its probes in bursts after sleeping and paid 1.4–2.3× that, beyond this check's 2×
+    // on a loaded CI machine. The cost is now the larger of the tight loop's and of sparse calls
+    // after a sleep (cold caches). On the 2-vCPU VM five runs of this test printed added/estimate
+    // 1.10, 1.11, 1.10, 1.17, 1.28 (and 10 s runs by hand 0.55–0.7): the rest is what the estimate
+    // leaves out, the syscall and scheduler programs and the slower pipeline's extra wake-ups.
+    // The estimate must hold within a factor of two, never off by an order of magnitude.
     let added = u(&truth["cpu_ns"]).saturating_sub(u(&base["cpu_ns"])) as f64;
     let estimate = u(&report["probe_hits"]) as f64 * u(&report["probe_cost_per_hit_ns"]).max(250) as f64;
     let slack = 0.05 * u(&base["cpu_ns"]) as f64;
@@ -98,8 +103,9 @@ fn soak_memory_flat_counts_exact_nothing_lost_overhead_as_estimated() {
         estimate / 1e6
     );
     eprintln!(
-        "soak: {messages} messages, target +{:.0} ms CPU vs estimate {:.0} ms, perf-user RSS {rss:?} KiB",
+        "soak: {messages} messages, target +{:.0} ms CPU vs estimate {:.0} ms (added/estimate {:.2}), perf-user RSS {rss:?} KiB",
         added / 1e6,
-        estimate / 1e6
+        estimate / 1e6,
+        added / estimate
     );
 }
