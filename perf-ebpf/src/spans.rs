@@ -78,13 +78,13 @@ fn span_hit(ctx: *mut core::ffi::c_void, regs: *mut pt_regs) {
         let start = SpanStart { start_ns: now, tid: current_tid(), _pad: 0 };
         // BPF_NOEXIST first, so a start under a key already waiting is seen and counted; then it
         // replaces the older one (BPF_ANY). The common case costs the one update it always did.
-        if SPAN_STARTS.insert(&key, &start, BPF_NOEXIST) == Err(-EEXIST) {
+        if SPAN_STARTS.insert(key, start, BPF_NOEXIST) == Err(-EEXIST) {
             stats.replaced += 1;
-            let _ = SPAN_STARTS.insert(&key, &start, BPF_ANY);
+            let _ = SPAN_STARTS.insert(key, start, BPF_ANY);
         }
         return;
     }
-    let Some(start) = SPAN_STARTS.get_ptr(&key) else {
+    let Some(start) = SPAN_STARTS.get_ptr(key) else {
         stats.ends_without_start += 1;
         return;
     };
@@ -92,7 +92,7 @@ fn span_hit(ctx: *mut core::ffi::c_void, regs: *mut pt_regs) {
     // delete below then reports as not found.
     let start = unsafe { *start };
     // Two ends racing for one start: only the one whose delete succeeds records the span.
-    if SPAN_STARTS.remove(&key).is_err() {
+    if SPAN_STARTS.remove(key).is_err() {
         stats.ends_without_start += 1;
         return;
     }

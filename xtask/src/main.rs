@@ -41,6 +41,9 @@ enum Cmd {
     Setup,
     /// Build the eBPF object (release, with BTF) that perf-user embeds.
     BuildEbpf,
+    /// Clippy on the eBPF crate (nightly, bpfel target), warnings as errors: the host
+    /// `cargo clippy` cannot build it.
+    LintEbpf,
     /// setup + build-ebpf + all unit and integration tests (integration tests need root).
     Test {
         /// Extra arguments passed to `cargo test` (after `--`).
@@ -99,6 +102,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Setup => setup().map(|_| ()),
         Cmd::BuildEbpf => build_ebpf(&setup()?),
+        Cmd::LintEbpf => lint_ebpf(&setup()?),
         Cmd::Test { args } => test(&args),
         Cmd::Demo { rate, duration, no_tui } => demo(rate, duration, no_tui),
         Cmd::Bench(args) => bench::run(&args),
@@ -284,26 +288,35 @@ pub fn ebpf_object() -> PathBuf {
     workspace_root().join("target/ebpf").join(BPF_TARGET).join("release/perf-ebpf")
 }
 
-fn build_ebpf(tc: &Toolchain) -> Result<()> {
+/// `cargo SUBCOMMAND -p perf-ebpf` with nightly for the bpfel target, bpf-linker on `PATH`.
+fn ebpf_cargo(tc: &Toolchain, subcommand: &str) -> Result<Command> {
     let root = workspace_root();
     let path = env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![tc.bin_dir.clone()];
     paths.extend(env::split_paths(&path));
-    status(
-        Command::new("rustup")
-            .args(["run", &tc.nightly, "cargo", "build", "--release", "-p", "perf-ebpf"])
-            .args(["--target", BPF_TARGET, "-Z", "build-std=core"])
-            .arg("--target-dir")
-            .arg(root.join("target/ebpf"))
-            .env("PATH", env::join_paths(paths)?)
-            .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf")
-            .env_remove("RUSTFLAGS")
-            .env_remove("RUSTC")
-            .env_remove("RUSTC_WRAPPER")
-            .env_remove("CARGO")
-            .current_dir(&root),
-    )
-    .context("building the eBPF object")?;
+    let mut cmd = Command::new("rustup");
+    cmd.args(["run", &tc.nightly, "cargo", subcommand, "--release", "-p", "perf-ebpf"])
+        .args(["--target", BPF_TARGET, "-Z", "build-std=core"])
+        .arg("--target-dir")
+        .arg(root.join("target/ebpf"))
+        .env("PATH", env::join_paths(paths)?)
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf")
+        .env_remove("RUSTFLAGS")
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO")
+        .current_dir(&root);
+    Ok(cmd)
+}
+
+fn lint_ebpf(tc: &Toolchain) -> Result<()> {
+    status(Command::new("rustup").args(["component", "add", "clippy", "--toolchain", &tc.nightly]))
+        .context("installing clippy for the nightly toolchain")?;
+    status(ebpf_cargo(tc, "clippy")?.args(["--", "-D", "warnings"])).context("clippy on the eBPF crate")
+}
+
+fn build_ebpf(tc: &Toolchain) -> Result<()> {
+    status(&mut ebpf_cargo(tc, "build")?).context("building the eBPF object")?;
     let obj = ebpf_object();
     if !obj.exists() {
         bail!("the eBPF build succeeded but {} is missing", obj.display());
