@@ -172,32 +172,41 @@ fn spans(o: &mut String, r: &Report, target: &str) {
 
 /// The whole exposition: per function a latency histogram, attribution counters and syscalls made
 /// while innermost; per syscall a latency histogram and counts; then the tool's health.
-#[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
+/// The whole exposition: per function a latency histogram, attribution counters and syscalls made
+/// while innermost; per syscall a latency histogram and counts; then the tool's health.
 pub fn render(r: &Report, h: &Health) -> String {
     let mut o = String::with_capacity(4096 + r.functions.len() * 4096);
     let target = format!("pid=\"{}\",comm=\"{}\"", r.target.pid, esc(&r.target.comm));
-
-    header(&mut o, "perf_ebpf_info", "gauge", "Always 1; labels describe the traced process and the tool.");
-    let _ =
-        writeln!(o, "perf_ebpf_info{{{target},exe=\"{}\",version=\"{}\"}} 1", esc(&r.target.exe), esc(&r.tool.version));
-    header(&mut o, "perf_ebpf_traced_seconds", "gauge", "Time since attach (or since the last reset).");
-    let _ = writeln!(o, "perf_ebpf_traced_seconds{{{target}}} {}", secs(r.duration_ns));
-
     // `object` keeps two functions of one name in two objects two series.
     let fn_labels =
         |f: &FunctionReport| format!("function=\"{}\",object=\"{}\",{target}", esc(&f.symbol), esc(&f.object));
-    header(&mut o, "perf_ebpf_function_latency_seconds", "histogram", "Wall time per call of a traced function.");
+    info_metrics(&mut o, r, &target);
+    function_metrics(&mut o, r, &fn_labels);
+    function_syscall_metrics(&mut o, r, &fn_labels);
+    spans(&mut o, r, &target);
+    syscall_metrics(&mut o, r, &target);
+    health_metrics(&mut o, r, &target);
+    bpf_program_metrics(&mut o, h);
+    o
+}
+
+/// The traced process and the tool, and how long it has been traced.
+fn info_metrics(o: &mut String, r: &Report, target: &str) {
+    header(o, "perf_ebpf_info", "gauge", "Always 1; labels describe the traced process and the tool.");
+    let _ =
+        writeln!(o, "perf_ebpf_info{{{target},exe=\"{}\",version=\"{}\"}} 1", esc(&r.target.exe), esc(&r.tool.version));
+    header(o, "perf_ebpf_traced_seconds", "gauge", "Time since attach (or since the last reset).");
+    let _ = writeln!(o, "perf_ebpf_traced_seconds{{{target}}} {}", secs(r.duration_ns));
+}
+
+/// Per function: the latency histogram and where its wall time went.
+fn function_metrics(o: &mut String, r: &Report, fn_labels: &dyn Fn(&FunctionReport) -> String) {
+    header(o, "perf_ebpf_function_latency_seconds", "histogram", "Wall time per call of a traced function.");
     for f in &r.functions {
-        histogram(
-            &mut o,
-            "perf_ebpf_function_latency_seconds",
-            &fn_labels(f),
-            &f.buckets,
-            f.attribution.parts.total_ns(),
-        );
+        histogram(o, "perf_ebpf_function_latency_seconds", &fn_labels(f), &f.buckets, f.attribution.parts.total_ns());
     }
     header(
-        &mut o,
+        o,
         "perf_ebpf_function_attribution_seconds_total",
         "counter",
         "Where the calls' wall time went; the parts sum to the wall time (docs/EXPORT.md).",
@@ -220,10 +229,14 @@ pub fn render(r: &Report, h: &Health) -> String {
         }
     }
     if r.interference {
-        interference_counts(&mut o, r, &fn_labels);
+        interference_counts(o, r, &fn_labels);
     }
+}
+
+/// Per function: the syscalls made while it was the innermost traced frame, counts and time.
+fn function_syscall_metrics(o: &mut String, r: &Report, fn_labels: &dyn Fn(&FunctionReport) -> String) {
     header(
-        &mut o,
+        o,
         "perf_ebpf_function_syscalls_total",
         "counter",
         "Syscalls made while the function was the innermost traced frame.",
@@ -240,7 +253,7 @@ pub fn render(r: &Report, h: &Health) -> String {
         }
     }
     header(
-        &mut o,
+        o,
         "perf_ebpf_function_syscall_seconds_total",
         "counter",
         "Wall time of those syscalls (off-CPU time inside them included).",
@@ -256,26 +269,30 @@ pub fn render(r: &Report, h: &Health) -> String {
             );
         }
     }
+}
 
-    spans(&mut o, r, &target);
-
+/// Per syscall: latency histogram, count and errors.
+fn syscall_metrics(o: &mut String, r: &Report, target: &str) {
     let sys_labels = |name: &str| format!("syscall=\"{}\",{target}", esc(name));
-    header(&mut o, "perf_ebpf_syscall_latency_seconds", "histogram", "Latency of the target's completed syscalls.");
+    header(o, "perf_ebpf_syscall_latency_seconds", "histogram", "Latency of the target's completed syscalls.");
     for s in &r.syscalls {
-        histogram(&mut o, "perf_ebpf_syscall_latency_seconds", &sys_labels(&s.name), &s.buckets, s.total_ns);
+        histogram(o, "perf_ebpf_syscall_latency_seconds", &sys_labels(&s.name), &s.buckets, s.total_ns);
     }
-    header(&mut o, "perf_ebpf_syscalls_total", "counter", "Syscalls entered by the target.");
+    header(o, "perf_ebpf_syscalls_total", "counter", "Syscalls entered by the target.");
     for s in &r.syscalls {
         let _ = writeln!(o, "perf_ebpf_syscalls_total{{{}}} {}", sys_labels(&s.name), s.latency.count);
     }
-    header(&mut o, "perf_ebpf_syscall_errors_total", "counter", "Syscalls that returned an error.");
+    header(o, "perf_ebpf_syscall_errors_total", "counter", "Syscalls that returned an error.");
     for s in &r.syscalls {
         let _ = writeln!(o, "perf_ebpf_syscall_errors_total{{{}}} {}", sys_labels(&s.name), s.errors);
     }
+}
 
-    header(&mut o, "perf_ebpf_probe_hits_total", "counter", "Probe hits (function entries and returns).");
+/// The tool's own health: probe hits, losses by kind, warnings.
+fn health_metrics(o: &mut String, r: &Report, target: &str) {
+    header(o, "perf_ebpf_probe_hits_total", "counter", "Probe hits (function entries and returns).");
     let _ = writeln!(o, "perf_ebpf_probe_hits_total{{{target}}} {}", r.probe_hits);
-    header(&mut o, "perf_ebpf_lost_events_total", "counter", "What could not be seen or kept, by kind.");
+    header(o, "perf_ebpf_lost_events_total", "counter", "What could not be seen or kept, by kind.");
     let l = &r.lost;
     for (kind, n) in [
         ("ringbuf_full", l.ringbuf_full),
@@ -289,19 +306,22 @@ pub fn render(r: &Report, h: &Health) -> String {
     ] {
         let _ = writeln!(o, "perf_ebpf_lost_events_total{{{target},kind=\"{kind}\"}} {n}");
     }
-    header(&mut o, "perf_ebpf_warnings", "gauge", "Warnings the report carries (see the JSON export).");
+    header(o, "perf_ebpf_warnings", "gauge", "Warnings the report carries (see the JSON export).");
     let _ = writeln!(o, "perf_ebpf_warnings{{{target}}} {}", r.warnings.len());
+}
 
+/// The kernel's statistics of our BPF programs (runs, CPU time, recursion misses).
+fn bpf_program_metrics(o: &mut String, h: &Health) {
     if let Some(on) = h.bpf_stats_enabled {
         header(
-            &mut o,
+            o,
             "perf_ebpf_bpf_stats_enabled",
             "gauge",
             "kernel.bpf_stats_enabled: program run time and count below stay 0 while it is 0.",
         );
         let _ = writeln!(o, "perf_ebpf_bpf_stats_enabled {}", u8::from(on));
     }
-    header(&mut o, "perf_ebpf_bpf_program_runs_total", "counter", "Runs of each of our BPF programs (kernel stats).");
+    header(o, "perf_ebpf_bpf_program_runs_total", "counter", "Runs of each of our BPF programs (kernel stats).");
     for p in &h.programs {
         let _ = writeln!(
             o,
@@ -312,7 +332,7 @@ pub fn render(r: &Report, h: &Health) -> String {
         );
     }
     header(
-        &mut o,
+        o,
         "perf_ebpf_bpf_program_run_seconds_total",
         "counter",
         "CPU time spent in each of our BPF programs (kernel stats).",
@@ -327,7 +347,7 @@ pub fn render(r: &Report, h: &Health) -> String {
         );
     }
     header(
-        &mut o,
+        o,
         "perf_ebpf_bpf_program_recursion_misses_total",
         "counter",
         "Runs of each of our BPF programs the kernel skipped (already running on that CPU): lost events.",
@@ -341,7 +361,6 @@ pub fn render(r: &Report, h: &Health) -> String {
             p.recursion_misses
         );
     }
-    o
 }
 
 // ---------------------------------------------------------------------------------------------

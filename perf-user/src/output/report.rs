@@ -374,104 +374,11 @@ impl Report {
         Self::from_sample(session, &sample, info)
     }
 
-    #[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
     fn from_sample(session: &Session, sample: &Sample, info: &RunInfo) -> Report {
-        let functions = session
-            .functions
-            .iter()
-            .map(|fi| {
-                let f = sample.functions.iter().find(|f| f.id == fi.id).cloned().unwrap_or_default();
-                let exact = (f.count > 0 && f.max_ns > 0).then(|| f.exact());
-                let mut sys: Vec<SyscallUse> = sample
-                    .func_syscalls
-                    .iter()
-                    .filter(|s| s.fn_id == fi.id)
-                    .map(|s| SyscallUse { name: syscalls::display(s.nr), count: s.count, total_ns: s.total_ns })
-                    .collect();
-                sys.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
-                let mut latency = f.total_hist.summary(exact);
-                // The kernel's exact counters beat the histogram's (read a moment apart).
-                latency.count = f.count;
-                latency.mean_ns = f.total_ns.checked_div(f.count).unwrap_or(0);
-                FunctionReport {
-                    symbol: fi.symbol.clone(),
-                    raw_symbol: fi.raw_symbol.clone(),
-                    address: fi.address,
-                    object: fi.object.clone(),
-                    added_after_ns: fi.added_ns,
-                    calls: f.calls(),
-                    latency,
-                    total_ns: f.total_ns,
-                    buckets: buckets(&f.total_hist),
-                    self_oncpu: f.self_hist.summary(None),
-                    attribution: AttributionReport { parts: f.attribution, syscalls: sys },
-                    probe: ProbeReport {
-                        entry_insn: fi.entry_insn.clone(),
-                        single_step: fi.single_step,
-                        site_class: fi.site_class.label().to_owned(),
-                        detached: fi.detached,
-                        calibration_ns: fi.calibration_ns,
-                        floor_ns: fi.floor_ns,
-                    },
-                }
-            })
-            .collect();
-        let mut syscalls: Vec<SyscallReport> = sample
-            .syscalls
-            .iter()
-            .filter(|s| s.count > 0)
-            .map(|s| {
-                let mut latency = s.hist.summary(None);
-                latency.count = s.count;
-                latency.mean_ns = s.total_ns.checked_div(s.completed).unwrap_or(0);
-                if s.max_ns > 0 {
-                    latency.max_ns = s.max_ns;
-                }
-                let latency = latency.clamped();
-                SyscallReport {
-                    name: syscalls::display(s.nr),
-                    nr: s.nr,
-                    latency,
-                    errors: s.errors,
-                    total_ns: s.total_ns,
-                    buckets: buckets(&s.hist),
-                }
-            })
-            .collect();
-        syscalls.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
-        let name_of =
-            |tid: u32| info.thread_names.iter().find(|(t, _)| *t == tid).map(|(_, n)| n.clone()).unwrap_or_default();
-        let threads = sample
-            .threads
-            .iter()
-            .map(|t| ThreadReport {
-                tid: t.tid,
-                thread: name_of(t.tid),
-                symbol: session.functions.get(t.fn_id as usize).map(|f| f.symbol.clone()).unwrap_or_default(),
-                count: t.count,
-                total_ns: t.total_ns,
-                min_ns: t.min_ns,
-                max_ns: t.max_ns,
-                attribution: t.attribution,
-            })
-            .collect();
-        let spans = session
-            .spans
-            .iter()
-            .map(|si| {
-                let s = sample.spans.iter().find(|s| s.row.id == si.id).cloned().unwrap_or_default();
-                SpanReport {
-                    row: row(si.name.clone(), &s.row),
-                    from: si.from.clone(),
-                    to: si.to.clone(),
-                    starts_lost: s.starts_lost(),
-                    starts_replaced: s.starts_replaced,
-                    ends_without_start: s.ends_without_start,
-                    key_faults: s.key_faults,
-                    pending: s.pending,
-                }
-            })
-            .collect();
+        let functions = function_reports(session, sample);
+        let syscalls = syscall_reports(sample);
+        let threads = thread_reports(session, sample, info);
+        let spans = span_reports(session, sample);
         let mut lost = sample.counters.lost;
         lost.exemplars_evicted = session.exemplars_evicted;
         Report {
@@ -503,4 +410,117 @@ impl Report {
             warnings: info.warnings.clone(),
         }
     }
+}
+
+/// One row per traced function: latency, attribution with its syscalls, and the probe it sits on.
+fn function_reports(session: &Session, sample: &Sample) -> Vec<FunctionReport> {
+    session
+        .functions
+        .iter()
+        .map(|fi| {
+            let f = sample.functions.iter().find(|f| f.id == fi.id).cloned().unwrap_or_default();
+            let exact = (f.count > 0 && f.max_ns > 0).then(|| f.exact());
+            let mut sys: Vec<SyscallUse> = sample
+                .func_syscalls
+                .iter()
+                .filter(|s| s.fn_id == fi.id)
+                .map(|s| SyscallUse { name: syscalls::display(s.nr), count: s.count, total_ns: s.total_ns })
+                .collect();
+            sys.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
+            let mut latency = f.total_hist.summary(exact);
+            // The kernel's exact counters beat the histogram's (read a moment apart).
+            latency.count = f.count;
+            latency.mean_ns = f.total_ns.checked_div(f.count).unwrap_or(0);
+            FunctionReport {
+                symbol: fi.symbol.clone(),
+                raw_symbol: fi.raw_symbol.clone(),
+                address: fi.address,
+                object: fi.object.clone(),
+                added_after_ns: fi.added_ns,
+                calls: f.calls(),
+                latency,
+                total_ns: f.total_ns,
+                buckets: buckets(&f.total_hist),
+                self_oncpu: f.self_hist.summary(None),
+                attribution: AttributionReport { parts: f.attribution, syscalls: sys },
+                probe: ProbeReport {
+                    entry_insn: fi.entry_insn.clone(),
+                    single_step: fi.single_step,
+                    site_class: fi.site_class.label().to_owned(),
+                    detached: fi.detached,
+                    calibration_ns: fi.calibration_ns,
+                    floor_ns: fi.floor_ns,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The syscalls made, the most total time first; percentiles clamped into [min, max].
+fn syscall_reports(sample: &Sample) -> Vec<SyscallReport> {
+    let mut syscalls: Vec<SyscallReport> = sample
+        .syscalls
+        .iter()
+        .filter(|s| s.count > 0)
+        .map(|s| {
+            let mut latency = s.hist.summary(None);
+            latency.count = s.count;
+            latency.mean_ns = s.total_ns.checked_div(s.completed).unwrap_or(0);
+            if s.max_ns > 0 {
+                latency.max_ns = s.max_ns;
+            }
+            let latency = latency.clamped();
+            SyscallReport {
+                name: syscalls::display(s.nr),
+                nr: s.nr,
+                latency,
+                errors: s.errors,
+                total_ns: s.total_ns,
+                buckets: buckets(&s.hist),
+            }
+        })
+        .collect();
+    syscalls.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
+    syscalls
+}
+
+/// `--per-thread`: each thread's calls of each function, named by the thread's comm.
+fn thread_reports(session: &Session, sample: &Sample, info: &RunInfo) -> Vec<ThreadReport> {
+    let name_of =
+        |tid: u32| info.thread_names.iter().find(|(t, _)| *t == tid).map(|(_, n)| n.clone()).unwrap_or_default();
+    sample
+        .threads
+        .iter()
+        .map(|t| ThreadReport {
+            tid: t.tid,
+            thread: name_of(t.tid),
+            symbol: session.functions.get(t.fn_id as usize).map(|f| f.symbol.clone()).unwrap_or_default(),
+            count: t.count,
+            total_ns: t.total_ns,
+            min_ns: t.min_ns,
+            max_ns: t.max_ns,
+            attribution: t.attribution,
+        })
+        .collect()
+}
+
+/// `--span`: each span's latency and its matching losses.
+fn span_reports(session: &Session, sample: &Sample) -> Vec<SpanReport> {
+    session
+        .spans
+        .iter()
+        .map(|si| {
+            let s = sample.spans.iter().find(|s| s.row.id == si.id).cloned().unwrap_or_default();
+            SpanReport {
+                row: row(si.name.clone(), &s.row),
+                from: si.from.clone(),
+                to: si.to.clone(),
+                starts_lost: s.starts_lost(),
+                starts_replaced: s.starts_replaced,
+                ends_without_start: s.ends_without_start,
+                key_faults: s.key_faults,
+                pending: s.pending,
+            }
+        })
+        .collect()
 }

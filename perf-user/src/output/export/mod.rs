@@ -283,9 +283,25 @@ fn interference_lines(o: &mut String, r: &Report) {
 }
 
 /// The human tables: functions with percentiles and attribution, then syscalls, exemplars and losses.
-#[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
 pub fn text(r: &Report) -> String {
     let mut o = String::new();
+    text_header(&mut o, r);
+    text_functions(&mut o, r);
+    if r.interference {
+        interference_lines(&mut o, r);
+    }
+    spans::text(r, &mut o);
+    text_syscalls(&mut o, r);
+    text_syscalls_innermost(&mut o, r);
+    text_exemplars(&mut o, r);
+    text_lost_and_warnings(&mut o, r);
+    // Names went through `control` above; this catches whatever else came from the input
+    // (syscall names from bpftrace, symbols in warnings) and keeps the line breaks.
+    escape::lines(&o).into_owned()
+}
+
+/// The target and what was traced, and the measured probe costs.
+fn text_header(o: &mut String, r: &Report) {
     let _ = writeln!(
         o,
         "pid {} {} — {} traced, {} probe hits",
@@ -297,6 +313,10 @@ pub fn text(r: &Report) -> String {
     if let Some(line) = probe_costs_line(r) {
         let _ = writeln!(o, "{line}");
     }
+}
+
+/// The functions table (the terminal UI's columns), the uncalled ones named or counted.
+fn text_functions(o: &mut String, r: &Report) {
     let (rows, hidden) = table_rows(r);
     let names: Vec<String> = rows.iter().map(|f| format!("{}{}", mark(f), control(&r.shown_name(f)))).collect();
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(8).clamp(8, 60);
@@ -340,10 +360,10 @@ pub fn text(r: &Report) -> String {
     if rows.iter().any(|f| !mark(f).is_empty()) {
         let _ = writeln!(o, "{MARK_LEGEND}");
     }
-    if r.interference {
-        interference_lines(&mut o, r);
-    }
-    spans::text(r, &mut o);
+}
+
+/// The syscalls table, those made inside traced functions first.
+fn text_syscalls(o: &mut String, r: &Report) {
     if !r.syscalls.is_empty() {
         let _ = writeln!(
             o,
@@ -357,6 +377,10 @@ pub fn text(r: &Report) -> String {
                 writeln!(o, "{name:<20} {count:>9} {errors:>7} {p50:>8} {p99:>8} {max:>8} {inside:>10} {total:>10}");
         }
     }
+}
+
+/// Per function, the syscalls made while it was the innermost traced frame.
+fn text_syscalls_innermost(o: &mut String, r: &Report) {
     let with_sys: Vec<_> = r.functions.iter().filter(|f| !f.attribution.syscalls.is_empty()).collect();
     if !with_sys.is_empty() {
         let _ = writeln!(o, "\nsyscalls while innermost (count, wall time):");
@@ -373,6 +397,10 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(o, "  {}: {}{more}", control(&r.shown_name(f)), list.join(", "));
         }
     }
+}
+
+/// The five slowest calls kept, each with its breakdown.
+fn text_exemplars(o: &mut String, r: &Report) {
     if !r.exemplars.is_empty() {
         let _ = writeln!(o, "\nslowest calls ({} kept):", r.exemplars.len());
         let mut ex: Vec<_> = r.exemplars.iter().collect();
@@ -406,6 +434,10 @@ pub fn text(r: &Report) -> String {
             );
         }
     }
+}
+
+/// Loss counters (when any is non-zero) and warnings.
+fn text_lost_and_warnings(o: &mut String, r: &Report) {
     if r.lost.total() > 0 || r.lost.exemplars_evicted > 0 || r.lost.span_unmatched > 0 {
         let l = &r.lost;
         let _ = writeln!(
@@ -424,9 +456,6 @@ pub fn text(r: &Report) -> String {
     for w in &r.warnings {
         let _ = writeln!(o, "warning: {w}");
     }
-    // Names went through `control` above; this catches whatever else came from the input
-    // (syscall names from bpftrace, symbols in warnings) and keeps the line breaks.
-    escape::lines(&o).into_owned()
 }
 
 /// What a probed call cost on each kind of probe site the run traced, as measured at start-up:
