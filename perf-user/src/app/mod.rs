@@ -446,6 +446,12 @@ impl App {
         }
     }
 
+    /// A slow call's name as the functions table shows it (object-qualified when two traced
+    /// objects have a function of that name); a span's exemplar keeps the span's name.
+    pub fn exemplar_name<'a>(&'a self, e: &'a Exemplar) -> &'a str {
+        if e.span.is_some() { &e.symbol } else { self.symbol(e.fn_id) }
+    }
+
     /// What pairs function `id` with a function of a baseline report (`Report::function_key`):
     /// its object's file name (empty for the executable) and its symbol.
     pub fn function_key(&self, id: u32) -> (&str, &str) {

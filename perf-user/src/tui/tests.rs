@@ -496,3 +496,44 @@ fn one_symbol_in_two_objects_is_two_rows_with_their_own_baseline() {
     assert_eq!(app.tails.judge(app.function_key(1), Tail::P99, 1_000, 5), Verdict::Worse);
     assert_eq!(app.tails.judge(app.function_key(3), Tail::P99, 1_000, 5), Verdict::Better);
 }
+
+/// The same symbol in the executable and in a library: its slow calls, their breakdown and the
+/// traced calls inside them name the object as the functions table does.
+#[test]
+fn slow_calls_of_one_symbol_in_two_objects_name_their_object() {
+    use crate::model::{Exemplar, FuncInfo, NestedCall, Sample, Session};
+    let info = fixtures::run_info();
+    let mut funcs = fixtures::names(3);
+    for f in &mut funcs {
+        f.object = info.target.exe.clone();
+    }
+    let symbol = funcs[1].symbol.clone();
+    let mut app = App::new(Session::new(funcs, 200), info);
+    let lib = FuncInfo { id: 3, symbol: symbol.clone(), object: "/usr/lib/libbook.so".into(), ..FuncInfo::default() };
+    app.handle(Event::FunctionsAdded { functions: vec![lib], note: "libbook.so loaded".into() });
+    let slow = |fn_id: u32, duration_ns: u64, nested: Vec<NestedCall>| Exemplar {
+        fn_id,
+        symbol: symbol.clone(),
+        tid: 7,
+        thread: "engine".into(),
+        duration_ns,
+        nested,
+        ..Exemplar::default()
+    };
+    let inside = NestedCall { fn_id: 3, symbol: symbol.clone(), depth: 1, at_ns: 10, duration_ns: 500 };
+    app.handle(Event::Tick {
+        sample: Sample::default(),
+        exemplars: vec![slow(1, 2_000_000, vec![inside]), slow(3, 1_000_000, Vec::new())],
+    });
+    keys(&mut app, &[Key::BackTab, Key::BackTab, Key::Char('s')]);
+    let table = screen(&app, 240, 30);
+    for name in [format!("target-app:{symbol}"), format!("libbook.so:{symbol}")] {
+        assert_eq!(table.matches(name.as_str()).count(), 1, "one slow call named {name}:\n{table}");
+    }
+    keys(&mut app, &[Key::Enter]);
+    let detail = screen(&app, 200, 40);
+    let slowest = detail.lines().find(|l| l.contains("Slow call:")).unwrap_or_default();
+    assert!(slowest.contains(&format!("target-app:{symbol}")), "the breakdown's title:\n{detail}");
+    let nested = detail.lines().skip_while(|l| !l.contains("Traced calls inside")).nth(1).unwrap_or_default();
+    assert!(nested.contains(&format!("libbook.so:{symbol}")), "the traced call inside:\n{detail}");
+}

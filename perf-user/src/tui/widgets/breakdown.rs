@@ -26,7 +26,7 @@ impl Widget for &Breakdown<'_> {
         let block = Block::bordered()
             .title(Line::from(vec![
                 Span::raw(" Slow call: "),
-                Span::styled(ellipsize_left(&e.symbol, usize::from(width.saturating_sub(30))), bold()),
+                Span::styled(ellipsize_left(self.0.exemplar_name(e), usize::from(width.saturating_sub(30))), bold()),
                 Span::raw(" "),
             ]))
             .title_bottom(Line::from(" any key closes ").right_aligned());
@@ -43,7 +43,7 @@ impl Widget for &Breakdown<'_> {
         lines.push(Line::default());
         lines.extend(syscall_lines(e));
         lines.push(Line::default());
-        lines.extend(callee_lines(e, usize::from(inner.width)));
+        lines.extend(callee_lines(self.0, e, usize::from(inner.width)));
         Paragraph::new(lines).render(inner, buf);
         if bar_y < inner.bottom() {
             (&AttributionBar { shares: e.attribution.shares() }).render(Rect { y: bar_y, height: 1, ..inner }, buf);
@@ -109,7 +109,7 @@ fn syscall_lines(e: &Exemplar) -> Vec<Line<'static>> {
 }
 
 /// The traced calls that ran inside (the kernel keeps the last few per thread), indented by depth.
-fn callee_lines(e: &Exemplar, width: usize) -> Vec<Line<'static>> {
+fn callee_lines(app: &App, e: &Exemplar, width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let heaviest = e.callees_text();
     if !heaviest.is_empty() {
@@ -128,7 +128,7 @@ fn callee_lines(e: &Exemplar, width: usize) -> Vec<Line<'static>> {
         let indent = "  ".repeat((n.depth - top) as usize);
         let at = n.at_ns.saturating_sub(e.at_ns);
         let head = format!("  +{:>7}  {:>7}  {indent}", fit_ns(at), fit_ns(n.duration_ns));
-        let name = ellipsize_left(&n.symbol, width.saturating_sub(head.chars().count()));
+        let name = ellipsize_left(app.symbol(n.fn_id), width.saturating_sub(head.chars().count()));
         out.push(Line::from(format!("{head}{name}")));
     }
     out

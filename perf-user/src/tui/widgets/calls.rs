@@ -151,7 +151,7 @@ impl Widget for &ExemplarTable<'_> {
                     part(a.offcpu_runqueue_ns),
                     split,
                 ];
-                let mut cells = vec![Cell::from(ellipsize_left(&e.symbol, usize::from(fn_w)))];
+                let mut cells = vec![Cell::from(ellipsize_left(app.exemplar_name(e), usize::from(fn_w)))];
                 for ((v, _), c) in values.into_iter().zip(&keep).zip(&EX_COLS).filter(|((_, k), _)| **k) {
                     cells.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(v) } else { right(v) });
                 }
