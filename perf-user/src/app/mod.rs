@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use crate::{
-    model::{Exemplar, LatencySummary, Lost, Sample, Session, Shares, Window},
+    model::{CalleeUse, Exemplar, LatencySummary, Lost, Sample, Session, Shares, Window, short_symbol},
     output::report::{Report, RunInfo},
     target::syscalls,
 };
@@ -450,6 +450,16 @@ impl App {
     /// objects have a function of that name); a span's exemplar keeps the span's name.
     pub fn exemplar_name<'a>(&'a self, e: &'a Exemplar) -> &'a str {
         if e.span.is_some() { &e.symbol } else { self.symbol(e.fn_id) }
+    }
+
+    /// A traced callee's short name (`Gateway::send`), keeping the object the functions table
+    /// names (`libbook.so:Book::apply`) when two traced objects have a function of that name.
+    pub fn callee_name(&self, c: &CalleeUse) -> String {
+        let full = self.symbol(c.fn_id);
+        match full.strip_suffix(c.symbol.as_str()) {
+            Some(object) if !c.symbol.is_empty() => format!("{object}{}", short_symbol(&c.symbol)),
+            _ => short_symbol(full).to_string(),
+        }
     }
 
     /// What pairs function `id` with a function of a baseline report (`Report::function_key`):

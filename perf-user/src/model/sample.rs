@@ -228,13 +228,18 @@ impl Exemplar {
     /// Its heaviest traced callees as shares of its wall time, e.g. "callees 99%: Gateway::send 97%,
     /// Book::apply 1%"; empty when none was traced.
     pub fn callees_text(&self) -> String {
+        self.callees_text_named(|c| short_symbol(&c.symbol).to_string())
+    }
+
+    /// `callees_text` with each callee named by `name` (the UI names the object when two traced
+    /// objects have a function of that name).
+    pub fn callees_text_named(&self, name: impl Fn(&CalleeUse) -> String) -> String {
         if self.callees.is_empty() {
             return String::new();
         }
         let total = self.duration_ns.max(1) as f64;
         let pct = |ns: u64| format!("{:.0}%", ns as f64 * 100.0 / total);
-        let names: Vec<String> =
-            self.callees.iter().map(|c| format!("{} {}", short_symbol(&c.symbol), pct(c.total_ns))).collect();
+        let names: Vec<String> = self.callees.iter().map(|c| format!("{} {}", name(c), pct(c.total_ns))).collect();
         format!("callees {}: {}", pct(self.attribution.callees_ns), names.join(", "))
     }
 }

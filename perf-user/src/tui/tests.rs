@@ -501,7 +501,7 @@ fn one_symbol_in_two_objects_is_two_rows_with_their_own_baseline() {
 /// traced calls inside them name the object as the functions table does.
 #[test]
 fn slow_calls_of_one_symbol_in_two_objects_name_their_object() {
-    use crate::model::{Exemplar, FuncInfo, NestedCall, Sample, Session};
+    use crate::model::{CalleeUse, Exemplar, FuncInfo, NestedCall, Sample, Session};
     let info = fixtures::run_info();
     let mut funcs = fixtures::names(3);
     for f in &mut funcs {
@@ -517,6 +517,10 @@ fn slow_calls_of_one_symbol_in_two_objects_name_their_object() {
         tid: 7,
         thread: "engine".into(),
         duration_ns,
+        callees: nested
+            .iter()
+            .map(|n| CalleeUse { fn_id: n.fn_id, symbol: n.symbol.clone(), count: 1, total_ns: n.duration_ns })
+            .collect(),
         nested,
         ..Exemplar::default()
     };
@@ -530,8 +534,11 @@ fn slow_calls_of_one_symbol_in_two_objects_name_their_object() {
     for name in [format!("target-app:{symbol}"), format!("libbook.so:{symbol}")] {
         assert_eq!(table.matches(name.as_str()).count(), 1, "one slow call named {name}:\n{table}");
     }
+    let short = crate::model::short_symbol(&symbol);
+    assert!(table.contains(&format!("→libbook.so:{short}")), "the callee arrow names the library:\n{table}");
     keys(&mut app, &[Key::Enter]);
     let detail = screen(&app, 200, 40);
+    assert!(detail.contains(&format!("libbook.so:{short} ")), "the heaviest callees name the library:\n{detail}");
     let slowest = detail.lines().find(|l| l.contains("Slow call:")).unwrap_or_default();
     assert!(slowest.contains(&format!("target-app:{symbol}")), "the breakdown's title:\n{detail}");
     let nested = detail.lines().skip_while(|l| !l.contains("Traced calls inside")).nth(1).unwrap_or_default();

@@ -111,7 +111,7 @@ fn syscall_lines(e: &Exemplar) -> Vec<Line<'static>> {
 /// The traced calls that ran inside (the kernel keeps the last few per thread), indented by depth.
 fn callee_lines(app: &App, e: &Exemplar, width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
-    let heaviest = e.callees_text();
+    let heaviest = e.callees_text_named(|c| app.callee_name(c));
     if !heaviest.is_empty() {
         out.push(Line::styled("Heaviest callees", bold()));
         out.push(Line::from(format!("  {}", ellipsize_left(&heaviest, width.saturating_sub(2)))));

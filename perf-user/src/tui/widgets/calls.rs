@@ -158,7 +158,7 @@ impl Widget for &ExemplarTable<'_> {
                 let mut sys = String::new();
                 if let Some(c) = e.callees.first() {
                     let share = pct(c.total_ns as f64 / e.duration_ns.max(1) as f64);
-                    let _ = write!(sys, "→{} {share}", crate::model::short_symbol(&c.symbol));
+                    let _ = write!(sys, "→{} {share}", app.callee_name(c));
                 }
                 for u in &e.syscalls {
                     if !sys.is_empty() {
