@@ -607,7 +607,9 @@ pub struct Config {
     /// `SYSCALL_HIST`. Zero: only syscalls made inside a traced call are followed (attribution
     /// needs no others), so the target's other syscalls cost one state lookup.
     pub syscall_table: u32,
-    pub _pad: u32,
+    /// Non-zero: keep `CALL_PATHS` (the call tree); zero (`--no-call-tree`) saves one per-CPU hash
+    /// update per timed return.
+    pub call_paths: u32,
 }
 
 /// `Config::interference`: interference is measured.

@@ -268,7 +268,9 @@ fn func_return(fn_id: u32, sp: u64, now: u64) {
     };
     // Before the per-call recording: in this order the verifier's walk of the program stays far
     // below its 1M-instruction limit (the other order exceeded it, E2BIG at load).
-    record_path(frame, parent, idx, &call);
+    if config().call_paths != 0 {
+        record_path(frame, parent, idx, &call);
+    }
     record_call(fn_id, &call, frame, st);
     if idx > 0 {
         let entry_ts_ns = frame.entry_ts_ns;

@@ -25,8 +25,15 @@ static TASK_MAJ_FLT_OFFSET: u32 = 0;
 
 /// Load-time knobs (see `Config`).
 #[unsafe(no_mangle)]
-static CONFIG: Config =
-    Config { slow_ns: 0, per_thread: 0, sample_every: 0, sample_below: 0, interference: 0, syscall_table: 0, _pad: 0 };
+static CONFIG: Config = Config {
+    slow_ns: 0,
+    per_thread: 0,
+    sample_every: 0,
+    sample_below: 0,
+    interference: 0,
+    syscall_table: 0,
+    call_paths: 0,
+};
 
 /// Where this CPU's steal clock is (see `StealLayout`); meaningful only with `INTERF_STEAL`.
 #[unsafe(no_mangle)]

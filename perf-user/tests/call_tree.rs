@@ -140,3 +140,30 @@ fn flame_graph_nests_stages_inside_on_message_once() {
     assert!(!slow_roots.contains_key(RISK), "a slow risk check drawn twice: {slow_roots:?}");
     assert!(slow_stacks.iter().any(|s| s == &format!("{ON_MESSAGE};{RISK}")), "{slow_stacks:?}");
 }
+
+/// `--no-call-tree`: the kernel keeps no per-path totals, so the export has no call tree, but every
+/// call is still counted and each slow on_message still names the risk check that made it slow
+/// (a slow call's heaviest callees live in its frame, not in the path map).
+#[test]
+fn no_call_tree_keeps_no_paths_and_loses_no_call() {
+    if !bpf_available("no_call_tree_keeps_no_paths_and_loses_no_call") {
+        return;
+    }
+    let (report, truth) = traced_run(
+        "no-call-tree",
+        &["--rate", "10000", "--messages", "20000", "--inject", "risk_check=sleep:200us:every:100"],
+        &[ON_MESSAGE, RISK],
+        &["--slow", "150us", "--no-call-tree"],
+    );
+    let tree = report["call_tree"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(tree.is_empty(), "no call paths with --no-call-tree: {tree:#?}");
+    assert_eq!(u(&function(&report, RISK)["count"]), u(&function(&truth, RISK)["count"]));
+    let named = report["exemplars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["symbol"] == ON_MESSAGE && e["callees"][0]["symbol"] == RISK)
+        .count() as u64;
+    let injected = u(&function(&truth, RISK)["injected_count"]);
+    assert!(injected > 5 && named >= injected, "{named} slow on_message name {RISK}, {injected} injected");
+}

@@ -177,7 +177,7 @@ fn kernel_config(cfg: &AttachConfig) -> KernelConfig {
         sample_below: perf_ebpf_common::sample_below(cfg.sample_every),
         interference: if cfg.interference { perf_ebpf_common::INTERF_ON } else { 0 },
         syscall_table: u32::from(cfg.syscalls),
-        _pad: 0,
+        call_paths: u32::from(cfg.call_tree),
     }
 }
 

@@ -124,6 +124,10 @@ pub struct TraceArgs {
     /// Keep statistics per thread as well.
     #[arg(long)]
     pub per_thread: bool,
+    /// Do not keep statistics per call path: no call tree (Tree tab, `call_tree[]`) and a flame
+    /// graph of the functions alone, for one per-CPU hash update less per timed return.
+    #[arg(long)]
+    pub no_call_tree: bool,
     /// Split own CPU time into own compute, hard interrupts, softirqs and hypervisor steal, and
     /// count page faults, context switches and migrations per call (adds system-wide interrupt
     /// tracepoints; see docs/ATTRIBUTION.md).
@@ -287,6 +291,8 @@ pub struct AttachConfig {
     /// `--trace`: the slow calls as Chrome trace-event JSON, written at the end.
     pub trace: Option<PathBuf>,
     pub per_thread: bool,
+    /// Statistics per call path (off with `--no-call-tree`).
+    pub call_tree: bool,
     /// `--interference`.
     pub interference: bool,
     pub interval_ns: u64,
@@ -390,6 +396,7 @@ impl TraceArgs {
             baseline: self.baseline,
             trace: self.trace,
             per_thread: self.per_thread,
+            call_tree: !self.no_call_tree,
             interference: self.interference,
             interval_ns,
             symbols: self.symbols,

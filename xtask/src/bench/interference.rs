@@ -1,7 +1,8 @@
-//! Section 10: what `--interference` adds, per traced call (paired runs: the default mode on the
-//! function, the same with `--interference` on its twin, so both see the same machine and the
-//! same system-wide programs) and per hard interrupt, local-timer interrupt, softirq and user page
-//! fault (its programs' run time, with `kernel.bpf_stats_enabled` on for those runs only).
+//! Section 10: what `--interference` adds and what the call tree costs, per traced call (paired
+//! runs: the default mode on the function, the same with `--interference` or `--no-call-tree` on
+//! its twin, so both see the same machine and the same system-wide programs), and per hard
+//! interrupt, local-timer interrupt, softirq and user page fault (the programs' run time, with
+//! `kernel.bpf_stats_enabled` on for those runs only).
 
 use super::{
     calls::FUNCS,
@@ -15,8 +16,11 @@ use super::{
 };
 
 /// The program-time configurations: the report's label and perf-user's flags.
-pub const PROGRAM_CONFIGS: [(&str, &[&str]); 2] =
-    [("perf-user", &[]), ("perf-user --interference", &["--interference"])];
+pub const PROGRAM_CONFIGS: [(&str, &[&str]); 3] = [
+    ("perf-user", &[]),
+    ("perf-user --interference", &["--interference"]),
+    ("perf-user --no-call-tree", &["--no-call-tree"]),
+];
 
 pub fn measure(ctx: &mut Ctx) -> Result<InterferenceCost, String> {
     let (name, arg, path) = FUNCS[0];
@@ -30,7 +34,12 @@ pub fn measure(ctx: &mut Ctx) -> Result<InterferenceCost, String> {
     let configs = [
         Config::new(format!("{name} interference pair untraced"), untraced, Ok(Tracer::None)),
         Config::new(format!("{name} interference pair default/default"), traced.clone(), default_and(&[])),
-        Config::new(format!("{name} interference pair default/interference"), traced, default_and(&["--interference"])),
+        Config::new(
+            format!("{name} interference pair default/interference"),
+            traced.clone(),
+            default_and(&["--interference"]),
+        ),
+        Config::new(format!("{name} interference pair default/no-call-tree"), traced, default_and(&["--no-call-tree"])),
     ];
     let out = repeated(ctx, &configs, ctx.plan.pair_reps);
     let side = |o: &Outcome, twin: bool| o.target?.pair_ns.map(|(f, t)| if twin { t } else { f });
@@ -39,6 +48,7 @@ pub fn measure(ctx: &mut Ctx) -> Result<InterferenceCost, String> {
         func: name,
         same: ratios(&out[1], &base),
         interference: ratios(&out[2], &base),
+        no_call_tree: ratios(&out[3], &base),
         programs: programs(ctx, arg, &glob),
     })
 }

@@ -255,6 +255,8 @@ pub struct InterferenceCost {
     pub same: Runs,
     /// `--interference` on the twin over the default mode on the function.
     pub interference: Runs,
+    /// `--no-call-tree` on the twin over the default mode on the function.
+    pub no_call_tree: Runs,
     pub programs: Result<Vec<InterfProgram>, String>,
 }
 

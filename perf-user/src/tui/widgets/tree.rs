@@ -72,9 +72,11 @@ impl Widget for &TreeTable<'_> {
         StatefulWidget::render(table, area, buf, &mut state);
         if len == 0 {
             let inner = Rect { y: area.y + 2, height: area.height.saturating_sub(3), ..area }.inner(Margin::new(1, 0));
-            Paragraph::new("no traced call has returned in this window (--latency-only keeps no tree)")
-                .dim()
-                .render(inner, buf);
+            Paragraph::new(
+                "no traced call has returned in this window (--latency-only and --no-call-tree keep no tree)",
+            )
+            .dim()
+            .render(inner, buf);
         }
     }
 }

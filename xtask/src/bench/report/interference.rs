@@ -1,5 +1,6 @@
-//! Section 10 of the report: what `--interference` adds per traced call (paired runs and program
-//! time) and per interrupt, softirq and page fault (its system-wide programs' run time).
+//! Section 10 of the report: what `--interference` adds and what the call tree costs per traced
+//! call (paired runs and program time), and per interrupt, softirq and page fault (the
+//! system-wide programs' run time).
 
 use std::fmt::Write as _;
 
@@ -11,7 +12,7 @@ use crate::bench::{
 };
 
 pub(super) fn section(md: &mut String, r: &Results) {
-    let _ = writeln!(md, "\n## 10. What `--interference` adds\n");
+    let _ = writeln!(md, "\n## 10. What `--interference` adds, and what the call tree costs\n");
     match &r.interference {
         Ok(c) => {
             paired(md, c);
@@ -36,13 +37,16 @@ fn paired(md: &mut String, c: &InterferenceCost) {
     let _ = writeln!(
         md,
         "Paired runs (`bench-target pair`, as in section 1): perf-user's default mode on the function, and on \
-         its twin the default mode again (the method's own ratio) or with `--interference`; each run gives the \
-         ratio of the twin's added cost to the function's, the median of {} runs with its 95 % interval.\n\n\
-         | function | default / default | `--interference` / default |\n|---|---|---|\n| `{}` | {} | {} |",
+         its twin the default mode again (the method's own ratio), with `--interference`, or without the call \
+         tree (`--no-call-tree`); each run gives the ratio of the twin's added cost to the function's, the \
+         median of {} runs with its 95 % interval.\n\n\
+         | function | default / default | `--interference` / default | `--no-call-tree` / default |\n\
+         |---|---|---|---|\n| `{}` | {} | {} | {} |",
         c.same.as_ref().map_or(0, Vec::len),
         c.func,
         ci_cell(&c.same),
-        ci_cell(&c.interference)
+        ci_cell(&c.interference),
+        ci_cell(&c.no_call_tree)
     );
 }
 
@@ -75,16 +79,17 @@ fn programs(md: &mut String, rows: &[InterfProgram]) {
             p.config, p.program, p.runs, p.runs_per_call, p.ns_per_run
         );
     }
-    let (off, on) = (PROGRAM_CONFIGS[0].0, PROGRAM_CONFIGS[1].0);
+    let (off, on, no_tree) = (PROGRAM_CONFIGS[0].0, PROGRAM_CONFIGS[1].0, PROGRAM_CONFIGS[2].0);
     let pair = |a: &str, b: &str| Some(ns(rows, on, a)? + ns(rows, on, b)?);
     let show = |v: Option<f64>| v.map_or_else(|| "none during the loop".to_string(), |v| format!("{v:.0} ns"));
     let _ = writeln!(
         md,
         "\nFrom these, per traced call: perf-user's programs do {:.0} ns of work with `--interference`, {:.0} ns \
-         without. Per event of the whole machine (entry + exit programs): device interrupt {}; local-timer \
+         without, {:.0} ns without the call tree (`--no-call-tree`). Per event of the whole machine (entry + exit programs): device interrupt {}; local-timer \
          interrupt {}; softirq {}; user page fault of any process {}.",
         per_call_ns(rows, on),
         per_call_ns(rows, off),
+        per_call_ns(rows, no_tree),
         show(pair("irq_entry", "irq_exit")),
         show(pair("local_timer_en", "local_timer_ex")),
         show(pair("softirq_entry", "softirq_exit")),
