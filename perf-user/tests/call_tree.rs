@@ -39,6 +39,7 @@ fn call_tree_nests_stages_under_on_message_with_exact_counts() {
     assert_eq!(on_message.len(), 1, "one path to on_message: {tree:#?}");
     let root = on_message[0];
     assert!(root["parent"].is_null(), "on_message is outermost: {root}");
+    assert_eq!(root["object"], function(&report, ON_MESSAGE)["object"], "a node names its object: {root}");
     assert_eq!(u(&root["calls"]), u(&function(&report, ON_MESSAGE)["count"]));
     for stage in [SIGNAL, RISK, BOOK] {
         let found = by_symbol(stage);

@@ -103,9 +103,11 @@ fn tree_lines(o: &mut String, r: &Report) {
     for n in nodes {
         // Depth first: a caller comes before its callees, so its stack is already there.
         let caller = n.parent.and_then(|p| stacks.get(p)).cloned();
+        // Named as the tables name its function: `object:symbol` when two objects share it.
+        let name = frame(&r.node_function(n).map_or_else(|| n.symbol.clone(), |f| r.shown_name(f)));
         let stack = match caller {
-            Some(c) => format!("{c};{}", frame(&n.symbol)),
-            None => frame(&n.symbol),
+            Some(c) => format!("{c};{name}"),
+            None => name,
         };
         stacks.push(stack);
     }
@@ -120,7 +122,7 @@ fn tree_lines(o: &mut String, r: &Report) {
             continue;
         }
         line("self_oncpu", n.self_oncpu_ns);
-        syscall_lines(&mut line, n.syscalls_ns, r.functions.iter().find(|f| f.symbol == n.symbol));
+        syscall_lines(&mut line, n.syscalls_ns, r.node_function(n));
         line("offcpu;blocked", n.offcpu_blocked_ns);
         line("offcpu;runqueue", n.offcpu_runqueue_ns);
         // `--interference` takes its parts out of own CPU time; a path keeps no split of them.
@@ -349,6 +351,41 @@ mod tests {
         assert!(lines.contains(&"app::f;callees;(no kept path) 50"), "{f}");
         let svg = String::from_utf8(svg(&r, Source::AllCalls, "t").unwrap_or_default()).unwrap_or_default();
         assert!(svg.contains("nested by call path"));
+    }
+
+    /// `malloc` in the executable and in libc, both called from f: two frames, each named by its
+    /// object, each with its own function's syscalls.
+    #[test]
+    fn nested_nodes_of_one_symbol_in_two_objects_are_two_frames() {
+        let mut r = report();
+        let malloc = |object: &str, syscall: &str| FunctionReport {
+            symbol: "malloc".into(),
+            object: object.into(),
+            attribution: AttributionReport {
+                syscalls: vec![SyscallUse { name: syscall.into(), count: 1, total_ns: 10 }],
+                ..AttributionReport::default()
+            },
+            ..FunctionReport::default()
+        };
+        r.functions.push(malloc("/bin/app", "brk"));
+        r.functions.push(malloc("/lib/libc.so.6", "mmap"));
+        let with = |mut n: CallNodeReport, object: &str| {
+            n.object = object.into();
+            n.syscalls_ns = 5;
+            n.self_oncpu_ns -= 5;
+            n
+        };
+        r.call_tree = vec![
+            node(0, None, "app::f", 1000, 700),
+            with(node(1, Some(0), "malloc", 200, 200), "/bin/app"),
+            with(node(2, Some(0), "malloc", 100, 100), "/lib/libc.so.6"),
+        ];
+        let f = folded(&r, Source::AllCalls);
+        let lines: Vec<&str> = f.lines().collect();
+        assert!(lines.contains(&"app::f;app:malloc;self_oncpu 195"), "{f}");
+        assert!(lines.contains(&"app::f;libc.so.6:malloc;self_oncpu 95"), "{f}");
+        assert!(lines.contains(&"app::f;app:malloc;syscalls;brk 5"), "{f}");
+        assert!(lines.contains(&"app::f;libc.so.6:malloc;syscalls;mmap 5"), "{f}");
     }
 
     #[test]

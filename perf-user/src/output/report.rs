@@ -100,6 +100,10 @@ pub struct CallNodeReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<usize>,
     pub symbol: String,
+    /// The ELF object the function is in, as in `functions[].object` (one symbol in two objects
+    /// is two nodes); empty in reports from before nodes named it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub object: String,
     pub depth: u32,
     pub calls: u64,
     pub total_ns: u64,
@@ -120,19 +124,23 @@ pub fn call_tree_report(session: &Session, sample: &Sample) -> Vec<CallNodeRepor
     tree.nodes
         .iter()
         .enumerate()
-        .map(|(id, n)| CallNodeReport {
-            id,
-            parent: n.parent,
-            symbol: session.functions.get(n.fn_id as usize).map(|f| f.symbol.clone()).unwrap_or_default(),
-            depth: n.depth,
-            calls: n.count,
-            total_ns: n.total_ns,
-            self_oncpu_ns: n.self_oncpu_ns,
-            callees_ns: n.callees_ns,
-            syscalls_ns: n.syscalls_ns,
-            offcpu_blocked_ns: n.offcpu_blocked_ns,
-            offcpu_runqueue_ns: n.offcpu_runqueue_ns,
-            open: n.open,
+        .map(|(id, n)| {
+            let f = session.functions.get(n.fn_id as usize);
+            CallNodeReport {
+                id,
+                parent: n.parent,
+                symbol: f.map(|f| f.symbol.clone()).unwrap_or_default(),
+                object: f.map(|f| f.object.clone()).unwrap_or_default(),
+                depth: n.depth,
+                calls: n.count,
+                total_ns: n.total_ns,
+                self_oncpu_ns: n.self_oncpu_ns,
+                callees_ns: n.callees_ns,
+                syscalls_ns: n.syscalls_ns,
+                offcpu_blocked_ns: n.offcpu_blocked_ns,
+                offcpu_runqueue_ns: n.offcpu_runqueue_ns,
+                open: n.open,
+            }
         })
         .collect()
 }
@@ -358,6 +366,12 @@ impl Report {
             .map(|g| (g.symbol.as_str(), g.object.as_str()))
             .collect();
         crate::model::shown_name(&f.symbol, &f.object, &same)
+    }
+
+    /// The function a call-tree node is a path to: same symbol, and same object when the node
+    /// names one (reports from before nodes named their object match by symbol).
+    pub fn node_function(&self, n: &CallNodeReport) -> Option<&FunctionReport> {
+        self.functions.iter().find(|f| f.symbol == n.symbol && (n.object.is_empty() || f.object == n.object))
     }
 
     /// What pairs `f` with a function of another report (`diff`): its object's file name (empty
