@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::Value;
 
@@ -167,4 +169,42 @@ fn no_call_tree_keeps_no_paths_and_loses_no_call() {
         .count() as u64;
     let injected = u(&function(&truth, RISK)["injected_count"]);
     assert!(injected > 5 && named >= injected, "{named} slow on_message name {RISK}, {injected} injected");
+}
+
+/// An event loop on a real process: `run_server` → `serve` (never returns) → `handle`. No call of
+/// the two callers returns while traced, yet the tree keeps the chain: `serve` an open node under
+/// an open `run_server`, not a root stand-in that lost its own caller; `handle` under `serve`
+/// with all its calls.
+#[test]
+fn a_caller_that_never_returns_keeps_its_own_caller() {
+    if !can_run_c_fixture("a_caller_that_never_returns_keeps_its_own_caller") {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = TempDir::new("event-loop");
+    let exe = compile(&dir, "cc", &["-O2", "-fno-omit-frame-pointer", "-fcf-protection=none"], "event_loop.c", "loop");
+    let (mut child, lines) = spawn_ready(std::process::Command::new(&exe).stdin(std::process::Stdio::piped()));
+    let export = dir.join("report.json");
+    let args = ["--export", export.to_str().unwrap(), "--duration", "2s", "--func", "run_server", "--func", "serve"];
+    let mut pu = PerfUser::attach(child.id(), &[&args[..], &["--func", "handle", "--max-overhead", "1000"]].concat());
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    lines.wait_for("done", Duration::from_secs(20));
+    pu.wait(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let report = read_json(&export);
+    let tree = nodes(&report);
+    let one = |s: &str| {
+        let found: Vec<&Value> = tree.iter().filter(|n| n["symbol"] == s).collect();
+        assert_eq!(found.len(), 1, "one node for {s}: {tree:#?}");
+        found[0]
+    };
+    let (outer, serve, handle) = (one("run_server"), one("serve"), one("handle"));
+    assert!(outer["parent"].is_null() && outer["open"] == true && u(&outer["depth"]) == 0, "{tree:#?}");
+    assert!(serve["parent"] == outer["id"] && serve["open"] == true && u(&serve["depth"]) == 1, "{tree:#?}");
+    assert_eq!(handle["parent"], serve["id"], "{tree:#?}");
+    let calls = u(&function(&report, "handle")["count"]);
+    assert!(calls > 100, "handle ran: {calls}");
+    assert_eq!(u(&handle["calls"]), calls, "every handle call under serve: {tree:#?}");
+    assert_eq!(u(&outer["total_ns"]), u(&handle["total_ns"]), "an open node weighs its callees: {tree:#?}");
 }

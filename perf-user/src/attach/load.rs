@@ -100,6 +100,7 @@ pub(super) fn load(
     }
     let mut collector = Collector::new(&mut tracer, infos.iter().map(|f| f.symbol.clone()).collect(), per_fn)?;
     collector.per_thread = cfg.per_thread;
+    collector.target_pid = target.pid;
     collector.latency_only = spec.mode == ProbeMode::Latency;
     if !spans.is_empty() {
         collector.spans = Some(span_reader(cfg, &mut tracer, &spans, target.pid)?);

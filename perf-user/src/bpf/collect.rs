@@ -58,6 +58,10 @@ pub struct Collector {
     subtracted_ns: Vec<u64>,
     /// `--span`: the span maps, when spans were defined.
     pub spans: Option<crate::bpf::spans::SpanReader>,
+    /// The kernel's per-thread state (`THREADS`), for the callers still running (`stacks`).
+    threads: Option<MapData>,
+    /// The traced process, whose threads' stacks name those callers (0: not read).
+    pub target_pid: u32,
 }
 
 fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
@@ -211,6 +215,11 @@ impl Collector {
             subtracted_ns: calibration.iter().map(|c| c.median_ns).collect(),
             calibration,
             spans: None,
+            threads: match tracer.ebpf.take_map(names::THREADS) {
+                Some(aya::maps::Map::Unsupported(m)) => Some(m),
+                _ => None,
+            },
+            target_pid: 0,
         })
     }
 
@@ -247,7 +256,7 @@ impl Collector {
         let func_syscalls = self.sample_func_syscalls();
         let threads = if self.per_thread { self.sample_threads() } else { Vec::new() };
         let spans = self.spans.as_mut().map(|r| r.sample()).unwrap_or_default();
-        let call_paths = self.read_call_paths();
+        let call_paths = self.call_paths_with_running_callers();
         let counters = self.sample_counters(&functions, &spans);
         Sample { at_ns, functions, syscalls, func_syscalls, threads, spans, call_paths, counters }
     }
@@ -380,15 +389,38 @@ impl Collector {
         }
     }
 
-    /// Every call path's totals summed over CPUs, calibrated like their functions' calls.
+    /// `read_call_paths`, plus the paths of callers still running that a path is reached through
+    /// but that have no entry (no call of theirs returned yet): read from the threads' stacks, and
+    /// only when some path's caller is missing, which a steady state with returning callers never
+    /// pays for.
+    fn call_paths_with_running_callers(&self) -> Vec<CallPath> {
+        let mut paths = self.read_call_paths();
+        let known: std::collections::HashSet<u64> = paths.iter().map(|p| p.id).collect();
+        let missing = paths.iter().any(|p| p.depth > 0 && !known.contains(&p.parent));
+        if let (true, Some(threads), true) = (missing, &self.threads, self.target_pid != 0) {
+            let mut known = known;
+            for p in crate::bpf::stacks::running_callers(threads, self.target_pid) {
+                if known.insert(p.id) {
+                    paths.push(p);
+                }
+            }
+        }
+        paths
+    }
+
+    /// Every call path's totals summed over CPUs, calibrated like their functions' calls. A CPU's
+    /// copy names its path when its (caller's path, function) hash to the path's id: the copies
+    /// the kernel zeroed on the other CPUs never do. A path none of whose calls has returned (a
+    /// caller still running, named by the kernel when a callee's path was created) has no calls.
     fn read_call_paths(&self) -> Vec<CallPath> {
         self.call_paths
             .iter()
             .filter_map(Result::ok)
-            .map(|(id, v)| {
-                let first = v.iter().find(|p| p.count > 0).copied().unwrap_or_default();
+            .filter_map(|(id, v)| {
+                let names = |p: &&PathStats| common::call_path_id(p.parent, p.fn_id) == id;
+                let first = v.iter().find(names).copied()?;
                 let sum = |f: fn(&PathStats) -> u64| v.iter().map(f).sum::<u64>();
-                CallPath {
+                let path = CallPath {
                     id,
                     parent: first.parent,
                     fn_id: first.fn_id,
@@ -402,7 +434,8 @@ impl Collector {
                     offcpu_blocked_ns: sum(|p| p.offcpu_blocked_ns),
                     offcpu_runqueue_ns: sum(|p| p.offcpu_runqueue_ns),
                 }
-                .without_probe_cost(self.subtracted_ns.get(first.fn_id as usize).copied().unwrap_or(0))
+                .without_probe_cost(self.subtracted_ns.get(first.fn_id as usize).copied().unwrap_or(0));
+                Some(path)
             })
             .collect()
     }

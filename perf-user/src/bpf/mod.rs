@@ -11,5 +11,6 @@ pub mod kfunc;
 pub mod loader;
 pub mod probe_site;
 pub mod spans;
+pub mod stacks;
 pub mod sys;
 pub mod uprobe_multi;

@@ -14,6 +14,7 @@ use std::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i64)]
 pub enum Cmd {
+    MapLookupElem = 1,
     ProgLoad = 5,
     MapLookupBatch = 24,
     LinkCreate = 28,
@@ -22,6 +23,7 @@ pub enum Cmd {
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Cmd::MapLookupElem => "BPF_MAP_LOOKUP_ELEM",
             Cmd::ProgLoad => "BPF_PROG_LOAD",
             Cmd::MapLookupBatch => "BPF_MAP_LOOKUP_BATCH",
             Cmd::LinkCreate => "BPF_LINK_CREATE",
@@ -108,13 +110,27 @@ pub struct BatchAttr {
 }
 const _: () = assert!(size_of::<BatchAttr>() == 56);
 
+/// The element member of `union bpf_attr` (`BPF_MAP_LOOKUP_ELEM`).
+#[repr(C)]
+#[derive(Default)]
+pub struct ElemAttr {
+    pub map_fd: u32,
+    pub _pad: u32,
+    pub key: u64,
+    pub value: u64,
+    pub flags: u64,
+}
+const _: () = assert!(size_of::<ElemAttr>() == 32);
+
 /// The attribute structs above, and only they, may be handed to [`sys_bpf`].
 trait Attr: private::Sealed {}
+impl Attr for ElemAttr {}
 impl Attr for ProgLoadAttr {}
 impl Attr for UprobeMultiLinkAttr {}
 impl Attr for BatchAttr {}
 mod private {
     pub trait Sealed {}
+    impl Sealed for super::ElemAttr {}
     impl Sealed for super::ProgLoadAttr {}
     impl Sealed for super::UprobeMultiLinkAttr {}
     impl Sealed for super::BatchAttr {}
@@ -164,6 +180,17 @@ pub unsafe fn link_create(attr: &mut UprobeMultiLinkAttr) -> Result<OwnedFd, Sys
     // SAFETY: forwarded from this function's contract.
     let ret = unsafe { sys_bpf(Cmd::LinkCreate, attr) }?;
     owned_fd(Cmd::LinkCreate, ret)
+}
+
+/// `BPF_MAP_LOOKUP_ELEM`: copies the value at `key` into `value`. A missing key is an error whose
+/// `raw_os_error()` is `Some(libc::ENOENT)`.
+///
+/// # Safety
+/// `key` must point at one key of the map and `value` at room for one of its values, both alive
+/// for the call.
+pub unsafe fn map_lookup_elem(attr: &mut ElemAttr) -> Result<(), SyscallError> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { sys_bpf(Cmd::MapLookupElem, attr) }.map(|_| ())
 }
 
 /// `BPF_MAP_LOOKUP_BATCH`: fills `keys` and `values` and sets `attr.count` to what it read.

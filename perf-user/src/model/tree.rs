@@ -77,12 +77,34 @@ pub struct CallTree {
 }
 
 impl CallTree {
-    /// The tree of `paths`. A path whose caller has no entry (none of the caller's calls has
-    /// returned yet, or its path did not fit the kernel's map) hangs under a stand-in for that
-    /// caller, marked `open`; paths without calls in the window are left out.
+    /// The tree of `paths`. Paths without calls in the window are left out, unless a kept path
+    /// is reached through them: such a caller (still running, like an event loop, or with no
+    /// call returned in the window) is kept as an `open` node under its own caller. A path whose
+    /// caller has no entry at all (its path did not fit the kernel's map) hangs under a stand-in
+    /// for that caller, also `open`, known only by its function.
     pub fn build(paths: &[CallPath]) -> CallTree {
+        let by_id: std::collections::HashMap<u64, &CallPath> = paths.iter().map(|p| (p.id, p)).collect();
         let mut all: Vec<CallPath> = paths.iter().filter(|p| p.count > 0).copied().collect();
-        let known: std::collections::HashSet<u64> = all.iter().map(|p| p.id).collect();
+        let mut known: std::collections::HashSet<u64> = all.iter().map(|p| p.id).collect();
+        let mut open: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        // Walks up from every kept path (the list grows as callers are added).
+        let mut i = 0;
+        while i < all.len() {
+            let p = all[i];
+            if let Some(c) = by_id.get(&p.parent).filter(|_| p.depth > 0 && !known.contains(&p.parent)) {
+                known.insert(c.id);
+                open.insert(c.id);
+                all.push(CallPath {
+                    id: c.id,
+                    parent: c.parent,
+                    fn_id: c.fn_id,
+                    parent_fn_id: c.parent_fn_id,
+                    depth: c.depth,
+                    ..CallPath::default()
+                });
+            }
+            i += 1;
+        }
         let mut stand_ins: Vec<CallPath> = Vec::new();
         for p in &all {
             if p.depth > 0 && !known.contains(&p.parent) && !stand_ins.iter().any(|s| s.id == p.parent) {
@@ -94,7 +116,7 @@ impl CallTree {
                 });
             }
         }
-        let open: std::collections::HashSet<u64> = stand_ins.iter().map(|s| s.id).collect();
+        open.extend(stand_ins.iter().map(|s| s.id));
         all.extend(stand_ins);
         let index: std::collections::HashMap<u64, usize> = all.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
         let mut kids: Vec<Vec<usize>> = vec![Vec::new(); all.len()];
@@ -105,12 +127,13 @@ impl CallTree {
                 None => roots.push(i),
             }
         }
-        // Stand-ins weigh what their callees do.
-        let weight = |i: usize, kids: &[Vec<usize>]| -> u64 {
-            if open.contains(&all[i].id) { kids[i].iter().map(|&k| all[k].total_ns).sum() } else { all[i].total_ns }
-        };
+        // Open nodes weigh what their callees do, open callees included: their totals are set
+        // before any ordering reads them.
+        for &r in &roots {
+            weigh_open(r, &mut all, &open, &kids, 0);
+        }
         let mut tree = CallTree::default();
-        roots.sort_by_key(|&i| (std::cmp::Reverse(weight(i, &kids)), all[i].fn_id));
+        roots.sort_by_key(|&i| (std::cmp::Reverse(all[i].total_ns), all[i].fn_id));
         let mut order = Vec::new();
         for &r in &roots {
             tree.roots.push(tree.nodes.len());
@@ -135,6 +158,26 @@ impl CallTree {
         let of = n.parent.map_or(self.root_ns(), |p| self.nodes[p].total_ns);
         if of == 0 { 0.0 } else { n.total_ns as f64 / of as f64 }
     }
+}
+
+/// Node `i`'s wall time: its own, or for an open node the sum of its callees' (set on it as its
+/// total and callee time). The depth bound stops a cycle, which would need a hash collision.
+fn weigh_open(
+    i: usize,
+    all: &mut [CallPath],
+    open: &std::collections::HashSet<u64>,
+    kids: &[Vec<usize>],
+    level: usize,
+) -> u64 {
+    if level > 64 {
+        return 0;
+    }
+    let sum: u64 = kids[i].iter().map(|&k| weigh_open(k, all, open, kids, level + 1)).sum();
+    if open.contains(&all[i].id) {
+        all[i].total_ns = sum;
+        all[i].callees_ns = sum;
+    }
+    all[i].total_ns
 }
 
 /// Appends node `i` (index into `all`) and, depth first, its callees; returns its index in `tree`.
@@ -228,6 +271,26 @@ mod tests {
         let r = &t.nodes[t.roots[0]];
         assert!(r.open);
         assert_eq!((r.fn_id, r.total_ns, r.count, r.children.len()), (7, 400, 0, 2));
+    }
+
+    /// main → serve (never returns) → handle: the kernel named serve's path when handle's was
+    /// created, so serve is an open node under main, not a root stand-in.
+    #[test]
+    fn a_caller_still_running_stays_under_its_own_caller() {
+        let main = path(1, 0, 0, 0, 0, 0);
+        let serve = path(2, 1, 1, 1, 0, 0);
+        let mut handle = path(3, 2, 2, 2, 5, 500);
+        handle.parent_fn_id = 1;
+        let other_root = path(4, 0, 3, 0, 1, 10);
+        let idle_branch = path(5, 1, 4, 1, 0, 0);
+        let t = CallTree::build(&[main, serve, handle, other_root, idle_branch]);
+        assert_eq!(t.nodes.len(), 4, "main, serve, handle and the other root; no idle branch: {t:#?}");
+        let root = &t.nodes[t.roots[0]];
+        assert_eq!((root.fn_id, root.open, root.total_ns, root.depth), (0, true, 500, 0), "{t:#?}");
+        let serve = &t.nodes[root.children[0]];
+        assert_eq!((serve.fn_id, serve.open, serve.total_ns, serve.depth), (1, true, 500, 1), "{t:#?}");
+        let handle = &t.nodes[serve.children[0]];
+        assert_eq!((handle.fn_id, handle.open, handle.count), (2, false, 5));
     }
 
     #[test]
