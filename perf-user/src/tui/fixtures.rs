@@ -62,7 +62,6 @@ pub fn empty_app(n: usize) -> App {
 /// `n` functions after `ticks` one-second ticks: function i makes `(i % 6 + 1) * 500` calls/s of
 /// about `base_i` ns with a tail that grows and shrinks over time (the sparkline moves), and
 /// splits its time differently between own CPU, callees, syscalls and off-CPU.
-#[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
 pub fn app(n: usize, ticks: u64) -> App {
     let mut app = empty_app(n);
     let mut cumulative: Vec<FuncSample> =
@@ -73,112 +72,17 @@ pub fn app(n: usize, ticks: u64) -> App {
     for t in 1..=ticks {
         let mut exemplars = Vec::new();
         for (i, f) in cumulative.iter_mut().enumerate() {
-            let calls = (i as u64 % 6 + 1) * 500;
-            let base = 800 * (1 + i as u64 % 7) * [2, 3, 5, 7, 11][i % 5] / 2;
-            let tail = 3 + (t + i as u64) % 5;
-            let points = [
-                (base, calls * 60 / 100),
-                (base * 6 / 5, calls * 30 / 100),
-                (base * tail, calls * 9 / 100),
-                (base * tail * 4, calls / 100),
-            ];
-            let tick_hist = hist(&points);
-            let wall: u64 = points.iter().map(|(v, c)| v * c).sum();
-            let parts = [(i % 4) as u64 + 2, (i % 3) as u64, (i % 5 == 1) as u64 * 3, (i % 2) as u64 * 2];
-            let sum: u64 = parts.iter().sum();
-            let share = |k: usize| wall * parts[k] / sum;
-            let attribution = Attribution {
-                self_oncpu_ns: wall - share(1) - share(2) - share(3),
-                callees_ns: share(1),
-                syscalls_ns: share(2),
-                offcpu_blocked_ns: share(3) * 3 / 4,
-                offcpu_runqueue_ns: share(3) - share(3) * 3 / 4,
-                ..Attribution::default()
-            };
-            f.count += calls;
-            f.total_ns += wall;
-            f.min_ns = base;
-            f.max_ns = f.max_ns.max(base * tail * 4 + 17);
-            f.total_hist.merge(&tick_hist);
-            f.self_hist.merge(&tick_hist);
-            f.attribution = add(&f.attribution, &attribution);
-            hits += 2 * calls;
-            if parts[2] > 0 || parts[3] > 0 {
-                for (nr, per_call) in [(230u32, 1u64), (202, 2), (1, 1)] {
-                    let count = calls * per_call;
-                    match func_syscalls.iter_mut().find(|s| s.fn_id == i as u32 && s.nr == nr) {
-                        Some(s) => {
-                            s.count += count;
-                            s.total_ns += count * 2_000 * u64::from(nr % 7 + 1);
-                        }
-                        None => func_syscalls.push(FuncSyscall {
-                            fn_id: i as u32,
-                            nr,
-                            count,
-                            total_ns: count * 2_000 * u64::from(nr % 7 + 1),
-                        }),
-                    }
-                }
+            let tick = FnTick::new(i, t);
+            tick.add_to(f);
+            hits += 2 * tick.calls;
+            if tick.parts[2] > 0 || tick.parts[3] > 0 {
+                tick.add_syscalls(i, &mut func_syscalls);
             }
             if i % 3 == 0 {
-                exemplars.push(Exemplar {
-                    fn_id: i as u32,
-                    symbol: app.symbol(i as u32).to_string(),
-                    tid: 4243 + (i as u32 % 3),
-                    thread: ["engine", "gateway", ""][i % 3].to_string(),
-                    start_ns: t * 1_000_000_000 + i as u64,
-                    duration_ns: base * tail * 4 + t * 1000,
-                    attribution: with_callees(i, scale(&attribution, base * tail * 4 + t * 1000, wall)),
-                    syscall_count: 3,
-                    syscalls: if parts[2] > 0 || parts[3] > 0 {
-                        vec![
-                            SyscallUse { name: "clock_nanosleep".into(), count: 1, total_ns: base * tail * 2 },
-                            SyscallUse { name: "write".into(), count: 2, total_ns: 4_000 },
-                        ]
-                    } else {
-                        vec![]
-                    },
-                    at_ns: t * 1_000_000_000 + i as u64 * 1_000_000,
-                    nested: nested_calls(&app, i, t * 1_000_000_000 + i as u64 * 1_000_000, base * tail * 4),
-                    callees: if i == 0 && n > 2 {
-                        let callees = with_callees(i, scale(&attribution, base * tail * 4 + t * 1000, wall)).callees_ns;
-                        vec![
-                            CalleeUse {
-                                fn_id: 2,
-                                symbol: app.symbol(2).to_string(),
-                                count: 1,
-                                total_ns: callees * 9 / 10,
-                            },
-                            CalleeUse { fn_id: 1, symbol: app.symbol(1).to_string(), count: 2, total_ns: callees / 20 },
-                        ]
-                    } else {
-                        Vec::new()
-                    },
-                    ..Exemplar::default()
-                });
+                exemplars.push(tick.slow_call(&app, i, t, n));
             }
         }
-        for (nr, count, errors, v) in [(230u32, 900u64, 0u64, 60_000u64), (202, 2400, 40, 3_000), (1, 700, 0, 9_000)] {
-            let tick = SyscallSample {
-                nr,
-                count,
-                errors,
-                total_ns: count * v,
-                max_ns: v * 20,
-                hist: hist(&[(v, count * 95 / 100), (v * 20, count - count * 95 / 100)]),
-                ..SyscallSample::default()
-            };
-            match syscalls.iter_mut().find(|s| s.nr == nr) {
-                Some(s) => {
-                    s.count += tick.count;
-                    s.errors += tick.errors;
-                    s.total_ns += tick.total_ns;
-                    s.max_ns = tick.max_ns;
-                    s.hist.merge(&tick.hist);
-                }
-                None => syscalls.push(tick),
-            }
-        }
+        syscall_tick(&mut syscalls);
         let mut sample = Sample {
             at_ns: t * 1_000_000_000,
             functions: cumulative.clone(),
@@ -192,6 +96,135 @@ pub fn app(n: usize, ticks: u64) -> App {
         app.handle(Event::Tick { sample, exemplars });
     }
     app
+}
+
+/// Function `i`'s calls in second `t`: `calls` of about `base` ns with a tail of `tail` times
+/// that, split between own CPU, callees, syscalls and off-CPU in the proportions `parts`.
+struct FnTick {
+    calls: u64,
+    base: u64,
+    tail: u64,
+    parts: [u64; 4],
+    hist: BucketHist,
+    wall: u64,
+    attribution: Attribution,
+}
+
+impl FnTick {
+    fn new(i: usize, t: u64) -> FnTick {
+        let calls = (i as u64 % 6 + 1) * 500;
+        let base = 800 * (1 + i as u64 % 7) * [2, 3, 5, 7, 11][i % 5] / 2;
+        let tail = 3 + (t + i as u64) % 5;
+        let points = [
+            (base, calls * 60 / 100),
+            (base * 6 / 5, calls * 30 / 100),
+            (base * tail, calls * 9 / 100),
+            (base * tail * 4, calls / 100),
+        ];
+        let wall: u64 = points.iter().map(|(v, c)| v * c).sum();
+        let parts = [(i % 4) as u64 + 2, (i % 3) as u64, (i % 5 == 1) as u64 * 3, (i % 2) as u64 * 2];
+        let sum: u64 = parts.iter().sum();
+        let share = |k: usize| wall * parts[k] / sum;
+        let attribution = Attribution {
+            self_oncpu_ns: wall - share(1) - share(2) - share(3),
+            callees_ns: share(1),
+            syscalls_ns: share(2),
+            offcpu_blocked_ns: share(3) * 3 / 4,
+            offcpu_runqueue_ns: share(3) - share(3) * 3 / 4,
+            ..Attribution::default()
+        };
+        FnTick { calls, base, tail, parts, hist: hist(&points), wall, attribution }
+    }
+
+    /// Adds this second to the function's cumulative sample.
+    fn add_to(&self, f: &mut FuncSample) {
+        f.count += self.calls;
+        f.total_ns += self.wall;
+        f.min_ns = self.base;
+        f.max_ns = f.max_ns.max(self.base * self.tail * 4 + 17);
+        f.total_hist.merge(&self.hist);
+        f.self_hist.merge(&self.hist);
+        f.attribution = add(&f.attribution, &self.attribution);
+    }
+
+    /// Adds its syscalls (clock_nanosleep, futex, write) inside function `i`.
+    fn add_syscalls(&self, i: usize, func_syscalls: &mut Vec<FuncSyscall>) {
+        for (nr, per_call) in [(230u32, 1u64), (202, 2), (1, 1)] {
+            let count = self.calls * per_call;
+            match func_syscalls.iter_mut().find(|s| s.fn_id == i as u32 && s.nr == nr) {
+                Some(s) => {
+                    s.count += count;
+                    s.total_ns += count * 2_000 * u64::from(nr % 7 + 1);
+                }
+                None => func_syscalls.push(FuncSyscall {
+                    fn_id: i as u32,
+                    nr,
+                    count,
+                    total_ns: count * 2_000 * u64::from(nr % 7 + 1),
+                }),
+            }
+        }
+    }
+
+    /// The slow call of function `i` in second `t` (function 0's names its two heaviest callees).
+    fn slow_call(&self, app: &App, i: usize, t: u64, n: usize) -> Exemplar {
+        let (base, tail, attribution, wall) = (self.base, self.tail, &self.attribution, self.wall);
+        Exemplar {
+            fn_id: i as u32,
+            symbol: app.symbol(i as u32).to_string(),
+            tid: 4243 + (i as u32 % 3),
+            thread: ["engine", "gateway", ""][i % 3].to_string(),
+            start_ns: t * 1_000_000_000 + i as u64,
+            duration_ns: base * tail * 4 + t * 1000,
+            attribution: with_callees(i, scale(attribution, base * tail * 4 + t * 1000, wall)),
+            syscall_count: 3,
+            syscalls: if self.parts[2] > 0 || self.parts[3] > 0 {
+                vec![
+                    SyscallUse { name: "clock_nanosleep".into(), count: 1, total_ns: base * tail * 2 },
+                    SyscallUse { name: "write".into(), count: 2, total_ns: 4_000 },
+                ]
+            } else {
+                vec![]
+            },
+            at_ns: t * 1_000_000_000 + i as u64 * 1_000_000,
+            nested: nested_calls(app, i, t * 1_000_000_000 + i as u64 * 1_000_000, base * tail * 4),
+            callees: if i == 0 && n > 2 {
+                let callees = with_callees(i, scale(attribution, base * tail * 4 + t * 1000, wall)).callees_ns;
+                vec![
+                    CalleeUse { fn_id: 2, symbol: app.symbol(2).to_string(), count: 1, total_ns: callees * 9 / 10 },
+                    CalleeUse { fn_id: 1, symbol: app.symbol(1).to_string(), count: 2, total_ns: callees / 20 },
+                ]
+            } else {
+                Vec::new()
+            },
+            ..Exemplar::default()
+        }
+    }
+}
+
+/// One second of the syscall table: clock_nanosleep, futex (with errors) and write.
+fn syscall_tick(syscalls: &mut Vec<SyscallSample>) {
+    for (nr, count, errors, v) in [(230u32, 900u64, 0u64, 60_000u64), (202, 2400, 40, 3_000), (1, 700, 0, 9_000)] {
+        let tick = SyscallSample {
+            nr,
+            count,
+            errors,
+            total_ns: count * v,
+            max_ns: v * 20,
+            hist: hist(&[(v, count * 95 / 100), (v * 20, count - count * 95 / 100)]),
+            ..SyscallSample::default()
+        };
+        match syscalls.iter_mut().find(|s| s.nr == nr) {
+            Some(s) => {
+                s.count += tick.count;
+                s.errors += tick.errors;
+                s.total_ns += tick.total_ns;
+                s.max_ns = tick.max_ns;
+                s.hist.merge(&tick.hist);
+            }
+            None => syscalls.push(tick),
+        }
+    }
 }
 
 /// Two traced callees inside an exemplar of function `i` (the next two functions), the second

@@ -99,7 +99,6 @@ pub(crate) const EX_COLS: [(&str, u16, u8); 9] = [
 ];
 
 impl Widget for &ExemplarTable<'_> {
-    #[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
         let ui = &app.ui;
@@ -109,21 +108,9 @@ impl Widget for &ExemplarTable<'_> {
         let fixed: u16 = EX_COLS.iter().zip(&keep).filter(|(_, k)| **k).map(|(c, _)| c.1 + 1).sum();
         let flex = inner_w.saturating_sub(fixed + 1);
         let fn_w = flex / 2;
-        let sys_w = flex - fn_w;
         let ex = app.ui.exemplar;
         let arrow = if ex.descending { "▼" } else { "▲" };
-        let sorted = |t: &str| match (t, ex.sort) {
-            ("At", ExemplarSort::Time) | ("Duration", ExemplarSort::Duration) => format!("{t}{arrow}"),
-            _ => t.to_string(),
-        };
-        let mut header = vec![Cell::from("Function")];
-        let mut widths = vec![Constraint::Length(fn_w)];
-        for (c, _) in EX_COLS.iter().zip(&keep).filter(|(_, k)| **k) {
-            header.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(c.0) } else { right(sorted(c.0)) });
-            widths.push(Constraint::Length(c.1));
-        }
-        header.push(Cell::from("Top syscalls"));
-        widths.push(Constraint::Length(sys_w));
+        let (header, widths) = exemplar_header(app, &keep, fn_w, flex - fn_w);
 
         let height = usize::from(area.height.saturating_sub(3));
         let len = ui.visible_exemplars.len();
@@ -133,42 +120,7 @@ impl Widget for &ExemplarTable<'_> {
         let rows: Vec<Row> = ui.visible_exemplars[offset..offset + shown]
             .iter()
             .filter_map(|&i| exemplars.get(i))
-            .map(|e| {
-                let s = e.attribution.shares();
-                split_buf.reset();
-                (&AttributionBar { shares: s }).render(split_buf.area, &mut split_buf);
-                let split: String = split_buf.content().iter().map(|c| c.symbol()).collect();
-                let a = &e.attribution;
-                let part = |ns: u64| pct(ns as f64 / a.total_ns().max(1) as f64);
-                let values = [
-                    format!("+{}", fmt_uptime(e.at_ns)),
-                    fit_ns(e.duration_ns),
-                    ellipsize_left(&thread(e), 16),
-                    pct(s.self_oncpu),
-                    pct(s.callees),
-                    pct(s.syscalls),
-                    part(a.offcpu_blocked_ns),
-                    part(a.offcpu_runqueue_ns),
-                    split,
-                ];
-                let mut cells = vec![Cell::from(ellipsize_left(app.exemplar_name(e), usize::from(fn_w)))];
-                for ((v, _), c) in values.into_iter().zip(&keep).zip(&EX_COLS).filter(|((_, k), _)| **k) {
-                    cells.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(v) } else { right(v) });
-                }
-                let mut sys = String::new();
-                if let Some(c) = e.callees.first() {
-                    let share = pct(c.total_ns as f64 / e.duration_ns.max(1) as f64);
-                    let _ = write!(sys, "→{} {share}", app.callee_name(c));
-                }
-                for u in &e.syscalls {
-                    if !sys.is_empty() {
-                        sys.push_str(", ");
-                    }
-                    let _ = write!(sys, "{}×{} {}", u.name, u.count, fit_ns(u.total_ns));
-                }
-                cells.push(Cell::from(sys));
-                Row::new(cells)
-            })
+            .map(|e| exemplar_row(app, e, &keep, fn_w, &mut split_buf))
             .collect();
         let evicted = app.derived.lost.exemplars_evicted;
         let sort = format!(" sort {} {arrow} ", ex.sort.label());
@@ -190,4 +142,69 @@ impl Widget for &ExemplarTable<'_> {
                 .render(inner, buf);
         }
     }
+}
+
+/// The slow-calls table's header (the sorted column marked) and column widths: the function,
+/// the columns that fit (`keep`), and the top syscalls.
+fn exemplar_header(app: &App, keep: &[bool], fn_w: u16, sys_w: u16) -> (Vec<Cell<'static>>, Vec<Constraint>) {
+    let ex = app.ui.exemplar;
+    let arrow = if ex.descending { "▼" } else { "▲" };
+    let sorted = |t: &str| match (t, ex.sort) {
+        ("At", ExemplarSort::Time) | ("Duration", ExemplarSort::Duration) => format!("{t}{arrow}"),
+        _ => t.to_string(),
+    };
+    let mut header = vec![Cell::from("Function")];
+    let mut widths = vec![Constraint::Length(fn_w)];
+    for (c, _) in EX_COLS.iter().zip(keep).filter(|(_, k)| **k) {
+        header.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(c.0) } else { right(sorted(c.0)) });
+        widths.push(Constraint::Length(c.1));
+    }
+    header.push(Cell::from("Top syscalls"));
+    widths.push(Constraint::Length(sys_w));
+    (header, widths)
+}
+
+/// One slow call's row: name, the kept columns, its split bar (drawn into `split_buf`), then its
+/// heaviest callee and its syscalls.
+fn exemplar_row(
+    app: &App,
+    e: &crate::model::Exemplar,
+    keep: &[bool],
+    fn_w: u16,
+    split_buf: &mut Buffer,
+) -> Row<'static> {
+    let s = e.attribution.shares();
+    split_buf.reset();
+    (&AttributionBar { shares: s }).render(split_buf.area, split_buf);
+    let split: String = split_buf.content().iter().map(|c| c.symbol()).collect();
+    let a = &e.attribution;
+    let part = |ns: u64| pct(ns as f64 / a.total_ns().max(1) as f64);
+    let values = [
+        format!("+{}", fmt_uptime(e.at_ns)),
+        fit_ns(e.duration_ns),
+        ellipsize_left(&thread(e), 16),
+        pct(s.self_oncpu),
+        pct(s.callees),
+        pct(s.syscalls),
+        part(a.offcpu_blocked_ns),
+        part(a.offcpu_runqueue_ns),
+        split,
+    ];
+    let mut cells = vec![Cell::from(ellipsize_left(app.exemplar_name(e), usize::from(fn_w)))];
+    for ((v, _), c) in values.into_iter().zip(keep).zip(&EX_COLS).filter(|((_, k), _)| **k) {
+        cells.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(v) } else { right(v) });
+    }
+    let mut sys = String::new();
+    if let Some(c) = e.callees.first() {
+        let share = pct(c.total_ns as f64 / e.duration_ns.max(1) as f64);
+        let _ = write!(sys, "→{} {share}", app.callee_name(c));
+    }
+    for u in &e.syscalls {
+        if !sys.is_empty() {
+            sys.push_str(", ");
+        }
+        let _ = write!(sys, "{}×{} {}", u.name, u.count, fit_ns(u.total_ns));
+    }
+    cells.push(Cell::from(sys));
+    Row::new(cells)
 }

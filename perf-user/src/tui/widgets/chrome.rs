@@ -15,98 +15,113 @@ use crate::app::App;
 pub struct Header<'a>(pub &'a App);
 
 impl Widget for &Header<'_> {
-    #[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.0;
-        let d = &app.derived;
-        let t = &app.info.target;
-        let sep = || Span::raw(" │ ").dim();
-        let mut first = vec![
-            Span::styled(" perf-user ", Style::default().add_modifier(Modifier::BOLD).fg(Color::Black).bg(Color::Cyan)),
-            Span::raw(" pid "),
-            Span::styled(t.pid.to_string(), Style::default().add_modifier(Modifier::BOLD)),
-            Span::raw(" "),
-            Span::styled(
-                if t.comm.is_empty() { "?".to_string() } else { t.comm.clone() },
-                Style::default().add_modifier(Modifier::BOLD),
-            ),
-            sep(),
-            Span::raw(format!("up {}", fmt_uptime(d.elapsed_ns))),
-            sep(),
-            Span::raw("window "),
-            Span::styled(d.window.label(), Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan)),
-        ];
-        // What the numbers are: attribution off, or a sample of the calls.
-        let mode = match (app.info.probes.as_str(), app.info.sample_every) {
-            ("latency", n) if n > 1 => format!("latency only, 1 in {n} timed"),
-            ("latency", _) => "latency only".to_string(),
-            ("entry_only", _) => "counts only".to_string(),
-            (_, n) if n > 1 => format!("1 in {n} timed"),
-            _ => String::new(),
-        };
-        if !mode.is_empty() {
-            first.push(sep());
-            first.push(Span::styled(mode, Style::default().fg(Color::Yellow)));
-        }
-        if app.paused {
-            first.push(sep());
-            first.push(Span::styled(
-                " PAUSED ",
-                Style::default().add_modifier(Modifier::BOLD).fg(Color::Black).bg(Color::Yellow),
-            ));
-        }
-        if !t.exe.is_empty() {
-            first.push(sep());
-            first.push(Span::raw(t.exe.clone()).dim());
-        }
-
-        let cpu = app.overhead_cpus() * 100.0;
-        let lost = &d.lost;
-        let count = |label: &'static str, n: u64| {
-            let style =
-                if n > 0 { Style::default().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::default() };
-            [Span::raw(label), Span::styled(fit_count(n), style)]
-        };
-        let mut second = vec![
-            Span::raw(" probes "),
-            Span::styled(
-                format!("{} hits/s", fit_rate(d.hits_per_s).trim_end_matches("/s")),
-                Style::default().add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(" ≈ "),
-            Span::styled(
-                format!("{cpu:.1}% of 1 CPU"),
-                // Red only past the overhead guard's budget (`--max-overhead`), where it acts.
-                if cpu > app.max_overhead_pct {
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
-                } else {
-                    Style::default()
-                },
-            ),
-            Span::raw(format!(" ({}/hit)", fit_ns(app.cost_per_hit_ns.max(0.0) as u64))).dim(),
-            sep(),
-            Span::raw("lost: "),
-        ];
-        second.extend(count("ringbuf ", lost.ringbuf_full));
-        second.extend(count(" · maps ", lost.thread_map_full + lost.attr_map_full));
-        second.extend(count(" · stack depth ", lost.depth_overflow));
-        second.extend(count(" · orphans ", lost.orphan_entry + lost.orphan_return));
-        let lines = [Line::from(first), Line::from(second)];
+        let lines = [identity_line(app), probes_line(app)];
         for (i, l) in lines.iter().enumerate() {
             if (i as u16) < area.height {
                 buf.set_line(area.x, area.y + i as u16, l, area.width);
             }
         }
         if app.target_exited && area.height > 2 {
-            let banner = Rect { y: area.y + 2, height: 1, ..area };
-            buf.set_style(banner, Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD));
-            let text = format!(
-                " ■ TARGET EXITED: pid {} is gone; these are its last numbers. q writes the report and quits.",
-                t.pid
-            );
-            buf.set_stringn(banner.x, banner.y, text, usize::from(banner.width), Style::default());
+            exited_banner(app, Rect { y: area.y + 2, height: 1, ..area }, buf);
         }
     }
+}
+
+fn sep() -> Span<'static> {
+    Span::raw(" │ ").dim()
+}
+
+/// The first header line: pid, name, uptime, window, what the numbers are, pause, executable.
+fn identity_line(app: &App) -> Line<'static> {
+    let d = &app.derived;
+    let t = &app.info.target;
+    let mut first = vec![
+        Span::styled(" perf-user ", Style::default().add_modifier(Modifier::BOLD).fg(Color::Black).bg(Color::Cyan)),
+        Span::raw(" pid "),
+        Span::styled(t.pid.to_string(), Style::default().add_modifier(Modifier::BOLD)),
+        Span::raw(" "),
+        Span::styled(
+            if t.comm.is_empty() { "?".to_string() } else { t.comm.clone() },
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        sep(),
+        Span::raw(format!("up {}", fmt_uptime(d.elapsed_ns))),
+        sep(),
+        Span::raw("window "),
+        Span::styled(d.window.label(), Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan)),
+    ];
+    // What the numbers are: attribution off, or a sample of the calls.
+    let mode = match (app.info.probes.as_str(), app.info.sample_every) {
+        ("latency", n) if n > 1 => format!("latency only, 1 in {n} timed"),
+        ("latency", _) => "latency only".to_string(),
+        ("entry_only", _) => "counts only".to_string(),
+        (_, n) if n > 1 => format!("1 in {n} timed"),
+        _ => String::new(),
+    };
+    if !mode.is_empty() {
+        first.push(sep());
+        first.push(Span::styled(mode, Style::default().fg(Color::Yellow)));
+    }
+    if app.paused {
+        first.push(sep());
+        first.push(Span::styled(
+            " PAUSED ",
+            Style::default().add_modifier(Modifier::BOLD).fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    if !t.exe.is_empty() {
+        first.push(sep());
+        first.push(Span::raw(t.exe.clone()).dim());
+    }
+    Line::from(first)
+}
+
+/// The second header line: probe hits, their CPU cost against the guard's budget, and what was lost.
+fn probes_line(app: &App) -> Line<'static> {
+    let d = &app.derived;
+    let cpu = app.overhead_cpus() * 100.0;
+    let lost = &d.lost;
+    let count = |label: &'static str, n: u64| {
+        let style = if n > 0 { Style::default().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::default() };
+        [Span::raw(label), Span::styled(fit_count(n), style)]
+    };
+    let mut second = vec![
+        Span::raw(" probes "),
+        Span::styled(
+            format!("{} hits/s", fit_rate(d.hits_per_s).trim_end_matches("/s")),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(" ≈ "),
+        Span::styled(
+            format!("{cpu:.1}% of 1 CPU"),
+            // Red only past the overhead guard's budget (`--max-overhead`), where it acts.
+            if cpu > app.max_overhead_pct {
+                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            },
+        ),
+        Span::raw(format!(" ({}/hit)", fit_ns(app.cost_per_hit_ns.max(0.0) as u64))).dim(),
+        sep(),
+        Span::raw("lost: "),
+    ];
+    second.extend(count("ringbuf ", lost.ringbuf_full));
+    second.extend(count(" · maps ", lost.thread_map_full + lost.attr_map_full));
+    second.extend(count(" · stack depth ", lost.depth_overflow));
+    second.extend(count(" · orphans ", lost.orphan_entry + lost.orphan_return));
+    Line::from(second)
+}
+
+/// The red line under the header once the target has exited.
+fn exited_banner(app: &App, banner: Rect, buf: &mut Buffer) {
+    buf.set_style(banner, Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD));
+    let text = format!(
+        " ■ TARGET EXITED: pid {} is gone; these are its last numbers. q writes the report and quits.",
+        app.info.target.pid
+    );
+    buf.set_stringn(banner.x, banner.y, text, usize::from(banner.width), Style::default());
 }
 
 pub(crate) const HINTS: &[(&str, &str)] = &[

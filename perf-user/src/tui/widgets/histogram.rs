@@ -44,7 +44,6 @@ pub(crate) fn upper_log2(low_ns: u64, high_ns: u64) -> f64 {
 }
 
 impl Widget for &LatencyHistogram<'_> {
-    #[expect(clippy::too_many_lines, reason = "split pending: area owned by another change this session")]
     fn render(self, area: Rect, buf: &mut Buffer) {
         if area.width < 8 || area.height < 3 {
             return;
@@ -53,15 +52,69 @@ impl Widget for &LatencyHistogram<'_> {
             buf.set_stringn(area.x, area.y, "no calls in this window", usize::from(area.width), Style::default().dim());
             return;
         };
-        let w = usize::from(area.width);
+        let axis = Axis { lo, per_log2: f64::from(area.width) / (hi - lo), width: usize::from(area.width) };
         let bars_h = usize::from(area.height - 2);
-        let per_log2 = w as f64 / (hi - lo);
-        let col_of = |ns: u64| (((ns.max(1) as f64).log2() - lo) * per_log2).clamp(0.0, (w - 1) as f64) as usize;
+        self.bars(&axis, area, bars_h, buf);
+        let marker_y = area.y + bars_h as u16;
+        self.markers(&axis, area.x, marker_y, buf);
+        axis.labels(area.x, marker_y + 1, buf);
+    }
+}
 
+/// The log time axis: `lo` (log2 ns) at column 0, `per_log2` columns per octave.
+struct Axis {
+    lo: f64,
+    per_log2: f64,
+    width: usize,
+}
+
+impl Axis {
+    fn col_of(&self, ns: u64) -> usize {
+        (((ns.max(1) as f64).log2() - self.lo) * self.per_log2).clamp(0.0, (self.width - 1) as f64) as usize
+    }
+
+    /// Axis labels, evenly spaced on the log scale.
+    fn labels(&self, x0: u16, axis_y: u16, buf: &mut Buffer) {
+        let w = self.width;
+        let n_labels = (w / 14).max(2);
+        let mut next_free = 0usize;
+        for i in 0..n_labels {
+            let c = i * (w - 1) / (n_labels - 1);
+            // The first label is the axis' left end, the last its right end, others column middles.
+            let at = if i == 0 {
+                0.0
+            } else if i == n_labels - 1 {
+                w as f64
+            } else {
+                c as f64 + 0.5
+            };
+            let ns = (self.lo + at / self.per_log2).exp2();
+            let label = fit_ns(ns.round().min(u64::MAX as f64) as u64);
+            let len = label.chars().count();
+            let x = if i == 0 {
+                0
+            } else if i == n_labels - 1 {
+                w.saturating_sub(len)
+            } else {
+                c.saturating_sub(len / 2)
+            };
+            if x < next_free || x + len > w {
+                continue;
+            }
+            buf.set_stringn(x0 + x as u16, axis_y, &label, len, Style::default().dim());
+            next_free = x + len + 1;
+        }
+    }
+}
+
+impl LatencyHistogram<'_> {
+    /// Each column's count: the buckets (or the part of a bucket) it covers.
+    fn columns(&self, axis: &Axis) -> Vec<f64> {
+        let w = axis.width;
         let mut cols = vec![0.0f64; w];
         for b in &self.hist.buckets {
-            let a = ((b.low_ns.max(1) as f64).log2() - lo) * per_log2;
-            let e = (upper_log2(b.low_ns, b.high_ns) - lo) * per_log2;
+            let a = ((b.low_ns.max(1) as f64).log2() - axis.lo) * axis.per_log2;
+            let e = (upper_log2(b.low_ns, b.high_ns) - axis.lo) * axis.per_log2;
             let count = b.count as f64;
             if e - a <= 1.0 {
                 // Narrower than a column: all of it in the column of its middle.
@@ -76,8 +129,14 @@ impl Widget for &LatencyHistogram<'_> {
                 *v += count * overlap / (e - a);
             }
         }
+        cols
+    }
+
+    /// The bars, in eighth blocks, coloured past p99 and p99.9.
+    fn bars(&self, axis: &Axis, area: Rect, bars_h: usize, buf: &mut Buffer) {
+        let cols = self.columns(axis);
         let max = cols.iter().copied().fold(0.0, f64::max);
-        let (c99, c999) = (col_of(self.markers[1].1), col_of(self.markers[2].1));
+        let (c99, c999) = (axis.col_of(self.markers[1].1), axis.col_of(self.markers[2].1));
         for (c, &v) in cols.iter().enumerate() {
             if v <= 0.0 || max <= 0.0 {
                 continue;
@@ -100,12 +159,14 @@ impl Widget for &LatencyHistogram<'_> {
                 buf[(x, y)].set_char(EIGHTHS[fill]).set_fg(color);
             }
         }
+    }
 
-        // Percentile markers: `▲p50`, merged when they share a column, flipped left at the right edge.
-        let marker_y = area.y + bars_h as u16;
+    /// Percentile markers: `▲p50`, merged when they share a column, flipped left at the right edge.
+    fn markers(&self, axis: &Axis, x0: u16, marker_y: u16, buf: &mut Buffer) {
+        let w = axis.width;
         let mut groups: Vec<(usize, String)> = Vec::with_capacity(3);
         for &(label, ns) in &self.markers {
-            let c = col_of(ns);
+            let c = axis.col_of(ns);
             match groups.last_mut() {
                 Some((gc, text)) if *gc == c => {
                     // `p50/99/99.9`: one `p` is enough.
@@ -121,7 +182,7 @@ impl Widget for &LatencyHistogram<'_> {
             let c = *c;
             let next = groups.get(i + 1).map_or(w, |g| g.0);
             let len = labels.chars().count();
-            buf[(area.x + c as u16, marker_y)].set_char('▲').set_style(style);
+            buf[(x0 + c as u16, marker_y)].set_char('▲').set_style(style);
             // The labels go right of the marker if they fit before the next one, else left of it.
             let (x, room) = if c + 1 + len <= next {
                 (c + 1, len)
@@ -130,39 +191,8 @@ impl Widget for &LatencyHistogram<'_> {
             } else {
                 (c + 1, next.saturating_sub(c + 1))
             };
-            buf.set_stringn(area.x + x as u16, marker_y, labels, room, style);
+            buf.set_stringn(x0 + x as u16, marker_y, labels, room, style);
             min_x = (c + 1).max(x + room);
-        }
-
-        // Axis labels, evenly spaced on the log scale.
-        let axis_y = marker_y + 1;
-        let n_labels = (w / 14).max(2);
-        let mut next_free = 0usize;
-        for i in 0..n_labels {
-            let c = i * (w - 1) / (n_labels - 1);
-            // The first label is the axis' left end, the last its right end, others column middles.
-            let at = if i == 0 {
-                0.0
-            } else if i == n_labels - 1 {
-                w as f64
-            } else {
-                c as f64 + 0.5
-            };
-            let ns = (lo + at / per_log2).exp2();
-            let label = fit_ns(ns.round().min(u64::MAX as f64) as u64);
-            let len = label.chars().count();
-            let x = if i == 0 {
-                0
-            } else if i == n_labels - 1 {
-                w.saturating_sub(len)
-            } else {
-                c.saturating_sub(len / 2)
-            };
-            if x < next_free || x + len > w {
-                continue;
-            }
-            buf.set_stringn(area.x + x as u16, axis_y, &label, len, Style::default().dim());
-            next_free = x + len + 1;
         }
     }
 }
