@@ -185,10 +185,15 @@ fn a_caller_that_never_returns_keeps_its_own_caller() {
     let exe = compile(&dir, "cc", &["-O2", "-fno-omit-frame-pointer", "-fcf-protection=none"], "event_loop.c", "loop");
     let (mut child, lines) = spawn_ready(std::process::Command::new(&exe).stdin(std::process::Stdio::piped()));
     let export = dir.join("report.json");
-    let args = ["--export", export.to_str().unwrap(), "--duration", "2s", "--func", "run_server", "--func", "serve"];
+    let args = ["--export", export.to_str().unwrap(), "--duration", "3s", "--func", "run_server", "--func", "serve"];
     let mut pu = PerfUser::attach(child.id(), &[&args[..], &["--func", "handle", "--max-overhead", "1000"]].concat());
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
     lines.wait_for("done", Duration::from_secs(20));
+    // Stopped (inside `serve`, its frames kept) before perf-user's final reading, which reads the
+    // function and path maps one after the other: a running loop would add calls in between.
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: kill(2) on the fixture this test spawned; no memory is passed.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
     pu.wait(Duration::from_secs(30));
     let _ = child.kill();
     let _ = child.wait();

@@ -62,6 +62,37 @@ pub struct Collector {
     threads: Option<MapData>,
     /// The traced process, whose threads' stacks name those callers (0: not read).
     pub target_pid: u32,
+    /// Callers named from the stacks so far, by path id (`call_paths_with_running_callers`).
+    running_callers: std::collections::HashMap<u64, CallPath>,
+}
+
+/// Callers remembered from the threads' stacks before the memory starts over (a path is 80 bytes).
+const MAX_REMEMBERED_CALLERS: usize = 1 << 16;
+
+/// Adds to `paths` the callers from `named` that a path is reached through but that have no
+/// entry, up their chains. Returns whether a caller is still missing.
+fn add_callers(
+    paths: &mut Vec<CallPath>,
+    known: &mut std::collections::HashSet<u64>,
+    named: &std::collections::HashMap<u64, CallPath>,
+) -> bool {
+    let mut missing = false;
+    // `paths` grows as callers are added, so their own callers are looked up too.
+    let mut i = 0;
+    while i < paths.len() {
+        let p = paths[i];
+        if p.depth > 0 && !known.contains(&p.parent) {
+            match named.get(&p.parent) {
+                Some(c) => {
+                    known.insert(c.id);
+                    paths.push(*c);
+                }
+                None => missing = true,
+            }
+        }
+        i += 1;
+    }
+    missing
 }
 
 fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
@@ -220,6 +251,7 @@ impl Collector {
                 _ => None,
             },
             target_pid: 0,
+            running_callers: std::collections::HashMap::new(),
         })
     }
 
@@ -390,28 +422,31 @@ impl Collector {
     }
 
     /// `read_call_paths`, plus the paths of callers still running that a path is reached through
-    /// but that have no entry (no call of theirs returned yet): read from the threads' stacks, and
-    /// only when some path's caller is missing, which a steady state with returning callers never
-    /// pays for.
-    fn call_paths_with_running_callers(&self) -> Vec<CallPath> {
+    /// but that have no entry (no call of theirs returned yet). A path's identity never changes,
+    /// so callers named once are remembered; the threads' stacks are read only when a caller is
+    /// missing and unknown, which neither a steady state with returning callers nor an event loop
+    /// running all along pays for after its first tick.
+    fn call_paths_with_running_callers(&mut self) -> Vec<CallPath> {
         let mut paths = self.read_call_paths();
-        let known: std::collections::HashSet<u64> = paths.iter().map(|p| p.id).collect();
-        let missing = paths.iter().any(|p| p.depth > 0 && !known.contains(&p.parent));
-        if let (true, Some(threads), true) = (missing, &self.threads, self.target_pid != 0) {
-            let mut known = known;
-            for p in crate::bpf::stacks::running_callers(threads, self.target_pid) {
-                if known.insert(p.id) {
-                    paths.push(p);
-                }
+        let mut known: std::collections::HashSet<u64> = paths.iter().map(|p| p.id).collect();
+        if !add_callers(&mut paths, &mut known, &self.running_callers) {
+            return paths;
+        }
+        if let (Some(threads), true) = (&self.threads, self.target_pid != 0) {
+            if self.running_callers.len() > MAX_REMEMBERED_CALLERS {
+                self.running_callers.clear();
             }
+            for p in crate::bpf::stacks::running_callers(threads, self.target_pid) {
+                self.running_callers.insert(p.id, p);
+            }
+            add_callers(&mut paths, &mut known, &self.running_callers);
         }
         paths
     }
 
     /// Every call path's totals summed over CPUs, calibrated like their functions' calls. A CPU's
     /// copy names its path when its (caller's path, function) hash to the path's id: the copies
-    /// the kernel zeroed on the other CPUs never do. A path none of whose calls has returned (a
-    /// caller still running, named by the kernel when a callee's path was created) has no calls.
+    /// the kernel zeroed on the other CPUs never do.
     fn read_call_paths(&self) -> Vec<CallPath> {
         self.call_paths
             .iter()
