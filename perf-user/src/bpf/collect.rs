@@ -69,32 +69,6 @@ pub struct Collector {
 /// Callers remembered from the threads' stacks before the memory starts over (a path is 80 bytes).
 const MAX_REMEMBERED_CALLERS: usize = 1 << 16;
 
-/// Adds to `paths` the callers from `named` that a path is reached through but that have no
-/// entry, up their chains. Returns whether a caller is still missing.
-fn add_callers(
-    paths: &mut Vec<CallPath>,
-    known: &mut std::collections::HashSet<u64>,
-    named: &std::collections::HashMap<u64, CallPath>,
-) -> bool {
-    let mut missing = false;
-    // `paths` grows as callers are added, so their own callers are looked up too.
-    let mut i = 0;
-    while i < paths.len() {
-        let p = paths[i];
-        if p.depth > 0 && !known.contains(&p.parent) {
-            match named.get(&p.parent) {
-                Some(c) => {
-                    known.insert(c.id);
-                    paths.push(*c);
-                }
-                None => missing = true,
-            }
-        }
-        i += 1;
-    }
-    missing
-}
-
 fn take<T>(tracer: &mut Tracer, name: &str) -> Result<T, LoadError>
 where
     T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
@@ -421,39 +395,37 @@ impl Collector {
         }
     }
 
-    /// `read_call_paths`, plus the paths of callers still running that a path is reached through
-    /// but that have no entry (no call of theirs returned yet). A path's identity never changes,
-    /// so callers named once are remembered; the threads' stacks are read only when a caller is
-    /// missing and unknown, which neither a steady state with returning callers nor an event loop
-    /// running all along pays for after its first tick.
+    /// `read_call_paths`, plus the callers still running (no call of theirs returned yet, so no
+    /// entry), as paths without calls: `CallTree::build` keeps those a kept path is reached
+    /// through. A path's identity never changes, so callers named once are remembered; the
+    /// threads' stacks are read only when a caller is missing and unknown, which neither a steady
+    /// state with returning callers nor an event loop running all along pays for after its first
+    /// tick.
     fn call_paths_with_running_callers(&mut self) -> Vec<CallPath> {
         let mut paths = self.read_call_paths();
-        let mut known: std::collections::HashSet<u64> = paths.iter().map(|p| p.id).collect();
-        if !add_callers(&mut paths, &mut known, &self.running_callers) {
-            return paths;
-        }
-        if let (Some(threads), true) = (&self.threads, self.target_pid != 0) {
+        let read: std::collections::HashSet<u64> = paths.iter().map(|p| p.id).collect();
+        let unknown = |id: &u64| !read.contains(id) && !self.running_callers.contains_key(id);
+        let missing = paths.iter().any(|p| p.depth > 0 && unknown(&p.parent));
+        if let (true, Some(threads), true) = (missing, &self.threads, self.target_pid != 0) {
             if self.running_callers.len() > MAX_REMEMBERED_CALLERS {
                 self.running_callers.clear();
             }
             for p in crate::bpf::stacks::running_callers(threads, self.target_pid) {
                 self.running_callers.insert(p.id, p);
             }
-            add_callers(&mut paths, &mut known, &self.running_callers);
         }
+        paths.extend(self.running_callers.values().filter(|c| !read.contains(&c.id)));
         paths
     }
 
     /// Every call path's totals summed over CPUs, calibrated like their functions' calls. A CPU's
-    /// copy names its path when its (caller's path, function) hash to the path's id: the copies
-    /// the kernel zeroed on the other CPUs never do.
+    /// copy with calls names its path (the kernel zeroes the other CPUs' copies).
     fn read_call_paths(&self) -> Vec<CallPath> {
         self.call_paths
             .iter()
             .filter_map(Result::ok)
             .filter_map(|(id, v)| {
-                let names = |p: &&PathStats| common::call_path_id(p.parent, p.fn_id) == id;
-                let first = v.iter().find(names).copied()?;
+                let first = v.iter().find(|p| p.count > 0).copied()?;
                 let sum = |f: fn(&PathStats) -> u64| v.iter().map(f).sum::<u64>();
                 let path = CallPath {
                     id,

@@ -110,7 +110,7 @@ impl Widget for &ExemplarTable<'_> {
         let fn_w = flex / 2;
         let ex = app.ui.exemplar;
         let arrow = if ex.descending { "▼" } else { "▲" };
-        let (header, widths) = exemplar_header(app, &keep, fn_w, flex - fn_w);
+        let (header, widths) = exemplar_header(ex.sort, arrow, &keep, fn_w, flex - fn_w);
 
         let height = usize::from(area.height.saturating_sub(3));
         let len = ui.visible_exemplars.len();
@@ -146,10 +146,14 @@ impl Widget for &ExemplarTable<'_> {
 
 /// The slow-calls table's header (the sorted column marked) and column widths: the function,
 /// the columns that fit (`keep`), and the top syscalls.
-fn exemplar_header(app: &App, keep: &[bool], fn_w: u16, sys_w: u16) -> (Vec<Cell<'static>>, Vec<Constraint>) {
-    let ex = app.ui.exemplar;
-    let arrow = if ex.descending { "▼" } else { "▲" };
-    let sorted = |t: &str| match (t, ex.sort) {
+fn exemplar_header(
+    sort: ExemplarSort,
+    arrow: &str,
+    keep: &[bool],
+    fn_w: u16,
+    sys_w: u16,
+) -> (Vec<Cell<'static>>, Vec<Constraint>) {
+    let sorted = |t: &str| match (t, sort) {
         ("At", ExemplarSort::Time) | ("Duration", ExemplarSort::Duration) => format!("{t}{arrow}"),
         _ => t.to_string(),
     };
