@@ -544,3 +544,38 @@ fn slow_calls_of_one_symbol_in_two_objects_name_their_object() {
     let nested = detail.lines().skip_while(|l| !l.contains("Traced calls inside")).nth(1).unwrap_or_default();
     assert!(nested.contains(&format!("libbook.so:{symbol}")), "the traced call inside:\n{detail}");
 }
+
+/// A library whose path a hostile target chose (escape sequences, a bell) names its slow calls,
+/// their callee arrow and their breakdown: the screen shows no control character.
+#[test]
+fn hostile_object_names_in_slow_calls_never_reach_the_terminal() {
+    use crate::model::{CalleeUse, Exemplar, FuncInfo, Sample, Session};
+    let info = fixtures::run_info();
+    let mut funcs = fixtures::names(3);
+    for f in &mut funcs {
+        f.object = info.target.exe.clone();
+    }
+    let symbol = funcs[1].symbol.clone();
+    let mut app = App::new(Session::new(funcs, 200), info);
+    let object = "/tmp/\x1b]0;pwned\x07\x1b[2J\u{9b}31mlib.so".to_string();
+    let lib = FuncInfo { id: 3, symbol: symbol.clone(), object, ..FuncInfo::default() };
+    app.handle(Event::FunctionsAdded { functions: vec![lib], note: "lib loaded".into() });
+    let callee = CalleeUse { fn_id: 3, symbol: symbol.clone(), count: 1, total_ns: 900_000 };
+    let slow = |fn_id: u32, callees: Vec<CalleeUse>| Exemplar {
+        fn_id,
+        symbol: symbol.clone(),
+        tid: 7,
+        duration_ns: 1_000_000,
+        callees,
+        ..Exemplar::default()
+    };
+    app.handle(Event::Tick { sample: Sample::default(), exemplars: vec![slow(1, vec![callee]), slow(3, Vec::new())] });
+    keys(&mut app, &[Key::BackTab, Key::BackTab, Key::Char('s')]);
+    let table = screen(&app, 240, 30);
+    assert!(table.contains("lib.so:"), "the library's slow call is shown:\n{table}");
+    keys(&mut app, &[Key::Enter]);
+    let detail = screen(&app, 200, 40);
+    for shown in [&table, &detail] {
+        assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "a control character on screen:\n{shown:?}");
+    }
+}
