@@ -271,3 +271,41 @@ fn tui_heatmap_and_slow_call_breakdown() {
     assert!(!folded.contains(nested), "its callees hidden:\n{folded}");
     tmux.ok(&["send-keys", "-t", "ui", "q"]);
 }
+
+/// `--span` in the UI: Shift-Tab from the functions reaches the spans view (it is on offer only
+/// with spans); the selected span's detail draws its histogram with percentiles, its matching and
+/// its slowest spans with key and both threads (feed → gateway); ↓ selects the next span.
+#[test]
+fn tui_spans_view_selects_a_span_and_draws_its_detail() {
+    use target_app::tick::{FEED_RECEIVE, NEXT_SEQ, ORDER_SENT, TICKET_SEQ_OFFSET};
+    if !bpf_available("tui_spans_view_selects_a_span_and_draws_its_detail") {
+        return;
+    }
+    let dir = TempDir::new("tui-spans");
+    let app = TargetApp::start(&dir, &["--rate", "5000"]);
+    let tmux = Tmux::new("spans");
+    let cmd = format!(
+        "'{PERF_USER}' attach --pid {} --func 'target_app::risk::*' --span 'tick={FEED_RECEIVE}(arg0)..{ORDER_SENT}(arg0+{TICKET_SEQ_OFFSET})' --span 'by_ret={NEXT_SEQ}(ret)..{ORDER_SENT}(arg0+{TICKET_SEQ_OFFSET})'",
+        app.pid
+    );
+    tmux.ok(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "ui", &cmd]);
+    tmux.wait("the functions with the span table under them", Duration::from_secs(20), Tmux::screen, |s| {
+        s.contains("RiskEngine") && s.contains("Spans (FROM..TO")
+    });
+    tmux.ok(&["send-keys", "-t", "ui", "BTab"]);
+    let selected = |s: &str| s.lines().find(|l| l.contains('▶')).unwrap_or_default().to_string();
+    let slow_span = |s: &str| s.lines().find(|l| l.contains(" key ") && l.contains(" → ")).map(str::to_string);
+    let view = tmux.wait("the spans view with a slow span kept", Duration::from_secs(30), Tmux::screen, |s| {
+        s.contains("▸Spans (2)") && s.contains("tick · window") && s.contains("p99.9") && slow_span(s).is_some()
+    });
+    assert!(selected(&view).contains("tick"), "the cursor on the first span:\n{view}");
+    assert!(view.contains(&format!("From {FEED_RECEIVE}(arg0)")), "its FROM end:\n{view}");
+    assert!(view.contains(" starts · ") && view.contains(" matched · "), "its matching:\n{view}");
+    let slow = slow_span(&view).unwrap_or_default();
+    assert!(slow.contains("feed") && slow.contains("gateway"), "a slow span's two threads:\n{view}");
+    tmux.ok(&["send-keys", "-t", "ui", "Down"]);
+    let next =
+        tmux.wait("↓: the second span", Duration::from_secs(10), Tmux::screen, |s| s.contains("by_ret · window"));
+    assert!(selected(&next).contains("by_ret"), "{next}");
+    tmux.ok(&["send-keys", "-t", "ui", "q"]);
+}

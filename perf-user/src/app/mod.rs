@@ -239,8 +239,8 @@ impl App {
                 self.ui.window = self.ui.window.next();
                 self.rebuild();
             }
-            Key::Tab => self.ui.view = self.ui.view.next(),
-            Key::BackTab => self.ui.view = self.ui.view.prev(),
+            Key::Tab => self.ui.view = self.next_view(View::next),
+            Key::BackTab => self.ui.view = self.next_view(View::prev),
             Key::Esc if !self.ui.filter.is_empty() => {
                 self.ui.filter.clear();
                 self.refresh();
@@ -275,6 +275,7 @@ impl App {
             View::Syscalls => self.ui.visible_syscalls.len(),
             View::Exemplars => self.ui.visible_exemplars.len(),
             View::Tree => self.ui.visible_tree.len(),
+            View::Spans => self.session.spans.len(),
         };
         let sel = &mut self.ui.selected[self.ui.view as usize];
         let last = len.saturating_sub(1);
@@ -417,6 +418,26 @@ impl App {
         self.ui.visible.get(self.ui.selected[0]).and_then(|&i| self.derived.functions.get(i))
     }
 
+    /// The views Tab reaches from here in the direction `step` takes: the spans view only when
+    /// the run has spans (`--span`).
+    fn next_view(&self, step: fn(View) -> View) -> View {
+        let next = step(self.ui.view);
+        if next == View::Spans && self.session.spans.is_empty() { step(next) } else { next }
+    }
+
+    /// The views on offer: the spans view only with `--span`.
+    pub fn views(&self) -> &'static [View] {
+        if self.session.spans.is_empty() { &View::ALL[..4] } else { &View::ALL }
+    }
+
+    /// The span under the cursor in the spans view, with its numbers in the window (zero before
+    /// its first start).
+    pub fn selected_span(&self) -> Option<(&crate::model::SpanInfo, crate::model::SpanSample)> {
+        let info = self.session.spans.get(self.ui.selected[View::Spans as usize])?;
+        let sample = self.derived.sample.spans.iter().find(|s| s.row.id == info.id).cloned().unwrap_or_default();
+        Some((info, sample))
+    }
+
     /// Exemplars as displayed (the frozen copy while paused).
     pub fn exemplars(&self) -> &VecDeque<Exemplar> {
         self.derived.frozen.as_ref().map_or(&self.session.exemplars, |f| &f.exemplars)
@@ -511,7 +532,7 @@ impl App {
 /// Rows moved by PageUp/PageDown.
 const PAGE_ROWS: usize = 10;
 
-/// The four tables, switched with Tab / BackTab.
+/// The tables, switched with Tab / BackTab (the spans view only with `--span`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum View {
     #[default]
@@ -520,10 +541,12 @@ pub enum View {
     Exemplars = 2,
     /// The call tree: traced calls by call path.
     Tree = 3,
+    /// The spans (`--span`): each one's latency, matching and slowest spans.
+    Spans = 4,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Functions, View::Syscalls, View::Exemplars, View::Tree];
+    pub const ALL: [View; 5] = [View::Functions, View::Syscalls, View::Exemplars, View::Tree, View::Spans];
 
     pub fn next(self) -> View {
         Self::ALL[(self as usize + 1) % Self::ALL.len()]
@@ -539,6 +562,7 @@ impl View {
             View::Syscalls => "Syscalls",
             View::Exemplars => "Exemplars",
             View::Tree => "Tree",
+            View::Spans => "Spans",
         }
     }
 }
@@ -557,7 +581,7 @@ pub struct ViewState {
     /// Functions without calls in the window are listed too (`z`).
     pub show_uncalled: bool,
     /// Cursor position per view, an index into that view's visible rows.
-    pub selected: [usize; 4],
+    pub selected: [usize; 5],
     /// The function the user moved the cursor to, so that it stays selected when rows re-sort.
     pub selected_id: Option<u32>,
     /// Functions shown, filtered and sorted: indices into `Derived::functions`.
@@ -587,7 +611,7 @@ impl Default for ViewState {
             filter_editing: false,
             help: false,
             show_uncalled: false,
-            selected: [0; 4],
+            selected: [0; 5],
             selected_id: None,
             visible: Vec::new(),
             visible_syscalls: Vec::new(),

@@ -348,6 +348,21 @@ fn syscalls_made_inside_traced_functions_rank_first() {
 }
 
 #[test]
+fn the_spans_view_is_on_offer_only_with_spans() {
+    let mut a = named_app(&["f"]);
+    assert_eq!(a.views().len(), 4);
+    key(&mut a, Key::BackTab);
+    assert_eq!(a.ui.view, View::Tree, "no --span: Tab never lands on an empty spans view");
+    a.session.spans = vec![crate::model::SpanInfo { id: 0, name: "s".into(), ..Default::default() }];
+    assert_eq!(a.views().last(), Some(&View::Spans));
+    key(&mut a, Key::Tab);
+    assert_eq!(a.ui.view, View::Spans);
+    assert_eq!(a.selected_span().map(|(s, _)| s.name.as_str()), Some("s"));
+    key(&mut a, Key::Tab);
+    assert_eq!(a.ui.view, View::Functions);
+}
+
+#[test]
 fn tab_and_backtab_switch_views() {
     let mut a = named_app(&["f"]);
     assert_eq!(a.ui.view, View::Functions);
@@ -369,7 +384,7 @@ fn tab_and_backtab_switch_views() {
         exemplars: (0..3).map(|i| Exemplar { fn_id: 0, tid: i, ..Exemplar::default() }).collect(),
     });
     key(&mut a, Key::End);
-    assert_eq!(a.ui.selected, [0, 0, 2, 0]);
+    assert_eq!(a.ui.selected, [0, 0, 2, 0, 0]);
     assert_eq!(a.ui.visible_exemplars, vec![2, 1, 0], "newest first");
 }
 

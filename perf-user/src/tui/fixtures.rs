@@ -364,6 +364,70 @@ pub fn saturated_app() -> App {
     app
 }
 
+/// target-app's pipeline with two `--span`s after ten one-second ticks: `tick_to_trade` matches
+/// almost every start (a slow tail of 40–900 µs, three slow spans kept), `lonely` loses starts
+/// and sees ends without a start.
+pub fn span_app() -> App {
+    use crate::model::{SpanEnds, SpanInfo, SpanSample};
+    let mut app = app(3, 1);
+    let functions = app.session.latest().map(|s| s.functions.clone()).unwrap_or_default();
+    app.session.spans = vec![
+        SpanInfo {
+            id: 0,
+            name: "tick_to_trade".into(),
+            from: "target_app::feed::decode(arg1+8)".into(),
+            to: "target_app::gateway::Gateway::send(arg1+16)".into(),
+        },
+        SpanInfo { id: 1, name: "lonely".into(), from: "a(arg0)".into(), to: "b(ret)".into() },
+    ];
+    for t in 2..=10u64 {
+        let spans = vec![
+            SpanSample {
+                row: FuncSample {
+                    id: 0,
+                    calls: 1000 * t,
+                    count: 998 * t,
+                    total_ns: 998 * t * 45_000,
+                    max_ns: 900_000,
+                    total_hist: hist(&[(40_000, 950 * t), (90_000, 47 * t), (900_000, t)]),
+                    ..FuncSample::default()
+                },
+                starts: 1000 * t,
+                pending: 2,
+                ..SpanSample::default()
+            },
+            SpanSample {
+                row: FuncSample {
+                    id: 1,
+                    calls: 50 * t,
+                    count: 10 * t,
+                    total_ns: 10 * t * 2_000,
+                    max_ns: 3_000,
+                    total_hist: hist(&[(2_000, 10 * t)]),
+                    ..FuncSample::default()
+                },
+                starts: 50 * t,
+                starts_replaced: 15 * t,
+                ends_without_start: 3 * t,
+                ..SpanSample::default()
+            },
+        ];
+        let slow = |i: u64| Exemplar {
+            symbol: "tick_to_trade".into(),
+            tid: 4244,
+            thread: "gateway".into(),
+            duration_ns: 300_000 * i,
+            at_ns: t * 1_000_000_000 - 500_000_000,
+            span: Some(SpanEnds { key: 7000 + t * 10 + i, start_tid: 4243, start_thread: "engine".into() }),
+            ..Exemplar::default()
+        };
+        let exemplars = if t % 3 == 0 { vec![slow(t / 3)] } else { Vec::new() };
+        let sample = Sample { at_ns: t * 1_000_000_000, functions: functions.clone(), spans, ..Sample::default() };
+        app.handle(Event::Tick { sample, exemplars });
+    }
+    app
+}
+
 /// Cumulative call paths after `t` ticks, for `n` ≥ 5 functions: 0 calls 1 and 2, 2 calls 3,
 /// 4 (a second root) calls 3 too: one function on two paths.
 pub fn call_paths(n: usize, t: u64) -> Vec<CallPath> {

@@ -205,7 +205,7 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ("z", "show / hide functions without calls in the window"),
     ("/", "filter functions by name: Enter keeps, Esc clears"),
     ("Esc", "clear the filter"),
-    ("Tab / Shift-Tab", "functions → syscalls → exemplars → call tree"),
+    ("Tab / Shift-Tab", "functions → syscalls → exemplars → call tree → spans"),
     ("h / t", "functions: latency heatmap / per-thread rows (again: detail)"),
     ("Enter", "exemplars: the call's breakdown; s: sort by time/duration"),
     ("Enter ← →  l  u", "tree: fold/unfold; l heaviest callee, u back to the caller"),

@@ -34,14 +34,16 @@ pub(crate) fn scroll(len: usize, selected: usize, height: usize) -> usize {
 
 pub(crate) fn table_block(app: &App, extra: Line<'static>) -> Block<'static> {
     let mut tabs = Vec::with_capacity(8);
-    let counts = [
-        format!("{}/{}", app.ui.visible.len(), app.derived.functions.len()),
-        app.ui.visible_syscalls.len().to_string(),
-        app.ui.visible_exemplars.len().to_string(),
-        app.derived.tree.nodes.len().to_string(),
-    ];
-    for (i, v) in View::ALL.iter().enumerate() {
-        let text = format!(" {} ({}) ", v.label(), counts[i]);
+    let count = |v: View| match v {
+        View::Functions => format!("{}/{}", app.ui.visible.len(), app.derived.functions.len()),
+        View::Syscalls => app.ui.visible_syscalls.len().to_string(),
+        View::Exemplars => app.ui.visible_exemplars.len().to_string(),
+        View::Tree => app.derived.tree.nodes.len().to_string(),
+        View::Spans => app.session.spans.len().to_string(),
+    };
+    let views = app.views();
+    for (i, v) in views.iter().enumerate() {
+        let text = format!(" {} ({}) ", v.label(), count(*v));
         tabs.push(if *v == app.ui.view {
             Span::styled(
                 format!("▸{}", text.trim_start()),
@@ -50,7 +52,7 @@ pub(crate) fn table_block(app: &App, extra: Line<'static>) -> Block<'static> {
         } else {
             Span::raw(text)
         });
-        if i + 1 < View::ALL.len() {
+        if i + 1 < views.len() {
             tabs.push(Span::raw("│").dim());
         }
     }

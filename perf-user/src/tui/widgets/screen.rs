@@ -24,6 +24,7 @@ impl Widget for &App {
             View::Syscalls => (&SyscallTable(self)).render(main, buf),
             View::Exemplars => (&ExemplarTable(self)).render(main, buf),
             View::Tree => (&TreeTable(self)).render(main, buf),
+            View::Spans => spans_view(self, main, buf),
         }
         if self.ui.view == View::Exemplars && self.ui.exemplar.open {
             (&Breakdown(self)).render(main, buf);
@@ -40,7 +41,7 @@ pub(crate) fn functions_view(app: &App, area: Rect, buf: &mut Buffer) {
     let spans_h = span_table_height(app);
     let area = if spans_h > 0 && area.height >= spans_h + 10 {
         let [rest, spans] = Layout::vertical([Constraint::Fill(1), Constraint::Length(spans_h)]).areas(area);
-        (&SpanTable(app)).render(spans, buf);
+        (&SpanTable { app, selectable: false }).render(spans, buf);
         rest
     } else {
         area
