@@ -11,6 +11,10 @@ use std::{
 
 use common::*;
 
+/// How long perf-user may take to attach and draw its first numbers: generous, since a loaded
+/// machine running other traced tests at once slows attaching.
+const UI_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A tmux server of our own (`-L`, no config): nothing of the user's tmux is touched, and
 /// dropping it kills the server with everything in it, also when the test fails.
 struct Tmux {
@@ -21,6 +25,20 @@ impl Tmux {
     fn new(name: &str) -> Tmux {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Tmux { socket: format!("perf-user-{name}-{}-{nanos}", std::process::id()) }
+    }
+
+    /// Starts `cmd` in a detached session `ui` of `width`×`height`; with `keep_pane` the pane
+    /// stays after `cmd` exits (set in the same command list, before it possibly can), so its
+    /// last screen can be read.
+    fn start(name: &str, width: u16, height: u16, cmd: &str, keep_pane: bool) -> Tmux {
+        let tmux = Tmux::new(name);
+        let (w, h) = (width.to_string(), height.to_string());
+        let mut args = vec!["new-session", "-d", "-x", &w, "-y", &h, "-s", "ui", cmd];
+        if keep_pane {
+            args.extend([";", "set-option", "-t", "ui", "remain-on-exit", "on"]);
+        }
+        tmux.ok(&args);
+        tmux
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -80,38 +98,18 @@ fn tui_shows_functions_quits_on_q_and_restores_the_terminal() {
     }
     let dir = TempDir::new("tui-tmux");
     let app = TargetApp::start(&dir, &["--rate", "5000"]);
-    let tmux = Tmux::new("tui");
     // The shell line after perf-user shows its exit status in the pane once the UI is gone.
     let cmd = format!(
         "'{PERF_USER}' attach --pid {} --func 'target_app::book::*' --func 'target_app::risk::*'; echo \"perf-user exited with $?\"",
         app.pid
     );
-    // remain-on-exit in the same command list: set before the pane can possibly exit.
-    tmux.ok(&[
-        "new-session",
-        "-d",
-        "-x",
-        "160",
-        "-y",
-        "45",
-        "-s",
-        "ui",
-        &cmd,
-        ";",
-        "set-option",
-        "-t",
-        "ui",
-        "remain-on-exit",
-        "on",
-    ]);
+    let tmux = Tmux::start("tui", 160, 45, &cmd, true);
 
     // The UI: header, both traced modules, and latencies in µs once the first calls are counted.
-    let screen = tmux.wait(
-        "the UI showing book and risk functions with µs percentiles",
-        Duration::from_secs(20),
-        Tmux::screen,
-        |s| s.contains("pid ") && s.contains("OrderBook") && s.contains("RiskEngine") && s.contains("µs"),
-    );
+    let screen =
+        tmux.wait("the UI showing book and risk functions with µs percentiles", UI_TIMEOUT, Tmux::screen, |s| {
+            s.contains("pid ") && s.contains("OrderBook") && s.contains("RiskEngine") && s.contains("µs")
+        });
     assert!(screen.contains("p99"), "percentile columns:\n{screen}");
     assert!(screen.contains("? help"), "key hints in the footer:\n{screen}");
     assert_eq!(tmux.display("#{alternate_on}"), "1", "the UI runs on the alternate screen");
@@ -138,30 +136,13 @@ fn tui_q_closes_the_help_and_e_writes_a_numbered_snapshot_where_the_footer_says(
     }
     let dir = TempDir::new("tui-keys");
     let app = TargetApp::start(&dir, &["--rate", "2000"]);
-    let tmux = Tmux::new("keys");
     let cmd = format!(
         "cd '{}' && '{PERF_USER}' attach --pid {} --func 'target_app::book::*'; echo \"perf-user exited with $?\"",
         dir.0.display(),
         app.pid
     );
-    tmux.ok(&[
-        "new-session",
-        "-d",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-s",
-        "ui",
-        &cmd,
-        ";",
-        "set-option",
-        "-t",
-        "ui",
-        "remain-on-exit",
-        "on",
-    ]);
-    tmux.wait("the UI", Duration::from_secs(20), Tmux::screen, |s| s.contains("OrderBook") && s.contains("? help"));
+    let tmux = Tmux::start("keys", 80, 24, &cmd, true);
+    tmux.wait("the UI", UI_TIMEOUT, Tmux::screen, |s| s.contains("OrderBook") && s.contains("? help"));
 
     tmux.ok(&["send-keys", "-t", "ui", "?"]);
     tmux.wait("the help", Duration::from_secs(5), Tmux::screen, |s| s.contains("any key closes it"));
@@ -218,15 +199,12 @@ fn tui_heatmap_and_slow_call_breakdown() {
     }
     let dir = TempDir::new("tui-slow");
     let app = TargetApp::start(&dir, &["--rate", "5000", "--inject", "risk_check=sleep:200us:every:20"]);
-    let tmux = Tmux::new("slow");
     let cmd = format!(
         "'{PERF_USER}' attach --pid {} --func 'target_app::risk::*' --func 'target_app::engine::Engine::on_message' --slow 150us",
         app.pid
     );
-    tmux.ok(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "ui", &cmd]);
-    tmux.wait("the functions table", Duration::from_secs(20), Tmux::screen, |s| {
-        s.contains("RiskEngine") && s.contains("µs")
-    });
+    let tmux = Tmux::start("slow", 120, 40, &cmd, false);
+    tmux.wait("the functions table", UI_TIMEOUT, Tmux::screen, |s| s.contains("RiskEngine") && s.contains("µs"));
 
     tmux.ok(&["send-keys", "-t", "ui", "h"]);
     let heat = tmux.wait("the latency heatmap with shaded cells", Duration::from_secs(10), Tmux::screen, |s| {
@@ -283,13 +261,12 @@ fn tui_spans_view_selects_a_span_and_draws_its_detail() {
     }
     let dir = TempDir::new("tui-spans");
     let app = TargetApp::start(&dir, &["--rate", "5000"]);
-    let tmux = Tmux::new("spans");
     let cmd = format!(
         "'{PERF_USER}' attach --pid {} --func 'target_app::risk::*' --span 'tick={FEED_RECEIVE}(arg0)..{ORDER_SENT}(arg0+{TICKET_SEQ_OFFSET})' --span 'by_ret={NEXT_SEQ}(ret)..{ORDER_SENT}(arg0+{TICKET_SEQ_OFFSET})'",
         app.pid
     );
-    tmux.ok(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "ui", &cmd]);
-    tmux.wait("the functions with the span table under them", Duration::from_secs(20), Tmux::screen, |s| {
+    let tmux = Tmux::start("spans", 120, 40, &cmd, false);
+    tmux.wait("the functions with the span table under them", UI_TIMEOUT, Tmux::screen, |s| {
         s.contains("RiskEngine") && s.contains("Spans (FROM..TO")
     });
     tmux.ok(&["send-keys", "-t", "ui", "BTab"]);
@@ -307,5 +284,67 @@ fn tui_spans_view_selects_a_span_and_draws_its_detail() {
     let next =
         tmux.wait("↓: the second span", Duration::from_secs(10), Tmux::screen, |s| s.contains("by_ret · window"));
     assert!(selected(&next).contains("by_ret"), "{next}");
+    tmux.ok(&["send-keys", "-t", "ui", "q"]);
+}
+
+/// Kills a fixture on drop, also when the test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One function name in two objects, end to end: a C program and the library it loads each
+/// define `shl_work`. The functions table shows two rows named by their object
+/// (`twin_main:shl_work`, `libshfix.so:shl_work`); selecting the library's, the detail pane names
+/// that row and says its object; the call tree names both the same way.
+#[test]
+fn one_name_in_two_objects_is_two_rows_named_by_their_object() {
+    const MAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/twin_main.c");
+    const LIB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/shlib_lib.c");
+    let test = "one_name_in_two_objects_is_two_rows_named_by_their_object";
+    if !bpf_available(test) || !tool_available(test, "cc", &["--version"]) {
+        return;
+    }
+    let dir = TempDir::new("tui-twins");
+    let (exe, lib) = (dir.join("twin_main"), dir.join("libshfix.so"));
+    for (out, src, extra) in [(&exe, MAIN, &["-ldl"][..]), (&lib, LIB, &["-shared", "-fPIC"][..])] {
+        let built = Command::new("cc")
+            .args(["-O2", "-fcf-protection=none", "-o"])
+            .arg(out)
+            .arg(src)
+            .args(extra)
+            .output()
+            .expect("run cc");
+        assert!(built.status.success(), "cc {src}: {}", String::from_utf8_lossy(&built.stderr));
+    }
+    let (child, _lines) = spawn_ready(Command::new(&exe).arg(&lib).arg("60"));
+    let fixture = Killed(child);
+    let cmd = format!("'{PERF_USER}' attach --pid {} --func shl_work --func 'libshfix.so:shl_work'", fixture.0.id());
+    let tmux = Tmux::start("twins", 160, 45, &cmd, false);
+    let row = |s: &str, name: &str| s.lines().any(|l| l.contains(name) && l.contains("µs"));
+    let table = tmux.wait("two shl_work rows with latencies", UI_TIMEOUT, Tmux::screen, |s| {
+        row(s, "libshfix.so:shl_work") && row(s, "twin_main:shl_work")
+    });
+    assert!(table.contains("Functions (2/2)"), "two functions:\n{table}");
+    // Move the cursor to the library's row; the detail pane names it and its object.
+    let selected = |s: &str| s.lines().find(|l| l.contains('▶')).unwrap_or_default().to_string();
+    if !selected(&table).contains("libshfix.so:") {
+        tmux.ok(&["send-keys", "-t", "ui", "Down"]);
+    }
+    let detail = tmux.wait("the library's row selected", Duration::from_secs(10), Tmux::screen, |s| {
+        selected(s).contains("libshfix.so:shl_work")
+    });
+    assert!(
+        detail.lines().any(|l| l.contains("libshfix.so:shl_work · window") && l.contains("in libshfix.so")),
+        "the detail pane names the row and its object:\n{detail}"
+    );
+    tmux.ok(&["send-keys", "-t", "ui", "BTab"]);
+    let tree = tmux.wait("the call tree", Duration::from_secs(10), Tmux::screen, |s| s.contains("▸Tree"));
+    assert!(tree.contains("libshfix.so:shl_work"), "the tree names the library's function:\n{tree}");
+    assert!(tree.contains("twin_main:shl_work"), "and the executable's by its own:\n{tree}");
     tmux.ok(&["send-keys", "-t", "ui", "q"]);
 }
