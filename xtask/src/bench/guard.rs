@@ -3,6 +3,11 @@
 //! so the share of its time the probes take is the share of one CPU they cost: `1 − untraced ns
 //! per call / traced ns per call`. The loop runs unmeasured for a while first, so the guard (which
 //! needs two seconds of rates) has detached what it will before the measured seconds.
+//!
+//! Then a real program: target-app flat out under `--func '*'` (every function of its
+//! executable, std's and its dependencies' included), its throughput and CPU per message read
+//! from two truth snapshots taken after the same settling time. Its threads are many, so the
+//! probes' share of one CPU is the CPU they added per message times the messages per second.
 
 use super::{
     readings::median_of,
@@ -26,8 +31,13 @@ const SETS: [(&str, &str, &str, &str); 2] = [
 ];
 
 pub fn measure(ctx: &mut Ctx) -> Vec<GuardRow> {
-    SETS.iter().flat_map(|&(name, func, glob, what)| set_rows(ctx, name, func, glob, what)).collect()
+    let mut rows: Vec<GuardRow> =
+        SETS.iter().flat_map(|&(name, func, glob, what)| set_rows(ctx, name, func, glob, what)).collect();
+    rows.extend(app::rows(ctx, SETTLE_MS, &BUDGETS));
+    rows
 }
+
+mod app;
 
 fn set_rows(ctx: &mut Ctx, name: &'static str, func: &str, glob: &str, what: &'static str) -> Vec<GuardRow> {
     let target = strings(&[
@@ -57,6 +67,8 @@ fn set_rows(ctx: &mut Ctx, name: &'static str, func: &str, glob: &str, what: &'s
             what,
             budget_pct: budget,
             probe_share_pct: share(&untraced, &median_of(o, ns_per_call)),
+            // One thread flat out: what the probes take of it is what it loses.
+            throughput_loss_pct: share(&untraced, &median_of(o, ns_per_call)),
             detached: median_of(o, detached),
             functions: median_of(o, |o| Some(o.export.as_ref()?.get("functions")?.as_array()?.len() as f64)),
         })

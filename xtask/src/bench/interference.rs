@@ -7,11 +7,11 @@
 use super::{
     calls::FUNCS,
     pairs::ratios,
+    programs::{program_medians, with_bpf_stats},
     readings::{first_error, median_of},
     results::{InterfProgram, InterferenceCost},
-    rounds::{Config, Ctx, Outcomes, interleaved, repeated, strings},
+    rounds::{Config, Ctx, repeated, strings},
     run::Outcome,
-    sys,
     tracer::Tracer,
 };
 
@@ -53,10 +53,9 @@ pub fn measure(ctx: &mut Ctx) -> Result<InterferenceCost, String> {
     })
 }
 
-/// Each program's run time under both configurations, interleaved, with BPF statistics on.
+/// Each program's run time under each configuration, interleaved, with BPF statistics on. Every
+/// program that ran is kept: the interrupt programs run far less often than once per call.
 fn programs(ctx: &mut Ctx, arg: &str, glob: &str) -> Result<Vec<InterfProgram>, String> {
-    let was_on = sys::bpf_stats_enabled();
-    sys::set_bpf_stats(true).map_err(|e| format!("skipped: {e:#}"))?;
     let traced = strings(&["calls", "--func", arg, "--iterations", &ctx.plan.traced_calls.to_string()]);
     let configs: Vec<Config> = PROGRAM_CONFIGS
         .iter()
@@ -64,35 +63,22 @@ fn programs(ctx: &mut Ctx, arg: &str, glob: &str) -> Result<Vec<InterfProgram>, 
             Config::new(format!("interference programs: {label}"), traced.clone(), Ok(Tracer::perf_user(glob, flags)))
         })
         .collect();
-    let out = interleaved(ctx, &configs);
-    if !was_on {
-        let _ = sys::set_bpf_stats(false);
-    }
-    let rows = rows(&out);
+    let out = with_bpf_stats(ctx, &configs)?;
+    let rows: Vec<InterfProgram> = PROGRAM_CONFIGS
+        .iter()
+        .zip(&out)
+        .flat_map(|((label, _), outcomes)| {
+            program_medians(outcomes).into_iter().map(|p| InterfProgram {
+                config: label,
+                program: p.name,
+                runs: p.runs,
+                runs_per_call: p.runs_per_call,
+                ns_per_run: p.ns_per_run,
+            })
+        })
+        .collect();
     if rows.is_empty() {
         return Err(out.iter().find_map(|o| first_error(o)).unwrap_or_else(|| "no program ran".into()));
     }
     Ok(rows)
-}
-
-/// Per configuration, every program that ran (the interrupt programs run far less often than
-/// once per call, so none is filtered out).
-fn rows(out: &Outcomes) -> Vec<InterfProgram> {
-    let mut rows = Vec::new();
-    for ((label, _), outcomes) in PROGRAM_CONFIGS.iter().zip(out) {
-        let mut names: Vec<String> =
-            outcomes.iter().flatten().flat_map(|o| o.prog_stats.iter().map(|p| p.0.clone())).collect();
-        names.sort();
-        names.dedup();
-        for name in names {
-            let of = |o: &Outcome| o.prog_stats.iter().find(|p| p.0 == name).cloned();
-            let ns = median_of(outcomes, |o| of(o).map(|p| p.2));
-            let runs = median_of(outcomes, |o| of(o).map(|p| p.1 as f64));
-            let per_call = median_of(outcomes, |o| Some(of(o)?.1 as f64 / o.target?.calls as f64));
-            if let (Ok(ns_per_run), Ok(runs), Ok(runs_per_call)) = (ns, runs, per_call) {
-                rows.push(InterfProgram { config: label, program: name, runs, runs_per_call, ns_per_run });
-            }
-        }
-    }
-    rows
 }

@@ -24,43 +24,70 @@ pub fn measure(ctx: &mut Ctx) -> Result<Vec<ProgramCost>, String> {
     if sys::tool("bpftool", "version").is_err() {
         return Err("skipped: bpftool not installed".into());
     }
-    let was_on = sys::bpf_stats_enabled();
-    sys::set_bpf_stats(true).map_err(|e| format!("skipped: {e:#}"))?;
     let traced = strings(&["calls", "--func", "push-rbp", "--iterations", &ctx.plan.traced_calls.to_string()]);
     let glob = "bench_target::funcs::push_rbp";
     let configs: Vec<Config> = CONFIGS
         .iter()
         .map(|(_, label, flags)| Config::new(*label, traced.clone(), Ok(Tracer::perf_user(glob, flags))))
         .collect();
-    let out = interleaved(ctx, &configs);
-    if !was_on {
-        let _ = sys::set_bpf_stats(false);
-    }
-    let rows = rows(&out);
+    let out = with_bpf_stats(ctx, &configs)?;
+    // Each program that ran at least once per hundred calls.
+    let rows: Vec<ProgramCost> = CONFIGS
+        .iter()
+        .zip(&out)
+        .flat_map(|((label, _, _), outcomes)| {
+            program_medians(outcomes).into_iter().filter(|p| p.runs_per_call >= 0.01).map(|p| ProgramCost {
+                config: label,
+                program: p.name,
+                runs_per_call: p.runs_per_call,
+                ns_per_run: p.ns_per_run,
+            })
+        })
+        .collect();
     if rows.is_empty() {
         return Err(out.iter().find_map(|o| first_error(o)).unwrap_or_else(|| "no program ran".into()));
     }
     Ok(rows)
 }
 
-/// Per configuration, each program that ran at least once per hundred calls.
-fn rows(out: &Outcomes) -> Vec<ProgramCost> {
-    let mut rows = Vec::new();
-    for ((label, _, _), outcomes) in CONFIGS.iter().zip(out) {
-        let mut names: Vec<String> =
-            outcomes.iter().flatten().flat_map(|o| o.prog_stats.iter().map(|p| p.0.clone())).collect();
-        names.sort();
-        names.dedup();
-        for name in names {
+/// Runs `configs` interleaved with the kernel's BPF statistics on, and puts them back as they were.
+pub fn with_bpf_stats(ctx: &mut Ctx, configs: &[Config]) -> Result<Outcomes, String> {
+    let was_on = sys::bpf_stats_enabled();
+    sys::set_bpf_stats(true).map_err(|e| format!("skipped: {e:#}"))?;
+    let out = interleaved(ctx, configs);
+    if !was_on {
+        let _ = sys::set_bpf_stats(false);
+    }
+    Ok(out)
+}
+
+/// One BPF program's medians over one configuration's runs.
+pub struct ProgramMedians {
+    pub name: String,
+    pub runs: f64,
+    pub runs_per_call: f64,
+    pub ns_per_run: f64,
+}
+
+/// Every program that ran in `outcomes`, by name, with its medians.
+pub fn program_medians(outcomes: &[Result<Outcome, String>]) -> Vec<ProgramMedians> {
+    let mut names: Vec<String> =
+        outcomes.iter().flatten().flat_map(|o| o.prog_stats.iter().map(|p| p.0.clone())).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
             let of = |o: &Outcome| o.prog_stats.iter().find(|p| p.0 == name).cloned();
             let ns = median_of(outcomes, |o| of(o).map(|p| p.2));
+            let runs = median_of(outcomes, |o| of(o).map(|p| p.1 as f64));
             let per_call = median_of(outcomes, |o| Some(of(o)?.1 as f64 / o.target?.calls as f64));
-            if let (Ok(ns_per_run), Ok(runs_per_call)) = (ns, per_call)
-                && runs_per_call >= 0.01
-            {
-                rows.push(ProgramCost { config: label, program: name, runs_per_call, ns_per_run });
+            match (ns, runs, per_call) {
+                (Ok(ns_per_run), Ok(runs), Ok(runs_per_call)) => {
+                    Some(ProgramMedians { name, runs, runs_per_call, ns_per_run })
+                }
+                _ => None,
             }
-        }
-    }
-    rows
+        })
+        .collect()
 }

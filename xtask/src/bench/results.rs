@@ -90,8 +90,10 @@ pub struct GuardRow {
     pub what: &'static str,
     /// `--max-overhead`; `None`: the guard off.
     pub budget_pct: Option<u32>,
-    /// The share of the loop's one CPU the probes took once the guard had settled, in %.
+    /// The share of one CPU the probes took once the guard had settled, in %.
     pub probe_share_pct: Cell,
+    /// What the target's throughput lost against the untraced runs, in %.
+    pub throughput_loss_pct: Cell,
     /// Functions the guard detached, and functions attached.
     pub detached: Cell,
     pub functions: Cell,
