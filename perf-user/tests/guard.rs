@@ -193,6 +193,10 @@ fn export_names_each_functions_probe_site_class_and_its_measured_cost() {
     for (c, functions) in [("emulated", 1), ("nop5", 0), ("single_step", 1)] {
         assert_eq!(u(&of(c)["functions"]), functions, "{c}: {costs:?}");
         assert!(u(&of(c)["per_call_ns"]) > 0, "{c} measured: {costs:?}");
+        // Both measurements behind it are written; the guard's unit is the larger.
+        let (tight, sparse) = (u(&of(c)["tight_ns"]), u(&of(c)["sparse_ns"]));
+        assert!(tight > 0 && sparse > 0, "{c}: tight and sparse measured: {costs:?}");
+        assert_eq!(u(&of(c)["per_call_ns"]), tight.max(sparse), "{c}: {costs:?}");
     }
     assert!(u(&of("single_step")["per_call_ns"]) > u(&of("emulated")["per_call_ns"]), "{costs:?}");
     // The guard's unit is the emulated class's: the old top-level field still says it.

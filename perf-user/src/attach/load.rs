@@ -189,6 +189,8 @@ fn class_costs(cost: &calibrate::ProbeCost) -> Vec<report::ProbeClassCost> {
             functions: 0,
             per_call_ns: cost.per_call_for(c),
             calibration_ns: cost.in_window_for(c).median_ns,
+            tight_ns: cost.measured_for(c).tight_ns,
+            sparse_ns: cost.measured_for(c).sparse_ns,
         })
         .collect()
 }

@@ -128,6 +128,15 @@ impl ProbeCost {
         }
     }
 
+    /// The tight-loop and sparse-call measurements behind `per_call_for(class)`.
+    pub fn measured_for(&self, class: SiteClass) -> PerCall {
+        match class {
+            SiteClass::Emulated => self.measured[0],
+            SiteClass::Nop5 => self.measured[1],
+            SiteClass::SingleStep => self.measured[2],
+        }
+    }
+
     /// What one call of a function of this class costs the target (0: not measured).
     pub fn per_call_for(&self, class: SiteClass) -> u64 {
         match class {

@@ -273,12 +273,19 @@ pub struct ProbeClassCost {
     /// Traced functions whose probe site is of this kind.
     #[serde(default)]
     pub functions: u64,
-    /// What one probed call (entry and return hits) costs the traced thread: the guard's unit.
+    /// What one probed call (entry and return hits) costs the traced thread: the guard's unit,
+    /// the larger of `tight_ns` and `sparse_ns`.
     #[serde(default)]
     pub per_call_ns: u64,
     /// The probe cost inside a measured call, subtracted from each call's latency.
     #[serde(default)]
     pub calibration_ns: u64,
+    /// `per_call_ns` measured in a tight loop (the probe path hot in the caches).
+    #[serde(default)]
+    pub tight_ns: u64,
+    /// `per_call_ns` measured on sparse calls, each after a short sleep (the probe path cold).
+    #[serde(default)]
+    pub sparse_ns: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

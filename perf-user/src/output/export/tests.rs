@@ -142,12 +142,18 @@ mod formats {
             functions,
             per_call_ns,
             calibration_ns: per_call_ns / 3,
+            tight_ns: per_call_ns * 2 / 3,
+            sparse_ns: per_call_ns,
         };
         r.probe_costs = vec![cost("emulated", 0, 1_200), cost("nop5", 0, 900), cost("single_step", 1, 24_000)];
         let v: serde_json::Value = serde_json::from_slice(&json(&r)).unwrap_or_default();
         assert_eq!(v["functions"][0]["probe"]["site_class"], "single_step");
         assert_eq!(v["probe_costs"][2]["class"], "single_step");
         assert_eq!(v["probe_costs"][2]["per_call_ns"], 24_000);
+        assert_eq!(
+            (&v["probe_costs"][2]["tight_ns"], &v["probe_costs"][2]["sparse_ns"]),
+            (&16_000.into(), &24_000.into())
+        );
         assert_eq!(v["probe_costs"][2]["functions"], 1);
         let text_report = text(&r);
         let header: Vec<&str> = text_report.lines().take(2).collect();
