@@ -20,6 +20,9 @@ const WHAT: &str = "target-app flat out, `--func '*'` (every function of its exe
 /// The feed's rate: far above what the pipeline takes, so it runs flat out.
 const FLAT_OUT_RATE: &str = "10000000";
 
+/// How long target-app may take to write a snapshot: a heavily probed one answers slowly.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// One window of one run.
 #[derive(Clone, Copy, Debug)]
 struct Window {
@@ -120,10 +123,26 @@ fn window(ctx: &mut Ctx, tracer: Option<&Tracer>, settle_ms: u64, label: &str) -
         None => None,
     };
     sys::signal(app.pid(), libc::SIGUSR2);
-    std::thread::sleep(Duration::from_millis(settle_ms));
-    let first = snapshot(&app, &truth)?;
-    std::thread::sleep(Duration::from_millis(ctx.plan.load_ms));
-    let second = snapshot(&app, &truth)?;
+    let measured = (|| -> Result<(Snapshot, Snapshot)> {
+        std::thread::sleep(Duration::from_millis(settle_ms));
+        let first = snapshot(&app, &truth)?;
+        std::thread::sleep(Duration::from_millis(ctx.plan.load_ms));
+        Ok((first, snapshot(&app, &truth)?))
+    })();
+    let (first, second) = match measured {
+        Ok(m) => m,
+        Err(e) => {
+            // A target too slowed to answer: the tracer detaches first (SIGINT: its links close in
+            // parallel; a killed tracer's close one grace period each, for minutes), then the
+            // target is killed.
+            if let Some(a) = attached {
+                let _ = a.stop(Some(Duration::from_secs(60)));
+            }
+            sys::signal(app.pid(), libc::SIGKILL);
+            let _ = app.finish(Duration::from_secs(10));
+            return Err(e);
+        }
+    };
     sys::signal(app.pid(), libc::SIGTERM);
     let status = app.finish(Duration::from_secs(60))?;
     if !status.success() {
@@ -161,7 +180,7 @@ struct Snapshot {
 fn snapshot(app: &Proc, truth: &Path) -> Result<Snapshot> {
     let _ = std::fs::remove_file(truth);
     sys::signal(app.pid(), libc::SIGUSR1);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + SNAPSHOT_TIMEOUT;
     loop {
         // Written to a temp file and renamed: once it exists, it is whole.
         if let Ok(text) = std::fs::read_to_string(truth) {
@@ -174,7 +193,7 @@ fn snapshot(app: &Proc, truth: &Path) -> Result<Snapshot> {
             };
         }
         if std::time::Instant::now() > deadline {
-            bail!("target-app wrote no truth snapshot within 20 s of SIGUSR1");
+            bail!("target-app wrote no truth snapshot within {SNAPSHOT_TIMEOUT:?} of SIGUSR1");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
