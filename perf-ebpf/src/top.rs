@@ -15,53 +15,37 @@ pub(crate) trait TopSlot {
     fn first(id: u32, wall_ns: u64) -> Self;
 }
 
-impl TopSlot for SyscallSlot {
-    #[inline(always)]
-    fn id(&self) -> u32 {
-        self.nr
-    }
-    #[inline(always)]
-    fn count(&self) -> u32 {
-        self.count
-    }
-    #[inline(always)]
-    fn total_ns(&self) -> u64 {
-        self.total_ns
-    }
-    #[inline(always)]
-    fn add(&mut self, wall_ns: u64) {
-        self.count += 1;
-        self.total_ns += wall_ns;
-    }
-    #[inline(always)]
-    fn first(nr: u32, wall_ns: u64) -> Self {
-        Self { nr, count: 1, total_ns: wall_ns }
-    }
+/// `TopSlot` for a slot type whose id is in field `$id` (the slots differ only in its name).
+macro_rules! top_slot {
+    ($slot:ty, $id:ident) => {
+        impl TopSlot for $slot {
+            #[inline(always)]
+            fn id(&self) -> u32 {
+                self.$id
+            }
+            #[inline(always)]
+            fn count(&self) -> u32 {
+                self.count
+            }
+            #[inline(always)]
+            fn total_ns(&self) -> u64 {
+                self.total_ns
+            }
+            #[inline(always)]
+            fn add(&mut self, wall_ns: u64) {
+                self.count += 1;
+                self.total_ns += wall_ns;
+            }
+            #[inline(always)]
+            fn first($id: u32, wall_ns: u64) -> Self {
+                Self { $id, count: 1, total_ns: wall_ns }
+            }
+        }
+    };
 }
 
-impl TopSlot for CalleeSlot {
-    #[inline(always)]
-    fn id(&self) -> u32 {
-        self.fn_id
-    }
-    #[inline(always)]
-    fn count(&self) -> u32 {
-        self.count
-    }
-    #[inline(always)]
-    fn total_ns(&self) -> u64 {
-        self.total_ns
-    }
-    #[inline(always)]
-    fn add(&mut self, wall_ns: u64) {
-        self.count += 1;
-        self.total_ns += wall_ns;
-    }
-    #[inline(always)]
-    fn first(fn_id: u32, wall_ns: u64) -> Self {
-        Self { fn_id, count: 1, total_ns: wall_ns }
-    }
-}
+top_slot!(SyscallSlot, nr);
+top_slot!(CalleeSlot, fn_id);
 
 /// Adds one call of `id` taking `wall_ns` to the `N` slots with the most wall time: its own slot if
 /// it has one, else the lightest slot (an empty one first) when the call outweighs it (an id pushed

@@ -23,26 +23,6 @@ fn exemplars_of<'a>(report: &'a Value, symbol: &str) -> Vec<&'a Value> {
     report["exemplars"].as_array().unwrap().iter().filter(|e| e["symbol"] == symbol).collect()
 }
 
-fn part(v: &Value, name: &str) -> u64 {
-    u(&v["attribution"][name])
-}
-
-fn parts_sum(v: &Value) -> u64 {
-    [
-        "self_oncpu_ns",
-        "callees_ns",
-        "syscalls_ns",
-        "offcpu_blocked_ns",
-        "offcpu_runqueue_ns",
-        "irq_ns",
-        "softirq_ns",
-        "steal_ns",
-    ]
-    .iter()
-    .map(|p| part(v, p))
-    .sum()
-}
-
 fn syscall_count(f: &Value, name: &str) -> u64 {
     f["attribution"]["syscalls"].as_array().unwrap().iter().find(|s| s["name"] == name).map_or(0, |s| u(&s["count"]))
 }

@@ -13,26 +13,6 @@ use serde_json::Value;
 const SIGNAL: &str = "target_app::signal::Signal::update";
 const BOOK: &str = "target_app::book::OrderBook::apply";
 
-/// Every part of a call or function, own compute and the interference parts included.
-const PARTS: [&str; 8] = [
-    "self_oncpu_ns",
-    "callees_ns",
-    "syscalls_ns",
-    "offcpu_blocked_ns",
-    "offcpu_runqueue_ns",
-    "irq_ns",
-    "softirq_ns",
-    "steal_ns",
-];
-
-fn part(v: &Value, name: &str) -> u64 {
-    u(&v["attribution"][name])
-}
-
-fn parts_sum(v: &Value) -> u64 {
-    PARTS.iter().map(|p| part(v, p)).sum()
-}
-
 fn count(v: &Value, name: &str) -> u64 {
     u(&v["attribution"]["interference"][name])
 }

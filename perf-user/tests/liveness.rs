@@ -71,18 +71,20 @@ fn a_function_the_kernel_refuses_is_skipped_with_one_warning() {
     }
 }
 
-/// Was: a zombie's /proc/PID/stat still exists, so the run went on until --duration.
-#[test]
-fn a_zombie_target_counts_as_exited() {
-    if !bpf_available("a_zombie_target_counts_as_exited")
-        || !tool_available("a_zombie_target_counts_as_exited", "cc", &["--version"])
-    {
-        return;
+/// The liveness fixture started with `args` and traced (`plain_work`, `--duration 30s`): the
+/// report once perf-user ended, which must be within 20 s (`ends`: at what), and the fixture; `None`
+/// when the test cannot run here.
+fn run_until_the_target_ends(
+    test: &str,
+    args: &[&str],
+    ends: &str,
+) -> Option<(serde_json::Value, std::process::Child)> {
+    if !bpf_available(test) || !tool_available(test, "cc", &["--version"]) {
+        return None;
     }
-    let dir = TempDir::new("zombie");
+    let dir = TempDir::new(test);
     let bin = build_fixture(&dir);
-    // Never waited for until the end: once it exits it stays a zombie.
-    let (mut target, _lines) = start_fixture(&bin, &["1.5"]);
+    let (target, _lines) = start_fixture(&bin, args);
     let export = dir.join("r.json");
     let started = Instant::now();
     let mut pu = PerfUser::attach(
@@ -90,8 +92,19 @@ fn a_zombie_target_counts_as_exited() {
         &["--func", "plain_work", "--duration", "30s", "--export", export.to_str().unwrap()],
     );
     pu.wait(Duration::from_secs(25));
-    assert!(started.elapsed() < Duration::from_secs(20), "the run must end when the target does");
-    let report = read_json(&export);
+    assert!(started.elapsed() < Duration::from_secs(20), "the run must end {ends}");
+    Some((read_json(&export), target))
+}
+
+/// Was: a zombie's /proc/PID/stat still exists, so the run went on until --duration.
+#[test]
+fn a_zombie_target_counts_as_exited() {
+    // Never waited for until the end: once it exits it stays a zombie.
+    let Some((report, mut target)) =
+        run_until_the_target_ends("a_zombie_target_counts_as_exited", &["1.5"], "when the target does")
+    else {
+        return;
+    };
     assert_eq!(report["end_reason"], "target-exited");
     assert!(u(&function(&report, "plain_work")["count"]) > 0);
     let _ = target.wait();
@@ -100,24 +113,11 @@ fn a_zombie_target_counts_as_exited() {
 /// Was: after `execve` the run went on and the report mixed two programs without a word.
 #[test]
 fn an_exec_of_the_target_ends_the_run_with_exec() {
-    if !bpf_available("an_exec_of_the_target_ends_the_run_with_exec")
-        || !tool_available("an_exec_of_the_target_ends_the_run_with_exec", "cc", &["--version"])
-    {
-        return;
-    }
-    let dir = TempDir::new("exec");
-    let bin = build_fixture(&dir);
     let sleep = ["/usr/bin/sleep", "/bin/sleep"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap();
-    let (mut target, _lines) = start_fixture(&bin, &["1.5", sleep, "30"]);
-    let export = dir.join("r.json");
-    let started = Instant::now();
-    let mut pu = PerfUser::attach(
-        target.id(),
-        &["--func", "plain_work", "--duration", "30s", "--export", export.to_str().unwrap()],
-    );
-    pu.wait(Duration::from_secs(25));
-    assert!(started.elapsed() < Duration::from_secs(20), "the run must end at the exec");
-    let report = read_json(&export);
+    let test = "an_exec_of_the_target_ends_the_run_with_exec";
+    let Some((report, mut target)) = run_until_the_target_ends(test, &["1.5", sleep, "30"], "at the exec") else {
+        return;
+    };
     assert_eq!(report["end_reason"], "exec");
     assert!(u(&function(&report, "plain_work")["count"]) > 0, "the old program's numbers are kept");
     // SAFETY: signal 0 only checks the process exists.

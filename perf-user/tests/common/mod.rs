@@ -293,6 +293,29 @@ pub fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not an unsigned number: {v}"))
 }
 
+/// Every part of a call's or a function's `attribution`, own compute and the interference parts
+/// included: together they are its wall time.
+pub const PARTS: [&str; 8] = [
+    "self_oncpu_ns",
+    "callees_ns",
+    "syscalls_ns",
+    "offcpu_blocked_ns",
+    "offcpu_runqueue_ns",
+    "irq_ns",
+    "softirq_ns",
+    "steal_ns",
+];
+
+/// One part of an exported call's or function's attribution, in ns.
+pub fn part(v: &Value, name: &str) -> u64 {
+    u(&v["attribution"][name])
+}
+
+/// The sum of every part: the wall time they split.
+pub fn parts_sum(v: &Value) -> u64 {
+    PARTS.iter().map(|p| part(v, p)).sum()
+}
+
 /// Runs one traced target-app from --hold to its exit: perf-user sees every call.
 /// Returns (perf-user's report, target-app's truth).
 pub fn traced_run(name: &str, app_args: &[&str], funcs: &[&str], extra: &[&str]) -> (Value, Value) {
