@@ -193,3 +193,29 @@ fn bad_span_specs_get_one_line_each() {
         assert!(errors[0].contains(needle), "{spec}: expected {needle:?} in {stderr}");
     }
 }
+
+/// Regression: every slow span carries the same placeholder function id (`u32::MAX`), and keeping
+/// the slow calls' memory bounded sized a vector by it: perf-user aborted (32 GiB allocation,
+/// no export) as soon as more slow spans arrived than it keeps. With every span slow
+/// (`--slow 1us`), thousands of them come; the run ends normally and exports the newest ones.
+#[test]
+fn more_slow_spans_than_memory_keeps_end_the_run_normally() {
+    if !bpf_available("more_slow_spans_than_memory_keeps_end_the_run_normally") {
+        return;
+    }
+    let dir = TempDir::new("spans-many-slow");
+    let app = TargetApp::start(&dir, &["--rate", "10000"]);
+    let export = dir.join("report.json");
+    let a = by_argument();
+    let mut pu = PerfUser::attach(
+        app.pid,
+        &["--span", &a, "--slow", "1us", "--duration", "4s", "--export", export.to_str().unwrap()],
+    );
+    pu.wait(Duration::from_secs(60));
+    let report = read_json(&export);
+    assert_eq!(report["end_reason"], "duration");
+    let slow = report["exemplars"].as_array().unwrap().iter().filter(|e| e["span"].is_object()).count();
+    let count = u(&span(&report, "tick")["count"]);
+    assert!(count > slow as u64 && slow > 0, "{count} spans, {slow} kept: some had to be evicted");
+    assert!(u(&report["lost"]["exemplars_evicted"]) > 0, "evictions are counted: {}", report["lost"]);
+}

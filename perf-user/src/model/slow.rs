@@ -49,27 +49,45 @@ impl BucketHist {
 }
 
 /// Trims `kept` (oldest first) to `capacity` slow calls and says how many went: each one taken
-/// from the function with the most calls kept, its oldest first, so that a function with many slow
-/// calls cannot push out another function's rare ones. One pass, whatever the excess.
+/// from the owner (a function, or a span) with the most calls kept, its oldest first, so that one
+/// with many slow calls cannot push out another's rare ones. One pass, whatever the excess.
 pub fn evict_fairly(kept: &mut std::collections::VecDeque<Exemplar>, capacity: usize) -> u64 {
     let excess = kept.len().saturating_sub(capacity);
     if excess == 0 {
         return 0;
     }
-    let slots = kept.iter().map(|e| e.fn_id as usize + 1).max().unwrap_or(0);
-    let mut count = vec![0usize; slots];
-    for e in kept.iter() {
-        count[e.fn_id as usize] += 1;
+    // Owners by index: a function by its id, a span by its name (every span's slow spans carry
+    // the same placeholder id, far beyond any function's).
+    let mut index: std::collections::HashMap<(u32, &str), usize> = std::collections::HashMap::new();
+    let of: Vec<usize> = kept
+        .iter()
+        .map(|e| {
+            let next = index.len();
+            *index.entry((e.fn_id, if e.span.is_some() { e.symbol.as_str() } else { "" })).or_insert(next)
+        })
+        .collect();
+    let mut owners: Vec<((u32, String), usize)> = vec![((0, String::new()), 0); index.len()];
+    for ((id, name), i) in index {
+        owners[i].0 = (id, name.to_owned());
     }
-    let mut drop = vec![0usize; slots];
+    for &o in &of {
+        owners[o].1 += 1;
+    }
+    let mut drop = vec![0usize; owners.len()];
     for _ in 0..excess {
-        // The fullest function; on a tie the lowest id, so the outcome does not depend on order.
-        let Some((f, _)) = count.iter().enumerate().max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i))) else { break };
-        count[f] -= 1;
+        // The fullest owner; on a tie the lowest (id, name), so the outcome does not depend on order.
+        let Some(f) = (0..owners.len())
+            .max_by(|&a, &b| owners[a].1.cmp(&owners[b].1).then_with(|| owners[b].0.cmp(&owners[a].0)))
+        else {
+            break;
+        };
+        owners[f].1 -= 1;
         drop[f] += 1;
     }
-    kept.retain(|e| {
-        let d = &mut drop[e.fn_id as usize];
+    let mut at = 0;
+    kept.retain(|_| {
+        let d = &mut drop[of[at]];
+        at += 1;
         if *d > 0 {
             *d -= 1;
             false
@@ -130,5 +148,28 @@ mod tests {
         kept.extend((0..10).map(|_| Exemplar { fn_id: 2, ..Exemplar::default() }));
         evict_fairly(&mut kept, 10);
         assert_eq!(kept.iter().filter(|e| e.fn_id == 2).count(), 5, "{kept:?}");
+    }
+
+    /// Regression: slow spans carry the placeholder id `u32::MAX`, and eviction sized a vector by
+    /// the largest id: 32 GiB, and perf-user aborted (losing its export) as soon as a span's slow
+    /// spans filled the room. Spans are owners of their own, by name.
+    #[test]
+    fn slow_spans_are_evicted_fairly_by_span_and_never_sized_by_their_id_regression() {
+        use crate::model::SpanEnds;
+        let span = |name: &str, seq| Exemplar {
+            fn_id: u32::MAX,
+            symbol: name.into(),
+            seq,
+            span: Some(SpanEnds::default()),
+            ..Exemplar::default()
+        };
+        let mut kept: std::collections::VecDeque<Exemplar> = (0..30).map(|s| span("tick", s)).collect();
+        kept.push_back(span("rare", 30));
+        kept.push_back(Exemplar { fn_id: 3, seq: 31, ..Exemplar::default() });
+        assert_eq!(evict_fairly(&mut kept, 10), 22);
+        let of = |name: &str| kept.iter().filter(|e| e.span.is_some() && e.symbol == name).count();
+        assert_eq!((of("tick"), of("rare")), (8, 1), "the flooding span gives way: {kept:?}");
+        assert_eq!(kept.iter().filter(|e| e.fn_id == 3).count(), 1, "the function's call stays");
+        assert_eq!(kept.front().map(|e| e.seq), Some(22), "the flooder's oldest went first");
     }
 }
