@@ -56,15 +56,23 @@ impl App {
             .collect()
     }
 
-    /// `--slow auto` for spans: each span's exemplar threshold at its running p99.9 (after 100
-    /// spans; spans carry no probe-cost calibration).
+    /// `--slow auto` for spans: the rule functions follow (`model::auto_threshold_ns`: above the
+    /// p99.9 and 4× the median, raised so that about two spans a second are slow), from each
+    /// span's histogram and its rate over the last second. Spans carry no probe-cost calibration.
     pub fn span_auto_thresholds(&self) -> Vec<(u32, u64)> {
         let Some(latest) = self.session.latest() else { return Vec::new() };
+        let last = self.session.last_second();
         latest
             .spans
             .iter()
-            .filter(|s| s.row.count >= 100)
-            .map(|s| (s.row.id, s.row.total_hist.summary(None).p999_ns.max(1)))
+            .filter_map(|s| {
+                let rate = last
+                    .and_then(|w| {
+                        w.spans.iter().find(|g| g.row.id == s.row.id).map(|g| model::rate_per_s(g.row.count, w.at_ns))
+                    })
+                    .unwrap_or(0.0);
+                Some((s.row.id, model::auto_threshold_ns(&s.row.total_hist, rate)?))
+            })
             .collect()
     }
 
@@ -185,6 +193,44 @@ mod tests {
         assert!(line.contains("; span tick"), "{line}");
         assert!(!line.contains('\x1b'), "a span name is printed escaped: {line:?}");
         assert!(line.contains("900/s") && line.contains("p99 4") && line.contains("60 unmatched"), "{line}");
+    }
+
+    /// Regression: a span's threshold was its p99.9 alone, so a span 500,000 times a second sent
+    /// 500 slow spans a second through the ring buffer (3,000 evicted in 9 s of bench). Spans
+    /// follow the functions' rule: the rate budget and 4× the median.
+    #[test]
+    fn a_busy_span_sends_about_two_slow_spans_a_second_and_a_rare_one_its_p999() {
+        use crate::model::{FuncSample, Sample, SpanInfo, SpanSample};
+        let mut app = fixtures::empty_app(1);
+        app.session.spans = ["busy", "rare"]
+            .iter()
+            .enumerate()
+            .map(|(id, name)| SpanInfo { id: id as u32, name: (*name).into(), ..SpanInfo::default() })
+            .collect();
+        let span = |id: u32, points: &[(u64, u64)]| {
+            let total_hist = fixtures::hist(points);
+            SpanSample {
+                row: FuncSample { id, count: total_hist.count(), total_hist, ..FuncSample::default() },
+                ..SpanSample::default()
+            }
+        };
+        let tick = |at_ns: u64, spans: Vec<SpanSample>| Event::Tick {
+            sample: Sample { at_ns, spans, ..Sample::default() },
+            exemplars: vec![],
+        };
+        app.handle(tick(0, vec![span(0, &[]), span(1, &[])]));
+        assert!(app.span_auto_thresholds().is_empty(), "no threshold before 100 spans");
+        // One second: 500,000 busy spans of about 1 µs with a tail, 1,000 rare ones.
+        let busy = [(1_000, 499_000), (5_000, 900), (20_000, 90), (90_000, 10)];
+        let rare = [(40_000, 998), (400_000, 2)];
+        app.handle(tick(1_000_000_000, vec![span(0, &busy), span(1, &rare)]));
+        let t = app.span_auto_thresholds();
+        let of = |id: u32| t.iter().find(|(i, _)| *i == id).map_or(0, |(_, ns)| *ns);
+        let above =
+            |points: &[(u64, u64)], ns: u64| points.iter().filter(|(v, _)| *v >= ns).map(|(_, c)| c).sum::<u64>();
+        assert!(above(&busy, of(0)) <= 2 * 2, "busy: threshold {} leaves {} a second", of(0), above(&busy, of(0)));
+        assert_eq!(Some(of(1)), crate::model::auto_threshold_ns(&fixtures::hist(&rare), 1000.0), "rare: the same rule");
+        assert!(of(1) > 4 * 40_000, "rare: above 4× its median");
     }
 
     #[test]
