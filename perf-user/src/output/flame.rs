@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::{
-    model::Exemplar,
+    model::{Attribution, Exemplar, SyscallUse},
     output::report::{CallNodeReport, FunctionReport, Report},
 };
 
@@ -53,12 +53,17 @@ fn function_lines(o: &mut String, f: &FunctionReport, shown: &str) {
     };
     line("self_oncpu", a.self_oncpu_ns);
     line("callees", a.callees_ns);
+    wait_lines(a, &f.attribution.syscalls, &mut line);
+}
+
+/// The frames after own CPU and callees, the same for a function and a slow call: syscalls by
+/// name, off-CPU and interference.
+fn wait_lines(a: &Attribution, syscalls: &[SyscallUse], line: &mut impl FnMut(&str, u64)) {
     // syscalls_ns is syscall wall time minus the off-CPU time inside syscalls; the per-name wall
     // times only say how it divides, so it is split in their proportions.
-    let names = &f.attribution.syscalls;
-    let shares = split(a.syscalls_ns, &names.iter().map(|s| s.total_ns).collect::<Vec<_>>());
+    let shares = split(a.syscalls_ns, &syscalls.iter().map(|s| s.total_ns).collect::<Vec<_>>());
     let attributed: u64 = shares.iter().sum();
-    for (s, ns) in names.iter().zip(shares) {
+    for (s, ns) in syscalls.iter().zip(shares) {
         line(&format!("syscalls;{}", frame(&s.name)), ns);
     }
     line("syscalls;(unnamed)", a.syscalls_ns.saturating_sub(attributed));
@@ -174,17 +179,7 @@ fn slow_lines(o: &mut String, r: &Report) {
             line(&frame(&c.symbol), ns);
         }
         line("callees;(other)", a.callees_ns - named);
-        let shares = split(a.syscalls_ns, &e.syscalls.iter().map(|s| s.total_ns).collect::<Vec<_>>());
-        let attributed: u64 = shares.iter().sum();
-        for (s, ns) in e.syscalls.iter().zip(shares) {
-            line(&format!("syscalls;{}", frame(&s.name)), ns);
-        }
-        line("syscalls;(unnamed)", a.syscalls_ns.saturating_sub(attributed));
-        line("offcpu;blocked", a.offcpu_blocked_ns);
-        line("offcpu;runqueue", a.offcpu_runqueue_ns);
-        line("interference;irq", a.irq_ns);
-        line("interference;softirq", a.softirq_ns);
-        line("interference;steal", a.steal_ns);
+        wait_lines(a, &e.syscalls, &mut line);
     }
 }
 
