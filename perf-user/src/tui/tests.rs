@@ -638,3 +638,21 @@ fn hostile_thread_names_in_slow_spans_never_reach_the_terminal() {
     assert!(shown.contains("pwned"), "the names are shown:\n{shown}");
     assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "a control character on screen:\n{shown:?}");
 }
+
+/// Enter on a slow span opens a span's breakdown (key, both threads, its ends), not a call's
+/// parts, which a span has none of.
+#[test]
+fn a_slow_spans_breakdown_names_its_key_threads_and_ends() {
+    let mut app = fixtures::span_app();
+    keys(&mut app, &[Key::Tab, Key::Tab, Key::Char('s')]);
+    assert_eq!(app.ui.view, View::Exemplars);
+    // Sorted by duration, longest first: the 900 µs slow span.
+    assert!(app.selected_exemplar().is_some_and(|e| e.span.is_some()), "{:?}", app.selected_exemplar());
+    keys(&mut app, &[Key::Enter]);
+    let shown = screen(&app, 120, 30);
+    assert!(shown.contains("Slow span: tick_to_trade"), "{shown}");
+    assert!(shown.contains("Key      7093"), "{shown}");
+    assert!(shown.contains("Started  on 4243 engine") && shown.contains("Ended    on 4244 gateway"), "{shown}");
+    assert!(shown.contains("From target_app::feed::decode(arg1+8)"), "{shown}");
+    assert!(!shown.contains("running its own code"), "no call parts for a span:\n{shown}");
+}

@@ -1,5 +1,6 @@
 //! The whole breakdown of one slow call (Enter in the exemplars view): thread and start, the parts
-//! with off-CPU split into blocked and run queue, its syscalls, and the traced calls inside it.
+//! with off-CPU split into blocked and run queue, its syscalls, and the traced calls inside it. A
+//! slow span has no parts (its time runs across threads): its key, both threads and its ends.
 
 use super::*;
 
@@ -23,9 +24,10 @@ impl Widget for &Breakdown<'_> {
         let [popup] =
             Layout::vertical([Constraint::Length(area.height.saturating_sub(2))]).flex(Flex::Center).areas(popup);
         Clear.render(popup, buf);
+        let kind = if e.span.is_some() { " Slow span: " } else { " Slow call: " };
         let block = Block::bordered()
             .title(Line::from(vec![
-                Span::raw(" Slow call: "),
+                Span::raw(kind),
                 Span::styled(ellipsize_left(self.0.exemplar_name(e), usize::from(width.saturating_sub(30))), bold()),
                 Span::raw(" "),
             ]))
@@ -33,6 +35,10 @@ impl Widget for &Breakdown<'_> {
         let inner = block.inner(popup);
         block.render(popup, buf);
         if inner.height < 3 || inner.width < 20 {
+            return;
+        }
+        if let Some(ends) = &e.span {
+            Paragraph::new(span_lines(self.0, e, ends)).render(inner, buf);
             return;
         }
         let mut lines = header_lines(e);
@@ -65,6 +71,34 @@ fn header_lines(e: &Exemplar) -> Vec<Line<'static>> {
             Span::raw(format!("+{} after attach", fmt_uptime(e.at_ns))),
         ]),
     ]
+}
+
+/// A slow span: how long, under which key, from which thread to which, and its two ends.
+fn span_lines(app: &App, e: &Exemplar, ends: &crate::model::SpanEnds) -> Vec<Line<'static>> {
+    let start = if ends.start_thread.is_empty() {
+        format!("tid {}", ends.start_tid)
+    } else {
+        format!("{} {}", ends.start_tid, ends.start_thread)
+    };
+    let mut lines = vec![
+        Line::from(vec![Span::styled("Duration ", bold()), Span::raw(fit_ns(e.duration_ns))]),
+        Line::from(vec![Span::styled("Key      ", bold()), Span::raw(ends.key.to_string())]),
+        Line::from(vec![
+            Span::styled("Started  ", bold()),
+            Span::raw(format!("on {start}, +{} after attach", fmt_uptime(e.at_ns))),
+        ]),
+        Line::from(vec![Span::styled("Ended    ", bold()), Span::raw(format!("on {}", thread(e)))]),
+    ];
+    if let Some(info) = app.session.spans.iter().find(|s| s.name == e.symbol) {
+        lines.push(Line::default());
+        lines.push(Line::from(vec![Span::styled("From ", bold()), Span::raw(info.from.clone())]));
+        lines.push(Line::from(vec![Span::styled("To   ", bold()), Span::raw(info.to.clone())]));
+    }
+    lines.push(Line::default());
+    lines.push(
+        Line::from("A span's time runs across threads: it is not split into own CPU, syscalls and off-CPU.").dim(),
+    );
+    lines
 }
 
 /// Each part in ns and as a share, off-CPU as its two causes; interference when measured.
