@@ -656,3 +656,18 @@ fn a_slow_spans_breakdown_names_its_key_threads_and_ends() {
     assert!(shown.contains("From target_app::feed::decode(arg1+8)"), "{shown}");
     assert!(!shown.contains("running its own code"), "no call parts for a span:\n{shown}");
 }
+
+/// In the slow-calls table a slow span has no parts (dashes, "span" for its split) and says its
+/// key and the thread it started on where a call lists its syscalls.
+#[test]
+fn slow_span_rows_show_their_key_and_start_thread_not_empty_parts() {
+    let mut app = fixtures::span_app();
+    keys(&mut app, &[Key::Tab, Key::Tab]);
+    let shown = screen(&app, 140, 14);
+    let row = shown.lines().find(|l| l.contains("+8.5s")).unwrap_or_default();
+    assert!(row.contains("tick_to_trade") && row.contains(" span "), "{shown}");
+    assert!(row.contains("key 7093 from 4243 engine"), "{shown}");
+    assert!(!row.contains("0%") && row.matches('—').count() == 5, "no parts for a span: {row}");
+    let call = shown.lines().find(|l| l.contains("feed::decode")).unwrap_or_default();
+    assert!(call.contains("10%") && call.contains("90%"), "a call keeps its parts: {call}");
+}

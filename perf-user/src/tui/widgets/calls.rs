@@ -182,23 +182,28 @@ fn exemplar_row(
     (&AttributionBar { shares: s }).render(split_buf.area, split_buf);
     let split: String = split_buf.content().iter().map(|c| c.symbol()).collect();
     let a = &e.attribution;
-    let part = |ns: u64| pct(ns as f64 / a.total_ns().max(1) as f64);
+    // A slow span's time runs across threads: it has no parts to show.
+    let share = |v: f64| if e.span.is_some() { "—".to_string() } else { pct(v) };
+    let part = |ns: u64| share(ns as f64 / a.total_ns().max(1) as f64);
     let values = [
         format!("+{}", fmt_uptime(e.at_ns)),
         fit_ns(e.duration_ns),
         ellipsize_left(&thread(e), 16),
-        pct(s.self_oncpu),
-        pct(s.callees),
-        pct(s.syscalls),
+        share(s.self_oncpu),
+        share(s.callees),
+        share(s.syscalls),
         part(a.offcpu_blocked_ns),
         part(a.offcpu_runqueue_ns),
-        split,
+        if e.span.is_some() { "span".into() } else { split },
     ];
     let mut cells = vec![Cell::from(ellipsize_left(app.exemplar_name(e), usize::from(fn_w)))];
     for ((v, _), c) in values.into_iter().zip(keep).zip(&EX_COLS).filter(|((_, k), _)| **k) {
         cells.push(if c.0 == "Split" || c.0 == "Thread" { Cell::from(v) } else { right(v) });
     }
     let mut sys = String::new();
+    if let Some(ends) = &e.span {
+        let _ = write!(sys, "key {} from {} {}", ends.key, ends.start_tid, ends.start_thread);
+    }
     if let Some(c) = e.callees.first() {
         let share = pct(c.total_ns as f64 / e.duration_ns.max(1) as f64);
         let _ = write!(sys, "→{} {share}", app.callee_name(c));
