@@ -430,12 +430,15 @@ impl App {
         if self.session.spans.is_empty() { &View::ALL[..4] } else { &View::ALL }
     }
 
-    /// The span under the cursor in the spans view, with its numbers in the window (zero before
-    /// its first start).
-    pub fn selected_span(&self) -> Option<(&crate::model::SpanInfo, crate::model::SpanSample)> {
+    /// Span `id`'s numbers in the displayed window (`None` before its first reading).
+    pub fn span_sample(&self, id: u32) -> Option<&crate::model::SpanSample> {
+        self.derived.sample.spans.iter().find(|s| s.row.id == id)
+    }
+
+    /// The span under the cursor in the spans view, with its numbers in the window.
+    pub fn selected_span(&self) -> Option<(&crate::model::SpanInfo, Option<&crate::model::SpanSample>)> {
         let info = self.session.spans.get(self.ui.selected[View::Spans as usize])?;
-        let sample = self.derived.sample.spans.iter().find(|s| s.row.id == info.id).cloned().unwrap_or_default();
-        Some((info, sample))
+        Some((info, self.span_sample(info.id)))
     }
 
     /// Exemplars as displayed (the frozen copy while paused).

@@ -75,17 +75,12 @@ fn header_lines(e: &Exemplar) -> Vec<Line<'static>> {
 
 /// A slow span: how long, under which key, from which thread to which, and its two ends.
 fn span_lines(app: &App, e: &Exemplar, ends: &crate::model::SpanEnds) -> Vec<Line<'static>> {
-    let start = if ends.start_thread.is_empty() {
-        format!("tid {}", ends.start_tid)
-    } else {
-        format!("{} {}", ends.start_tid, ends.start_thread)
-    };
     let mut lines = vec![
         Line::from(vec![Span::styled("Duration ", bold()), Span::raw(fit_ns(e.duration_ns))]),
         Line::from(vec![Span::styled("Key      ", bold()), Span::raw(ends.key.to_string())]),
         Line::from(vec![
             Span::styled("Started  ", bold()),
-            Span::raw(format!("on {start}, +{} after attach", fmt_uptime(e.at_ns))),
+            Span::raw(format!("on {}, +{} after attach", start_thread(ends), fmt_uptime(e.at_ns))),
         ]),
         Line::from(vec![Span::styled("Ended    ", bold()), Span::raw(format!("on {}", thread(e)))]),
     ];

@@ -13,7 +13,7 @@ use ratatui::{
 
 use crate::{
     app::{App, FunctionRow},
-    model::{BucketHist, Exemplar},
+    model::{BucketHist, Exemplar, LatencySummary, SpanEnds},
 };
 
 pub struct Detail<'a>(pub &'a App);
@@ -62,18 +62,19 @@ impl Widget for &Detail<'_> {
             let [left, _, right] =
                 Layout::horizontal([Constraint::Percentage(55), Constraint::Length(2), Constraint::Fill(1)])
                     .areas(inner);
-            render_histogram(&histogram, row, left, buf);
+            render_histogram(&histogram, &row.latency, row.floor_ns, left, buf);
             render_sections(app, row, right, buf, true);
         } else {
             // Narrow: the split and the sparkline first, the histogram below.
             let [top, hist_area] = Layout::vertical([Constraint::Length(6), Constraint::Fill(1)]).areas(inner);
             render_sections(app, row, top, buf, false);
-            render_histogram(&histogram, row, hist_area, buf);
+            render_histogram(&histogram, &row.latency, row.floor_ns, hist_area, buf);
         }
     }
 }
 
-pub(crate) fn render_histogram(h: &LatencyHistogram, row: &FunctionRow, area: Rect, buf: &mut Buffer) {
+/// The histogram under a title with its percentiles (`<floor` below `floor_ns`; 0: none).
+pub(crate) fn render_histogram(h: &LatencyHistogram, l: &LatencySummary, floor_ns: u64, area: Rect, buf: &mut Buffer) {
     if area.height < 2 {
         return;
     }
@@ -81,10 +82,10 @@ pub(crate) fn render_histogram(h: &LatencyHistogram, row: &FunctionRow, area: Re
         Span::styled("Latency", Style::default().add_modifier(Modifier::BOLD)),
         Span::raw(format!(
             "  p50 {}  p99 {}  p99.9 {}  max {}",
-            lat_floor(row.latency.p50_ns, row.latency.count, row.floor_ns),
-            lat_floor(row.latency.p99_ns, row.latency.count, row.floor_ns),
-            lat_floor(row.latency.p999_ns, row.latency.count, row.floor_ns),
-            lat_floor(row.latency.max_ns, row.latency.count, row.floor_ns)
+            lat_floor(l.p50_ns, l.count, floor_ns),
+            lat_floor(l.p99_ns, l.count, floor_ns),
+            lat_floor(l.p999_ns, l.count, floor_ns),
+            lat_floor(l.max_ns, l.count, floor_ns)
         )),
     ]);
     buf.set_line(area.x, area.y, &title, area.width);
@@ -223,7 +224,16 @@ fn syscall_lines(app: &App, row: &FunctionRow) -> Vec<Line<'static>> {
 }
 
 pub(crate) fn thread(e: &Exemplar) -> String {
-    if e.thread.is_empty() { format!("tid {}", e.tid) } else { format!("{} {}", e.tid, e.thread) }
+    named_tid(e.tid, &e.thread)
+}
+
+/// The thread a slow span started on, as `thread` names the one it ended on.
+pub(crate) fn start_thread(ends: &SpanEnds) -> String {
+    named_tid(ends.start_tid, &ends.start_thread)
+}
+
+fn named_tid(tid: u32, name: &str) -> String {
+    if name.is_empty() { format!("tid {tid}") } else { format!("{tid} {name}") }
 }
 
 /// Two lines under the table when there is no room for the detail pane.

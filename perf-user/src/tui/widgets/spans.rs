@@ -13,7 +13,7 @@ use ratatui::{
 };
 
 use crate::{
-    app::{App, FunctionRow, View},
+    app::{App, View},
     model::{BucketHist, Exemplar, LatencySummary, SpanInfo, SpanSample},
 };
 
@@ -36,11 +36,6 @@ fn shape(h: &BucketHist) -> String {
     cells.iter().map(|&c| if c == 0 { ' ' } else { BARS[((c * 7) / top) as usize] }).collect()
 }
 
-/// Span `info`'s numbers in the displayed window (zero before its first start).
-fn span_sample(app: &App, info: &SpanInfo) -> SpanSample {
-    app.derived.sample.spans.iter().find(|s| s.row.id == info.id).cloned().unwrap_or_default()
-}
-
 /// A span's latency in the window: from its buckets, clamped into the kernel's exact extremes
 /// when the window has them (all time), as function rows are.
 fn span_latency(s: &SpanSample) -> LatencySummary {
@@ -51,12 +46,9 @@ fn span_latency(s: &SpanSample) -> LatencySummary {
     latency
 }
 
-/// Span `info`'s kept exemplars (its slow spans), slowest first.
-fn slowest<'a>(app: &'a App, info: &SpanInfo) -> Vec<&'a Exemplar> {
-    let mut slow: Vec<&Exemplar> =
-        app.exemplars().iter().filter(|e| e.span.is_some() && e.symbol == info.name).collect();
-    slow.sort_by_key(|e| std::cmp::Reverse(e.duration_ns));
-    slow
+/// Span `info`'s kept exemplars (its slow spans).
+fn slow_spans<'a>(app: &'a App, info: &'a SpanInfo) -> impl Iterator<Item = &'a Exemplar> {
+    app.exemplars().iter().filter(|e| e.span.is_some() && e.symbol == info.name)
 }
 
 /// "41.0µs key 17 tid 101→103": a slow span's duration, key and the threads it started and
@@ -104,13 +96,14 @@ impl Widget for &SpanTable<'_> {
             });
             widths.push(if *title == "Slowest" { Constraint::Fill(2) } else { Constraint::Length(*w) });
         }
+        let empty = SpanSample::default();
         let rows: Vec<Row> = app
             .session
             .spans
             .iter()
             .map(|si| {
-                let s = span_sample(app, si);
-                let l = span_latency(&s);
+                let s = app.span_sample(si.id).unwrap_or(&empty);
+                let l = span_latency(s);
                 let n = s.row.count;
                 let values = [
                     right(fit_count(s.row.calls)),
@@ -120,7 +113,7 @@ impl Widget for &SpanTable<'_> {
                     right(lat(l.max_ns, n)),
                     right(fit_count(s.unmatched())),
                     Cell::from(shape(&s.row.total_hist)),
-                    Cell::from(slowest(app, si).first().map(|e| span_call(e)).unwrap_or_default()),
+                    Cell::from(slow_spans(app, si).max_by_key(|e| e.duration_ns).map(span_call).unwrap_or_default()),
                 ];
                 let mut cells = vec![Cell::from(si.name.clone())];
                 cells.extend(values.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v));
@@ -161,8 +154,9 @@ impl Widget for &SpanDetail<'_> {
             Block::bordered().title(" Span ").render(area, buf);
             return;
         };
-        let latency = span_latency(&s);
-        let row = FunctionRow { id: info.id, calls: s.row.count, latency, ..FunctionRow::default() };
+        let empty = SpanSample::default();
+        let s = s.unwrap_or(&empty);
+        let latency = span_latency(s);
         let block = Block::bordered()
             .title(Line::from(vec![
                 Span::raw(" "),
@@ -194,12 +188,12 @@ impl Widget for &SpanDetail<'_> {
             let [left, _, right] =
                 Layout::horizontal([Constraint::Percentage(50), Constraint::Length(2), Constraint::Fill(1)])
                     .areas(inner);
-            render_histogram(&histogram, &row, left, buf);
-            span_sections(app, info, &s, right, buf);
+            render_histogram(&histogram, &latency, 0, left, buf);
+            span_sections(app, info, s, right, buf);
         } else {
             let [top, hist_area] = Layout::vertical([Constraint::Percentage(50), Constraint::Fill(1)]).areas(inner);
-            span_sections(app, info, &s, top, buf);
-            render_histogram(&histogram, &row, hist_area, buf);
+            span_sections(app, info, s, top, buf);
+            render_histogram(&histogram, &latency, 0, hist_area, buf);
         }
     }
 }
@@ -236,23 +230,20 @@ fn span_sections(app: &App, info: &SpanInfo, s: &SpanSample, area: Rect, buf: &m
         lines.push(if troubled { Line::from(l).fg(ratatui::style::Color::Yellow) } else { Line::from(l).dim() });
     }
     lines.push(Line::default());
-    let slow = slowest(app, info);
+    let mut slow: Vec<&Exemplar> = slow_spans(app, info).collect();
+    slow.sort_by_key(|e| std::cmp::Reverse(e.duration_ns));
     lines.push(Line::from(vec![Span::styled("Slowest spans", bold), Span::raw(format!(" ({} kept)", slow.len()))]));
     if slow.is_empty() {
         lines.push(Line::from("  none yet (see --slow)").dim());
     }
     for e in &slow {
         let Some(sp) = &e.span else { continue };
-        let from = if sp.start_thread.is_empty() {
-            sp.start_tid.to_string()
-        } else {
-            format!("{} {}", sp.start_tid, sp.start_thread)
-        };
         lines.push(Line::from(format!(
-            "  {:>7}  +{} key {} {from} → {}",
+            "  {:>7}  +{} key {} {} → {}",
             fit_ns(e.duration_ns),
             fmt_uptime(e.at_ns),
             sp.key,
+            start_thread(sp),
             thread(e)
         )));
     }
