@@ -39,16 +39,11 @@ impl App {
     /// calibrated: the probe cost is added back.
     pub fn auto_thresholds(&self) -> Vec<(u32, u64)> {
         let Some(latest) = self.session.latest() else { return Vec::new() };
-        let last = self.session.last_second();
         latest
             .functions
             .iter()
             .filter_map(|f| {
-                let rate = last
-                    .and_then(|w| {
-                        w.functions.iter().find(|g| g.id == f.id).map(|g| model::rate_per_s(g.count, w.at_ns))
-                    })
-                    .unwrap_or(0.0);
+                let rate = self.last_second_rate(|w| w.functions.iter().find(|g| g.id == f.id).map(|g| g.count));
                 let threshold = model::auto_threshold_ns(&f.total_hist, rate)?;
                 let probe_cost = self.session.functions.get(f.id as usize).map_or(0, |fi| fi.calibration_ns);
                 Some((f.id, threshold.saturating_add(probe_cost)))
@@ -61,19 +56,20 @@ impl App {
     /// span's histogram and its rate over the last second. Spans carry no probe-cost calibration.
     pub fn span_auto_thresholds(&self) -> Vec<(u32, u64)> {
         let Some(latest) = self.session.latest() else { return Vec::new() };
-        let last = self.session.last_second();
         latest
             .spans
             .iter()
             .filter_map(|s| {
-                let rate = last
-                    .and_then(|w| {
-                        w.spans.iter().find(|g| g.row.id == s.row.id).map(|g| model::rate_per_s(g.row.count, w.at_ns))
-                    })
-                    .unwrap_or(0.0);
+                let rate =
+                    self.last_second_rate(|w| w.spans.iter().find(|g| g.row.id == s.row.id).map(|g| g.row.count));
                 Some((s.row.id, model::auto_threshold_ns(&s.row.total_hist, rate)?))
             })
             .collect()
+    }
+
+    /// Per second over the last second, of what `count` reads from that window (0 without one).
+    fn last_second_rate(&self, count: impl Fn(&model::Sample) -> Option<u64>) -> f64 {
+        self.session.last_second().and_then(|w| count(w).map(|c| model::rate_per_s(c, w.at_ns))).unwrap_or(0.0)
     }
 
     /// One line a second without the terminal UI: rates over the last second and the slowest p99.

@@ -56,32 +56,25 @@ pub fn evict_fairly(kept: &mut std::collections::VecDeque<Exemplar>, capacity: u
     if excess == 0 {
         return 0;
     }
-    // Owners by index: a function by its id, a span by its name (every span's slow spans carry
-    // the same placeholder id, far beyond any function's).
-    let mut index: std::collections::HashMap<(u32, &str), usize> = std::collections::HashMap::new();
-    let of: Vec<usize> = kept
-        .iter()
-        .map(|e| {
-            let next = index.len();
-            *index.entry((e.fn_id, if e.span.is_some() { e.symbol.as_str() } else { "" })).or_insert(next)
-        })
-        .collect();
-    let mut owners: Vec<((u32, String), usize)> = vec![((0, String::new()), 0); index.len()];
-    for ((id, name), i) in index {
-        owners[i].0 = (id, name.to_owned());
+    // A function is its id, a span its name (every slow span carries the same placeholder id, far
+    // beyond any function's); owners are ranked in key order, so a tie goes to the lowest key
+    // whatever the order the calls came in.
+    fn owner(e: &Exemplar) -> (u32, &str) {
+        (e.fn_id, if e.span.is_some() { e.symbol.as_str() } else { "" })
     }
+    let mut keys: Vec<(u32, &str)> = kept.iter().map(owner).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let of: Vec<usize> = kept.iter().map(|e| keys.binary_search(&owner(e)).unwrap_or(0)).collect();
+    let mut count = vec![0usize; keys.len()];
     for &o in &of {
-        owners[o].1 += 1;
+        count[o] += 1;
     }
-    let mut drop = vec![0usize; owners.len()];
+    let mut drop = vec![0usize; count.len()];
     for _ in 0..excess {
-        // The fullest owner; on a tie the lowest (id, name), so the outcome does not depend on order.
-        let Some(f) = (0..owners.len())
-            .max_by(|&a, &b| owners[a].1.cmp(&owners[b].1).then_with(|| owners[b].0.cmp(&owners[a].0)))
-        else {
-            break;
-        };
-        owners[f].1 -= 1;
+        // The fullest owner; on a tie the lowest key.
+        let Some((f, _)) = count.iter().enumerate().max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i))) else { break };
+        count[f] -= 1;
         drop[f] += 1;
     }
     let mut at = 0;
