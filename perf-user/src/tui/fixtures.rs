@@ -364,6 +364,21 @@ pub fn saturated_app() -> App {
     app
 }
 
+/// Three of target-app's functions in its executable, and function 1's symbol again in the library
+/// at `lib_object`, loaded after attach as function 3; returns the app and that symbol.
+pub fn one_symbol_in_two_objects(lib_object: &str) -> (App, String) {
+    let info = run_info();
+    let mut funcs = names(3);
+    for f in &mut funcs {
+        f.object = info.target.exe.clone();
+    }
+    let symbol = funcs[1].symbol.clone();
+    let mut app = App::new(Session::new(funcs, 200), info);
+    let lib = FuncInfo { id: 3, symbol: symbol.clone(), object: lib_object.into(), ..FuncInfo::default() };
+    app.handle(Event::FunctionsAdded { functions: vec![lib], note: "library loaded".into() });
+    (app, symbol)
+}
+
 /// target-app's pipeline with two `--span`s after ten one-second ticks: `tick_to_trade` matches
 /// almost every start (a slow tail of 40–900 µs, three slow spans kept), `lonely` loses starts
 /// and sees ends without a start.

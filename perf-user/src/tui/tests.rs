@@ -459,18 +459,11 @@ fn terminal_events_map_to_keys() {
 fn one_symbol_in_two_objects_is_two_rows_with_their_own_baseline() {
     use crate::{
         app::{Tail, TailColours, Verdict},
-        model::{FuncInfo, LatencySummary, Session},
+        model::LatencySummary,
         output::report::{FunctionReport, Report},
     };
     let info = fixtures::run_info();
-    let mut funcs = fixtures::names(3);
-    for f in &mut funcs {
-        f.object = info.target.exe.clone();
-    }
-    let symbol = funcs[1].symbol.clone();
-    let mut app = App::new(Session::new(funcs, 200), info.clone());
-    let lib = FuncInfo { id: 3, symbol: symbol.clone(), object: "/usr/lib/libbook.so".into(), ..FuncInfo::default() };
-    app.handle(Event::FunctionsAdded { functions: vec![lib], note: "libbook.so loaded".into() });
+    let (mut app, symbol) = fixtures::one_symbol_in_two_objects("/usr/lib/libbook.so");
     assert_eq!(app.symbol(1), format!("target-app:{symbol}"));
     assert_eq!(app.symbol(3), format!("libbook.so:{symbol}"));
     assert_eq!(app.symbol(0), "target_app::feed::decode", "unambiguous names stay bare");
@@ -501,16 +494,8 @@ fn one_symbol_in_two_objects_is_two_rows_with_their_own_baseline() {
 /// traced calls inside them name the object as the functions table does.
 #[test]
 fn slow_calls_of_one_symbol_in_two_objects_name_their_object() {
-    use crate::model::{CalleeUse, Exemplar, FuncInfo, NestedCall, Sample, Session};
-    let info = fixtures::run_info();
-    let mut funcs = fixtures::names(3);
-    for f in &mut funcs {
-        f.object = info.target.exe.clone();
-    }
-    let symbol = funcs[1].symbol.clone();
-    let mut app = App::new(Session::new(funcs, 200), info);
-    let lib = FuncInfo { id: 3, symbol: symbol.clone(), object: "/usr/lib/libbook.so".into(), ..FuncInfo::default() };
-    app.handle(Event::FunctionsAdded { functions: vec![lib], note: "libbook.so loaded".into() });
+    use crate::model::{CalleeUse, Exemplar, NestedCall, Sample};
+    let (mut app, symbol) = fixtures::one_symbol_in_two_objects("/usr/lib/libbook.so");
     let slow = |fn_id: u32, duration_ns: u64, nested: Vec<NestedCall>| Exemplar {
         fn_id,
         symbol: symbol.clone(),
@@ -549,17 +534,8 @@ fn slow_calls_of_one_symbol_in_two_objects_name_their_object() {
 /// their callee arrow and their breakdown: the screen shows no control character.
 #[test]
 fn hostile_object_names_in_slow_calls_never_reach_the_terminal() {
-    use crate::model::{CalleeUse, Exemplar, FuncInfo, Sample, Session};
-    let info = fixtures::run_info();
-    let mut funcs = fixtures::names(3);
-    for f in &mut funcs {
-        f.object = info.target.exe.clone();
-    }
-    let symbol = funcs[1].symbol.clone();
-    let mut app = App::new(Session::new(funcs, 200), info);
-    let object = "/tmp/\x1b]0;pwned\x07\x1b[2J\u{9b}31mlib.so".to_string();
-    let lib = FuncInfo { id: 3, symbol: symbol.clone(), object, ..FuncInfo::default() };
-    app.handle(Event::FunctionsAdded { functions: vec![lib], note: "lib loaded".into() });
+    use crate::model::{CalleeUse, Exemplar, Sample};
+    let (mut app, symbol) = fixtures::one_symbol_in_two_objects("/tmp/\x1b]0;pwned\x07\x1b[2J\u{9b}31mlib.so");
     let callee = CalleeUse { fn_id: 3, symbol: symbol.clone(), count: 1, total_ns: 900_000 };
     let slow = |fn_id: u32, callees: Vec<CalleeUse>| Exemplar {
         fn_id,
