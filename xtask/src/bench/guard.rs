@@ -72,7 +72,7 @@ fn set_rows(ctx: &mut Ctx, name: &'static str, func: &str, glob: &str, what: &'s
             // One thread flat out: what the probes take of it is what it loses.
             throughput_loss_pct: share(&untraced, &median_of(o, ns_per_call)),
             detached: median_of(o, detached),
-            functions: median_of(o, |o| Some(o.export.as_ref()?.get("functions")?.as_array()?.len() as f64)),
+            functions: median_of(o, |o| functions_in(o.export.as_ref()?)),
         })
         .collect()
 }
@@ -92,6 +92,16 @@ fn share(untraced: &Cell, traced: &Cell) -> Cell {
 
 /// Functions the guard detached: its warnings in perf-user's report.
 fn detached(o: &Outcome) -> Option<f64> {
-    let warnings = o.export.as_ref()?.get("warnings")?.as_array()?;
+    detached_in(o.export.as_ref()?)
+}
+
+/// Functions the guard detached, counted in a perf-user report's warnings.
+pub(super) fn detached_in(export: &serde_json::Value) -> Option<f64> {
+    let warnings = export.get("warnings")?.as_array()?;
     Some(warnings.iter().filter(|w| w.as_str().is_some_and(|w| w.contains("overhead guard: detached"))).count() as f64)
+}
+
+/// Functions a perf-user report traced.
+pub(super) fn functions_in(export: &serde_json::Value) -> Option<f64> {
+    Some(export.get("functions")?.as_array()?.len() as f64)
 }

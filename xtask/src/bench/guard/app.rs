@@ -152,10 +152,8 @@ fn window(ctx: &mut Ctx, tracer: Option<&Tracer>, settle_ms: u64, label: &str) -
     if let Some(a) = attached {
         let stopped = a.stop(None)?.context("the tracer did not stop")?;
         let export = stopped.export()?.context("perf-user wrote no report")?;
-        functions = export.get("functions").and_then(serde_json::Value::as_array).map_or(0, Vec::len) as f64;
-        detached = export.get("warnings").and_then(serde_json::Value::as_array).map_or(0, |w| {
-            w.iter().filter(|w| w.as_str().is_some_and(|w| w.contains("overhead guard: detached"))).count()
-        }) as f64;
+        functions = super::functions_in(&export).unwrap_or(0.0);
+        detached = super::detached_in(&export).unwrap_or(0.0);
     }
     let messages = second.decoded.saturating_sub(first.decoded);
     let secs = second.duration_s - first.duration_s;
