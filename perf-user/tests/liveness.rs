@@ -71,6 +71,11 @@ fn a_function_the_kernel_refuses_is_skipped_with_one_warning() {
     }
 }
 
+/// How long the fixture calls `plain_work` before it exits or execs: long enough for perf-user to
+/// attach on a loaded machine (1.5 s was not: under stress-ng it sometimes attached after the
+/// calls had ended, and the run saw none), far below the run's 20 s bound.
+const FIXTURE_SECONDS: &str = "6";
+
 /// The liveness fixture started with `args` and traced (`plain_work`, `--duration 30s`): the
 /// report once perf-user ended, which must be within 20 s (`ends`: at what), and the fixture; `None`
 /// when the test cannot run here.
@@ -101,7 +106,7 @@ fn run_until_the_target_ends(
 fn a_zombie_target_counts_as_exited() {
     // Never waited for until the end: once it exits it stays a zombie.
     let Some((report, mut target)) =
-        run_until_the_target_ends("a_zombie_target_counts_as_exited", &["1.5"], "when the target does")
+        run_until_the_target_ends("a_zombie_target_counts_as_exited", &[FIXTURE_SECONDS], "when the target does")
     else {
         return;
     };
@@ -115,7 +120,8 @@ fn a_zombie_target_counts_as_exited() {
 fn an_exec_of_the_target_ends_the_run_with_exec() {
     let sleep = ["/usr/bin/sleep", "/bin/sleep"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap();
     let test = "an_exec_of_the_target_ends_the_run_with_exec";
-    let Some((report, mut target)) = run_until_the_target_ends(test, &["1.5", sleep, "30"], "at the exec") else {
+    let Some((report, mut target)) = run_until_the_target_ends(test, &[FIXTURE_SECONDS, sleep, "30"], "at the exec")
+    else {
         return;
     };
     assert_eq!(report["end_reason"], "exec");
