@@ -57,7 +57,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let started = Instant::now();
     let plan = Plan::choose(args.quick, args.reps)?;
     let output = output_path(args);
-    let preflight::Prepared { mut ctx, machine, tools, sampling, binutils } = preflight::prepare(plan)?;
+    let preflight::Prepared { mut ctx, machine, tools, sampling, binutils, stats_off: _stats_off } =
+        preflight::prepare(plan)?;
     let ctx = &mut ctx;
 
     // First: compiling the benches would disturb the kernel measurements.

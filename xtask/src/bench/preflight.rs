@@ -22,6 +22,8 @@ pub struct Prepared {
     pub sampling: Result<(), String>,
     /// nm and objdump, which find raw symbols and first instructions.
     pub binutils: bool,
+    /// The kernel's BPF run-time accounting kept off until the bench ends.
+    pub stats_off: Option<sys::BpfStats>,
 }
 
 pub fn prepare(plan: Plan) -> Result<Prepared> {
@@ -54,7 +56,8 @@ pub fn prepare(plan: Plan) -> Result<Prepared> {
     let mut ctx = Ctx { bins, scratch, plan, notes: Vec::new() };
     let sampling = perf_user_flags(&mut ctx)?;
     note_other_tracers(&mut ctx);
-    Ok(Prepared { ctx, machine, tools, sampling, binutils: binutils.is_some() })
+    let stats_off = stats_off(&mut ctx)?;
+    Ok(Prepared { ctx, machine, tools, sampling, binutils: binutils.is_some(), stats_off })
 }
 
 /// Release perf-user (which embeds the eBPF object), bench-target and target-app.
@@ -113,4 +116,20 @@ fn note_other_tracers(ctx: &mut Ctx) {
         eprintln!("bench: {note}");
         ctx.notes.push(note);
     }
+}
+
+/// `kernel.bpf_stats_enabled` left on (by an interrupted bench, or by hand) adds two clock reads to
+/// every BPF program run, perf-user's and bpftrace's: every timing would be inflated. It is turned
+/// off for the bench, said in the notes, and put back on when the bench ends.
+fn stats_off(ctx: &mut Ctx) -> Result<Option<sys::BpfStats>> {
+    if !sys::bpf_stats_enabled() {
+        return Ok(None);
+    }
+    let guard = sys::BpfStats::set(false)?;
+    let note = "kernel.bpf_stats_enabled was 1 when the bench started: it was turned off for the measurements \
+                (it adds two clock reads to every program run) and back on at the end"
+        .to_string();
+    eprintln!("bench: {note}");
+    ctx.notes.push(note);
+    Ok(Some(guard))
 }

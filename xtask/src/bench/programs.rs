@@ -52,13 +52,8 @@ pub fn measure(ctx: &mut Ctx) -> Result<Vec<ProgramCost>, String> {
 
 /// Runs `configs` interleaved with the kernel's BPF statistics on, and puts them back as they were.
 pub fn with_bpf_stats(ctx: &mut Ctx, configs: &[Config]) -> Result<Outcomes, String> {
-    let was_on = sys::bpf_stats_enabled();
-    sys::set_bpf_stats(true).map_err(|e| format!("skipped: {e:#}"))?;
-    let out = interleaved(ctx, configs);
-    if !was_on {
-        let _ = sys::set_bpf_stats(false);
-    }
-    Ok(out)
+    let _stats = sys::BpfStats::set(true).map_err(|e| format!("skipped: {e:#}"))?;
+    Ok(interleaved(ctx, configs))
 }
 
 /// One BPF program's medians over one configuration's runs.

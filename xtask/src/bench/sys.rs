@@ -306,9 +306,30 @@ pub fn bpf_stats_enabled() -> bool {
 }
 
 /// Turns the kernel's BPF run-time accounting on or off (it costs every program run tens of ns).
-pub fn set_bpf_stats(on: bool) -> Result<()> {
+fn set_bpf_stats(on: bool) -> Result<()> {
     std::fs::write("/proc/sys/kernel/bpf_stats_enabled", if on { "1" } else { "0" })
         .context("writing /proc/sys/kernel/bpf_stats_enabled")
+}
+
+/// The kernel's BPF run-time accounting set to `on` for as long as this lives, then put back as it
+/// was, on an early return or a panic too. (A SIGKILLed or Ctrl-C'd bench cannot put it back; the
+/// next bench finds it on and turns it off, see `preflight::stats_off`.)
+pub struct BpfStats {
+    was_on: bool,
+}
+
+impl BpfStats {
+    pub fn set(on: bool) -> Result<Self> {
+        let was_on = bpf_stats_enabled();
+        set_bpf_stats(on)?;
+        Ok(Self { was_on })
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = set_bpf_stats(self.was_on);
+    }
 }
 
 /// The BPF programs process `pid` holds open (from its fdinfo): id, name, run count and total run
