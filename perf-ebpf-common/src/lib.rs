@@ -553,7 +553,9 @@ pub struct ThreadState {
     /// because new entries are copied from a zeroed template.
     pub in_syscall: u32,
     pub sys_nr: u32,
-    pub _pad0: u32,
+    /// With `Config::syscalls_from_sched`: 1 + the syscall the thread was switched out blocked in,
+    /// 0 when none (or it blocked outside a syscall, in a page fault say).
+    pub blocked_nr: u32,
     pub sys_entry_ts_ns: u64,
     /// Off-CPU time inside the current syscall (subtracted from its attributed time).
     pub sys_offcpu_ns: u64,
@@ -610,13 +612,18 @@ pub struct Config {
     /// Non-zero: keep `CALL_PATHS` (the call tree); zero (`--no-call-tree`) saves one per-CPU hash
     /// update per timed return.
     pub call_paths: u32,
+    /// Non-zero (`--blocked-syscalls-only`): the syscall tracepoints are not attached (so no other
+    /// process pays for them) and syscalls are named where the target blocks in them, by
+    /// `sched_switch`, with the time blocked; their on-CPU time stays in own CPU time.
+    pub syscalls_from_sched: u32,
+    pub _pad: u32,
 }
 
 /// `Config::interference`: interference is measured.
 pub const INTERF_ON: u32 = 1;
 /// `Config::interference`: the kernel has a per-CPU `steal_time` the object was linked to.
 pub const INTERF_STEAL: u32 = 2;
-const _: () = assert!(size_of::<Config>() == 32);
+const _: () = assert!(size_of::<Config>() == 40);
 
 /// One step of the kernel's per-CPU sampling generator (xorshift64; `x` must not be 0).
 #[inline(always)]

@@ -33,6 +33,8 @@ static CONFIG: Config = Config {
     interference: 0,
     syscall_table: 0,
     call_paths: 0,
+    syscalls_from_sched: 0,
+    _pad: 0,
 };
 
 /// Where this CPU's steal clock is (see `StealLayout`); meaningful only with `INTERF_STEAL`.

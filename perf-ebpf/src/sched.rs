@@ -2,21 +2,26 @@
 //! run) into their innermost traced frame; `sched_process_exit` drops an exiting thread's frames.
 
 use aya_ebpf::{
-    bindings::task_struct,
+    bindings::{pt_regs, task_struct},
     helpers::{
         bpf_probe_read_kernel,
-        generated::{bpf_get_current_task_btf, bpf_task_storage_delete},
+        generated::{bpf_get_current_task_btf, bpf_task_pt_regs, bpf_task_storage_delete},
     },
     macros::{btf_tracepoint, raw_tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
-use perf_ebpf_common::{Counter, MAX_DEPTH, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, ThreadState};
+use perf_ebpf_common::{
+    Counter, MAX_DEPTH, MAX_SYSCALLS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, SYSCALL_NR_UPROBE,
+    SYSCALL_NR_URETPROBE, ThreadState,
+};
 
 use crate::{
     helpers::{bump, frame_index, now_ns, target_tid},
     interference::{switch_in, switch_out},
-    maps::{target_tgid, task_tgid_offset, threads_map},
+    maps::{config, target_tgid, task_tgid_offset, threads_map},
+    syscalls::count_in_function,
     thread::{task_state, thread_state},
+    top::note_top,
 };
 
 /// `TASK_RUNNING`: a thread switched out in this state was preempted, not blocked.
@@ -44,6 +49,9 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
         } else {
             OFFCPU_BLOCKED
         };
+        if st.offcpu_kind == OFFCPU_BLOCKED && config().syscalls_from_sched != 0 {
+            st.blocked_nr = blocked_syscall().map_or(0, |nr| nr + 1);
+        }
         switch_out(st, st.offcpu_kind == OFFCPU_BLOCKED);
         bump(Counter::Switches);
     }
@@ -83,8 +91,29 @@ pub(crate) fn catch_up_switch_in(st: &mut ThreadState, now: u64) {
     switch_in(st);
 }
 
+/// The syscall the current (outgoing) thread is blocked in, read from the registers it entered the
+/// kernel with (`--blocked-syscalls-only`, where no syscall tracepoint says it). Only a `syscall`
+/// instruction leaves the return address in both `ip` and `cx`, and the flags in both `flags` and
+/// `r11` (what the kernel itself checks before returning with `sysret`): a thread blocked in a page
+/// fault, whose `orig_ax` holds the fault's error code, is not taken for a syscall.
+#[inline(always)]
+fn blocked_syscall() -> Option<u32> {
+    // SAFETY: the current task, a trusted BTF pointer; the helper returns its user-mode registers
+    // at the top of its kernel stack.
+    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const pt_regs;
+    if regs.is_null() {
+        return None;
+    }
+    // SAFETY: a BTF-typed pointer to struct pt_regs: the verifier turns these loads into checked
+    // reads, and a bad address reads as 0.
+    let (nr, ip, cx, flags, r11) = unsafe { ((*regs).orig_rax, (*regs).rip, (*regs).rcx, (*regs).eflags, (*regs).r11) };
+    let ours = nr == u64::from(SYSCALL_NR_URETPROBE) || nr == u64::from(SYSCALL_NR_UPROBE);
+    (nr < u64::from(MAX_SYSCALLS) && !ours && ip == cx && flags == r11).then_some(nr as u32)
+}
+
 /// A target thread runs again at `now`: its time off-CPU goes to its innermost traced frame, and
-/// to the syscall it is in (whose own time excludes it).
+/// to the syscall it is in (whose own time excludes it); with `--blocked-syscalls-only`, the time
+/// blocked to the syscall `sched_switch` found it blocked in.
 #[inline(always)]
 fn back_on_cpu(st: &mut ThreadState, now: u64) {
     if st.offcpu_start_ns == 0 {
@@ -92,8 +121,10 @@ fn back_on_cpu(st: &mut ThreadState, now: u64) {
     }
     let off_ns = now.saturating_sub(st.offcpu_start_ns);
     let kind = st.offcpu_kind;
+    let blocked_nr = st.blocked_nr;
     st.offcpu_start_ns = 0;
     st.offcpu_kind = OFFCPU_NONE;
+    st.blocked_nr = 0;
     if st.in_syscall != 0 {
         st.sys_offcpu_ns += off_ns;
     }
@@ -104,6 +135,11 @@ fn back_on_cpu(st: &mut ThreadState, now: u64) {
     let frame = &mut st.frames[frame_index(depth - 1)];
     if kind == OFFCPU_BLOCKED {
         frame.offcpu_blocked_ns += off_ns;
+        if blocked_nr != 0 {
+            frame.syscall_count += 1;
+            note_top(&mut frame.top_syscalls, blocked_nr - 1, off_ns);
+            count_in_function(frame.fn_id, blocked_nr - 1, off_ns);
+        }
     } else {
         frame.offcpu_runqueue_ns += off_ns;
     }

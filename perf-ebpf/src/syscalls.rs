@@ -153,15 +153,21 @@ fn attribute_syscall(st: &mut ThreadState, nr: u32, wall_ns: u64) {
     frame.syscalls_ns += wall_ns.saturating_sub(st.sys_offcpu_ns).saturating_sub(st.sys_interf_ns);
     frame.syscall_count += 1;
     note_top(&mut frame.top_syscalls, nr, wall_ns);
-    let key = FuncSyscallKey { fn_id: frame.fn_id, nr };
+    count_in_function(frame.fn_id, nr, wall_ns);
+}
+
+/// One syscall `nr` of `ns` in function `fn_id`'s per-syscall totals.
+#[inline(always)]
+pub(crate) fn count_in_function(fn_id: u32, nr: u32, ns: u64) {
+    let key = FuncSyscallKey { fn_id, nr };
     match FUNC_SYSCALLS.get_ptr_mut(key) {
         // SAFETY: valid per-CPU map value.
         Some(t) => unsafe {
             (*t).count += 1;
-            (*t).total_ns += wall_ns;
+            (*t).total_ns += ns;
         },
         None => {
-            let t = SyscallTotals { count: 1, total_ns: wall_ns };
+            let t = SyscallTotals { count: 1, total_ns: ns };
             if FUNC_SYSCALLS.insert(key, t, 0).is_err() {
                 bump(Counter::AttrMapFull);
             }

@@ -79,6 +79,61 @@ fn injected_sleep_is_offcpu_blocked_in_clock_nanosleep() {
     assert_eq!(parts_sum(f), u(&f["total_ns"]), "the five parts sum to the wall time");
 }
 
+/// `--blocked-syscalls-only` leaves the syscall tracepoints off (no other process pays for them):
+/// the injected sleeps are still named, from the scheduler's switch-out, with the time blocked;
+/// syscalls that never block (the injected getppid calls) are not seen at all.
+#[test]
+fn blocked_syscalls_only_names_the_sleep_without_syscall_tracepoints() {
+    if !bpf_available("blocked_syscalls_only_names_the_sleep_without_syscall_tracepoints") {
+        return;
+    }
+    let (report, truth) = traced_run(
+        "blocked-only",
+        &[
+            "--rate",
+            "10000",
+            "--messages",
+            "20000",
+            "--inject",
+            "risk_check=sleep:200us:every:100",
+            "--inject",
+            "gateway=syscalls:5",
+        ],
+        &[RISK, GATEWAY],
+        &["--slow", "150us", "--interference", "--blocked-syscalls-only"],
+    );
+    assert_eq!(report["blocked_syscalls_only"], true, "the export says which syscalls it lists");
+    let injected = u(&function(&truth, RISK)["injected_count"]);
+    assert!(injected > 10, "too few injected sleeps: {injected}");
+    // No syscall tracepoint ran: no syscall time anywhere, and 5 getppid per gateway call unseen.
+    for f in report["functions"].as_array().unwrap() {
+        assert_eq!(part(f, "syscalls_ns"), 0, "syscall time without syscall tracepoints: {f}");
+        assert_eq!(syscall_count(f, "getppid"), 0, "a getppid (which never blocks) was seen: {f}");
+        assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the wall time: {f}");
+    }
+    const SLEEP_NS: u64 = 200_000;
+    let all = exemplars_of(&report, RISK);
+    let (named, others): (Vec<&Value>, Vec<&Value>) =
+        all.into_iter().partition(|e| e["syscalls"][0]["name"] == "clock_nanosleep");
+    // Each named sleep: blocked once, for at least most of its 200 µs, all of it off-CPU blocked.
+    for e in &named {
+        let sleep = &e["syscalls"][0];
+        assert_eq!(u(&sleep["count"]), 1, "one sleep blocks once: {e}");
+        let blocked = part(e, "offcpu_blocked_ns");
+        assert!(u(&sleep["total_ns"]) <= blocked, "the sleep's time is time blocked: {e}");
+        assert!(u(&sleep["total_ns"]) * 10 >= SLEEP_NS * 9, "a sleep shorter than injected: {e}");
+        assert_eq!(parts_sum(e), u(&e["duration_ns"]), "the parts sum to the call's wall time: {e}");
+    }
+    // A sleep can go unnamed only where it never left the CPU: the hypervisor stopped the vCPU
+    // across it (see `injected_sleep_is_offcpu_blocked_in_clock_nanosleep`), measured as steal.
+    let stolen = others.iter().filter(|e| u(&e["duration_ns"]) >= SLEEP_NS && part(e, "steal_ns") * 10 >= SLEEP_NS * 9);
+    let stolen = stolen.count() as u64;
+    assert!(named.len() as u64 <= injected, "{} sleeps named for {injected} injected", named.len());
+    assert!(named.len() as u64 + stolen >= injected, "{} named + {stolen} stolen of {injected} sleeps", named.len());
+    let f = function(&report, RISK);
+    assert_eq!(syscall_count(f, "clock_nanosleep"), named.len() as u64, "the function's count is its calls' blocks");
+}
+
 #[test]
 fn injected_spin_is_own_cpu_time() {
     if !bpf_available("injected_spin_is_own_cpu_time") {

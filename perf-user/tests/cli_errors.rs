@@ -115,6 +115,10 @@ fn invalid_durations_addresses_and_counts() {
         "--attach-mode multi",
     );
     fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "x", "--latency-only", "--per-thread"]), "--per-thread");
+    // The syscall table needs the syscall tracepoints that --blocked-syscalls-only leaves off.
+    for other in ["--syscalls", "--latency-only", "--entry-only"] {
+        fails_with(&perf_user(&["attach", "--pid", &pid, "--func", "x", "--blocked-syscalls-only", other]), other);
+    }
 }
 
 #[test]

@@ -119,6 +119,7 @@ pub(super) fn load(
         probes: spec.mode.label().to_string(),
         interference: cfg.interference && spec.tracepoints,
         syscalls_inside_only: !cfg.syscalls,
+        blocked_syscalls_only: cfg.blocked_syscalls_only && spec.tracepoints,
         steal_source: match (cfg.interference && spec.tracepoints, tracer.steal_measured) {
             (false, _) => String::new(),
             (true, true) => "kvm_steal_time".to_owned(),

@@ -151,6 +151,13 @@ fn mode_warnings(cfg: &AttachConfig, mode: ProbeMode) -> Vec<String> {
                 .to_string(),
         );
     }
+    if cfg.blocked_syscalls_only && mode == ProbeMode::Full {
+        warnings.push(
+            "blocked syscalls only: a function's syscalls are those it blocked in (count: times blocked, \
+             time: time blocked); syscalls' on-CPU time is in own CPU time"
+                .to_string(),
+        );
+    }
     if cfg.sample_every > 1 && mode == ProbeMode::Full {
         warnings.push(format!(
             "sampled: one outermost call in {} was timed, with every call nested in it; `calls` counts them all",
@@ -178,6 +185,8 @@ fn kernel_config(cfg: &AttachConfig) -> KernelConfig {
         interference: if cfg.interference { perf_ebpf_common::INTERF_ON } else { 0 },
         syscall_table: u32::from(cfg.syscalls),
         call_paths: u32::from(cfg.call_tree),
+        syscalls_from_sched: u32::from(cfg.blocked_syscalls_only),
+        _pad: 0,
     }
 }
 

@@ -326,7 +326,8 @@ impl Tracer {
                 Array::try_from(m).map_err(|source| LoadError::Map { name: names::FUNC_SLOW.to_owned(), source })
             })?;
         let interference = spec.tracepoints && spec.config.interference & INTERF_ON != 0;
-        let mut attached = if spec.tracepoints { attach_tracepoints(&mut ebpf, interference)? } else { 0 };
+        let syscalls = spec.config.syscalls_from_sched == 0;
+        let mut attached = if spec.tracepoints { attach_tracepoints(&mut ebpf, syscalls, interference)? } else { 0 };
         let mut skipped = Vec::new();
         let mut objects = Objects::default();
         let links = attach_functions(&mut ebpf, &raw, &mut objects, spec, cancel, &mut skipped)?;
@@ -511,17 +512,16 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved, bool)
     Ok((ebpf, object, steal))
 }
 
-/// The syscall and scheduler tracepoints (attribution, `--syscalls`), and with `interference`
-/// the interrupt and page-fault ones; returns how many.
-fn attach_tracepoints(ebpf: &mut Ebpf, interference: bool) -> Result<usize, LoadError> {
+/// The scheduler tracepoints (attribution), with `syscalls` the syscall ones (attribution,
+/// `--syscalls`; every syscall on the machine pays for them), and with `interference` the
+/// interrupt and page-fault ones; returns how many.
+fn attach_tracepoints(ebpf: &mut Ebpf, syscalls: bool, interference: bool) -> Result<usize, LoadError> {
     // BTF tracepoints where typed arguments help (the syscall number, the next task).
     let kernel_btf = aya::Btf::from_sys_fs().map_err(LoadError::KernelBtf)?;
     let mut attached = 0;
-    for (name, tp) in [
-        (names::PROG_SYS_ENTER, "sys_enter"),
-        (names::PROG_SYS_EXIT, "sys_exit"),
-        (names::PROG_SCHED_SWITCH, "sched_switch"),
-    ] {
+    let syscall_tps: &[(&str, &str)] =
+        if syscalls { &[(names::PROG_SYS_ENTER, "sys_enter"), (names::PROG_SYS_EXIT, "sys_exit")] } else { &[] };
+    for &(name, tp) in syscall_tps.iter().chain(&[(names::PROG_SCHED_SWITCH, "sched_switch")]) {
         let prog: &mut BtfTracePoint = program(ebpf, name)?;
         prog.load(tp, &kernel_btf).map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;
         prog.attach().map_err(|e| attach_error(format!("BTF tracepoint {tp}"), e))?;

@@ -89,6 +89,12 @@ pub struct TraceArgs {
     /// Also show the target's syscalls (count, errors, latency). Attribution uses them either way.
     #[arg(long)]
     pub syscalls: bool,
+    /// Leave the syscall tracepoints off, which every syscall of every process on the machine
+    /// pays for while attached (tens of ns each): name syscalls only where the target blocks in
+    /// them (read when it is switched out; count = times blocked, time = time blocked). Their
+    /// on-CPU time then counts as own CPU time (docs/ATTRIBUTION.md).
+    #[arg(long, conflicts_with_all = ["syscalls", "latency_only", "entry_only"])]
+    pub blocked_syscalls_only: bool,
     /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C, `q` or the target exits.
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
@@ -278,6 +284,8 @@ pub struct AttachConfig {
     /// `--span-keys`: size of the kernel's map of waiting span starts.
     pub span_keys: u32,
     pub syscalls: bool,
+    /// `--blocked-syscalls-only`: no syscall tracepoints; syscalls named where the target blocks.
+    pub blocked_syscalls_only: bool,
     pub duration_ns: Option<u64>,
     pub tui: bool,
     pub export: Option<PathBuf>,
@@ -386,6 +394,7 @@ impl TraceArgs {
             spans,
             span_keys: self.span_keys,
             syscalls: self.syscalls,
+            blocked_syscalls_only: self.blocked_syscalls_only,
             duration_ns,
             tui: !self.no_tui && stdout_is_tty,
             export: self.export,

@@ -63,6 +63,11 @@ pub struct Report {
     /// False (and those fields 0) otherwise.
     #[serde(default)]
     pub interference: bool,
+    /// `attach --blocked-syscalls-only`: no syscall tracepoints; a function's `syscalls[]` are those
+    /// it blocked in (`count`: times blocked, `total_ns`: time blocked) and its `syscalls_ns` is 0,
+    /// syscalls' on-CPU time being in `self_oncpu_ns`. False in older reports.
+    #[serde(default)]
+    pub blocked_syscalls_only: bool,
     /// Where `steal_ns` came from: `kvm_steal_time` (the hypervisor's per-CPU steal clock, ns),
     /// or `not available` (not a VM, or a kernel without it: `steal_ns` is 0, not measured);
     /// empty without `--interference`.
@@ -330,6 +335,8 @@ pub struct RunInfo {
     /// Without `--syscalls` the kernel follows only syscalls made inside traced calls (what
     /// attribution needs), so the Syscalls view lists those alone.
     pub syscalls_inside_only: bool,
+    /// `--blocked-syscalls-only`.
+    pub blocked_syscalls_only: bool,
     pub steal_source: String,
     pub cpu_steal: Vec<CpuSteal>,
     pub nmi_source: String,
@@ -422,6 +429,7 @@ impl Report {
             sample_every: info.sample_every,
             probes: info.probes.clone(),
             interference: info.interference,
+            blocked_syscalls_only: info.blocked_syscalls_only,
             steal_source: info.steal_source.clone(),
             cpu_steal: info.cpu_steal.clone(),
             nmi_source: info.nmi_source.clone(),

@@ -155,7 +155,8 @@ const HOW_TO_READ: &str = "## How to read this
   other process on the machine pays per syscall while it runs. perf-user's default mode attaches
   `sys_enter`/`sys_exit`, which the kernel runs on every syscall of every process (the programs
   return at once for other processes; the kernel's tracepoint path is most of the cost), while
-  `--latency-only` and bpftrace's latency script attach uprobes only, which cost nobody else.
+  `--blocked-syscalls-only` (syscalls named from `sched_switch`), `--latency-only` and bpftrace's
+  latency script leave them off and cost other processes nothing per syscall.
 - **CPU** is the tracer's utime + stime (`/proc/PID/stat`, all threads, 10 ms ticks) over the measured
   loop only, as % of one core; **peak RSS** is VmHWM at the end of the loop. **Lost** lists non-zero
   counters of the report's `lost{}` and calls the target made that the kernel did not count.

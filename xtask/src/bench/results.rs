@@ -267,6 +267,8 @@ pub struct InterferenceCost {
 pub enum Mode {
     Untraced,
     Default,
+    /// The default mode without the syscall tracepoints that every process on the machine pays for.
+    BlockedSyscalls,
     LatencyOnly,
     Sampled,
     LatencySampled,
@@ -274,13 +276,21 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 6] =
-        [Mode::Untraced, Mode::Default, Mode::LatencyOnly, Mode::Sampled, Mode::LatencySampled, Mode::Bpftrace];
+    pub const ALL: [Mode; 7] = [
+        Mode::Untraced,
+        Mode::Default,
+        Mode::BlockedSyscalls,
+        Mode::LatencyOnly,
+        Mode::Sampled,
+        Mode::LatencySampled,
+        Mode::Bpftrace,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Mode::Untraced => "untraced",
             Mode::Default => "perf-user (default)",
+            Mode::BlockedSyscalls => "perf-user `--blocked-syscalls-only`",
             Mode::LatencyOnly => "perf-user `--latency-only`",
             Mode::Sampled => "perf-user `--sample 10`",
             Mode::LatencySampled => "perf-user `--latency-only --sample 10`",
@@ -292,6 +302,7 @@ impl Mode {
     pub fn perf_user_flags(self) -> Option<&'static [&'static str]> {
         match self {
             Mode::Default => Some(&[]),
+            Mode::BlockedSyscalls => Some(&["--blocked-syscalls-only"]),
             Mode::LatencyOnly => Some(&["--latency-only"]),
             Mode::Sampled => Some(&["--sample", "10"]),
             Mode::LatencySampled => Some(&["--latency-only", "--sample", "10"]),

@@ -31,13 +31,17 @@ pub fn measure(ctx: &mut Ctx, binutils: bool) -> Vec<SyscallRow> {
     let elsewhere = |t: Result<Tracer, String>| t.map(|t| Tracer::Elsewhere(Box::new(t)));
     let bpftrace_elsewhere =
         elsewhere(bpftrace_latency(&ctx.bins, &raw_symbol(&ctx.bins.bench_target, &path, binutils)));
-    let rows: [(&'static str, Result<Tracer, String>); 8] = [
+    let rows: [(&'static str, Result<Tracer, String>); 9] = [
         ("untraced", Ok(Tracer::None)),
         ("perf-user --syscalls", Ok(Tracer::PerfUser(strings(&["--syscalls"])))),
         ("perf-user default, syscalls outside traced calls", Ok(Tracer::perf_user(&glob, &[]))),
         ("bpftrace (count by id)", bpftrace),
         ("strace -c -f", strace),
         (ELSEWHERE_DEFAULT, elsewhere(Ok(Tracer::perf_user(&glob, &[])))),
+        (
+            "perf-user --blocked-syscalls-only, tracing another process",
+            elsewhere(Ok(Tracer::perf_user(&glob, &["--blocked-syscalls-only"]))),
+        ),
         (
             "perf-user --latency-only, tracing another process",
             elsewhere(Ok(Tracer::perf_user(&glob, &["--latency-only"]))),
