@@ -152,11 +152,11 @@ pub fn summary(truth: &Truth) -> String {
         out.push_str(&format!(
             "  {:<11} {:>10} {:>9} {:>10} {:>10} {:>12}\n",
             f.stage.short_name(),
-            f.count,
+            f.latency.count,
             f.injected_count,
-            f.p50_ns,
-            f.p99_ns,
-            f.max_ns
+            f.latency.p50_ns,
+            f.latency.p99_ns,
+            f.latency.max_ns
         ));
     }
     out

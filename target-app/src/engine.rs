@@ -203,10 +203,10 @@ mod tests {
         let (engine, _) = run(5_000);
         let c = engine.counts();
         let [book, signal, risk, matching] = engine.callee_summaries();
-        assert_eq!(book.count, c.book_updates);
-        assert_eq!(signal.count, c.book_updates);
-        assert_eq!(risk.count, c.risk_checked);
-        assert_eq!(matching.count, c.orders_submitted);
+        assert_eq!(book.latency.count, c.book_updates);
+        assert_eq!(signal.latency.count, c.book_updates);
+        assert_eq!(risk.latency.count, c.risk_checked);
+        assert_eq!(matching.latency.count, c.orders_submitted);
     }
 
     #[test]

@@ -17,8 +17,9 @@ pub struct LatencyRecord {
     sum_ns: u128,
 }
 
-/// What a [`LatencyRecord`] holds, summed up: all zero when nothing was recorded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a [`LatencyRecord`] holds, summed up: all zero when nothing was recorded. The truth file
+/// writes these fields inline in each stage and in tick-to-trade (`#[serde(flatten)]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LatencySummary {
     pub count: u64,
     pub min_ns: u64,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::inject::InjectCounts;
-use crate::latency::LatencyRecord;
+use crate::latency::{LatencyRecord, LatencySummary};
 
 /// One traced stage function. The order is pipeline order, which is also the
 /// order of `functions` in the truth file.
@@ -126,18 +126,9 @@ impl StageStats {
     }
 
     pub fn summary(&self, injected: InjectCounts) -> StageSummary {
-        let s = self.latency.summary();
         StageSummary {
             stage: self.stage,
-            count: s.count,
-            min_ns: s.min_ns,
-            mean_ns: s.mean_ns,
-            p50_ns: s.p50_ns,
-            p90_ns: s.p90_ns,
-            p99_ns: s.p99_ns,
-            p999_ns: s.p999_ns,
-            max_ns: s.max_ns,
-            sum_ns: s.sum_ns,
+            latency: self.latency.summary(),
             injected_count: injected.calls,
             injected_page_faults: injected.page_faults,
             injected_major_faults: injected.major_faults,
@@ -158,15 +149,9 @@ pub struct StatsError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StageSummary {
     pub stage: Stage,
-    pub count: u64,
-    pub min_ns: u64,
-    pub mean_ns: u64,
-    pub p50_ns: u64,
-    pub p90_ns: u64,
-    pub p99_ns: u64,
-    pub p999_ns: u64,
-    pub max_ns: u64,
-    pub sum_ns: u64,
+    /// `count`, `min_ns` … `max_ns`, `sum_ns`, inline.
+    #[serde(flatten)]
+    pub latency: LatencySummary,
     pub injected_count: u64,
     /// Page faults the thread took inside `pagefault` injections, by its own rusage.
     pub injected_page_faults: u64,
@@ -180,15 +165,7 @@ impl StageSummary {
     pub fn empty(stage: Stage) -> Self {
         StageSummary {
             stage,
-            count: 0,
-            min_ns: 0,
-            mean_ns: 0,
-            p50_ns: 0,
-            p90_ns: 0,
-            p99_ns: 0,
-            p999_ns: 0,
-            max_ns: 0,
-            sum_ns: 0,
+            latency: LatencySummary::default(),
             injected_count: 0,
             injected_page_faults: 0,
             injected_major_faults: 0,
@@ -220,13 +197,14 @@ mod tests {
         for ns in [100u64, 200, 300, 400, 1_000_000] {
             stats.record(Duration::from_nanos(ns));
         }
-        let s = stats.summary(InjectCounts { calls: 1, ..InjectCounts::default() });
+        let summary = stats.summary(InjectCounts { calls: 1, ..InjectCounts::default() });
+        assert_eq!(summary.injected_count, 1);
+        let s = summary.latency;
         assert_eq!(s.count, 5);
         assert_eq!(s.min_ns, 100);
         assert_eq!(s.max_ns, 1_000_000);
         assert_eq!(s.sum_ns, 1_001_000);
         assert_eq!(s.mean_ns, 200_200);
-        assert_eq!(s.injected_count, 1);
         assert!(s.p50_ns >= 300 && s.p50_ns <= 301, "{}", s.p50_ns);
         assert_eq!(s.p999_ns, 1_000_000);
     }

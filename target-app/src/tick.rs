@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::latency::LatencyRecord;
+use crate::latency::{LatencyRecord, LatencySummary};
 
 /// What the gateway thread hands to `order_sent`: the order and the message that caused it.
 /// `#[repr(C)]`: `md_seq` is at byte 8, so a span keys on it as `order_sent(arg0+8)`.
@@ -84,7 +84,6 @@ impl TickStats {
         if self.0.count() == 0 {
             return t;
         }
-        let s = self.0.summary();
         let buckets = self
             .0
             .histogram()
@@ -92,18 +91,7 @@ impl TickStats {
             .filter(|v| v.count_since_last_iteration() > 0)
             .map(|v| Bucket { le_ns: v.value_iterated_to(), count: v.count_since_last_iteration() })
             .collect();
-        TickToTrade {
-            count: s.count,
-            min_ns: s.min_ns,
-            mean_ns: s.mean_ns,
-            p50_ns: s.p50_ns,
-            p90_ns: s.p90_ns,
-            p99_ns: s.p99_ns,
-            p999_ns: s.p999_ns,
-            max_ns: s.max_ns,
-            buckets,
-            ..t
-        }
+        TickToTrade { latency: self.0.summary(), buckets, ..t }
     }
 }
 
@@ -120,15 +108,9 @@ pub struct Bucket {
 pub struct TickToTrade {
     pub from: &'static str,
     pub to: &'static str,
-    /// Orders sent: spans, one per order.
-    pub count: u64,
-    pub min_ns: u64,
-    pub mean_ns: u64,
-    pub p50_ns: u64,
-    pub p90_ns: u64,
-    pub p99_ns: u64,
-    pub p999_ns: u64,
-    pub max_ns: u64,
+    /// `count` (orders sent: spans, one per order), `min_ns` … `max_ns`, `sum_ns`, inline.
+    #[serde(flatten)]
+    pub latency: LatencySummary,
     pub buckets: Vec<Bucket>,
 }
 
@@ -152,8 +134,8 @@ mod tests {
             s.record(ns);
         }
         let t = s.summary();
-        assert_eq!((t.count, t.min_ns, t.max_ns), (4, 5_000, 1_000_000));
+        assert_eq!((t.latency.count, t.latency.min_ns, t.latency.max_ns), (4, 5_000, 1_000_000));
         assert_eq!(t.buckets.iter().map(|b| b.count).sum::<u64>(), 4);
-        assert_eq!(TickStats::new().map(|s| s.summary().count).ok(), Some(0));
+        assert_eq!(TickStats::new().map(|s| s.summary().latency.count).ok(), Some(0));
     }
 }

@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(truth.window, Window { start_unix_ns: 123, end_unix_ns: 123 });
         assert_eq!(truth.duration_ns, 0);
         assert_eq!(truth.functions.len(), Stage::COUNT);
-        assert!(truth.functions.iter().all(|f| f.summary.count == 0));
+        assert!(truth.functions.iter().all(|f| f.summary.latency.count == 0));
     }
 
     #[test]
@@ -291,7 +291,7 @@ mod tests {
             ..Report::default()
         };
         let mut book = StageSummary::empty(Stage::Book);
-        book.count = 1000;
+        book.latency.count = 1000;
         report.engine.stages.push(book);
         let end = at + Duration::from_secs(1);
         let truth = Truth::build(&report, target(), true, 1_000_000_005, end);
