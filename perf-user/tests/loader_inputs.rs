@@ -204,3 +204,69 @@ fn a_library_name_with_terminal_escapes_is_found_and_printed_escaped() {
         String::from_utf8_lossy(&all)
     );
 }
+
+/// A set-user-ID command runs in the loader's secure mode: `LD_LIBRARY_PATH` and an `LD_PRELOAD`
+/// path are ignored. The prediction follows, and both are checked against the real loader: the
+/// command says which copy of its library it got and whether the preload came.
+#[test]
+fn a_set_user_id_command_is_predicted_in_secure_mode() {
+    let test = "a_set_user_id_command_is_predicted_in_secure_mode";
+    if !tool_available(test, "cc", &["--version"]) {
+        return;
+    }
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "{test}: CI runs as root, which making a set-user-ID file needs");
+        eprintln!("SKIPPED {test}: needs root to make a file set-user-ID to another user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("needed-secure");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (lib1, lib2) = (dir.0.join("lib1"), dir.0.join("lib2"));
+    for (d, which) in [(&lib1, 1), (&lib2, 2)] {
+        std::fs::create_dir(d).unwrap();
+        let src = format!("int sx_which(void){{return {which};}}");
+        cc(d, &src, "libsx.so", &["-shared", "-fPIC", "-Wl,-soname,libsx.so"]);
+    }
+    cc(&lib1, "int sx_preloaded = 1;", "libpre.so", &["-shared", "-fPIC"]);
+    let main = "#include <stdio.h>\n#include <dlfcn.h>\nint sx_which(void);\n\
+                int main(void){printf(\"%d %d\\n\", sx_which(), dlsym(RTLD_DEFAULT, \"sx_preloaded\") != 0);return 0;}";
+    let runpath = format!("-Wl,-rpath,{},--enable-new-dtags", lib2.display());
+    let plain = cc(&dir.0, main, "main", &["-L", lib2.to_str().unwrap(), "-lsx", &runpath]);
+    let setuid = dir.0.join("main-setuid");
+    std::fs::copy(&plain, &setuid).unwrap();
+    let path = std::ffi::CString::new(setuid.display().to_string()).unwrap();
+    // SAFETY: a valid NUL-terminated path; 65534 is nobody, not us, so the command changes ids.
+    assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
+    std::fs::set_permissions(&setuid, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    assert!(!needed::secure_exec(&plain) && needed::secure_exec(&setuid));
+
+    let preload = lib1.join("libpre.so").display().to_string();
+    let mut search = search_in(&dir.0);
+    search.ld_library_path = Some(lib1.display().to_string());
+    search.ld_preload = Some(preload.clone());
+    for (exe, says, lib, preloaded) in [(&plain, "1 1", &lib1, true), (&setuid, "2 0", &lib2, false)] {
+        let out = Command::new(exe).env("LD_LIBRARY_PATH", &lib1).env("LD_PRELOAD", &preload).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), says, "the loader, {}", exe.display());
+        let found = needed::libraries(exe, &search);
+        assert!(found.contains(&lib.join("libsx.so")), "{}: {found:?}", exe.display());
+        assert_eq!(found.contains(&PathBuf::from(&preload)), preloaded, "{}: {found:?}", exe.display());
+    }
+    // `$ORIGIN` in secure mode: dropped unless it lands in a trusted directory, so the set-user-ID
+    // copy does not start at all, and nothing is predicted for it.
+    let origin = cc(&dir.0, main, "main-origin", &["-L", lib2.to_str().unwrap(), "-lsx", "-Wl,-rpath,$ORIGIN/lib2"]);
+    let origin_setuid = dir.0.join("main-origin-setuid");
+    std::fs::copy(&origin, &origin_setuid).unwrap();
+    let path = std::ffi::CString::new(origin_setuid.display().to_string()).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
+    std::fs::set_permissions(&origin_setuid, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let search = search_in(&dir.0);
+    for (exe, starts) in [(&origin, true), (&origin_setuid, false)] {
+        let out = Command::new(exe).output().unwrap();
+        assert_eq!(out.status.success(), starts, "the loader, {}: {out:?}", exe.display());
+        let found = needed::libraries(exe, &search);
+        assert_eq!(found.contains(&lib2.join("libsx.so")), starts, "{}: {found:?}", exe.display());
+    }
+}

@@ -6,9 +6,16 @@
 //!
 //! `perf-user run` puts the probes of `OBJECT:FUNC` patterns on these files before CMD execs: a
 //! uprobe belongs to an inode, and the kernel inserts it when the loader maps the file.
-//! Not modelled: legacy hwcap subdirectories (`tls/`, `x86_64/`; gone in glibc 2.37), the secure
-//! mode of set-user-ID commands, and `$LIB`/`$PLATFORM` beyond this machine's multiarch layout.
-//! A library missed here is still picked up by the periodic refresh, later.
+//!
+//! A set-user-ID or set-group-ID command that changes our ids runs in the loader's secure mode
+//! (`AT_SECURE`), and so is predicted: `LD_LIBRARY_PATH` ignored, `LD_PRELOAD` names with a slash
+//! ignored and the others taken only from the default directories and only when set-user-ID
+//! themselves, `DT_RPATH`/`DT_RUNPATH` entries with `$ORIGIN` kept only when they expand into a
+//! default directory.
+//!
+//! Not modelled: legacy hwcap subdirectories (`tls/`, `x86_64/`; gone in glibc 2.37), secure mode
+//! from file capabilities, and `$LIB`/`$PLATFORM` beyond this machine's multiarch layout. A
+//! library missed here is still picked up by the periodic refresh, later.
 
 use std::{
     ffi::OsStr,
@@ -171,7 +178,19 @@ struct Loaded {
 struct Finder<'a> {
     search: &'a Search,
     want: (bool, u16),
+    /// The command runs in the loader's secure mode ([`secure_exec`]).
+    secure: bool,
     probes: std::cell::Cell<u32>,
+}
+
+/// Whether `exe`, started by this process, gets the loader's secure mode: it is set-user-ID to
+/// another user or set-group-ID to another group than ours (the kernel then passes `AT_SECURE`).
+pub fn secure_exec(exe: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(exe) else { return false };
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    (m.mode() & libc::S_ISUID != 0 && m.uid() != uid) || (m.mode() & libc::S_ISGID != 0 && m.gid() != gid)
 }
 
 /// The objects `exe` maps at start, as paths the loader opens (interpreter, preloads, needed
@@ -181,7 +200,8 @@ struct Finder<'a> {
 pub fn libraries(exe: &Path, search: &Search) -> Vec<PathBuf> {
     let Some(info) = dynamic_info(exe) else { return Vec::new() };
     let Some(interp) = info.interpreter.clone() else { return Vec::new() };
-    let finder = Finder { search, want: (info.class64, info.machine), probes: std::cell::Cell::new(0) };
+    let secure = secure_exec(exe);
+    let finder = Finder { search, want: (info.class64, info.machine), secure, probes: std::cell::Cell::new(0) };
     let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
     let main_names = vec![exe.display().to_string()];
     let mut objs = vec![Loaded { path: exe, names: main_names, info, loader: None }];
@@ -191,9 +211,19 @@ pub fn libraries(exe: &Path, search: &Search) -> Vec<PathBuf> {
         names.extend(rtld.soname.clone());
         objs.push(Loaded { path: PathBuf::from(&interp), names, info: rtld, loader: None });
     }
-    let preloads = [&search.ld_preload, &search.preload_file];
-    for name in preloads.into_iter().flatten().flat_map(|s| s.split([' ', ':', '\t', '\n'])).filter(|s| !s.is_empty()) {
-        finder.add(&mut objs, name, 0);
+    let words = |s: &Option<String>| {
+        let list = s.as_deref().unwrap_or_default();
+        list.split([' ', ':', '\t', '\n']).filter(|w| !w.is_empty()).map(str::to_owned).collect::<Vec<_>>()
+    };
+    for name in words(&search.ld_preload) {
+        if secure {
+            finder.add_secure_preload(&mut objs, &name);
+        } else {
+            finder.add(&mut objs, &name, 0);
+        }
+    }
+    for name in words(&search.preload_file) {
+        finder.add(&mut objs, &name, 0);
     }
     let mut next = 0;
     while next < objs.len() {
@@ -222,6 +252,23 @@ impl Finder<'_> {
         objs.push(Loaded { path, names, info, loader: Some(by) });
     }
 
+    /// An `LD_PRELOAD` name in secure mode: never one with a slash; else only from the default
+    /// directories, and only a set-user-ID file.
+    fn add_secure_preload(&self, objs: &mut Vec<Loaded>, name: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        if name.contains('/') || objs.len() >= MAX_OBJECTS || objs.iter().any(|o| o.names.iter().any(|n| n == name)) {
+            return;
+        }
+        let found = default_dirs(self.want).iter().find_map(|d| self.in_dir(Path::new(d), name));
+        let Some((path, info)) = found else { return };
+        let setuid = std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & libc::S_ISUID != 0);
+        if setuid && !objs.iter().any(|o| same_file(&o.path, &path)) {
+            let mut names = vec![name.to_owned(), path.display().to_string()];
+            names.extend(info.soname.clone());
+            objs.push(Loaded { path, names, info, loader: Some(0) });
+        }
+    }
+
     /// Where the loader finds `name` for `objs[by]`: a path as is, else the search order.
     fn find(&self, objs: &[Loaded], name: &str, by: usize) -> Option<(PathBuf, DynamicInfo)> {
         let search = self.search;
@@ -232,7 +279,12 @@ impl Finder<'_> {
         let in_dirs = |list: &str, origin: &Path, allow_empty: bool| {
             list.split([':', ';'])
                 .filter(|d| allow_empty || !d.is_empty())
-                .map(|d| expand(d, origin, &search.cwd))
+                .filter_map(|d| {
+                    let dir = expand(d, origin, &search.cwd);
+                    // Secure mode: `$ORIGIN` only where it lands in a trusted (default) directory.
+                    let trusted = || default_dirs(self.want).iter().any(|t| dir == Path::new(t));
+                    (!self.secure || !d.contains("ORIGIN") || trusted()).then_some(dir)
+                })
                 .find_map(|dir| self.in_dir(&dir, name))
         };
         if requester.info.runpath.is_none() {
@@ -254,7 +306,8 @@ impl Finder<'_> {
                 return Some(found);
             }
         }
-        if let Some(found) = search.ld_library_path.as_deref().and_then(|l| in_dirs(l, &origin(&objs[0].path), true)) {
+        let ld_library_path = search.ld_library_path.as_deref().filter(|_| !self.secure);
+        if let Some(found) = ld_library_path.and_then(|l| in_dirs(l, &origin(&objs[0].path), true)) {
             return Some(found);
         }
         if let Some(found) = requester.info.runpath.as_deref().and_then(|r| in_dirs(r, &origin(&requester.path), false))
