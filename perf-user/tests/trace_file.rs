@@ -104,3 +104,40 @@ fn trace_file_holds_the_slow_calls_nested_on_their_threads() {
     // Nested calls are not slow calls: they come from inside one, in the nested category.
     assert!(all.iter().any(|c| c.0 == SIGNAL && c.1 == "nested"), "no nested signal update at all");
 }
+
+/// Slow calls that entered while perf-user was still starting (calibrating, between attaching
+/// the probes and its first reading) keep their real time in the trace: times count from the
+/// moment the probes began to attach, before which no call can have been timed. Regression: such
+/// calls were all placed at 0 (a clamp of the negative difference), stacked at the trace's start.
+#[test]
+fn slow_calls_during_start_up_keep_their_time() {
+    if !bpf_available("slow_calls_during_start_up_keep_their_time") {
+        return;
+    }
+    let dir = TempDir::new("start-up-times");
+    // Fed from the start (not held): calls run through the whole start-up, every one slow.
+    let app = TargetApp::start(&dir, &["--rate", "2000", "--duration", "30"]);
+    let path = dir.join("start.trace.json");
+    let mut pu = PerfUser::attach(
+        app.pid,
+        &[
+            "--func",
+            RISK,
+            "--slow",
+            "1ns",
+            "--exemplars",
+            "100000",
+            "--duration",
+            "2s",
+            "--trace",
+            path.to_str().unwrap(),
+        ],
+    );
+    pu.wait(std::time::Duration::from_secs(60));
+    let starts: Vec<f64> = calls(&read_json(&path)).iter().map(|c| c.3).collect();
+    assert!(starts.len() > 100, "{} slow calls", starts.len());
+    let at_zero = starts.iter().filter(|&&s| s <= 0.0).count();
+    assert_eq!(at_zero, 0, "slow calls placed at the very start, of {}", starts.len());
+    let first = starts.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(first < 1e6, "the first slow call {first} µs after attach, in a run of 2 s");
+}

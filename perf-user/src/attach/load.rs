@@ -107,7 +107,9 @@ pub(super) fn load(
     }
     let info = RunInfo {
         target: report::Target { pid: target.pid, exe: target.exe.display().to_string(), comm: proc::comm(target.pid) },
-        started_unix_ns: unix_ns(),
+        // When the probes began to attach, the origin of exemplar times (`at_ns`).
+        started_unix_ns: unix_ns()
+            .saturating_sub(crate::bpf::collect::monotonic_ns().saturating_sub(tracer.attach_mono_ns)),
         end_reason: String::new(),
         thread_names: Vec::new(),
         warnings,

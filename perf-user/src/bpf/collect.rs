@@ -213,7 +213,7 @@ impl Collector {
             syscall_cache: Vec::new(),
             symbols,
             started: Instant::now(),
-            origin_mono_ns: monotonic_ns(),
+            origin_mono_ns: tracer.attach_mono_ns,
             per_thread: false,
             cpus: aya::util::nr_cpus().map_err(|(what, source)| LoadError::Cpus { what, source })?,
             latency_only: false,
@@ -525,8 +525,9 @@ impl Collector {
     }
 }
 
-/// CLOCK_MONOTONIC now, in ns (0 if the clock cannot be read, which Linux never does).
-fn monotonic_ns() -> u64 {
+/// CLOCK_MONOTONIC now, in ns (0 if the clock cannot be read, which Linux never does): the clock
+/// of the kernel's timestamps (`bpf_ktime_get_ns`).
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {

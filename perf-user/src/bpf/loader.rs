@@ -234,6 +234,9 @@ pub struct Tracer {
     /// With `--interference`: whether hypervisor steal is measured (a KVM guest whose kernel
     /// has a per-CPU `steal_time`); false without `--interference`.
     pub steal_measured: bool,
+    /// CLOCK_MONOTONIC just before the first probe was attached: no call the probes time can
+    /// have entered earlier, so exemplar times count from here (`at_ns`, "time since attach").
+    pub attach_mono_ns: u64,
     /// The most functions per link already reported by `links_shared_note` (0: none), so
     /// libraries probed later that share more are reported, and nothing twice.
     shared_noted: usize,
@@ -327,6 +330,7 @@ impl Tracer {
             })?;
         let interference = spec.tracepoints && spec.config.interference & INTERF_ON != 0;
         let syscalls = spec.config.syscalls_from_sched == 0;
+        let attach_mono_ns = super::collect::monotonic_ns();
         let mut attached = if spec.tracepoints { attach_tracepoints(&mut ebpf, syscalls, interference)? } else { 0 };
         let mut skipped = Vec::new();
         let mut objects = Objects::default();
@@ -343,6 +347,7 @@ impl Tracer {
             attached,
             skipped,
             steal_measured,
+            attach_mono_ns,
             shared_noted: 0,
         })
     }
