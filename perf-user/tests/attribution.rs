@@ -32,12 +32,7 @@ fn injected_sleep_is_offcpu_blocked_in_clock_nanosleep() {
     if !bpf_available("injected_sleep_is_offcpu_blocked_in_clock_nanosleep") {
         return;
     }
-    let (report, truth) = traced_run(
-        "sleep",
-        &["--rate", "10000", "--messages", "20000", "--inject", "risk_check=sleep:200us:every:100"],
-        &[RISK],
-        &["--slow", "150us", "--interference"],
-    );
+    let (report, truth) = traced_run("sleep", &SLEEPY_RISK_CHECKS, &[RISK], &["--slow", "150us", "--interference"]);
     let injected = u(&function(&truth, RISK)["injected_count"]);
     assert!(injected > 10, "too few injected sleeps: {injected}");
     let all = exemplars_of(&report, RISK);
@@ -89,16 +84,7 @@ fn blocked_syscalls_only_names_the_sleep_without_syscall_tracepoints() {
     }
     let (report, truth) = traced_run(
         "blocked-only",
-        &[
-            "--rate",
-            "10000",
-            "--messages",
-            "20000",
-            "--inject",
-            "risk_check=sleep:200us:every:100",
-            "--inject",
-            "gateway=syscalls:5",
-        ],
+        &[&SLEEPY_RISK_CHECKS[..], &["--inject", "gateway=syscalls:5"]].concat(),
         &[RISK, GATEWAY],
         &["--slow", "150us", "--interference", "--blocked-syscalls-only"],
     );

@@ -21,12 +21,7 @@ fn nodes(report: &Value) -> &Vec<Value> {
 }
 
 fn traced() -> (Value, Value) {
-    traced_run(
-        "call-tree",
-        &["--rate", "10000", "--messages", "20000", "--inject", "risk_check=sleep:200us:every:100"],
-        &[ON_MESSAGE, SIGNAL, RISK, BOOK],
-        &["--slow", "150us"],
-    )
+    traced_run("call-tree", &SLEEPY_RISK_CHECKS, &[ON_MESSAGE, SIGNAL, RISK, BOOK], &["--slow", "150us"])
 }
 
 #[test]
@@ -152,12 +147,8 @@ fn no_call_tree_keeps_no_paths_and_loses_no_call() {
     if !bpf_available("no_call_tree_keeps_no_paths_and_loses_no_call") {
         return;
     }
-    let (report, truth) = traced_run(
-        "no-call-tree",
-        &["--rate", "10000", "--messages", "20000", "--inject", "risk_check=sleep:200us:every:100"],
-        &[ON_MESSAGE, RISK],
-        &["--slow", "150us", "--no-call-tree"],
-    );
+    let (report, truth) =
+        traced_run("no-call-tree", &SLEEPY_RISK_CHECKS, &[ON_MESSAGE, RISK], &["--slow", "150us", "--no-call-tree"]);
     let tree = report["call_tree"].as_array().map(Vec::as_slice).unwrap_or_default();
     assert!(tree.is_empty(), "no call paths with --no-call-tree: {tree:#?}");
     assert_eq!(u(&function(&report, RISK)["count"]), u(&function(&truth, RISK)["count"]));

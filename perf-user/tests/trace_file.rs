@@ -45,16 +45,7 @@ fn trace_file_holds_the_slow_calls_nested_on_their_threads() {
     let path = dir.join("slow.trace.json");
     let (report, truth) = traced_run(
         "trace",
-        &[
-            "--rate",
-            "10000",
-            "--messages",
-            "20000",
-            "--inject",
-            "risk_check=sleep:200us:every:100",
-            "--inject",
-            "gateway=sleep:300us:every:200",
-        ],
+        &[&SLEEPY_RISK_CHECKS[..], &["--inject", "gateway=sleep:300us:every:200"]].concat(),
         &[ON_MESSAGE, SIGNAL, RISK, GATEWAY],
         &["--slow", "150us", "--trace", path.to_str().unwrap()],
     );

@@ -316,6 +316,11 @@ pub fn parts_sum(v: &Value) -> u64 {
     PARTS.iter().map(|p| part(v, p)).sum()
 }
 
+/// target-app's arguments for the injected-sleep runs: 20,000 messages at 10,000/s, every 100th
+/// risk check sleeping 200 µs (off-CPU, in clock_nanosleep).
+pub const SLEEPY_RISK_CHECKS: [&str; 6] =
+    ["--rate", "10000", "--messages", "20000", "--inject", "risk_check=sleep:200us:every:100"];
+
 /// Runs one traced target-app from --hold to its exit: perf-user sees every call.
 /// Returns (perf-user's report, target-app's truth).
 pub fn traced_run(name: &str, app_args: &[&str], funcs: &[&str], extra: &[&str]) -> (Value, Value) {
