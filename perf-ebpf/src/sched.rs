@@ -31,13 +31,16 @@ const TASK_RUNNING: u64 = 0;
 #[btf_tracepoint(function = "sched_switch")]
 pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     // sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)
-    let now = now_ns();
+    // The clock is read only for a target thread: every other switch on the machine returns after
+    // the two tgid checks.
     let target = target_tgid();
+    let mut now = 0;
 
     // The outgoing thread is still `current` here.
     if target_tid().is_some()
         && let Some(st) = thread_state()
     {
+        now = now_ns();
         let preempt: u64 = ctx.arg(0);
         let prev_state: u64 = ctx.arg(3);
         // SAFETY: see `functions::begin_entry`.
@@ -66,6 +69,9 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     let Some(st) = task_state(next as *mut task_struct, 0) else {
         return 0;
     };
+    if now == 0 {
+        now = now_ns();
+    }
     // SAFETY: the incoming thread is not running anywhere, so nothing else touches its state now.
     let st = unsafe { &mut *st };
     back_on_cpu(st, now);
