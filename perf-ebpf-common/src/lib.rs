@@ -553,8 +553,8 @@ pub struct ThreadState {
     /// because new entries are copied from a zeroed template.
     pub in_syscall: u32,
     pub sys_nr: u32,
-    /// With `Config::syscalls_from_sched`: 1 + the syscall the thread was switched out blocked in,
-    /// 0 when none (or it blocked outside a syscall, in a page fault say).
+    /// With `Config::syscalls_from_sched`: 1 + the syscall the thread was switched out in (blocked
+    /// or preempted), 0 when none (it left the CPU outside a syscall, in a page fault say).
     pub blocked_nr: u32,
     pub sys_entry_ts_ns: u64,
     /// Off-CPU time inside the current syscall (subtracted from its attributed time).
@@ -613,8 +613,8 @@ pub struct Config {
     /// update per timed return.
     pub call_paths: u32,
     /// Non-zero (`--blocked-syscalls-only`): the syscall tracepoints are not attached (so no other
-    /// process pays for them) and syscalls are named where the target blocks in them, by
-    /// `sched_switch`, with the time blocked; their on-CPU time stays in own CPU time.
+    /// process pays for them) and syscalls are named where the target leaves the CPU in them, by
+    /// `sched_switch`, with the time off-CPU; their on-CPU time stays in own CPU time.
     pub syscalls_from_sched: u32,
     pub _pad: u32,
 }

@@ -52,8 +52,10 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
         } else {
             OFFCPU_BLOCKED
         };
-        if st.offcpu_kind == OFFCPU_BLOCKED && config().syscalls_from_sched != 0 {
-            st.blocked_nr = blocked_syscall().map_or(0, |nr| nr + 1);
+        if config().syscalls_from_sched != 0 {
+            // Blocked in it, or preempted inside it (a sleep whose timer expires while the thread
+            // waits for a CPU never blocks): either way the time off-CPU is inside that syscall.
+            st.blocked_nr = syscall_in_progress().map_or(0, |nr| nr + 1);
         }
         switch_out(st, st.offcpu_kind == OFFCPU_BLOCKED);
         bump(Counter::Switches);
@@ -97,13 +99,14 @@ pub(crate) fn catch_up_switch_in(st: &mut ThreadState, now: u64) {
     switch_in(st);
 }
 
-/// The syscall the current (outgoing) thread is blocked in, read from the registers it entered the
-/// kernel with (`--blocked-syscalls-only`, where no syscall tracepoint says it). Only a `syscall`
+/// The syscall the current (outgoing) thread is in, read from the registers it entered the kernel
+/// with (`--blocked-syscalls-only`, where no syscall tracepoint says it). Only a `syscall`
 /// instruction leaves the return address in both `ip` and `cx`, and the flags in both `flags` and
 /// `r11` (what the kernel itself checks before returning with `sysret`): a thread blocked in a page
-/// fault, whose `orig_ax` holds the fault's error code, is not taken for a syscall.
+/// fault, whose `orig_ax` holds the fault's error code, or preempted in user mode by an interrupt,
+/// is not taken for one.
 #[inline(always)]
-fn blocked_syscall() -> Option<u32> {
+fn syscall_in_progress() -> Option<u32> {
     // SAFETY: the current task, a trusted BTF pointer; the helper returns its user-mode registers
     // at the top of its kernel stack.
     let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const pt_regs;
@@ -118,8 +121,8 @@ fn blocked_syscall() -> Option<u32> {
 }
 
 /// A target thread runs again at `now`: its time off-CPU goes to its innermost traced frame, and
-/// to the syscall it is in (whose own time excludes it); with `--blocked-syscalls-only`, the time
-/// blocked to the syscall `sched_switch` found it blocked in.
+/// to the syscall it is in (whose own time excludes it); with `--blocked-syscalls-only`, to the
+/// frame's entry for the syscall `sched_switch` found it in.
 #[inline(always)]
 fn back_on_cpu(st: &mut ThreadState, now: u64) {
     if st.offcpu_start_ns == 0 {
@@ -141,13 +144,13 @@ fn back_on_cpu(st: &mut ThreadState, now: u64) {
     let frame = &mut st.frames[frame_index(depth - 1)];
     if kind == OFFCPU_BLOCKED {
         frame.offcpu_blocked_ns += off_ns;
-        if blocked_nr != 0 {
-            frame.syscall_count += 1;
-            note_top(&mut frame.top_syscalls, blocked_nr - 1, off_ns);
-            count_in_function(frame.fn_id, blocked_nr - 1, off_ns);
-        }
     } else {
         frame.offcpu_runqueue_ns += off_ns;
+    }
+    if blocked_nr != 0 {
+        frame.syscall_count += 1;
+        note_top(&mut frame.top_syscalls, blocked_nr - 1, off_ns);
+        count_in_function(frame.fn_id, blocked_nr - 1, off_ns);
     }
 }
 

@@ -75,8 +75,8 @@ fn injected_sleep_is_offcpu_blocked_in_clock_nanosleep() {
 }
 
 /// `--blocked-syscalls-only` leaves the syscall tracepoints off (no other process pays for them):
-/// the injected sleeps are still named, from the scheduler's switch-out, with the time blocked;
-/// syscalls that never block (the injected getppid calls) are not seen at all.
+/// the injected sleeps are still named, from the scheduler's switch-outs, with their time off-CPU;
+/// syscalls that never leave the CPU (the injected getppid calls) are not seen at all.
 #[test]
 fn blocked_syscalls_only_names_the_sleep_without_syscall_tracepoints() {
     if !bpf_available("blocked_syscalls_only_names_the_sleep_without_syscall_tracepoints") {
@@ -91,33 +91,47 @@ fn blocked_syscalls_only_names_the_sleep_without_syscall_tracepoints() {
     assert_eq!(report["blocked_syscalls_only"], true, "the export says which syscalls it lists");
     let injected = u(&function(&truth, RISK)["injected_count"]);
     assert!(injected > 10, "too few injected sleeps: {injected}");
-    // No syscall tracepoint ran: no syscall time anywhere, and 5 getppid per gateway call unseen.
+    // No syscall tracepoint ran: no syscall time anywhere, and of the 5 getppid per gateway call
+    // (which never block) only those preempted midway are seen, one per switch-out at most.
     for f in report["functions"].as_array().unwrap() {
         assert_eq!(part(f, "syscalls_ns"), 0, "syscall time without syscall tracepoints: {f}");
-        assert_eq!(syscall_count(f, "getppid"), 0, "a getppid (which never blocks) was seen: {f}");
+        let interf = &f["attribution"]["interference"];
+        let switch_outs = u(&interf["switches_voluntary"]) + u(&interf["switches_involuntary"]);
+        let getppid = syscall_count(f, "getppid");
+        assert!(getppid <= switch_outs, "{getppid} getppid seen, {switch_outs} switch-outs: {f}");
+        assert!(getppid * 100 < 5 * u(&f["count"]).max(1), "{getppid} getppid seen (tracepoints see all): {f}");
         assert_eq!(parts_sum(f), u(&f["total_ns"]), "the parts sum to the wall time: {f}");
     }
     const SLEEP_NS: u64 = 200_000;
     let all = exemplars_of(&report, RISK);
     let (named, others): (Vec<&Value>, Vec<&Value>) =
         all.into_iter().partition(|e| e["syscalls"][0]["name"] == "clock_nanosleep");
-    // Each named sleep: blocked once, for at least most of its 200 µs, all of it off-CPU blocked.
+    // Each named sleep: switched out in it at least once (blocked, or preempted before it blocked:
+    // under load its timer may expire while it waits for a CPU), for most of its 200 µs unless the
+    // hypervisor took the vCPU meanwhile; that time is all off-CPU.
+    let mut switch_outs = 0;
     for e in &named {
         let sleep = &e["syscalls"][0];
-        assert_eq!(u(&sleep["count"]), 1, "one sleep blocks once: {e}");
-        let blocked = part(e, "offcpu_blocked_ns");
-        assert!(u(&sleep["total_ns"]) <= blocked, "the sleep's time is time blocked: {e}");
-        assert!(u(&sleep["total_ns"]) * 10 >= SLEEP_NS * 9, "a sleep shorter than injected: {e}");
+        let (n, off) = (u(&sleep["count"]), u(&sleep["total_ns"]));
+        assert!(n >= 1, "{e}");
+        switch_outs += n;
+        let offcpu = part(e, "offcpu_blocked_ns") + part(e, "offcpu_runqueue_ns");
+        assert!(off <= offcpu, "the sleep's time is time off-CPU: {e}");
+        assert!((off + part(e, "steal_ns")) * 10 >= SLEEP_NS * 9, "a sleep shorter than injected: {e}");
         assert_eq!(parts_sum(e), u(&e["duration_ns"]), "the parts sum to the call's wall time: {e}");
     }
     // A sleep can go unnamed only where it never left the CPU: the hypervisor stopped the vCPU
     // across it (see `injected_sleep_is_offcpu_blocked_in_clock_nanosleep`), measured as steal.
-    let stolen = others.iter().filter(|e| u(&e["duration_ns"]) >= SLEEP_NS && part(e, "steal_ns") * 10 >= SLEEP_NS * 9);
-    let stolen = stolen.count() as u64;
+    let long: Vec<&&Value> = others.iter().filter(|e| u(&e["duration_ns"]) >= SLEEP_NS).collect();
+    let stolen = long.iter().filter(|e| part(e, "steal_ns") * 10 >= SLEEP_NS * 9).count() as u64;
     assert!(named.len() as u64 <= injected, "{} sleeps named for {injected} injected", named.len());
-    assert!(named.len() as u64 + stolen >= injected, "{} named + {stolen} stolen of {injected} sleeps", named.len());
+    assert!(
+        named.len() as u64 + stolen >= injected,
+        "{} named + {stolen} stolen of {injected} sleeps; long calls not named: {long:?}",
+        named.len()
+    );
     let f = function(&report, RISK);
-    assert_eq!(syscall_count(f, "clock_nanosleep"), named.len() as u64, "the function's count is its calls' blocks");
+    assert_eq!(syscall_count(f, "clock_nanosleep"), switch_outs, "the function's count is its calls' switch-outs");
 }
 
 #[test]

@@ -153,8 +153,9 @@ fn mode_warnings(cfg: &AttachConfig, mode: ProbeMode) -> Vec<String> {
     }
     if cfg.blocked_syscalls_only && mode == ProbeMode::Full {
         warnings.push(
-            "blocked syscalls only: a function's syscalls are those it blocked in (count: times blocked, \
-             time: time blocked); syscalls' on-CPU time is in own CPU time"
+            "blocked syscalls only: a function's syscalls are those it left the CPU in, blocked or \
+             preempted (count: times switched out in it, time: time off-CPU in it); syscalls' on-CPU time \
+             is in own CPU time"
                 .to_string(),
         );
     }

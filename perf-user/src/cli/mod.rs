@@ -90,9 +90,10 @@ pub struct TraceArgs {
     #[arg(long)]
     pub syscalls: bool,
     /// Leave the syscall tracepoints off, which every syscall of every process on the machine
-    /// pays for while attached (tens of ns each): name syscalls only where the target blocks in
-    /// them (read when it is switched out; count = times blocked, time = time blocked). Their
-    /// on-CPU time then counts as own CPU time (docs/ATTRIBUTION.md).
+    /// pays for while attached (tens of ns each): name syscalls only where the target leaves the
+    /// CPU in them, blocked or preempted (read when it is switched out; count = times switched
+    /// out, time = time off-CPU). Their on-CPU time then counts as own CPU time
+    /// (docs/ATTRIBUTION.md).
     #[arg(long, conflicts_with_all = ["syscalls", "latency_only", "entry_only"])]
     pub blocked_syscalls_only: bool,
     /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C, `q` or the target exits.

@@ -64,8 +64,9 @@ pub struct Report {
     #[serde(default)]
     pub interference: bool,
     /// `attach --blocked-syscalls-only`: no syscall tracepoints; a function's `syscalls[]` are those
-    /// it blocked in (`count`: times blocked, `total_ns`: time blocked) and its `syscalls_ns` is 0,
-    /// syscalls' on-CPU time being in `self_oncpu_ns`. False in older reports.
+    /// it left the CPU in (`count`: times switched out in it, `total_ns`: time off-CPU in it, also
+    /// in the off-CPU parts) and its `syscalls_ns` is 0, syscalls' on-CPU time being in
+    /// `self_oncpu_ns`. False in older reports.
     #[serde(default)]
     pub blocked_syscalls_only: bool,
     /// Where `steal_ns` came from: `kvm_steal_time` (the hypervisor's per-CPU steal clock, ns),
