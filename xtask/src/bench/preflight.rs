@@ -53,7 +53,7 @@ pub fn prepare(plan: Plan) -> Result<Prepared> {
         nginx,
         wrk,
     };
-    let mut ctx = Ctx { bins, scratch, plan, notes: Vec::new() };
+    let mut ctx = Ctx { bins, scratch, plan, notes: Vec::new(), warned: Vec::new() };
     let sampling = perf_user_flags(&mut ctx)?;
     note_other_tracers(&mut ctx);
     let stats_off = stats_off(&mut ctx)?;

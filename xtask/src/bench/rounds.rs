@@ -17,6 +17,19 @@ pub struct Ctx {
     pub scratch: PathBuf,
     pub plan: Plan,
     pub notes: Vec<String>,
+    /// perf-user's warnings noted so far, by kind: each kind is one note, which says how many
+    /// more of that kind followed (a guard detaching 100 functions in 6 runs is one line, not 600).
+    pub warned: Vec<Warned>,
+}
+
+/// One kind of perf-user warning in the notes.
+pub struct Warned {
+    kind: String,
+    /// Its note's index in `Ctx::notes`.
+    note: usize,
+    first: String,
+    /// Different warnings of the same kind after the first.
+    more: usize,
 }
 
 /// One configuration of an interleaved measurement: a label, bench-target's arguments, and the
@@ -93,15 +106,36 @@ pub fn file_label(label: &str) -> String {
     label.replace([' ', '/', '(', ')'], "_")
 }
 
-/// perf-user's report warnings (single-stepped probes, the overhead guard, …), once each.
+/// perf-user's report warnings (single-stepped probes, the overhead guard, …): the first of each
+/// kind ([`warning_kind`]), and how many different ones of that kind followed.
 pub fn note_warnings(ctx: &mut Ctx, export: Option<&serde_json::Value>) {
     let warnings = export.and_then(|e| e.get("warnings")).and_then(|w| w.as_array());
     for w in warnings.into_iter().flatten().filter_map(|w| w.as_str()) {
-        let note = format!("perf-user warned: {w}");
-        if !ctx.notes.contains(&note) {
-            ctx.notes.push(note);
+        add_warning(&mut ctx.notes, &mut ctx.warned, w);
+    }
+}
+
+fn add_warning(notes: &mut Vec<String>, warned: &mut Vec<Warned>, w: &str) {
+    let kind = warning_kind(w);
+    match warned.iter_mut().find(|k| k.kind == kind) {
+        Some(k) if k.first == w => {}
+        Some(k) => {
+            k.more += 1;
+            let s = if k.more == 1 { "" } else { "s" };
+            notes[k.note] = format!("perf-user warned: {} (and {} other warning{s} of this kind)", k.first, k.more);
+        }
+        None => {
+            warned.push(Warned { kind, note: notes.len(), first: w.to_owned(), more: 0 });
+            notes.push(format!("perf-user warned: {w}"));
         }
     }
+}
+
+/// A warning's kind: its first three words with digits blanked ("overhead guard: detached",
+/// "# of # probes"), which leave out the function and the figures that differ run to run.
+fn warning_kind(w: &str) -> String {
+    let words: Vec<&str> = w.split_whitespace().take(3).collect();
+    words.join(" ").chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect()
 }
 
 pub fn first_line(s: &str) -> String {
@@ -129,4 +163,36 @@ fn summary(o: &Outcome) -> String {
 /// Owned strings of a command line.
 pub fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_of_one_kind_are_one_note_with_a_count() {
+        let (mut notes, mut warned) = (vec!["a failed run".to_string()], Vec::new());
+        for w in [
+            "overhead guard: detached f::s001 (probes 30 % of a CPU)",
+            "overhead guard: detached f::s002 (probes 31 % of a CPU)",
+            "overhead guard: detached f::s001 (probes 30 % of a CPU)",
+            "1 of 62 probes start on an instruction the kernel single-steps (21.0 µs)",
+            "overhead guard: detached f::s003 (probes 29 % of a CPU)",
+            "2 of 62 probes start on an instruction the kernel single-steps (35.0 µs)",
+            "sampled: one outermost call in 10 was timed",
+            "sampled: each call was timed with chance 1 in 10",
+        ] {
+            add_warning(&mut notes, &mut warned, w);
+        }
+        assert_eq!(
+            notes,
+            [
+                "a failed run",
+                "perf-user warned: overhead guard: detached f::s001 (probes 30 % of a CPU) (and 2 other warnings of this kind)",
+                "perf-user warned: 1 of 62 probes start on an instruction the kernel single-steps (21.0 µs) (and 1 other warning of this kind)",
+                "perf-user warned: sampled: one outermost call in 10 was timed",
+                "perf-user warned: sampled: each call was timed with chance 1 in 10",
+            ]
+        );
+    }
 }
