@@ -5,7 +5,7 @@ use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     maps::PerCpuArray,
 };
-use perf_ebpf_common::{Counter, HIST_BUCKETS, Hist, MAX_DEPTH, hist_bucket};
+use perf_ebpf_common::{Counter, HIST_BUCKETS, Hist, MAX_DEPTH, SYSCALL_NR_UPROBE, SYSCALL_NR_URETPROBE, hist_bucket};
 
 use crate::maps::{COUNTERS, target_tgid};
 
@@ -61,4 +61,11 @@ pub(crate) fn hist_add(map: &PerCpuArray<Hist>, index: u32, value_ns: u64) {
         // SAFETY: valid per-CPU map value, bucket bounds-checked above.
         unsafe { (*h).buckets[bucket] += 1 };
     }
+}
+
+/// Syscalls 335 (`uretprobe`: every traced return) and 336 (`uprobe`: every hit of a probe optimised
+/// at a 5-byte nop) are our probes', never the target's.
+#[inline(always)]
+pub(crate) fn probe_syscall(nr: u64) -> bool {
+    nr == u64::from(SYSCALL_NR_URETPROBE) || nr == u64::from(SYSCALL_NR_UPROBE)
 }

@@ -10,13 +10,10 @@ use aya_ebpf::{
     macros::{btf_tracepoint, raw_tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
-use perf_ebpf_common::{
-    Counter, MAX_DEPTH, MAX_SYSCALLS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, SYSCALL_NR_UPROBE,
-    SYSCALL_NR_URETPROBE, ThreadState,
-};
+use perf_ebpf_common::{Counter, MAX_DEPTH, MAX_SYSCALLS, OFFCPU_BLOCKED, OFFCPU_NONE, OFFCPU_RUNQUEUE, ThreadState};
 
 use crate::{
-    helpers::{bump, frame_index, now_ns, target_tid},
+    helpers::{bump, frame_index, now_ns, probe_syscall, target_tid},
     interference::{switch_in, switch_out},
     maps::{config, target_tgid, task_tgid_offset, threads_map},
     syscalls::count_in_function,
@@ -116,8 +113,7 @@ fn syscall_in_progress() -> Option<u32> {
     // SAFETY: a BTF-typed pointer to struct pt_regs: the verifier turns these loads into checked
     // reads, and a bad address reads as 0.
     let (nr, ip, cx, flags, r11) = unsafe { ((*regs).orig_rax, (*regs).rip, (*regs).rcx, (*regs).eflags, (*regs).r11) };
-    let ours = nr == u64::from(SYSCALL_NR_URETPROBE) || nr == u64::from(SYSCALL_NR_UPROBE);
-    (nr < u64::from(MAX_SYSCALLS) && !ours && ip == cx && flags == r11).then_some(nr as u32)
+    (nr < u64::from(MAX_SYSCALLS) && !probe_syscall(nr) && ip == cx && flags == r11).then_some(nr as u32)
 }
 
 /// A target thread runs again at `now`: its time off-CPU goes to its innermost traced frame, and

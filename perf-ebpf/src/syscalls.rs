@@ -8,7 +8,7 @@ use perf_ebpf_common::{
 };
 
 use crate::{
-    helpers::{bump, frame_index, hist_add, now_ns, target_tid},
+    helpers::{bump, frame_index, hist_add, now_ns, probe_syscall, target_tid},
     interference::settle,
     maps::{FUNC_SYSCALLS, SYSCALL_HIST, SYSCALL_STATS, TRAMPOLINE, config},
     thread::{thread_state, thread_state_or_new},
@@ -94,7 +94,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // SAFETY: a BTF-typed tracepoint argument: the verifier checks this load against struct pt_regs.
     let nr = unsafe { (*regs).orig_rax };
     // The uretprobe syscall leaves orig_ax at -1 (no syscall to restart) by the time it exits.
-    if nr == u64::from(SYSCALL_NR_URETPROBE) || nr == u64::from(SYSCALL_NR_UPROBE) || nr >= u64::from(MAX_SYSCALLS) {
+    if probe_syscall(nr) || nr >= u64::from(MAX_SYSCALLS) {
         return 0;
     }
     let Some(_) = target_tid() else { return 0 };
