@@ -239,10 +239,34 @@ impl Finder<'_> {
     /// Loads `name` as requested by `objs[by]` unless an object of that name is there already
     /// (so a cyclic `DT_NEEDED` chain ends) or the bounds are reached.
     fn add(&self, objs: &mut Vec<Loaded>, name: &str, by: usize) {
+        self.add_found(objs, name, by, |objs| self.find(objs, name, by));
+    }
+
+    /// An `LD_PRELOAD` name in secure mode: never one with a slash; else only from the default
+    /// directories, and only a set-user-ID file.
+    fn add_secure_preload(&self, objs: &mut Vec<Loaded>, name: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        if name.contains('/') {
+            return;
+        }
+        self.add_found(objs, name, 0, |_| {
+            let found = default_dirs(self.want).iter().find_map(|d| self.in_dir(Path::new(d), name))?;
+            std::fs::metadata(&found.0).is_ok_and(|m| m.permissions().mode() & libc::S_ISUID != 0).then_some(found)
+        });
+    }
+
+    /// `add`, with `find` saying where the loader finds `name`.
+    fn add_found(
+        &self,
+        objs: &mut Vec<Loaded>,
+        name: &str,
+        by: usize,
+        find: impl FnOnce(&[Loaded]) -> Option<(PathBuf, DynamicInfo)>,
+    ) {
         if objs.len() >= MAX_OBJECTS || objs.iter().any(|o| o.names.iter().any(|n| n == name)) {
             return;
         }
-        let Some((path, info)) = self.find(objs, name, by) else { return };
+        let Some((path, info)) = find(objs) else { return };
         if let Some(o) = objs.iter_mut().find(|o| same_file(&o.path, &path)) {
             o.names.push(name.to_owned());
             return;
@@ -250,23 +274,6 @@ impl Finder<'_> {
         let mut names = vec![name.to_owned(), path.display().to_string()];
         names.extend(info.soname.clone());
         objs.push(Loaded { path, names, info, loader: Some(by) });
-    }
-
-    /// An `LD_PRELOAD` name in secure mode: never one with a slash; else only from the default
-    /// directories, and only a set-user-ID file.
-    fn add_secure_preload(&self, objs: &mut Vec<Loaded>, name: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        if name.contains('/') || objs.len() >= MAX_OBJECTS || objs.iter().any(|o| o.names.iter().any(|n| n == name)) {
-            return;
-        }
-        let found = default_dirs(self.want).iter().find_map(|d| self.in_dir(Path::new(d), name));
-        let Some((path, info)) = found else { return };
-        let setuid = std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & libc::S_ISUID != 0);
-        if setuid && !objs.iter().any(|o| same_file(&o.path, &path)) {
-            let mut names = vec![name.to_owned(), path.display().to_string()];
-            names.extend(info.soname.clone());
-            objs.push(Loaded { path, names, info, loader: Some(0) });
-        }
     }
 
     /// Where the loader finds `name` for `objs[by]`: a path as is, else the search order.
