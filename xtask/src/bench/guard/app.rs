@@ -1,7 +1,14 @@
-//! Section 12's real program: target-app fed flat out and traced with `--func '*'`, untraced and
-//! under each budget, in interleaved rounds. After the same settling time (the guard detaches
-//! what it will), two truth snapshots (SIGUSR1) a measuring time apart give its messages per
-//! second and its CPU per message over that window.
+//! Section 12's real program: target-app fed flat out and traced with `--func '*'` (every function
+//! of its executable, std's and its dependencies' included). Its threads are pinned to one CPU, so
+//! whatever the probes take is taken from that CPU's work: the share of its time they cost is the
+//! throughput it loses, which is what `--max-overhead` (% of one CPU) promises to bound.
+//!
+//! Each run is paired: one process measured untraced, then traced. Separate processes of the same
+//! program run ±5 % apart (memory layout, where its threads land), more than the budgets judged;
+//! one process against itself leaves only its drift. After a warm-up, two truth snapshots
+//! (SIGUSR1) a measuring time apart give its untraced messages per second and CPU per message;
+//! perf-user attaches to the running process (as it would to a server), and after the settling time
+//! (the guard detaches what it will) two more give the traced ones.
 
 use std::{path::Path, time::Duration};
 
@@ -13,53 +20,81 @@ use crate::bench::{
     rounds::{Ctx, file_label},
     stats::{Cell, median},
     sys,
-    tracer::{self, Tracer},
+    tracer::{self, Attached, Tracer},
 };
 
-const WHAT: &str = "target-app flat out, `--func '*'` (every function of its executable)";
+const WHAT: &str = "target-app flat out on one CPU, `--func '*'` (every function of its executable)";
 /// The feed's rate: far above what the pipeline takes, so it runs flat out.
 const FLAT_OUT_RATE: &str = "10000000";
+/// Untraced seconds before the first snapshot: a fresh target-app speeds up over its first
+/// seconds (its book and caches warming, ~15 % from 2 s to a minute), which would flatter the
+/// traced window measured after it.
+const WARM_UP: Duration = Duration::from_secs(8);
 
 /// How long target-app may take to write a snapshot: a heavily probed one answers slowly.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One window of one run.
+/// One measured window of one process.
 #[derive(Clone, Copy, Debug)]
 struct Window {
     per_s: f64,
     /// CPU seconds (all threads, user + system) per message decoded.
     cpu_per_msg_s: f64,
+}
+
+/// One process, measured untraced and then traced.
+#[derive(Clone, Copy, Debug)]
+struct Paired {
+    untraced: Window,
+    traced: Window,
     detached: f64,
     functions: f64,
 }
 
-pub fn rows(ctx: &mut Ctx, settle_ms: u64, budgets: &[Option<u32>]) -> Vec<GuardRow> {
-    let tracers: Vec<Option<Tracer>> = std::iter::once(None)
-        .chain(budgets.iter().map(|b| {
-            let flags = b.map(|b| vec!["--max-overhead".to_string(), b.to_string()]).unwrap_or_default();
-            let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-            Some(Tracer::perf_user("*", &args))
-        }))
-        .collect();
-    let mut runs: Vec<Vec<Window>> = vec![Vec::new(); tracers.len()];
+impl Paired {
+    /// The share of the process's CPU time the probes took, in %: its CPU per message grew from
+    /// untraced to traced by their cost.
+    fn probe_share_pct(&self) -> f64 {
+        ((1.0 - self.untraced.cpu_per_msg_s / self.traced.cpu_per_msg_s) * 100.0).max(0.0)
+    }
+
+    fn loss_pct(&self) -> f64 {
+        ((1.0 - self.traced.per_s / self.untraced.per_s) * 100.0).max(0.0)
+    }
+}
+
+pub fn rows(ctx: &mut Ctx, settle_ms: u64, budgets: &[u32]) -> Vec<GuardRow> {
+    let cpu = match last_cpu() {
+        Ok(cpu) => cpu,
+        Err(e) => {
+            ctx.notes.push(format!("guard target-app not run: {e:#}"));
+            return Vec::new();
+        }
+    };
+    let mut runs: Vec<Vec<Paired>> = vec![Vec::new(); budgets.len()];
     for rep in 0..ctx.plan.reps {
-        // Each round starts one configuration later: none always follows the same one.
-        for k in 0..tracers.len() {
-            let i = (k + rep) % tracers.len();
-            let name = if i == 0 { "untraced".to_string() } else { budget_label(budgets[i - 1]) };
+        // Each round starts one budget later: none always follows the same one.
+        for k in 0..budgets.len() {
+            let i = (k + rep) % budgets.len();
+            let name = format!("--max-overhead {}", budgets[i]);
             let label = file_label(&format!("guard target-app {name}-{rep}"));
-            match window(ctx, tracers[i].as_ref(), settle_ms, &label) {
-                Ok(w) => {
+            let tracer = Tracer::perf_user("*", &["--max-overhead", &budgets[i].to_string()]);
+            match paired(ctx, &tracer, cpu, settle_ms, &label) {
+                Ok(p) => {
                     eprintln!(
-                        "bench: [{}/{}] guard target-app, {name:<18} {:.0} msg/s, {:.2} µs CPU/msg, {} of {} detached",
+                        "bench: [{}/{}] guard target-app, {name:<18} {:.0} → {:.0} msg/s (lost {:.1} %), \
+                         {:.2} → {:.2} µs CPU/msg, {} of {} detached",
                         rep + 1,
                         ctx.plan.reps,
-                        w.per_s,
-                        w.cpu_per_msg_s * 1e6,
-                        w.detached,
-                        w.functions
+                        p.untraced.per_s,
+                        p.traced.per_s,
+                        p.loss_pct(),
+                        p.untraced.cpu_per_msg_s * 1e6,
+                        p.traced.cpu_per_msg_s * 1e6,
+                        p.detached,
+                        p.functions
                     );
-                    runs[i].push(w);
+                    runs[i].push(p);
                 }
                 Err(e) => {
                     eprintln!("bench: guard target-app, {name} (round {}) FAILED: {e:#}", rep + 1);
@@ -68,69 +103,97 @@ pub fn rows(ctx: &mut Ctx, settle_ms: u64, budgets: &[Option<u32>]) -> Vec<Guard
             }
         }
     }
-    let med = |runs: &[Window], f: fn(&Window) -> f64| -> Cell {
+    let med = |runs: &[Paired], f: fn(&Paired) -> f64| -> Cell {
         if runs.is_empty() { Err("failed: no run".into()) } else { Ok(median(&runs.iter().map(f).collect::<Vec<_>>())) }
     };
-    let (base_rate, base_cpu) = (med(&runs[0], |w| w.per_s), med(&runs[0], |w| w.cpu_per_msg_s));
     budgets
         .iter()
-        .zip(&runs[1..])
-        .map(|(&budget, r)| {
-            let (rate, cpu) = (med(r, |w| w.per_s), med(r, |w| w.cpu_per_msg_s));
-            GuardRow {
-                what: WHAT,
-                budget_pct: budget,
-                probe_share_pct: probe_share(&base_cpu, &cpu, &rate),
-                throughput_loss_pct: loss(&base_rate, &rate),
-                detached: med(r, |w| w.detached),
-                functions: med(r, |w| w.functions),
-            }
+        .zip(&runs)
+        .map(|(&budget, r)| GuardRow {
+            what: WHAT,
+            budget_pct: Some(budget),
+            probe_share_pct: med(r, Paired::probe_share_pct),
+            throughput_loss_pct: med(r, Paired::loss_pct),
+            detached: med(r, |p| p.detached),
+            functions: med(r, |p| p.functions),
         })
         .collect()
 }
 
-fn budget_label(budget: Option<u32>) -> String {
-    budget.map_or_else(|| "guard off".to_string(), |b| format!("--max-overhead {b}"))
-}
-
-/// The CPU the probes added per message times the messages per second, in % of one CPU.
-fn probe_share(base_cpu: &Cell, cpu: &Cell, rate: &Cell) -> Cell {
-    match (base_cpu, cpu, rate) {
-        (Ok(b), Ok(c), Ok(r)) => Ok(((c - b) * r * 100.0).max(0.0)),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e.clone()),
+/// The highest CPU the bench may run on: target-app's, leaving the others to perf-user and the
+/// bench.
+fn last_cpu() -> Result<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer and size describe `set`, which lives across the call.
+    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("reading the bench's CPU affinity");
     }
+    // SAFETY: CPU_ISSET only reads the set, for CPU numbers within its size.
+    (0..libc::CPU_SETSIZE as usize)
+        .rev()
+        .find(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .context("the bench may run on no CPU")
 }
 
-fn loss(base: &Cell, rate: &Cell) -> Cell {
-    match (base, rate) {
-        (Ok(b), Ok(r)) if *b > 0.0 => Ok(((1.0 - r / b) * 100.0).max(0.0)),
-        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
-        _ => Err("failed: no messages untraced".into()),
+/// target-app started on CPU `cpu` alone (its threads inherit the affinity).
+fn spawn_pinned(ctx: &Ctx, cpu: usize, truth: &Path) -> Result<Proc> {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = std::process::Command::new(&ctx.bins.target_app);
+    cmd.args(["--rate", FLAT_OUT_RATE, "--truth"]).arg(truth);
+    // SAFETY: the closure runs in the child between fork and exec and only calls
+    // sched_setaffinity(2), which is async-signal-safe, on a set built on its own stack.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            match libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
     }
+    Proc::spawn("target-app", &mut cmd)
 }
 
-/// One run: target-app held until the tracer is attached, released, left to settle, then
-/// measured between two truth snapshots; SIGTERM ends it and perf-user with it.
-fn window(ctx: &mut Ctx, tracer: Option<&Tracer>, settle_ms: u64, label: &str) -> Result<Window> {
+/// One paired run: target-app measured untraced, then `tracer` attached to it and, after
+/// `settle_ms`, measured traced; SIGTERM ends it, then the tracer.
+fn paired(ctx: &mut Ctx, tracer: &Tracer, cpu: usize, settle_ms: u64, label: &str) -> Result<Paired> {
     let truth = ctx.scratch.join(format!("{label}.truth.json"));
     let _ = std::fs::remove_file(&truth);
-    let mut cmd = std::process::Command::new(&ctx.bins.target_app);
-    cmd.args(["--rate", FLAT_OUT_RATE, "--hold", "--truth"]).arg(&truth);
-    let mut app = Proc::spawn("target-app", &mut cmd)?;
+    let mut app = spawn_pinned(ctx, cpu, &truth)?;
     app.wait_for(|l| l.starts_with("ready pid="), Duration::from_secs(20))?;
-    let attached = match tracer {
-        Some(t) => tracer::attach(&ctx.bins, t, app.pid(), &ctx.scratch, label)?,
-        None => None,
+    let load = Duration::from_millis(ctx.plan.load_ms);
+    let untraced = (|| -> Result<Window> {
+        std::thread::sleep(WARM_UP);
+        let first = snapshot(&app, &truth)?;
+        std::thread::sleep(load);
+        window(&first, &snapshot(&app, &truth)?)
+    })();
+    let untraced = match untraced {
+        Ok(w) => w,
+        Err(e) => {
+            sys::signal(app.pid(), libc::SIGKILL);
+            let _ = app.finish(Duration::from_secs(10));
+            return Err(e);
+        }
     };
-    sys::signal(app.pid(), libc::SIGUSR2);
-    let measured = (|| -> Result<(Snapshot, Snapshot)> {
+    let attached = match tracer::attach(&ctx.bins, tracer, app.pid(), &ctx.scratch, label) {
+        Ok(a) => a,
+        Err(e) => {
+            sys::signal(app.pid(), libc::SIGKILL);
+            let _ = app.finish(Duration::from_secs(10));
+            return Err(e);
+        }
+    };
+    let traced = (|| -> Result<Window> {
         std::thread::sleep(Duration::from_millis(settle_ms));
         let first = snapshot(&app, &truth)?;
-        std::thread::sleep(Duration::from_millis(ctx.plan.load_ms));
-        Ok((first, snapshot(&app, &truth)?))
+        std::thread::sleep(load);
+        window(&first, &snapshot(&app, &truth)?)
     })();
-    let (first, second) = match measured {
-        Ok(m) => m,
+    let traced = match traced {
+        Ok(w) => w,
         Err(e) => {
             // A target too slowed to answer: the tracer detaches first (SIGINT: its links close in
             // parallel; a killed tracer's close one grace period each, for minutes), then the
@@ -148,24 +211,26 @@ fn window(ctx: &mut Ctx, tracer: Option<&Tracer>, settle_ms: u64, label: &str) -
     if !status.success() {
         bail!("target-app failed ({status}):\n{}", tail(&app.log));
     }
-    let (mut detached, mut functions) = (0.0, 0.0);
-    if let Some(a) = attached {
-        let stopped = a.stop(None)?.context("the tracer did not stop")?;
-        let export = stopped.export()?.context("perf-user wrote no report")?;
-        functions = super::functions_in(&export).unwrap_or(0.0);
-        detached = super::detached_in(&export).unwrap_or(0.0);
-    }
+    let (detached, functions) = guard_verdict(attached)?;
+    Ok(Paired { untraced, traced, detached, functions })
+}
+
+/// The functions the guard detached and the functions traced, from the stopped tracer's report.
+fn guard_verdict(attached: Option<Attached>) -> Result<(f64, f64)> {
+    let Some(a) = attached else { return Ok((0.0, 0.0)) };
+    let stopped = a.stop(None)?.context("the tracer did not stop")?;
+    let export = stopped.export()?.context("perf-user wrote no report")?;
+    Ok((super::detached_in(&export).unwrap_or(0.0), super::functions_in(&export).unwrap_or(0.0)))
+}
+
+/// Messages per second and CPU per message between two snapshots.
+fn window(first: &Snapshot, second: &Snapshot) -> Result<Window> {
     let messages = second.decoded.saturating_sub(first.decoded);
     let secs = second.duration_s - first.duration_s;
     if messages == 0 || secs <= 0.0 {
         bail!("target-app decoded no message in the measured window");
     }
-    Ok(Window {
-        per_s: messages as f64 / secs,
-        cpu_per_msg_s: (second.cpu_s - first.cpu_s) / messages as f64,
-        detached,
-        functions,
-    })
+    Ok(Window { per_s: messages as f64 / secs, cpu_per_msg_s: (second.cpu_s - first.cpu_s) / messages as f64 })
 }
 
 struct Snapshot {

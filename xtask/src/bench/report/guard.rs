@@ -15,11 +15,15 @@ pub(super) fn section(md: &mut String, r: &Results) {
          until its estimate fits), then is timed. On one busy thread, the probes' share of its time is the \
          share of one CPU they cost: 1 − untraced ns per call / traced ns per call, which is also the \
          throughput it loses.\n\n\
-         target-app runs flat out (its feed far faster than its pipeline) traced with `--func '*'`: every \
-         function of its executable, std's and its dependencies' included. After the same 8 s, two truth \
-         snapshots (SIGUSR1) the measured time apart give its messages per second and its CPU (all threads) \
-         per message over that window. The probes' share of one CPU is the CPU added per message × the \
-         messages per second; the throughput lost is against the untraced runs. \"Kept\" when both are \
+         target-app runs flat out (its feed far faster than its pipeline) with all its threads pinned to \
+         one CPU, so what the probes take is taken from that CPU's work: their share of its time is the \
+         throughput it loses. Each run is one process measured twice, untraced and then traced: separate \
+         processes of it run ±5 % apart, more than the budgets judged. After 8 s of warm-up, two truth \
+         snapshots (SIGUSR1) the measured time apart give its messages per second and its CPU per message; \
+         then perf-user attaches with `--func '*'` (every function of its executable, std's and its \
+         dependencies' included) and, after the same 8 s, two more snapshots give the traced ones. The \
+         probes' share is 1 − untraced CPU per message / traced CPU per message; the throughput lost, 1 − \
+         traced / untraced messages per second; each the median over the runs. \"Kept\" when both are \
          within the budget.\n"
     );
     let _ = writeln!(
