@@ -3,9 +3,9 @@
 //! whatever the probes take is taken from that CPU's work: the share of its time they cost is the
 //! throughput it loses, which is what `--max-overhead` (% of one CPU) promises to bound.
 //!
-//! Each run is paired: one process measured untraced, then traced. Separate processes of the same
-//! program run ±5 % apart (memory layout, where its threads land), more than the budgets judged;
-//! one process against itself leaves only its drift. After a warm-up, two truth snapshots
+//! Each run is paired: one process measured untraced, then traced, so only its own drift (±5 %
+//! from one window to the next) is left: separate pinned processes also differ from each other
+//! by up to ±7 %, and unpinned ones by ±15 % (which of its four threads share a core). After a warm-up, two truth snapshots
 //! (SIGUSR1) a measuring time apart give its untraced messages per second and CPU per message;
 //! perf-user attaches to the running process (as it would to a server), and after the settling time
 //! (the guard detaches what it will) two more give the traced ones.
@@ -164,35 +164,9 @@ fn paired(ctx: &mut Ctx, tracer: &Tracer, cpu: usize, settle_ms: u64, label: &st
     let mut app = spawn_pinned(ctx, cpu, &truth)?;
     app.wait_for(|l| l.starts_with("ready pid="), Duration::from_secs(20))?;
     let load = Duration::from_millis(ctx.plan.load_ms);
-    let untraced = (|| -> Result<Window> {
-        std::thread::sleep(WARM_UP);
-        let first = snapshot(&app, &truth)?;
-        std::thread::sleep(load);
-        window(&first, &snapshot(&app, &truth)?)
-    })();
-    let untraced = match untraced {
-        Ok(w) => w,
-        Err(e) => {
-            sys::signal(app.pid(), libc::SIGKILL);
-            let _ = app.finish(Duration::from_secs(10));
-            return Err(e);
-        }
-    };
-    let attached = match tracer::attach(&ctx.bins, tracer, app.pid(), &ctx.scratch, label) {
-        Ok(a) => a,
-        Err(e) => {
-            sys::signal(app.pid(), libc::SIGKILL);
-            let _ = app.finish(Duration::from_secs(10));
-            return Err(e);
-        }
-    };
-    let traced = (|| -> Result<Window> {
-        std::thread::sleep(Duration::from_millis(settle_ms));
-        let first = snapshot(&app, &truth)?;
-        std::thread::sleep(load);
-        window(&first, &snapshot(&app, &truth)?)
-    })();
-    let traced = match traced {
+    let untraced = measure(&app, &truth, WARM_UP, load).inspect_err(|_| kill(&mut app))?;
+    let attached = tracer::attach(&ctx.bins, tracer, app.pid(), &ctx.scratch, label).inspect_err(|_| kill(&mut app))?;
+    let traced = match measure(&app, &truth, Duration::from_millis(settle_ms), load) {
         Ok(w) => w,
         Err(e) => {
             // A target too slowed to answer: the tracer detaches first (SIGINT: its links close in
@@ -201,8 +175,7 @@ fn paired(ctx: &mut Ctx, tracer: &Tracer, cpu: usize, settle_ms: u64, label: &st
             if let Some(a) = attached {
                 let _ = a.stop(Some(Duration::from_secs(60)));
             }
-            sys::signal(app.pid(), libc::SIGKILL);
-            let _ = app.finish(Duration::from_secs(10));
+            kill(&mut app);
             return Err(e);
         }
     };
@@ -213,6 +186,20 @@ fn paired(ctx: &mut Ctx, tracer: &Tracer, cpu: usize, settle_ms: u64, label: &st
     }
     let (detached, functions) = guard_verdict(attached)?;
     Ok(Paired { untraced, traced, detached, functions })
+}
+
+/// `wait`, then one measured window of `load`, between two truth snapshots.
+fn measure(app: &Proc, truth: &Path, wait: Duration, load: Duration) -> Result<Window> {
+    std::thread::sleep(wait);
+    let first = snapshot(app, truth)?;
+    std::thread::sleep(load);
+    window(&first, &snapshot(app, truth)?)
+}
+
+/// Ends a target-app given up on.
+fn kill(app: &mut Proc) {
+    sys::signal(app.pid(), libc::SIGKILL);
+    let _ = app.finish(Duration::from_secs(10));
 }
 
 /// The functions the guard detached and the functions traced, from the stopped tracer's report.

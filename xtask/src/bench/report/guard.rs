@@ -17,8 +17,9 @@ pub(super) fn section(md: &mut String, r: &Results) {
          throughput it loses.\n\n\
          target-app runs flat out (its feed far faster than its pipeline) with all its threads pinned to \
          one CPU, so what the probes take is taken from that CPU's work: their share of its time is the \
-         throughput it loses. Each run is one process measured twice, untraced and then traced: separate \
-         processes of it run ±5 % apart, more than the budgets judged. After 8 s of warm-up, two truth \
+         throughput it loses. Each run is one process measured twice, untraced and then traced, so only \
+         its own drift (±5 % from one window to the next) is left, not the differences between processes \
+         (up to ±7 % more). After 8 s of warm-up, two truth \
          snapshots (SIGUSR1) the measured time apart give its messages per second and its CPU per message; \
          then perf-user attaches with `--func '*'` (every function of its executable, std's and its \
          dependencies' included) and, after the same 8 s, two more snapshots give the traced ones. The \
