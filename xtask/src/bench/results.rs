@@ -92,7 +92,8 @@ pub struct GuardRow {
     pub budget_pct: Option<u32>,
     /// The share of one CPU the probes took once the guard had settled, in %.
     pub probe_share_pct: Cell,
-    /// What the target's throughput lost against the untraced runs, in %.
+    /// What the target's throughput lost against untraced, in % (bench-target: the untraced runs;
+    /// target-app: the same process's untraced window).
     pub throughput_loss_pct: Cell,
     /// Functions the guard detached, and functions attached.
     pub detached: Cell,

@@ -18,7 +18,7 @@ pub struct Ctx {
     pub plan: Plan,
     pub notes: Vec<String>,
     /// perf-user's warnings noted so far, by kind: each kind is one note, which says how many
-    /// more of that kind followed (a guard detaching 100 functions in 6 runs is one line, not 600).
+    /// others of that kind followed (a guard detaching 100 functions in 6 runs is one line, not 600).
     pub warned: Vec<Warned>,
 }
 
@@ -28,7 +28,7 @@ pub struct Warned {
     /// Its note's index in `Ctx::notes`.
     note: usize,
     first: String,
-    /// Different warnings of the same kind after the first.
+    /// Warnings of the same kind after the first, repeats included (only the first's are not).
     more: usize,
 }
 
@@ -107,7 +107,7 @@ pub fn file_label(label: &str) -> String {
 }
 
 /// perf-user's report warnings (single-stepped probes, the overhead guard, …): the first of each
-/// kind ([`warning_kind`]), and how many different ones of that kind followed.
+/// kind ([`warning_kind`]), and how many others of that kind followed.
 pub fn note_warnings(ctx: &mut Ctx, export: Option<&serde_json::Value>) {
     let warnings = export.and_then(|e| e.get("warnings")).and_then(|w| w.as_array());
     for w in warnings.into_iter().flatten().filter_map(|w| w.as_str()) {
