@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::{
     judge::{Goal, Status, judge, judge_ci, judge_interval, list_text},
     results::{CLOCK_PROGRAMS, CallRow, EMPTY_PROGRAMS, Load, Mode, PairRow, Results, SAMPLED_LOAD, Workload},
-    stats::{self, Cell, RatioCi, Runs, added_runs, median_ci, ratio_ci},
+    stats::{RatioCi, Runs, added_runs, median_ci, ratio_ci},
     text::{ci_text, signed_ci, thousands},
 };
 
@@ -32,24 +32,27 @@ pub fn goals(r: &Results) -> Vec<Goal> {
 }
 
 /// Section 12: with the guard on, the probes' share of one CPU and the target's throughput loss
-/// both stay within `--max-overhead` (the larger of the two is judged).
+/// both stay within `--max-overhead`, each judged on its interval (in points over the budget).
 fn guard_kept(r: &Results) -> Goal {
-    let values: Vec<(String, Cell)> = r
+    let over = |e: &Result<RatioCi, String>, budget: f64| {
+        e.clone().map(|ci| RatioCi { ratio: ci.ratio - budget, lo: ci.lo - budget, hi: ci.hi - budget })
+    };
+    let values: Vec<(String, Result<RatioCi, String>)> = r
         .guard
         .iter()
         .filter_map(|g| {
             let budget = f64::from(g.budget_pct?);
-            let over = match (&g.probe_share_pct, &g.throughput_loss_pct) {
-                (Ok(s), Ok(l)) => Ok(s.max(*l) - budget),
-                (Err(e), _) | (_, Err(e)) => Err(e.clone()),
-            };
-            Some((format!("{} at {budget} %", g.what), over))
+            Some([
+                (format!("{} at {budget} %, CPU", g.what), over(&g.probe_share_pct, budget)),
+                (format!("{} at {budget} %, throughput", g.what), over(&g.throughput_loss_pct, budget)),
+            ])
         })
+        .flatten()
         .collect();
     let (measured, status) = if values.is_empty() {
         ("not run".into(), Status::NotMeasured("no guarded run".into()))
     } else {
-        judge(&values, |over| format!("{over:+.1} points over the budget"), |over| over <= 0.0)
+        judge_interval(&values, |ci| format!("{} over the budget", signed_ci(ci, " points")), 0.0)
     };
     Goal {
         goal: "the overhead guard keeps the probes' CPU and the throughput lost within `--max-overhead` (section 12)",
@@ -64,13 +67,11 @@ fn span_vs_bpftrace(r: &Results) -> Goal {
         r.spans
             .iter()
             .find(|s| s.tracer.starts_with(prefix))
-            .map_or_else(|| Err(format!("no {prefix} run")), |s| s.ns_per_span.clone())
+            .map_or_else(|| Err(format!("no {prefix} run")), |s| s.ns_runs.clone())
     };
-    let floor = of(super::spans::FLOOR);
-    let own = |prefix: &str| stats::added(&of(prefix), &floor);
-    let ratio = stats::ratio(&own("perf-user"), &own("bpftrace keyed"));
-    let (measured, status) =
-        judge(&[("perf-user / bpftrace".to_string(), ratio)], |x| format!("{x:.2}×"), |x| x <= 1.0);
+    // Own work: each tool's cost over the floor, as a ratio of medians with its interval.
+    let ratio = ratio_ci(&of("perf-user"), &of("bpftrace keyed"), &of(super::spans::FLOOR));
+    let (measured, status) = judge_interval(&[("perf-user / bpftrace".to_string(), ratio)], ci_text, 1.0);
     Goal { goal: "a span's own work ≤ bpftrace's keyed-timing script (section 11)", measured, status }
 }
 
@@ -394,17 +395,25 @@ mod tests {
     #[test]
     fn the_guard_is_judged_on_every_budget_and_a_span_against_bpftrace() {
         use crate::bench::results::{GuardRow, SpanRow};
+        // A share known to ±1 point.
+        let est = |x: f64| Ok(RatioCi { ratio: x, lo: x - 1.0, hi: x + 1.0 });
         let guard = |budget: Option<u32>, share: f64| GuardRow {
             what: "set",
             budget_pct: budget,
-            probe_share_pct: Ok(share),
-            throughput_loss_pct: Ok(share / 2.0),
+            probe_share_pct: est(share),
+            throughput_loss_pct: est(share / 2.0),
             detached: Ok(1.0),
             functions: Ok(2.0),
         };
-        let span = |tracer: &'static str, ns: f64| SpanRow { tracer, ns_per_span: Ok(ns), tracer_cpu_pct: Ok(0.0) };
+        // Three runs each, 1 % apart.
+        let span = |tracer: &'static str, ns: f64| SpanRow {
+            tracer,
+            ns_per_span: Ok(ns),
+            ns_runs: Ok(vec![ns * 0.99, ns, ns * 1.01]),
+            tracer_cpu_pct: Ok(0.0),
+        };
         let mut r = results(vec![row(2.0, 1002.0, 1052.0, 802.0)]);
-        r.guard = vec![guard(None, 90.0), guard(Some(25), 24.0), guard(Some(10), 9.5)];
+        r.guard = vec![guard(None, 90.0), guard(Some(25), 23.5), guard(Some(10), 8.5)];
         r.spans = vec![
             span(crate::bench::spans::FLOOR, 1000.0),
             span("perf-user --span", 1500.0),
@@ -417,11 +426,23 @@ mod tests {
         r.spans[1] = span("perf-user --span", 2100.0);
         let g = goals(&r);
         assert_eq!(g[15].status, Status::NotMet, "12 % over a 10 % budget: {:?}", g[15]);
+        assert_eq!(g[16].status, Status::NotMet, "1.1×: {:?}", g[16]);
         // Within the budget in CPU but not in throughput (a program whose probes slow its
         // bottleneck thread): not kept.
-        r.guard[2] = GuardRow { throughput_loss_pct: Ok(14.0), ..guard(Some(10), 8.0) };
+        r.guard[2] = GuardRow { throughput_loss_pct: est(14.0), ..guard(Some(10), 8.0) };
         assert_eq!(goals(&r)[15].status, Status::NotMet, "14 % throughput lost: {:?}", goals(&r)[15]);
-        assert_eq!(g[16].status, Status::NotMet, "1.1×: {:?}", g[16]);
+        // A median within the budget whose interval reaches past it: these runs cannot tell.
+        r.guard[2] =
+            GuardRow { throughput_loss_pct: Ok(RatioCi { ratio: 8.6, lo: 3.9, hi: 14.2 }), ..guard(Some(10), 8.0) };
+        assert_eq!(goals(&r)[15].status, Status::Inconclusive, "8.6 % (3.9–14.2): {:?}", goals(&r)[15]);
+        assert!(
+            goals(&r)[15].measured.contains("-1.4 points (95 % CI -6.1 to +4.2) over the budget"),
+            "{:?}",
+            goals(&r)[15]
+        );
+        // The span ratio on its interval too: runs that overlap bpftrace's cannot tell.
+        r.spans[1] = SpanRow { ns_runs: Ok(vec![1800.0, 2000.0, 2200.0]), ..span("perf-user --span", 2000.0) };
+        assert_eq!(goals(&r)[16].status, Status::Inconclusive, "{:?}", goals(&r)[16]);
     }
 
     #[test]

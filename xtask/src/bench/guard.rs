@@ -9,11 +9,11 @@
 //! traced (see `app`).
 
 use super::{
-    readings::median_of,
+    readings::{median_of, runs_of},
     results::GuardRow,
     rounds::{Config, Ctx, interleaved, strings},
     run::Outcome,
-    stats::Cell,
+    stats::{Estimate, Runs, medians_ci},
     tracer::Tracer,
 };
 
@@ -61,18 +61,21 @@ fn set_rows(ctx: &mut Ctx, name: &'static str, func: &str, glob: &str, what: &'s
         configs.push(Config::new(format!("guard {name} {label}"), target.clone(), Ok(Tracer::perf_user(glob, &args))));
     }
     let out = interleaved(ctx, &configs);
-    let untraced = median_of(&out[0], ns_per_call);
+    let untraced = runs_of(&out[0], ns_per_call);
     BUDGETS
         .iter()
         .zip(&out[1..])
-        .map(|(&budget, o)| GuardRow {
-            what,
-            budget_pct: budget,
-            probe_share_pct: share(&untraced, &median_of(o, ns_per_call)),
-            // One thread flat out: what the probes take of it is what it loses.
-            throughput_loss_pct: share(&untraced, &median_of(o, ns_per_call)),
-            detached: median_of(o, detached),
-            functions: median_of(o, |o| functions_in(o.export.as_ref()?)),
+        .map(|(&budget, o)| {
+            let share = share(&untraced, &runs_of(o, ns_per_call));
+            GuardRow {
+                what,
+                budget_pct: budget,
+                probe_share_pct: share.clone(),
+                // One thread flat out: what the probes take of it is what it loses.
+                throughput_loss_pct: share,
+                detached: median_of(o, detached),
+                functions: median_of(o, |o| functions_in(o.export.as_ref()?)),
+            }
         })
         .collect()
 }
@@ -81,13 +84,10 @@ fn ns_per_call(o: &Outcome) -> Option<f64> {
     o.target.map(|t| t.ns_per_call)
 }
 
-/// The share of the loop's time the probes took, in %: what they cost of its one CPU.
-fn share(untraced: &Cell, traced: &Cell) -> Cell {
-    match (untraced, traced) {
-        (Ok(u), Ok(t)) if *t > 0.0 => Ok(((1.0 - u / t) * 100.0).max(0.0)),
-        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
-        _ => Err("no calls measured".into()),
-    }
+/// The share of the loop's time the probes took, in %: what they cost of its one CPU, on the
+/// medians of ns per call, with the interval of resampled medians (the runs are not paired).
+fn share(untraced: &Runs, traced: &Runs) -> Estimate {
+    medians_ci(&[untraced, traced], |m| (m[1] > 0.0).then(|| ((1.0 - m[0] / m[1]) * 100.0).max(0.0)))
 }
 
 /// Functions the guard detached: its warnings in perf-user's report.

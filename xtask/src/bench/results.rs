@@ -2,7 +2,7 @@
 //! and the goals read. Plain data; no process is run and nothing is judged here.
 
 use super::{
-    stats::{Cell, RatioCi, Runs, medians_ci},
+    stats::{Cell, Estimate, RatioCi, Runs, medians_ci},
     sys::Machine,
     text::thousands,
 };
@@ -78,8 +78,10 @@ pub struct SyscallRow {
 #[derive(Debug)]
 pub struct SpanRow {
     pub tracer: &'static str,
-    /// ns per iteration: both endpoints' calls, probes and the tracer's work on them.
+    /// ns per iteration: both endpoints' calls, probes and the tracer's work on them (the median,
+    /// and every repetition's value for the goal's interval).
     pub ns_per_span: Cell,
+    pub ns_runs: Runs,
     pub tracer_cpu_pct: Cell,
 }
 
@@ -90,11 +92,12 @@ pub struct GuardRow {
     pub what: &'static str,
     /// `--max-overhead`; `None`: the guard off.
     pub budget_pct: Option<u32>,
-    /// The share of one CPU the probes took once the guard had settled, in %.
-    pub probe_share_pct: Cell,
+    /// The share of one CPU the probes took once the guard had settled, in %, with its 95 %
+    /// interval.
+    pub probe_share_pct: Estimate,
     /// What the target's throughput lost against untraced, in % (bench-target: the untraced runs;
-    /// target-app: the same process's untraced window).
-    pub throughput_loss_pct: Cell,
+    /// target-app: the same process's untraced window), with its 95 % interval.
+    pub throughput_loss_pct: Estimate,
     /// Functions the guard detached, and functions attached.
     pub detached: Cell,
     pub functions: Cell,

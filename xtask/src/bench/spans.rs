@@ -5,7 +5,7 @@
 
 use super::{
     calls::{FUNCS, raw_symbol},
-    readings::{bpftrace_hist, median_of, ns_per_call},
+    readings::{bpftrace_hist, median_of, ns_per_call, runs_of},
     results::SpanRow,
     rounds::{Check, Config, Ctx, interleaved, strings},
     run::Outcome,
@@ -49,6 +49,7 @@ pub fn measure(ctx: &mut Ctx, binutils: bool) -> Vec<SpanRow> {
         .map(|(label, o)| SpanRow {
             tracer: label,
             ns_per_span: median_of(o, ns_per_call),
+            ns_runs: runs_of(o, ns_per_call),
             tracer_cpu_pct: median_of(o, |o| o.tracer_cpu_pct),
         })
         .collect()

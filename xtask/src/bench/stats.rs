@@ -8,6 +8,9 @@ pub type Runs = Result<Vec<f64>, String>;
 /// A measured number, or why there is none (`skipped: …`, `failed: …`).
 pub type Cell = Result<f64, String>;
 
+/// A measured number with its 95 % interval, or why there is none.
+pub type Estimate = Result<RatioCi, String>;
+
 /// A traced measurement's added cost over its `base`.
 pub fn added(traced: &Cell, base: &Cell) -> Cell {
     match (traced, base) {

@@ -50,6 +50,15 @@ pub fn ci_text(ci: &RatioCi) -> String {
     }
 }
 
+/// A percentage with its interval: `19.2 % (95 % CI 12.1–26.4)`; one run gives no interval.
+pub fn pct_ci(ci: &RatioCi) -> String {
+    if ci.lo == ci.hi {
+        format!("{:.1} %", ci.ratio)
+    } else {
+        format!("{:.1} % (95 % CI {:.1}–{:.1})", ci.ratio, ci.lo, ci.hi)
+    }
+}
+
 /// A median with its interval, signed, in `unit`: `+19.0 µs (95 % CI +17.2 to +21.0)`, without
 /// decimals from 100 on; one run gives no interval to show.
 pub fn signed_ci(ci: &RatioCi, unit: &str) -> String {

@@ -18,7 +18,7 @@ use crate::bench::{
     proc::{Proc, tail},
     results::GuardRow,
     rounds::{Ctx, file_label},
-    stats::{Cell, median},
+    stats::{Cell, Estimate, median, median_ci},
     sys,
     tracer::{self, Attached, Tracer},
 };
@@ -106,14 +106,19 @@ pub fn rows(ctx: &mut Ctx, settle_ms: u64, budgets: &[u32]) -> Vec<GuardRow> {
     let med = |runs: &[Paired], f: fn(&Paired) -> f64| -> Cell {
         if runs.is_empty() { Err("failed: no run".into()) } else { Ok(median(&runs.iter().map(f).collect::<Vec<_>>())) }
     };
+    // Each run is its own untraced/traced pair, so each gives its own share and loss: their median
+    // with the interval of resampled medians.
+    let est = |runs: &[Paired], f: fn(&Paired) -> f64| -> Estimate {
+        if runs.is_empty() { Err("failed: no run".into()) } else { median_ci(&Ok(runs.iter().map(f).collect())) }
+    };
     budgets
         .iter()
         .zip(&runs)
         .map(|(&budget, r)| GuardRow {
             what: WHAT,
             budget_pct: Some(budget),
-            probe_share_pct: med(r, Paired::probe_share_pct),
-            throughput_loss_pct: med(r, Paired::loss_pct),
+            probe_share_pct: est(r, Paired::probe_share_pct),
+            throughput_loss_pct: est(r, Paired::loss_pct),
             detached: med(r, |p| p.detached),
             functions: med(r, |p| p.functions),
         })

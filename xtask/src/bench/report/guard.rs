@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::cell;
-use crate::bench::results::Results;
+use crate::bench::{results::Results, text::pct_ci};
 
 pub(super) fn section(md: &mut String, r: &Results) {
     let _ = writeln!(md, "\n## 12. The overhead guard's promise (`--max-overhead`, % of one CPU)\n");
@@ -24,8 +24,11 @@ pub(super) fn section(md: &mut String, r: &Results) {
          then perf-user attaches with `--func '*'` (every function of its executable, std's and its \
          dependencies' included) and, after the same 8 s, two more snapshots give the traced ones. The \
          probes' share is 1 − untraced CPU per message / traced CPU per message; the throughput lost, 1 − \
-         traced / untraced messages per second; each the median over the runs. \"Kept\" when both are \
-         within the budget.\n"
+         traced / untraced messages per second; each the median over the runs.\n\n\
+         Each share and loss comes with its 95 % bootstrap interval (bench-target: medians of the untraced \
+         and the traced runs resampled; target-app: the median of the paired runs' own values resampled). \
+         \"Kept\" when both intervals lie within the budget, \"**no**\" when either lies wholly beyond it, \
+         \"inconclusive\" otherwise: these runs cannot tell.\n"
     );
     let _ = writeln!(
         md,
@@ -33,16 +36,17 @@ pub(super) fn section(md: &mut String, r: &Results) {
     );
     for g in &r.guard {
         let guard = g.budget_pct.map_or_else(|| "off".to_string(), |b| format!("{b} %"));
-        let share = g.probe_share_pct.as_ref().map_or_else(Clone::clone, |v| format!("{v:.1} %"));
-        let lost = g.throughput_loss_pct.as_ref().map_or_else(Clone::clone, |v| format!("{v:.1} %"));
+        let share = g.probe_share_pct.as_ref().map_or_else(Clone::clone, pct_ci);
+        let lost = g.throughput_loss_pct.as_ref().map_or_else(Clone::clone, pct_ci);
         let detached = match (&g.detached, &g.functions) {
             (Ok(d), Ok(n)) => format!("{d:.0} of {n:.0}"),
             (Err(e), _) | (_, Err(e)) => e.clone(),
         };
         let kept = match (g.budget_pct, &g.probe_share_pct, &g.throughput_loss_pct) {
             (None, _, _) => "—".to_string(),
-            (Some(b), Ok(s), Ok(l)) if s.max(*l) <= f64::from(b) => "yes".to_string(),
-            (Some(_), Ok(_), Ok(_)) => "**no**".to_string(),
+            (Some(b), Ok(s), Ok(l)) if s.hi.max(l.hi) <= f64::from(b) => "yes".to_string(),
+            (Some(b), Ok(s), Ok(l)) if s.lo.max(l.lo) > f64::from(b) => "**no**".to_string(),
+            (Some(_), Ok(_), Ok(_)) => "inconclusive".to_string(),
             (Some(_), _, _) => "not measured".to_string(),
         };
         let _ = writeln!(
