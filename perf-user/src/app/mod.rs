@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use crate::{
-    model::{CalleeUse, Exemplar, LatencySummary, Lost, Sample, Session, Shares, Window, short_symbol},
+    model::{CalleeUse, Exemplar, Sample, Session, Window, short_symbol},
     output::report::{Report, RunInfo},
     target::syscalls,
 };
@@ -177,125 +177,6 @@ impl App {
                 Action::Continue
             }
             Event::Key(key) => self.key(key),
-        }
-    }
-
-    fn key(&mut self, key: Key) -> Action {
-        let quit = Action::Exit(if self.target_exited { EndReason::TargetExited } else { EndReason::Quit });
-        if key == Key::CtrlC {
-            return quit;
-        }
-        if self.ui.filter_editing {
-            self.filter_key(key);
-            return Action::Continue;
-        }
-        if self.ui.help {
-            // Any key closes the help, as it says, `q` included (Ctrl-C still quits).
-            self.ui.help = false;
-            return Action::Continue;
-        }
-        if self.explore_key(key).is_some() || self.tree_key(key).is_some() {
-            return Action::Continue;
-        }
-        match key {
-            Key::Char('q') => return quit,
-            Key::Char('p') => {
-                self.paused = !self.paused;
-                self.set_status(if self.paused { "paused: numbers frozen, collection goes on" } else { "" });
-                // Freeze (or unfreeze) exactly what is on screen now.
-                self.rebuild();
-            }
-            Key::Char('r') => {
-                self.session.reset();
-                self.set_status("reset");
-                self.rebuild();
-            }
-            Key::Char('e') => return Action::ExportSnapshot,
-            // Sorting is the functions table's: elsewhere it would change a table not on screen.
-            Key::Char('s' | 'S') if self.ui.view != View::Functions => {
-                self.set_status("s/S sort the Functions tab (Tab back to it)");
-            }
-            Key::Char('s') => {
-                self.ui.sort = self.ui.sort.next();
-                self.ui.descending = self.ui.sort.descending_by_default();
-                self.refresh();
-            }
-            Key::Char('S') => {
-                self.ui.descending = !self.ui.descending;
-                self.refresh();
-            }
-            Key::Char('z') => {
-                self.ui.show_uncalled = !self.ui.show_uncalled;
-                self.set_status(if self.ui.show_uncalled {
-                    "showing functions without calls in this window"
-                } else {
-                    "hiding functions without calls in this window (z shows them)"
-                });
-                self.refresh();
-            }
-            Key::Char('/') => self.ui.filter_editing = true,
-            Key::Char('?') => self.ui.help = true,
-            Key::Char('w') => {
-                self.ui.window = self.ui.window.next();
-                self.rebuild();
-            }
-            Key::Tab => self.ui.view = self.next_view(View::next),
-            Key::BackTab => self.ui.view = self.next_view(View::prev),
-            Key::Esc if !self.ui.filter.is_empty() => {
-                self.ui.filter.clear();
-                self.refresh();
-            }
-            Key::Up | Key::Down | Key::PageUp | Key::PageDown | Key::Home | Key::End => self.navigate(key),
-            _ => {}
-        }
-        Action::Continue
-    }
-
-    /// Keys while typing a filter: text goes into the filter, Enter keeps it, Esc drops it.
-    fn filter_key(&mut self, key: Key) {
-        match key {
-            Key::Char(c) => self.ui.filter.push(c),
-            Key::Backspace => {
-                self.ui.filter.pop();
-            }
-            Key::Enter => self.ui.filter_editing = false,
-            Key::Esc => {
-                self.ui.filter_editing = false;
-                self.ui.filter.clear();
-            }
-            Key::Up | Key::Down | Key::PageUp | Key::PageDown | Key::Home | Key::End => self.navigate(key),
-            _ => return,
-        }
-        self.refresh();
-    }
-
-    fn navigate(&mut self, key: Key) {
-        let len = match self.ui.view {
-            View::Functions => self.ui.visible.len(),
-            View::Syscalls => self.ui.visible_syscalls.len(),
-            View::Exemplars => self.ui.visible_exemplars.len(),
-            View::Tree => self.ui.visible_tree.len(),
-            View::Spans => self.session.spans.len(),
-        };
-        let sel = &mut self.ui.selected[self.ui.view as usize];
-        let last = len.saturating_sub(1);
-        *sel = match key {
-            Key::Up => sel.saturating_sub(1),
-            Key::Down => (*sel + 1).min(last),
-            Key::PageUp => sel.saturating_sub(PAGE_ROWS),
-            Key::PageDown => (*sel + PAGE_ROWS).min(last),
-            Key::Home => 0,
-            Key::End => last,
-            _ => *sel,
-        };
-        if self.ui.view == View::Functions {
-            self.ui.selected_id = self.ui.visible.get(self.ui.selected[0]).map(|&i| self.derived.functions[i].id);
-        }
-        if self.ui.view == View::Exemplars {
-            self.follow_exemplar();
-        }
-        if self.ui.view == View::Tree {
-            self.follow_path();
         }
     }
 
@@ -532,164 +413,6 @@ impl App {
     }
 }
 
-/// Rows moved by PageUp/PageDown.
-const PAGE_ROWS: usize = 10;
-
-/// The tables, switched with Tab / BackTab (the spans view only with `--span`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum View {
-    #[default]
-    Functions = 0,
-    Syscalls = 1,
-    Exemplars = 2,
-    /// The call tree: traced calls by call path.
-    Tree = 3,
-    /// The spans (`--span`): each one's latency, matching and slowest spans.
-    Spans = 4,
-}
-
-impl View {
-    pub const ALL: [View; 5] = [View::Functions, View::Syscalls, View::Exemplars, View::Tree, View::Spans];
-
-    pub fn next(self) -> View {
-        Self::ALL[(self as usize + 1) % Self::ALL.len()]
-    }
-
-    pub fn prev(self) -> View {
-        Self::ALL[(self as usize + Self::ALL.len() - 1) % Self::ALL.len()]
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            View::Functions => "Functions",
-            View::Syscalls => "Syscalls",
-            View::Exemplars => "Exemplars",
-            View::Tree => "Tree",
-            View::Spans => "Spans",
-        }
-    }
-}
-
-/// What the user is looking at; changed only by keys.
-#[derive(Clone, Debug)]
-pub struct ViewState {
-    pub view: View,
-    pub window: Window,
-    pub sort: SortKey,
-    pub descending: bool,
-    pub filter: String,
-    /// Typing goes into `filter` (entered with `/`, left with Enter or Esc).
-    pub filter_editing: bool,
-    pub help: bool,
-    /// Functions without calls in the window are listed too (`z`).
-    pub show_uncalled: bool,
-    /// Cursor position per view, an index into that view's visible rows.
-    pub selected: [usize; 5],
-    /// The function the user moved the cursor to, so that it stays selected when rows re-sort.
-    pub selected_id: Option<u32>,
-    /// Functions shown, filtered and sorted: indices into `Derived::functions`.
-    pub visible: Vec<usize>,
-    /// Syscalls shown: indices into `Derived::syscalls` (sorted by total time).
-    pub visible_syscalls: Vec<usize>,
-    /// Exemplars shown, filtered and sorted (`exemplar.sort`): indices into `App::exemplars()`.
-    pub visible_exemplars: Vec<usize>,
-    /// Call-tree rows shown: indices into `Derived::tree.nodes`, depth first, folded ones' callees left out.
-    pub visible_tree: Vec<usize>,
-    /// The call tree's folds and cursor.
-    pub tree: TreeView,
-    /// The exemplars' sort, followed call and breakdown.
-    pub exemplar: ExemplarView,
-    /// What the functions view shows under its table.
-    pub pane: Pane,
-}
-
-impl Default for ViewState {
-    fn default() -> Self {
-        ViewState {
-            view: View::default(),
-            window: Window::default(),
-            sort: SortKey::default(),
-            descending: true,
-            filter: String::new(),
-            filter_editing: false,
-            help: false,
-            show_uncalled: false,
-            selected: [0; 5],
-            selected_id: None,
-            visible: Vec::new(),
-            visible_syscalls: Vec::new(),
-            visible_exemplars: Vec::new(),
-            visible_tree: Vec::new(),
-            tree: TreeView::default(),
-            exemplar: ExemplarView::default(),
-            pane: Pane::default(),
-        }
-    }
-}
-
-/// One function's numbers in the active window.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FunctionRow {
-    pub id: u32,
-    /// Index of its `FuncSample` in `Derived::sample.functions` (histograms for the detail pane).
-    pub sample: Option<usize>,
-    pub calls: u64,
-    pub calls_per_s: f64,
-    pub latency: LatencySummary,
-    pub shares: Shares,
-    /// Latencies below this read `<floor` (`FuncInfo::floor_ns`).
-    pub floor_ns: u64,
-}
-
-/// One syscall's numbers in the active window.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SyscallRow {
-    pub nr: u32,
-    pub name: String,
-    pub count: u64,
-    pub errors: u64,
-    pub p50_ns: u64,
-    pub p99_ns: u64,
-    pub max_ns: u64,
-    pub total_ns: u64,
-    /// Wall time of these syscalls made while a traced function was innermost.
-    pub inside_ns: u64,
-}
-
-/// Copies of what the session keeps changing in place, taken when the UI is paused.
-#[derive(Clone, Debug, Default)]
-pub struct Frozen {
-    pub exemplars: VecDeque<Exemplar>,
-    pub p99_history: Vec<VecDeque<u64>>,
-    /// The heatmap's columns and their times.
-    pub heat: Vec<VecDeque<crate::model::HeatColumn>>,
-    pub heat_at: VecDeque<u64>,
-}
-
-/// Everything the UI renders that costs something to compute, computed in `App::rebuild`.
-#[derive(Clone, Debug, Default)]
-pub struct Derived {
-    /// The window these numbers cover.
-    pub window: Window,
-    /// The window's sample; `sample.at_ns` is its span.
-    pub sample: Sample,
-    /// One row per traced function, in session order.
-    pub functions: Vec<FunctionRow>,
-    /// Syscalls by time inside traced functions, then by total time, biggest first.
-    pub syscalls: Vec<SyscallRow>,
-    /// The window's call tree.
-    pub tree: crate::model::CallTree,
-    pub hits_per_s: f64,
-    /// Since attach.
-    pub elapsed_ns: u64,
-    /// Cumulative, from the latest sample (plus exemplars evicted from memory).
-    pub lost: Lost,
-    /// Set while paused.
-    pub frozen: Option<Frozen>,
-    /// Each traced function's shown name (`App::symbol`), by id; recomputed when functions come.
-    pub names: Vec<String>,
-}
-
 /// Each function's shown name (`model::shown_name`), in time linear in their number: only the
 /// functions whose symbol occurs more than once are compared with each other (a module glob
 /// traces thousands).
@@ -721,15 +444,18 @@ fn matches_filter(hay: &str, needle: &str) -> bool {
 
 mod colour;
 mod explore;
+mod keys;
 mod periodic;
 mod sort;
 mod status;
 mod tree;
+mod view;
 
 pub use colour::{Tail, TailColours, Verdict};
 pub use explore::{ExemplarSort, ExemplarView, Pane};
 pub use sort::SortKey;
 pub use tree::TreeView;
+pub use view::{Derived, Frozen, FunctionRow, SyscallRow, View, ViewState};
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use crate::{
     bpf::{
         calibrate,
         collect::Collector,
-        loader::{ProbeMode, Tracer},
+        loader::{LoadSpec, ProbeMode, Tracer},
         spans::SpanReader,
     },
     cli::{AttachConfig, Slow},
@@ -105,32 +105,7 @@ pub(super) fn load(
     if !spans.is_empty() {
         collector.spans = Some(span_reader(cfg, &mut tracer, &spans, target.pid)?);
     }
-    let info = RunInfo {
-        target: report::Target { pid: target.pid, exe: target.exe.display().to_string(), comm: proc::comm(target.pid) },
-        // When the probes began to attach, the origin of exemplar times (`at_ns`).
-        started_unix_ns: unix_ns()
-            .saturating_sub(crate::bpf::collect::monotonic_ns().saturating_sub(tracer.attach_mono_ns)),
-        end_reason: String::new(),
-        thread_names: Vec::new(),
-        warnings,
-        calibration_ns: probe_cost.in_window.median_ns,
-        probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
-        probe_costs: class_costs(&probe_cost),
-        attach: tracer.attach_kind().to_owned(),
-        sample_every: cfg.sample_every.max(1),
-        probes: spec.mode.label().to_string(),
-        interference: cfg.interference && spec.tracepoints,
-        syscalls_inside_only: !cfg.syscalls,
-        blocked_syscalls_only: cfg.blocked_syscalls_only && spec.tracepoints,
-        steal_source: match (cfg.interference && spec.tracepoints, tracer.steal_measured) {
-            (false, _) => String::new(),
-            (true, true) => "kvm_steal_time".to_owned(),
-            (true, false) => "not available".to_owned(),
-        },
-        cpu_steal: Vec::new(),
-        nmi_source: if cfg.interference && spec.tracepoints { "not available".to_owned() } else { String::new() },
-        nmi_count: None,
-    };
+    let info = run_info(cfg, &spec, target, &tracer, &probe_cost, warnings);
     let attached_line = attached_line(cfg, &tracer, target, &infos);
     let mut session = Session::new(infos, cfg.exemplars);
     session.spans = spans;
@@ -149,6 +124,44 @@ pub(super) fn load(
     let steal_start = (app.info.steal_source == "kvm_steal_time").then(|| steal_reading(&collector));
     let nmi_start = if app.info.interference { proc::nmi_total() } else { None };
     Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start, nmi_start, probe_cost, refresh })
+}
+
+/// What the export and report say about the run itself: the target, when the probes began to
+/// attach, how they were placed and what each kind of probe costs.
+fn run_info(
+    cfg: &AttachConfig,
+    spec: &LoadSpec,
+    target: &Target,
+    tracer: &Tracer,
+    probe_cost: &calibrate::ProbeCost,
+    warnings: Vec<String>,
+) -> RunInfo {
+    RunInfo {
+        target: report::Target { pid: target.pid, exe: target.exe.display().to_string(), comm: proc::comm(target.pid) },
+        // When the probes began to attach, the origin of exemplar times (`at_ns`).
+        started_unix_ns: unix_ns()
+            .saturating_sub(crate::bpf::collect::monotonic_ns().saturating_sub(tracer.attach_mono_ns)),
+        end_reason: String::new(),
+        thread_names: Vec::new(),
+        warnings,
+        calibration_ns: probe_cost.in_window.median_ns,
+        probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
+        probe_costs: class_costs(probe_cost),
+        attach: tracer.attach_kind().to_owned(),
+        sample_every: cfg.sample_every.max(1),
+        probes: spec.mode.label().to_string(),
+        interference: cfg.interference && spec.tracepoints,
+        syscalls_inside_only: !cfg.syscalls,
+        blocked_syscalls_only: cfg.blocked_syscalls_only && spec.tracepoints,
+        steal_source: match (cfg.interference && spec.tracepoints, tracer.steal_measured) {
+            (false, _) => String::new(),
+            (true, true) => "kvm_steal_time".to_owned(),
+            (true, false) => "not available".to_owned(),
+        },
+        cpu_steal: Vec::new(),
+        nmi_source: if cfg.interference && spec.tracepoints { "not available".to_owned() } else { String::new() },
+        nmi_count: None,
+    }
 }
 
 /// Calibrates once the target's probes are in (a bad setup fails there first). The calibration
