@@ -42,9 +42,11 @@ fn guard_kept(r: &Results) -> Goal {
         .iter()
         .filter_map(|g| {
             let budget = f64::from(g.budget_pct?);
+            // The set's name without its details (the table has them).
+            let what = g.what.split(", ").next().unwrap_or(g.what);
             Some([
-                (format!("{} at {budget} %, CPU", g.what), over(&g.probe_share_pct, budget)),
-                (format!("{} at {budget} %, throughput", g.what), over(&g.throughput_loss_pct, budget)),
+                (format!("{what} at {budget} %, CPU"), over(&g.probe_share_pct, budget)),
+                (format!("{what} at {budget} %, throughput"), over(&g.throughput_loss_pct, budget)),
             ])
         })
         .flatten()
@@ -398,7 +400,7 @@ mod tests {
         // A share known to ±1 point.
         let est = |x: f64| Ok(RatioCi { ratio: x, lo: x - 1.0, hi: x + 1.0 });
         let guard = |budget: Option<u32>, share: f64| GuardRow {
-            what: "set",
+            what: "set, its details",
             budget_pct: budget,
             probe_share_pct: est(share),
             throughput_loss_pct: est(share / 2.0),
@@ -436,7 +438,9 @@ mod tests {
             GuardRow { throughput_loss_pct: Ok(RatioCi { ratio: 8.6, lo: 3.9, hi: 14.2 }), ..guard(Some(10), 8.0) };
         assert_eq!(goals(&r)[15].status, Status::Inconclusive, "8.6 % (3.9–14.2): {:?}", goals(&r)[15]);
         assert!(
-            goals(&r)[15].measured.contains("-1.4 points (95 % CI -6.1 to +4.2) over the budget"),
+            goals(&r)[15]
+                .measured
+                .contains("set at 10 %, throughput: -1.4 points (95 % CI -6.1 to +4.2) over the budget"),
             "{:?}",
             goals(&r)[15]
         );
