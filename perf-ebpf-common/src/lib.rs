@@ -4,7 +4,12 @@
 
 use core::mem::size_of;
 
+mod counters;
+mod hist;
 pub mod spans;
+
+pub use counters::Counter;
+pub use hist::{HIST_BUCKETS, HIST_MAX_EXP, HIST_SUB_BITS, HIST_SUB_COUNT, hist_bucket, hist_bucket_bounds};
 
 // ---------------------------------------------------------------------------------------------
 // Limits
@@ -131,142 +136,6 @@ pub struct StealLayout {
     pub steal_minus_rq: u64,
 }
 const _: () = assert!(size_of::<StealLayout>() == 24);
-
-// ---------------------------------------------------------------------------------------------
-// Counters: indexes into the per-CPU `COUNTERS` array
-// ---------------------------------------------------------------------------------------------
-
-/// What the kernel counts besides calls: each variant is its slot in the per-CPU `COUNTERS` array
-/// (`counter as u32`). The discriminants are the map layout, so they are written out.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Counter {
-    /// uprobe and uretprobe hits of the target (the overhead estimate's numerator).
-    ProbeHits = 0,
-    /// Exemplars dropped because the ring buffer was full.
-    RingbufFull = 1,
-    /// Events dropped because a thread's state could not be allocated (task storage).
-    ThreadMapFull = 2,
-    /// Calls deeper than `MAX_DEPTH`: counted, not timed.
-    DepthOverflow = 3,
-    /// Returns without a matching entry.
-    OrphanReturn = 4,
-    /// Entries that never returned (thread exit, longjmp, unwinding).
-    OrphanEntry = 5,
-    /// (function, syscall) or (thread, function) attributions dropped because their map was full.
-    AttrMapFull = 6,
-    /// Exemplars sent.
-    Exemplars = 7,
-    /// Syscalls of the target seen (excluding `uretprobe`).
-    Syscalls = 8,
-    /// Context switches of the target's threads seen.
-    Switches = 9,
-    /// Switch-ins of the target's threads no `sched_switch` reported (this kernel emits none when
-    /// the outgoing task is one of the VM agent's threads), closed at the thread's next event.
-    SwitchInUnseen = 10,
-}
-
-impl Counter {
-    /// Every counter, in slot order.
-    pub const ALL: [Counter; 11] = [
-        Counter::ProbeHits,
-        Counter::RingbufFull,
-        Counter::ThreadMapFull,
-        Counter::DepthOverflow,
-        Counter::OrphanReturn,
-        Counter::OrphanEntry,
-        Counter::AttrMapFull,
-        Counter::Exemplars,
-        Counter::Syscalls,
-        Counter::Switches,
-        Counter::SwitchInUnseen,
-    ];
-    /// Entries of the `COUNTERS` map.
-    pub const COUNT: u32 = Counter::ALL.len() as u32;
-
-    /// This counter's slot in `COUNTERS`.
-    #[inline(always)]
-    pub const fn index(self) -> u32 {
-        self as u32
-    }
-}
-// The slots are dense and in order: `ALL[i]` is slot `i`, so `COUNT` covers every variant.
-const _: () = {
-    let mut i = 0;
-    while i < Counter::ALL.len() {
-        assert!(Counter::ALL[i].index() == i as u32, "Counter::ALL must list the slots in order");
-        i += 1;
-    }
-};
-
-// ---------------------------------------------------------------------------------------------
-// Histogram layout: log-linear, 32 sub-buckets per power of two
-// ---------------------------------------------------------------------------------------------
-
-/// log2 of the sub-buckets per power of two: each bucket is at most 1/32 of its lower bound wide,
-/// so a percentile read at the bucket midpoint is within ±1.6 % of the true value.
-pub const HIST_SUB_BITS: u32 = 5;
-pub const HIST_SUB_COUNT: u32 = 1 << HIST_SUB_BITS;
-/// Highest power of two with its own buckets: 2^40 ns ≈ 18 min; longer values land in the last bucket.
-pub const HIST_MAX_EXP: u32 = 40;
-pub const HIST_BUCKETS: usize = (HIST_SUB_COUNT + (HIST_MAX_EXP - HIST_SUB_BITS + 1) * HIST_SUB_COUNT) as usize;
-
-/// Bucket of a value in nanoseconds. Values below 32 have exact buckets.
-#[inline(always)]
-pub const fn hist_bucket(value: u64) -> u32 {
-    if value < HIST_SUB_COUNT as u64 {
-        return value as u32;
-    }
-    let exp = log2(value);
-    if exp > HIST_MAX_EXP {
-        return HIST_BUCKETS as u32 - 1;
-    }
-    let shift = exp - HIST_SUB_BITS;
-    let sub = ((value >> shift) as u32) & (HIST_SUB_COUNT - 1);
-    HIST_SUB_COUNT + shift * HIST_SUB_COUNT + sub
-}
-
-/// Lowest value (inclusive) and highest value (inclusive) of a bucket, in nanoseconds.
-pub const fn hist_bucket_bounds(bucket: u32) -> (u64, u64) {
-    if bucket < HIST_SUB_COUNT {
-        return (bucket as u64, bucket as u64);
-    }
-    let group = (bucket - HIST_SUB_COUNT) / HIST_SUB_COUNT;
-    let sub = (bucket - HIST_SUB_COUNT) % HIST_SUB_COUNT;
-    let low = ((HIST_SUB_COUNT + sub) as u64) << group;
-    let high = low + (1u64 << group) - 1;
-    if bucket as usize == HIST_BUCKETS - 1 { (low, u64::MAX) } else { (low, high) }
-}
-
-/// floor(log2(v)) for v > 0, by binary search: BPF has no count-leading-zeros instruction.
-#[inline(always)]
-const fn log2(mut v: u64) -> u32 {
-    let mut r = 0;
-    if v >= 1 << 32 {
-        v >>= 32;
-        r += 32;
-    }
-    if v >= 1 << 16 {
-        v >>= 16;
-        r += 16;
-    }
-    if v >= 1 << 8 {
-        v >>= 8;
-        r += 8;
-    }
-    if v >= 1 << 4 {
-        v >>= 4;
-        r += 4;
-    }
-    if v >= 1 << 2 {
-        v >>= 2;
-        r += 2;
-    }
-    if v >= 1 << 1 {
-        r += 1;
-    }
-    r
-}
 
 // ---------------------------------------------------------------------------------------------
 // Map values
