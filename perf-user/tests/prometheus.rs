@@ -204,12 +204,11 @@ fn prometheus_scrapes_histograms_that_agree_with_our_p99() {
     .unwrap_or_else(|| panic!("no histogram_quantile result\n{}", show_log()));
     let prom_count = query(web_port, &format!("perf_ebpf_function_latency_seconds_count{selector}"), Some(t)).unwrap();
     let traced_s = query(web_port, "perf_ebpf_traced_seconds", Some(t)).unwrap();
-    let self_s = query(
-        web_port,
-        &format!("perf_ebpf_function_attribution_seconds_total{{function=\"{FUNCTION}\",part=\"self_oncpu\"}}"),
-        Some(t),
-    )
-    .unwrap();
+    // Own CPU time over every traced stage: OrderBook::apply alone does ~100 ns of its own per call,
+    // which a calibration ~100 ns high on a busy host takes to 0 (1 run in 5 under stress-ng);
+    // Engine::on_message's ~3 µs cannot vanish that way.
+    let self_s =
+        query(web_port, "sum(perf_ebpf_function_attribution_seconds_total{part=\"self_oncpu\"})", Some(t)).unwrap();
     let hits = query(web_port, "perf_ebpf_probe_hits_total", Some(t)).unwrap();
     let syscalls = query(web_port, "sum(perf_ebpf_syscall_latency_seconds_count)", Some(t)).unwrap();
     let bpf_runs = query(web_port, "sum(perf_ebpf_bpf_program_runs_total)", Some(t));
