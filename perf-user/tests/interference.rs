@@ -47,28 +47,24 @@ fn user_hz() -> u64 {
     u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100)
 }
 
-/// Pins every thread of `pid` to `cpu`.
-fn pin(pid: u32, cpu: usize) {
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let tid: i32 = t.unwrap().file_name().to_string_lossy().parse().unwrap();
-        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
-        let rc = unsafe {
+/// Pins every thread of `pid` to `cpu` and gives it the highest CFS weight (nice -20), against
+/// which a nice-0 thread on the same CPU gets about 1 % of it and is switched in rarely.
+fn hold_cpu(pid: u32, cpu: usize) {
+    let threads = perf_user::target::proc::threads(pid);
+    assert!(!threads.is_empty(), "no threads of pid {pid}");
+    for tid in threads {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it; setpriority
+        // has no memory effects. `tid` is a thread of the test's own child.
+        let (affinity, nice) = unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(tid, size_of::<libc::cpu_set_t>(), &set)
+            (
+                libc::sched_setaffinity(tid as i32, size_of::<libc::cpu_set_t>(), &set),
+                libc::setpriority(libc::PRIO_PROCESS, tid, -20),
+            )
         };
-        assert_eq!(rc, 0, "sched_setaffinity({tid}, cpu {cpu})");
-    }
-}
-
-/// Gives every thread of `pid` the highest CFS weight (nice -20), against which a nice-0 thread
-/// on the same CPU gets about 1 % of it and is switched in rarely.
-fn raise_priority(pid: u32) {
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let tid: u32 = t.unwrap().file_name().to_string_lossy().parse().unwrap();
-        // SAFETY: no memory effects; `tid` is a thread of the test's own child.
-        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, -20) };
-        assert_eq!(rc, 0, "setpriority({tid}, -20)");
+        assert_eq!(affinity, 0, "sched_setaffinity({tid}, cpu {cpu})");
+        assert_eq!(nice, 0, "setpriority({tid}, -20)");
     }
 }
 
@@ -139,8 +135,7 @@ fn steal_agrees_with_proc_stat() {
         &dir,
         &["--hold", "--rate", "50", "--messages", "200", "--inject", "signal=spin:19ms:every:1"],
     );
-    pin(app.pid, cpu);
-    raise_priority(app.pid);
+    hold_cpu(app.pid, cpu);
     let export = dir.join("report.json");
     let mut pu = PerfUser::attach(
         app.pid,
