@@ -4,7 +4,11 @@
 use std::fmt::Write as _;
 
 use super::cell;
-use crate::bench::{results::Results, text::pct_ci};
+use crate::bench::{
+    judge::{Status, judge_interval},
+    results::Results,
+    text::pct_ci,
+};
 
 pub(super) fn section(md: &mut String, r: &Results) {
     let _ = writeln!(md, "\n## 12. The overhead guard's promise (`--max-overhead`, % of one CPU)\n");
@@ -42,13 +46,19 @@ pub(super) fn section(md: &mut String, r: &Results) {
             (Ok(d), Ok(n)) => format!("{d:.0} of {n:.0}"),
             (Err(e), _) | (_, Err(e)) => e.clone(),
         };
-        let kept = match (g.budget_pct, &g.probe_share_pct, &g.throughput_loss_pct) {
-            (None, _, _) => "—".to_string(),
-            (Some(b), Ok(s), Ok(l)) if s.hi.max(l.hi) <= f64::from(b) => "yes".to_string(),
-            (Some(b), Ok(s), Ok(l)) if s.lo.max(l.lo) > f64::from(b) => "**no**".to_string(),
-            (Some(_), Ok(_), Ok(_)) => "inconclusive".to_string(),
-            (Some(_), _, _) => "not measured".to_string(),
-        };
+        // The goal's rule, row by row: both intervals within the budget.
+        let kept = g.budget_pct.map_or("—", |b| {
+            let values = [
+                ("CPU".to_string(), g.probe_share_pct.clone()),
+                ("throughput".to_string(), g.throughput_loss_pct.clone()),
+            ];
+            match judge_interval(&values, pct_ci, f64::from(b)).1 {
+                Status::Met => "yes",
+                Status::NotMet => "**no**",
+                Status::Inconclusive => "inconclusive",
+                Status::NotMeasured(_) | Status::Stated => "not measured",
+            }
+        });
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} |",
