@@ -123,3 +123,5 @@ pub mod fixtures;
 mod tests;
 #[cfg(test)]
 mod tests_explore;
+#[cfg(test)]
+mod tests_spans;

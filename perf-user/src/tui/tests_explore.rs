@@ -1,24 +1,13 @@
 //! The slow-call views at the three terminal sizes (insta snapshots): the exemplars sorted by
 //! duration, one call's breakdown, the latency heatmap and the per-thread pane; and their keys.
 
-use ratatui::{Terminal, backend::TestBackend};
-
-use super::fixtures;
+use super::{
+    fixtures,
+    tests::{keys, screen},
+};
 use crate::app::{App, Event, ExemplarSort, Key, Pane, View};
 
 const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 50)];
-
-fn screen(app: &App, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap_or_else(|e| panic!("{e}"));
-    terminal.draw(|f| f.render_widget(app, f.area())).unwrap_or_else(|e| panic!("{e}"));
-    terminal.backend().to_string()
-}
-
-fn keys(app: &mut App, keys: &[Key]) {
-    for k in keys {
-        app.handle(Event::Key(*k));
-    }
-}
 
 fn each_size(name: &str, app: &App) {
     for (w, h) in SIZES {
