@@ -347,7 +347,7 @@ impl Sample {
             .call_paths
             .iter()
             .map(|p| base_paths.get(&p.id).map_or(*p, |b| p.since(b)))
-            .filter(|p| p.count > 0)
+            .filter(|p| p.totals.calls > 0)
             .collect();
         let c = &self.counters;
         let b = &base.counters;

@@ -1,6 +1,45 @@
 //! The call tree: per call path totals as the kernel keeps them (`CallPath`, cumulative like every
 //! sample), and the tree rebuilt from them (`CallTree`): a node per path, children by wall time.
 
+use serde::{Deserialize, Serialize};
+
+/// What the calls through one call path added up to: how many returned and where their wall time
+/// went (the parts of docs/ATTRIBUTION.md; interference stays in the function's totals).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathTotals {
+    pub calls: u64,
+    pub total_ns: u64,
+    pub self_oncpu_ns: u64,
+    pub callees_ns: u64,
+    pub syscalls_ns: u64,
+    pub offcpu_blocked_ns: u64,
+    pub offcpu_runqueue_ns: u64,
+}
+
+impl PathTotals {
+    /// What was added after `base`.
+    pub fn since(&self, base: &PathTotals) -> PathTotals {
+        PathTotals {
+            calls: self.calls.saturating_sub(base.calls),
+            total_ns: self.total_ns.saturating_sub(base.total_ns),
+            self_oncpu_ns: self.self_oncpu_ns.saturating_sub(base.self_oncpu_ns),
+            callees_ns: self.callees_ns.saturating_sub(base.callees_ns),
+            syscalls_ns: self.syscalls_ns.saturating_sub(base.syscalls_ns),
+            offcpu_blocked_ns: self.offcpu_blocked_ns.saturating_sub(base.offcpu_blocked_ns),
+            offcpu_runqueue_ns: self.offcpu_runqueue_ns.saturating_sub(base.offcpu_runqueue_ns),
+        }
+    }
+
+    /// Takes the probes' own cost (`ns` per call) out of the wall time and own CPU time, as
+    /// `FuncSample::without_probe_cost` does for the function's totals.
+    pub fn without_probe_cost(mut self, ns: u64) -> PathTotals {
+        let cost = ns.saturating_mul(self.calls).min(self.self_oncpu_ns);
+        self.self_oncpu_ns -= cost;
+        self.total_ns = self.total_ns.saturating_sub(cost);
+        self
+    }
+}
+
 /// The calls that returned through one call path (a traced function reached through one chain of
 /// traced callers), cumulative since attach. See docs/ATTRIBUTION.md, "Call paths".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -13,37 +52,18 @@ pub struct CallPath {
     pub parent_fn_id: u32,
     /// Traced frames above it (0: outermost).
     pub depth: u32,
-    pub count: u64,
-    pub total_ns: u64,
-    pub self_oncpu_ns: u64,
-    pub callees_ns: u64,
-    pub syscalls_ns: u64,
-    pub offcpu_blocked_ns: u64,
-    pub offcpu_runqueue_ns: u64,
+    pub totals: PathTotals,
 }
 
 impl CallPath {
     /// The calls made after `base` was read.
     pub fn since(&self, base: &CallPath) -> CallPath {
-        CallPath {
-            count: self.count.saturating_sub(base.count),
-            total_ns: self.total_ns.saturating_sub(base.total_ns),
-            self_oncpu_ns: self.self_oncpu_ns.saturating_sub(base.self_oncpu_ns),
-            callees_ns: self.callees_ns.saturating_sub(base.callees_ns),
-            syscalls_ns: self.syscalls_ns.saturating_sub(base.syscalls_ns),
-            offcpu_blocked_ns: self.offcpu_blocked_ns.saturating_sub(base.offcpu_blocked_ns),
-            offcpu_runqueue_ns: self.offcpu_runqueue_ns.saturating_sub(base.offcpu_runqueue_ns),
-            ..*self
-        }
+        CallPath { totals: self.totals.since(&base.totals), ..*self }
     }
 
-    /// Takes the probes' own cost (`ns` per call) out of the wall time and own CPU time, as
-    /// `FuncSample::without_probe_cost` does for the function's totals.
-    pub fn without_probe_cost(mut self, ns: u64) -> CallPath {
-        let cost = ns.saturating_mul(self.count).min(self.self_oncpu_ns);
-        self.self_oncpu_ns -= cost;
-        self.total_ns = self.total_ns.saturating_sub(cost);
-        self
+    /// Without the probes' own cost (`PathTotals::without_probe_cost`).
+    pub fn without_probe_cost(self, ns: u64) -> CallPath {
+        CallPath { totals: self.totals.without_probe_cost(ns), ..self }
     }
 }
 
@@ -57,13 +77,7 @@ pub struct CallNode {
     pub parent: Option<usize>,
     /// Indexes of the callees' nodes, heaviest (wall time) first.
     pub children: Vec<usize>,
-    pub count: u64,
-    pub total_ns: u64,
-    pub self_oncpu_ns: u64,
-    pub callees_ns: u64,
-    pub syscalls_ns: u64,
-    pub offcpu_blocked_ns: u64,
-    pub offcpu_runqueue_ns: u64,
+    pub totals: PathTotals,
     /// No call through this path has returned yet (an event loop that runs to the end): a stand-in
     /// that holds its callees, with their totals summed and no own numbers.
     pub open: bool,
@@ -84,7 +98,7 @@ impl CallTree {
     /// for that caller, also `open`, known only by its function.
     pub fn build(paths: &[CallPath]) -> CallTree {
         let by_id: std::collections::HashMap<u64, &CallPath> = paths.iter().map(|p| (p.id, p)).collect();
-        let mut all: Vec<CallPath> = paths.iter().filter(|p| p.count > 0).copied().collect();
+        let mut all: Vec<CallPath> = paths.iter().filter(|p| p.totals.calls > 0).copied().collect();
         let mut known: std::collections::HashSet<u64> = all.iter().map(|p| p.id).collect();
         let mut open: std::collections::HashSet<u64> = std::collections::HashSet::new();
         // Walks up from every kept path (the list grows as callers are added).
@@ -133,7 +147,7 @@ impl CallTree {
             weigh_open(r, &mut all, &open, &kids, 0);
         }
         let mut tree = CallTree::default();
-        roots.sort_by_key(|&i| (std::cmp::Reverse(all[i].total_ns), all[i].fn_id));
+        roots.sort_by_key(|&i| (std::cmp::Reverse(all[i].totals.total_ns), all[i].fn_id));
         let mut order = Vec::new();
         for &r in &roots {
             tree.roots.push(tree.nodes.len());
@@ -149,14 +163,14 @@ impl CallTree {
 
     /// Wall time of the roots: all traced time at the outermost level.
     pub fn root_ns(&self) -> u64 {
-        self.roots.iter().map(|&r| self.nodes[r].total_ns).sum()
+        self.roots.iter().map(|&r| self.nodes[r].totals.total_ns).sum()
     }
 
     /// The node's share of its caller's wall time (of all roots' for a root), 0..=1.
     pub fn share_of_parent(&self, node: usize) -> f64 {
         let Some(n) = self.nodes.get(node) else { return 0.0 };
-        let of = n.parent.map_or(self.root_ns(), |p| self.nodes[p].total_ns);
-        if of == 0 { 0.0 } else { n.total_ns as f64 / of as f64 }
+        let of = n.parent.map_or(self.root_ns(), |p| self.nodes[p].totals.total_ns);
+        if of == 0 { 0.0 } else { n.totals.total_ns as f64 / of as f64 }
     }
 }
 
@@ -174,10 +188,10 @@ fn weigh_open(
     }
     let sum: u64 = kids[i].iter().map(|&k| weigh_open(k, all, open, kids, level + 1)).sum();
     if open.contains(&all[i].id) {
-        all[i].total_ns = sum;
-        all[i].callees_ns = sum;
+        all[i].totals.total_ns = sum;
+        all[i].totals.callees_ns = sum;
     }
-    all[i].total_ns
+    all[i].totals.total_ns
 }
 
 /// Appends node `i` (index into `all`) and, depth first, its callees; returns its index in `tree`.
@@ -201,13 +215,7 @@ fn place(
         depth: p.depth,
         parent,
         children: Vec::new(),
-        count: p.count,
-        total_ns: p.total_ns,
-        self_oncpu_ns: p.self_oncpu_ns,
-        callees_ns: p.callees_ns,
-        syscalls_ns: p.syscalls_ns,
-        offcpu_blocked_ns: p.offcpu_blocked_ns,
-        offcpu_runqueue_ns: p.offcpu_runqueue_ns,
+        totals: p.totals,
         open: is_open,
     });
     // A cycle would need a hash collision; the depth bound stops one anyway.
@@ -216,16 +224,16 @@ fn place(
     }
     guard.push(i);
     let mut mine = std::mem::take(&mut kids[i]);
-    mine.sort_by_key(|&k| (std::cmp::Reverse(all[k].total_ns), all[k].fn_id));
+    mine.sort_by_key(|&k| (std::cmp::Reverse(all[k].totals.total_ns), all[k].fn_id));
     let mut children = Vec::with_capacity(mine.len());
     for k in mine {
         children.push(place(k, Some(at), all, open, kids, tree, guard, level + 1));
     }
     guard.pop();
     if is_open {
-        let sum: u64 = children.iter().map(|&c| tree.nodes[c].total_ns).sum();
-        tree.nodes[at].total_ns = sum;
-        tree.nodes[at].callees_ns = sum;
+        let sum: u64 = children.iter().map(|&c| tree.nodes[c].totals.total_ns).sum();
+        tree.nodes[at].totals.total_ns = sum;
+        tree.nodes[at].totals.callees_ns = sum;
     }
     tree.nodes[at].children = children;
     at
@@ -236,7 +244,8 @@ mod tests {
     use super::*;
 
     fn path(id: u64, parent: u64, fn_id: u32, depth: u32, count: u64, total_ns: u64) -> CallPath {
-        CallPath { id, parent, fn_id, depth, count, total_ns, self_oncpu_ns: total_ns, ..CallPath::default() }
+        let totals = PathTotals { calls: count, total_ns, self_oncpu_ns: total_ns, ..PathTotals::default() };
+        CallPath { id, parent, fn_id, depth, totals, ..CallPath::default() }
     }
 
     #[test]
@@ -250,7 +259,7 @@ mod tests {
         ]);
         assert_eq!(t.roots.len(), 2);
         let root = &t.nodes[t.roots[0]];
-        assert_eq!((root.fn_id, root.total_ns), (0, 1000));
+        assert_eq!((root.fn_id, root.totals.total_ns), (0, 1000));
         let heavy = t.heaviest_child(t.roots[0]).unwrap();
         assert_eq!(t.nodes[heavy].fn_id, 2, "the 600 ns callee comes first");
         assert_eq!(t.nodes[t.nodes[heavy].children[0]].fn_id, 1, "a grandchild under its own caller");
@@ -270,7 +279,7 @@ mod tests {
         assert_eq!(t.roots.len(), 1);
         let r = &t.nodes[t.roots[0]];
         assert!(r.open);
-        assert_eq!((r.fn_id, r.total_ns, r.count, r.children.len()), (7, 400, 0, 2));
+        assert_eq!((r.fn_id, r.totals.total_ns, r.totals.calls, r.children.len()), (7, 400, 0, 2));
     }
 
     /// main → serve (never returns) → handle: the kernel named serve's path when handle's was
@@ -286,11 +295,11 @@ mod tests {
         let t = CallTree::build(&[main, serve, handle, other_root, idle_branch]);
         assert_eq!(t.nodes.len(), 4, "main, serve, handle and the other root; no idle branch: {t:#?}");
         let root = &t.nodes[t.roots[0]];
-        assert_eq!((root.fn_id, root.open, root.total_ns, root.depth), (0, true, 500, 0), "{t:#?}");
+        assert_eq!((root.fn_id, root.open, root.totals.total_ns, root.depth), (0, true, 500, 0), "{t:#?}");
         let serve = &t.nodes[root.children[0]];
-        assert_eq!((serve.fn_id, serve.open, serve.total_ns, serve.depth), (1, true, 500, 1), "{t:#?}");
+        assert_eq!((serve.fn_id, serve.open, serve.totals.total_ns, serve.depth), (1, true, 500, 1), "{t:#?}");
         let handle = &t.nodes[serve.children[0]];
-        assert_eq!((handle.fn_id, handle.open, handle.count), (2, false, 5));
+        assert_eq!((handle.fn_id, handle.open, handle.totals.calls), (2, false, 5));
     }
 
     #[test]
@@ -302,10 +311,10 @@ mod tests {
     #[test]
     fn probe_cost_comes_out_of_own_time_only_as_far_as_it_goes() {
         let p = path(1, 0, 0, 0, 10, 1000).without_probe_cost(20);
-        assert_eq!((p.total_ns, p.self_oncpu_ns), (800, 800));
+        assert_eq!((p.totals.total_ns, p.totals.self_oncpu_ns), (800, 800));
         let mut q = path(1, 0, 0, 0, 10, 1000);
-        q.self_oncpu_ns = 50;
+        q.totals.self_oncpu_ns = 50;
         let q = q.without_probe_cost(20);
-        assert_eq!((q.total_ns, q.self_oncpu_ns), (950, 0));
+        assert_eq!((q.totals.total_ns, q.totals.self_oncpu_ns), (950, 0));
     }
 }

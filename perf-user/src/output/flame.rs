@@ -126,15 +126,19 @@ fn tree_lines(o: &mut String, r: &Report) {
         if n.open {
             continue;
         }
-        line("self_oncpu", n.self_oncpu_ns);
-        syscall_lines(&mut line, n.syscalls_ns, r.node_function(n));
-        line("offcpu;blocked", n.offcpu_blocked_ns);
-        line("offcpu;runqueue", n.offcpu_runqueue_ns);
+        line("self_oncpu", n.totals.self_oncpu_ns);
+        syscall_lines(&mut line, n.totals.syscalls_ns, r.node_function(n));
+        line("offcpu;blocked", n.totals.offcpu_blocked_ns);
+        line("offcpu;runqueue", n.totals.offcpu_runqueue_ns);
         // `--interference` takes its parts out of own CPU time; a path keeps no split of them.
-        let parts = n.self_oncpu_ns + n.callees_ns + n.syscalls_ns + n.offcpu_blocked_ns + n.offcpu_runqueue_ns;
-        line("interference", n.total_ns.saturating_sub(parts));
-        let drawn: u64 = children(nodes, i).map(|c| c.total_ns).sum();
-        line("callees;(no kept path)", n.callees_ns.saturating_sub(drawn));
+        let parts = n.totals.self_oncpu_ns
+            + n.totals.callees_ns
+            + n.totals.syscalls_ns
+            + n.totals.offcpu_blocked_ns
+            + n.totals.offcpu_runqueue_ns;
+        line("interference", n.totals.total_ns.saturating_sub(parts));
+        let drawn: u64 = children(nodes, i).map(|c| c.totals.total_ns).sum();
+        line("callees;(no kept path)", n.totals.callees_ns.saturating_sub(drawn));
     }
 }
 
@@ -212,7 +216,7 @@ pub fn svg(r: &Report, source: Source, title: &str) -> Result<Vec<u8>, FlameErro
 mod tests {
     use super::*;
     use crate::{
-        model::{Attribution, SyscallUse},
+        model::{Attribution, PathTotals, SyscallUse},
         output::report::{AttributionReport, SCHEMA},
     };
 
@@ -305,10 +309,13 @@ mod tests {
             parent,
             symbol: symbol.into(),
             depth: u32::from(parent.is_some()),
-            calls: 1,
-            total_ns,
-            self_oncpu_ns: self_ns,
-            callees_ns: total_ns - self_ns,
+            totals: PathTotals {
+                calls: 1,
+                total_ns,
+                self_oncpu_ns: self_ns,
+                callees_ns: total_ns - self_ns,
+                ..PathTotals::default()
+            },
             ..CallNodeReport::default()
         }
     }
@@ -366,8 +373,8 @@ mod tests {
         r.functions.push(malloc("/lib/libc.so.6", "mmap"));
         let with = |mut n: CallNodeReport, object: &str| {
             n.object = object.into();
-            n.syscalls_ns = 5;
-            n.self_oncpu_ns -= 5;
+            n.totals.syscalls_ns = 5;
+            n.totals.self_oncpu_ns -= 5;
             n
         };
         r.call_tree = vec![

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    model::{Attribution, CallTree, CpuSteal, Exemplar, LatencySummary, Lost, Sample, Session, SyscallUse, Window},
+    model::{
+        Attribution, CallTree, CpuSteal, Exemplar, LatencySummary, Lost, PathTotals, Sample, Session, SyscallUse,
+        Window,
+    },
     target::syscalls,
 };
 
@@ -111,13 +114,9 @@ pub struct CallNodeReport {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub object: String,
     pub depth: u32,
-    pub calls: u64,
-    pub total_ns: u64,
-    pub self_oncpu_ns: u64,
-    pub callees_ns: u64,
-    pub syscalls_ns: u64,
-    pub offcpu_blocked_ns: u64,
-    pub offcpu_runqueue_ns: u64,
+    /// `calls`, `total_ns` and the parts, inline in the JSON.
+    #[serde(flatten)]
+    pub totals: PathTotals,
     /// No call through this path had returned: a stand-in for a caller still running (an event
     /// loop), whose totals are its callees'.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -138,13 +137,7 @@ pub fn call_tree_report(session: &Session, sample: &Sample) -> Vec<CallNodeRepor
                 symbol: f.map(|f| f.symbol.clone()).unwrap_or_default(),
                 object: f.map(|f| f.object.clone()).unwrap_or_default(),
                 depth: n.depth,
-                calls: n.count,
-                total_ns: n.total_ns,
-                self_oncpu_ns: n.self_oncpu_ns,
-                callees_ns: n.callees_ns,
-                syscalls_ns: n.syscalls_ns,
-                offcpu_blocked_ns: n.offcpu_blocked_ns,
-                offcpu_runqueue_ns: n.offcpu_runqueue_ns,
+                totals: n.totals,
                 open: n.open,
             }
         })

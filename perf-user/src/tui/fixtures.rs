@@ -7,7 +7,7 @@ use crate::{
     app::{App, Event},
     model::{
         Attribution, Bucket, BucketHist, CallPath, CalleeUse, Counters, Exemplar, FuncInfo, FuncSample, FuncSyscall,
-        NestedCall, Sample, Session, SyscallSample, SyscallUse, ThreadFuncSample,
+        NestedCall, PathTotals, Sample, Session, SyscallSample, SyscallUse, ThreadFuncSample,
     },
     output::report::{RunInfo, Target},
 };
@@ -469,11 +469,13 @@ pub fn call_paths(n: usize, t: u64) -> Vec<CallPath> {
                 fn_id,
                 parent_fn_id: 0,
                 depth,
-                count,
-                total_ns,
-                self_oncpu_ns,
-                callees_ns: total_ns - self_oncpu_ns,
-                ..CallPath::default()
+                totals: PathTotals {
+                    calls: count,
+                    total_ns,
+                    self_oncpu_ns,
+                    callees_ns: total_ns - self_oncpu_ns,
+                    ..PathTotals::default()
+                },
             }
         })
         .chain(std::iter::once(CallPath {
@@ -481,9 +483,12 @@ pub fn call_paths(n: usize, t: u64) -> Vec<CallPath> {
             parent: 14,
             fn_id: 3,
             depth: 1,
-            count: 200 * t,
-            total_ns: 200 * t * 6_300,
-            self_oncpu_ns: 200 * t * 6_300,
+            totals: PathTotals {
+                calls: 200 * t,
+                total_ns: 200 * t * 6_300,
+                self_oncpu_ns: 200 * t * 6_300,
+                ..PathTotals::default()
+            },
             ..CallPath::default()
         }))
         .collect()

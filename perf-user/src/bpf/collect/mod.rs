@@ -19,7 +19,8 @@ use crate::{
     },
     model::{
         Attribution, Bucket, BucketHist, CallPath, CalleeUse, Counters, Exemplar, FuncSample, FuncSyscall,
-        InterfCounts, Lost, NestedCall, Sample, SpanSample, SyscallSample, SyscallUse, ThreadFuncSample, WindowCost,
+        InterfCounts, Lost, NestedCall, PathTotals, Sample, SpanSample, SyscallSample, SyscallUse, ThreadFuncSample,
+        WindowCost,
     },
     target::syscalls,
 };
@@ -433,13 +434,15 @@ impl Collector {
                     fn_id: first.fn_id,
                     parent_fn_id: first.parent_fn_id,
                     depth: first.depth,
-                    count: sum(|p| p.count),
-                    total_ns: sum(|p| p.total_ns),
-                    self_oncpu_ns: sum(|p| p.self_oncpu_ns),
-                    callees_ns: sum(|p| p.callees_ns),
-                    syscalls_ns: sum(|p| p.syscalls_ns),
-                    offcpu_blocked_ns: sum(|p| p.offcpu_blocked_ns),
-                    offcpu_runqueue_ns: sum(|p| p.offcpu_runqueue_ns),
+                    totals: PathTotals {
+                        calls: sum(|p| p.count),
+                        total_ns: sum(|p| p.total_ns),
+                        self_oncpu_ns: sum(|p| p.self_oncpu_ns),
+                        callees_ns: sum(|p| p.callees_ns),
+                        syscalls_ns: sum(|p| p.syscalls_ns),
+                        offcpu_blocked_ns: sum(|p| p.offcpu_blocked_ns),
+                        offcpu_runqueue_ns: sum(|p| p.offcpu_runqueue_ns),
+                    },
                 }
                 .without_probe_cost(self.subtracted_ns.get(first.fn_id as usize).copied().unwrap_or(0));
                 Some(path)

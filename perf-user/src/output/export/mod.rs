@@ -9,6 +9,7 @@ use std::{
 };
 
 use crate::{
+    model::Attribution,
     output::{
         escape::{self, control},
         files::{self, FileError},
@@ -232,6 +233,24 @@ fn lat(f: &FunctionReport, ns: u64) -> String {
     }
 }
 
+/// A row's latency cells as `lat` writes them: MIN (when `with_min`), then p50 to max.
+fn latency_cells(f: &FunctionReport, with_min: bool) -> Vec<String> {
+    let l = &f.latency;
+    let min = with_min.then_some(l.min_ns);
+    min.into_iter().chain([l.p50_ns, l.p90_ns, l.p99_ns, l.p999_ns, l.max_ns]).map(|ns| lat(f, ns)).collect()
+}
+
+/// Cells right-aligned in 8 columns, a space apart: the text tables' latency columns.
+fn text_cells(cells: &[String]) -> String {
+    cells.iter().map(|c| format!("{c:>8}")).collect::<Vec<_>>().join(" ")
+}
+
+/// A row's shares of its wall time: own CPU, callees, syscalls, off-CPU.
+fn share_cells(a: &Attribution) -> [String; 4] {
+    let t = a.total_ns();
+    [a.self_oncpu_ns, a.callees_ns, a.syscalls_ns, a.offcpu_ns()].map(|ns| pct(ns, t))
+}
+
 /// The function rows of the human tables, as the terminal UI shows them by default: slowest p99
 /// first (ties in selection order), functions never called left out (the JSON keeps them).
 /// Returns the rows and how many were left out.
@@ -329,24 +348,13 @@ fn text_functions(o: &mut String, r: &Report) {
         )
     });
     for (f, name) in rows.iter().zip(&names) {
-        let l = &f.latency;
-        let a = &f.attribution.parts;
-        let total = a.total_ns();
+        let [own, callee, sys, off] = share_cells(&f.attribution.parts);
         let _ = writeln!(
             o,
-            "{:<width$} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>5} {:>6} {:>5} {:>5}",
+            "{:<width$} {:>9} {}  {own:>5} {callee:>6} {sys:>5} {off:>5}",
             truncate(name, width),
             f.calls(),
-            lat(f, l.min_ns),
-            lat(f, l.p50_ns),
-            lat(f, l.p90_ns),
-            lat(f, l.p99_ns),
-            lat(f, l.p999_ns),
-            lat(f, l.max_ns),
-            pct(a.self_oncpu_ns, total),
-            pct(a.callees_ns, total),
-            pct(a.syscalls_ns, total),
-            pct(a.offcpu_blocked_ns + a.offcpu_runqueue_ns, total),
+            text_cells(&latency_cells(f, true)),
         );
     }
     // A few are named on one line (a run tracing one idle function still says which).
@@ -555,24 +563,14 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let (rows, hidden) = table_rows(r);
     for f in rows {
-        let l = &f.latency;
-        let a = &f.attribution.parts;
-        let t = a.total_ns();
         let _ = writeln!(
             o,
-            "| `{}`{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}`{} | {} | {} | {} |",
             control(&r.shown_name(f)).replace('|', "\\|").replace('`', "'"),
             if f.probe.detached { " (detached by the overhead guard)" } else { "" },
             f.calls(),
-            lat(f, l.p50_ns),
-            lat(f, l.p90_ns),
-            lat(f, l.p99_ns),
-            lat(f, l.p999_ns),
-            lat(f, l.max_ns),
-            pct(a.self_oncpu_ns, t),
-            pct(a.callees_ns, t),
-            pct(a.syscalls_ns, t),
-            pct(a.offcpu_ns(), t)
+            latency_cells(f, false).join(" | "),
+            share_cells(&f.attribution.parts).join(" | "),
         );
     }
     if hidden > 0 {

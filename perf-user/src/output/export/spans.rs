@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{csv_field, csv_latency, lat, truncate};
+use super::{csv_field, csv_latency, latency_cells, text_cells, truncate};
 use crate::{
     model::Exemplar,
     output::{escape::control, report::Report},
@@ -22,19 +22,14 @@ pub(super) fn text(r: &Report, o: &mut String) {
         "SPAN", "STARTS", "COUNT", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "UNMATCHED"
     );
     for s in &r.spans {
-        let (f, l) = (&s.row, &s.row.latency);
+        let f = &s.row;
         let _ = writeln!(
             o,
-            "{:<width$} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
+            "{:<width$} {:>9} {:>9} {} {:>9}",
             truncate(&control(&f.symbol), width),
             f.calls,
-            l.count,
-            lat(f, l.min_ns),
-            lat(f, l.p50_ns),
-            lat(f, l.p90_ns),
-            lat(f, l.p99_ns),
-            lat(f, l.p999_ns),
-            lat(f, l.max_ns),
+            f.latency.count,
+            text_cells(&latency_cells(f, true)),
             s.starts_lost + s.ends_without_start,
         );
     }
@@ -72,20 +67,16 @@ pub(super) fn markdown(r: &Report, o: &mut String) {
     let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let cell = |s: &str| control(s).replace('|', "\\|").replace('`', "'");
     for s in &r.spans {
-        let (f, l) = (&s.row, &s.row.latency);
+        let f = &s.row;
         let _ = writeln!(
             o,
-            "| `{}` | `{}` | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | `{}` | `{}` | {} | {} | {} | {} |",
             cell(&f.symbol),
             cell(&s.from),
             cell(&s.to),
             f.calls,
-            l.count,
-            lat(f, l.p50_ns),
-            lat(f, l.p90_ns),
-            lat(f, l.p99_ns),
-            lat(f, l.p999_ns),
-            lat(f, l.max_ns),
+            f.latency.count,
+            latency_cells(f, false).join(" | "),
             s.starts_lost + s.ends_without_start
         );
     }

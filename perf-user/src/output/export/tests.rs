@@ -80,19 +80,24 @@ mod formats {
     #[test]
     fn json_carries_the_call_tree_and_each_slow_calls_callees_and_nested_calls() {
         use crate::{
+            model::PathTotals,
             model::{CalleeUse, Exemplar, NestedCall},
             output::report::CallNodeReport,
         };
         let mut r = sample_report();
         r.call_tree = vec![
-            CallNodeReport { id: 0, symbol: "app::f".into(), calls: 3, total_ns: 90, ..CallNodeReport::default() },
+            CallNodeReport {
+                id: 0,
+                symbol: "app::f".into(),
+                totals: PathTotals { calls: 3, total_ns: 90, ..PathTotals::default() },
+                ..CallNodeReport::default()
+            },
             CallNodeReport {
                 id: 1,
                 parent: Some(0),
                 symbol: "app::g".into(),
                 depth: 1,
-                calls: 3,
-                total_ns: 60,
+                totals: PathTotals { calls: 3, total_ns: 60, ..PathTotals::default() },
                 ..CallNodeReport::default()
             },
         ];

@@ -53,10 +53,14 @@ impl Widget for &TreeTable<'_> {
                 let name = ellipsize_left(app.symbol(n.fn_id), name_w.saturating_sub(head.chars().count()));
                 let open = if n.open { "(running) " } else { "" };
                 let values = [
-                    fit_ns(n.total_ns),
-                    if n.open { "-".to_string() } else { fit_count(n.count) },
-                    if n.open { "-".to_string() } else { fit_ns(n.self_oncpu_ns) },
-                    if n.open { "-".to_string() } else { fit_ns(n.total_ns.checked_div(n.count).unwrap_or(0)) },
+                    fit_ns(n.totals.total_ns),
+                    if n.open { "-".to_string() } else { fit_count(n.totals.calls) },
+                    if n.open { "-".to_string() } else { fit_ns(n.totals.self_oncpu_ns) },
+                    if n.open {
+                        "-".to_string()
+                    } else {
+                        fit_ns(n.totals.total_ns.checked_div(n.totals.calls).unwrap_or(0))
+                    },
                     pct(tree.share_of_parent(i)),
                 ];
                 let mut cells = vec![Cell::from(format!("{head}{open}{name}"))];
