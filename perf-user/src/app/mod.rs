@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use crate::{
-    model::{CalleeUse, Exemplar, Sample, Session, Window, short_symbol},
+    model::{self, CalleeUse, Exemplar, Sample, Session, Window, short_symbol},
     output::report::{Report, RunInfo},
     target::syscalls,
 };
@@ -184,6 +184,7 @@ impl App {
     /// summaries (percentiles in one walk over each histogram's buckets), syscall rows. Once per tick, on reset and window
     /// change; never on draw.
     fn rebuild(&mut self) {
+        let overhead = (self.overhead_pct(), self.overhead_per_hit_ns());
         let d = &mut self.derived;
         if d.names.len() != self.session.functions.len() {
             d.names = shown_names(&self.session.functions);
@@ -244,6 +245,7 @@ impl App {
             .sort_by(|a, b| b.inside_ns.cmp(&a.inside_ns).then(b.total_ns.cmp(&a.total_ns)).then(a.nr.cmp(&b.nr)));
         d.tree = crate::model::CallTree::build(&d.sample.call_paths);
         d.hits_per_s = self.session.hits_per_s();
+        (d.overhead_pct, d.overhead_per_hit_ns) = overhead;
         d.elapsed_ns = self.session.elapsed_ns();
         d.lost = self.session.latest().map(|s| s.counters.lost).unwrap_or_default();
         d.lost.exemplars_evicted = self.session.exemplars_evicted;
@@ -400,9 +402,31 @@ impl App {
         (!notes.is_empty()).then(|| notes.join(" · "))
     }
 
-    /// Estimated CPU the probes cost the target, as a fraction of one CPU.
-    pub fn overhead_cpus(&self) -> f64 {
-        self.derived.hits_per_s * self.cost_per_hit_ns / 1e9
+    /// What the probes cost the target over the last second, % of one CPU: each traced function's
+    /// probe hits times its site class's measured cost (`model::probe_overhead_pct`). The header,
+    /// the progress line and the overhead guard all read this one estimate.
+    pub fn overhead_pct(&self) -> f64 {
+        // Folded from +0.0: an empty float sum is -0.0, which would print as "-0.0%".
+        self.overhead_by_function().iter().fold(0.0, |sum, c| sum + c.1)
+    }
+
+    /// `overhead_pct`'s average price of one probe hit, in ns (site classes differ: a
+    /// single-stepped hit costs many emulated ones); the emulated class's without hits.
+    pub fn overhead_per_hit_ns(&self) -> f64 {
+        let hits_per_s = self.session.last_second().map_or(0.0, |w| {
+            let live = |id: u32| self.session.functions.get(id as usize).is_some_and(|i| !i.detached);
+            let hits: u64 = w.functions.iter().filter(|f| live(f.id)).map(|f| f.calls() + f.count).sum();
+            model::rate_per_s(hits, w.at_ns)
+        });
+        if hits_per_s > 0.0 { self.overhead_pct() / 100.0 * 1e9 / hits_per_s } else { self.cost_per_hit_ns }
+    }
+
+    /// `overhead_pct`'s terms, one per traced function (detached ones have none).
+    pub(crate) fn overhead_by_function(&self) -> Vec<(u32, f64)> {
+        self.session
+            .last_second()
+            .map(|w| model::probe_overhead_pct(w, &self.session.functions, self.cost_per_hit_ns))
+            .unwrap_or_default()
     }
 
     /// The report of everything so far, as it would be exported now.

@@ -12,8 +12,7 @@ impl App {
         if self.target_exited || self.session.elapsed_ns() < 2_000_000_000 {
             return Vec::new();
         }
-        let Some(window) = self.session.last_second() else { return Vec::new() };
-        let mut costs = model::probe_overhead_pct(window, &self.session.functions, self.cost_per_hit_ns);
+        let mut costs = self.overhead_by_function();
         let mut total: f64 = costs.iter().map(|c| c.1).sum();
         costs.sort_by(|a, b| b.1.total_cmp(&a.1));
         let mut out = Vec::new();
@@ -91,10 +90,11 @@ impl App {
         let spans = self.span_progress(w);
         let lost = &w.counters.lost;
         format!(
-            "[{:>6}] {} calls, {} probe hits, {} dropped, {} untimed{}{spans}\n",
+            "[{:>6}] {} calls, {} probe hits (~{:.1}% of a CPU), {} dropped, {} untimed{}{spans}\n",
             units::fmt_ns(s.elapsed_ns()),
             units::fmt_rate(model::rate_per_s(calls, w.at_ns)),
             units::fmt_rate(s.hits_per_s()),
+            self.overhead_pct(),
             lost.dropped(),
             lost.total().saturating_sub(lost.dropped()),
             top

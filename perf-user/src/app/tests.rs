@@ -413,16 +413,26 @@ fn rows_exist_before_the_first_sample_and_after_the_target_exits() {
     assert_eq!(key(&mut a, Key::CtrlC), Action::Exit(EndReason::TargetExited));
 }
 
+/// The header, the progress line and the guard read one estimate: each function's probe hits
+/// over the last second priced by its site class (regression: the header priced every hit as an
+/// emulated one, so a run of single-stepped probes looked cheap while the guard detached them).
 #[test]
-fn overhead_is_hits_per_second_times_cost_per_hit() {
-    let mut a = named_app(&["f"]);
-    for t in 0..=2 {
-        let mut s = sample_at(t, &[0]);
-        s.counters.probe_hits = t * 200_000;
-        a.handle(Event::Tick { sample: s, exemplars: vec![] });
+fn overhead_is_each_functions_hits_times_its_class_cost() {
+    let mut a = named_app(&["f", "stepped"]);
+    a.cost_per_hit_ns = 1000.0;
+    a.session.functions[1].hit_cost_ns = 20_000;
+    for t in 0..=3 {
+        a.handle(Event::Tick { sample: sample_at(t, &[t * 100_000, t * 1_000]), exemplars: vec![] });
     }
-    assert!((a.derived.hits_per_s - 200_000.0).abs() < 1e-6);
-    assert!((a.overhead_cpus() - 0.2).abs() < 1e-9, "200k hits/s × 1 µs = 20 % of a CPU");
+    // f: 100k calls/s × 2 hits × 1 µs = 20 %; stepped: 1k × 2 × 20 µs = 4 %.
+    assert!((a.overhead_pct() - 24.0).abs() < 1e-6, "{}", a.overhead_pct());
+    let line = a.progress_line();
+    assert!(line.contains("(~24.0% of a CPU)"), "{line}");
+    // 24 % of a second over 202k hits/s: 1.19 µs a hit on average.
+    assert!((a.overhead_per_hit_ns() - 240_000_000.0 / 202_000.0).abs() < 1e-6, "{}", a.overhead_per_hit_ns());
+    assert!(a.overhead_guard(25.0).is_empty(), "within the budget");
+    let detached = a.overhead_guard(23.0);
+    assert_eq!(detached.iter().map(|d| d.0).collect::<Vec<_>>(), vec![0], "the hottest goes first, then it fits");
 }
 
 #[test]

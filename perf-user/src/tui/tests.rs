@@ -365,7 +365,7 @@ fn the_overhead_estimate_is_red_only_above_the_guard() {
         buf[(at as u16, 1)].fg
     };
     let a = app(25.0);
-    assert!(a.overhead_cpus() * 100.0 > 5.0 && a.overhead_cpus() * 100.0 < 25.0, "{}", a.overhead_cpus());
+    assert!(a.overhead_pct() > 5.0 && a.overhead_pct() < 25.0, "{}", a.overhead_pct());
     assert_ne!(colour(&a), Color::Red, "under the guard");
     assert_eq!(colour(&app(1.0)), Color::Red, "above it");
 }

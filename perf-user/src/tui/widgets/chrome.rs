@@ -81,7 +81,7 @@ fn identity_line(app: &App) -> Line<'static> {
 /// The second header line: probe hits, their CPU cost against the guard's budget, and what was lost.
 fn probes_line(app: &App) -> Line<'static> {
     let d = &app.derived;
-    let cpu = app.overhead_cpus() * 100.0;
+    let (cpu, per_hit_ns) = (d.overhead_pct, d.overhead_per_hit_ns);
     let lost = &d.lost;
     let count = |label: &'static str, n: u64| {
         let style = if n > 0 { Style::default().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::default() };
@@ -95,7 +95,8 @@ fn probes_line(app: &App) -> Line<'static> {
         ),
         Span::raw(" ≈ "),
         Span::styled(
-            format!("{cpu:.1}% of 1 CPU"),
+            // Capped: a runaway estimate is said without a number wider than the line.
+            if cpu < 10_000.0 { format!("{cpu:.1}% of 1 CPU") } else { ">9999% of 1 CPU".to_owned() },
             // Red only past the overhead guard's budget (`--max-overhead`), where it acts.
             if cpu > app.max_overhead_pct {
                 Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
@@ -103,7 +104,7 @@ fn probes_line(app: &App) -> Line<'static> {
                 Style::default()
             },
         ),
-        Span::raw(format!(" ({}/hit)", fit_ns(app.cost_per_hit_ns.max(0.0) as u64))).dim(),
+        Span::raw(format!(" ({}/hit)", fit_ns(per_hit_ns.max(0.0) as u64))).dim(),
         sep(),
         Span::raw("lost: "),
     ];
