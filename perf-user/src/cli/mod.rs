@@ -167,7 +167,8 @@ pub struct TraceArgs {
     #[arg(long)]
     pub allow_unwind_risk: bool,
     /// Overhead guard: when the estimated probe cost (probe hits/s × measured cost per hit) exceeds
-    /// this share of one CPU, the hottest functions' probes are detached, and the UI and export say so.
+    /// this share of one CPU, the hottest functions' probes are detached until it is under three
+    /// quarters of it, and the UI and export say so.
     #[arg(long, default_value = "25", value_name = "PCT")]
     pub max_overhead: f64,
     /// Report raw latencies: do not subtract the probes' own cost, measured at start-up on this host.
