@@ -29,11 +29,16 @@ pub enum Counter {
     /// Switch-ins of the target's threads no `sched_switch` reported (this kernel emits none when
     /// the outgoing task is one of the VM agent's threads), closed at the thread's next event.
     SwitchInUnseen = 10,
+    /// Every syscall of the target's threads that reached `sys_enter` (the probes' own excluded):
+    /// what the tracepoints cost the target whatever it traces (the overhead estimate's fixed part).
+    TargetSyscalls = 11,
+    /// Every switch-out of a target thread `sched_switch` saw (the same, for the scheduler program).
+    TargetSwitches = 12,
 }
 
 impl Counter {
     /// Every counter, in slot order.
-    pub const ALL: [Counter; 11] = [
+    pub const ALL: [Counter; 13] = [
         Counter::ProbeHits,
         Counter::RingbufFull,
         Counter::ThreadMapFull,
@@ -45,6 +50,8 @@ impl Counter {
         Counter::Syscalls,
         Counter::Switches,
         Counter::SwitchInUnseen,
+        Counter::TargetSyscalls,
+        Counter::TargetSwitches,
     ];
     /// Entries of the `COUNTERS` map.
     pub const COUNT: u32 = Counter::ALL.len() as u32;

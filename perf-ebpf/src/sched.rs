@@ -34,9 +34,11 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     let mut now = 0;
 
     // The outgoing thread is still `current` here.
-    if target_tid().is_some()
-        && let Some(st) = thread_state()
-    {
+    let outgoing_is_target = target_tid().is_some();
+    if outgoing_is_target {
+        bump(Counter::TargetSwitches);
+    }
+    if outgoing_is_target && let Some(st) = thread_state() {
         now = now_ns();
         let preempt: u64 = ctx.arg(0);
         let prev_state: u64 = ctx.arg(3);

@@ -35,6 +35,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let Some(_) = target_tid() else { return 0 };
+    bump(Counter::TargetSyscalls);
     let table = config().syscall_table != 0;
     let st = if table {
         // Counted at entry, like `strace -c` and bpftrace on sys_enter: a syscall that never

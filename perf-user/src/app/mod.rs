@@ -114,6 +114,9 @@ pub struct App {
     /// What one probe hit costs the target (entry or return, ns of CPU); hits/s × this is the
     /// overhead estimate in the header.
     pub cost_per_hit_ns: f64,
+    /// What the syscall and scheduler tracepoints add to one syscall (0: none attached, or not
+    /// measured): the overhead estimate's fixed part (`fixed_overhead_pct`).
+    pub tracepoint_cost_ns: f64,
     /// What the UI looks at: view, sort, filter, selection, window.
     pub ui: ViewState,
     /// What the UI shows, derived from `session` once per tick (not again while paused).
@@ -133,6 +136,7 @@ impl App {
             max_overhead_pct: 25.0,
             tails: TailColours::default(),
             cost_per_hit_ns: 1000.0,
+            tracepoint_cost_ns: 0.0,
             ui: ViewState::default(),
             derived: Derived::default(),
         };
@@ -407,10 +411,22 @@ impl App {
     /// the progress line and the overhead guard all read this one estimate.
     pub fn overhead_pct(&self) -> f64 {
         // Folded from +0.0: an empty float sum is -0.0, which would print as "-0.0%".
-        self.overhead_by_function().iter().fold(0.0, |sum, c| sum + c.1)
+        self.overhead_by_function().iter().fold(0.0, |sum, c| sum + c.1) + self.fixed_overhead_pct()
     }
 
-    /// `overhead_pct`'s average price of one probe hit, in ns (site classes differ: a
+    /// What the syscall and scheduler tracepoints cost the target over the last second, % of one
+    /// CPU, whatever it traces: its syscalls and half its switches (one tracepoint, where a
+    /// syscall has two) times their measured cost. No detach lowers it.
+    pub fn fixed_overhead_pct(&self) -> f64 {
+        self.session.last_second().map_or(0.0, |w| {
+            let c = &w.counters;
+            let events_per_s =
+                model::rate_per_s(c.target_syscalls, w.at_ns) + model::rate_per_s(c.target_switches, w.at_ns) / 2.0;
+            events_per_s * self.tracepoint_cost_ns / 1e9 * 100.0
+        })
+    }
+
+    /// The probes' part of `overhead_pct`: its average price of one probe hit, in ns (site classes differ: a
     /// single-stepped hit costs many emulated ones); the emulated class's without hits.
     pub fn overhead_per_hit_ns(&self) -> f64 {
         let hits_per_s = self.session.last_second().map_or(0.0, |w| {
@@ -418,10 +434,11 @@ impl App {
             let hits: u64 = w.functions.iter().filter(|f| live(f.id)).map(|f| f.calls() + f.count).sum();
             model::rate_per_s(hits, w.at_ns)
         });
-        if hits_per_s > 0.0 { self.overhead_pct() / 100.0 * 1e9 / hits_per_s } else { self.cost_per_hit_ns }
+        let probes_pct = self.overhead_pct() - self.fixed_overhead_pct();
+        if hits_per_s > 0.0 { probes_pct / 100.0 * 1e9 / hits_per_s } else { self.cost_per_hit_ns }
     }
 
-    /// `overhead_pct`'s terms, one per traced function (detached ones have none).
+    /// `overhead_pct`'s probe terms, one per traced function (detached ones have none).
     pub(crate) fn overhead_by_function(&self) -> Vec<(u32, f64)> {
         self.session
             .last_second()

@@ -20,24 +20,31 @@ impl App {
             return Vec::new();
         }
         let mut costs = self.overhead_by_function();
-        let mut total = costs.iter().fold(0.0, |sum, c| sum + c.1);
-        if total <= max_pct {
+        let mut probes = costs.iter().fold(0.0, |sum, c| sum + c.1);
+        let fixed = self.fixed_overhead_pct();
+        if probes + fixed <= max_pct {
             return Vec::new();
         }
+        // No detach lowers the tracepoints' part: the probes get what it leaves of the low-water
+        // mark, or the whole mark when the tracepoints alone take it (the notes say their cost).
+        let low = max_pct * GUARD_LOW_WATER;
+        let room = if fixed < low { low - fixed } else { low };
+        let tracepoints = if fixed > 0.0 { format!(", the tracepoints ~{fixed:.1}% of it") } else { String::new() };
         costs.sort_by(|a, b| b.1.total_cmp(&a.1));
         let mut out = Vec::new();
         for (fn_id, pct) in costs {
-            if total <= max_pct * GUARD_LOW_WATER {
+            if probes <= room {
                 break;
             }
             let name = self.session.functions.get(fn_id as usize).map_or("?", |f| f.symbol.as_str());
+            let total = probes + fixed;
             out.push((
                 fn_id,
                 format!(
-                    "overhead guard: detached {name} (probes cost ~{total:.1}% of a CPU > --max-overhead {max_pct}%; it alone ~{pct:.1}%)"
+                    "overhead guard: detached {name} (probes cost ~{total:.1}% of a CPU{tracepoints} > --max-overhead {max_pct}%; it alone ~{pct:.1}%)"
                 ),
             ));
-            total -= pct;
+            probes -= pct;
         }
         out
     }

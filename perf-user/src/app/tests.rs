@@ -435,6 +435,33 @@ fn overhead_is_each_functions_hits_times_its_class_cost() {
     assert_eq!(detached.iter().map(|d| d.0).collect::<Vec<_>>(), vec![0], "the hottest goes first, then 4 % fits");
 }
 
+/// The tracepoints' fixed part: the target's syscalls and half its switches times their measured
+/// cost, in the estimate, and never a reason to detach by itself.
+#[test]
+fn the_tracepoints_fixed_cost_is_in_the_estimate_and_the_guard_leaves_it_to_the_probes() {
+    let mut a = named_app(&["f", "g"]);
+    a.cost_per_hit_ns = 1000.0;
+    a.tracepoint_cost_ns = 100.0;
+    for t in 0..=3 {
+        let mut s = sample_at(t, &[t * 10_000, t * 5_000]);
+        s.counters.target_syscalls = t * 150_000;
+        s.counters.target_switches = t * 100_000;
+        a.handle(Event::Tick { sample: s, exemplars: vec![] });
+    }
+    // (150k + 100k / 2) events/s × 100 ns = 2 %; probes: f 2 %, g 1 %.
+    assert!((a.fixed_overhead_pct() - 2.0).abs() < 1e-9, "{}", a.fixed_overhead_pct());
+    assert!((a.overhead_pct() - 5.0).abs() < 1e-9, "{}", a.overhead_pct());
+    assert!((a.overhead_per_hit_ns() - 1000.0).abs() < 1e-6, "the average hit is the probes' alone");
+    assert!(a.overhead_guard(5.0).is_empty(), "within the budget");
+    // Budget 4 %: the probes get 0.75 × 4 − 2 = 1 %: f goes, g stays.
+    let gone = a.overhead_guard(4.0);
+    assert_eq!(gone.iter().map(|d| d.0).collect::<Vec<_>>(), vec![0]);
+    assert!(gone[0].1.contains("the tracepoints ~2.0% of it"), "{}", gone[0].1);
+    // Budget 2.5 %: the tracepoints alone take its low-water mark (1.9 %); the probes (3 %) are
+    // held to that mark on their own (f goes), not detached to nothing for the tracepoints.
+    assert_eq!(a.overhead_guard(2.5).iter().map(|d| d.0).collect::<Vec<_>>(), vec![0]);
+}
+
 #[test]
 fn filter_matching_ignores_ascii_case_and_handles_unicode() {
     assert!(matches_filter("target_app::Book::apply", "book::AP"));

@@ -74,6 +74,9 @@ pub(super) fn load(
     signals: &Signals,
 ) -> Result<Loaded> {
     let Plan { mut infos, spec, mut warnings, refresh, spans } = plan;
+    // A syscall's cost before the tracepoints go in, to tell what they add (the overhead
+    // estimate's fixed part).
+    let syscall_before = (cfg.calibrate && spec.tracepoints).then(calibrate::syscall_ns);
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
     let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
@@ -84,6 +87,7 @@ pub(super) fn load(
         }
     })?;
     note_attach_warnings(&mut tracer, &mut infos, &mut warnings);
+    let tracepoint_ns = syscall_before.map_or(0, |before| calibrate::syscall_ns().saturating_sub(before));
     let (probe_cost, calibration) =
         calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
@@ -121,6 +125,8 @@ pub(super) fn load(
         // A call is two probe hits (entry and return).
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
     }
+    app.tracepoint_cost_ns = tracepoint_ns as f64;
+    app.info.tracepoint_cost_per_syscall_ns = tracepoint_ns;
     let steal_start = (app.info.steal_source == "kvm_steal_time").then(|| steal_reading(&collector));
     let nmi_start = if app.info.interference { proc::nmi_total() } else { None };
     Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start, nmi_start, probe_cost, refresh })
@@ -146,6 +152,8 @@ fn run_info(
         warnings,
         calibration_ns: probe_cost.in_window.median_ns,
         probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
+        // Set with the app, once measured.
+        tracepoint_cost_per_syscall_ns: 0,
         probe_costs: class_costs(probe_cost),
         attach: tracer.attach_kind().to_owned(),
         sample_every: cfg.sample_every.max(1),

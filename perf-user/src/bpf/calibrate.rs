@@ -236,6 +236,27 @@ fn time_calls(target: extern "C" fn(u64) -> u64, calls: u32) -> u64 {
     fastest
 }
 
+/// Syscalls per slice of `syscall_ns`: about 0.5 ms each on a VM.
+const SYSCALLS: u32 = 4_000;
+
+/// What one cheap syscall (`getppid`) costs this thread, in CPU time: the fastest of `SLICES`
+/// slices. Timed before and after the run's tracepoints are attached, the difference is what
+/// they add to every syscall of the machine (`--max-overhead`'s fixed part); perf-user is not the
+/// target, so its programs return at the target check, which is most of their cost anyway (the
+/// kernel's tracepoint path is; docs/BENCHMARKS.md section 2).
+pub fn syscall_ns() -> u64 {
+    let mut fastest = u64::MAX;
+    for _ in 0..SLICES {
+        let start = thread_cpu_ns();
+        for _ in 0..SYSCALLS {
+            // SAFETY: getppid(2) has no arguments and cannot fail.
+            std::hint::black_box(unsafe { libc::getppid() });
+        }
+        fastest = fastest.min(thread_cpu_ns().saturating_sub(start));
+    }
+    fastest / u64::from(SYSCALLS)
+}
+
 /// CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`; the probes' traps run in it).
 fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -187,6 +187,10 @@ pub struct Counters {
     pub exemplars: u64,
     pub syscalls: u64,
     pub switches: u64,
+    /// Every syscall and switch-out of the target the tracepoints ran on (0 without them): what
+    /// they cost the target whatever it traces (`App::fixed_overhead_pct`).
+    pub target_syscalls: u64,
+    pub target_switches: u64,
     pub lost: Lost,
 }
 
@@ -364,6 +368,8 @@ impl Sample {
                 exemplars: c.exemplars.saturating_sub(b.exemplars),
                 syscalls: c.syscalls.saturating_sub(b.syscalls),
                 switches: c.switches.saturating_sub(b.switches),
+                target_syscalls: c.target_syscalls.saturating_sub(b.target_syscalls),
+                target_switches: c.target_switches.saturating_sub(b.target_switches),
                 lost: c.lost,
             },
         }

@@ -45,6 +45,11 @@ pub struct Report {
     /// overhead estimate is `probe_hits × probe_cost_per_hit_ns`.
     #[serde(default)]
     pub probe_cost_per_hit_ns: u64,
+    /// What the syscall and scheduler tracepoints add to each syscall, measured at start-up on a
+    /// cheap syscall of perf-user's own (0: none attached or not calibrated): the overhead
+    /// estimate's fixed part is the target's syscalls, and half its switches, times this.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tracepoint_cost_per_syscall_ns: u64,
     /// What a probed call costs on each kind of probe site, measured at start-up, with how many
     /// functions have that kind; empty when not calibrated and in older reports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -320,6 +325,7 @@ pub struct RunInfo {
     pub warnings: Vec<String>,
     pub calibration_ns: u64,
     pub probe_cost_per_hit_ns: u64,
+    pub tracepoint_cost_per_syscall_ns: u64,
     /// The measured cost per kind of probe site (`functions` is counted when the report is built).
     pub probe_costs: Vec<ProbeClassCost>,
     pub attach: String,
@@ -338,6 +344,12 @@ pub struct RunInfo {
 }
 
 /// A row with only wall-time numbers (a span): no attribution, no probe.
+/// For serde: a 0 is left out (a field older reports lack, or nothing was measured).
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn row(symbol: String, f: &crate::model::FuncSample) -> FunctionReport {
     let exact = (f.count > 0 && f.max_ns > 0).then(|| f.exact());
     let mut latency = f.total_hist.summary(exact);
@@ -418,6 +430,7 @@ impl Report {
             probe_hits: sample.counters.probe_hits,
             calibration_ns: info.calibration_ns,
             probe_cost_per_hit_ns: info.probe_cost_per_hit_ns,
+            tracepoint_cost_per_syscall_ns: info.tracepoint_cost_per_syscall_ns,
             probe_costs: probe_costs(session, info),
             attach: info.attach.clone(),
             sample_every: info.sample_every,

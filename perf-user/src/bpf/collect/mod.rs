@@ -382,6 +382,8 @@ impl Collector {
             exemplars: c(Counter::Exemplars),
             syscalls: c(Counter::Syscalls),
             switches: c(Counter::Switches),
+            target_syscalls: c(Counter::TargetSyscalls),
+            target_switches: c(Counter::TargetSwitches),
             lost: Lost {
                 ringbuf_full: c(Counter::RingbufFull),
                 thread_map_full: c(Counter::ThreadMapFull),
