@@ -415,13 +415,12 @@ impl App {
     }
 
     /// What the syscall and scheduler tracepoints cost the target over the last second, % of one
-    /// CPU, whatever it traces: its syscalls and half its switches (one tracepoint, where a
-    /// syscall has two) times their measured cost. No detach lowers it.
+    /// CPU, whatever it traces: its syscalls and switch-outs (one tracepoint where a syscall has
+    /// two, but the off-CPU bookkeeping) times their measured cost. No detach lowers it.
     pub fn fixed_overhead_pct(&self) -> f64 {
         self.session.last_second().map_or(0.0, |w| {
             let c = &w.counters;
-            let events_per_s =
-                model::rate_per_s(c.target_syscalls, w.at_ns) + model::rate_per_s(c.target_switches, w.at_ns) / 2.0;
+            let events_per_s = model::rate_per_s(c.target_syscalls + c.target_switches, w.at_ns);
             events_per_s * self.tracepoint_cost_ns / 1e9 * 100.0
         })
     }

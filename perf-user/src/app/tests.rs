@@ -435,7 +435,7 @@ fn overhead_is_each_functions_hits_times_its_class_cost() {
     assert_eq!(detached.iter().map(|d| d.0).collect::<Vec<_>>(), vec![0], "the hottest goes first, then 4 % fits");
 }
 
-/// The tracepoints' fixed part: the target's syscalls and half its switches times their measured
+/// The tracepoints' fixed part: the target's syscalls and switch-outs times their measured
 /// cost, in the estimate, and never a reason to detach by itself.
 #[test]
 fn the_tracepoints_fixed_cost_is_in_the_estimate_and_the_guard_leaves_it_to_the_probes() {
@@ -445,10 +445,10 @@ fn the_tracepoints_fixed_cost_is_in_the_estimate_and_the_guard_leaves_it_to_the_
     for t in 0..=3 {
         let mut s = sample_at(t, &[t * 10_000, t * 5_000]);
         s.counters.target_syscalls = t * 150_000;
-        s.counters.target_switches = t * 100_000;
+        s.counters.target_switches = t * 50_000;
         a.handle(Event::Tick { sample: s, exemplars: vec![] });
     }
-    // (150k + 100k / 2) events/s × 100 ns = 2 %; probes: f 2 %, g 1 %.
+    // (150k syscalls + 50k switch-outs)/s × 100 ns = 2 %; probes: f 2 %, g 1 %.
     assert!((a.fixed_overhead_pct() - 2.0).abs() < 1e-9, "{}", a.fixed_overhead_pct());
     assert!((a.overhead_pct() - 5.0).abs() < 1e-9, "{}", a.overhead_pct());
     assert!((a.overhead_per_hit_ns() - 1000.0).abs() < 1e-6, "the average hit is the probes' alone");

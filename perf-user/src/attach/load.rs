@@ -74,9 +74,6 @@ pub(super) fn load(
     signals: &Signals,
 ) -> Result<Loaded> {
     let Plan { mut infos, spec, mut warnings, refresh, spans } = plan;
-    // A syscall's cost before the tracepoints go in, to tell what they add (the overhead
-    // estimate's fixed part).
-    let syscall_before = (cfg.calibrate && spec.tracepoints).then(calibrate::syscall_ns);
     // If the target dies during attach, the run stage notices at once and the run ends like any
     // other target exit: export written, saying so.
     let mut tracer = Tracer::load_until(&spec, signals.cancel()).map_err(|e| {
@@ -87,7 +84,7 @@ pub(super) fn load(
         }
     })?;
     note_attach_warnings(&mut tracer, &mut infos, &mut warnings);
-    let tracepoint_ns = syscall_before.map_or(0, |before| calibrate::syscall_ns().saturating_sub(before));
+    let tracepoint_ns = if cfg.calibrate && spec.tracepoints { tracepoint_cost(&tracer, &mut warnings) } else { 0 };
     let (probe_cost, calibration) =
         calibrate_probes(cfg, spec.mode, spec.probes.is_empty() && refresh.is_none(), &tracer, &mut warnings)?;
     // Each function gets the cost of its kind of probe site.
@@ -199,6 +196,17 @@ fn calibrate_probes(
             Ok((calibrate::ProbeCost::default(), None))
         }
     }
+}
+
+/// What the tracepoints add to one syscall of the target (0: not measured, or the measurement
+/// failed, said as a warning: the overhead estimate then has no fixed part).
+fn tracepoint_cost(tracer: &Tracer, warnings: &mut Vec<String>) -> u64 {
+    calibrate::tracepoint_cost_ns(tracer.attached_as()).unwrap_or_else(|e| {
+        let note = format!("{e}; the overhead estimate leaves out the tracepoints' cost");
+        eprintln!("perf-user: warning: {note}");
+        warnings.push(note);
+        0
+    })
 }
 
 /// The measured cost of each kind of probe site, for the export; none when not calibrated.

@@ -240,11 +240,8 @@ fn time_calls(target: extern "C" fn(u64) -> u64, calls: u32) -> u64 {
 const SYSCALLS: u32 = 4_000;
 
 /// What one cheap syscall (`getppid`) costs this thread, in CPU time: the fastest of `SLICES`
-/// slices. Timed before and after the run's tracepoints are attached, the difference is what
-/// they add to every syscall of the machine (`--max-overhead`'s fixed part); perf-user is not the
-/// target, so its programs return at the target check, which is most of their cost anyway (the
-/// kernel's tracepoint path is; docs/BENCHMARKS.md section 2).
-pub fn syscall_ns() -> u64 {
+/// slices.
+fn syscall_ns() -> u64 {
     let mut fastest = u64::MAX;
     for _ in 0..SLICES {
         let start = thread_cpu_ns();
@@ -255,6 +252,34 @@ pub fn syscall_ns() -> u64 {
         fastest = fastest.min(thread_cpu_ns().saturating_sub(start));
     }
     fastest / u64::from(SYSCALLS)
+}
+
+/// What the run's tracepoint programs add to one syscall of the target (`--max-overhead`'s fixed
+/// part), measured once they are in. They return at the target check for perf-user's syscalls,
+/// so perf-user is traced as a target for the measurement: by a second tracer of its own with the
+/// tracepoints alone (no uprobe, so dropping it stalls nothing), whose programs take the target's
+/// path (its thread's state looked up). A syscall timed with it, less one timed without it, is
+/// what the run's programs cost each syscall of the target. A switch-out is counted as one such
+/// syscall (one tracepoint where a syscall has two, but the off-CPU bookkeeping).
+pub fn tracepoint_cost_ns(attach: AttachMode) -> Result<u64, CalibrationError> {
+    let spec = LoadSpec {
+        pid: std::process::id(),
+        exe: crate::target::proc::exe_link(std::process::id()),
+        probes: Vec::new(),
+        mode: ProbeMode::Full,
+        tracepoints: true,
+        config: perf_ebpf_common::Config::default(),
+        max_funcs: 1,
+        capacity: 1,
+        attach,
+        spans: Vec::new(),
+        span_keys: perf_ebpf_common::spans::SPAN_KEYS_DEFAULT,
+    };
+    let without = syscall_ns();
+    let tracer = Tracer::load(&spec)?;
+    let with = syscall_ns();
+    drop(tracer);
+    Ok(with.saturating_sub(without))
 }
 
 /// CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`; the probes' traps run in it).
