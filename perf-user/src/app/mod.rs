@@ -188,7 +188,9 @@ impl App {
     /// summaries (percentiles in one walk over each histogram's buckets), syscall rows. Once per tick, on reset and window
     /// change; never on draw.
     fn rebuild(&mut self) {
-        let overhead = (self.overhead_pct(), self.overhead_per_hit_ns());
+        // The probes' terms once per tick: both numbers come from them.
+        let probes = self.probes_overhead_pct();
+        let overhead = (probes + self.fixed_overhead_pct(), self.per_hit_ns(probes));
         let d = &mut self.derived;
         if d.names.len() != self.session.functions.len() {
             d.names = shown_names(&self.session.functions);
@@ -410,8 +412,13 @@ impl App {
     /// probe hits times its site class's measured cost (`model::probe_overhead_pct`). The header,
     /// the progress line and the overhead guard all read this one estimate.
     pub fn overhead_pct(&self) -> f64 {
+        self.probes_overhead_pct() + self.fixed_overhead_pct()
+    }
+
+    /// The probes' part of `overhead_pct`.
+    fn probes_overhead_pct(&self) -> f64 {
         // Folded from +0.0: an empty float sum is -0.0, which would print as "-0.0%".
-        self.overhead_by_function().iter().fold(0.0, |sum, c| sum + c.1) + self.fixed_overhead_pct()
+        self.overhead_by_function().iter().fold(0.0, |sum, c| sum + c.1)
     }
 
     /// What the syscall and scheduler tracepoints cost the target over the last second, % of one
@@ -428,12 +435,16 @@ impl App {
     /// The probes' part of `overhead_pct`: its average price of one probe hit, in ns (site classes differ: a
     /// single-stepped hit costs many emulated ones); the emulated class's without hits.
     pub fn overhead_per_hit_ns(&self) -> f64 {
+        self.per_hit_ns(self.probes_overhead_pct())
+    }
+
+    /// `probes_pct` over the live functions' probe hits in the last second.
+    fn per_hit_ns(&self, probes_pct: f64) -> f64 {
         let hits_per_s = self.session.last_second().map_or(0.0, |w| {
             let live = |id: u32| self.session.functions.get(id as usize).is_some_and(|i| !i.detached);
             let hits: u64 = w.functions.iter().filter(|f| live(f.id)).map(|f| f.calls() + f.count).sum();
             model::rate_per_s(hits, w.at_ns)
         });
-        let probes_pct = self.overhead_pct() - self.fixed_overhead_pct();
         if hits_per_s > 0.0 { probes_pct / 100.0 * 1e9 / hits_per_s } else { self.cost_per_hit_ns }
     }
 

@@ -106,7 +106,7 @@ pub(super) fn load(
     if !spans.is_empty() {
         collector.spans = Some(span_reader(cfg, &mut tracer, &spans, target.pid)?);
     }
-    let info = run_info(cfg, &spec, target, &tracer, &probe_cost, warnings);
+    let info = run_info(cfg, &spec, target, &tracer, &probe_cost, tracepoint_ns, warnings);
     let attached_line = attached_line(cfg, &tracer, target, &infos);
     let mut session = Session::new(infos, cfg.exemplars);
     session.spans = spans;
@@ -123,7 +123,6 @@ pub(super) fn load(
         app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
     }
     app.tracepoint_cost_ns = tracepoint_ns as f64;
-    app.info.tracepoint_cost_per_syscall_ns = tracepoint_ns;
     let steal_start = (app.info.steal_source == "kvm_steal_time").then(|| steal_reading(&collector));
     let nmi_start = if app.info.interference { proc::nmi_total() } else { None };
     Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start, nmi_start, probe_cost, refresh })
@@ -137,6 +136,7 @@ fn run_info(
     target: &Target,
     tracer: &Tracer,
     probe_cost: &calibrate::ProbeCost,
+    tracepoint_ns: u64,
     warnings: Vec<String>,
 ) -> RunInfo {
     RunInfo {
@@ -149,8 +149,7 @@ fn run_info(
         warnings,
         calibration_ns: probe_cost.in_window.median_ns,
         probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
-        // Set with the app, once measured.
-        tracepoint_cost_per_syscall_ns: 0,
+        tracepoint_cost_per_syscall_ns: tracepoint_ns,
         probe_costs: class_costs(probe_cost),
         attach: tracer.attach_kind().to_owned(),
         sample_every: cfg.sample_every.max(1),
