@@ -82,6 +82,9 @@ enum Cmd {
         /// stress-ng's CPU workers.
         #[arg(long, default_value_t = 2)]
         cpus: u32,
+        /// The integration test files to loop (perf-user/tests/NAME.rs), comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = stress::DEFAULT_TESTS.map(String::from))]
+        tests: Vec<String>,
     },
     /// The long soak: target-app at 20k msgs/s under full tracing (default 10 minutes; CI runs 20 s).
     Soak {
@@ -107,7 +110,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Demo { rate, duration, no_tui } => demo(rate, duration, no_tui),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Soak { secs } => soak(secs),
-        Cmd::StressTests { runs, cpus } => stress::run(runs, cpus),
+        Cmd::StressTests { runs, cpus, tests } => stress::run(runs, cpus, &tests),
         Cmd::Fuzz { secs, only } => fuzz(secs, only.as_deref()),
     }
 }
