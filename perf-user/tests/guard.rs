@@ -324,3 +324,27 @@ fn calibration_on_a_machine_with_every_cpu_busy_stays_near_the_quiet_one() {
         "{test}: per-call cost {loaded} ns with every CPU busy vs {quiet} ns quiet"
     );
 }
+
+/// When the syscall and scheduler tracepoints alone take the budget's low-water mark, no detach
+/// can keep it: the run says so once, with their measured cost and the mode without them, and
+/// the target's every message is still handled.
+#[test]
+fn tracepoints_alone_over_the_budget_are_one_warning_naming_latency_only() {
+    let test = "tracepoints_alone_over_the_budget_are_one_warning_naming_latency_only";
+    if !bpf_available(test) {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // 20k messages/s for 5 s: tens of thousands of syscalls and switch-outs a second at a
+    // measured ~0.1–0.3 µs each, far over 0.75 × 0.05 % of a CPU.
+    let app_args = ["--rate", "20000", "--messages", "100000"];
+    let (report, truth) = traced_run("tracepoints-over-budget", &app_args, &[STAGES[0]], &["--max-overhead", "0.05"]);
+    assert!(u(&report["tracepoint_cost_per_syscall_ns"]) > 0, "the tracepoints' cost is measured");
+    let warnings: Vec<&str> = report["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let said: Vec<&&str> = warnings.iter().filter(|w| w.contains("tracepoints alone cost")).collect();
+    assert_eq!(said.len(), 1, "one warning: {warnings:?}");
+    for part in ["--max-overhead 0.05%", "--latency-only", "syscalls and switch-outs"] {
+        assert!(said[0].contains(part), "{part:?} in {}", said[0]);
+    }
+    assert_eq!(u(&truth["messages_fed"]), 100_000, "the target fed every message: {truth}");
+}

@@ -195,6 +195,37 @@ fn a_library_loaded_after_attach_is_traced_with_single_probes() {
     }
 }
 
+/// A library loaded after attach whose file name carries terminal escapes: every line that names
+/// it reaches stdout escaped, and its calls are counted (regression: the notes of late libraries
+/// were printed raw without the terminal UI, so the name could retitle or clear root's terminal).
+#[test]
+fn a_late_library_with_terminal_escapes_in_its_name_is_printed_escaped() {
+    let test = "a_late_library_with_terminal_escapes_in_its_name_is_printed_escaped";
+    if !can_run(test) {
+        return;
+    }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = TempDir::new("dlopen-escape");
+    let (exe, lib) = build(&dir);
+    let hostile = dir.join("libshfix\x1b]0;owned\x07\x1b[2J.so");
+    std::fs::rename(&lib, &hostile).unwrap();
+    let mut fixture = Fixture::start(Command::new(&exe).arg("dlopen").arg(&hostile).arg("1000"));
+    let export = dir.join("report.json");
+    let mut pu = attach(fixture.pid, &export, "libshfix*.so:shl_*", "session");
+    fixture.go();
+    fixture.lines.wait_for("loaded", Duration::from_secs(20));
+    let note = pu.stdout.wait_for("loaded after attach", Duration::from_secs(30));
+    assert!(note.contains("libshfix\\x1b]0;owned\\x07\\x1b[2J.so"), "shown escaped: {note:?}");
+    fixture.go();
+    let truth = fixture.done("calls");
+    pu.wait(Duration::from_secs(30));
+    let rest = pu.stdout.rest(Duration::from_secs(1));
+    for line in std::iter::once(&note).chain(&rest) {
+        assert!(!line.contains(['\x1b', '\x07']), "a raw escape byte reached stdout: {line:?}");
+    }
+    assert_eq!(u(&function(&read_json(&export), "shl_work")["calls"]), truth, "calls of shl_work");
+}
+
 /// Descriptors that run short only when a library arrives: its two functions must share one link
 /// (a hard limit of 1,025 leaves perf-user one beyond its reserve), and the run says so once, as
 /// it does when that happens at attach (issue 16). Sharing loses no call while nothing detaches.

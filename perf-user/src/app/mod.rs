@@ -117,6 +117,8 @@ pub struct App {
     /// What the syscall and scheduler tracepoints add to one syscall (0: none attached, or not
     /// measured): the overhead estimate's fixed part (`fixed_overhead_pct`).
     pub tracepoint_cost_ns: f64,
+    /// `tracepoints_over_budget` has said its warning (once a run).
+    pub tracepoints_warned: bool,
     /// What the UI looks at: view, sort, filter, selection, window.
     pub ui: ViewState,
     /// What the UI shows, derived from `session` once per tick (not again while paused).
@@ -137,6 +139,7 @@ impl App {
             tails: TailColours::default(),
             cost_per_hit_ns: 1000.0,
             tracepoint_cost_ns: 0.0,
+            tracepoints_warned: false,
             ui: ViewState::default(),
             derived: Derived::default(),
         };

@@ -49,6 +49,32 @@ impl App {
         out
     }
 
+    /// `--max-overhead`'s other half: once a run, when the syscall and scheduler tracepoints alone
+    /// take the guard's low-water mark, a warning that no detach can keep the budget and that
+    /// `--latency-only` (no tracepoints) can. The guard then holds only the probes to the mark.
+    pub fn tracepoints_over_budget(&mut self, max_pct: f64) -> Option<String> {
+        if self.tracepoints_warned || self.target_exited || self.session.elapsed_ns() < 2_000_000_000 {
+            return None;
+        }
+        let fixed = self.fixed_overhead_pct();
+        let low = max_pct * GUARD_LOW_WATER;
+        if fixed < low {
+            return None;
+        }
+        self.tracepoints_warned = true;
+        let events_per_s = self
+            .session
+            .last_second()
+            .map_or(0.0, |w| model::rate_per_s(w.counters.target_syscalls + w.counters.target_switches, w.at_ns));
+        Some(format!(
+            "warning: the syscall and scheduler tracepoints alone cost the target ~{fixed:.1}% of a CPU \
+             ({} syscalls and switch-outs × {:.0} ns each), over the guard's mark {low:.1}% ({GUARD_LOW_WATER} × --max-overhead {max_pct}%): \
+             detaching functions cannot lower that; --latency-only has no tracepoints",
+            units::fmt_rate(events_per_s),
+            self.tracepoint_cost_ns
+        ))
+    }
+
     /// `--slow auto`: each function's exemplar threshold follows its own distribution and rate
     /// (`model::auto_threshold_ns`), as `(fn_id, threshold_ns)`. The kernel compares raw wall
     /// times (probe cost included) with the threshold, while the session's histograms are

@@ -462,6 +462,28 @@ fn the_tracepoints_fixed_cost_is_in_the_estimate_and_the_guard_leaves_it_to_the_
     assert_eq!(a.overhead_guard(2.5).iter().map(|d| d.0).collect::<Vec<_>>(), vec![0]);
 }
 
+/// When the tracepoints alone take the guard's low-water mark, no detach can keep the budget:
+/// the user is told once, with the cost and the mode that has no tracepoints.
+#[test]
+fn tracepoints_over_the_budget_are_a_warning_once_naming_latency_only() {
+    let mut a = named_app(&["f"]);
+    a.tracepoint_cost_ns = 200.0;
+    for t in 0..=3 {
+        let mut s = sample_at(t, &[t * 10]);
+        s.counters.target_syscalls = t * 150_000;
+        s.counters.target_switches = t * 50_000;
+        a.handle(Event::Tick { sample: s, exemplars: vec![] });
+    }
+    // 200k events/s × 200 ns = 4 % of a CPU: under 0.75 × 10 %, over 0.75 × 5 %.
+    assert_eq!(a.tracepoints_over_budget(10.0), None);
+    let warning = a.tracepoints_over_budget(5.0).expect("4 % > 3.75 %");
+    for part in ["~4.0% of a CPU", "200.0k/s syscalls and switch-outs × 200 ns", "--max-overhead 5%", "--latency-only"]
+    {
+        assert!(warning.contains(part), "{part:?} in {warning}");
+    }
+    assert_eq!(a.tracepoints_over_budget(5.0), None, "once a run");
+}
+
 #[test]
 fn filter_matching_ignores_ascii_case_and_handles_unicode() {
     assert!(matches_filter("target_app::Book::apply", "book::AP"));

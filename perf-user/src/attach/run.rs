@@ -26,7 +26,7 @@ use crate::{
     app::{Action, App, EndReason, Event, Key},
     cli::{AttachConfig, Slow},
     commands::out,
-    output::{export, prometheus},
+    output::{escape, export, prometheus},
     tui,
 };
 
@@ -266,12 +266,19 @@ impl Loop {
             match tracer.detach_functions(&fn_ids) {
                 Ok(_) => {
                     for (fn_id, note) in verdict {
+                        if self.ui.is_none() {
+                            print_note(&note);
+                        }
                         app.handle(Event::ProbesDetached { fn_id, note });
                     }
                 }
                 Err(e) => eprintln!("perf-user: overhead guard: {e:#}"),
             }
         }
+        if let Some(warning) = app.tracepoints_over_budget(cfg.max_overhead_pct) {
+            self.say(warning);
+        }
+        let Loaded { app, .. } = &mut self.loaded;
         self.published.publish(app);
         if cfg.per_thread {
             learn_thread_names(app);
@@ -317,7 +324,7 @@ impl Loop {
         collector.add_functions(infos.iter().map(|i| i.symbol.clone()).collect(), costs);
         for note in late.notes {
             if self.ui.is_none() {
-                out(&format!("perf-user: {note}\n"));
+                print_note(&note);
             }
             self.loaded.app.handle(Event::FunctionsAdded { functions: std::mem::take(&mut infos), note });
         }
@@ -329,11 +336,17 @@ impl Loop {
     /// A note for the user now: on stdout without the terminal UI, in the status line with it.
     fn say(&mut self, note: String) {
         if self.ui.is_none() {
-            out(&format!("perf-user: {note}\n"));
+            print_note(&note);
         }
         self.loaded.app.set_status(note.clone());
         self.loaded.app.info.warnings.push(note);
     }
+}
+
+/// A note on stdout (no terminal UI): it can name a library path or a symbol the target chose, so
+/// its control characters are shown, never obeyed.
+fn print_note(note: &str) {
+    out(&format!("perf-user: {}\n", escape::control(note)));
 }
 
 async fn wait_exit(liveness: Option<&AsyncLiveness>) {
