@@ -17,6 +17,7 @@ use common::*;
 use object::{Object, ObjectSection};
 use perf_user::target::{
     ld_cache::LdCache,
+    loader_layout::LoaderLayout,
     needed::{self, Search},
 };
 
@@ -57,13 +58,13 @@ fn garbage_and_truncated_caches_find_nothing_and_never_panic() {
     }
     for data in &inputs {
         let cache = LdCache::parse(data);
-        let _ = cache.lookup("libc.so.6", &["x86-64-v3", "x86-64-v2"]);
+        let _ = cache.lookup("libc.so.6", &["x86-64-v3", "x86-64-v2"], &["tls".into()]);
     }
     // The whole cache with every byte after the magic's header flipped in turn, a sample of them.
     for at in (20..real.len().min(4096)).step_by(7) {
         let mut d = real.clone();
         d[at] ^= 0xff;
-        let _ = LdCache::parse(&d).lookup("libc.so.6", &[]);
+        let _ = LdCache::parse(&d).lookup("libc.so.6", &[], &[]);
     }
 }
 
@@ -240,7 +241,8 @@ fn a_set_user_id_command_is_predicted_in_secure_mode() {
     // SAFETY: a valid NUL-terminated path; 65534 is nobody, not us, so the command changes ids.
     assert_eq!(unsafe { libc::chown(path.as_ptr(), 65534, 65534) }, 0);
     std::fs::set_permissions(&setuid, std::fs::Permissions::from_mode(0o4755)).unwrap();
-    assert!(!needed::secure_exec(&plain) && needed::secure_exec(&setuid));
+    let me = needed::Runner::current();
+    assert!(!needed::secure_exec(&plain, &me) && needed::secure_exec(&setuid, &me));
 
     let preload = lib1.join("libpre.so").display().to_string();
     let mut search = search_in(&dir.0);
@@ -268,5 +270,132 @@ fn a_set_user_id_command_is_predicted_in_secure_mode() {
         assert_eq!(out.status.success(), starts, "the loader, {}: {out:?}", exe.display());
         let found = needed::libraries(exe, &search);
         assert_eq!(found.contains(&lib2.join("libsx.so")), starts, "{}: {found:?}", exe.display());
+    }
+}
+
+/// The subdirectories CMD's loader searches under each directory, and `$PLATFORM`/`$LIB` in a
+/// `DT_RUNPATH`, predicted as the loader itself then loads: a build in each legacy hwcap
+/// subdirectory the loader names (glibc 2.36 here: `tls/`, `x86_64/`, …; none from 2.37) is taken
+/// over the plain one; one in a subdirectory it does not name is not. The program says which copy
+/// it got.
+#[test]
+fn legacy_hwcap_subdirectories_and_expansions_are_predicted_as_the_loader_loads() {
+    let test = "legacy_hwcap_subdirectories_and_expansions_are_predicted_as_the_loader_loads";
+    if !tool_available(test, "cc", &["--version"]) {
+        return;
+    }
+    let dir = TempDir::new("needed-legacy");
+    let main = "#include <stdio.h>\nint hw_which(void);\nint main(void){printf(\"%d\\n\", hw_which());return 0;}";
+    let lib = |d: &Path, which: u32| {
+        std::fs::create_dir_all(d).unwrap();
+        let src = format!("int hw_which(void){{return {which};}}");
+        cc(d, &src, "libhw.so", &["-shared", "-fPIC", "-Wl,-soname,libhw.so"])
+    };
+    let base = dir.0.join("base");
+    lib(&base, 0);
+    let exe = cc(&dir.0, main, "main", &["-L", base.to_str().unwrap(), "-lhw"]);
+    let interp = needed::dynamic_info(&exe).and_then(|i| i.interpreter).unwrap();
+    let layout = LoaderLayout::of(Path::new(&interp), &exe);
+    assert!(layout.asked, "the loader answers: {layout:?}");
+    let loads = |exe: &Path, path: Option<&Path>| {
+        let mut cmd = Command::new(exe);
+        if let Some(p) = path {
+            cmd.env("LD_LIBRARY_PATH", p);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}: {out:?}", exe.display());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let subs: Vec<String> =
+        layout.legacy.iter().cloned().chain(["notahwcap".into(), "haswell/notahwcap".into()]).collect();
+    for (i, sub) in subs.iter().enumerate() {
+        let d = dir.0.join(format!("d{i}"));
+        lib(&d, 0);
+        let built = lib(&d.join(sub), 1);
+        let searched = layout.legacy.contains(sub);
+        assert_eq!(loads(&exe, Some(&d)), if searched { "1" } else { "0" }, "the loader, {sub}");
+        let mut search = search_in(&dir.0);
+        search.ld_library_path = Some(d.display().to_string());
+        let found = needed::libraries(&exe, &search);
+        assert_eq!(found.contains(&built), searched, "{sub}: {found:?}");
+        assert!(found.iter().any(|p| p.ends_with("libhw.so")), "{sub}: {found:?}");
+    }
+    // `$PLATFORM` and `$LIB` in a DT_RUNPATH, as this loader expands them.
+    for (token, expanded) in [("$PLATFORM", &layout.platform), ("$LIB", &layout.lib)] {
+        let d = dir.0.join(format!("t{}", token.len()));
+        let built = lib(&d.join(expanded), 1);
+        let runpath = format!("-Wl,-rpath,{}/{token},--enable-new-dtags", d.display());
+        let exe = cc(&dir.0, main, &format!("main{}", token.len()), &["-L", base.to_str().unwrap(), "-lhw", &runpath]);
+        assert_eq!(loads(&exe, None), "1", "the loader, {token}");
+        let found = needed::libraries(&exe, &search_in(&dir.0));
+        assert!(found.contains(&built), "{token} => {expanded}: {found:?}");
+    }
+}
+
+/// File capabilities put a command started by a non-root user in the loader's secure mode (the
+/// kernel's `AT_SECURE`), but not one started by root, who gains nothing. Predicted both ways, and
+/// checked against the real loader run as nobody and as root: `LD_LIBRARY_PATH` and an
+/// `LD_PRELOAD` path are ignored exactly when secure.
+#[test]
+fn file_capabilities_are_secure_mode_for_a_non_root_runner() {
+    let test = "file_capabilities_are_secure_mode_for_a_non_root_runner";
+    if !tool_available(test, "cc", &["--version"]) {
+        return;
+    }
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "{test}: CI runs as root, which setting file capabilities needs");
+        eprintln!("SKIPPED {test}: needs root to set file capabilities");
+        return;
+    }
+    use std::os::unix::{fs::PermissionsExt, process::CommandExt};
+    let dir = TempDir::new("needed-fcaps");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (lib1, lib2) = (dir.0.join("lib1"), dir.0.join("lib2"));
+    for (d, which) in [(&lib1, 1), (&lib2, 2)] {
+        std::fs::create_dir(d).unwrap();
+        let src = format!("int sx_which(void){{return {which};}}");
+        cc(d, &src, "libsx.so", &["-shared", "-fPIC", "-Wl,-soname,libsx.so"]);
+    }
+    cc(&lib1, "int sx_preloaded = 1;", "libpre.so", &["-shared", "-fPIC"]);
+    let main = "#include <stdio.h>\n#include <dlfcn.h>\nint sx_which(void);\n\
+                int main(void){printf(\"%d %d\\n\", sx_which(), dlsym(RTLD_DEFAULT, \"sx_preloaded\") != 0);return 0;}";
+    let runpath = format!("-Wl,-rpath,{},--enable-new-dtags", lib2.display());
+    let plain = cc(&dir.0, main, "main", &["-L", lib2.to_str().unwrap(), "-lsx", &runpath]);
+    let caps = dir.0.join("main-caps");
+    std::fs::copy(&plain, &caps).unwrap();
+    // struct vfs_cap_data, revision 2: effective, CAP_NET_BIND_SERVICE (10) permitted.
+    let mut value = Vec::new();
+    for w in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
+        value.extend_from_slice(&w.to_le_bytes());
+    }
+    let path = std::ffi::CString::new(caps.display().to_string()).unwrap();
+    // SAFETY: a NUL-terminated path and name, and a value of the length passed.
+    let rc = unsafe { libc::setxattr(path.as_ptr(), c"security.capability".as_ptr(), value.as_ptr().cast(), 20, 0) };
+    assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
+
+    let preload = lib1.join("libpre.so").display().to_string();
+    let root = needed::Runner::current();
+    let nobody = needed::Runner { uid: 65534, gid: 65534, ..root };
+    for (exe, runner, says, lib) in
+        [(&plain, nobody, "1 1", &lib1), (&caps, root, "1 1", &lib1), (&caps, nobody, "2 0", &lib2)]
+    {
+        let out = Command::new(exe)
+            .env("LD_LIBRARY_PATH", &lib1)
+            .env("LD_PRELOAD", &preload)
+            .uid(runner.uid)
+            .gid(runner.gid)
+            .output()
+            .unwrap();
+        let what = format!("{} run by uid {}", exe.display(), runner.uid);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), says, "the loader, {what}: {out:?}");
+        assert_eq!(needed::secure_exec(exe, &runner), says == "2 0", "{what}");
+        let mut search = search_in(&dir.0);
+        search.ld_library_path = Some(lib1.display().to_string());
+        search.ld_preload = Some(preload.clone());
+        search.runner = runner;
+        let found = needed::libraries(exe, &search);
+        assert!(found.contains(&lib.join("libsx.so")), "{what}: {found:?}");
+        assert_eq!(found.contains(&PathBuf::from(&preload)), says == "1 1", "{what}: {found:?}");
     }
 }

@@ -20,10 +20,21 @@ const MAX_STRING: usize = 4096;
 /// A cache larger than this is not read (glibc's is well under a megabyte).
 pub const MAX_CACHE: u64 = 64 << 20;
 
-/// The parsed cache: `(name, path, hwcap subdirectory)` per glibc entry, in file order.
+/// What an entry is built for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Build {
+    /// Every CPU.
+    Baseline,
+    /// A `glibc-hwcaps` subdirectory's level (`x86-64-v3`).
+    Hwcaps(String),
+    /// Legacy hwcap bits (glibc before 2.37): its path's subdirectory says which (`tls/x86_64`).
+    Legacy,
+}
+
+/// The parsed cache: `(name, path, build)` per glibc entry, in file order.
 #[derive(Debug, Default)]
 pub struct LdCache {
-    entries: Vec<(String, String, Option<String>)>,
+    entries: Vec<(String, String, Build)>,
 }
 
 impl LdCache {
@@ -49,14 +60,13 @@ impl LdCache {
             }
             let subdir = if hwcap >> 55 == HWCAP_EXTENSION >> 55 {
                 match subdirs.get(hwcap as u32 as usize) {
-                    Some(s) => Some(s.clone()),
+                    Some(s) => Build::Hwcaps(s.clone()),
                     None => continue,
                 }
             } else if hwcap != 0 {
-                // Legacy hwcap bits (removed in glibc 2.37): never chosen here.
-                continue;
+                Build::Legacy
             } else {
-                None
+                Build::Baseline
             };
             if let (Some(k), Some(v)) = (string(key), string(value)) {
                 entries.push((k, v, subdir));
@@ -66,21 +76,36 @@ impl LdCache {
     }
 
     /// The paths the cache gives for `name`, best first: builds in a glibc-hwcaps subdirectory
-    /// this CPU supports (in `supported`'s order, best first), then the baseline build(s).
-    pub fn lookup(&self, name: &str, supported: &[&str]) -> Vec<&str> {
-        let rank = |sub: &Option<String>| match sub {
-            Some(s) => supported.iter().position(|x| x == s),
-            None => Some(supported.len()),
+    /// the loader searches (in `supported`'s order, best first), then those in a legacy hwcap
+    /// subdirectory it searches (in `legacy`'s order, the loader's), then the baseline build(s).
+    pub fn lookup(&self, name: &str, supported: &[&str], legacy: &[String]) -> Vec<&str> {
+        let rank = |path: &str, build: &Build| match build {
+            Build::Hwcaps(s) => supported.iter().position(|x| x == s),
+            Build::Legacy => legacy_rank(path, legacy).map(|r| supported.len() + r),
+            Build::Baseline => Some(supported.len() + legacy.len()),
         };
         let mut found: Vec<(usize, &str)> = self
             .entries
             .iter()
             .filter(|(k, _, _)| k == name)
-            .filter_map(|(_, v, sub)| rank(sub).map(|r| (r, v.as_str())))
+            .filter_map(|(_, v, build)| rank(v, build).map(|r| (r, v.as_str())))
             .collect();
         found.sort_by_key(|&(r, _)| r);
         found.into_iter().map(|(_, v)| v).collect()
     }
+}
+
+/// Where a legacy entry's directory stands in the loader's `legacy` order: the longest of those
+/// subdirectories its directory ends with (`/usr/lib/tls/x86_64/libfoo.so` is in `tls/x86_64`,
+/// not `x86_64`); `None` for one the loader does not search.
+fn legacy_rank(path: &str, legacy: &[String]) -> Option<usize> {
+    let dir = path.rsplit_once('/')?.0;
+    legacy
+        .iter()
+        .enumerate()
+        .filter(|(_, sub)| dir.strip_suffix(sub.as_str()).is_some_and(|rest| rest.ends_with('/')))
+        .max_by_key(|(_, sub)| sub.len())
+        .map(|(i, _)| i)
 }
 
 /// The glibc-hwcaps subdirectory names of the cache's extension, by index.
@@ -122,16 +147,18 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// A cache with `libfoo.so.1` twice (baseline and an x86-64-v3 build) and `libbar.so`.
+    /// A cache with `libfoo.so.1` three times (baseline, an x86-64-v3 build and a legacy `tls/x86_64`
+    /// one, whose hwcap bits are TLS and x86_64's) and `libbar.so`.
     fn sample() -> Vec<u8> {
-        let strings = b"libfoo.so.1\0/usr/lib/libfoo.so.1\0/usr/lib/glibc-hwcaps/x86-64-v3/libfoo.so.1\0libbar.so\0/lib/libbar.so\0x86-64-v3\0";
-        let str_at = |s: &str| (find(strings, format!("{s}\0").as_bytes()).unwrap() + HEADER + 3 * ENTRY) as u32;
+        const N: usize = 4;
+        let strings = b"libfoo.so.1\0/usr/lib/libfoo.so.1\0/usr/lib/glibc-hwcaps/x86-64-v3/libfoo.so.1\0libbar.so\0/lib/libbar.so\0x86-64-v3\0/usr/lib/tls/x86_64/libfoo.so.1\0";
+        let str_at = |s: &str| (find(strings, format!("{s}\0").as_bytes()).unwrap() + HEADER + N * ENTRY) as u32;
         let mut d = Vec::new();
         d.extend_from_slice(MAGIC);
-        d.extend_from_slice(&3u32.to_le_bytes());
+        d.extend_from_slice(&(N as u32).to_le_bytes());
         d.extend_from_slice(&(strings.len() as u32).to_le_bytes());
         d.extend_from_slice(&[2, 0, 0, 0]);
-        let ext_at = (HEADER + 3 * ENTRY + strings.len() + 3) & !3;
+        let ext_at = (HEADER + N * ENTRY + strings.len() + 3) & !3;
         d.extend_from_slice(&(ext_at as u32).to_le_bytes());
         d.extend_from_slice(&[0; 12]);
         let entry = |d: &mut Vec<u8>, key: &str, value: &str, hwcap: u64| {
@@ -142,6 +169,7 @@ mod tests {
             d.extend_from_slice(&hwcap.to_le_bytes());
         };
         entry(&mut d, "libfoo.so.1", "/usr/lib/glibc-hwcaps/x86-64-v3/libfoo.so.1", HWCAP_EXTENSION);
+        entry(&mut d, "libfoo.so.1", "/usr/lib/tls/x86_64/libfoo.so.1", 1 << 63 | 1 << 1);
         entry(&mut d, "libfoo.so.1", "/usr/lib/libfoo.so.1", 0);
         entry(&mut d, "libbar.so", "/lib/libbar.so", 0);
         d.extend_from_slice(strings);
@@ -156,14 +184,31 @@ mod tests {
     #[test]
     fn names_resolve_to_the_best_build_the_cpu_runs() {
         let cache = LdCache::parse(&sample());
-        assert_eq!(cache.lookup("libbar.so", &[]), ["/lib/libbar.so"]);
-        assert_eq!(cache.lookup("libfoo.so.1", &[]), ["/usr/lib/libfoo.so.1"]);
+        assert_eq!(cache.lookup("libbar.so", &[], &[]), ["/lib/libbar.so"]);
+        assert_eq!(cache.lookup("libfoo.so.1", &[], &[]), ["/usr/lib/libfoo.so.1"]);
         assert_eq!(
-            cache.lookup("libfoo.so.1", &["x86-64-v4", "x86-64-v3"]),
+            cache.lookup("libfoo.so.1", &["x86-64-v4", "x86-64-v3"], &[]),
             ["/usr/lib/glibc-hwcaps/x86-64-v3/libfoo.so.1", "/usr/lib/libfoo.so.1"]
         );
-        assert!(cache.lookup("libnone.so", &[]).is_empty());
-        assert!(LdCache::parse(b"not a cache").lookup("libbar.so", &[]).is_empty());
+        assert!(cache.lookup("libnone.so", &[], &[]).is_empty());
+        assert!(LdCache::parse(b"not a cache").lookup("libbar.so", &[], &[]).is_empty());
+    }
+
+    /// A legacy build is taken when the loader searches its subdirectory (glibc 2.36: `tls/x86_64`
+    /// among others), after the glibc-hwcaps builds and before the baseline; never by a loader that
+    /// does not (2.37 and later, or another platform's subdirectory).
+    #[test]
+    fn a_legacy_build_is_taken_where_the_loader_searches_its_subdirectory() {
+        let cache = LdCache::parse(&sample());
+        let legacy: Vec<String> = ["tls/x86_64/x86_64", "tls/x86_64", "tls", "x86_64"].map(String::from).to_vec();
+        assert_eq!(
+            cache.lookup("libfoo.so.1", &["x86-64-v3"], &legacy),
+            ["/usr/lib/glibc-hwcaps/x86-64-v3/libfoo.so.1", "/usr/lib/tls/x86_64/libfoo.so.1", "/usr/lib/libfoo.so.1"]
+        );
+        assert_eq!(cache.lookup("libfoo.so.1", &[], &legacy)[0], "/usr/lib/tls/x86_64/libfoo.so.1");
+        assert_eq!(cache.lookup("libfoo.so.1", &[], &["tls/haswell".into()]), ["/usr/lib/libfoo.so.1"]);
+        assert_eq!(legacy_rank("/usr/lib/tls/x86_64/libfoo.so.1", &legacy), Some(1), "the longest match");
+        assert_eq!(legacy_rank("/usr/lib/notls/libfoo.so.1", &legacy), None, "a whole component");
     }
 
     /// This machine's cache, checked against `ldconfig -p`: every libc6 name it lists is found at
@@ -183,7 +228,11 @@ mod tests {
             let (Some(name), Some(path)) = (line.split_whitespace().next(), line.rsplit(" => ").next()) else {
                 continue;
             };
-            assert!(cache.lookup(name, &[]).contains(&path), "{name} => {path}: {:?}", cache.lookup(name, &[]));
+            assert!(
+                cache.lookup(name, &[], &[]).contains(&path),
+                "{name} => {path}: {:?}",
+                cache.lookup(name, &[], &[])
+            );
             checked += 1;
         }
         assert!(checked > 10, "only {checked} entries checked: {text}");

@@ -2,20 +2,21 @@
 //! dynamic loader finds them: its interpreter, `LD_PRELOAD` and `/etc/ld.so.preload`, then its
 //! `DT_NEEDED` libraries breadth first, each searched in the requester's `DT_RPATH` chain (when
 //! it has no `DT_RUNPATH`), `LD_LIBRARY_PATH`, its `DT_RUNPATH`, `/etc/ld.so.cache`, the default
-//! directories (`DF_1_NODEFLIB` skips the last two), with `glibc-hwcaps` subdirectories first.
+//! directories (`DF_1_NODEFLIB` skips the last two). Under each directory its `glibc-hwcaps`
+//! subdirectories come first, then the legacy hwcap ones (glibc before 2.37), as CMD's own loader
+//! says it lays them out, with what it expands `$LIB` and `$PLATFORM` to (`loader_layout`).
 //!
 //! `perf-user run` puts the probes of `OBJECT:FUNC` patterns on these files before CMD execs: a
 //! uprobe belongs to an inode, and the kernel inserts it when the loader maps the file.
 //!
-//! A set-user-ID or set-group-ID command that changes our ids runs in the loader's secure mode
-//! (`AT_SECURE`), and so is predicted: `LD_LIBRARY_PATH` ignored, `LD_PRELOAD` names with a slash
-//! ignored and the others taken only from the default directories and only when set-user-ID
-//! themselves, `DT_RPATH`/`DT_RUNPATH` entries with `$ORIGIN` kept only when they expand into a
-//! default directory.
+//! A command that runs in the loader's secure mode (`AT_SECURE`: set-user-ID or set-group-ID to
+//! other ids than ours, or file capabilities that raise a non-root user's) is predicted as such:
+//! `LD_LIBRARY_PATH` ignored, `LD_PRELOAD` names with a slash ignored and the others taken only
+//! from the default directories and only when set-user-ID themselves, `DT_RPATH`/`DT_RUNPATH`
+//! entries with `$ORIGIN` kept only when they expand into a default directory.
 //!
-//! Not modelled: legacy hwcap subdirectories (`tls/`, `x86_64/`; gone in glibc 2.37), secure mode
-//! from file capabilities, and `$LIB`/`$PLATFORM` beyond this machine's multiarch layout. A
-//! library missed here is still picked up by the periodic refresh, later.
+//! A library missed here (a loader that cannot be asked, a cache entry of a kind not read) is
+//! still picked up by the periodic refresh, later.
 
 use std::{
     ffi::OsStr,
@@ -30,7 +31,7 @@ use object::{
     read::elf::{Dyn, FileHeader, ProgramHeader},
 };
 
-use super::ld_cache::LdCache;
+use super::{ld_cache::LdCache, loader_layout::LoaderLayout};
 
 /// Files larger than this are no library we read.
 const MAX_FILE: u64 = 256 << 20;
@@ -143,8 +144,10 @@ pub struct Search {
     /// `/etc/ld.so.preload`'s text.
     pub preload_file: Option<String>,
     pub cache: LdCache,
-    /// `glibc-hwcaps` subdirectories this CPU runs, best first.
-    pub hwcaps: Vec<&'static str>,
+    /// The loader's subdirectories and expansions; `None`: ask the command's own loader.
+    pub layout: Option<LoaderLayout>,
+    /// Who starts the command (for its secure mode).
+    pub runner: Runner,
     pub cwd: PathBuf,
 }
 
@@ -159,7 +162,8 @@ impl Search {
             cache: read_limited(Path::new("/etc/ld.so.cache"), super::ld_cache::MAX_CACHE)
                 .map(|d| LdCache::parse(&d))
                 .unwrap_or_default(),
-            hwcaps: supported_hwcaps(),
+            layout: None,
+            runner: Runner::current(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         }
     }
@@ -180,17 +184,88 @@ struct Finder<'a> {
     want: (bool, u16),
     /// The command runs in the loader's secure mode ([`secure_exec`]).
     secure: bool,
+    layout: LoaderLayout,
     probes: std::cell::Cell<u32>,
 }
 
-/// Whether `exe`, started by this process, gets the loader's secure mode: it is set-user-ID to
-/// another user or set-group-ID to another group than ours (the kernel then passes `AT_SECURE`).
-pub fn secure_exec(exe: &Path) -> bool {
+/// The ids and capabilities of the process that starts the command, as its secure mode depends
+/// on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Runner {
+    pub uid: u32,
+    pub gid: u32,
+    /// Capability sets (`CapInh`, `CapBnd` of `/proc/PID/status`).
+    pub cap_inheritable: u64,
+    pub cap_bounding: u64,
+}
+
+impl Runner {
+    /// This process (a command started now inherits its ids and sets).
+    pub fn current() -> Runner {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let set = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or(0)
+        };
+        // SAFETY: getuid and getgid cannot fail and touch no memory.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        Runner { uid, gid, cap_inheritable: set("CapInh:"), cap_bounding: set("CapBnd:") }
+    }
+}
+
+/// Whether `exe`, started by `runner`, gets the loader's secure mode (the kernel passes
+/// `AT_SECURE`): it is set-user-ID to another user or set-group-ID to another group than the
+/// runner's, or the runner is not root and the file's capabilities give it some (Linux's
+/// `cap_bprm_creds_from_file`: the effective bit, or a non-empty new permitted set).
+pub fn secure_exec(exe: &Path, runner: &Runner) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Ok(m) = std::fs::metadata(exe) else { return false };
-    // SAFETY: getuid and getgid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    (m.mode() & libc::S_ISUID != 0 && m.uid() != uid) || (m.mode() & libc::S_ISGID != 0 && m.gid() != gid)
+    let setid = (m.mode() & libc::S_ISUID != 0 && m.uid() != runner.uid)
+        || (m.mode() & libc::S_ISGID != 0 && m.gid() != runner.gid);
+    setid || (runner.uid != 0 && file_caps(exe).is_some_and(|c| c.raise(runner)))
+}
+
+/// A file's capabilities (`security.capability`, `struct vfs_cap_data`).
+struct FileCaps {
+    effective: bool,
+    permitted: u64,
+    inheritable: u64,
+}
+
+impl FileCaps {
+    /// Whether exec gives `runner` any capability: the new permitted set is the file's permitted
+    /// within the bounding set plus its inheritable within the runner's.
+    fn raise(&self, runner: &Runner) -> bool {
+        self.effective || (self.permitted & runner.cap_bounding) | (self.inheritable & runner.cap_inheritable) != 0
+    }
+}
+
+fn file_caps(exe: &Path) -> Option<FileCaps> {
+    const VFS_CAP_REVISION_MASK: u32 = 0xff00_0000;
+    const VFS_CAP_FLAGS_EFFECTIVE: u32 = 1;
+    let path = std::ffi::CString::new(exe.as_os_str().as_bytes()).ok()?;
+    let mut buf = [0u8; 24];
+    // SAFETY: a NUL-terminated path and name, and a buffer of the length passed.
+    let n =
+        unsafe { libc::getxattr(path.as_ptr(), c"security.capability".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let data = buf.get(..usize::try_from(n).ok()?)?;
+    let word = |i: usize| data.get(i * 4..i * 4 + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let magic = word(0)?;
+    let (permitted, inheritable) = match magic & VFS_CAP_REVISION_MASK {
+        0x0100_0000 => (u64::from(word(1)?), u64::from(word(2)?)),
+        0x0200_0000 => {
+            (u64::from(word(1)?) | u64::from(word(3)?) << 32, u64::from(word(2)?) | u64::from(word(4)?) << 32)
+        }
+        // Version 3 names the user namespace's root; from the initial namespace only root 0's apply.
+        0x0300_0000 if word(5)? == 0 => {
+            (u64::from(word(1)?) | u64::from(word(3)?) << 32, u64::from(word(2)?) | u64::from(word(4)?) << 32)
+        }
+        _ => return None,
+    };
+    Some(FileCaps { effective: magic & VFS_CAP_FLAGS_EFFECTIVE != 0, permitted, inheritable })
 }
 
 /// The objects `exe` maps at start, as paths the loader opens (interpreter, preloads, needed
@@ -200,8 +275,9 @@ pub fn secure_exec(exe: &Path) -> bool {
 pub fn libraries(exe: &Path, search: &Search) -> Vec<PathBuf> {
     let Some(info) = dynamic_info(exe) else { return Vec::new() };
     let Some(interp) = info.interpreter.clone() else { return Vec::new() };
-    let secure = secure_exec(exe);
-    let finder = Finder { search, want: (info.class64, info.machine), secure, probes: std::cell::Cell::new(0) };
+    let secure = secure_exec(exe, &search.runner);
+    let layout = search.layout.clone().unwrap_or_else(|| LoaderLayout::of(Path::new(&interp), exe));
+    let finder = Finder { search, want: (info.class64, info.machine), secure, layout, probes: std::cell::Cell::new(0) };
     let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
     let main_names = vec![exe.display().to_string()];
     let mut objs = vec![Loaded { path: exe, names: main_names, info, loader: None }];
@@ -287,7 +363,7 @@ impl Finder<'_> {
             list.split([':', ';'])
                 .filter(|d| allow_empty || !d.is_empty())
                 .filter_map(|d| {
-                    let dir = expand(d, origin, &search.cwd);
+                    let dir = expand(d, origin, &search.cwd, &self.layout);
                     // Secure mode: `$ORIGIN` only where it lands in a trusted (default) directory.
                     let trusted = || default_dirs(self.want).iter().any(|t| dir == Path::new(t));
                     (!self.secure || !d.contains("ORIGIN") || trusted()).then_some(dir)
@@ -324,25 +400,25 @@ impl Finder<'_> {
         if requester.info.nodeflib {
             return None;
         }
-        if let Some(found) = search.cache.lookup(name, &search.hwcaps).into_iter().find_map(|p| self.fits(Path::new(p)))
+        let hwcaps: Vec<&str> = self.layout.hwcaps.iter().map(String::as_str).collect();
+        if let Some(found) =
+            search.cache.lookup(name, &hwcaps, &self.layout.legacy).into_iter().find_map(|p| self.fits(Path::new(p)))
         {
             return Some(found);
         }
         default_dirs(self.want).iter().find_map(|d| self.in_dir(Path::new(d), name))
     }
 
-    /// `name` in `dir`: its glibc-hwcaps builds first, then the plain one. A directory that is
-    /// not there costs one `stat`.
+    /// `name` in `dir`: its glibc-hwcaps builds first, then those in legacy hwcap subdirectories,
+    /// then the plain one. A directory that is not there costs one `stat`.
     fn in_dir(&self, dir: &Path, name: &str) -> Option<(PathBuf, DynamicInfo)> {
         if !self.spend() || !dir.is_dir() {
             return None;
         }
-        self.search
-            .hwcaps
-            .iter()
-            .map(|h| dir.join("glibc-hwcaps").join(h).join(name))
-            .chain(std::iter::once(dir.join(name)))
-            .find_map(|p| self.fits(&p))
+        let layout = &self.layout;
+        let hwcaps = layout.hwcaps.iter().map(|h| dir.join("glibc-hwcaps").join(h));
+        let legacy = layout.legacy.iter().map(|l| dir.join(l));
+        hwcaps.chain(legacy).map(|d| d.join(name)).chain(std::iter::once(dir.join(name))).find_map(|p| self.fits(&p))
     }
 
     /// The file at `path` when it is an ELF object of the executable's class and machine (the
@@ -364,17 +440,16 @@ impl Finder<'_> {
 }
 
 /// `$ORIGIN` (or `${ORIGIN}`) is the requesting object's directory; `$LIB` and `$PLATFORM` as
-/// this machine's loader expands them; a relative entry is relative to the working directory.
-fn expand(dir: &str, origin: &Path, cwd: &Path) -> PathBuf {
+/// the command's loader expands them; a relative entry is relative to the working directory.
+fn expand(dir: &str, origin: &Path, cwd: &Path, layout: &LoaderLayout) -> PathBuf {
     let origin = origin.display().to_string();
-    let lib = if Path::new("/lib/x86_64-linux-gnu").is_dir() { "lib/x86_64-linux-gnu" } else { "lib64" };
     let d = dir
         .replace("${ORIGIN}", &origin)
         .replace("$ORIGIN", &origin)
-        .replace("${LIB}", lib)
-        .replace("$LIB", lib)
-        .replace("${PLATFORM}", std::env::consts::ARCH)
-        .replace("$PLATFORM", std::env::consts::ARCH);
+        .replace("${LIB}", &layout.lib)
+        .replace("$LIB", &layout.lib)
+        .replace("${PLATFORM}", &layout.platform)
+        .replace("$PLATFORM", &layout.platform);
     cwd.join(OsStr::new(&d))
 }
 
@@ -403,34 +478,6 @@ fn default_dirs(want: (bool, u16)) -> &'static [&'static str] {
         }
         _ => &["/lib", "/usr/lib"],
     }
-}
-
-/// The x86-64 micro-architecture levels this CPU runs, best first (glibc-hwcaps subdirectories).
-fn supported_hwcaps() -> Vec<&'static str> {
-    let mut out = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        let v2 =
-            has!("sse3") && has!("ssse3") && has!("sse4.1") && has!("sse4.2") && has!("popcnt") && has!("cmpxchg16b");
-        let v3 = v2
-            && has!("avx")
-            && has!("avx2")
-            && has!("bmi1")
-            && has!("bmi2")
-            && has!("f16c")
-            && has!("fma")
-            && has!("lzcnt")
-            && has!("movbe")
-            && has!("xsave");
-        let v4 = v3 && has!("avx512f") && has!("avx512bw") && has!("avx512cd") && has!("avx512dq") && has!("avx512vl");
-        for (ok, name) in [(v4, "x86-64-v4"), (v3, "x86-64-v3"), (v2, "x86-64-v2")] {
-            if ok {
-                out.push(name);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
