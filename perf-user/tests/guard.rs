@@ -144,8 +144,11 @@ fn measured_costs_us(report: &Value) -> (f64, f64) {
 /// Regression (issue 16): the guard priced a single-stepped hit at 10 emulated ones, while on a VM
 /// it costs 20–30 µs. Now each kind of probe site is measured at start-up; the guard's arithmetic
 /// (calls × the measured cost of their site) must match what the probes really took from the
-/// target: its time per loop traced minus untraced, within a factor of 2 (both runs and the
-/// calibration share the machine's load).
+/// target: its CPU time traced minus its loops' untraced CPU time, within a factor of 2 (both
+/// runs and the calibration share the machine's load; 1.1–1.5× measured here: the start-up
+/// price of a stepped hit is a median of single sparse calls, a little above a running loop's). CPU time, as the guard's promise is a
+/// share of a CPU: wall time on a busy machine adds the time the target waited for a CPU, which
+/// made this test fail 3 runs in 15 under `stress-ng --cpu 2` (estimate 0.4× the wall time).
 #[test]
 fn guard_estimate_matches_the_real_cost_of_single_stepped_probes() {
     let test = "guard_estimate_matches_the_real_cost_of_single_stepped_probes";
@@ -159,12 +162,13 @@ fn guard_estimate_matches_the_real_cost_of_single_stepped_probes() {
     let (stepped_us, emulated_us) = measured_costs_us(&report);
     assert!(stepped_us > emulated_us, "a single-stepped entry costs more than an emulated one: {stepped_us} µs");
     let loops = |t: &Value| u(&function(t, "gd_cheap_a")["count"]) as f64;
-    let per_loop_plain_ns = u(&plain["elapsed_ns"]) as f64 / loops(&plain);
-    let real_ns = u(&truth["elapsed_ns"]) as f64 - loops(&truth) * per_loop_plain_ns;
+    let per_loop_plain_ns = u(&plain["cpu_ns"]) as f64 / loops(&plain);
+    let real_ns = u(&truth["cpu_ns"]) as f64 - loops(&truth) * per_loop_plain_ns;
     let calls = |f: &str| u(&function(&report, f)["calls"]) as f64;
     assert_eq!(calls("gd_stepped"), u(&function(&truth, "gd_stepped")["count"]) as f64, "every stepped call seen");
     let estimate_ns = (calls("gd_stepped") * stepped_us + calls("gd_cheap_a") * emulated_us) * 1e3;
     let ratio = estimate_ns / real_ns;
+    eprintln!("{test}: estimate {:.0} ms, real {:.0} ms of CPU (×{ratio:.2})", estimate_ns / 1e6, real_ns / 1e6);
     assert!(
         (0.5..=2.0).contains(&ratio),
         "estimated probe cost {:.0} ms vs real {:.0} ms (×{ratio:.2}); {stepped_us} µs a stepped call",
