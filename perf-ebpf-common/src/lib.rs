@@ -59,6 +59,9 @@ pub const FRAME_TOP_CALLEES: usize = 3;
 /// Distinct call paths (a traced function reached through one chain of traced callers) kept in
 /// `CALL_PATHS`; later new paths are counted in `Counter::AttrMapFull`.
 pub const MAX_CALL_PATHS: u32 = 8192;
+/// `FUNC_SLOW[fn_id]` value that freezes the function: its returns record nothing more (the
+/// run's last reading while the target runs: the function and path maps then hold the same calls).
+pub const SLOW_FROZEN: u64 = u64::MAX;
 /// Ring buffer for slow-call exemplars, in bytes (a power of two, multiple of the page size).
 pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
 /// x86-64 `uretprobe` syscall: the kernel enters it on every uretprobe return, so it is ours, not the target's.

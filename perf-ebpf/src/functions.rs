@@ -8,12 +8,12 @@ use aya_ebpf::{
     programs::{ProbeContext, RetProbeContext},
 };
 use core::ffi::c_void;
-use perf_ebpf_common::{Counter, HIST_KIND_TOTAL, ThreadState, latency_cookie, latency_cookie_read};
+use perf_ebpf_common::{Counter, HIST_KIND_TOTAL, SLOW_FROZEN, ThreadState, latency_cookie, latency_cookie_read};
 
 use crate::{
     helpers::{bump, frame_index, hist_add, now_ns},
     interference::settle,
-    maps::{FUNC_HIST, FUNC_STATS, config},
+    maps::{FUNC_HIST, FUNC_SLOW, FUNC_STATS, config},
     record::{Call, count_call, record_call, record_path, remember_nested, stats_add},
     sampling::{sample_draw, sampled_in},
     thread::{drop_dead_frames, pop_frame, push_frame, thread_state, thread_state_or_new},
@@ -245,6 +245,12 @@ pub fn func_exit(ctx: RetProbeContext) -> u32 {
 #[inline(always)]
 fn func_return(fn_id: u32, sp: u64, now: u64) {
     bump(Counter::ProbeHits);
+    // The exemplar threshold, read first: a frozen function (perf-user's last reading) records
+    // nothing more, in any map, so the function and path totals it reads agree.
+    let slow_ns = FUNC_SLOW.get(fn_id).copied().unwrap_or(0);
+    if slow_ns == SLOW_FROZEN {
+        return;
+    }
     // After `ret` popped the return address, sp is 8 above the entry's stack pointer.
     let entry_sp = sp.wrapping_sub(8);
     let Some(st) = thread_state() else {
@@ -271,7 +277,7 @@ fn func_return(fn_id: u32, sp: u64, now: u64) {
     if config().call_paths != 0 {
         record_path(frame, parent, idx, &call);
     }
-    record_call(fn_id, &call, frame, st);
+    record_call(fn_id, &call, frame, st, slow_ns);
     if idx > 0 {
         let entry_ts_ns = frame.entry_ts_ns;
         let caller = &mut st.frames[frame_index(idx - 1)];

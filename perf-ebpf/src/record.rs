@@ -9,7 +9,7 @@ use perf_ebpf_common::{
 
 use crate::{
     helpers::{bump, current_tid, hist_add},
-    maps::{CALL_PATHS, EXEMPLARS, FUNC_HIST, FUNC_SLOW, FUNC_STATS, THREAD_FUNC_STATS, config},
+    maps::{CALL_PATHS, EXEMPLARS, FUNC_HIST, FUNC_STATS, THREAD_FUNC_STATS, config},
 };
 
 /// `bpf_ringbuf_submit` flag: do not wake the reader; userspace drains on a timer.
@@ -119,9 +119,10 @@ pub(crate) fn count_call(fn_id: u32) {
 }
 
 /// A completed, attributed call of `fn_id` whose frame (already popped) is `frame`, on the thread
-/// whose state is `st` (its ring of recent nested calls goes with an exemplar).
+/// whose state is `st` (its ring of recent nested calls goes with an exemplar); `func_slow_ns` is
+/// its `FUNC_SLOW` threshold (0: the run's).
 #[inline(always)]
-pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame, st: &ThreadState) {
+pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame, st: &ThreadState, func_slow_ns: u64) {
     if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
         stats_add(s, call);
     }
@@ -141,10 +142,7 @@ pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame, st: &ThreadSta
             stats_add(s, call);
         }
     }
-    let slow_ns = match FUNC_SLOW.get(fn_id) {
-        Some(&t) if t != 0 => t,
-        _ => cfg.slow_ns,
-    };
+    let slow_ns = if func_slow_ns != 0 { func_slow_ns } else { cfg.slow_ns };
     if slow_ns != 0 && call.wall_ns >= slow_ns {
         send_exemplar(fn_id, current_tid(), call, frame, st);
     }

@@ -139,6 +139,42 @@ fn flame_graph_nests_stages_inside_on_message_once() {
     assert!(slow_stacks.iter().any(|s| s == &format!("{ON_MESSAGE};{RISK}")), "{slow_stacks:?}");
 }
 
+/// Runs that end while the target runs (`--duration`): the last reading freezes the functions
+/// before it reads the function and path maps one after the other, so each function's timed
+/// calls and wall time are exactly its call-tree nodes' sums (regression: the calls made between
+/// the two reads made them differ by tens, in about half the runs; three runs in a row here).
+/// target-app is fed at 200k messages/s, not flat out: flat out its threads fill both CPUs, and
+/// perf-user's reading then preempts the engine, so nothing would happen during the reading.
+#[test]
+fn a_run_ended_while_the_target_runs_reads_functions_and_paths_alike() {
+    let test = "a_run_ended_while_the_target_runs_reads_functions_and_paths_alike";
+    if !bpf_available(test) {
+        return;
+    }
+    let dir = TempDir::new("call-tree-running");
+    let app = TargetApp::start(&dir, &["--hold", "--rate", "200000", "--duration", "60"]);
+    app.signal(libc::SIGUSR2);
+    for run in 0..3 {
+        let export = dir.join(&format!("report-{run}.json"));
+        let mut args = vec!["--export", export.to_str().unwrap(), "--duration", "2s"];
+        for f in [ON_MESSAGE, SIGNAL, RISK, BOOK] {
+            args.extend(["--func", f]);
+        }
+        PerfUser::attach(app.pid, &args).wait(Duration::from_secs(60));
+        let report = read_json(&export);
+        assert_eq!(report["end_reason"], "duration", "run {run}: the target still runs");
+        let tree = nodes(&report);
+        for f in [ON_MESSAGE, SIGNAL, RISK, BOOK] {
+            let fr = function(&report, f);
+            let of_f = tree.iter().filter(|n| n["symbol"] == f);
+            let (calls, wall) = of_f.fold((0, 0), |(c, w), n| (c + u(&n["calls"]), w + u(&n["total_ns"])));
+            assert!(u(&fr["count"]) > 1000, "run {run}, {f}: the target ran: {fr}");
+            assert_eq!(calls, u(&fr["count"]), "run {run}, {f}: its nodes' calls against its timed calls");
+            assert_eq!(wall, u(&fr["total_ns"]), "run {run}, {f}: its nodes' wall time against its own");
+        }
+    }
+}
+
 /// `--no-call-tree`: the kernel keeps no per-path totals, so the export has no call tree, but every
 /// call is still counted and each slow on_message still names the risk check that made it slow
 /// (a slow call's heaviest callees live in its frame, not in the path map).
@@ -180,11 +216,7 @@ fn a_caller_that_never_returns_keeps_its_own_caller() {
     let mut pu = PerfUser::attach(child.id(), &[&args[..], &["--func", "handle", "--max-overhead", "1000"]].concat());
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
     lines.wait_for("done", Duration::from_secs(20));
-    // Stopped (inside `serve`, its frames kept) before perf-user's final reading, which reads the
-    // function and path maps one after the other: a running loop would add calls in between.
-    std::thread::sleep(Duration::from_secs(1));
-    // SAFETY: kill(2) on the fixture this test spawned; no memory is passed.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
+    // The loop keeps running through perf-user's final reading, which freezes the functions first.
     pu.wait(Duration::from_secs(30));
     let _ = child.kill();
     let _ = child.wait();

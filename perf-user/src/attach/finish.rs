@@ -19,9 +19,17 @@ use crate::{
 
 pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Result<()> {
     let Loop { loaded, pid, ui, mut published, .. } = session;
-    let Loaded { tracer, calibration, mut collector, mut app, steal_start, nmi_start, .. } = loaded;
-    // The numbers end here (after an exit or exec the last reading was taken already).
+    let Loaded { mut tracer, calibration, mut collector, mut app, steal_start, nmi_start, .. } = loaded;
+    // The numbers end here (after an exit or exec the last reading was taken already). The target
+    // still runs: its functions are frozen first, so the maps read one after the other hold the
+    // same calls (a function's count is its call-tree nodes' sum, exactly).
     if !app.target_exited && end != EndReason::Exec {
+        if let Err(e) = tracer.freeze() {
+            app.info.warnings.push(format!(
+                "the last reading was taken while the target ran ({}): a function's count can differ from its call-tree nodes' by the calls made during the reading",
+                crate::bpf::sys::error_chain(&e)
+            ));
+        }
         app.handle(Event::Tick { sample: collector.sample(), exemplars: collector.drain_exemplars() });
     }
     if let Some(start) = steal_start {

@@ -362,8 +362,20 @@ impl Tracer {
     /// Sets one function's own exemplar threshold (0: the global one).
     pub fn set_slow_threshold(&mut self, fn_id: u32, slow_ns: u64) -> Result<(), LoadError> {
         self.func_slow
-            .set(fn_id, slow_ns, 0)
+            .set(fn_id, slow_ns.min(perf_ebpf_common::SLOW_FROZEN - 1), 0)
             .map_err(|source| LoadError::Map { name: names::FUNC_SLOW.to_owned(), source })
+    }
+
+    /// The run's last reading while the target runs: every function's returns stop recording
+    /// (`SLOW_FROZEN`), and this returns once no program is still recording one, so the function
+    /// and call-path maps read next hold exactly the same calls. Nothing is recorded afterwards.
+    pub fn freeze(&mut self) -> Result<(), LoadError> {
+        for fn_id in 0..self.func_slow.len() {
+            self.func_slow
+                .set(fn_id, perf_ebpf_common::SLOW_FROZEN, 0)
+                .map_err(|source| LoadError::Map { name: names::FUNC_SLOW.to_owned(), source })?;
+        }
+        super::sys::wait_for_running_programs().map_err(LoadError::from)
     }
 }
 

@@ -14,7 +14,9 @@ use std::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i64)]
 pub enum Cmd {
+    MapCreate = 0,
     MapLookupElem = 1,
+    MapUpdateElem = 2,
     ProgLoad = 5,
     MapLookupBatch = 24,
     LinkCreate = 28,
@@ -23,7 +25,9 @@ pub enum Cmd {
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Cmd::MapCreate => "BPF_MAP_CREATE",
             Cmd::MapLookupElem => "BPF_MAP_LOOKUP_ELEM",
+            Cmd::MapUpdateElem => "BPF_MAP_UPDATE_ELEM",
             Cmd::ProgLoad => "BPF_PROG_LOAD",
             Cmd::MapLookupBatch => "BPF_MAP_LOOKUP_BATCH",
             Cmd::LinkCreate => "BPF_LINK_CREATE",
@@ -122,14 +126,29 @@ pub struct ElemAttr {
 }
 const _: () = assert!(size_of::<ElemAttr>() == 32);
 
+/// The prefix of `union bpf_attr` that `BPF_MAP_CREATE` reads, up to `inner_map_fd`.
+#[repr(C)]
+#[derive(Default)]
+pub struct MapCreateAttr {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub inner_map_fd: u32,
+}
+const _: () = assert!(size_of::<MapCreateAttr>() == 24);
+
 /// The attribute structs above, and only they, may be handed to [`sys_bpf`].
 trait Attr: private::Sealed {}
+impl Attr for MapCreateAttr {}
 impl Attr for ElemAttr {}
 impl Attr for ProgLoadAttr {}
 impl Attr for UprobeMultiLinkAttr {}
 impl Attr for BatchAttr {}
 mod private {
     pub trait Sealed {}
+    impl Sealed for super::MapCreateAttr {}
     impl Sealed for super::ElemAttr {}
     impl Sealed for super::ProgLoadAttr {}
     impl Sealed for super::UprobeMultiLinkAttr {}
@@ -204,6 +223,43 @@ pub unsafe fn map_lookup_elem(attr: &mut ElemAttr) -> Result<(), SyscallError> {
 pub unsafe fn map_lookup_batch(attr: &mut BatchAttr) -> Result<(), SyscallError> {
     // SAFETY: forwarded from this function's contract.
     unsafe { sys_bpf(Cmd::MapLookupBatch, attr) }.map(|_| ())
+}
+
+/// Returns once every BPF program that was running when it was called has finished (Linux's
+/// `synchronize_rcu()`: non-sleepable programs, ours, run inside an RCU read-side section).
+///
+/// bpf(2) has no command for that, but updating an array of maps waits for it, so that userspace
+/// knows no program still uses the old inner map (the kernel's own selftests wait this way). A
+/// throwaway one-slot array of maps is made and updated. Milliseconds.
+pub fn wait_for_running_programs() -> Result<(), SyscallError> {
+    const BPF_MAP_TYPE_ARRAY: u32 = 2;
+    const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+    let create = |attr: &mut MapCreateAttr| {
+        // SAFETY: BPF_MAP_CREATE reads no pointer from this prefix.
+        let ret = unsafe { sys_bpf(Cmd::MapCreate, attr) }?;
+        owned_fd(Cmd::MapCreate, ret)
+    };
+    let one = |map_type, inner_map_fd| MapCreateAttr {
+        map_type,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+        map_flags: 0,
+        inner_map_fd,
+    };
+    let inner = create(&mut one(BPF_MAP_TYPE_ARRAY, 0))?;
+    let inner_fd = u32::try_from(std::os::fd::AsRawFd::as_raw_fd(&inner)).unwrap_or(u32::MAX);
+    let outer = create(&mut one(BPF_MAP_TYPE_ARRAY_OF_MAPS, inner_fd))?;
+    let (key, value) = (0u32, inner_fd);
+    let mut attr = ElemAttr {
+        map_fd: u32::try_from(std::os::fd::AsRawFd::as_raw_fd(&outer)).unwrap_or(u32::MAX),
+        _pad: 0,
+        key: std::ptr::from_ref(&key) as u64,
+        value: std::ptr::from_ref(&value) as u64,
+        flags: 0,
+    };
+    // SAFETY: `key` and `value` are one u32 each, the map's key and value, alive for the call.
+    unsafe { sys_bpf(Cmd::MapUpdateElem, &mut attr) }.map(|_| ())
 }
 
 /// An error and all its sources on one line, `a: b: c`, for the places that must flatten one

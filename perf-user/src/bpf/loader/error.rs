@@ -35,6 +35,8 @@ pub enum LoadError {
     },
     #[error("reading the kernel's BTF")]
     KernelBtf(#[source] aya::BtfError),
+    #[error("waiting for the running BPF programs to finish")]
+    Wait(#[from] crate::bpf::sys::SyscallError),
     #[error("counting possible CPUs ({what})")]
     Cpus {
         what: &'static str,
