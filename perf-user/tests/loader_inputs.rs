@@ -206,23 +206,21 @@ fn a_library_name_with_terminal_escapes_is_found_and_printed_escaped() {
     );
 }
 
-/// A set-user-ID command runs in the loader's secure mode: `LD_LIBRARY_PATH` and an `LD_PRELOAD`
-/// path are ignored. The prediction follows, and both are checked against the real loader: the
-/// command says which copy of its library it got and whether the preload came.
-#[test]
-fn a_set_user_id_command_is_predicted_in_secure_mode() {
-    let test = "a_set_user_id_command_is_predicted_in_secure_mode";
-    if !tool_available(test, "cc", &["--version"]) {
-        return;
-    }
+/// The secure-mode tests' programs, built as root in a directory anyone may enter (0755: some
+/// run as nobody): `lib1/libsx.so` and `lib2/libsx.so` (their `sx_which` returns 1 and 2), a
+/// preload `lib1/libpre.so`, and `main` (RUNPATH `lib2`), which prints which copy it got and
+/// whether the preload came. Returns the directory, the two library directories, main's source
+/// and main; `None` (test skipped, loudly in CI) when not root, which set-id and capability files
+/// need.
+fn secure_fixture(test: &str, name: &str) -> Option<(TempDir, [PathBuf; 2], &'static str, PathBuf)> {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var_os("CI").is_none(), "{test}: CI runs as root, which making a set-user-ID file needs");
-        eprintln!("SKIPPED {test}: needs root to make a file set-user-ID to another user");
-        return;
+        assert!(std::env::var_os("CI").is_none(), "{test}: CI runs as root, which this test needs");
+        eprintln!("SKIPPED {test}: needs root to make set-user-ID or capability files");
+        return None;
     }
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("needed-secure");
+    let dir = TempDir::new(name);
     std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (lib1, lib2) = (dir.0.join("lib1"), dir.0.join("lib2"));
     for (d, which) in [(&lib1, 1), (&lib2, 2)] {
@@ -235,6 +233,20 @@ fn a_set_user_id_command_is_predicted_in_secure_mode() {
                 int main(void){printf(\"%d %d\\n\", sx_which(), dlsym(RTLD_DEFAULT, \"sx_preloaded\") != 0);return 0;}";
     let runpath = format!("-Wl,-rpath,{},--enable-new-dtags", lib2.display());
     let plain = cc(&dir.0, main, "main", &["-L", lib2.to_str().unwrap(), "-lsx", &runpath]);
+    Some((dir, [lib1, lib2], main, plain))
+}
+
+/// A set-user-ID command runs in the loader's secure mode: `LD_LIBRARY_PATH` and an `LD_PRELOAD`
+/// path are ignored. The prediction follows, and both are checked against the real loader: the
+/// command says which copy of its library it got and whether the preload came.
+#[test]
+fn a_set_user_id_command_is_predicted_in_secure_mode() {
+    let test = "a_set_user_id_command_is_predicted_in_secure_mode";
+    if !tool_available(test, "cc", &["--version"]) {
+        return;
+    }
+    let Some((dir, [lib1, lib2], main, plain)) = secure_fixture(test, "needed-secure") else { return };
+    use std::os::unix::fs::PermissionsExt;
     let setuid = dir.0.join("main-setuid");
     std::fs::copy(&plain, &setuid).unwrap();
     let path = std::ffi::CString::new(setuid.display().to_string()).unwrap();
@@ -342,26 +354,8 @@ fn file_capabilities_are_secure_mode_for_a_non_root_runner() {
     if !tool_available(test, "cc", &["--version"]) {
         return;
     }
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(std::env::var_os("CI").is_none(), "{test}: CI runs as root, which setting file capabilities needs");
-        eprintln!("SKIPPED {test}: needs root to set file capabilities");
-        return;
-    }
-    use std::os::unix::{fs::PermissionsExt, process::CommandExt};
-    let dir = TempDir::new("needed-fcaps");
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (lib1, lib2) = (dir.0.join("lib1"), dir.0.join("lib2"));
-    for (d, which) in [(&lib1, 1), (&lib2, 2)] {
-        std::fs::create_dir(d).unwrap();
-        let src = format!("int sx_which(void){{return {which};}}");
-        cc(d, &src, "libsx.so", &["-shared", "-fPIC", "-Wl,-soname,libsx.so"]);
-    }
-    cc(&lib1, "int sx_preloaded = 1;", "libpre.so", &["-shared", "-fPIC"]);
-    let main = "#include <stdio.h>\n#include <dlfcn.h>\nint sx_which(void);\n\
-                int main(void){printf(\"%d %d\\n\", sx_which(), dlsym(RTLD_DEFAULT, \"sx_preloaded\") != 0);return 0;}";
-    let runpath = format!("-Wl,-rpath,{},--enable-new-dtags", lib2.display());
-    let plain = cc(&dir.0, main, "main", &["-L", lib2.to_str().unwrap(), "-lsx", &runpath]);
+    let Some((dir, [lib1, lib2], _, plain)) = secure_fixture(test, "needed-fcaps") else { return };
+    use std::os::unix::process::CommandExt;
     let caps = dir.0.join("main-caps");
     std::fs::copy(&plain, &caps).unwrap();
     // struct vfs_cap_data, revision 2: effective, CAP_NET_BIND_SERVICE (10) permitted.
