@@ -126,7 +126,15 @@ fn flame_graph_nests_stages_inside_on_message_once() {
     let drawn = roots[ON_MESSAGE];
     assert!(drawn.abs_diff(root_ns) * 100 <= root_ns, "root width {drawn} ns, on_message's time {root_ns} ns");
     for stage in [SIGNAL, RISK, BOOK] {
-        assert!(stacks.iter().any(|s| s.starts_with(&format!("{ON_MESSAGE};{stage};"))), "{stage} inside on_message");
+        // A node is drawn as its parts, each after calibration. A stage of ~250 ns of own work per
+        // call can have none left on a busy host, where the start-up probe cost reads high (a
+        // known limit, issue 18); the one with injected sleeps always has its off-CPU time.
+        let node = nodes(&report).iter().find(|n| n["symbol"] == stage).unwrap();
+        let parts = ["self_oncpu_ns", "syscalls_ns", "offcpu_blocked_ns", "offcpu_runqueue_ns", "callees_ns"];
+        let has_width = parts.iter().any(|p| u(&node[*p]) > 0);
+        assert!(stage != RISK || has_width, "the risk check's sleeps are off-CPU time: {node}");
+        let drawn = stacks.iter().any(|s| s.starts_with(&format!("{ON_MESSAGE};{stage};")));
+        assert!(drawn || !has_width, "{stage} inside on_message, as it has width: {node}");
     }
 
     let (slow_roots, slow_stacks) = flame(&report, "flame-slow", &["--slow-only"]);
