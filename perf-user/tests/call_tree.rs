@@ -149,8 +149,9 @@ fn flame_graph_nests_stages_inside_on_message_once() {
 
 /// Runs that end while the target runs (`--duration`): the last reading freezes the functions
 /// before it reads the function and path maps one after the other, so each function's timed
-/// calls and wall time are exactly its call-tree nodes' sums (regression: the calls made between
-/// the two reads made them differ by tens, in about half the runs; three runs in a row here).
+/// calls are exactly its call-tree nodes' sum, and its wall time too but for calibration
+/// (regression: the calls made between the two reads made them differ by tens, in about half the
+/// runs; three runs in a row here).
 /// target-app is fed at 200k messages/s, not flat out: flat out its threads fill both CPUs, and
 /// perf-user's reading then preempts the engine, so nothing would happen during the reading.
 #[test]
@@ -178,7 +179,15 @@ fn a_run_ended_while_the_target_runs_reads_functions_and_paths_alike() {
             let (calls, wall) = of_f.fold((0, 0), |(c, w), n| (c + u(&n["calls"]), w + u(&n["total_ns"])));
             assert!(u(&fr["count"]) > 1000, "run {run}, {f}: the target ran: {fr}");
             assert_eq!(calls, u(&fr["count"]), "run {run}, {f}: its nodes' calls against its timed calls");
-            assert_eq!(wall, u(&fr["total_ns"]), "run {run}, {f}: its nodes' wall time against its own");
+            // The wall times are the same calls' too, each less the probe cost calibrated per call;
+            // that is taken from own time, clamped at 0 per node and per function, so they differ
+            // only where a busy host took one node's own time to 0 and not another's (35 µs of
+            // 144 ms, once in 20 runs under stress-ng --cpu 2).
+            let total = u(&fr["total_ns"]);
+            assert!(
+                wall.abs_diff(total) * 1000 <= total,
+                "run {run}, {f}: its nodes' wall time {wall} against its {total}"
+            );
         }
     }
 }
