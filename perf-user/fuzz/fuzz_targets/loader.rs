@@ -8,6 +8,7 @@ use perf_user::target::{ld_cache::LdCache, needed};
 
 fuzz_target!(|data: &[u8]| {
     let cache = LdCache::parse(data);
-    let _ = cache.lookup("libc.so.6", &["x86-64-v3", "x86-64-v2"]);
+    let legacy = ["tls/x86_64".to_owned(), "tls".to_owned(), "x86_64".to_owned()];
+    let _ = cache.lookup("libc.so.6", &["x86-64-v3", "x86-64-v2"], &legacy);
     let _ = needed::parse_dynamic(data);
 });
