@@ -42,9 +42,12 @@ pub(super) fn section(md: &mut String, r: &Results) {
         let guard = g.budget_pct.map_or_else(|| "off".to_string(), |b| format!("{b} %"));
         let share = g.probe_share_pct.as_ref().map_or_else(Clone::clone, pct_ci);
         let lost = g.throughput_loss_pct.as_ref().map_or_else(Clone::clone, pct_ci);
-        let detached = match (&g.detached, &g.functions) {
-            (Ok(d), Ok(n)) => format!("{d:.0} of {n:.0}"),
-            (Err(e), _) | (_, Err(e)) => e.clone(),
+        // The guard off detaches nothing: its report is not needed (a 1,000-function tracer may
+        // still be detaching when the run gives up on it).
+        let detached = match (g.budget_pct, &g.detached, &g.functions) {
+            (None, ..) => "—".to_string(),
+            (Some(_), Ok(d), Ok(n)) => format!("{d:.0} of {n:.0}"),
+            (Some(_), Err(e), _) | (Some(_), _, Err(e)) => e.clone(),
         };
         // The goal's rule, row by row: both intervals within the budget.
         let kept = g.budget_pct.map_or("—", |b| {
