@@ -111,12 +111,10 @@ pub struct App {
     pub max_overhead_pct: f64,
     /// What the p99 and p99.9 cells are coloured against.
     pub tails: TailColours,
-    /// What one probe hit costs the target (entry or return, ns of CPU); hits/s × this is the
-    /// overhead estimate in the header.
-    pub cost_per_hit_ns: f64,
-    /// What the syscall and scheduler tracepoints add to one syscall (0: none attached, or not
-    /// measured): the overhead estimate's fixed part (`fixed_overhead_pct`).
-    pub tracepoint_cost_ns: f64,
+    /// What the probes and tracepoints cost the target over the last second: worked out once per
+    /// reading (and when functions come or go), read by the header, the progress line, the guard
+    /// and the tracepoints' warning.
+    pub overhead: Overhead,
     /// `tracepoints_over_budget` has said its warning (once a run).
     pub tracepoints_warned: bool,
     /// What the UI looks at: view, sort, filter, selection, window.
@@ -137,12 +135,12 @@ impl App {
             tick_ns: 250_000_000,
             max_overhead_pct: 25.0,
             tails: TailColours::default(),
-            cost_per_hit_ns: 1000.0,
-            tracepoint_cost_ns: 0.0,
+            overhead: Overhead::default(),
             tracepoints_warned: false,
             ui: ViewState::default(),
             derived: Derived::default(),
         };
+        app.update_overhead();
         app.rebuild();
         app
     }
@@ -154,6 +152,8 @@ impl App {
                 if !self.target_exited {
                     self.session.push(sample);
                     self.session.add_exemplars(exemplars);
+                    // While paused too: the guard reads it.
+                    self.update_overhead();
                     if !self.paused {
                         self.rebuild();
                     }
@@ -172,12 +172,14 @@ impl App {
                 if let Some(f) = self.session.functions.get_mut(fn_id as usize) {
                     f.detached = true;
                 }
+                self.update_overhead();
                 self.set_status(note.clone());
                 self.info.warnings.push(note);
                 Action::Continue
             }
             Event::FunctionsAdded { functions, note } => {
                 self.session.add_functions(functions);
+                self.update_overhead();
                 self.set_status(note.clone());
                 self.info.warnings.push(note);
                 self.rebuild();
@@ -191,9 +193,7 @@ impl App {
     /// summaries (percentiles in one walk over each histogram's buckets), syscall rows. Once per tick, on reset and window
     /// change; never on draw.
     fn rebuild(&mut self) {
-        // The probes' terms once per tick: both numbers come from them.
-        let probes = self.probes_overhead_pct();
-        let overhead = (probes + self.fixed_overhead_pct(), self.per_hit_ns(probes));
+        let overhead = (self.overhead.total_pct(), self.overhead.per_hit_ns);
         let d = &mut self.derived;
         if d.names.len() != self.session.functions.len() {
             d.names = shown_names(&self.session.functions);
@@ -411,52 +411,30 @@ impl App {
         (!notes.is_empty()).then(|| notes.join(" · "))
     }
 
-    /// What the probes cost the target over the last second, % of one CPU: each traced function's
-    /// probe hits times its site class's measured cost (`model::probe_overhead_pct`). The header,
-    /// the progress line and the overhead guard all read this one estimate.
-    pub fn overhead_pct(&self) -> f64 {
-        self.probes_overhead_pct() + self.fixed_overhead_pct()
-    }
-
-    /// The probes' part of `overhead_pct`.
-    fn probes_overhead_pct(&self) -> f64 {
-        // Folded from +0.0: an empty float sum is -0.0, which would print as "-0.0%".
-        self.overhead_by_function().iter().fold(0.0, |sum, c| sum + c.1)
-    }
-
-    /// What the syscall and scheduler tracepoints cost the target over the last second, % of one
-    /// CPU, whatever it traces: its syscalls and switch-outs (one tracepoint where a syscall has
-    /// two, but the off-CPU bookkeeping) times their measured cost. No detach lowers it.
-    pub fn fixed_overhead_pct(&self) -> f64 {
-        self.session.last_second().map_or(0.0, |w| {
-            let c = &w.counters;
-            let events_per_s = model::rate_per_s(c.target_syscalls + c.target_switches, w.at_ns);
-            events_per_s * self.tracepoint_cost_ns / 1e9 * 100.0
-        })
-    }
-
-    /// The probes' part of `overhead_pct`: its average price of one probe hit, in ns (site classes differ: a
-    /// single-stepped hit costs many emulated ones); the emulated class's without hits.
-    pub fn overhead_per_hit_ns(&self) -> f64 {
-        self.per_hit_ns(self.probes_overhead_pct())
-    }
-
-    /// `probes_pct` over the live functions' probe hits in the last second.
-    fn per_hit_ns(&self, probes_pct: f64) -> f64 {
-        let hits_per_s = self.session.last_second().map_or(0.0, |w| {
-            let live = |id: u32| self.session.functions.get(id as usize).is_some_and(|i| !i.detached);
-            let hits: u64 = w.functions.iter().filter(|f| live(f.id)).map(|f| f.calls() + f.count).sum();
-            model::rate_per_s(hits, w.at_ns)
+    /// Works out `overhead` from the last second's reading: each live function's probe hits
+    /// times its site class's measured cost (`model::probe_overhead_pct`), and the tracepoints'
+    /// fixed part.
+    fn update_overhead(&mut self) {
+        self.overhead = self.session.last_second().map_or_else(Overhead::default, |w| {
+            Overhead::of(
+                w,
+                &self.session.functions,
+                self.probe_cost_per_hit_ns(),
+                self.info.tracepoint_cost_per_syscall_ns,
+            )
         });
-        if hits_per_s > 0.0 { probes_pct / 100.0 * 1e9 / hits_per_s } else { self.cost_per_hit_ns }
+        if self.overhead.per_hit_ns == 0.0 {
+            self.overhead.per_hit_ns = self.probe_cost_per_hit_ns();
+        }
     }
 
-    /// `overhead_pct`'s probe terms, one per traced function (detached ones have none).
-    pub(crate) fn overhead_by_function(&self) -> Vec<(u32, f64)> {
-        self.session
-            .last_second()
-            .map(|w| model::probe_overhead_pct(w, &self.session.functions, self.cost_per_hit_ns))
-            .unwrap_or_default()
+    /// The run's measured price of an emulated probe hit (entry or return, ns of CPU), or a rule of
+    /// thumb when start-up could not measure it.
+    fn probe_cost_per_hit_ns(&self) -> f64 {
+        match self.info.probe_cost_per_hit_ns {
+            0 => UNMEASURED_HIT_NS,
+            ns => ns as f64,
+        }
     }
 
     /// The report of everything so far, as it would be exported now.
@@ -464,6 +442,52 @@ impl App {
         let mut info = self.info.clone();
         info.end_reason = end.map_or("running", EndReason::as_str).to_string();
         Report::build(&self.session, &info)
+    }
+}
+
+/// The price of a probe hit when start-up could not measure it (an emulated hit here: ~1 µs).
+const UNMEASURED_HIT_NS: f64 = 1000.0;
+
+/// What the probes and the tracepoints cost the target over one second of readings, % of one CPU.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overhead {
+    /// Each live traced function's probe term (detached functions have none).
+    pub by_function: Vec<(u32, f64)>,
+    /// Their sum: what detaching could lower.
+    pub probes_pct: f64,
+    /// The syscall and scheduler tracepoints' part: the target's syscalls and switch-outs (one
+    /// tracepoint where a syscall has two, but the off-CPU bookkeeping) times their measured
+    /// cost. No detach lowers it.
+    pub fixed_pct: f64,
+    /// The target's syscalls and switch-outs a second, which `fixed_pct` prices.
+    pub tracepoint_events_per_s: f64,
+    /// `probes_pct`'s average price of one live probe hit, ns (site classes differ: a
+    /// single-stepped hit costs many emulated ones); without hits, an emulated hit's.
+    pub per_hit_ns: f64,
+}
+
+impl Overhead {
+    fn of(w: &model::Sample, functions: &[crate::model::FuncInfo], hit_ns: f64, tracepoint_ns: u64) -> Self {
+        let by_function = model::probe_overhead_pct(w, functions, hit_ns);
+        // Folded from +0.0: an empty float sum is -0.0, which would print as "-0.0%".
+        let probes_pct = by_function.iter().fold(0.0, |sum, c| sum + c.1);
+        let live = |id: u32| functions.get(id as usize).is_some_and(|i| !i.detached);
+        let hits: u64 = w.functions.iter().filter(|f| live(f.id)).map(|f| f.calls() + f.count).sum();
+        let hits_per_s = model::rate_per_s(hits, w.at_ns);
+        let c = &w.counters;
+        let tracepoint_events_per_s = model::rate_per_s(c.target_syscalls + c.target_switches, w.at_ns);
+        Overhead {
+            by_function,
+            probes_pct,
+            fixed_pct: tracepoint_events_per_s * tracepoint_ns as f64 / 1e9 * 100.0,
+            tracepoint_events_per_s,
+            per_hit_ns: if hits_per_s > 0.0 { probes_pct / 100.0 * 1e9 / hits_per_s } else { 0.0 },
+        }
+    }
+
+    /// The whole estimate, % of one CPU: what the header shows and the guard holds to its budget.
+    pub fn total_pct(&self) -> f64 {
+        self.probes_pct + self.fixed_pct
     }
 }
 

@@ -1,4 +1,4 @@
-//! What the main loop asks the app after each event: the overhead guard's verdict, `--slow auto`'s
+//! What the main loop asks the app after each reading: the overhead guard's verdict, `--slow auto`'s
 //! per-function thresholds and the `--no-tui` progress line. Pure reads of the session.
 
 use super::App;
@@ -19,9 +19,7 @@ impl App {
         if self.target_exited || self.session.elapsed_ns() < 2_000_000_000 {
             return Vec::new();
         }
-        let mut costs = self.overhead_by_function();
-        let mut probes = costs.iter().fold(0.0, |sum, c| sum + c.1);
-        let fixed = self.fixed_overhead_pct();
+        let (mut probes, fixed) = (self.overhead.probes_pct, self.overhead.fixed_pct);
         if probes + fixed <= max_pct {
             return Vec::new();
         }
@@ -30,6 +28,7 @@ impl App {
         let low = max_pct * GUARD_LOW_WATER;
         let room = if fixed < low { low - fixed } else { low };
         let tracepoints = if fixed > 0.0 { format!(", the tracepoints ~{fixed:.1}% of it") } else { String::new() };
+        let mut costs = self.overhead.by_function.clone();
         costs.sort_by(|a, b| b.1.total_cmp(&a.1));
         let mut out = Vec::new();
         for (fn_id, pct) in costs {
@@ -56,22 +55,18 @@ impl App {
         if self.tracepoints_warned || self.target_exited || self.session.elapsed_ns() < 2_000_000_000 {
             return None;
         }
-        let fixed = self.fixed_overhead_pct();
+        let fixed = self.overhead.fixed_pct;
         let low = max_pct * GUARD_LOW_WATER;
         if fixed < low {
             return None;
         }
         self.tracepoints_warned = true;
-        let events_per_s = self
-            .session
-            .last_second()
-            .map_or(0.0, |w| model::rate_per_s(w.counters.target_syscalls + w.counters.target_switches, w.at_ns));
         Some(format!(
             "warning: the syscall and scheduler tracepoints alone cost the target ~{fixed:.1}% of a CPU \
-             ({} syscalls and switch-outs × {:.0} ns each), over the guard's mark {low:.1}% ({GUARD_LOW_WATER} × --max-overhead {max_pct}%): \
+             ({} syscalls and switch-outs × {} ns each), over the guard's mark {low:.1}% ({GUARD_LOW_WATER} × --max-overhead {max_pct}%): \
              detaching functions cannot lower that; --latency-only has no tracepoints",
-            units::fmt_rate(events_per_s),
-            self.tracepoint_cost_ns
+            units::fmt_rate(self.overhead.tracepoint_events_per_s),
+            self.info.tracepoint_cost_per_syscall_ns
         ))
     }
 
@@ -137,7 +132,7 @@ impl App {
             units::fmt_ns(s.elapsed_ns()),
             units::fmt_rate(model::rate_per_s(calls, w.at_ns)),
             units::fmt_rate(s.hits_per_s()),
-            self.overhead_pct(),
+            self.overhead.total_pct(),
             lost.dropped(),
             lost.total().saturating_sub(lost.dropped()),
             top

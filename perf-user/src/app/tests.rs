@@ -419,17 +419,18 @@ fn rows_exist_before_the_first_sample_and_after_the_target_exits() {
 #[test]
 fn overhead_is_each_functions_hits_times_its_class_cost() {
     let mut a = named_app(&["f", "stepped"]);
-    a.cost_per_hit_ns = 1000.0;
+    a.info.probe_cost_per_hit_ns = 1000;
     a.session.functions[1].hit_cost_ns = 20_000;
     for t in 0..=3 {
         a.handle(Event::Tick { sample: sample_at(t, &[t * 100_000, t * 1_000]), exemplars: vec![] });
     }
     // f: 100k calls/s × 2 hits × 1 µs = 20 %; stepped: 1k × 2 × 20 µs = 4 %.
-    assert!((a.overhead_pct() - 24.0).abs() < 1e-6, "{}", a.overhead_pct());
+    assert!((a.overhead.total_pct() - 24.0).abs() < 1e-6, "{:?}", a.overhead);
+    assert!((a.derived.overhead_pct - 24.0).abs() < 1e-6, "the header's: {}", a.derived.overhead_pct);
     let line = a.progress_line();
     assert!(line.contains("(~24.0% of a CPU)"), "{line}");
     // 24 % of a second over 202k hits/s: 1.19 µs a hit on average.
-    assert!((a.overhead_per_hit_ns() - 240_000_000.0 / 202_000.0).abs() < 1e-6, "{}", a.overhead_per_hit_ns());
+    assert!((a.overhead.per_hit_ns - 240_000_000.0 / 202_000.0).abs() < 1e-6, "{:?}", a.overhead);
     assert!(a.overhead_guard(25.0).is_empty(), "within the budget");
     let detached = a.overhead_guard(23.0);
     assert_eq!(detached.iter().map(|d| d.0).collect::<Vec<_>>(), vec![0], "the hottest goes first, then 4 % fits");
@@ -440,8 +441,8 @@ fn overhead_is_each_functions_hits_times_its_class_cost() {
 #[test]
 fn the_tracepoints_fixed_cost_is_in_the_estimate_and_the_guard_leaves_it_to_the_probes() {
     let mut a = named_app(&["f", "g"]);
-    a.cost_per_hit_ns = 1000.0;
-    a.tracepoint_cost_ns = 100.0;
+    a.info.probe_cost_per_hit_ns = 1000;
+    a.info.tracepoint_cost_per_syscall_ns = 100;
     for t in 0..=3 {
         let mut s = sample_at(t, &[t * 10_000, t * 5_000]);
         s.counters.target_syscalls = t * 150_000;
@@ -449,9 +450,9 @@ fn the_tracepoints_fixed_cost_is_in_the_estimate_and_the_guard_leaves_it_to_the_
         a.handle(Event::Tick { sample: s, exemplars: vec![] });
     }
     // (150k syscalls + 50k switch-outs)/s × 100 ns = 2 %; probes: f 2 %, g 1 %.
-    assert!((a.fixed_overhead_pct() - 2.0).abs() < 1e-9, "{}", a.fixed_overhead_pct());
-    assert!((a.overhead_pct() - 5.0).abs() < 1e-9, "{}", a.overhead_pct());
-    assert!((a.overhead_per_hit_ns() - 1000.0).abs() < 1e-6, "the average hit is the probes' alone");
+    assert!((a.overhead.fixed_pct - 2.0).abs() < 1e-9, "{:?}", a.overhead);
+    assert!((a.overhead.total_pct() - 5.0).abs() < 1e-9, "{:?}", a.overhead);
+    assert!((a.overhead.per_hit_ns - 1000.0).abs() < 1e-6, "the average hit is the probes' alone");
     assert!(a.overhead_guard(5.0).is_empty(), "within the budget");
     // Budget 4 %: the probes get 0.75 × 4 − 2 = 1 %: f goes, g stays.
     let gone = a.overhead_guard(4.0);
@@ -467,7 +468,7 @@ fn the_tracepoints_fixed_cost_is_in_the_estimate_and_the_guard_leaves_it_to_the_
 #[test]
 fn tracepoints_over_the_budget_are_a_warning_once_naming_latency_only() {
     let mut a = named_app(&["f"]);
-    a.tracepoint_cost_ns = 200.0;
+    a.info.tracepoint_cost_per_syscall_ns = 200;
     for t in 0..=3 {
         let mut s = sample_at(t, &[t * 10]);
         s.counters.target_syscalls = t * 150_000;

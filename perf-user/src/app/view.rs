@@ -151,7 +151,7 @@ pub struct Derived {
     /// The window's call tree.
     pub tree: crate::model::CallTree,
     pub hits_per_s: f64,
-    /// `App::overhead_pct` and `App::overhead_per_hit_ns` as of this rebuild (frozen while paused).
+    /// `App::overhead`'s whole estimate and price per hit as of this rebuild (frozen while paused).
     pub overhead_pct: f64,
     pub overhead_per_hit_ns: f64,
     /// Since attach.

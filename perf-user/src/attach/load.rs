@@ -118,11 +118,6 @@ pub(super) fn load(
         Slow::Auto | Slow::Off => None,
     };
     app.tails = TailColours::new(threshold_ns, baseline);
-    if probe_cost.per_call_ns > 0 {
-        // A call is two probe hits (entry and return).
-        app.cost_per_hit_ns = probe_cost.per_call_ns as f64 / 2.0;
-    }
-    app.tracepoint_cost_ns = tracepoint_ns as f64;
     let steal_start = (app.info.steal_source == "kvm_steal_time").then(|| steal_reading(&collector));
     let nmi_start = if app.info.interference { proc::nmi_total() } else { None };
     Ok(Loaded { tracer, calibration, collector, app, attached_line, steal_start, nmi_start, probe_cost, refresh })
@@ -148,6 +143,7 @@ fn run_info(
         thread_names: Vec::new(),
         warnings,
         calibration_ns: probe_cost.in_window.median_ns,
+        // A call is two probe hits (entry and return).
         probe_cost_per_hit_ns: probe_cost.per_call_ns / 2,
         tracepoint_cost_per_syscall_ns: tracepoint_ns,
         probe_costs: class_costs(probe_cost),

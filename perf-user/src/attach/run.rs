@@ -179,12 +179,16 @@ impl Loop {
                 continue;
             }
             let exited = matches!(event, Event::TargetExited);
+            // The target's last reading comes with its exit.
+            let reading = exited || matches!(event, Event::Tick { .. });
             match self.loaded.app.handle(event) {
                 Action::Continue => {}
                 Action::ExportSnapshot => self.export_snapshot(cfg),
                 Action::Exit(reason) => return Ok(reason),
             }
-            self.after_event(cfg);
+            if reading {
+                self.after_reading(cfg);
+            }
             if exited && self.ui.is_none() {
                 return Ok(EndReason::TargetExited);
             }
@@ -246,8 +250,9 @@ impl Loop {
         app.set_status(status);
     }
 
-    /// `--slow auto`, the overhead guard, the periodic publications and thread names.
-    fn after_event(&mut self, cfg: &AttachConfig) {
+    /// After each reading (keys change nothing they read): `--slow auto`, the overhead guard, the
+    /// periodic publications, thread names and libraries loaded since.
+    fn after_reading(&mut self, cfg: &AttachConfig) {
         let Loaded { tracer, app, collector, .. } = &mut self.loaded;
         if cfg.slow == Slow::Auto {
             for (fn_id, slow_ns) in app.auto_thresholds() {

@@ -188,7 +188,7 @@ pub struct Counters {
     pub syscalls: u64,
     pub switches: u64,
     /// Every syscall and switch-out of the target the tracepoints ran on (0 without them): what
-    /// they cost the target whatever it traces (`App::fixed_overhead_pct`).
+    /// they cost the target whatever it traces (`Overhead::fixed_pct`).
     pub target_syscalls: u64,
     pub target_switches: u64,
     pub lost: Lost,

@@ -63,7 +63,12 @@ pub fn empty_app(n: usize) -> App {
 /// about `base_i` ns with a tail that grows and shrinks over time (the sparkline moves), and
 /// splits its time differently between own CPU, callees, syscalls and off-CPU.
 pub fn app(n: usize, ticks: u64) -> App {
-    let mut app = empty_app(n);
+    ticked(empty_app(n), ticks)
+}
+
+/// `app`'s `ticks` one-second ticks given to an app of `n` functions built by the caller.
+pub fn ticked(mut app: App, ticks: u64) -> App {
+    let n = app.session.functions.len();
     let mut cumulative: Vec<FuncSample> =
         (0..n).map(|i| FuncSample { id: i as u32, ..FuncSample::default() }).collect();
     let mut func_syscalls: Vec<FuncSyscall> = Vec::new();

@@ -352,8 +352,9 @@ fn the_footer_keeps_help_in_view_whatever_the_status() {
 fn the_overhead_estimate_is_red_only_above_the_guard() {
     // Regression: red from 5 %, while the guard (25 % by default) let it be.
     let app = |max_overhead_pct| {
-        let mut a = fixtures::app(8, 5);
-        a.cost_per_hit_ns = 5_000.0;
+        let mut a = fixtures::empty_app(8);
+        a.info.probe_cost_per_hit_ns = 5_000;
+        let mut a = fixtures::ticked(a, 5);
         a.max_overhead_pct = max_overhead_pct;
         a
     };
@@ -365,7 +366,7 @@ fn the_overhead_estimate_is_red_only_above_the_guard() {
         buf[(at as u16, 1)].fg
     };
     let a = app(25.0);
-    assert!(a.overhead_pct() > 5.0 && a.overhead_pct() < 25.0, "{}", a.overhead_pct());
+    assert!(a.derived.overhead_pct > 5.0 && a.derived.overhead_pct < 25.0, "{}", a.derived.overhead_pct);
     assert_ne!(colour(&a), Color::Red, "under the guard");
     assert_eq!(colour(&app(1.0)), Color::Red, "above it");
 }
