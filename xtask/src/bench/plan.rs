@@ -21,7 +21,8 @@ pub struct Plan {
     /// Repetitions of section 1's per-call runs: their differences are tens of ns against
     /// run-to-run swings of ±20 % on this kind of VM, so their medians need more runs.
     pub call_reps: usize,
-    /// Repetitions of the paired runs, each a ratio measured under one machine state.
+    /// Repetitions of the paired runs (section 1's, and section 12's target-app ones), each
+    /// measured under one machine state.
     pub pair_reps: usize,
     /// Section 9: rounds of every mode; its runs swing with the machine's load more than any.
     pub workload_rounds: usize,
@@ -77,7 +78,7 @@ impl Plan {
     /// The report's description of the plan.
     pub fn describe(&self) -> String {
         format!(
-            "section 1: median of {}, paired runs {}; {} calls per traced run, {} untraced, {} getppid, {} ms per throughput run, {} spins; section 9: {} rounds, {} s of load per server run, {}",
+            "section 1: median of {}, paired runs {} (section 12's target-app pairs too); {} calls per traced run, {} untraced, {} getppid, {} ms per throughput run, {} spins; section 9: {} rounds, {} s of load per server run, {}",
             self.call_reps,
             self.pair_reps,
             thousands(self.traced_calls as f64),

@@ -72,7 +72,10 @@ pub fn rows(ctx: &mut Ctx, settle_ms: u64, budgets: &[u32]) -> Vec<GuardRow> {
         }
     };
     let mut runs: Vec<Vec<Paired>> = vec![Vec::new(); budgets.len()];
-    for rep in 0..ctx.plan.reps {
+    // As many as section 1's paired runs: with three, one pair spoiled by the host (a traced
+    // window slowed by someone else's work) set the interval's end alone.
+    let pairs = ctx.plan.pair_reps;
+    for rep in 0..pairs {
         // Each round starts one budget later: none always follows the same one.
         for k in 0..budgets.len() {
             let i = (k + rep) % budgets.len();
@@ -85,7 +88,7 @@ pub fn rows(ctx: &mut Ctx, settle_ms: u64, budgets: &[u32]) -> Vec<GuardRow> {
                         "bench: [{}/{}] guard target-app, {name:<18} {:.0} → {:.0} msg/s (lost {:.1} %), \
                          {:.2} → {:.2} µs CPU/msg, {} of {} detached",
                         rep + 1,
-                        ctx.plan.reps,
+                        pairs,
                         p.untraced.per_s,
                         p.traced.per_s,
                         p.loss_pct(),

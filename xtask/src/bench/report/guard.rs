@@ -28,7 +28,8 @@ pub(super) fn section(md: &mut String, r: &Results) {
          then perf-user attaches with `--func '*'` (every function of its executable, std's and its \
          dependencies' included) and, after the same 8 s, two more snapshots give the traced ones. The \
          probes' share is 1 − untraced CPU per message / traced CPU per message; the throughput lost, 1 − \
-         traced / untraced messages per second; each the median over the runs.\n\n\
+         traced / untraced messages per second; each the median over as many pairs as section 1's paired \
+         runs (with three, one pair whose traced window the host slowed set the interval's end alone).\n\n\
          Each share and loss comes with its 95 % bootstrap interval (bench-target: medians of the untraced \
          and the traced runs resampled; target-app: the median of the paired runs' own values resampled). \
          \"Kept\" when both intervals lie within the budget, \"**no**\" when either lies wholly beyond it, \
