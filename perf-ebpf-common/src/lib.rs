@@ -56,11 +56,13 @@ pub const RECENT_CALLS: usize = 16;
 const _: () = assert!(RECENT_CALLS.is_power_of_two(), "the kernel masks ring indexes with RECENT_CALLS - 1");
 /// Traced callees remembered per frame for its exemplar, by wall time ("callees 99%: Gateway::send 97%").
 pub const FRAME_TOP_CALLEES: usize = 3;
-/// Distinct call paths (a traced function reached through one chain of traced callers) kept in
-/// `CALL_PATHS`; later new paths are counted in `Counter::AttrMapFull`.
-pub const MAX_CALL_PATHS: u32 = 8192;
+/// Entries of `CALL_PATHS`: a call path (a traced function reached through one chain of traced
+/// callers) takes one per epoch copy it has calls in, so at least half as many distinct paths are
+/// kept; later new paths are counted in `Counter::AttrMapFull`.
+pub const MAX_CALL_PATHS: u32 = 16384;
 /// `FUNC_SLOW[fn_id]` value that freezes the function: its returns record nothing more (the
-/// run's last reading while the target runs: the function and path maps then hold the same calls).
+/// run's last reading while the target runs: every map then holds the same calls, histograms and
+/// per-thread rows included).
 pub const SLOW_FROZEN: u64 = u64::MAX;
 /// Ring buffer for slow-call exemplars, in bytes (a power of two, multiple of the page size).
 pub const EXEMPLAR_RING_BYTES: u32 = 1 << 20;
@@ -88,6 +90,8 @@ pub mod names {
     pub const COUNTERS: &str = "COUNTERS";
     pub const CALL_PATHS: &str = "CALL_PATHS";
     pub const EXEMPLARS: &str = "EXEMPLARS";
+    /// One u32: the epoch copy the return programs write (see [`super::EPOCHS`]).
+    pub const EPOCH: &str = "EPOCH";
 
     pub const GLOBAL_TARGET_TGID: &str = "TARGET_TGID";
     pub const GLOBAL_TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
@@ -336,15 +340,52 @@ pub struct CalleeSlot {
 const _: () = assert!(size_of::<CalleeSlot>() == 16);
 
 /// The id of the call path that reaches `fn_id` from the path `parent` (0: `fn_id` is an
-/// outermost traced call): a 64-bit mix of both, never 0, so equal chains of traced callers get
-/// equal ids on every thread and CPU without a shared allocator (collisions: ~n²/2^65).
+/// outermost traced call): a 63-bit mix of both, never 0, so equal chains of traced callers get
+/// equal ids on every thread and CPU without a shared allocator (collisions: ~n²/2^64). The top
+/// bit is left for the epoch in `CALL_PATHS` keys ([`call_path_key`]).
 #[inline(always)]
 pub const fn call_path_id(parent: u64, fn_id: u32) -> u64 {
     let mut x = parent ^ (fn_id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^= x >> 31;
+    x &= !CALL_PATH_EPOCH_BIT;
     if x == 0 { 1 } else { x }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Epochs: two copies of the function totals and call paths, so a reading is of settled numbers
+//
+// The return programs add each call to the copy `EPOCH[0]` names, the function's totals and its
+// call path's in the same run. To read, perf-user switches `EPOCH` to the other copy and waits
+// until no program still runs (an RCU grace period): the copy it left then holds exactly the
+// calls returned before the switch, in both maps, and stays still until the next switch. The
+// copy written now was left at the previous switch and read then; that reading plus this one is
+// the whole run as of this switch, with every function's count its call paths' sum. No copy is
+// ever zeroed.
+
+/// `EPOCH[0]`'s values: the copy being written (the other one is being read or at rest).
+pub const EPOCHS: u32 = 2;
+/// The bit of a `CALL_PATHS` key that names its epoch copy (path ids never have it).
+pub const CALL_PATH_EPOCH_BIT: u64 = 1 << 63;
+
+/// `FUNC_STATS` index of function `fn_id`'s totals in copy `epoch` (both copies side by side, so a
+/// reading of functions `0..n` is one batch of keys `0..2n`).
+#[inline(always)]
+pub const fn func_stats_index(fn_id: u32, epoch: u32) -> u32 {
+    fn_id.wrapping_mul(EPOCHS).wrapping_add(epoch & 1)
+}
+
+/// `CALL_PATHS` key of path `id` in copy `epoch`.
+#[inline(always)]
+pub const fn call_path_key(id: u64, epoch: u32) -> u64 {
+    (id & !CALL_PATH_EPOCH_BIT) | ((epoch & 1) as u64) << 63
+}
+
+/// The path id and epoch copy of a `CALL_PATHS` key.
+#[inline(always)]
+pub const fn call_path_key_parts(key: u64) -> (u64, u32) {
+    (key & !CALL_PATH_EPOCH_BIT, (key >> 63) as u32)
 }
 
 /// `CALL_PATHS[path id]`, per CPU: the calls that returned through one call path, with their

@@ -80,3 +80,27 @@ fn call_path_ids_differ_by_caller_and_are_never_zero() {
     // Recursion: each level its own path.
     assert_ne!(call_path_id(root, 3), root);
 }
+
+#[test]
+fn epoch_copies_never_share_a_slot() {
+    // Function totals: copies side by side, each (function, copy) its own index.
+    let mut seen = [false; 64 * EPOCHS as usize];
+    for fn_id in 0..64 {
+        for epoch in 0..EPOCHS {
+            let i = func_stats_index(fn_id, epoch) as usize;
+            assert!(i < seen.len() && !seen[i], "function {fn_id}, copy {epoch}: index {i}");
+            seen[i] = true;
+        }
+    }
+    // Call paths: ids never carry the epoch bit, and a key gives back its id and copy.
+    let mut id = 0;
+    for fn_id in 0..10_000 {
+        id = call_path_id(id, fn_id);
+        assert_ne!(id, 0);
+        assert_eq!(id & CALL_PATH_EPOCH_BIT, 0, "path {id:#x}");
+        for epoch in 0..EPOCHS {
+            assert_eq!(call_path_key_parts(call_path_key(id, epoch)), (id, epoch));
+        }
+        assert_ne!(call_path_key(id, 0), call_path_key(id, 1));
+    }
+}

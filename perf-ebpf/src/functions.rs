@@ -8,12 +8,14 @@ use aya_ebpf::{
     programs::{ProbeContext, RetProbeContext},
 };
 use core::ffi::c_void;
-use perf_ebpf_common::{Counter, HIST_KIND_TOTAL, SLOW_FROZEN, ThreadState, latency_cookie, latency_cookie_read};
+use perf_ebpf_common::{
+    Counter, HIST_KIND_TOTAL, SLOW_FROZEN, ThreadState, func_stats_index, latency_cookie, latency_cookie_read,
+};
 
 use crate::{
     helpers::{bump, frame_index, hist_add, now_ns},
     interference::settle,
-    maps::{FUNC_HIST, FUNC_SLOW, FUNC_STATS, config},
+    maps::{FUNC_HIST, FUNC_SLOW, FUNC_STATS, config, epoch},
     record::{Call, count_call, record_call, record_path, remember_nested, stats_add},
     sampling::{sample_draw, sampled_in},
     thread::{drop_dead_frames, pop_frame, push_frame, thread_state, thread_state_or_new},
@@ -188,7 +190,7 @@ extern "C" fn func_latency(ctx_ptr: *mut c_void) -> u32 {
     let now = now_ns();
     // SAFETY: see above.
     let (fn_id, wall_ns) = latency_cookie_read(unsafe { *cookie }, now);
-    if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
+    if let Some(s) = FUNC_STATS.get_ptr_mut(func_stats_index(fn_id, epoch())) {
         stats_add(s, &Call::wall_only(wall_ns));
     }
     hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_TOTAL, wall_ns);
@@ -274,10 +276,11 @@ fn func_return(fn_id: u32, sp: u64, now: u64) {
     };
     // Before the per-call recording: in this order the verifier's walk of the program stays far
     // below its 1M-instruction limit (the other order exceeded it, E2BIG at load).
+    let epoch = epoch();
     if config().call_paths != 0 {
-        record_path(frame, parent, idx, &call);
+        record_path(frame, parent, idx, epoch, &call);
     }
-    record_call(fn_id, &call, frame, st, slow_ns);
+    record_call(fn_id, epoch, &call, frame, st, slow_ns);
     if idx > 0 {
         let entry_ts_ns = frame.entry_ts_ns;
         let caller = &mut st.frames[frame_index(idx - 1)];

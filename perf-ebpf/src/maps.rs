@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use core::ffi::c_void;
 use perf_ebpf_common::{
-    Config, Counter, CpuInterf, EXEMPLAR_RING_BYTES, FuncStats, FuncSyscallKey, Hist, MAX_CALL_PATHS,
+    Config, Counter, CpuInterf, EPOCHS, EXEMPLAR_RING_BYTES, FuncStats, FuncSyscallKey, Hist, MAX_CALL_PATHS,
     MAX_FUNC_SYSCALLS, MAX_FUNCS, MAX_SYSCALLS, MAX_THREAD_FUNCS, PathStats, StealLayout, SyscallStats, SyscallTotals,
     ThreadFuncKey, ThreadState,
 };
@@ -72,8 +72,20 @@ pub(crate) fn config() -> Config {
     unsafe { core::ptr::read_volatile(&CONFIG) }
 }
 
+/// Two copies of each function's totals, `func_stats_index(fn_id, epoch)` (see `EPOCH`).
 #[map(name = "FUNC_STATS")]
-pub(crate) static FUNC_STATS: PerCpuArray<FuncStats> = PerCpuArray::with_max_entries(MAX_FUNCS, 0);
+pub(crate) static FUNC_STATS: PerCpuArray<FuncStats> = PerCpuArray::with_max_entries(EPOCHS * MAX_FUNCS, 0);
+/// The copy of `FUNC_STATS` and `CALL_PATHS` the return programs write (0 or 1), switched by
+/// perf-user to read the other one settled (see `perf_ebpf_common::EPOCHS`).
+#[map(name = "EPOCH")]
+pub(crate) static EPOCH: Array<u32> = Array::with_max_entries(1, 0);
+
+/// The copy to record into now: read once per program run, so a call's function totals and its
+/// call path go to the same copy.
+#[inline(always)]
+pub(crate) fn epoch() -> u32 {
+    EPOCH.get(0).copied().unwrap_or(0) & 1
+}
 /// Two histograms per function: `2 * fn_id + HIST_KIND_{TOTAL,SELF}`.
 #[map(name = "FUNC_HIST")]
 pub(crate) static FUNC_HIST: PerCpuArray<Hist> = PerCpuArray::with_max_entries(2 * MAX_FUNCS, 0);
@@ -91,7 +103,8 @@ pub(crate) static FUNC_SYSCALLS: PerCpuHashMap<FuncSyscallKey, SyscallTotals> =
 #[map(name = "THREAD_FUNC_STATS")]
 pub(crate) static THREAD_FUNC_STATS: PerCpuHashMap<ThreadFuncKey, FuncStats> =
     PerCpuHashMap::with_max_entries(MAX_THREAD_FUNCS, 0);
-/// Per call path totals, keyed by path id (see `perf_ebpf_common::call_path_id`): the call tree.
+/// Per call path totals, keyed by path id and epoch copy (`perf_ebpf_common::call_path_key`): the
+/// call tree.
 #[map(name = "CALL_PATHS")]
 pub(crate) static CALL_PATHS: PerCpuHashMap<u64, PathStats> = PerCpuHashMap::with_max_entries(MAX_CALL_PATHS, 0);
 #[map(name = "SYSCALL_STATS")]

@@ -4,12 +4,12 @@
 use aya_ebpf::helpers::bpf_get_current_comm;
 use perf_ebpf_common::{
     Counter, Exemplar, Frame, FuncStats, HIST_KIND_SELF, HIST_KIND_TOTAL, Interf, PathStats, RECENT_CALLS, RecentCall,
-    ThreadFuncKey, ThreadState,
+    ThreadFuncKey, ThreadState, call_path_key, func_stats_index,
 };
 
 use crate::{
     helpers::{bump, current_tid, hist_add},
-    maps::{CALL_PATHS, EXEMPLARS, FUNC_HIST, FUNC_STATS, THREAD_FUNC_STATS, config},
+    maps::{CALL_PATHS, EXEMPLARS, FUNC_HIST, FUNC_STATS, THREAD_FUNC_STATS, config, epoch},
 };
 
 /// `bpf_ringbuf_submit` flag: do not wake the reader; userspace drains on a timer.
@@ -112,18 +112,18 @@ pub(crate) fn stats_add(s: *mut FuncStats, c: &Call) {
 /// One more call of `fn_id` entered, timed or not.
 #[inline(always)]
 pub(crate) fn count_call(fn_id: u32) {
-    if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
+    if let Some(s) = FUNC_STATS.get_ptr_mut(func_stats_index(fn_id, epoch())) {
         // SAFETY: valid per-CPU map value.
         unsafe { (*s).calls += 1 };
     }
 }
 
 /// A completed, attributed call of `fn_id` whose frame (already popped) is `frame`, on the thread
-/// whose state is `st` (its ring of recent nested calls goes with an exemplar); `func_slow_ns` is
-/// its `FUNC_SLOW` threshold (0: the run's).
+/// whose state is `st` (its ring of recent nested calls goes with an exemplar), into epoch copy
+/// `epoch`; `func_slow_ns` is its `FUNC_SLOW` threshold (0: the run's).
 #[inline(always)]
-pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame, st: &ThreadState, func_slow_ns: u64) {
-    if let Some(s) = FUNC_STATS.get_ptr_mut(fn_id) {
+pub(crate) fn record_call(fn_id: u32, epoch: u32, call: &Call, frame: &Frame, st: &ThreadState, func_slow_ns: u64) {
+    if let Some(s) = FUNC_STATS.get_ptr_mut(func_stats_index(fn_id, epoch)) {
         stats_add(s, call);
     }
     hist_add(&FUNC_HIST, 2 * fn_id + HIST_KIND_TOTAL, call.wall_ns);
@@ -149,10 +149,11 @@ pub(crate) fn record_call(fn_id: u32, call: &Call, frame: &Frame, st: &ThreadSta
 }
 
 /// A completed call whose frame (already popped, at `depth`) is `frame`, called through the path
-/// `parent` (path id, function): added to its call path's totals, the path created on its first call.
+/// `parent` (path id, function): added to its call path's totals in epoch copy `epoch`, the path
+/// created there on its first call.
 #[inline(always)]
-pub(crate) fn record_path(frame: &Frame, parent: (u64, u32), depth: u32, c: &Call) {
-    let key = frame.path_id;
+pub(crate) fn record_path(frame: &Frame, parent: (u64, u32), depth: u32, epoch: u32, c: &Call) {
+    let key = call_path_key(frame.path_id, epoch);
     let Some(p) = CALL_PATHS.get_ptr_mut(key) else {
         let v = PathStats {
             parent: parent.0,

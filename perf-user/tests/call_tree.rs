@@ -192,6 +192,47 @@ fn a_run_ended_while_the_target_runs_reads_functions_and_paths_alike() {
     }
 }
 
+/// Snapshots taken while the target runs (`--export-interval`): every reading is of settled
+/// numbers (the kernel writes one of two copies, perf-user reads the one it just left), so in
+/// every snapshot each function's timed calls are exactly its call-tree nodes' sum (regression:
+/// read one map after the other, they differed by the calls made in between, in most snapshots).
+/// Fed at 200k messages/s for the reason above.
+#[test]
+fn snapshots_taken_while_the_target_runs_read_functions_and_paths_alike() {
+    let test = "snapshots_taken_while_the_target_runs_read_functions_and_paths_alike";
+    if !bpf_available(test) {
+        return;
+    }
+    let dir = TempDir::new("call-tree-snapshots");
+    let app = TargetApp::start(&dir, &["--hold", "--rate", "200000", "--duration", "60"]);
+    app.signal(libc::SIGUSR2);
+    let export = dir.join("report.json");
+    let mut args = vec!["--export", export.to_str().unwrap(), "--export-interval", "250ms", "--duration", "3s"];
+    for f in [ON_MESSAGE, SIGNAL, RISK, BOOK] {
+        args.extend(["--func", f]);
+    }
+    PerfUser::attach(app.pid, &args).wait(Duration::from_secs(60));
+    let stream = std::fs::read_to_string(dir.join("report.ndjson")).unwrap();
+    let snapshots: Vec<Value> = stream
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["end_reason"] == "running")
+        .collect();
+    assert!(snapshots.len() >= 5, "{} snapshots in 3 s at 250 ms", snapshots.len());
+    let mut last = 0;
+    for (i, report) in snapshots.iter().enumerate() {
+        let tree = nodes(report);
+        for f in [ON_MESSAGE, SIGNAL, RISK, BOOK] {
+            let count = u(&function(report, f)["count"]);
+            let calls: u64 = tree.iter().filter(|n| n["symbol"] == f).map(|n| u(&n["calls"])).sum();
+            assert_eq!(calls, count, "snapshot {i}, {f}: its nodes' calls against its timed calls");
+        }
+        let count = u(&function(report, ON_MESSAGE)["count"]);
+        assert!(i == 0 || count > last + 1000, "snapshot {i}: the target ran ({last} then {count} calls)");
+        last = count;
+    }
+}
+
 /// `--no-call-tree`: the kernel keeps no per-path totals, so the export has no call tree, but every
 /// call is still counted and each slow on_message still names the risk check that made it slow
 /// (a slow call's heaviest callees live in its frame, not in the path map).

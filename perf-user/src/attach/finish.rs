@@ -21,12 +21,13 @@ pub(super) fn finish(cfg: &AttachConfig, session: Loop, end: EndReason) -> Resul
     let Loop { loaded, pid, ui, mut published, .. } = session;
     let Loaded { mut tracer, calibration, mut collector, mut app, steal_start, nmi_start, .. } = loaded;
     // The numbers end here (after an exit or exec the last reading was taken already). The target
-    // still runs: its functions are frozen first, so the maps read one after the other hold the
-    // same calls (a function's count is its call-tree nodes' sum, exactly).
+    // still runs: its functions are frozen first, so every map read holds the same calls (each
+    // reading's function and path totals agree anyway, from the epoch copy it settles; the
+    // histograms and per-thread rows only agree with them once nothing records).
     if !app.target_exited && end != EndReason::Exec {
         if let Err(e) = tracer.freeze() {
             app.info.warnings.push(format!(
-                "the last reading was taken while the target ran ({}): a function's count can differ from its call-tree nodes' by the calls made during the reading",
+                "the last reading was taken while the target ran ({}): a function's histogram and per-thread rows can hold calls made during the reading that its count does not",
                 crate::bpf::sys::error_chain(&e)
             ));
         }

@@ -367,8 +367,9 @@ impl Tracer {
     }
 
     /// The run's last reading while the target runs: every function's returns stop recording
-    /// (`SLOW_FROZEN`), and this returns once no program is still recording one, so the function
-    /// and call-path maps read next hold exactly the same calls. Nothing is recorded afterwards.
+    /// (`SLOW_FROZEN`), and this returns once no program is still recording one, so every map
+    /// read next (histograms and per-thread rows too, which have no epoch copies) holds exactly
+    /// the same calls. Nothing is recorded afterwards.
     pub fn freeze(&mut self) -> Result<(), LoadError> {
         for fn_id in 0..self.func_slow.len() {
             self.func_slow
@@ -430,7 +431,7 @@ fn load_object(spec: &LoadSpec) -> Result<(Ebpf, &'static kfunc::Resolved, bool)
         .override_global(names::GLOBAL_TASK_MAJ_FLT_OFFSET, &maj_flt_offset, true)
         .override_global(names::GLOBAL_CONFIG, &config, true)
         .override_global(names::GLOBAL_STEAL_LAYOUT, &layout.unwrap_or_default(), true)
-        .map_max_entries(names::FUNC_STATS, funcs)
+        .map_max_entries(names::FUNC_STATS, funcs.saturating_mul(perf_ebpf_common::EPOCHS))
         .map_max_entries(names::FUNC_HIST, 2 * funcs)
         .map_max_entries(names::FUNC_SLOW, funcs)
         .map_max_entries(names::FUNC_NESTS, funcs)

@@ -6,10 +6,10 @@ use std::{
     time::Instant,
 };
 
-use aya::maps::{IterableMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
+use aya::maps::{Array, IterableMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use perf_ebpf_common::{
-    self as common, Counter, CpuInterf, FuncStats, FuncSyscallKey, Hist, PathStats, RECENT_CALLS, SyscallStats,
-    SyscallTotals, ThreadFuncKey, hist_bucket_bounds, names,
+    self as common, Counter, CpuInterf, EPOCHS, FuncStats, FuncSyscallKey, Hist, PathStats, RECENT_CALLS, SyscallStats,
+    SyscallTotals, ThreadFuncKey, call_path_key_parts, func_stats_index, hist_bucket_bounds, names,
 };
 
 use crate::{
@@ -26,11 +26,19 @@ use crate::{
 };
 
 pub struct Collector {
+    /// Both epoch copies of each function's totals (`func_stats_index`).
     func_stats: PerCpuArray<MapData, FuncStats>,
     func_hist: PerCpuArray<MapData, Hist>,
     func_syscalls: PerCpuHashMap<MapData, FuncSyscallKey, SyscallTotals>,
     thread_funcs: PerCpuHashMap<MapData, ThreadFuncKey, FuncStats>,
+    /// Both epoch copies of each call path's totals (`call_path_key`).
     call_paths: PerCpuHashMap<MapData, u64, PathStats>,
+    /// The copy of the two above the programs write (`perf_ebpf_common::EPOCHS`).
+    epoch: Array<MapData, u32>,
+    /// Its value now.
+    writing: u32,
+    /// Each copy as read when the programs last left it: exact until they come back to it.
+    settled: [Settled; EPOCHS as usize],
     syscall_stats: PerCpuArray<MapData, SyscallStats>,
     syscall_hist: PerCpuArray<MapData, Hist>,
     counters: PerCpuArray<MapData, u64>,
@@ -65,6 +73,15 @@ pub struct Collector {
     pub target_pid: u32,
     /// Callers named from the stacks so far, by path id (`call_paths_with_running_callers`).
     running_callers: std::collections::HashMap<u64, CallPath>,
+}
+
+/// One epoch copy of the function and call-path totals, per CPU, as read when the programs left it.
+#[derive(Default)]
+struct Settled {
+    /// `[fn_id][cpu]`.
+    functions: Vec<Vec<FuncStats>>,
+    /// Path id → its per-CPU totals.
+    paths: std::collections::HashMap<u64, Vec<PathStats>>,
 }
 
 /// Callers remembered from the threads' stacks before the memory starts over (a path is 80 bytes).
@@ -205,6 +222,9 @@ impl Collector {
             func_syscalls: take(tracer, names::FUNC_SYSCALLS)?,
             thread_funcs: take(tracer, names::THREAD_FUNC_STATS)?,
             call_paths: take(tracer, names::CALL_PATHS)?,
+            epoch: take(tracer, names::EPOCH)?,
+            writing: 0,
+            settled: Default::default(),
             syscall_stats: take(tracer, names::SYSCALL_STATS)?,
             syscall_hist: take(tracer, names::SYSCALL_HIST)?,
             counters: take(tracer, names::COUNTERS)?,
@@ -258,21 +278,62 @@ impl Collector {
     /// syscalls, per-thread functions, spans and counters.
     pub fn sample(&mut self) -> Sample {
         let at_ns = self.started.elapsed().as_nanos() as u64;
-        let functions = self.sample_functions();
+        let left = self.switch_epoch();
+        let functions = self.sample_functions(left);
         let syscalls = self.sample_syscalls();
         let func_syscalls = self.sample_func_syscalls();
         let threads = if self.per_thread { self.sample_threads() } else { Vec::new() };
         let spans = self.spans.as_mut().map(|r| r.sample()).unwrap_or_default();
-        let call_paths = self.call_paths_with_running_callers();
+        let call_paths = self.call_paths_with_running_callers(left);
         let counters = self.sample_counters(&functions, &spans);
         Sample { at_ns, functions, syscalls, func_syscalls, threads, spans, call_paths, counters }
     }
 
+    /// Makes the programs write the other epoch copy and returns once none still writes the one
+    /// they left, whose number it returns: that copy now holds every call returned before the
+    /// switch, its functions' and its call paths' alike, and nothing changes it until the next
+    /// switch. `None` when the switch failed (then both copies are read as they are, a moment
+    /// apart).
+    fn switch_epoch(&mut self) -> Option<u32> {
+        let left = self.writing;
+        self.epoch.set(0, left ^ 1, 0).ok()?;
+        self.writing = left ^ 1;
+        // Without the wait (it has never failed where the maps could be made) the left copy is
+        // read at once: a call returning just then is missing from this reading, not lost (it
+        // is in the next one of that copy).
+        let _ = sys::wait_for_running_programs();
+        Some(left)
+    }
+
+    /// Every function's per-CPU totals, `[fn_id][cpu]`, both epoch copies' together: the copy
+    /// just `left` as read now with the other as read when it was left (the whole run as of the
+    /// switch), or both as they are without a switch.
+    fn function_totals(&mut self, left: Option<u32>) -> Vec<Vec<FuncStats>> {
+        let n = self.symbols.len() as u32;
+        let both = read_percpu_array(&self.func_stats, EPOCHS * n, self.cpus);
+        let copy = |e: u32| -> Vec<Vec<FuncStats>> {
+            (0..n).map(|id| both.get(func_stats_index(id, e) as usize).cloned().unwrap_or_default()).collect()
+        };
+        let [mut first, second] = match left {
+            Some(e) => {
+                self.settled[e as usize].functions = copy(e);
+                [self.settled[0].functions.clone(), self.settled[1].functions.clone()]
+            }
+            None => [copy(0), copy(1)],
+        };
+        // A copy left before later functions were added is shorter: they had no calls in it.
+        first.resize(n as usize, Vec::new());
+        for (a, b) in first.iter_mut().zip(second) {
+            a.extend(b);
+        }
+        first
+    }
+
     /// Every traced function's stats and histograms (unchanged ones from the cache), with the
     /// calibrated probe cost subtracted.
-    fn sample_functions(&mut self) -> Vec<FuncSample> {
+    fn sample_functions(&mut self, left: Option<u32>) -> Vec<FuncSample> {
         let mut functions = Vec::with_capacity(self.symbols.len());
-        let all_stats = read_percpu_array(&self.func_stats, self.symbols.len() as u32, self.cpus);
+        let all_stats = self.function_totals(left);
         for (id, per_cpu) in (0u32..).zip(&all_stats) {
             let stats = sum_stats(per_cpu);
             let cached = self.cache.get(id as usize).filter(|c| c.count == stats.count);
@@ -404,8 +465,8 @@ impl Collector {
     /// threads' stacks are read only when a caller is missing and unknown, which neither a steady
     /// state with returning callers nor an event loop running all along pays for after its first
     /// tick.
-    fn call_paths_with_running_callers(&mut self) -> Vec<CallPath> {
-        let mut paths = self.read_call_paths();
+    fn call_paths_with_running_callers(&mut self, left: Option<u32>) -> Vec<CallPath> {
+        let mut paths = self.read_call_paths(left);
         let read: std::collections::HashSet<u64> = paths.iter().map(|p| p.id).collect();
         let unknown = |id: &u64| !read.contains(id) && !self.running_callers.contains_key(id);
         let missing = paths.iter().any(|p| p.depth > 0 && unknown(&p.parent));
@@ -421,12 +482,37 @@ impl Collector {
         paths
     }
 
+    /// Every call path's per-CPU totals, both epoch copies' together (as for `function_totals`).
+    fn path_totals(&mut self, left: Option<u32>) -> std::collections::HashMap<u64, Vec<PathStats>> {
+        let mut all: std::collections::HashMap<u64, Vec<PathStats>> = std::collections::HashMap::new();
+        let Some(e) = left else {
+            for (key, v) in self.call_paths.iter().filter_map(Result::ok) {
+                all.entry(call_path_key_parts(key).0).or_default().extend(v.iter().copied());
+            }
+            return all;
+        };
+        // Only the left copy's entries are read: the other copy's are still being written.
+        let keys: Vec<u64> = self.call_paths.keys().filter_map(Result::ok).collect();
+        self.settled[e as usize].paths = keys
+            .into_iter()
+            .filter_map(|key| match call_path_key_parts(key) {
+                (id, epoch) if epoch == e => Some((id, self.call_paths.get(&key, 0).ok()?.to_vec())),
+                _ => None,
+            })
+            .collect();
+        for copy in &self.settled {
+            for (id, v) in &copy.paths {
+                all.entry(*id).or_default().extend(v.iter().copied());
+            }
+        }
+        all
+    }
+
     /// Every call path's totals summed over CPUs, calibrated like their functions' calls. A CPU's
     /// copy with calls names its path (the kernel zeroes the other CPUs' copies).
-    fn read_call_paths(&self) -> Vec<CallPath> {
-        self.call_paths
-            .iter()
-            .filter_map(Result::ok)
+    fn read_call_paths(&mut self, left: Option<u32>) -> Vec<CallPath> {
+        self.path_totals(left)
+            .into_iter()
             .filter_map(|(id, v)| {
                 let first = v.iter().find(|p| p.count > 0).copied()?;
                 let sum = |f: fn(&PathStats) -> u64| v.iter().map(f).sum::<u64>();
