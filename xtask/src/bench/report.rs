@@ -157,6 +157,14 @@ const HOW_TO_READ: &str = "## How to read this
   return at once for other processes; the kernel's tracepoint path is most of the cost), while
   `--blocked-syscalls-only` (syscalls named from `sched_switch`), `--latency-only` and bpftrace's
   latency script leave them off and cost other processes nothing per syscall.
+- A cheaper hook for syscall times would be fentry/fexit on the kernel's syscall dispatcher
+  (`x64_sys_call`): a program on every syscall still, but through a BPF trampoline on the fast path
+  rather than the syscall-work slow path and two tracepoint dispatches. The VM's kernel refuses
+  it: loading a `BPF_PROG_TYPE_TRACING` fentry or fexit program fails with EPERM on any function
+  (a `tp_btf` program on the same path loads and attaches). That kernel is locked down in
+  confidentiality mode by its configuration (`/sys/kernel/security/lockdown`), which also takes
+  kprobes and tracefs's function lists away. Here the syscall tracepoints are the only hook that
+  times every syscall of the target.
 - **CPU** is the tracer's utime + stime (`/proc/PID/stat`, all threads, 10 ms ticks) over the measured
   loop only, as % of one core; **peak RSS** is VmHWM at the end of the loop. **Lost** lists non-zero
   counters of the report's `lost{}` and calls the target made that the kernel did not count.
