@@ -174,3 +174,45 @@ fn p99_trend_title_never_cuts_its_numbers() {
         "p99 over time (1 s windows)  now 154µs  peak 154µs"
     );
 }
+
+/// The remaining views at the three sizes: the syscalls table, the spans view and the help.
+#[test]
+fn syscalls_view_at_each_size() {
+    let mut app = fixtures::app(8, 20);
+    keys(&mut app, &[Key::Tab, Key::Down]);
+    assert_eq!(app.ui.view, View::Syscalls);
+    each_size("syscalls_view", &app);
+    // Regression: at 80 columns the name column's label was cut to "Syscall (while any".
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(
+            text.contains("Syscall (while any traced code ran)") || !text.contains("Syscall ("),
+            "{w}x{h}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn spans_view_at_each_size() {
+    let mut app = fixtures::span_app();
+    keys(&mut app, &[Key::BackTab, Key::Down]);
+    assert_eq!(app.ui.view, View::Spans);
+    each_size("spans_view", &app);
+}
+
+#[test]
+fn help_at_each_size() {
+    let mut app = fixtures::app(8, 5);
+    keys(&mut app, &[Key::Char('?')]);
+    each_size("help", &app);
+    // Regression: the box was 82 columns at most, and three descriptions were cut ("(again: d",
+    // "sort by time/durat", "u back to the ca") at every size; now they wrap.
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        for (key, what) in crate::tui::widgets::HELP {
+            for word in what.split(' ') {
+                assert!(text.contains(word), "{w}x{h}: \"{word}\" of {key}'s help is not on screen:\n{text}");
+            }
+        }
+    }
+}

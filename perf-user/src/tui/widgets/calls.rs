@@ -36,7 +36,10 @@ impl Widget for &SyscallTable<'_> {
         let keep = fit_columns(&SYS_COLS.map(|c| (c.1, c.2)), inner_w, 16);
         let fixed: u16 = SYS_COLS.iter().zip(&keep).filter(|(_, k)| **k).map(|(c, _)| c.1 + 1).sum();
         let name_w = inner_w.saturating_sub(fixed);
-        let mut header = vec![Cell::from("Syscall (while any traced code ran)")];
+        // The long label where it fits; cut, it read "Syscall (while any" at 80 columns.
+        const LONG: &str = "Syscall (while any traced code ran)";
+        let label = if usize::from(name_w) >= LONG.chars().count() { LONG } else { "Syscall" };
+        let mut header = vec![Cell::from(label)];
         let mut widths = vec![Constraint::Length(name_w)];
         for (c, _) in SYS_COLS.iter().zip(&keep).filter(|(_, k)| **k) {
             header.push(right(c.0.to_string()));

@@ -216,25 +216,55 @@ pub(crate) const HELP: &[(&str, &str)] = &[
 
 impl Widget for &Help {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let width = area.width.min(82);
-        let height = area.height.min(HELP.len() as u16 + 6);
+        let key_w = HELP.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        let text_w = HELP.iter().map(|(_, what)| what.chars().count()).max().unwrap_or(0);
+        // As wide as the longest line needs, or the terminal; what does not fit wraps under its
+        // own column (at 80 columns three descriptions take two lines), never cut.
+        let width = area.width.min(u16::try_from(key_w + 2 + text_w + 2).unwrap_or(u16::MAX));
+        let wrap_w = usize::from(width).saturating_sub(key_w + 4).max(12);
+        let mut lines: Vec<Line> = Vec::new();
+        for (k, what) in HELP {
+            for (i, part) in wrap_words(what, wrap_w).into_iter().enumerate() {
+                let key = if i == 0 { *k } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        format!("{key:>key_w$}  "),
+                        Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan),
+                    ),
+                    Span::raw(part),
+                ]));
+            }
+        }
+        lines.push(Line::default());
+        let legend = "Own = own CPU, Callee = traced callees, Sys = syscalls, Off = off-CPU: as shares of the wall time (docs: ATTRIBUTION.md).";
+        lines.extend(
+            wrap_words(legend, usize::from(width.saturating_sub(2)).max(12)).into_iter().map(|l| Line::from(l).dim()),
+        );
+        let height = area.height.min(u16::try_from(lines.len() + 2).unwrap_or(u16::MAX));
         let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(area);
         let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(popup);
         Clear.render(popup, buf);
-        let mut lines: Vec<Line> = HELP
-            .iter()
-            .map(|(k, what)| {
-                Line::from(vec![
-                    Span::styled(format!("{k:>22}  "), Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan)),
-                    Span::raw(*what),
-                ])
-            })
-            .collect();
-        lines.push(Line::default());
-        lines.push(Line::from("Own = own CPU, Callee = traced callees, Sys = syscalls, Off = off-CPU:").dim());
-        lines.push(Line::from("as shares of the wall time (docs: ATTRIBUTION.md).").dim());
         Paragraph::new(lines)
             .block(Block::bordered().title(" Keys ").title_alignment(Alignment::Center))
             .render(popup, buf);
     }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole,
+/// and is cut by the frame).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
 }
