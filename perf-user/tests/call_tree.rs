@@ -147,13 +147,27 @@ fn flame_graph_nests_stages_inside_on_message_once() {
     assert!(slow_stacks.iter().any(|s| s == &format!("{ON_MESSAGE};{RISK}")), "{slow_stacks:?}");
 }
 
-/// Runs that end while the target runs (`--duration`): the last reading freezes the functions
-/// before it reads the function and path maps one after the other, so each function's timed
-/// calls are exactly its call-tree nodes' sum, and its wall time too but for calibration
-/// (regression: the calls made between the two reads made them differ by tens, in about half the
-/// runs; three runs in a row here).
-/// target-app is fed at 200k messages/s, not flat out: flat out its threads fill both CPUs, and
-/// perf-user's reading then preempts the engine, so nothing would happen during the reading.
+/// target-app fed at 200k messages/s and running, for the tests that read while it runs. Not flat
+/// out: flat out its threads fill both CPUs, and perf-user's reading then preempts the engine, so
+/// nothing would happen during the reading.
+fn fed_target(dir: &TempDir) -> TargetApp {
+    let app = TargetApp::start(dir, &["--hold", "--rate", "200000", "--duration", "60"]);
+    app.signal(libc::SIGUSR2);
+    app
+}
+
+/// `args` with `--func` for on_message and three of its stages.
+fn with_stages(mut args: Vec<&str>) -> Vec<&str> {
+    for f in [ON_MESSAGE, SIGNAL, RISK, BOOK] {
+        args.extend(["--func", f]);
+    }
+    args
+}
+
+/// Runs that end while the target runs (`--duration`): the last reading freezes the functions and
+/// reads the epoch copy it settles, so each function's timed calls are exactly its call-tree
+/// nodes' sum, and its wall time too but for calibration (regression: the calls made between the
+/// two reads made them differ by tens, in about half the runs; three runs in a row here).
 #[test]
 fn a_run_ended_while_the_target_runs_reads_functions_and_paths_alike() {
     let test = "a_run_ended_while_the_target_runs_reads_functions_and_paths_alike";
@@ -161,14 +175,10 @@ fn a_run_ended_while_the_target_runs_reads_functions_and_paths_alike() {
         return;
     }
     let dir = TempDir::new("call-tree-running");
-    let app = TargetApp::start(&dir, &["--hold", "--rate", "200000", "--duration", "60"]);
-    app.signal(libc::SIGUSR2);
+    let app = fed_target(&dir);
     for run in 0..3 {
         let export = dir.join(&format!("report-{run}.json"));
-        let mut args = vec!["--export", export.to_str().unwrap(), "--duration", "2s"];
-        for f in [ON_MESSAGE, SIGNAL, RISK, BOOK] {
-            args.extend(["--func", f]);
-        }
+        let args = with_stages(vec!["--export", export.to_str().unwrap(), "--duration", "2s"]);
         PerfUser::attach(app.pid, &args).wait(Duration::from_secs(60));
         let report = read_json(&export);
         assert_eq!(report["end_reason"], "duration", "run {run}: the target still runs");
@@ -196,7 +206,6 @@ fn a_run_ended_while_the_target_runs_reads_functions_and_paths_alike() {
 /// numbers (the kernel writes one of two copies, perf-user reads the one it just left), so in
 /// every snapshot each function's timed calls are exactly its call-tree nodes' sum (regression:
 /// read one map after the other, they differed by the calls made in between, in most snapshots).
-/// Fed at 200k messages/s for the reason above.
 #[test]
 fn snapshots_taken_while_the_target_runs_read_functions_and_paths_alike() {
     let test = "snapshots_taken_while_the_target_runs_read_functions_and_paths_alike";
@@ -204,13 +213,10 @@ fn snapshots_taken_while_the_target_runs_read_functions_and_paths_alike() {
         return;
     }
     let dir = TempDir::new("call-tree-snapshots");
-    let app = TargetApp::start(&dir, &["--hold", "--rate", "200000", "--duration", "60"]);
-    app.signal(libc::SIGUSR2);
+    let app = fed_target(&dir);
     let export = dir.join("report.json");
-    let mut args = vec!["--export", export.to_str().unwrap(), "--export-interval", "250ms", "--duration", "3s"];
-    for f in [ON_MESSAGE, SIGNAL, RISK, BOOK] {
-        args.extend(["--func", f]);
-    }
+    let args =
+        with_stages(vec!["--export", export.to_str().unwrap(), "--export-interval", "250ms", "--duration", "3s"]);
     PerfUser::attach(app.pid, &args).wait(Duration::from_secs(60));
     let stream = std::fs::read_to_string(dir.join("report.ndjson")).unwrap();
     let snapshots: Vec<Value> = stream
