@@ -133,6 +133,7 @@ impl StageStats {
             injected_page_faults: injected.page_faults,
             injected_major_faults: injected.major_faults,
             injected_migrations: injected.migrations,
+            injected_sleeps_blocked: injected.sleeps_blocked,
         }
     }
 }
@@ -159,6 +160,9 @@ pub struct StageSummary {
     pub injected_major_faults: u64,
     /// CPU migrations `migrate` injections caused (the thread ran on another CPU afterwards).
     pub injected_migrations: u64,
+    /// `sleep` injections during which the thread blocked (left the CPU voluntarily), by its own
+    /// rusage: the sleeps a tracer must see off-CPU.
+    pub injected_sleeps_blocked: u64,
 }
 
 impl StageSummary {
@@ -170,6 +174,7 @@ impl StageSummary {
             injected_page_faults: 0,
             injected_major_faults: 0,
             injected_migrations: 0,
+            injected_sleeps_blocked: 0,
         }
     }
 }

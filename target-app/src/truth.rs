@@ -320,6 +320,7 @@ mod tests {
             "injected_page_faults",
             "injected_major_faults",
             "injected_migrations",
+            "injected_sleeps_blocked",
         ] {
             assert!(book[key].is_u64(), "{key}");
         }

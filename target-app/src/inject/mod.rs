@@ -249,6 +249,9 @@ pub struct InjectCounts {
     pub major_faults: u64,
     /// `migrate` injections after which the thread ran on another CPU than before.
     pub migrations: u64,
+    /// `sleep` injections during which the thread left the CPU voluntarily (blocked), by its
+    /// own rusage; the others' timers expired before the thread could sleep.
+    pub sleeps_blocked: u64,
 }
 
 /// Per-stage injection state, owned by the stage's struct so the check in
@@ -262,6 +265,7 @@ pub struct Injector {
     page_faults: u64,
     major_faults: u64,
     migrations: u64,
+    sleeps_blocked: u64,
     /// `majorfault`: the descriptor of the file whose pages are dropped and read (-1: none).
     cold_fd: i32,
     /// `migrate`: the two CPUs it flips between, once the thread is pinned to one of them.
@@ -301,6 +305,7 @@ impl Injector {
             page_faults: 0,
             major_faults: 0,
             migrations: 0,
+            sleeps_blocked: 0,
             cold_fd: cold_fd.unwrap_or(-1),
             pinned_pair: None,
         }
@@ -322,6 +327,7 @@ impl Injector {
             page_faults: self.page_faults,
             major_faults: self.major_faults,
             migrations: self.migrations,
+            sleeps_blocked: self.sleeps_blocked,
         }
     }
 
@@ -340,7 +346,9 @@ impl Injector {
             }
             Action::Sleep { dur, every } => {
                 if self.due(every) {
-                    work::sleep_for(dur);
+                    if work::sleep_for(dur) {
+                        self.sleeps_blocked += 1;
+                    }
                     Fired::Yes
                 } else {
                     Fired::No
@@ -527,7 +535,7 @@ mod tests {
         })
         .join()
         .expect("the migrating thread");
-        assert_eq!(counts, InjectCounts { calls: 6, page_faults: 0, major_faults: 0, migrations: 6 });
+        assert_eq!(counts, InjectCounts { calls: 6, migrations: 6, ..InjectCounts::default() });
     }
 
     #[test]

@@ -14,10 +14,15 @@ pub(super) fn injected_panic() {
     std::panic::panic_any(INJECTED_PANIC);
 }
 
+/// Sleeps `dur`; true when the thread left the CPU voluntarily meanwhile (its rusage's
+/// `ru_nvcsw` grew). A sleep can end without ever blocking: when the hypervisor holds the vCPU
+/// across the moment the thread would go to sleep, its timer has expired by then.
 #[cold]
 #[inline(never)]
-pub(super) fn sleep_for(dur: Duration) {
+pub(super) fn sleep_for(dur: Duration) -> bool {
+    let before = thread_rusage().map(|ru| ru.ru_nvcsw);
     std::thread::sleep(dur);
+    matches!((before, thread_rusage().map(|ru| ru.ru_nvcsw)), (Some(b), Some(a)) if a > b)
 }
 
 #[cold]
@@ -41,14 +46,19 @@ pub(super) fn extra_syscalls(count: u32) {
     }
 }
 
-/// Page faults this thread has taken so far: (minor + major, major), by its own rusage.
-fn thread_fault_counts() -> (u64, u64) {
+/// This thread's own resource usage (`None` if the kernel would not say, which Linux never does).
+fn thread_rusage() -> Option<libc::rusage> {
     // SAFETY: an all-zero rusage is a valid value; getrusage writes only into it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to `ru`; RUSAGE_THREAD is this thread only.
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+    (unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } == 0).then_some(ru)
+}
+
+/// Page faults this thread has taken so far: (minor + major, major), by its own rusage.
+fn thread_fault_counts() -> (u64, u64) {
+    let Some(ru) = thread_rusage() else {
         return (0, 0);
-    }
+    };
     let major = u64::try_from(ru.ru_majflt).unwrap_or(0);
     (u64::try_from(ru.ru_minflt).unwrap_or(0) + major, major)
 }
